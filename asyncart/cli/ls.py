@@ -1,0 +1,50 @@
+"""``asyncart ls [NAME]``: collections of a project, or versions of one artifact."""
+
+from __future__ import annotations
+
+import datetime
+
+import anyio
+import click
+
+from asyncart import aio
+from asyncart.cli.common import client_options
+from asyncart.cli.output import emit_json, human_size
+
+
+def _date(ts: float) -> str:
+    return datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@click.command()
+@click.argument("name", required=False)
+@client_options
+def ls(name: str | None, project: str | None, url: str | None, json_output: bool) -> None:
+    """List artifact collections, or the versions of NAME with aliases, size, files, date."""
+    anyio.run(_ls, name, project, url, json_output)
+
+
+async def _ls(name: str | None, project: str | None, url: str | None, json_output: bool) -> None:
+    api = aio.Api(url=url, project=project)
+    try:
+        if name is None:
+            cols = await api.artifact_collections()
+            if json_output:
+                emit_json([c.to_json() for c in cols])
+                return
+            if not cols:
+                click.echo(f"no artifacts in project {api.project!r}")
+            for c in cols:
+                click.echo(f"{c.name}\t{c.type}\t{c.version_count} version(s)\t{_date(c.updated_at)}")
+            return
+        versions = await api.artifact_versions(name.split(":")[0])
+        if json_output:
+            emit_json([v.to_json() for v in versions])
+            return
+        for v in versions:
+            click.echo(
+                f"{v.version}\t{','.join(v.aliases) or '-'}\t{human_size(v.size)}\t"
+                f"{v.file_count} file(s)\t{_date(v.created_at)}\t{v.digest[:12]}"
+            )
+    finally:
+        await api.close()

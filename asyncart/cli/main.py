@@ -1,0 +1,45 @@
+"""``asyncart`` command line: one module per command; errors become one line and exit code 1."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+import asyncart
+from asyncart.cli import ls, pull, push, server, verify
+from asyncart.errors import AsyncartError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(asyncart.__version__, prog_name="asyncart")
+def cli() -> None:
+    """Versioned ML artifacts: push and pull files, list versions, run a server.
+
+    With ASYNCART_URL unset the embedded store (ASYNCART_DIR) is used.
+    """
+
+
+cli.add_command(push.push)
+cli.add_command(pull.pull)
+cli.add_command(ls.ls)
+cli.add_command(verify.verify)
+cli.add_command(server.server)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script and ``python -m asyncart``."""
+    try:
+        cli.main(args=argv, prog_name="asyncart", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("asyncart: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except AsyncartError as exc:
+        click.echo(f"asyncart: error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("asyncart: interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,64 @@
+"""``asyncart pull NAME[:VERSION|ALIAS] [-o DIR]``: download a version, verified."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import anyio
+import click
+
+from asyncart import aio
+from asyncart.cli.common import client_options
+from asyncart.cli.output import emit_json, human_size, progress_for
+
+
+@click.command()
+@click.argument("name")
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
+              help="Directory to write into (default ./artifacts/<name>:<version>).")
+@click.option("--type", "-t", "type_", default=None, help="Require this artifact type.")
+@client_options
+def pull(
+    name: str, output: Path | None, type_: str | None, project: str | None, url: str | None,
+    json_output: bool,
+) -> None:
+    """Download a version; files already present with the right digest are kept."""
+    anyio.run(_pull, name, output, type_, project, url, json_output)
+
+
+async def _pull(
+    name: str, output: Path | None, type_: str | None, project: str | None, url: str | None,
+    json_output: bool,
+) -> None:
+    api = aio.Api(url=url, project=project)
+    started = time.perf_counter()
+    try:
+        artifact = await api.artifact(name, type=type_)
+        path = await artifact._download(output, progress_for(json_output))
+    finally:
+        await api.close()
+    seconds = time.perf_counter() - started
+    stats = artifact.last_transfer
+    assert stats is not None
+    if json_output:
+        emit_json(
+            {
+                "name": artifact.name,
+                "project": artifact.project,
+                "version": artifact.version,
+                "digest": artifact.digest,
+                "size": artifact.size,
+                "files": len(artifact.files()),
+                "path": path,
+                "bytes_downloaded": stats.bytes_downloaded,
+                "files_skipped": stats.files_skipped,
+                "seconds": round(seconds, 3),
+            }
+        )
+    else:
+        click.echo(
+            f"{artifact.qualified_name} -> {path} ({human_size(artifact.size)}, "
+            f"{len(artifact.files())} files, {human_size(stats.bytes_downloaded)} downloaded, "
+            f"{seconds:.1f}s)"
+        )

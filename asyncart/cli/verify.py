@@ -1,0 +1,35 @@
+"""``asyncart verify NAME[:REF] [-o DIR]``: check local files against a version's manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import click
+
+from asyncart import aio
+from asyncart.cli.common import client_options
+from asyncart.cli.output import emit_json
+
+
+@click.command()
+@click.argument("name")
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
+              help="Directory holding the files (default ./artifacts/<name>:<version>).")
+@client_options
+def verify(name: str, output: Path | None, project: str | None, url: str | None, json_output: bool) -> None:
+    """Exit 0 if the directory holds exactly the version's bytes, 1 naming what differs."""
+    anyio.run(_verify, name, output, project, url, json_output)
+
+
+async def _verify(name: str, output: Path | None, project: str | None, url: str | None, json_output: bool) -> None:
+    api = aio.Api(url=url, project=project)
+    try:
+        artifact = await api.artifact(name)
+        await artifact.verify(output)
+    finally:
+        await api.close()
+    if json_output:
+        emit_json({"name": artifact.qualified_name, "verified": True})
+    else:
+        click.echo(f"{artifact.qualified_name}: verified")

@@ -1,0 +1,56 @@
+"""Progress as subscribers: the engine reports, a subscriber (CLI bar, test, bench) listens."""
+
+from __future__ import annotations
+
+
+class Progress:
+    """Receives transfer progress. The base class ignores everything."""
+
+    def on_start(self, phase: str, total_bytes: int, total_files: int) -> None:
+        """A transfer phase (``push`` or ``pull``) begins."""
+
+    def on_progress(self, nbytes: int) -> None:
+        """``nbytes`` more bytes are done (stored, confirmed present, or written and verified)."""
+
+    def on_done(self) -> None:
+        """The phase finished (successfully or not)."""
+
+
+class TransferStats(Progress):
+    """Totals of one transfer, for ``--json`` output, benchmarks and tests."""
+
+    def __init__(self) -> None:
+        self.total_bytes = 0
+        self.total_files = 0
+        self.done_bytes = 0
+        self.bytes_uploaded = 0
+        self.bytes_skipped = 0
+        self.bytes_downloaded = 0
+        self.files_skipped = 0
+        self.packs_uploaded = 0
+
+    def on_start(self, phase: str, total_bytes: int, total_files: int) -> None:
+        self.total_bytes += total_bytes
+        self.total_files += total_files
+
+    def on_progress(self, nbytes: int) -> None:
+        self.done_bytes += nbytes
+
+
+class Fanout(Progress):
+    """Forwards to several subscribers."""
+
+    def __init__(self, *subscribers: Progress) -> None:
+        self.subscribers = subscribers
+
+    def on_start(self, phase: str, total_bytes: int, total_files: int) -> None:
+        for s in self.subscribers:
+            s.on_start(phase, total_bytes, total_files)
+
+    def on_progress(self, nbytes: int) -> None:
+        for s in self.subscribers:
+            s.on_progress(nbytes)
+
+    def on_done(self) -> None:
+        for s in self.subscribers:
+            s.on_done()

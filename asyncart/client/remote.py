@@ -1,0 +1,324 @@
+"""Where the engine sends its requests: ``HttpRemote`` (a server) or ``LocalRemote`` (in-process).
+
+Both expose the same coroutines, so the upload and download pipelines are
+written once. ``LocalRemote`` is the embedded default: the repository code the
+server runs, called directly on a store directory.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlencode
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import aiohttp
+
+from asyncart.client.transport import Counters, HttpTransport, PartsPayload
+from asyncart.config import Settings
+from asyncart.core import protocol as P
+from asyncart.core.manifest import Manifest
+from asyncart.core.models import (
+    ChunkLocation,
+    CollectionInfo,
+    CommitRequest,
+    RunInfo,
+    VersionInfo,
+)
+from asyncart.errors import IntegrityError, ProtocolError
+from asyncart.repo.service import Repository
+
+QUERY_BATCH = 20_000
+
+
+class Remote(ABC):
+    """The store operations the client engine needs."""
+
+    counters: Counters
+    description: str
+
+    @abstractmethod
+    async def missing_chunks(self, hashes: Sequence[str]) -> list[str]: ...
+
+    @abstractmethod
+    async def upload_pack(self, parts: Sequence[bytes | memoryview], what: str) -> None:
+        """Send one pack body (header + chunk bytes)."""
+
+    @abstractmethod
+    async def locate_chunks(self, hashes: Sequence[str]) -> dict[str, ChunkLocation]: ...
+
+    @abstractmethod
+    async def read_range(self, pack: str, offset: int, length: int, what: str) -> bytes: ...
+
+    @abstractmethod
+    async def commit(self, req: CommitRequest) -> VersionInfo: ...
+
+    @abstractmethod
+    async def get_version(self, project: str, name: str, ref: str) -> VersionInfo: ...
+
+    @abstractmethod
+    async def get_manifest(self, project: str, name: str, ref: str) -> Manifest: ...
+
+    @abstractmethod
+    async def list_versions(self, project: str, name: str) -> list[VersionInfo]: ...
+
+    @abstractmethod
+    async def list_collections(self, project: str) -> list[CollectionInfo]: ...
+
+    @abstractmethod
+    async def list_projects(self) -> list[str]: ...
+
+    @abstractmethod
+    async def create_run(
+        self, project: str, job_type: str, name: str | None, config: dict[str, Any]
+    ) -> RunInfo: ...
+
+    @abstractmethod
+    async def finish_run(self, run_id: str, status: str) -> RunInfo: ...
+
+    @abstractmethod
+    async def use_version(
+        self, run_id: str | None, project: str, name: str, ref: str, type: str | None
+    ) -> VersionInfo: ...
+
+    @abstractmethod
+    async def run_outputs(self, run_id: str) -> list[VersionInfo]: ...
+
+    @abstractmethod
+    async def run_inputs(self, run_id: str) -> list[VersionInfo]: ...
+
+    @abstractmethod
+    async def version_consumers(self, project: str, name: str, ref: str) -> list[RunInfo]: ...
+
+    @abstractmethod
+    async def version_producers(self, project: str, name: str, ref: str) -> list[RunInfo]: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+
+class LocalRemote(Remote):
+    """The embedded store: repository calls in this process, no server."""
+
+    def __init__(self, repo: Repository, description: str) -> None:
+        self.repo = repo
+        self.description = description
+        self.counters = Counters()
+
+    @classmethod
+    async def open(cls, settings: Settings) -> LocalRemote:
+        repo = await Repository.open_dir(settings.store_dir)
+        return cls(repo, f"local store {settings.store_dir}")
+
+    async def missing_chunks(self, hashes: Sequence[str]) -> list[str]:
+        self.counters.requests += 1
+        return await self.repo.missing_chunks(hashes)
+
+    async def upload_pack(self, parts: Sequence[bytes | memoryview], what: str) -> None:
+        async def body() -> AsyncIterator[bytes | memoryview]:
+            for part in parts:
+                yield part
+
+        self.counters.requests += 1
+        self.counters.bytes_sent += sum(len(p) for p in parts)
+        await self.repo.put_pack(body())
+
+    async def locate_chunks(self, hashes: Sequence[str]) -> dict[str, ChunkLocation]:
+        self.counters.requests += 1
+        return await self.repo.locate_chunks(hashes)
+
+    async def read_range(self, pack: str, offset: int, length: int, what: str) -> bytes:
+        self.counters.requests += 1
+        data = await self.repo.read_pack_range(pack, offset, length)
+        self.counters.bytes_received += len(data)
+        return data
+
+    async def commit(self, req: CommitRequest) -> VersionInfo:
+        return await self.repo.commit(req)
+
+    async def get_version(self, project: str, name: str, ref: str) -> VersionInfo:
+        return await self.repo.get_version(project, name, ref)
+
+    async def get_manifest(self, project: str, name: str, ref: str) -> Manifest:
+        info, blob = await self.repo.get_manifest_blob(project, name, ref)
+        return _checked_manifest(blob, info.digest)
+
+    async def list_versions(self, project: str, name: str) -> list[VersionInfo]:
+        return await self.repo.list_versions(project, name)
+
+    async def list_collections(self, project: str) -> list[CollectionInfo]:
+        return await self.repo.list_collections(project)
+
+    async def list_projects(self) -> list[str]:
+        return await self.repo.list_projects()
+
+    async def create_run(
+        self, project: str, job_type: str, name: str | None, config: dict[str, Any]
+    ) -> RunInfo:
+        return await self.repo.create_run(project, job_type, name, config)
+
+    async def finish_run(self, run_id: str, status: str) -> RunInfo:
+        return await self.repo.finish_run(run_id, status)
+
+    async def use_version(
+        self, run_id: str | None, project: str, name: str, ref: str, type: str | None
+    ) -> VersionInfo:
+        return await self.repo.use_version(run_id, project, name, ref, type)
+
+    async def run_outputs(self, run_id: str) -> list[VersionInfo]:
+        return await self.repo.run_outputs(run_id)
+
+    async def run_inputs(self, run_id: str) -> list[VersionInfo]:
+        return await self.repo.run_inputs(run_id)
+
+    async def version_consumers(self, project: str, name: str, ref: str) -> list[RunInfo]:
+        return await self.repo.version_consumers(project, name, ref)
+
+    async def version_producers(self, project: str, name: str, ref: str) -> list[RunInfo]:
+        return await self.repo.version_producers(project, name, ref)
+
+    async def close(self) -> None:
+        await self.repo.close()
+
+
+class HttpRemote(Remote):
+    """A store behind ``asyncart server``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.http = HttpTransport(settings)
+        self.counters = self.http.counters
+        self.description = f"server {self.http.base_url}"
+
+    async def missing_chunks(self, hashes: Sequence[str]) -> list[str]:
+        out: list[str] = []
+        for i in range(0, len(hashes), QUERY_BATCH):
+            body = {"hashes": list(hashes[i : i + QUERY_BATCH])}
+            out += (await self.http.json("POST", P.CHUNKS_MISSING, body))["missing"]
+        return out
+
+    async def upload_pack(self, parts: Sequence[bytes | memoryview], what: str) -> None:
+        payload = PartsPayload(parts, P.PACK_MEDIA_TYPE)
+        await self.http.json("POST", P.PACKS, body=payload, what=f"upload of {what}")
+
+    async def locate_chunks(self, hashes: Sequence[str]) -> dict[str, ChunkLocation]:
+        out: dict[str, ChunkLocation] = {}
+        for i in range(0, len(hashes), QUERY_BATCH):
+            body = {"hashes": list(hashes[i : i + QUERY_BATCH])}
+            found = (await self.http.json("POST", P.CHUNKS_LOCATE, body))["locations"]
+            out.update({h: ChunkLocation(p, o, n) for h, (p, o, n) in found.items()})
+        return out
+
+    async def read_range(self, pack: str, offset: int, length: int, what: str) -> bytes:
+        async def read(resp: aiohttp.ClientResponse) -> bytes:
+            data = await resp.read()
+            self.http.counters.bytes_received += len(data)
+            if resp.status != 206 or len(data) != length:
+                raise ProtocolError(
+                    f"range read of pack {pack} returned {len(data)} bytes "
+                    f"(status {resp.status}), expected {length}"
+                )
+            return data
+
+        return await self.http.call(
+            "GET",
+            P.path(P.PACK, pack=pack),
+            read,
+            headers={"Range": f"bytes={offset}-{offset + length - 1}"},
+            what=what,
+        )
+
+    async def commit(self, req: CommitRequest) -> VersionInfo:
+        body = {
+            "type": req.type,
+            "manifest": req.manifest.to_json(),
+            "aliases": list(req.aliases),
+            "metadata": req.metadata,
+            "description": req.description,
+            "run_id": req.run_id,
+        }
+        path = P.path(P.VERSIONS, project=req.project, name=req.name)
+        return VersionInfo.from_json(await self.http.json("POST", path, body))
+
+    async def get_version(self, project: str, name: str, ref: str) -> VersionInfo:
+        path = P.path(P.VERSION, project=project, name=name, ref=ref)
+        return VersionInfo.from_json(await self.http.json("GET", path))
+
+    async def get_manifest(self, project: str, name: str, ref: str) -> Manifest:
+        async def read(resp: aiohttp.ClientResponse) -> tuple[bytes, str]:
+            blob = await resp.read()
+            self.http.counters.bytes_received += len(blob)
+            info = json.loads(resp.headers.get(P.VERSION_INFO_HEADER, "{}"))
+            return blob, str(info.get("digest"))
+
+        path = P.path(P.MANIFEST, project=project, name=name, ref=ref)
+        blob, digest = await self.http.call("GET", path, read)
+        return _checked_manifest(blob, digest)
+
+    async def list_versions(self, project: str, name: str) -> list[VersionInfo]:
+        data = await self.http.json("GET", P.path(P.VERSIONS, project=project, name=name))
+        return [VersionInfo.from_json(v) for v in data["versions"]]
+
+    async def list_collections(self, project: str) -> list[CollectionInfo]:
+        data = await self.http.json("GET", P.path(P.COLLECTIONS, project=project))
+        return [CollectionInfo.from_json(c) for c in data["collections"]]
+
+    async def list_projects(self) -> list[str]:
+        return list((await self.http.json("GET", P.PROJECTS))["projects"])
+
+    async def create_run(
+        self, project: str, job_type: str, name: str | None, config: dict[str, Any]
+    ) -> RunInfo:
+        body = {"project": project, "job_type": job_type, "name": name, "config": config}
+        return RunInfo.from_json(await self.http.json("POST", P.RUNS, body))
+
+    async def finish_run(self, run_id: str, status: str) -> RunInfo:
+        path = P.path(P.RUN_FINISH, run_id=run_id)
+        return RunInfo.from_json(await self.http.json("POST", path, {"status": status}))
+
+    async def use_version(
+        self, run_id: str | None, project: str, name: str, ref: str, type: str | None
+    ) -> VersionInfo:
+        if run_id is None:
+            path = P.path(P.VERSION, project=project, name=name, ref=ref)
+            if type is not None:
+                path += "?" + urlencode({"type": type})
+            return VersionInfo.from_json(await self.http.json("GET", path))
+        body = {"project": project, "name": name, "ref": ref, "type": type}
+        path = P.path(P.RUN_INPUTS, run_id=run_id)
+        return VersionInfo.from_json(await self.http.json("POST", path, body))
+
+    async def run_outputs(self, run_id: str) -> list[VersionInfo]:
+        data = await self.http.json("GET", P.path(P.RUN_OUTPUTS, run_id=run_id))
+        return [VersionInfo.from_json(v) for v in data["versions"]]
+
+    async def run_inputs(self, run_id: str) -> list[VersionInfo]:
+        data = await self.http.json("GET", P.path(P.RUN_INPUTS, run_id=run_id))
+        return [VersionInfo.from_json(v) for v in data["versions"]]
+
+    async def version_consumers(self, project: str, name: str, ref: str) -> list[RunInfo]:
+        path = P.path(P.VERSION_CONSUMERS, project=project, name=name, ref=ref)
+        return [RunInfo.from_json(r) for r in (await self.http.json("GET", path))["runs"]]
+
+    async def version_producers(self, project: str, name: str, ref: str) -> list[RunInfo]:
+        path = P.path(P.VERSION_PRODUCERS, project=project, name=name, ref=ref)
+        return [RunInfo.from_json(r) for r in (await self.http.json("GET", path))["runs"]]
+
+    async def close(self) -> None:
+        await self.http.close()
+
+
+def _checked_manifest(blob: bytes, digest: str) -> Manifest:
+    manifest = Manifest.decode(blob)
+    if manifest.digest != digest:
+        raise IntegrityError(
+            f"manifest does not match its version's digest ({manifest.digest} != {digest})"
+        )
+    return manifest
+
+
+async def open_remote(settings: Settings) -> Remote:
+    """The remote the settings name: a server if ``url`` is set, else the embedded store."""
+    if settings.url:
+        return HttpRemote(settings)
+    return await LocalRemote.open(settings)

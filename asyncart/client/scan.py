@@ -1,0 +1,167 @@
+"""Reading source files: one pass that cuts chunks, hashes each chunk and the whole file.
+
+These functions run in worker threads (blake3 and the FastCDC cut release the
+GIL); the upload pipeline calls them through ``anyio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import blake3
+
+from asyncart.core.chunking import ChunkerSpec, StreamChunker
+from asyncart.core.manifest import ChunkRef
+from asyncart.errors import ConfigError, FileChangedError
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    """What must not change while a file is read (and, later, the hash-cache key)."""
+
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileIdentity:
+        return cls(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def stat_source(path: Path) -> FileIdentity:
+    """Check that ``path`` is a readable regular file, before any byte moves.
+
+    Raises:
+        ConfigError: missing, not a regular file, or unreadable — naming the path.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ConfigError(f"file {str(path)!r} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot access {str(path)!r}: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"{str(path)!r} is not a regular file; use add_dir for directories")
+    if not os.access(path, os.R_OK):
+        raise ConfigError(f"file {str(path)!r} is not readable (permission denied)")
+    return FileIdentity.of(st)
+
+
+@dataclass
+class ScannedChunk:
+    """A chunk cut from a source file; ``data`` may view a shared read block."""
+
+    ref: ChunkRef
+    data: memoryview
+
+
+@dataclass
+class FileScan:
+    """Per-file state carried across blocks."""
+
+    local: Path
+    expected: FileIdentity
+    chunker: StreamChunker
+    hasher: blake3.blake3 = field(default_factory=blake3.blake3)
+    fd: int = -1
+    offset: int = 0
+    chunks: list[ChunkRef] = field(default_factory=list)
+    digest: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.digest is not None
+
+
+def _changed(local: Path, why: str) -> FileChangedError:
+    return FileChangedError(
+        f"file {str(local)!r} changed while it was being uploaded ({why}); "
+        "nothing was committed: log it again once it is no longer being written"
+    )
+
+
+def open_scan(local: Path, expected: FileIdentity, spec: ChunkerSpec) -> FileScan:
+    scan = FileScan(local=local, expected=expected, chunker=StreamChunker(spec))
+    try:
+        scan.fd = os.open(local, os.O_RDONLY)
+    except FileNotFoundError:
+        raise _changed(local, "it was deleted") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot open {str(local)!r}: {exc.strerror}") from None
+    if FileIdentity.of(os.fstat(scan.fd)) != expected:
+        os.close(scan.fd)
+        scan.fd = -1
+        raise _changed(local, "it differs from when it was added")
+    return scan
+
+
+def close_scan(scan: FileScan) -> None:
+    if scan.fd >= 0:
+        os.close(scan.fd)
+        scan.fd = -1
+
+
+def read_block(scan: FileScan, block_size: int) -> list[ScannedChunk]:
+    """Read the next block of ``scan``; return the chunks it completed.
+
+    At end of file, checks the file did not change while being read, closes it
+    and sets ``scan.digest``.
+    """
+    try:
+        data = os.pread(scan.fd, block_size, scan.offset)
+    except OSError as exc:
+        close_scan(scan)
+        if exc.errno == errno.EIO:
+            raise ConfigError(f"I/O error reading {str(scan.local)!r}") from None
+        raise
+    scan.offset += len(data)
+    final = len(data) < block_size or scan.offset >= scan.expected.size
+    if final and len(data) == block_size:
+        # Exactly at the expected size: make sure nothing was appended.
+        extra = os.pread(scan.fd, 1, scan.offset)
+        if extra:
+            close_scan(scan)
+            raise _changed(scan.local, "it grew")
+    scan.hasher.update(data)
+    out = []
+    for view in scan.chunker.feed(data, final=final):
+        ref = ChunkRef(blake3.blake3(view).hexdigest(), len(view))
+        scan.chunks.append(ref)
+        out.append(ScannedChunk(ref, view))
+    if final:
+        now = FileIdentity.of(os.fstat(scan.fd))
+        close_scan(scan)
+        if scan.offset != scan.expected.size or now != scan.expected:
+            raise _changed(scan.local, "its size or modification time changed")
+        scan.digest = scan.hasher.hexdigest()
+    return out
+
+
+def read_small_files(
+    items: list[tuple[Path, FileIdentity]], spec: ChunkerSpec, block_size: int
+) -> list[tuple[FileScan, list[ScannedChunk]]]:
+    """Read several small files in one worker call (one thread hop for many files)."""
+    results = []
+    for local, expected in items:
+        scan = open_scan(local, expected, spec)
+        chunks: list[ScannedChunk] = []
+        try:
+            while not scan.done:
+                chunks += read_block(scan, block_size)
+        finally:
+            close_scan(scan)
+        results.append((scan, chunks))
+    return results
+
+
+def hash_file(path: Path) -> str:
+    """blake3 of a whole file, multi-threaded over a memory map."""
+    h = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    if os.path.getsize(path):
+        h.update_mmap(path)
+    return h.hexdigest()

@@ -1,0 +1,189 @@
+"""HTTP transport: the only place aiohttp exceptions become asyncart exceptions.
+
+Every request goes through :meth:`HttpTransport.call`, which applies the retry
+policy, the idle timeout, and maps failures:
+
+* no connection               -> ConnectError
+* no bytes for idle_timeout   -> RequestTimeout
+* reset / truncated body      -> ProtocolError
+* error answer                -> the class named by the server's ``code``
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import aiohttp
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.payload import Payload
+
+import asyncart
+from asyncart.client.retry import RetryStats, with_retries
+from asyncart.config import Settings
+from asyncart.core import protocol as P
+from asyncart.errors import (
+    ConnectError,
+    ProtocolError,
+    RequestTimeout,
+    ServiceUnavailable,
+    error_for_code,
+)
+
+T = TypeVar("T")
+_COMPRESS_ABOVE = 64 << 10
+
+
+class PartsPayload(Payload):
+    """A request body sent from several buffers without joining them; reusable on retry."""
+
+    _autoclose = True
+
+    def __init__(self, parts: Sequence[bytes | memoryview], content_type: str) -> None:
+        super().__init__(parts, content_type=content_type)
+        self._parts = parts
+        self._size = sum(len(p) for p in parts)
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        raise TypeError("a binary pack body has no text form")
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        for part in self._parts:
+            await writer.write(part)
+
+    async def write_with_length(self, writer: AbstractStreamWriter, content_length: int | None) -> None:
+        await self.write(writer)
+
+
+class Counters:
+    """Requests made and bytes moved (for progress, benchmarks and tests)."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self.retry = RetryStats()
+
+
+class HttpTransport:
+    """An aiohttp session bound to one server URL."""
+
+    def __init__(self, settings: Settings) -> None:
+        assert settings.url is not None
+        self.settings = settings
+        self.base_url = settings.url.rstrip("/")
+        self.counters = Counters()
+        self._session: aiohttp.ClientSession | None = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            timeout = aiohttp.ClientTimeout(
+                total=None,
+                connect=self.settings.connect_timeout,
+                sock_read=self.settings.idle_timeout,
+            )
+            connector = aiohttp.TCPConnector(limit=max(16, self.settings.concurrency * 2))
+            self._session = aiohttp.ClientSession(
+                timeout=timeout,
+                connector=connector,
+                headers={"User-Agent": f"asyncart/{asyncart.__version__}"},
+                auto_decompress=True,
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        read: Callable[[aiohttp.ClientResponse], Awaitable[T]],
+        *,
+        json_body: Any = None,
+        body: Payload | None = None,
+        headers: dict[str, str] | None = None,
+        what: str | None = None,
+    ) -> T:
+        """Send one request (retried) and return ``read(response)`` of a 2xx answer."""
+        url = self.base_url + path
+        data: Any = body
+        hdrs = dict(headers or {})
+        if json_body is not None:
+            raw = json.dumps(json_body, separators=(",", ":")).encode()
+            hdrs["Content-Type"] = "application/json"
+            if len(raw) > _COMPRESS_ABOVE:
+                raw = gzip.compress(raw, compresslevel=1)
+                hdrs["Content-Encoding"] = "gzip"
+            data = raw
+        size = body.size if body is not None else (len(data) if data is not None else 0)
+
+        async def attempt() -> T:
+            self.counters.requests += 1
+            try:
+                async with self._get_session().request(method, url, data=data, headers=hdrs) as resp:
+                    self.counters.bytes_sent += size or 0
+                    if resp.status >= 400:
+                        raise await _error_from(resp, url)
+                    return await read(resp)
+            except aiohttp.ClientConnectorError as exc:
+                raise ConnectError(f"cannot connect to {self.base_url}: {exc.os_error}") from exc
+            except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+                raise RequestTimeout(
+                    f"{method} {url}: no data for {self.settings.idle_timeout:g}s"
+                ) from exc
+            except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
+                raise ProtocolError(f"{method} {url}: connection broke mid-answer ({exc})") from exc
+            except aiohttp.ClientResponseError as exc:
+                raise ProtocolError(f"{method} {url}: malformed answer ({exc.message})") from exc
+            except aiohttp.ClientError as exc:
+                raise ProtocolError(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
+
+        return await with_retries(
+            self.settings, what or f"{method} {url}", attempt, self.counters.retry
+        )
+
+    async def json(self, method: str, path: str, json_body: Any = None, **kw: Any) -> Any:
+        async def read(resp: aiohttp.ClientResponse) -> Any:
+            raw = await resp.read()
+            self.counters.bytes_received += len(raw)
+            try:
+                return json.loads(raw)
+            except ValueError as exc:
+                raise ProtocolError(f"{resp.url}: answer is not JSON ({exc})") from exc
+
+        return await self.call(method, path, read, json_body=json_body, **kw)
+
+
+async def _error_from(resp: aiohttp.ClientResponse, url: str) -> Exception:
+    request_id = resp.headers.get(P.REQUEST_ID_HEADER)
+    try:
+        body = await resp.json(content_type=None)
+        code, message = str(body["code"]), str(body["message"])
+    except (ValueError, KeyError, TypeError, aiohttp.ClientError):
+        code, message = "http_error", f"HTTP {resp.status} {resp.reason}"
+    if resp.status == 429 or resp.status >= 500:
+        retry_after = _retry_after(resp.headers.get("Retry-After"))
+        return ServiceUnavailable(
+            f"{url}: {message}",
+            retry_after=retry_after,
+            status=resp.status,
+            code=code,
+            request_id=request_id,
+            url=url,
+        )
+    return error_for_code(code, message, status=resp.status, request_id=request_id, url=url)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

@@ -1,0 +1,108 @@
+"""Settings: the only place ``ASYNCART_*`` environment variables are read.
+
+==========================  ==========================================  ====================
+variable                    meaning                                     default
+==========================  ==========================================  ====================
+ASYNCART_URL                server URL; unset = embedded local store    (unset)
+ASYNCART_DIR                embedded store directory                    ~/.asyncart/store
+ASYNCART_PROJECT            default project                             default
+ASYNCART_CONCURRENCY        parallel transfers                          4
+ASYNCART_PACK_SIZE          target bytes per uploaded pack              16 MiB
+ASYNCART_CHUNKER            ``cdc`` or ``fixed``                        cdc
+ASYNCART_CHUNK_SIZE         average (cdc) or exact (fixed) chunk size   256 KiB (cdc), 1 MiB (fixed)
+ASYNCART_IDLE_TIMEOUT       seconds without a byte before a retry       60
+ASYNCART_RETRY_DEADLINE     total seconds spent retrying one request    300
+ASYNCART_MAX_ATTEMPTS       attempts per request                        10
+==========================  ==========================================  ====================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from asyncart.core.chunking import ChunkerSpec
+from asyncart.errors import ConfigError
+
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Client settings; each knob is checked on construction."""
+
+    url: str | None = None
+    store_dir: Path = field(default_factory=lambda: Path.home() / ".asyncart" / "store")
+    project: str = "default"
+    concurrency: int = 4
+    pack_size: int = 16 * MiB
+    read_block_size: int = 8 * MiB
+    range_size: int = 8 * MiB
+    chunker: ChunkerSpec = field(default_factory=ChunkerSpec)
+    idle_timeout: float = 60.0
+    connect_timeout: float = 10.0
+    retry_deadline: float = 300.0
+    max_attempts: int = 10
+    retry_initial_wait: float = 0.25
+    retry_max_wait: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ConfigError(f"server URL {self.url!r} must start with http:// or https://")
+        if not 1 <= self.concurrency <= 256:
+            raise ConfigError(f"concurrency must be within 1..256, got {self.concurrency}")
+        if not MiB <= self.pack_size <= 256 * MiB:
+            raise ConfigError(f"pack size must be within 1 MiB..256 MiB, got {self.pack_size}")
+        if self.read_block_size < self.chunker.max_size:
+            raise ConfigError("read block size must be at least the maximum chunk size")
+        for name in ("idle_timeout", "connect_timeout", "retry_deadline"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive")
+        if self.max_attempts < 1:
+            raise ConfigError("max_attempts must be at least 1")
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with the given fields replaced (``None`` values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``ASYNCART_*`` variables (``os.environ`` by default)."""
+        env = os.environ if environ is None else environ
+        kwargs: dict[str, object] = {}
+        if env.get("ASYNCART_URL"):
+            kwargs["url"] = env["ASYNCART_URL"].rstrip("/")
+        if env.get("ASYNCART_DIR"):
+            kwargs["store_dir"] = Path(env["ASYNCART_DIR"]).expanduser()
+        if env.get("ASYNCART_PROJECT"):
+            kwargs["project"] = env["ASYNCART_PROJECT"]
+        for var, key, conv in (
+            ("ASYNCART_CONCURRENCY", "concurrency", int),
+            ("ASYNCART_PACK_SIZE", "pack_size", int),
+            ("ASYNCART_IDLE_TIMEOUT", "idle_timeout", float),
+            ("ASYNCART_RETRY_DEADLINE", "retry_deadline", float),
+            ("ASYNCART_MAX_ATTEMPTS", "max_attempts", int),
+        ):
+            if env.get(var):
+                try:
+                    kwargs[key] = conv(env[var])
+                except ValueError:
+                    raise ConfigError(f"{var}={env[var]!r} is not a valid number") from None
+        kind = env.get("ASYNCART_CHUNKER", "cdc")
+        size_text = env.get("ASYNCART_CHUNK_SIZE")
+        try:
+            size = int(size_text) if size_text else None
+        except ValueError:
+            raise ConfigError(f"ASYNCART_CHUNK_SIZE={size_text!r} is not a number") from None
+        if kind == "fixed":
+            kwargs["chunker"] = ChunkerSpec.fixed(size or MiB)
+        elif kind == "cdc":
+            if size:
+                kwargs["chunker"] = ChunkerSpec(
+                    kind="cdc", avg_size=size, min_size=max(64, size // 4), max_size=size * 4
+                )
+        else:
+            raise ConfigError(f"ASYNCART_CHUNKER={kind!r} is unknown; use 'cdc' or 'fixed'")
+        return cls(**kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,204 @@
+"""Manifests: what an artifact version holds, and the digest that identifies its content.
+
+A manifest maps normalised entry paths to ``(size, file digest, chunks)`` or to
+a reference URI. The artifact digest covers the sorted ``(path, file digest)``
+pairs behind a domain-separation header; metadata, description and aliases are
+not part of it, so re-logging the same content finds the same version.
+
+Wire form (JSON)::
+
+    {"format": 1, "hash": "blake3", "chunker": {...},
+     "entries": [{"path": "a.bin", "size": 5, "digest": "<hex>",
+                  "chunks": [["<hex>", 3], ["<hex>", 2]]},
+                 {"path": "small.txt", "size": 4, "digest": "<hex>"},
+                 {"path": "ref.csv", "size": 9, "digest": "<hex>", "ref": "file:///..."}]}
+
+``chunks`` is omitted when the file is one chunk (its hash is the file digest)
+or empty.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import blake3
+
+from asyncart.core.chunking import DEFAULT_CHUNKER, ChunkerSpec
+from asyncart.core.paths import is_ancestor_path, normalize_entry_path
+from asyncart.errors import ConfigError
+
+MANIFEST_FORMAT = 1
+HASH_ALGORITHM = "blake3"
+DIGEST_HEX_LENGTH = 64
+_DIGEST_DOMAIN = b"asyncart.artifact-digest.v1\n"
+EMPTY_DIGEST = blake3.blake3(b"").hexdigest()
+
+
+def check_hex_digest(value: object, *, what: str = "digest") -> str:
+    """Validate a lowercase 64-character blake3 hex digest."""
+    if (
+        not isinstance(value, str)
+        or len(value) != DIGEST_HEX_LENGTH
+        or value.strip("0123456789abcdef")
+    ):
+        raise ConfigError(f"{what} {value!r} is not a 64-character lowercase hex blake3 digest")
+    return value
+
+
+@dataclass(frozen=True)
+class ChunkRef:
+    """One content-addressed chunk of a file."""
+
+    hash: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One file of an artifact (or a reference to one)."""
+
+    path: str
+    size: int
+    digest: str
+    chunks: tuple[ChunkRef, ...] = ()
+    ref: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", normalize_entry_path(self.path))
+        check_hex_digest(self.digest, what=f"digest of {self.path!r}")
+        if not isinstance(self.size, int) or self.size < 0:
+            raise ConfigError(f"size of {self.path!r} must be a non-negative integer")
+        if self.ref is None and sum(c.size for c in self.chunks) != self.size:
+            raise ConfigError(f"chunks of {self.path!r} do not add up to its size {self.size}")
+
+    @classmethod
+    def for_file(cls, path: str, size: int, digest: str, chunks: Iterable[ChunkRef]) -> ManifestEntry:
+        return cls(path=path, size=size, digest=digest, chunks=tuple(chunks))
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": self.path, "size": self.size, "digest": self.digest}
+        if self.ref is not None:
+            out["ref"] = self.ref
+        elif not (len(self.chunks) == 1 and self.chunks[0].hash == self.digest) and self.chunks:
+            out["chunks"] = [[c.hash, c.size] for c in self.chunks]
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ManifestEntry:
+        try:
+            path, size, digest = data["path"], data["size"], data["digest"]
+            ref = data.get("ref")
+            if ref is not None and not isinstance(ref, str):
+                raise ConfigError(f"ref of {path!r} must be a string")
+            raw_chunks = data.get("chunks")
+            if raw_chunks is None:
+                chunks: tuple[ChunkRef, ...] = (
+                    (ChunkRef(digest, size),) if ref is None and size > 0 else ()
+                )
+            else:
+                chunks = tuple(
+                    ChunkRef(check_hex_digest(h, what="chunk hash"), _nonneg_int(s))
+                    for h, s in raw_chunks
+                )
+            return cls(path=path, size=_nonneg_int(size), digest=digest, chunks=chunks, ref=ref)
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(f"manifest entry {data!r:.200} is malformed: {exc}") from None
+
+
+def _nonneg_int(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"expected a non-negative integer, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The content of an artifact version: entries sorted by path, plus how they were cut."""
+
+    entries: tuple[ManifestEntry, ...]
+    chunker: ChunkerSpec = DEFAULT_CHUNKER
+    hash_algorithm: str = HASH_ALGORITHM
+    _by_path: dict[str, ManifestEntry] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        entries = tuple(sorted(self.entries, key=lambda e: e.path))
+        object.__setattr__(self, "entries", entries)
+        if self.hash_algorithm != HASH_ALGORITHM:
+            raise ConfigError(f"hash algorithm {self.hash_algorithm!r} is not supported")
+        by_path = self._by_path
+        for prev, entry in zip((None, *entries), entries):
+            if prev is not None and (prev.path == entry.path or is_ancestor_path(prev.path, entry.path)):
+                raise ConfigError(
+                    f"entry paths {prev.path!r} and {entry.path!r} collide "
+                    "(the same path twice, or a file where a directory is needed)"
+                )
+            by_path[entry.path] = entry
+
+    def __iter__(self) -> Iterator[ManifestEntry]:
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def get(self, path: str) -> ManifestEntry | None:
+        return self._by_path.get(normalize_entry_path(path))
+
+    @property
+    def size(self) -> int:
+        return sum(e.size for e in self.entries)
+
+    @property
+    def digest(self) -> str:
+        """The artifact digest: over sorted (path, file digest) pairs only."""
+        h = blake3.blake3(_DIGEST_DOMAIN)
+        for e in self.entries:
+            h.update(e.path.encode() + b"\0" + e.digest.encode() + b"\n")
+        return h.hexdigest()
+
+    def chunk_hashes(self) -> set[str]:
+        """Every chunk the stored bytes of this manifest need (references excluded)."""
+        return {c.hash for e in self.entries if e.ref is None for c in e.chunks}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": MANIFEST_FORMAT,
+            "hash": self.hash_algorithm,
+            "chunker": self.chunker.to_json(),
+            "entries": [e.to_json() for e in self.entries],
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Manifest:
+        if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
+            raise ConfigError("manifest must be an object with an 'entries' list")
+        if data.get("format") != MANIFEST_FORMAT:
+            raise ConfigError(
+                f"manifest format {data.get('format')!r} is not supported "
+                f"(this asyncart reads format {MANIFEST_FORMAT}); upgrade asyncart"
+            )
+        return cls(
+            entries=tuple(ManifestEntry.from_json(e) for e in data["entries"]),
+            chunker=ChunkerSpec.from_json(data.get("chunker") or {}),
+            hash_algorithm=data.get("hash", HASH_ALGORITHM),
+        )
+
+    def encode(self) -> bytes:
+        """Compact gzip-compressed JSON, the form stored and sent."""
+        raw = json.dumps(self.to_json(), separators=(",", ":")).encode()
+        return gzip.compress(raw, compresslevel=5, mtime=0)
+
+    @classmethod
+    def decode(cls, blob: bytes) -> Manifest:
+        try:
+            raw = gzip.decompress(blob) if blob[:2] == b"\x1f\x8b" else blob
+            return cls.from_json(json.loads(raw))
+        except (OSError, EOFError, ValueError) as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(f"manifest could not be decoded: {exc}") from None

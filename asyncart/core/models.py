@@ -1,0 +1,112 @@
+"""Records exchanged between client, repository and server, with their JSON forms."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from asyncart.core.manifest import Manifest
+from asyncart.core.names import format_version
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One artifact version as stored (without its manifest)."""
+
+    project: str
+    name: str
+    type: str
+    index: int
+    digest: str
+    size: int
+    file_count: int
+    aliases: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+    description: str | None = None
+    created_at: float = 0.0
+    created_by: str | None = None
+    created: bool = False  # True only on the answer to the commit that made it
+
+    @property
+    def version(self) -> str:
+        return format_version(self.index)
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.project}/{self.name}:{self.version}"
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["aliases"] = list(self.aliases)
+        out["version"] = self.version
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> VersionInfo:
+        data = dict(data)
+        data.pop("version", None)
+        data["aliases"] = tuple(data.get("aliases") or ())
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """An artifact collection: a name, a type, and its versions."""
+
+    project: str
+    name: str
+    type: str
+    version_count: int
+    created_at: float
+    updated_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CollectionInfo:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A run: one step of a pipeline that logs and uses artifacts."""
+
+    id: str
+    project: str
+    job_type: str
+    name: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    status: str = "running"
+    started_at: float = 0.0
+    finished_at: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunInfo:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class ChunkLocation:
+    """Where a chunk's bytes live in the store."""
+
+    pack: str
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True)
+class CommitRequest:
+    """What a client asks the store to record as a new (or existing) version."""
+
+    project: str
+    name: str
+    type: str
+    manifest: Manifest
+    aliases: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+    description: str | None = None
+    run_id: str | None = None

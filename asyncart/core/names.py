@@ -1,0 +1,121 @@
+"""Artifact, project and alias names, and the ``project/name:ref`` references built from them."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from asyncart.errors import InvalidNameError
+
+MAX_NAME_LENGTH = 128
+LATEST = "latest"
+_VERSION_RE = re.compile(r"^v(0|[1-9][0-9]{0,9})$")
+
+
+def validate_name(name: object, *, what: str = "artifact name") -> str:
+    """Return ``name`` if it is a valid artifact/project/type name, else raise.
+
+    Names may hold spaces and most printable characters (``bike dataset``), but
+    not ``/`` or ``:`` (they separate project, name and version), control
+    characters, leading/trailing whitespace, or more than 128 characters.
+
+    Raises:
+        InvalidNameError: naming the rule that was broken.
+    """
+    if not isinstance(name, str):
+        raise InvalidNameError(f"{what} must be a string, got {type(name).__name__}")
+    if not name:
+        raise InvalidNameError(f"{what} must not be empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidNameError(
+            f"{what} {name[:20]!r}... is {len(name)} characters; the limit is {MAX_NAME_LENGTH}"
+        )
+    if name != name.strip():
+        raise InvalidNameError(f"{what} {name!r} must not start or end with whitespace")
+    for ch in name:
+        if ch in "/:":
+            raise InvalidNameError(
+                f"{what} {name!r} must not contain {ch!r}: it separates "
+                "project/name:version; pick another character such as '-'"
+            )
+        if ch == "\\" or unicodedata.category(ch).startswith("C"):
+            raise InvalidNameError(
+                f"{what} {name!r} contains a control or backslash character ({ch!r}); "
+                "use printable characters only"
+            )
+    if name in (".", ".."):
+        raise InvalidNameError(f"{what} {name!r} is reserved")
+    return name
+
+
+def validate_alias(alias: object) -> str:
+    """Validate an alias (``latest``, ``production``); version-like aliases (``v3``) are refused."""
+    alias = validate_name(alias, what="alias")
+    assert isinstance(alias, str)
+    if _VERSION_RE.match(alias):
+        raise InvalidNameError(
+            f"alias {alias!r} looks like a version number; version names are assigned by asyncart"
+        )
+    return alias
+
+
+def parse_version(ref: str) -> int | None:
+    """``'v3'`` -> 3; anything else -> None (it is an alias)."""
+    m = _VERSION_RE.match(ref)
+    return int(ref[1:]) if m else None
+
+
+def format_version(index: int) -> str:
+    """3 -> ``'v3'``."""
+    return f"v{index}"
+
+
+@dataclass(frozen=True)
+class ArtifactRef:
+    """A parsed ``[project/]name[:version-or-alias]`` reference."""
+
+    name: str
+    ref: str = LATEST
+    project: str | None = None
+
+    @property
+    def version_index(self) -> int | None:
+        return parse_version(self.ref)
+
+    def __str__(self) -> str:
+        prefix = f"{self.project}/" if self.project else ""
+        return f"{prefix}{self.name}:{self.ref}"
+
+
+def parse_artifact_ref(text: object) -> ArtifactRef:
+    """Parse ``name``, ``name:v3``, ``name:alias`` or ``project/name:alias``.
+
+    A bare name means ``:latest``.
+
+    Raises:
+        InvalidNameError: for an empty part, several ``/`` or ``:``, or an invalid name.
+    """
+    if not isinstance(text, str):
+        raise InvalidNameError(f"artifact reference must be a string, got {type(text).__name__}")
+    project: str | None = None
+    rest = text
+    if "/" in rest:
+        project, _, rest = rest.partition("/")
+        if "/" in rest:
+            raise InvalidNameError(
+                f"artifact reference {text!r} has more than one '/'; expected project/name:version"
+            )
+        validate_name(project, what="project name")
+    name, sep, ref = rest.partition(":")
+    if sep and ":" in ref:
+        raise InvalidNameError(
+            f"artifact reference {text!r} has more than one ':'; expected name:version or name:alias"
+        )
+    validate_name(name)
+    if sep:
+        if not ref:
+            raise InvalidNameError(f"artifact reference {text!r} has an empty version after ':'")
+        if parse_version(ref) is None:
+            validate_name(ref, what="alias")
+    return ArtifactRef(name=name, ref=ref if sep else LATEST, project=project)

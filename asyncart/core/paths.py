@@ -1,0 +1,59 @@
+"""Entry paths inside an artifact: normalised relative POSIX paths, never escaping the root."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import unicodedata
+from pathlib import Path
+
+from asyncart.errors import ConfigError
+
+MAX_PATH_LENGTH = 4096
+_DRIVE_RE = re.compile(r"^[A-Za-z]:")
+
+
+def normalize_entry_path(path: object) -> str:
+    """Return the canonical form of an artifact entry path, or raise.
+
+    Accepts ``a/b.txt``, ``./a//b.txt``; refuses absolute paths, ``..``
+    components, NUL and control characters, backslashes, Windows drives and
+    empty paths.
+
+    Raises:
+        ConfigError: naming the path and what is wrong with it.
+    """
+    if not isinstance(path, str):
+        raise ConfigError(f"entry path must be a string, got {type(path).__name__}")
+    if not path:
+        raise ConfigError("entry path must not be empty")
+    if len(path) > MAX_PATH_LENGTH:
+        raise ConfigError(f"entry path is {len(path)} characters; the limit is {MAX_PATH_LENGTH}")
+    if "\\" in path:
+        raise ConfigError(f"entry path {path!r} contains a backslash; use '/' as the separator")
+    if any(unicodedata.category(ch) == "Cc" for ch in path):
+        raise ConfigError(f"entry path {path!r} contains a control character")
+    if path.startswith("/") or _DRIVE_RE.match(path):
+        raise ConfigError(f"entry path {path!r} is absolute; entry paths are relative to the artifact")
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        raise ConfigError(f"entry path {path!r} contains '..'; entry paths may not leave the artifact")
+    if not parts:
+        raise ConfigError(f"entry path {path!r} names no file")
+    return "/".join(parts)
+
+
+def safe_join(root: Path, entry_path: str) -> Path:
+    """Join a (re-validated) entry path under ``root``; never returns a path outside it."""
+    normalized = normalize_entry_path(entry_path)
+    target = root.joinpath(*normalized.split("/"))
+    root_resolved = root.resolve()
+    parent_resolved = target.parent.resolve()
+    if parent_resolved != root_resolved and root_resolved not in parent_resolved.parents:
+        raise ConfigError(f"entry path {entry_path!r} resolves outside {root}")
+    return target
+
+
+def is_ancestor_path(a: str, b: str) -> bool:
+    """True when entry path ``a`` is a directory prefix of ``b`` (``x`` of ``x/y``)."""
+    return posixpath.commonpath([a, b]) == a and a != b

@@ -1,0 +1,37 @@
+"""The client/server contract: routes, headers, media types, limits. See docs/protocol.md."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+API_PREFIX = "/v1"
+PACK_MEDIA_TYPE = "application/x-asyncart-pack"
+MANIFEST_MEDIA_TYPE = "application/x-asyncart-manifest"  # gzip-compressed JSON
+REQUEST_ID_HEADER = "X-Request-Id"
+VERSION_INFO_HEADER = "X-Asyncart-Version"  # JSON VersionInfo beside a manifest body
+MAX_JSON_BODY = 64 << 20
+MAX_MANIFEST_BODY = 512 << 20
+
+# Routes (server side patterns; the client builds them with the helpers below).
+HEALTH = f"{API_PREFIX}/health"
+CHUNKS_MISSING = f"{API_PREFIX}/chunks/missing"
+CHUNKS_LOCATE = f"{API_PREFIX}/chunks/locate"
+PACKS = f"{API_PREFIX}/packs"
+PACK = f"{API_PREFIX}/packs/{{pack}}"
+PROJECTS = f"{API_PREFIX}/projects"
+COLLECTIONS = f"{API_PREFIX}/projects/{{project}}/artifacts"
+VERSIONS = f"{API_PREFIX}/projects/{{project}}/artifacts/{{name}}/versions"
+VERSION = f"{API_PREFIX}/projects/{{project}}/artifacts/{{name}}/versions/{{ref}}"
+MANIFEST = f"{VERSION}/manifest"
+VERSION_CONSUMERS = f"{VERSION}/consumers"
+VERSION_PRODUCERS = f"{VERSION}/producers"
+RUNS = f"{API_PREFIX}/runs"
+RUN = f"{API_PREFIX}/runs/{{run_id}}"
+RUN_FINISH = f"{RUN}/finish"
+RUN_INPUTS = f"{RUN}/inputs"
+RUN_OUTPUTS = f"{RUN}/outputs"
+
+
+def path(template: str, **params: str) -> str:
+    """Fill a route template, percent-escaping each segment (names may hold spaces)."""
+    return template.format(**{k: quote(v, safe="") for k, v in params.items()})

@@ -1,0 +1,219 @@
+"""The whole asyncart exception tree.
+
+::
+
+    AsyncartError
+    ├── ConfigError(ValueError)            bad argument, name, path or setting
+    │   └── InvalidNameError               an artifact/project/alias name that is not allowed
+    ├── TransportError                     the request did not get an answer (retryable)
+    │   ├── ConnectError(ConnectionError)
+    │   ├── RequestTimeout(TimeoutError)
+    │   └── ProtocolError                  a malformed or truncated answer
+    ├── ServerError                        the server answered with an error: status, code, request_id
+    │   ├── ServiceUnavailable             429 / 5xx (retryable)
+    │   └── AuthError(PermissionError)
+    ├── NotFoundError(LookupError)
+    │   ├── ArtifactNotFound
+    │   ├── VersionNotFound
+    │   ├── AliasNotFound
+    │   ├── RunNotFound
+    │   └── ChunkMissing
+    ├── ConflictError                      e.g. a type mismatch on an existing collection
+    ├── IntegrityError                     a digest did not match the bytes
+    │   └── FileChangedError               a source file changed while it was being read
+    ├── RetriesExhausted                   .attempts, .last_exception
+    └── StoreError                         server side
+        ├── BlobStoreError(OSError)
+        └── MetadataStoreError
+
+Builtins are mixed in so ``except OSError`` / ``except LookupError`` keep working.
+The server sends ``{"code", "message", "request_id"}``; :func:`error_for_code`
+maps ``code`` back to a class, in this one table.
+"""
+
+from __future__ import annotations
+
+
+class AsyncartError(Exception):
+    """Base class of every error asyncart raises on purpose."""
+
+    code = "internal"
+    http_status = 500
+
+
+class ConfigError(AsyncartError, ValueError):
+    """An argument, name, path or setting is not acceptable."""
+
+    code = "bad_request"
+    http_status = 400
+
+
+class InvalidNameError(ConfigError):
+    """An artifact, project or alias name breaks the naming rules."""
+
+    code = "invalid_name"
+
+
+class TransportError(AsyncartError):
+    """The request got no (complete) answer; safe to retry."""
+
+    code = "transport"
+
+
+class ConnectError(TransportError, ConnectionError):
+    """The server could not be reached."""
+
+
+class RequestTimeout(TransportError, TimeoutError):
+    """No bytes moved for longer than the idle timeout."""
+
+
+class ProtocolError(TransportError):
+    """The answer was malformed or cut short."""
+
+
+class ServerError(AsyncartError):
+    """The server answered with an error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 500,
+        code: str = "internal",
+        request_id: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+        self.url = url
+
+
+class ServiceUnavailable(ServerError):
+    """429 or 5xx: the server is overloaded or failing; safe to retry."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class AuthError(ServerError, PermissionError):
+    """The request lacked valid credentials or permission."""
+
+
+class NotFoundError(AsyncartError, LookupError):
+    """Something named does not exist."""
+
+    code = "not_found"
+    http_status = 404
+
+
+class ArtifactNotFound(NotFoundError):
+    code = "artifact_not_found"
+
+
+class VersionNotFound(NotFoundError):
+    code = "version_not_found"
+
+
+class AliasNotFound(NotFoundError):
+    code = "alias_not_found"
+
+
+class RunNotFound(NotFoundError):
+    code = "run_not_found"
+
+
+class ChunkMissing(NotFoundError):
+    """A manifest names chunks the store does not hold."""
+
+    code = "chunk_missing"
+    http_status = 409
+
+
+class ConflictError(AsyncartError):
+    """The request contradicts what is stored (e.g. a different type for a collection)."""
+
+    code = "conflict"
+    http_status = 409
+
+
+class IntegrityError(AsyncartError):
+    """Bytes did not match their digest."""
+
+    code = "integrity"
+    http_status = 422
+
+
+class FileChangedError(IntegrityError):
+    """A source file changed while it was being read for upload."""
+
+    code = "file_changed"
+
+
+class RetriesExhausted(AsyncartError):
+    """Every retry failed; ``last_exception`` holds the final cause."""
+
+    code = "retries_exhausted"
+
+    def __init__(self, message: str, *, attempts: int, last_exception: BaseException) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+        self.last_exception = last_exception
+
+
+class StoreError(AsyncartError):
+    """The store itself failed (server side)."""
+
+    code = "store_error"
+    http_status = 500
+
+
+class BlobStoreError(StoreError, OSError):
+    code = "blobstore_error"
+
+
+class MetadataStoreError(StoreError):
+    code = "metastore_error"
+
+
+class PayloadTooLarge(ConfigError):
+    code = "payload_too_large"
+    http_status = 413
+
+
+_BY_CODE: dict[str, type[AsyncartError]] = {
+    cls.code: cls
+    for cls in (
+        ConfigError,
+        InvalidNameError,
+        PayloadTooLarge,
+        NotFoundError,
+        ArtifactNotFound,
+        VersionNotFound,
+        AliasNotFound,
+        RunNotFound,
+        ChunkMissing,
+        ConflictError,
+        IntegrityError,
+        FileChangedError,
+    )
+}
+
+
+def error_for_code(
+    code: str, message: str, *, status: int, request_id: str | None, url: str | None
+) -> AsyncartError:
+    """Turn a server error body back into the exception class the server raised."""
+    cls = _BY_CODE.get(code)
+    if cls is not None:
+        return cls(message)
+    if status in (401, 403):
+        return AuthError(message, status=status, code=code, request_id=request_id, url=url)
+    if status == 429 or status >= 500:
+        return ServiceUnavailable(
+            message, status=status, code=code, request_id=request_id, url=url
+        )
+    return ServerError(message, status=status, code=code, request_id=request_id, url=url)

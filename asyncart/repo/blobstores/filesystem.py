@@ -1,0 +1,137 @@
+"""Filesystem blobstore: ``<root>/<kind>/<ab>/<hex>``, written via ``<root>/tmp`` + fsync + rename."""
+
+from __future__ import annotations
+
+import errno
+import os
+import uuid
+from collections.abc import AsyncIterable
+from pathlib import Path
+
+import aiofiles
+import aiofiles.os
+import anyio.to_thread
+
+from asyncart.errors import BlobStoreError, NotFoundError
+from asyncart.repo.blobstores.base import BlobStore, check_key
+
+_WRITE_BATCH = 4 << 20
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _joined(parts: list[bytes | memoryview]) -> bytes | memoryview:
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _describe_os_error(exc: OSError, what: str) -> BlobStoreError:
+    if exc.errno == errno.ENOSPC:
+        return BlobStoreError(f"store disk is full while {what}; free space and retry")
+    return BlobStoreError(f"store I/O failed while {what}: {exc.strerror or exc}")
+
+
+class FilesystemBlobStore(BlobStore):
+    """Objects as files under one directory; survives SIGKILL at any point without
+    leaving a partial object under its final name."""
+
+    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+        self.root = Path(root)
+        self.tmp = self.root / "tmp"
+        self.fsync = fsync
+        self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, key: str) -> Path:
+        kind, _, name = check_key(key).partition("/")
+        return self.root / kind / name[:2] / name
+
+    def local_path(self, key: str) -> Path | None:
+        return self.path_for(key)
+
+    async def put_stream(self, key: str, parts: AsyncIterable[bytes | memoryview]) -> int:
+        final = self.path_for(key)
+        tmp = self.tmp / f"{final.name}.{uuid.uuid4().hex}.tmp"
+        size = 0
+        try:
+            async with aiofiles.open(tmp, "wb") as f:
+                pending: list[bytes | memoryview] = []
+                pending_size = 0
+                async for part in parts:
+                    pending.append(part)
+                    pending_size += len(part)
+                    if pending_size >= _WRITE_BATCH:
+                        await f.write(_joined(pending))
+                        size += pending_size
+                        pending, pending_size = [], 0
+                if pending:
+                    await f.write(_joined(pending))
+                    size += pending_size
+                await f.flush()
+                if self.fsync:
+                    await anyio.to_thread.run_sync(os.fsync, f.fileno())
+            await anyio.to_thread.run_sync(self._publish, tmp, final)
+        except OSError as exc:
+            await self._discard(tmp)
+            raise _describe_os_error(exc, f"writing {key}") from exc
+        except BaseException:
+            await self._discard(tmp)
+            raise
+        return size
+
+    def _publish(self, tmp: Path, final: Path) -> None:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, final)
+        if self.fsync:
+            _fsync_dir(final.parent)
+
+    async def _discard(self, tmp: Path) -> None:
+        try:
+            await aiofiles.os.remove(tmp)
+        except FileNotFoundError:
+            pass
+
+    async def get_bytes(self, key: str) -> bytes:
+        path = self.path_for(key)
+        try:
+            async with aiofiles.open(path, "rb") as f:
+                return await f.read()
+        except FileNotFoundError:
+            raise NotFoundError(f"blob {key} is not in the store") from None
+        except OSError as exc:
+            raise _describe_os_error(exc, f"reading {key}") from exc
+
+    async def read_range(self, key: str, offset: int, length: int) -> bytes:
+        path = self.path_for(key)
+
+        def pread() -> bytes:
+            with open(path, "rb") as f:
+                data = os.pread(f.fileno(), length, offset)
+            if len(data) != length:
+                raise BlobStoreError(
+                    f"blob {key} is shorter than expected: wanted {length} bytes at {offset}, "
+                    f"got {len(data)}; run 'asyncart server fsck'"
+                )
+            return data
+
+        try:
+            return await anyio.to_thread.run_sync(pread)
+        except FileNotFoundError:
+            raise NotFoundError(f"blob {key} is not in the store") from None
+        except BlobStoreError:
+            raise
+        except OSError as exc:
+            raise _describe_os_error(exc, f"reading {key}") from exc
+
+    async def exists(self, key: str) -> bool:
+        return await aiofiles.os.path.exists(self.path_for(key))
+
+    async def delete(self, key: str) -> None:
+        try:
+            await aiofiles.os.remove(self.path_for(key))
+        except FileNotFoundError:
+            pass

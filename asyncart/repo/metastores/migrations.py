@@ -1,0 +1,180 @@
+"""Opening the SQL metadata store's database: engine setup, then versioned schema migrations.
+
+Engine setup (:func:`make_engine`) holds the SQLite-specific connection hooks:
+every new connection gets ``busy_timeout``, ``journal_mode=WAL``,
+``synchronous=NORMAL`` and ``foreign_keys=ON``, and the driver's own
+transaction handling is switched off so that the engine's ``begin`` hook can
+emit ``BEGIN IMMEDIATE`` for connections carrying the :data:`WRITE_OPTION`
+execution option (take the write lock up front: concurrent writers, even in
+other processes, queue on the busy timeout instead of failing on lock upgrade)
+and a deferred ``BEGIN`` for reads (which never block writers under WAL).
+
+The ``schema_version`` table holds one row per applied step (``version``,
+``applied_at``); the store's version is the highest row, 0 for an empty database.
+:data:`MIGRATIONS` is the ordered list of steps: step *n* (1-based) takes the
+schema from version *n - 1* to *n*. Each step is a plain function of a sync
+:class:`~sqlalchemy.engine.Connection` (run through ``run_sync``) and is applied
+in its own write transaction together with its ``schema_version`` row, so a
+crash leaves the database at a whole version. Concurrent openers serialize on
+the write lock (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL)
+and re-read the version under it, so each step runs exactly once.
+
+Rules for adding a step: append a function, never edit or reorder released
+ones, and update :mod:`~asyncart.repo.metastores.schema` in the same change.
+Migration 1 builds the tables from ``schema.V1_TABLES``; once a later step
+alters one of those tables, freeze migration 1 by copying the version-1
+definitions into this module.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from typing import Any
+
+from sqlalchemy import Connection, event, func, insert, inspect, select
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from asyncart.errors import ConfigError, MetadataStoreError
+from asyncart.repo.metastores import schema
+
+#: Execution option marking a connection whose transactions write; on SQLite the
+#: engine's ``begin`` hook then emits ``BEGIN IMMEDIATE`` instead of ``BEGIN``.
+WRITE_OPTION = "asyncart_write"
+
+#: Arbitrary constant key of the PostgreSQL advisory lock held while migrating.
+_PG_MIGRATION_LOCK = 0x61737963  # "asyc"
+
+Step = Callable[[Connection], None]
+
+
+# -- engine setup ---------------------------------------------------------------
+
+
+def async_url(url: str) -> URL:
+    """Map ``sqlite:///…`` / ``postgresql://…`` to their asyncio drivers (aiosqlite / asyncpg)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"metadata store URL {url!r} is not a database URL: {exc}") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+asyncpg")
+    raise ConfigError(
+        f"metadata store URL {url!r}: unsupported database {backend!r}; "
+        "use sqlite:///path/meta.db or postgresql://user@host/db"
+    )
+
+
+def _install_sqlite_hooks(engine: AsyncEngine, busy_timeout: float) -> None:
+    """Pragmas on every new connection, and BEGIN IMMEDIATE for write transactions."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # the driver emits no BEGIN; _on_begin does
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            f"PRAGMA busy_timeout={int(busy_timeout * 1000)}",
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=NORMAL",
+            "PRAGMA foreign_keys=ON",
+        ):
+            cursor.execute(pragma)
+            cursor.fetchall()
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN")
+
+
+def make_engine(url: URL, *, busy_timeout: float) -> AsyncEngine:
+    """An engine for ``url`` (from :func:`async_url`); SQLite gets the hooks described above.
+
+    Raises:
+        ImportError / ArgumentError: the driver is not installed / the URL is unusable.
+    """
+    if url.get_backend_name() != "sqlite":
+        return create_async_engine(url)
+    engine = create_async_engine(url, connect_args={"timeout": busy_timeout})
+    _install_sqlite_hooks(engine, busy_timeout)
+    return engine
+
+
+# -- migrations -------------------------------------------------------------------
+
+
+def _m1_initial(conn: Connection) -> None:
+    """Version 1: projects, collections, versions, aliases, runs, lineage, packs, chunks."""
+    schema.metadata.create_all(conn, tables=list(schema.V1_TABLES), checkfirst=False)
+
+
+#: Every migration step, oldest first; ``len(MIGRATIONS)`` is the current schema version.
+MIGRATIONS: tuple[Step, ...] = (_m1_initial,)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def current_version(conn: Connection) -> int:
+    """The schema version recorded in the database (0 when it has no ``schema_version``)."""
+    if not inspect(conn).has_table(schema.schema_version.name):
+        return 0
+    found = conn.execute(select(func.max(schema.schema_version.c.version))).scalar_one()
+    return int(found or 0)
+
+
+def check_supported(version: int, known: int = SCHEMA_VERSION) -> None:
+    """Refuse a database written by a newer asyncart."""
+    if version > known:
+        raise MetadataStoreError(
+            f"the metadata store has schema version {version}, but this asyncart only knows "
+            f"versions up to {known}; upgrade asyncart to open it"
+        )
+
+
+def _apply_next(conn: Connection) -> bool:
+    """Apply the next missing step under the write lock; True when nothing was left to do."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+    schema.schema_version.create(conn, checkfirst=True)
+    version = current_version(conn)
+    check_supported(version)
+    if version >= SCHEMA_VERSION:
+        return True
+    MIGRATIONS[version](conn)
+    conn.execute(
+        insert(schema.schema_version).values(version=version + 1, applied_at=time.time())
+    )
+    return False
+
+
+async def migrate(engine: AsyncEngine) -> int:
+    """Bring the database to :data:`SCHEMA_VERSION`, one transaction per step.
+
+    An up-to-date database costs one read transaction and no write lock.
+
+    Returns:
+        The schema version now in the database.
+
+    Raises:
+        MetadataStoreError: the database is newer than this code (upgrade asyncart).
+        sqlalchemy.exc.SQLAlchemyError: the database failed; the caller wraps it.
+    """
+    async with engine.connect() as conn, conn.begin():
+        version = await conn.run_sync(current_version)
+    check_supported(version)
+    if version == SCHEMA_VERSION:
+        return version
+    while True:
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(**{WRITE_OPTION: True})
+            async with conn.begin():
+                done = await conn.run_sync(_apply_next)
+        if done:
+            return SCHEMA_VERSION

@@ -1,0 +1,196 @@
+"""Tables of the SQL metadata store (SQLAlchemy Core), portable across SQLite and PostgreSQL.
+
+Conventions:
+
+* surrogate ``Integer`` keys for projects, collections, versions and lineage edges
+  (``INTEGER PRIMARY KEY`` is the rowid on SQLite, ``SERIAL`` on PostgreSQL);
+* chunk hashes are stored as 32 raw bytes (half the size of hex, and a cheaper index);
+* JSON documents (version metadata, run config) are ``Text`` holding ``json.dumps``;
+* timestamps are ``Float`` epoch seconds (double precision on PostgreSQL);
+* lineage edges carry their own increasing ``id`` so "the order first recorded" is
+  simply ``ORDER BY id``, while ``UNIQUE(run_id, version_id)`` keeps them idempotent.
+
+Changing a table here is a schema change: add a step to
+:mod:`asyncart.repo.metastores.migrations` in the same change.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    select,
+)
+
+NAME = 128  # asyncart.core.names.MAX_NAME_LENGTH
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("applied_at", Float, nullable=False),
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(NAME), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+)
+
+collections = Table(
+    "collections",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("name", String(NAME), nullable=False),
+    Column("type", String(NAME), nullable=False),
+    # Next version index to assign; only ever grows, so indexes are never reused.
+    Column("next_index", Integer, nullable=False, default=0),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("project_id", "name"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(NAME), primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("job_type", String(NAME), nullable=False),
+    Column("name", String(NAME), nullable=True),
+    Column("config", Text, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+)
+
+versions = Table(
+    "versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("collection_id", Integer, ForeignKey("collections.id"), nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("file_count", Integer, nullable=False),
+    Column("metadata", Text, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(NAME), ForeignKey("runs.id"), nullable=True),
+    UniqueConstraint("collection_id", "idx"),
+    UniqueConstraint("collection_id", "digest"),
+)
+
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("collection_id", Integer, ForeignKey("collections.id"), primary_key=True),
+    Column("alias", String(NAME), primary_key=True),
+    Column("version_id", Integer, ForeignKey("versions.id"), nullable=False),
+    Index(None, "version_id"),
+)
+
+
+def _edge_table(name: str) -> Table:
+    """A run -> version lineage edge, ordered by ``id`` (first recorded first)."""
+    return Table(
+        name,
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("run_id", String(NAME), ForeignKey("runs.id"), nullable=False),
+        Column("version_id", Integer, ForeignKey("versions.id"), nullable=False),
+        Column("created_at", Float, nullable=False),
+        UniqueConstraint("run_id", "version_id"),
+        Index(None, "version_id"),
+    )
+
+
+run_outputs = _edge_table("run_outputs")
+run_inputs = _edge_table("run_inputs")
+
+packs = Table(
+    "packs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+chunks = Table(
+    "chunks",
+    metadata,
+    Column("hash", LargeBinary(32), primary_key=True),
+    Column("pack_id", String(64), ForeignKey("packs.id"), nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("length", Integer, nullable=False),
+    sqlite_with_rowid=False,  # the hash is the clustered key; no hidden rowid b-tree
+)
+
+#: The tables migration 1 creates (everything but the migration bookkeeping).
+V1_TABLES: tuple[Table, ...] = (
+    projects,
+    collections,
+    runs,
+    versions,
+    aliases,
+    run_outputs,
+    run_inputs,
+    packs,
+    chunks,
+)
+
+
+# -- read views: joins the store selects from, with columns named like the models' fields --
+
+#: One row per version: the version's columns plus its project and collection names/type.
+version_view = select(
+    versions.c.id,
+    projects.c.name.label("project"),
+    collections.c.name.label("name"),
+    collections.c.type,
+    versions.c.idx.label("index"),
+    versions.c.digest,
+    versions.c.size,
+    versions.c.file_count,
+    versions.c.metadata,
+    versions.c.description,
+    versions.c.created_at,
+    versions.c.created_by,
+).select_from(
+    versions.join(collections, versions.c.collection_id == collections.c.id).join(
+        projects, collections.c.project_id == projects.c.id
+    )
+)
+
+#: One row per run, with its project name.
+run_view = select(
+    runs.c.id,
+    projects.c.name.label("project"),
+    runs.c.job_type,
+    runs.c.name,
+    runs.c.config,
+    runs.c.status,
+    runs.c.started_at,
+    runs.c.finished_at,
+).select_from(runs.join(projects, runs.c.project_id == projects.c.id))

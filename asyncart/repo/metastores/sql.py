@@ -1,0 +1,608 @@
+"""SqlMetaStore: the metadata-store port on SQLAlchemy Core (async): SQLite now, PostgreSQL later."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Insert, Row, Select, Table, case, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from asyncart.core.models import ChunkLocation, CollectionInfo, RunInfo, VersionInfo
+from asyncart.core.names import LATEST, format_version, parse_version, validate_alias, validate_name
+from asyncart.errors import (
+    AliasNotFound,
+    ArtifactNotFound,
+    AsyncartError,
+    ConfigError,
+    ConflictError,
+    MetadataStoreError,
+    RunNotFound,
+    VersionNotFound,
+)
+from asyncart.repo.metastores.base import MetaStore, NewVersion, PackChunk
+from asyncart.repo.metastores.migrations import WRITE_OPTION, async_url, make_engine, migrate
+from asyncart.repo.metastores.schema import chunks as chunk_index
+from asyncart.repo.metastores.schema import (
+    aliases,
+    collections,
+    packs,
+    projects,
+    run_inputs,
+    run_outputs,
+    run_view,
+    runs,
+    version_view,
+    versions,
+)
+
+T = TypeVar("T")
+Work = Callable[[AsyncConnection], Awaitable[T]]
+
+BATCH = 500  # bound parameters per IN (...) statement
+MAX_ATTEMPTS = 5  # whole-transaction attempts on constraint races / deadlocks (PostgreSQL)
+LIST_LIMIT = 20  # names shown in a not-found message before "…"
+_RETRY_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
+
+
+# -- dialect helpers (engine setup lives in migrations.make_engine) -------------
+
+
+def insert_or_ignore(conn: AsyncConnection, table: Table) -> Insert:
+    """``INSERT … ON CONFLICT DO NOTHING`` for the connection's dialect."""
+    name = conn.dialect.name
+    if name == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    if name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    raise MetadataStoreError(f"no insert-or-ignore for database {name!r}")
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    """A unique-constraint race or a deadlock: running the transaction again can succeed."""
+    if isinstance(exc, IntegrityError):
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return sqlstate in _RETRY_SQLSTATES
+
+
+# -- small pure helpers -------------------------------------------------------
+
+
+def _hash_bytes(hex_hash: str) -> bytes:
+    try:
+        raw = bytes.fromhex(hex_hash)
+    except (TypeError, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise ConfigError(f"chunk hash {hex_hash!r} is not a 64-character hex digest")
+    return raw
+
+
+def _unique_hashes(hashes: Iterable[str]) -> dict[bytes, str]:
+    """Raw hash -> the caller's hex string, first occurrence wins, input order kept."""
+    out: dict[bytes, str] = {}
+    for h in hashes:
+        out.setdefault(_hash_bytes(h), h)
+    return out
+
+
+def _batches(items: Sequence[T], size: int = BATCH) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _listing(names: Sequence[str]) -> str:
+    if not names:
+        return "(none)"
+    shown = ", ".join(names[:LIST_LIMIT])
+    return shown if len(names) <= LIST_LIMIT else f"{shown}, … ({len(names)} in all)"
+
+
+def _alias_order(names: Iterable[str]) -> tuple[str, ...]:
+    """``latest`` first, then alphabetical."""
+    return tuple(sorted(set(names), key=lambda a: (a != LATEST, a)))
+
+
+def _dumps(value: dict[str, Any], what: str) -> str:
+    try:
+        return json.dumps(value, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{what} must be JSON-serializable: {exc}") from None
+
+
+def _artifact(project: str, name: str) -> str:
+    return f"artifact {name!r} in project {project!r}"
+
+
+# -- lookups shared by the methods (each runs inside the caller's transaction) ----
+
+
+def _run_info(row: Row[Any]) -> RunInfo:
+    return RunInfo(**{**row._asdict(), "config": json.loads(row.config)})
+
+
+async def _version_infos(
+    conn: AsyncConnection, stmt: Select[Any], *, created: bool = False
+) -> list[VersionInfo]:
+    """Run a ``version_view`` query and attach each version's aliases."""
+    rows = (await conn.execute(stmt)).all()
+    names: dict[int, list[str]] = {row.id: [] for row in rows}
+    for batch in _batches(list(names)):
+        found = await conn.execute(
+            select(aliases.c.version_id, aliases.c.alias).where(aliases.c.version_id.in_(batch))
+        )
+        for version_id, alias in found:
+            names[version_id].append(alias)
+    return [_version_info(row, names[row.id], created) for row in rows]
+
+
+def _version_info(row: Row[Any], alias_names: Iterable[str], created: bool) -> VersionInfo:
+    fields = row._asdict()
+    del fields["id"]
+    fields.update(metadata=json.loads(row.metadata), aliases=_alias_order(alias_names))
+    return VersionInfo(**fields, created=created)
+
+
+async def _project_id(conn: AsyncConnection, project: str, now: float) -> int:
+    """The project's id, creating the project if absent."""
+    await conn.execute(insert_or_ignore(conn, projects).values(name=project, created_at=now))
+    found = await conn.execute(select(projects.c.id).where(projects.c.name == project))
+    return int(found.scalar_one())
+
+
+async def _collection(conn: AsyncConnection, project: str, name: str) -> Row[Any]:
+    """The collection row (id, type, next_index, times); ArtifactNotFound lists the others."""
+    stmt = select(collections).join(projects, collections.c.project_id == projects.c.id)
+    row = (
+        await conn.execute(stmt.where(projects.c.name == project, collections.c.name == name))
+    ).first()
+    if row is not None:
+        return row
+    others = await conn.execute(
+        select(collections.c.name)
+        .join(projects, collections.c.project_id == projects.c.id)
+        .where(projects.c.name == project)
+        .order_by(collections.c.name)
+    )
+    raise ArtifactNotFound(
+        f"project {project!r} has no artifact {name!r}; artifacts: {_listing(others.scalars().all())}"
+    )
+
+
+async def _version_id(conn: AsyncConnection, project: str, name: str, index: int) -> int:
+    """The id of version ``index``; ArtifactNotFound / VersionNotFound list what exists."""
+    coll = await _collection(conn, project, name)
+    found = await conn.execute(
+        select(versions.c.id).where(versions.c.collection_id == coll.id, versions.c.idx == index)
+    )
+    version_id = found.scalar_one_or_none()
+    if version_id is None:
+        existing = await conn.execute(
+            select(versions.c.idx).where(versions.c.collection_id == coll.id).order_by("idx")
+        )
+        listing = _listing([format_version(i) for i in existing.scalars()])
+        raise VersionNotFound(
+            f"{_artifact(project, name)} has no version {format_version(index)}; versions: {listing}"
+        )
+    return int(version_id)
+
+
+async def _alias_version_id(conn: AsyncConnection, project: str, name: str, alias: str) -> int:
+    """The id of the version ``alias`` points at; AliasNotFound lists the aliases."""
+    coll = await _collection(conn, project, name)
+    rows = (
+        await conn.execute(
+            select(aliases.c.alias, aliases.c.version_id, versions.c.idx)
+            .join(versions, aliases.c.version_id == versions.c.id)
+            .where(aliases.c.collection_id == coll.id)
+        )
+    ).all()
+    for row in rows:
+        if row.alias == alias:
+            return int(row.version_id)
+    where = {row.alias: row.idx for row in rows}
+    listing = _listing([f"{a} ({format_version(where[a])})" for a in _alias_order(where)])
+    raise AliasNotFound(f"{_artifact(project, name)} has no alias {alias!r}; aliases: {listing}")
+
+
+async def _require_run(conn: AsyncConnection, run_id: str) -> RunInfo:
+    row = (await conn.execute(run_view.where(runs.c.id == run_id))).first()
+    if row is None:
+        raise RunNotFound(f"no run with id {run_id!r}")
+    return _run_info(row)
+
+
+# -- the store ----------------------------------------------------------------
+
+
+class SqlMetaStore(MetaStore):
+    """:class:`MetaStore` on SQLAlchemy Core (async).
+
+    Args:
+        url: ``sqlite:///path/meta.db`` (aiosqlite) or ``postgresql://…`` (asyncpg);
+            a driver named in the URL is replaced by the asyncio one.
+        busy_timeout: seconds a SQLite connection waits for another writer's lock.
+    """
+
+    def __init__(self, url: str, *, busy_timeout: float = 30.0) -> None:
+        self.url = async_url(url)
+        self.busy_timeout = busy_timeout
+        self._engine: AsyncEngine | None = None
+
+    def __repr__(self) -> str:
+        return f"SqlMetaStore({self._where})"
+
+    @property
+    def _where(self) -> str:
+        return self.url.render_as_string(hide_password=True)
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect, then create or migrate the schema (refusing a newer schema)."""
+        if self._engine is not None:
+            return
+        try:
+            engine = make_engine(self.url, busy_timeout=self.busy_timeout)
+        except (ImportError, ArgumentError) as exc:
+            raise MetadataStoreError(f"cannot use metadata store {self._where}: {exc}") from None
+        try:
+            await migrate(engine)
+        except BaseException as exc:
+            await engine.dispose()
+            if isinstance(exc, (SQLAlchemyError, OSError)):
+                raise self._wrap("open it", exc) from exc
+            raise
+        self._engine = engine
+
+    async def close(self) -> None:
+        """Dispose of the connection pool (idempotent)."""
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            await engine.dispose()
+
+    # -- transactions ------------------------------------------------------------
+
+    def _wrap(self, what: str, exc: BaseException) -> MetadataStoreError:
+        detail = getattr(exc, "orig", None) or exc
+        hint = ""
+        if "locked" in str(detail):
+            hint = f" (another writer held the lock for more than {self.busy_timeout:g}s)"
+        return MetadataStoreError(f"metadata store {self._where}: could not {what}: {detail}{hint}")
+
+    async def _run(self, what: str, work: Work[T], *, write: bool) -> T:
+        """Run ``work`` in one transaction; retry races; map driver errors to ours."""
+        if self._engine is None:
+            raise MetadataStoreError(f"metadata store {self._where} is not open; await open()")
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                async with self._engine.connect() as conn:
+                    if write:
+                        conn = await conn.execution_options(**{WRITE_OPTION: True})
+                    async with conn.begin():
+                        return await work(conn)
+            except AsyncartError:
+                raise
+            except DBAPIError as exc:
+                if not (write and attempt < MAX_ATTEMPTS and _retryable(exc)):
+                    raise self._wrap(what, exc) from exc
+            except (SQLAlchemyError, OSError) as exc:
+                raise self._wrap(what, exc) from exc
+            await asyncio.sleep(random.uniform(0, 0.02 * attempt))
+        raise AssertionError("unreachable")
+
+    # -- chunk index -------------------------------------------------------------
+
+    async def missing_chunks(self, hashes: Sequence[str]) -> list[str]:
+        """The hashes not in the chunk index, in input order, without duplicates."""
+        wanted = _unique_hashes(hashes)
+
+        async def work(conn: AsyncConnection) -> list[str]:
+            present: set[bytes] = set()
+            for batch in _batches(list(wanted)):
+                found = await conn.execute(
+                    select(chunk_index.c.hash).where(chunk_index.c.hash.in_(batch))
+                )
+                present.update(found.scalars())
+            return [h for raw, h in wanted.items() if raw not in present]
+
+        return await self._run("look up chunks", work, write=False)
+
+    async def add_pack(self, pack_id: str, size: int, chunks: Sequence[PackChunk]) -> int:
+        """Record a pack and index its chunks (existing entries win); returns newly indexed."""
+        rows: dict[bytes, dict[str, Any]] = {}
+        for c in chunks:
+            raw = _hash_bytes(c.hash)
+            rows.setdefault(raw, {"hash": raw, "pack_id": pack_id, "offset": c.offset,
+                                  "length": c.length})
+
+        async def work(conn: AsyncConnection) -> int:
+            await conn.execute(
+                insert_or_ignore(conn, packs).values(id=pack_id, size=size, created_at=time.time())
+            )
+            if not rows:
+                return 0
+            # RETURNING yields only the rows actually inserted (SQLite >= 3.35, PostgreSQL).
+            stmt = insert_or_ignore(conn, chunk_index).returning(chunk_index.c.hash)
+            return len((await conn.execute(stmt, list(rows.values()))).all())
+
+        return await self._run(f"record pack {pack_id}", work, write=True)
+
+    async def locate_chunks(self, hashes: Sequence[str]) -> dict[str, ChunkLocation]:
+        """Where the indexed chunks among ``hashes`` live; unknown ones are left out."""
+        wanted = _unique_hashes(hashes)
+
+        async def work(conn: AsyncConnection) -> dict[str, ChunkLocation]:
+            out: dict[str, ChunkLocation] = {}
+            for batch in _batches(list(wanted)):
+                found = await conn.execute(
+                    select(chunk_index).where(chunk_index.c.hash.in_(batch))
+                )
+                for row in found:
+                    out[wanted[row.hash]] = ChunkLocation(row.pack_id, row.offset, row.length)
+            return out
+
+        return await self._run("locate chunks", work, write=False)
+
+    # -- versions -----------------------------------------------------------------
+
+    async def commit_version(self, new: NewVersion) -> VersionInfo:
+        """Record a version (see :meth:`MetaStore.commit_version`)."""
+        validate_name(new.project, what="project name")
+        validate_name(new.name)
+        validate_name(new.type, what="artifact type")
+        moved = _alias_order([LATEST, *(validate_alias(a) for a in new.aliases)])
+        meta = _dumps(new.metadata, "version metadata")
+
+        async def work(conn: AsyncConnection) -> VersionInfo:
+            now = time.time()
+            if new.run_id is not None:
+                await _require_run(conn, new.run_id)
+            coll = await self._lock_collection(conn, new, now)
+            found = await conn.execute(
+                select(versions.c.id).where(
+                    versions.c.collection_id == coll.id, versions.c.digest == new.digest
+                )
+            )
+            version_id = found.scalar_one_or_none()
+            created = version_id is None
+            if version_id is None:
+                version_id = await self._insert_version(conn, coll, new, meta, now)
+            await conn.execute(
+                delete(aliases).where(aliases.c.collection_id == coll.id, aliases.c.alias.in_(moved))
+            )
+            await conn.execute(
+                aliases.insert(),
+                [{"collection_id": coll.id, "alias": a, "version_id": version_id} for a in moved],
+            )
+            await conn.execute(
+                update(collections).where(collections.c.id == coll.id).values(updated_at=now)
+            )
+            if new.run_id is not None:
+                await conn.execute(
+                    insert_or_ignore(conn, run_outputs).values(
+                        run_id=new.run_id, version_id=version_id, created_at=now
+                    )
+                )
+            stmt = version_view.where(versions.c.id == version_id)
+            return (await _version_infos(conn, stmt, created=created))[0]
+
+        return await self._run(f"commit {_artifact(new.project, new.name)}", work, write=True)
+
+    @staticmethod
+    async def _lock_collection(conn: AsyncConnection, new: NewVersion, now: float) -> Row[Any]:
+        """Get or create the collection and lock its row (a no-op on SQLite: already locked)."""
+        project_id = await _project_id(conn, new.project, now)
+        await conn.execute(
+            insert_or_ignore(conn, collections).values(
+                project_id=project_id, name=new.name, type=new.type,
+                next_index=0, created_at=now, updated_at=now,
+            )
+        )
+        stmt = select(collections).where(
+            collections.c.project_id == project_id, collections.c.name == new.name
+        )
+        coll = (await conn.execute(stmt.with_for_update())).one()
+        if coll.type != new.type:
+            raise ConflictError(
+                f"{_artifact(new.project, new.name)} has type {coll.type!r}; cannot log a "
+                f"version of type {new.type!r} to it (use another name or type {coll.type!r})"
+            )
+        return coll
+
+    @staticmethod
+    async def _insert_version(
+        conn: AsyncConnection, coll: Row[Any], new: NewVersion, meta: str, now: float
+    ) -> int:
+        """Insert the collection's next version and advance its counter; returns the id."""
+        result = await conn.execute(
+            versions.insert().values(
+                collection_id=coll.id, idx=coll.next_index, digest=new.digest, size=new.size,
+                file_count=new.file_count, metadata=meta, description=new.description,
+                created_at=now, created_by=new.run_id,
+            )
+        )
+        await conn.execute(
+            update(collections)
+            .where(collections.c.id == coll.id)
+            .values(next_index=coll.next_index + 1)
+        )
+        return int(result.inserted_primary_key[0])
+
+    async def get_version(self, project: str, name: str, ref: str) -> VersionInfo:
+        """Resolve ``vN`` or an alias; the not-found errors list what exists."""
+
+        async def work(conn: AsyncConnection) -> VersionInfo:
+            index = parse_version(ref)
+            if index is None:
+                version_id = await _alias_version_id(conn, project, name, ref)
+            else:
+                version_id = await _version_id(conn, project, name, index)
+            return (await _version_infos(conn, version_view.where(versions.c.id == version_id)))[0]
+
+        return await self._run(f"read {_artifact(project, name)}", work, write=False)
+
+    async def list_versions(self, project: str, name: str) -> list[VersionInfo]:
+        """All versions of a collection, oldest first."""
+
+        async def work(conn: AsyncConnection) -> list[VersionInfo]:
+            coll = await _collection(conn, project, name)
+            stmt = version_view.where(versions.c.collection_id == coll.id)
+            return await _version_infos(conn, stmt.order_by(versions.c.idx))
+
+        return await self._run(f"list versions of {_artifact(project, name)}", work, write=False)
+
+    async def get_collection(self, project: str, name: str) -> CollectionInfo:
+        """One collection; ArtifactNotFound lists the project's collections."""
+
+        async def work(conn: AsyncConnection) -> CollectionInfo:
+            await _collection(conn, project, name)
+            return (await self._collections(conn, project, name))[0]
+
+        return await self._run(f"read {_artifact(project, name)}", work, write=False)
+
+    async def list_collections(self, project: str) -> list[CollectionInfo]:
+        """A project's collections by name; empty for an unknown project."""
+        return await self._run(
+            f"list artifacts of project {project!r}",
+            lambda conn: self._collections(conn, project),
+            write=False,
+        )
+
+    @staticmethod
+    async def _collections(
+        conn: AsyncConnection, project: str, name: str | None = None
+    ) -> list[CollectionInfo]:
+        counts = (
+            select(versions.c.collection_id, func.count().label("n"))
+            .group_by(versions.c.collection_id)
+            .subquery()
+        )
+        stmt = (
+            select(collections, func.coalesce(counts.c.n, 0).label("n"))
+            .join(projects, collections.c.project_id == projects.c.id)
+            .outerjoin(counts, counts.c.collection_id == collections.c.id)
+            .where(projects.c.name == project)
+            .order_by(collections.c.name)
+        )
+        if name is not None:
+            stmt = stmt.where(collections.c.name == name)
+        return [
+            CollectionInfo(project, row.name, row.type, row.n, row.created_at, row.updated_at)
+            for row in await conn.execute(stmt)
+        ]
+
+    async def list_projects(self) -> list[str]:
+        """Every project name, sorted."""
+
+        async def work(conn: AsyncConnection) -> list[str]:
+            found = await conn.execute(select(projects.c.name).order_by(projects.c.name))
+            return list(found.scalars())
+
+        return await self._run("list projects", work, write=False)
+
+    # -- runs and lineage -----------------------------------------------------------
+
+    async def create_run(self, run: RunInfo) -> RunInfo:
+        """Insert a run (``started_at`` 0 means now); ConflictError on a duplicate id."""
+        validate_name(run.project, what="project name")
+        config = _dumps(run.config, "run config")
+
+        async def work(conn: AsyncConnection) -> RunInfo:
+            exists = await conn.execute(select(runs.c.id).where(runs.c.id == run.id))
+            if exists.first() is not None:
+                raise ConflictError(f"a run with id {run.id!r} already exists")
+            now = time.time()
+            await conn.execute(
+                runs.insert().values(
+                    id=run.id, project_id=await _project_id(conn, run.project, now),
+                    job_type=run.job_type, name=run.name, config=config, status=run.status,
+                    started_at=run.started_at or now, finished_at=run.finished_at,
+                )
+            )
+            return await _require_run(conn, run.id)
+
+        return await self._run(f"create run {run.id!r}", work, write=True)
+
+    async def get_run(self, run_id: str) -> RunInfo:
+        """One run; RunNotFound if unknown."""
+        return await self._run(
+            f"read run {run_id!r}", lambda conn: _require_run(conn, run_id), write=False
+        )
+
+    async def finish_run(self, run_id: str, status: str, finished_at: float) -> RunInfo:
+        """Set a run's final status and time; RunNotFound if unknown."""
+
+        async def work(conn: AsyncConnection) -> RunInfo:
+            await _require_run(conn, run_id)
+            await conn.execute(
+                update(runs).where(runs.c.id == run_id).values(status=status, finished_at=finished_at)
+            )
+            return await _require_run(conn, run_id)
+
+        return await self._run(f"finish run {run_id!r}", work, write=True)
+
+    async def add_run_input(self, run_id: str, project: str, name: str, index: int) -> None:
+        """Record that a run used a version (idempotent; the first use keeps its place)."""
+
+        async def work(conn: AsyncConnection) -> None:
+            await _require_run(conn, run_id)
+            version_id = await _version_id(conn, project, name, index)
+            await conn.execute(
+                insert_or_ignore(conn, run_inputs).values(
+                    run_id=run_id, version_id=version_id, created_at=time.time()
+                )
+            )
+
+        await self._run(f"record an input of run {run_id!r}", work, write=True)
+
+    async def run_outputs(self, run_id: str) -> list[VersionInfo]:
+        """Versions the run logged, in logging order; RunNotFound if unknown."""
+        return await self._run_edges(run_outputs, run_id, "outputs")
+
+    async def run_inputs(self, run_id: str) -> list[VersionInfo]:
+        """Versions the run used, in use order; RunNotFound if unknown."""
+        return await self._run_edges(run_inputs, run_id, "inputs")
+
+    async def _run_edges(self, edges: Table, run_id: str, what: str) -> list[VersionInfo]:
+        async def work(conn: AsyncConnection) -> list[VersionInfo]:
+            await _require_run(conn, run_id)
+            stmt = (
+                version_view.join(edges, edges.c.version_id == versions.c.id)
+                .where(edges.c.run_id == run_id)
+                .order_by(edges.c.id)
+            )
+            return await _version_infos(conn, stmt)
+
+        return await self._run(f"list {what} of run {run_id!r}", work, write=False)
+
+    async def version_consumers(self, project: str, name: str, index: int) -> list[RunInfo]:
+        """Runs that used a version, first use first."""
+        return await self._version_runs(run_inputs, project, name, index)
+
+    async def version_producers(self, project: str, name: str, index: int) -> list[RunInfo]:
+        """Runs that logged a version, the creating run first."""
+        return await self._version_runs(run_outputs, project, name, index)
+
+    async def _version_runs(
+        self, edges: Table, project: str, name: str, index: int
+    ) -> list[RunInfo]:
+        async def work(conn: AsyncConnection) -> list[RunInfo]:
+            version_id = await _version_id(conn, project, name, index)
+            creator = select(versions.c.created_by).where(versions.c.id == version_id)
+            stmt = (
+                run_view.join(edges, edges.c.run_id == runs.c.id)
+                .where(edges.c.version_id == version_id)
+                .order_by(case((runs.c.id == creator.scalar_subquery(), 0), else_=1), edges.c.id)
+            )
+            return [_run_info(row) for row in await conn.execute(stmt)]
+
+        label = f"{_artifact(project, name)} {format_version(index)}"
+        return await self._run(f"list runs of {label}", work, write=False)

@@ -1,0 +1,236 @@
+"""The repository: every rule of the store, over a blobstore and a metastore.
+
+Both the HTTP server and the embedded ``LocalRemote`` call this class; neither
+adds rules of its own.
+
+* A pack is verified chunk by chunk while it streams in, stored whole under
+  ``packs/<id>`` (temp name + fsync + rename), and only then indexed.
+* A commit decodes and validates the manifest, refuses it if any chunk is not
+  held, stores the manifest under ``manifests/<artifact digest>`` and records the
+  version in one metastore transaction. A crash between the two leaves at most
+  an unreferenced manifest blob, never a version without its manifest.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import AsyncIterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from asyncart.core.models import (
+    ChunkLocation,
+    CollectionInfo,
+    CommitRequest,
+    RunInfo,
+    VersionInfo,
+)
+from asyncart.core.names import parse_version, validate_alias, validate_name
+from asyncart.errors import ChunkMissing, ConfigError, ConflictError
+from asyncart.repo.blobstores.base import BlobStore
+from asyncart.repo.blobstores.filesystem import FilesystemBlobStore
+from asyncart.repo.metastores import MetaStore, NewVersion, PackChunk, open_metastore
+from asyncart.repo.packs import read_pack_header, verified_chunk_data
+
+MAX_QUERY_HASHES = 100_000
+
+
+@dataclass(frozen=True)
+class PackReceipt:
+    """The answer to a pack upload."""
+
+    pack: str
+    chunks: int
+    new_chunks: int
+    size: int
+
+
+def manifest_key(digest: str) -> str:
+    return f"manifests/{digest}"
+
+
+def pack_key(pack_id: str) -> str:
+    return f"packs/{pack_id}"
+
+
+class Repository:
+    """Versioned artifacts over a blobstore and a metastore."""
+
+    def __init__(self, blobs: BlobStore, meta: MetaStore) -> None:
+        self.blobs = blobs
+        self.meta = meta
+
+    @classmethod
+    async def open_dir(cls, root: Path | str, *, fsync: bool = True) -> Repository:
+        """Open (creating if needed) the default store layout: ``blobs/`` + ``meta.db`` (SQLite)."""
+        root = Path(root).expanduser().resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        meta = open_metastore(f"sqlite:///{root / 'meta.db'}")
+        await meta.open()
+        return cls(FilesystemBlobStore(root / "blobs", fsync=fsync), meta)
+
+    async def close(self) -> None:
+        await self.meta.close()
+        await self.blobs.close()
+
+    # -- chunks and packs ----------------------------------------------------
+
+    async def missing_chunks(self, hashes: Sequence[str]) -> list[str]:
+        """Which of ``hashes`` the store does not hold."""
+        _check_query_size(hashes)
+        return await self.meta.missing_chunks(hashes)
+
+    async def put_pack(self, body: AsyncIterable[bytes | memoryview]) -> PackReceipt:
+        """Receive a pack upload body (header + chunk bytes), verify it, store it, index it."""
+        header, reader = await read_pack_header(body)
+        pack_id = header.pack_id
+        size = await self.blobs.put_stream(pack_key(pack_id), verified_chunk_data(header, reader))
+        chunks = [
+            PackChunk(ref.hash, offset, ref.size)
+            for ref, offset in zip(header.chunks, header.offsets())
+        ]
+        new = await self.meta.add_pack(pack_id, size, chunks)
+        return PackReceipt(pack=pack_id, chunks=len(chunks), new_chunks=new, size=size)
+
+    async def locate_chunks(self, hashes: Sequence[str]) -> dict[str, ChunkLocation]:
+        """Where each held chunk lives; absent chunks are left out."""
+        _check_query_size(hashes)
+        return await self.meta.locate_chunks(hashes)
+
+    async def read_pack_range(self, pack_id: str, offset: int, length: int) -> bytes:
+        return await self.blobs.read_range(pack_key(pack_id), offset, length)
+
+    def pack_path(self, pack_id: str) -> Path | None:
+        return self.blobs.local_path(pack_key(pack_id))
+
+    # -- versions --------------------------------------------------------------
+
+    async def commit(self, req: CommitRequest) -> VersionInfo:
+        """Record a version; reuse the existing one if its content digest is already there.
+
+        Raises:
+            InvalidNameError / ConfigError: bad names, aliases or manifest.
+            ChunkMissing: the manifest names chunks the store does not hold.
+            ConflictError: the collection exists with another type.
+        """
+        validate_name(req.project, what="project name")
+        validate_name(req.name)
+        validate_name(req.type, what="artifact type")
+        aliases = tuple(dict.fromkeys(validate_alias(a) for a in req.aliases))
+        manifest = req.manifest
+        hashes = sorted(manifest.chunk_hashes())
+        missing: list[str] = []
+        for i in range(0, len(hashes), 10_000):
+            missing += await self.meta.missing_chunks(hashes[i : i + 10_000])
+        if missing:
+            raise ChunkMissing(
+                f"the manifest names {len(missing)} chunk(s) the store does not hold "
+                f"(first: {missing[0]}); upload them before committing"
+            )
+        digest = manifest.digest
+        await self.blobs.put_bytes(manifest_key(digest), manifest.encode())
+        return await self.meta.commit_version(
+            NewVersion(
+                project=req.project,
+                name=req.name,
+                type=req.type,
+                digest=digest,
+                size=manifest.size,
+                file_count=len(manifest),
+                metadata=dict(req.metadata),
+                description=req.description,
+                run_id=req.run_id,
+                aliases=aliases,
+            )
+        )
+
+    async def get_version(self, project: str, name: str, ref: str) -> VersionInfo:
+        return await self.meta.get_version(project, name, ref)
+
+    async def get_manifest_blob(self, project: str, name: str, ref: str) -> tuple[VersionInfo, bytes]:
+        info = await self.meta.get_version(project, name, ref)
+        return info, await self.blobs.get_bytes(manifest_key(info.digest))
+
+    async def list_versions(self, project: str, name: str) -> list[VersionInfo]:
+        return await self.meta.list_versions(project, name)
+
+    async def list_collections(self, project: str) -> list[CollectionInfo]:
+        return await self.meta.list_collections(project)
+
+    async def list_projects(self) -> list[str]:
+        return await self.meta.list_projects()
+
+    # -- runs and lineage ------------------------------------------------------
+
+    async def create_run(
+        self,
+        project: str,
+        job_type: str,
+        name: str | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> RunInfo:
+        validate_name(project, what="project name")
+        validate_name(job_type, what="job type")
+        if name is not None:
+            validate_name(name, what="run name")
+        run = RunInfo(
+            id=secrets.token_hex(6),
+            project=project,
+            job_type=job_type,
+            name=name,
+            config=dict(config or {}),
+            status="running",
+            started_at=time.time(),
+        )
+        return await self.meta.create_run(run)
+
+    async def get_run(self, run_id: str) -> RunInfo:
+        return await self.meta.get_run(run_id)
+
+    async def finish_run(self, run_id: str, status: str = "finished") -> RunInfo:
+        if status not in ("finished", "failed", "crashed"):
+            raise ConfigError(f"run status {status!r} is not one of finished, failed, crashed")
+        return await self.meta.finish_run(run_id, status, time.time())
+
+    async def use_version(
+        self, run_id: str | None, project: str, name: str, ref: str, type: str | None = None
+    ) -> VersionInfo:
+        """Resolve a version, check its type, and record it as the run's input."""
+        info = await self.meta.get_version(project, name, ref)
+        if type is not None and info.type != type:
+            raise ConflictError(
+                f"artifact {project}/{name} is of type {info.type!r}, not {type!r}; "
+                f"pass type={info.type!r} or use another artifact"
+            )
+        if run_id is not None:
+            await self.meta.add_run_input(run_id, project, name, info.index)
+        return info
+
+    async def run_outputs(self, run_id: str) -> list[VersionInfo]:
+        return await self.meta.run_outputs(run_id)
+
+    async def run_inputs(self, run_id: str) -> list[VersionInfo]:
+        return await self.meta.run_inputs(run_id)
+
+    async def version_consumers(self, project: str, name: str, ref: str) -> list[RunInfo]:
+        index = await self._index(project, name, ref)
+        return await self.meta.version_consumers(project, name, index)
+
+    async def version_producers(self, project: str, name: str, ref: str) -> list[RunInfo]:
+        index = await self._index(project, name, ref)
+        return await self.meta.version_producers(project, name, index)
+
+    async def _index(self, project: str, name: str, ref: str) -> int:
+        index = parse_version(ref)
+        if index is None:
+            index = (await self.meta.get_version(project, name, ref)).index
+        return index
+
+
+def _check_query_size(hashes: Sequence[str]) -> None:
+    if len(hashes) > MAX_QUERY_HASHES:
+        raise ConfigError(
+            f"{len(hashes)} hashes in one query; the limit is {MAX_QUERY_HASHES}, send several"
+        )

@@ -1,0 +1,90 @@
+"""Reading the store without a run: ``Api().artifact('project/name:alias')`` and listings."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from asyncart.client.client import Client
+from asyncart.core.models import CollectionInfo, VersionInfo
+from asyncart.core.names import validate_name
+from asyncart.sdk import portal
+from asyncart.sdk.artifact import Artifact, AsyncArtifact, BaseArtifact
+from asyncart.sdk.run import fetch_artifact, resolve_settings
+
+A = TypeVar("A", bound=BaseArtifact)
+
+
+class AsyncApi(Generic[A]):
+    """Read-only access to artifacts, versions and collections (async)."""
+
+    def __init__(
+        self, url: str | None = None, project: str | None = None, *, artifact_class: type[Any] = AsyncArtifact
+    ) -> None:
+        self.client = Client(resolve_settings(url, project))
+        self.artifact_class: type[A] = artifact_class
+
+    @property
+    def project(self) -> str:
+        return self.client.settings.project
+
+    async def artifact(self, name: str, type: str | None = None) -> A:
+        """Fetch ``[project/]name[:version|alias]`` (a bare name means ``:latest``)."""
+        return await fetch_artifact(
+            self.client, self.artifact_class, name, type=type, default_project=self.project
+        )
+
+    async def artifact_versions(self, name: str, project: str | None = None) -> list[VersionInfo]:
+        """Every version of a collection, oldest first."""
+        project, name = self._split(name, project)
+        return await (await self.client.remote()).list_versions(project, name)
+
+    async def artifact_collections(self, project: str | None = None) -> list[CollectionInfo]:
+        """The artifact collections of a project."""
+        return await (await self.client.remote()).list_collections(project or self.project)
+
+    async def projects(self) -> list[str]:
+        return await (await self.client.remote()).list_projects()
+
+    def _split(self, name: str, project: str | None) -> tuple[str, str]:
+        if "/" in name:
+            project, _, name = name.partition("/")
+        return validate_name(project or self.project, what="project name"), validate_name(name)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+class Api:
+    """Read-only access to artifacts, versions and collections (sync)."""
+
+    def __init__(self, url: str | None = None, project: str | None = None) -> None:
+        self._async: AsyncApi[Artifact] = AsyncApi(url, project, artifact_class=Artifact)
+        _apis.append(self._async)
+
+    def artifact(self, name: str, type: str | None = None) -> Artifact:
+        """Fetch ``[project/]name[:version|alias]`` (a bare name means ``:latest``)."""
+        return portal.call(self._async.artifact, name, type)
+
+    def artifact_versions(self, name: str, project: str | None = None) -> list[VersionInfo]:
+        return portal.call(self._async.artifact_versions, name, project)
+
+    def artifact_collections(self, project: str | None = None) -> list[CollectionInfo]:
+        return portal.call(self._async.artifact_collections, project)
+
+    def projects(self) -> list[str]:
+        return portal.call(self._async.projects)
+
+    def close(self) -> None:
+        portal.call(self._async.close)
+
+
+_apis: list[AsyncApi[Any]] = []
+
+
+async def _close_apis() -> None:
+    for api in _apis:
+        await api.close()
+    _apis.clear()
+
+
+portal.on_exit(_close_apis)

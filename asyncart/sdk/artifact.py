@@ -1,0 +1,335 @@
+"""Artifacts: the W&B-style object users build, log, use and download.
+
+``BaseArtifact`` holds everything: the draft builder (no I/O beyond ``stat``)
+and the async implementations (``_download`` etc.). ``AsyncArtifact`` exposes
+those coroutines; ``Artifact`` (sync) runs each through the portal in one line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import anyio.to_thread
+
+from asyncart.client.client import Client
+from asyncart.client.download import download_manifest, verify_directory
+from asyncart.client.progress import Progress, TransferStats
+from asyncart.client.scan import hash_file
+from asyncart.client.upload import SourceFile, push_files
+from asyncart.core.manifest import Manifest, ManifestEntry
+from asyncart.core.models import CommitRequest, RunInfo, VersionInfo
+from asyncart.core.names import validate_alias, validate_name
+from asyncart.errors import ConfigError, FileChangedError, IntegrityError
+from asyncart.sdk import portal
+from asyncart.sdk.draft import Draft, DraftFile, DraftReference
+from asyncart.client.scan import FileIdentity
+
+
+@dataclass(frozen=True)
+class ArtifactFileInfo:
+    """One entry as listed by :meth:`BaseArtifact.files`."""
+
+    path: str
+    size: int
+    digest: str | None
+    ref: str | None = None
+
+
+class BaseArtifact:
+    """Shared state and logic of sync and async artifacts."""
+
+    def __init__(
+        self,
+        name: str,
+        type: str,
+        description: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self.name = validate_name(name)
+        self.type = validate_name(type, what="artifact type")
+        self.description = description
+        if metadata is not None and not isinstance(metadata, dict):
+            raise ConfigError("metadata must be a dict")
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self._draft = Draft()
+        self._info: VersionInfo | None = None
+        self._manifest: Manifest | None = None
+        self._client: Client | None = None
+        self.last_transfer: TransferStats | None = None
+
+    # -- state ---------------------------------------------------------------
+
+    @property
+    def is_draft(self) -> bool:
+        return self._info is None
+
+    def _require_stored(self, action: str) -> tuple[VersionInfo, Manifest, Client]:
+        if self._info is None or self._manifest is None or self._client is None:
+            raise ConfigError(
+                f"cannot {action} artifact {self.name!r}: it has not been logged or used yet; "
+                "call run.log_artifact(artifact) or run.use_artifact(...) first"
+            )
+        return self._info, self._manifest, self._client
+
+    @property
+    def version(self) -> str | None:
+        """``'v3'`` once logged or used; None for a draft."""
+        return self._info.version if self._info else None
+
+    @property
+    def digest(self) -> str | None:
+        return self._info.digest if self._info else None
+
+    @property
+    def aliases(self) -> list[str]:
+        return list(self._info.aliases) if self._info else []
+
+    @property
+    def size(self) -> int:
+        if self._info:
+            return self._info.size
+        return sum(e.identity.size for e in self._draft.entries.values())
+
+    @property
+    def project(self) -> str | None:
+        return self._info.project if self._info else None
+
+    @property
+    def qualified_name(self) -> str:
+        """``project/name:v3`` once stored, else the bare name."""
+        return self._info.qualified_name if self._info else self.name
+
+    @property
+    def created_at(self) -> float | None:
+        return self._info.created_at if self._info else None
+
+    @property
+    def manifest(self) -> Manifest:
+        """The stored manifest (entries with sizes, digests and chunks)."""
+        return self._require_stored("read the manifest of")[1]
+
+    def files(self) -> list[ArtifactFileInfo]:
+        """The entries: from the manifest once stored, else from the draft."""
+        if self._manifest is not None:
+            return [ArtifactFileInfo(e.path, e.size, e.digest, e.ref) for e in self._manifest]
+        return [
+            ArtifactFileInfo(
+                p, e.identity.size, None, e.uri if isinstance(e, DraftReference) else None
+            )
+            for p, e in sorted(self._draft.entries.items())
+        ]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.qualified_name} type={self.type!r}>"
+
+    # -- building (drafts only) --------------------------------------------------
+
+    def _require_draft(self) -> Draft:
+        if self._info is not None:
+            raise ConfigError(
+                f"artifact {self.qualified_name} is already stored and cannot change; "
+                f"create a new Artifact({self.name!r}, type={self.type!r}) for a new version"
+            )
+        return self._draft
+
+    def add_file(self, local_path: str | os.PathLike[str], name: str | None = None) -> ArtifactFileInfo:
+        """Add a local file (checked now: missing or unreadable files fail here)."""
+        e = self._require_draft().add_file(local_path, name)
+        return ArtifactFileInfo(e.path, e.identity.size, None)
+
+    def add_dir(self, local_path: str | os.PathLike[str], name: str | None = None) -> list[ArtifactFileInfo]:
+        """Add every file under a directory, recursively, optionally under ``name/``."""
+        return [
+            ArtifactFileInfo(e.path, e.identity.size, None)
+            for e in self._require_draft().add_dir(local_path, name)
+        ]
+
+    def add_reference(self, uri: str, name: str | None = None) -> ArtifactFileInfo:
+        """Record a ``file://`` URI with its size and digest; its bytes are not uploaded."""
+        e = self._require_draft().add_reference(uri, name)
+        return ArtifactFileInfo(e.path, e.identity.size, None, uri)
+
+    @contextmanager
+    def new_file(self, name: str, mode: str = "w", encoding: str | None = None) -> Iterator[IO[Any]]:
+        """Write a new file into the artifact: ``with art.new_file('a.txt') as f: f.write(...)``."""
+        with self._require_draft().new_file(name, mode, encoding) as f:
+            yield f
+
+    def remove(self, name: str) -> None:
+        """Remove an entry (or every entry under a directory name)."""
+        self._require_draft().remove(name)
+
+    # -- async core ----------------------------------------------------------------
+
+    async def _log(
+        self,
+        client: Client,
+        project: str,
+        run_id: str | None,
+        aliases: list[str] | None,
+        progress: Progress | None = None,
+    ) -> None:
+        """Upload what the store lacks and commit the version (or find the existing one)."""
+        draft = self._require_draft()
+        alias_list = [validate_alias(a) for a in (aliases or [])]
+        if not draft.entries:
+            raise ConfigError(f"artifact {self.name!r} is empty; add files before logging it")
+        settings = client.settings
+        files = [e for e in draft.entries.values() if isinstance(e, DraftFile)]
+        refs = [e for e in draft.entries.values() if isinstance(e, DraftReference)]
+        remote = await client.remote()
+        stats = TransferStats()
+        entries = await push_files(
+            remote,
+            [SourceFile(f.path, f.local, f.identity) for f in files],
+            settings,
+            stats,
+            progress,
+        )
+        for ref in refs:
+            entries.append(await anyio.to_thread.run_sync(_reference_entry, ref))
+        manifest = Manifest(tuple(entries), chunker=settings.chunker)
+        info = await remote.commit(
+            CommitRequest(
+                project=project,
+                name=self.name,
+                type=self.type,
+                manifest=manifest,
+                aliases=tuple(alias_list),
+                metadata=self.metadata,
+                description=self.description,
+                run_id=run_id,
+            )
+        )
+        self._bind(client, info, manifest)
+        self.last_transfer = stats
+        draft.cleanup()
+
+    def _bind(self, client: Client, info: VersionInfo, manifest: Manifest) -> None:
+        self._client, self._info, self._manifest = client, info, manifest
+        self.metadata = dict(info.metadata)
+        self.description = info.description
+
+    def _default_root(self) -> Path:
+        info = self._require_stored("download")[0]
+        return Path("artifacts") / f"{info.name}:{info.version}"
+
+    async def _download(self, root: str | os.PathLike[str] | None = None, progress: Progress | None = None) -> str:
+        info, manifest, client = self._require_stored("download")
+        target = Path(root) if root is not None else self._default_root()
+        stats = TransferStats()
+        await download_manifest(
+            await client.remote(), manifest, target, client.settings, stats, progress
+        )
+        self.last_transfer = stats
+        return str(target)
+
+    async def _download_file(self, path: str, root: str | os.PathLike[str] | None = None) -> str:
+        _, manifest, client = self._require_stored("download")
+        target = Path(root) if root is not None else self._default_root()
+        await download_manifest(
+            await client.remote(), manifest, target, client.settings, only=[path]
+        )
+        entry = manifest.get(path)
+        assert entry is not None
+        return str(target.joinpath(*entry.path.split("/")))
+
+    async def _verify(self, root: str | os.PathLike[str] | None = None) -> None:
+        _, manifest, _ = self._require_stored("verify")
+        target = Path(root) if root is not None else self._default_root()
+        problems = await anyio.to_thread.run_sync(verify_directory, manifest, target)
+        if problems:
+            raise IntegrityError(
+                f"{target} does not match {self.qualified_name}: " + "; ".join(problems[:10])
+            )
+
+    async def _logged_by(self) -> RunInfo | None:
+        info, _, client = self._require_stored("query lineage of")
+        runs = await (await client.remote()).version_producers(info.project, info.name, info.version)
+        return runs[0] if runs else None
+
+    async def _used_by(self) -> list[RunInfo]:
+        info, _, client = self._require_stored("query lineage of")
+        return await (await client.remote()).version_consumers(info.project, info.name, info.version)
+
+
+def _reference_entry(ref: DraftReference) -> ManifestEntry:
+    if FileIdentity.of(os.stat(ref.local)) != ref.identity:
+        raise FileChangedError(f"referenced file {str(ref.local)!r} changed after it was added")
+    return ManifestEntry(path=ref.path, size=ref.identity.size, digest=hash_file(ref.local), ref=ref.uri)
+
+
+class ArtifactPath:
+    """One file of a stored artifact: ``artifact.get_path('a.csv').download()``."""
+
+    def __init__(self, artifact: BaseArtifact, path: str) -> None:
+        entry = artifact.manifest.get(path)
+        if entry is None:
+            raise ConfigError(
+                f"artifact {artifact.qualified_name} has no file {path!r}; "
+                f"files: {', '.join(e.path for e in artifact.manifest.entries[:10])}"
+            )
+        self.artifact = artifact
+        self.path = entry.path
+        self.size = entry.size
+        self.digest = entry.digest
+
+    def download(self, root: str | os.PathLike[str] | None = None) -> str:
+        """Download just this file (verified); returns its local path."""
+        return portal.call(self.artifact._download_file, self.path, root)
+
+
+class Artifact(BaseArtifact):
+    """A versioned artifact (sync API); see ``asyncart.aio.Artifact`` for the async one."""
+
+    def download(self, root: str | os.PathLike[str] | None = None) -> str:
+        """Download (verified) into ``root`` (default ``./artifacts/<name>:<version>``); return it."""
+        return portal.call(self._download, root)
+
+    def get_path(self, name: str) -> ArtifactPath:
+        """One file of the artifact, to download on its own."""
+        return ArtifactPath(self, name)
+
+    def verify(self, root: str | os.PathLike[str] | None = None) -> None:
+        """Raise IntegrityError unless ``root`` holds exactly this version's files."""
+        portal.call(self._verify, root)
+
+    def logged_by(self) -> RunInfo | None:
+        """The run that created this version."""
+        return portal.call(self._logged_by)
+
+    def used_by(self) -> list[RunInfo]:
+        """Runs that used this version as input."""
+        return portal.call(self._used_by)
+
+    def wait(self, timeout: float | None = None) -> Artifact:
+        """Block until the version is committed (logging is synchronous today: returns at once)."""
+        self._require_stored("wait for")
+        return self
+
+
+class AsyncArtifact(BaseArtifact):
+    """A versioned artifact whose I/O methods are coroutines."""
+
+    async def download(self, root: str | os.PathLike[str] | None = None) -> str:
+        """Download (verified) into ``root`` (default ``./artifacts/<name>:<version>``)."""
+        return await self._download(root)
+
+    async def download_file(self, name: str, root: str | os.PathLike[str] | None = None) -> str:
+        """Download one file (verified); returns its local path."""
+        return await self._download_file(name, root)
+
+    async def verify(self, root: str | os.PathLike[str] | None = None) -> None:
+        """Raise IntegrityError unless ``root`` holds exactly this version's files."""
+        await self._verify(root)
+
+    async def logged_by(self) -> RunInfo | None:
+        return await self._logged_by()
+
+    async def used_by(self) -> list[RunInfo]:
+        return await self._used_by()

@@ -1,0 +1,145 @@
+"""What a user adds to an artifact before it is logged: files, directories, references, new files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import unquote, urlparse
+
+from asyncart.client.scan import FileIdentity, stat_source
+from asyncart.core.paths import is_ancestor_path, normalize_entry_path
+from asyncart.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DraftFile:
+    """A local file to be uploaded under ``path``."""
+
+    path: str
+    local: Path
+    identity: FileIdentity
+
+
+@dataclass(frozen=True)
+class DraftReference:
+    """A ``file://`` reference: its size and digest are recorded, its bytes are not uploaded."""
+
+    path: str
+    uri: str
+    local: Path
+    identity: FileIdentity
+
+
+DraftEntry = DraftFile | DraftReference
+
+
+class Draft:
+    """The entries of an artifact being built, validated as they are added."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, DraftEntry] = {}
+        self._staging: Path | None = None
+
+    def _claim(self, path: str) -> str:
+        path = normalize_entry_path(path)
+        if path in self.entries:
+            raise ConfigError(
+                f"the artifact already has an entry {path!r}; remove() it first or pick another name"
+            )
+        for existing in self.entries:
+            if is_ancestor_path(existing, path) or is_ancestor_path(path, existing):
+                raise ConfigError(
+                    f"entry {path!r} collides with {existing!r} (a file cannot also be a directory)"
+                )
+        return path
+
+    def add_file(self, local_path: str | os.PathLike[str], name: str | None = None) -> DraftFile:
+        local = Path(local_path)
+        identity = stat_source(local)
+        path = self._claim(name if name is not None else local.name)
+        entry = DraftFile(path, local.resolve(), identity)
+        self.entries[path] = entry
+        return entry
+
+    def add_dir(self, local_path: str | os.PathLike[str], name: str | None = None) -> list[DraftFile]:
+        root = Path(local_path)
+        if not root.is_dir():
+            raise ConfigError(f"{str(root)!r} is not a directory; use add_file for single files")
+        prefix = normalize_entry_path(name) + "/" if name else ""
+        found: list[tuple[str, Path]] = []
+        for dirpath, dirnames, filenames in os.walk(root, onerror=_raise_walk_error):
+            dirnames.sort()
+            for filename in sorted(filenames):
+                full = Path(dirpath) / filename
+                rel = full.relative_to(root).as_posix()
+                found.append((prefix + rel, full))
+        # Validate everything before changing the draft: all or nothing.
+        staged = [(self._claim(p), full, stat_source(full)) for p, full in found]
+        added = []
+        for path, full, identity in staged:
+            entry = DraftFile(path, full.resolve(), identity)
+            self.entries[path] = entry
+            added.append(entry)
+        return added
+
+    def add_reference(self, uri: str, name: str | None = None) -> DraftReference:
+        parsed = urlparse(uri)
+        if parsed.scheme != "file":
+            raise ConfigError(
+                f"reference {uri!r}: only file:// URIs are supported (got scheme {parsed.scheme!r})"
+            )
+        local = Path(unquote(parsed.path))
+        identity = stat_source(local)
+        path = self._claim(name if name is not None else local.name)
+        entry = DraftReference(path, uri, local, identity)
+        self.entries[path] = entry
+        return entry
+
+    @contextmanager
+    def new_file(self, name: str, mode: str = "w", encoding: str | None = None) -> Iterator[IO[Any]]:
+        if mode not in ("w", "wb", "x", "xb"):
+            raise ConfigError(f"new_file mode {mode!r} must be one of 'w', 'wb', 'x', 'xb'")
+        path = normalize_entry_path(name)
+        if path in self.entries:
+            raise ConfigError(f"the artifact already has an entry {path!r}")
+        if self._staging is None:
+            self._staging = Path(tempfile.mkdtemp(prefix="asyncart-new-"))
+            weakref.finalize(self, shutil.rmtree, self._staging, True)
+        local = self._staging.joinpath(*path.split("/"))
+        local.parent.mkdir(parents=True, exist_ok=True)
+        kwargs: dict[str, Any] = {} if "b" in mode else {"encoding": encoding or "utf-8"}
+        with open(local, mode.replace("x", "w"), **kwargs) as f:
+            yield f
+        self.add_file(local, name=path)
+
+    def remove(self, name: str) -> None:
+        path = normalize_entry_path(name)
+        removed = [p for p in self.entries if p == path or is_ancestor_path(path, p)]
+        if not removed:
+            raise ConfigError(f"the artifact has no entry {path!r}; entries: {_listing(self.entries)}")
+        for p in removed:
+            del self.entries[p]
+
+    def cleanup(self) -> None:
+        if self._staging is not None:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging = None
+
+
+def _raise_walk_error(exc: OSError) -> None:
+    raise ConfigError(f"cannot read directory {exc.filename!r}: {exc.strerror}")
+
+
+def _listing(names: dict[str, Any] | list[str], limit: int = 10) -> str:
+    items = sorted(names)
+    if not items:
+        return "(none)"
+    shown = ", ".join(items[:limit])
+    return shown + (f", … ({len(items) - limit} more)" if len(items) > limit else "")

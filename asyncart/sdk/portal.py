@@ -1,0 +1,92 @@
+"""The sync facade's bridge: one daemon thread running one event loop for the whole process.
+
+Every sync method is ``portal().call(async_fn, *args)``. A daemon thread is
+used (not a ThreadPoolExecutor worker) so interpreter exit never waits on the
+loop; an ``atexit`` hook finishes open runs and closes clients while the loop
+still runs.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import anyio
+from anyio.from_thread import BlockingPortal
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_portal: BlockingPortal | None = None
+_thread: threading.Thread | None = None
+_exit_hooks: list[Callable[[], Awaitable[None]]] = []
+
+
+def _run_loop(ready: threading.Event, box: list[BlockingPortal]) -> None:
+    async def main() -> None:
+        async with BlockingPortal() as portal:
+            box.append(portal)
+            ready.set()
+            await portal.sleep_until_stopped()
+
+    anyio.run(main)
+
+
+def portal() -> BlockingPortal:
+    """The process-wide portal, started on first use."""
+    global _portal, _thread
+    with _lock:
+        if _portal is None:
+            ready = threading.Event()
+            box: list[BlockingPortal] = []
+            _thread = threading.Thread(
+                target=_run_loop, args=(ready, box), name="asyncart-loop", daemon=True
+            )
+            _thread.start()
+            ready.wait()
+            _portal = box[0]
+        return _portal
+
+
+def call(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """Run ``fn(*args)`` on the portal loop and wait for its result.
+
+    Raises:
+        RuntimeError: when called from the portal loop itself (it would deadlock);
+            use the async API (``asyncart.aio``) inside coroutines.
+    """
+    if threading.current_thread() is _thread:
+        raise RuntimeError(
+            "a sync asyncart call was made from asyncart's own event loop; "
+            "use the async API (asyncart.aio) inside coroutines"
+        )
+    return portal().call(fn, *args)
+
+
+def on_exit(hook: Callable[[], Awaitable[None]]) -> None:
+    """Register a coroutine function to run on the portal loop at interpreter exit."""
+    _exit_hooks.append(hook)
+
+
+def _shutdown() -> None:
+    global _portal
+    if _portal is None:
+        return
+    for hook in reversed(_exit_hooks):
+        try:
+            _portal.call(hook)
+        except Exception as exc:  # at exit, report and keep going
+            print(f"asyncart: error at exit: {exc}")
+    _exit_hooks.clear()
+    try:
+        _portal.call(_portal.stop)
+    except Exception:
+        pass
+    if _thread is not None:
+        _thread.join(timeout=10)
+    _portal = None
+
+
+atexit.register(_shutdown)

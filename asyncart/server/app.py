@@ -1,0 +1,278 @@
+"""The aiohttp application: parse the request, call the repository, answer.
+
+No business rule lives here; ``asyncart.repo.service.Repository`` has them all.
+Errors become ``{"code", "message", "request_id"}`` in one middleware.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+import asyncart
+from asyncart.core import protocol as P
+from asyncart.core.manifest import Manifest
+from asyncart.core.models import CommitRequest
+from asyncart.errors import AsyncartError, ConfigError, NotFoundError
+from asyncart.repo.service import Repository
+
+log = logging.getLogger("asyncart.server")
+REPO: web.AppKey[Repository] = web.AppKey("repo", Repository)
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(status: int, code: str, message: str, request_id: str) -> web.Response:
+    return web.json_response(
+        {"code": code, "message": message, "request_id": request_id},
+        status=status,
+        headers={P.REQUEST_ID_HEADER: request_id},
+    )
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    request_id = request.headers.get(P.REQUEST_ID_HEADER) or secrets.token_hex(8)
+    try:
+        response = await handler(request)
+    except AsyncartError as exc:
+        if exc.http_status >= 500:
+            log.exception("request %s failed: %s %s", request_id, request.method, request.path)
+        return _error(exc.http_status, exc.code, str(exc), request_id)
+    except web.HTTPException as exc:
+        if exc.status >= 400:
+            return _error(exc.status, "http_error", exc.reason, request_id)
+        raise
+    except Exception:
+        log.exception("request %s crashed: %s %s", request_id, request.method, request.path)
+        return _error(500, "internal", "internal server error; see the server log", request_id)
+    response.headers[P.REQUEST_ID_HEADER] = request_id
+    return response
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError("request body must be a JSON object")
+    return data
+
+
+def _hashes(data: dict[str, Any]) -> list[str]:
+    hashes = data.get("hashes")
+    if not isinstance(hashes, list) or not all(isinstance(h, str) for h in hashes):
+        raise ConfigError("'hashes' must be a list of hex strings")
+    return hashes
+
+
+def _m(request: web.Request, key: str) -> str:
+    return request.match_info[key]
+
+
+def _repo(request: web.Request) -> Repository:
+    return request.app[REPO]
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "version": asyncart.__version__})
+
+
+async def chunks_missing(request: web.Request) -> web.Response:
+    hashes = _hashes(await _json_body(request))
+    return web.json_response({"missing": await _repo(request).missing_chunks(hashes)})
+
+
+async def chunks_locate(request: web.Request) -> web.Response:
+    hashes = _hashes(await _json_body(request))
+    found = await _repo(request).locate_chunks(hashes)
+    return web.json_response(
+        {"locations": {h: [loc.pack, loc.offset, loc.length] for h, loc in found.items()}}
+    )
+
+
+async def put_pack(request: web.Request) -> web.Response:
+    async def body() -> AsyncIterator[bytes]:
+        async for piece in request.content.iter_chunked(1 << 20):
+            yield piece
+
+    receipt = await _repo(request).put_pack(body())
+    return web.json_response(
+        {
+            "pack": receipt.pack,
+            "chunks": receipt.chunks,
+            "new_chunks": receipt.new_chunks,
+            "size": receipt.size,
+        },
+        status=201,
+    )
+
+
+async def get_pack(request: web.Request) -> web.StreamResponse:
+    pack_id = _m(request, "pack")
+    repo = _repo(request)
+    local = repo.pack_path(pack_id)
+    if local is not None:
+        if not local.exists():
+            raise NotFoundError(f"pack {pack_id} is not in the store")
+        return web.FileResponse(local, headers={"Content-Type": "application/octet-stream"})
+    rng = request.http_range
+    if rng.start is None or rng.stop is None:
+        raise ConfigError("a Range header with start and end is required for this store")
+    data = await repo.read_pack_range(pack_id, rng.start, rng.stop - rng.start)
+    return web.Response(body=data, status=206, content_type="application/octet-stream")
+
+
+async def list_projects(request: web.Request) -> web.Response:
+    return web.json_response({"projects": await _repo(request).list_projects()})
+
+
+async def list_collections(request: web.Request) -> web.Response:
+    cols = await _repo(request).list_collections(_m(request, "project"))
+    return web.json_response({"collections": [c.to_json() for c in cols]})
+
+
+async def list_versions(request: web.Request) -> web.Response:
+    versions = await _repo(request).list_versions(_m(request, "project"), _m(request, "name"))
+    return web.json_response({"versions": [v.to_json() for v in versions]})
+
+
+async def commit_version(request: web.Request) -> web.Response:
+    data = await _json_body(request)
+    aliases = data.get("aliases") or []
+    metadata = data.get("metadata") or {}
+    if not isinstance(aliases, list) or not isinstance(metadata, dict):
+        raise ConfigError("'aliases' must be a list and 'metadata' an object")
+    req = CommitRequest(
+        project=_m(request, "project"),
+        name=_m(request, "name"),
+        type=data.get("type"),  # type: ignore[arg-type]  # validated by the repository
+        manifest=Manifest.from_json(data.get("manifest")),
+        aliases=tuple(aliases),
+        metadata=metadata,
+        description=data.get("description"),
+        run_id=data.get("run_id"),
+    )
+    info = await _repo(request).commit(req)
+    return web.json_response(info.to_json(), status=201 if info.created else 200)
+
+
+async def get_version(request: web.Request) -> web.Response:
+    info = await _repo(request).use_version(
+        None, _m(request, "project"), _m(request, "name"), _m(request, "ref"),
+        request.query.get("type"),
+    )
+    return web.json_response(info.to_json())
+
+
+async def get_manifest(request: web.Request) -> web.Response:
+    info, blob = await _repo(request).get_manifest_blob(
+        _m(request, "project"), _m(request, "name"), _m(request, "ref")
+    )
+    return web.Response(
+        body=blob,
+        content_type=P.MANIFEST_MEDIA_TYPE,
+        headers={P.VERSION_INFO_HEADER: json.dumps({"digest": info.digest, "index": info.index})},
+    )
+
+
+async def version_consumers(request: web.Request) -> web.Response:
+    runs = await _repo(request).version_consumers(
+        _m(request, "project"), _m(request, "name"), _m(request, "ref")
+    )
+    return web.json_response({"runs": [r.to_json() for r in runs]})
+
+
+async def version_producers(request: web.Request) -> web.Response:
+    runs = await _repo(request).version_producers(
+        _m(request, "project"), _m(request, "name"), _m(request, "ref")
+    )
+    return web.json_response({"runs": [r.to_json() for r in runs]})
+
+
+async def create_run(request: web.Request) -> web.Response:
+    data = await _json_body(request)
+    config = data.get("config") or {}
+    if not isinstance(config, dict):
+        raise ConfigError("'config' must be an object")
+    run = await _repo(request).create_run(
+        project=data.get("project"),  # type: ignore[arg-type]
+        job_type=data.get("job_type"),  # type: ignore[arg-type]
+        name=data.get("name"),
+        config=config,
+    )
+    return web.json_response(run.to_json(), status=201)
+
+
+async def get_run(request: web.Request) -> web.Response:
+    return web.json_response((await _repo(request).get_run(_m(request, "run_id"))).to_json())
+
+
+async def finish_run(request: web.Request) -> web.Response:
+    data = await _json_body(request)
+    run = await _repo(request).finish_run(_m(request, "run_id"), data.get("status", "finished"))
+    return web.json_response(run.to_json())
+
+
+async def add_run_input(request: web.Request) -> web.Response:
+    data = await _json_body(request)
+    info = await _repo(request).use_version(
+        _m(request, "run_id"), data.get("project"), data.get("name"), data.get("ref"),  # type: ignore[arg-type]
+        data.get("type"),
+    )
+    return web.json_response(info.to_json())
+
+
+async def run_inputs(request: web.Request) -> web.Response:
+    versions = await _repo(request).run_inputs(_m(request, "run_id"))
+    return web.json_response({"versions": [v.to_json() for v in versions]})
+
+
+async def run_outputs(request: web.Request) -> web.Response:
+    versions = await _repo(request).run_outputs(_m(request, "run_id"))
+    return web.json_response({"versions": [v.to_json() for v in versions]})
+
+
+def create_app(repo: Repository) -> web.Application:
+    """The HTTP API over an opened repository (the caller closes the repository)."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=P.MAX_JSON_BODY)
+    app[REPO] = repo
+    r = app.router
+    r.add_get(P.HEALTH, health)
+    r.add_post(P.CHUNKS_MISSING, chunks_missing)
+    r.add_post(P.CHUNKS_LOCATE, chunks_locate)
+    r.add_post(P.PACKS, put_pack)
+    r.add_get(P.PACK, get_pack)
+    r.add_get(P.PROJECTS, list_projects)
+    r.add_get(P.COLLECTIONS, list_collections)
+    r.add_get(P.VERSIONS, list_versions)
+    r.add_post(P.VERSIONS, commit_version)
+    r.add_get(P.VERSION, get_version)
+    r.add_get(P.MANIFEST, get_manifest)
+    r.add_get(P.VERSION_CONSUMERS, version_consumers)
+    r.add_get(P.VERSION_PRODUCERS, version_producers)
+    r.add_post(P.RUNS, create_run)
+    r.add_get(P.RUN, get_run)
+    r.add_post(P.RUN_FINISH, finish_run)
+    r.add_post(P.RUN_INPUTS, add_run_input)
+    r.add_get(P.RUN_INPUTS, run_inputs)
+    r.add_get(P.RUN_OUTPUTS, run_outputs)
+    return app
+
+
+async def open_app(root: Path) -> web.Application:
+    """Open the store at ``root`` and build the app; the store closes on app cleanup."""
+    repo = await Repository.open_dir(root)
+    app = create_app(repo)
+
+    async def close_repo(_: web.Application) -> None:
+        await repo.close()
+
+    app.on_cleanup.append(close_repo)
+    return app
