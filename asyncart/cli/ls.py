@@ -25,8 +25,7 @@ def ls(name: str | None, project: str | None, url: str | None, json_output: bool
 
 
 async def _ls(name: str | None, project: str | None, url: str | None, json_output: bool) -> None:
-    api = aio.Api(url=url, project=project)
-    try:
+    async with aio.Api(url=url, project=project) as api:
         if name is None:
             cols = await api.artifact_collections()
             if json_output:
@@ -46,5 +45,3 @@ async def _ls(name: str | None, project: str | None, url: str | None, json_outpu
                 f"{v.version}\t{','.join(v.aliases) or '-'}\t{human_size(v.size)}\t"
                 f"{v.file_count} file(s)\t{_date(v.created_at)}\t{v.digest[:12]}"
             )
-    finally:
-        await api.close()

@@ -31,13 +31,10 @@ async def _pull(
     name: str, output: Path | None, type_: str | None, project: str | None, url: str | None,
     json_output: bool,
 ) -> None:
-    api = aio.Api(url=url, project=project)
     started = time.perf_counter()
-    try:
+    async with aio.Api(url=url, project=project) as api:
         artifact = await api.artifact(name, type=type_)
         path = await artifact._download(output, progress_for(json_output))
-    finally:
-        await api.close()
     seconds = time.perf_counter() - started
     stats = artifact.last_transfer
     assert stats is not None

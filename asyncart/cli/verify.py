@@ -23,12 +23,9 @@ def verify(name: str, output: Path | None, project: str | None, url: str | None,
 
 
 async def _verify(name: str, output: Path | None, project: str | None, url: str | None, json_output: bool) -> None:
-    api = aio.Api(url=url, project=project)
-    try:
+    async with aio.Api(url=url, project=project) as api:
         artifact = await api.artifact(name)
         await artifact.verify(output)
-    finally:
-        await api.close()
     if json_output:
         emit_json({"name": artifact.qualified_name, "verified": True})
     else:

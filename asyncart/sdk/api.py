@@ -10,6 +10,7 @@ from asyncart.core.names import validate_name
 from asyncart.sdk import portal
 from asyncart.sdk.artifact import Artifact, AsyncArtifact, BaseArtifact
 from asyncart.sdk.run import fetch_artifact, resolve_settings
+from asyncart.sdk.shared import shared_client
 
 A = TypeVar("A", bound=BaseArtifact)
 
@@ -18,10 +19,22 @@ class AsyncApi(Generic[A]):
     """Read-only access to artifacts, versions and collections (async)."""
 
     def __init__(
-        self, url: str | None = None, project: str | None = None, *, artifact_class: type[Any] = AsyncArtifact
+        self,
+        url: str | None = None,
+        project: str | None = None,
+        *,
+        artifact_class: type[Any] = AsyncArtifact,
+        client: Client | None = None,
     ) -> None:
-        self.client = Client(resolve_settings(url, project))
+        self.client = client or Client(resolve_settings(url, project))
         self.artifact_class: type[A] = artifact_class
+
+    async def __aenter__(self) -> AsyncApi[A]:
+        await self.client.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
 
     @property
     def project(self) -> str:
@@ -36,14 +49,17 @@ class AsyncApi(Generic[A]):
     async def artifact_versions(self, name: str, project: str | None = None) -> list[VersionInfo]:
         """Every version of a collection, oldest first."""
         project, name = self._split(name, project)
-        return await (await self.client.remote()).list_versions(project, name)
+        async with self.client.use() as remote:
+            return await remote.list_versions(project, name)
 
     async def artifact_collections(self, project: str | None = None) -> list[CollectionInfo]:
         """The artifact collections of a project."""
-        return await (await self.client.remote()).list_collections(project or self.project)
+        async with self.client.use() as remote:
+            return await remote.list_collections(project or self.project)
 
     async def projects(self) -> list[str]:
-        return await (await self.client.remote()).list_projects()
+        async with self.client.use() as remote:
+            return await remote.list_projects()
 
     def _split(self, name: str, project: str | None) -> tuple[str, str]:
         if "/" in name:
@@ -58,8 +74,9 @@ class Api:
     """Read-only access to artifacts, versions and collections (sync)."""
 
     def __init__(self, url: str | None = None, project: str | None = None) -> None:
-        self._async: AsyncApi[Artifact] = AsyncApi(url, project, artifact_class=Artifact)
-        _apis.append(self._async)
+        settings = resolve_settings(url, project)
+        client = portal.call(shared_client, settings)
+        self._async: AsyncApi[Artifact] = AsyncApi(artifact_class=Artifact, client=client)
 
     def artifact(self, name: str, type: str | None = None) -> Artifact:
         """Fetch ``[project/]name[:version|alias]`` (a bare name means ``:latest``)."""
@@ -75,16 +92,4 @@ class Api:
         return portal.call(self._async.projects)
 
     def close(self) -> None:
-        portal.call(self._async.close)
-
-
-_apis: list[AsyncApi[Any]] = []
-
-
-async def _close_apis() -> None:
-    for api in _apis:
-        await api.close()
-    _apis.clear()
-
-
-portal.on_exit(_close_apis)
+        """Nothing to release: the sync API shares one connection per store, closed at exit."""

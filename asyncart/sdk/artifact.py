@@ -19,7 +19,7 @@ import anyio.to_thread
 from asyncart.client.client import Client
 from asyncart.client.download import download_manifest, verify_directory
 from asyncart.client.progress import Progress, TransferStats
-from asyncart.client.scan import hash_file
+from asyncart.client.scan import FileIdentity, hash_file
 from asyncart.client.upload import SourceFile, push_files
 from asyncart.core.manifest import Manifest, ManifestEntry
 from asyncart.core.models import CommitRequest, RunInfo, VersionInfo
@@ -27,7 +27,6 @@ from asyncart.core.names import validate_alias, validate_name
 from asyncart.errors import ConfigError, FileChangedError, IntegrityError
 from asyncart.sdk import portal
 from asyncart.sdk.draft import Draft, DraftFile, DraftReference
-from asyncart.client.scan import FileIdentity
 
 
 @dataclass(frozen=True)
@@ -182,30 +181,30 @@ class BaseArtifact:
         settings = client.settings
         files = [e for e in draft.entries.values() if isinstance(e, DraftFile)]
         refs = [e for e in draft.entries.values() if isinstance(e, DraftReference)]
-        remote = await client.remote()
         stats = TransferStats()
-        entries = await push_files(
-            remote,
-            [SourceFile(f.path, f.local, f.identity) for f in files],
-            settings,
-            stats,
-            progress,
-        )
-        for ref in refs:
-            entries.append(await anyio.to_thread.run_sync(_reference_entry, ref))
-        manifest = Manifest(tuple(entries), chunker=settings.chunker)
-        info = await remote.commit(
-            CommitRequest(
-                project=project,
-                name=self.name,
-                type=self.type,
-                manifest=manifest,
-                aliases=tuple(alias_list),
-                metadata=self.metadata,
-                description=self.description,
-                run_id=run_id,
+        async with client.use() as remote:
+            entries = await push_files(
+                remote,
+                [SourceFile(f.path, f.local, f.identity) for f in files],
+                settings,
+                stats,
+                progress,
             )
-        )
+            for ref in refs:
+                entries.append(await anyio.to_thread.run_sync(_reference_entry, ref))
+            manifest = Manifest(tuple(entries), chunker=settings.chunker)
+            info = await remote.commit(
+                CommitRequest(
+                    project=project,
+                    name=self.name,
+                    type=self.type,
+                    manifest=manifest,
+                    aliases=tuple(alias_list),
+                    metadata=self.metadata,
+                    description=self.description,
+                    run_id=run_id,
+                )
+            )
         self._bind(client, info, manifest)
         self.last_transfer = stats
         draft.cleanup()
@@ -223,18 +222,16 @@ class BaseArtifact:
         info, manifest, client = self._require_stored("download")
         target = Path(root) if root is not None else self._default_root()
         stats = TransferStats()
-        await download_manifest(
-            await client.remote(), manifest, target, client.settings, stats, progress
-        )
+        async with client.use() as remote:
+            await download_manifest(remote, manifest, target, client.settings, stats, progress)
         self.last_transfer = stats
         return str(target)
 
     async def _download_file(self, path: str, root: str | os.PathLike[str] | None = None) -> str:
         _, manifest, client = self._require_stored("download")
         target = Path(root) if root is not None else self._default_root()
-        await download_manifest(
-            await client.remote(), manifest, target, client.settings, only=[path]
-        )
+        async with client.use() as remote:
+            await download_manifest(remote, manifest, target, client.settings, only=[path])
         entry = manifest.get(path)
         assert entry is not None
         return str(target.joinpath(*entry.path.split("/")))
@@ -250,12 +247,14 @@ class BaseArtifact:
 
     async def _logged_by(self) -> RunInfo | None:
         info, _, client = self._require_stored("query lineage of")
-        runs = await (await client.remote()).version_producers(info.project, info.name, info.version)
+        async with client.use() as remote:
+            runs = await remote.version_producers(info.project, info.name, info.version)
         return runs[0] if runs else None
 
     async def _used_by(self) -> list[RunInfo]:
         info, _, client = self._require_stored("query lineage of")
-        return await (await client.remote()).version_consumers(info.project, info.name, info.version)
+        async with client.use() as remote:
+            return await remote.version_consumers(info.project, info.name, info.version)
 
 
 def _reference_entry(ref: DraftReference) -> ManifestEntry:

@@ -15,6 +15,7 @@ from asyncart.core.names import parse_artifact_ref, validate_name
 from asyncart.errors import ConfigError
 from asyncart.sdk import portal
 from asyncart.sdk.artifact import Artifact, AsyncArtifact, BaseArtifact
+from asyncart.sdk.shared import shared_client
 
 A = TypeVar("A", bound=BaseArtifact)
 
@@ -41,9 +42,9 @@ async def fetch_artifact(
     """Resolve ``[project/]name[:ref]``, check the type, record the use, load the manifest."""
     ref = parse_artifact_ref(reference)
     project = ref.project or default_project
-    remote = await client.remote()
-    info = await remote.use_version(run_id, project, ref.name, ref.ref, type)
-    manifest = await remote.get_manifest(project, ref.name, info.version)
+    async with client.use() as remote:
+        info = await remote.use_version(run_id, project, ref.name, ref.ref, type)
+        manifest = await remote.get_manifest(project, ref.name, info.version)
     artifact = cls(info.name, info.type)
     artifact._bind(client, info, manifest)
     return artifact
@@ -52,11 +53,14 @@ async def fetch_artifact(
 class AsyncRun(Generic[A]):
     """One step of a pipeline: logs artifacts as outputs, uses artifacts as inputs."""
 
-    def __init__(self, client: Client, info: RunInfo, artifact_class: type[A]) -> None:
+    def __init__(
+        self, client: Client, info: RunInfo, artifact_class: type[A], *, owns_client: bool = True
+    ) -> None:
         self.client = client
         self.info = info
         self.artifact_class = artifact_class
         self.finished = False
+        self._owns_client = owns_client
 
     @classmethod
     async def start(
@@ -68,15 +72,28 @@ class AsyncRun(Generic[A]):
         url: str | None = None,
         *,
         artifact_class: type[Any] = AsyncArtifact,
+        client: Client | None = None,
     ) -> AsyncRun[Any]:
-        """Create a run on the configured store (the embedded one unless a URL is set)."""
-        settings = resolve_settings(url, project)
-        client = Client(settings)
+        """Create a run on the configured store (the embedded one unless a URL is set).
+
+        With ``client`` given, the run borrows it; otherwise it opens its own
+        and closes it at :meth:`finish`.
+        """
         if config is not None and not isinstance(config, dict):
             raise ConfigError("config must be a dict")
-        remote = await client.remote()
-        info = await remote.create_run(settings.project, job_type, name, dict(config or {}))
-        return cls(client, info, artifact_class)
+        owns = client is None
+        if client is None:
+            client = Client(resolve_settings(url, project))
+        remote = await client.open()
+        try:
+            info = await remote.create_run(
+                project or client.settings.project, job_type, name, dict(config or {})
+            )
+        except BaseException:
+            if owns:
+                await client.close()
+            raise
+        return cls(client, info, artifact_class, owns_client=owns)
 
     @property
     def id(self) -> str:
@@ -169,8 +186,8 @@ class AsyncRun(Generic[A]):
                 await artifact._log(self.client, self.project, None, aliases)
             info = artifact._info
             assert info is not None
-            remote = await self.client.remote()
-            await remote.use_version(self.id, info.project, info.name, info.version, None)
+            async with self.client.use() as remote:
+                await remote.use_version(self.id, info.project, info.name, info.version, None)
             return artifact
         if not isinstance(target, str):
             raise ConfigError(f"expected an Artifact or a name, got {target.__class__.__name__}")
@@ -185,21 +202,24 @@ class AsyncRun(Generic[A]):
 
     async def logged_artifacts(self) -> list[VersionInfo]:
         """Versions this run logged."""
-        return await (await self.client.remote()).run_outputs(self.id)
+        async with self.client.use() as remote:
+            return await remote.run_outputs(self.id)
 
     async def used_artifacts(self) -> list[VersionInfo]:
         """Versions this run used."""
-        return await (await self.client.remote()).run_inputs(self.id)
+        async with self.client.use() as remote:
+            return await remote.run_inputs(self.id)
 
     async def finish(self, status: str = "finished") -> None:
         """Mark the run finished (idempotent) and release connections."""
         if not self.finished:
             self.finished = True
             try:
-                remote = await self.client.remote()
-                self.info = await remote.finish_run(self.id, status)
+                async with self.client.use() as remote:
+                    self.info = await remote.finish_run(self.id, status)
             finally:
-                await self.client.close()
+                if self._owns_client:
+                    await self.client.close()
 
     async def __aenter__(self) -> AsyncRun[A]:
         return self
@@ -287,10 +307,13 @@ def init(
     url: str | None = None,
 ) -> Run:
     """Start a run. With no ``url`` (and no ``ASYNCART_URL``) the embedded local store is used."""
-    async_run = portal.call(
-        lambda: AsyncRun.start(job_type, project, name, config, url, artifact_class=Artifact)
-    )
-    return Run(async_run)
+    async def start() -> AsyncRun[Artifact]:
+        client = await shared_client(resolve_settings(url, project))
+        return await AsyncRun.start(
+            job_type, project, name, config, artifact_class=Artifact, client=client
+        )
+
+    return Run(portal.call(start))
 
 
 portal.on_exit(_finish_open_runs)

@@ -1,0 +1,62 @@
+"""Shared fixtures: a clean environment per test, fast retries, a temp store, live servers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.live_server import LiveServer, live_server
+
+FAST_RETRIES = {
+    "ASYNCART_MAX_ATTEMPTS": "3",
+    "ASYNCART_RETRY_DEADLINE": "10",
+}
+
+
+@pytest.fixture(autouse=True)
+def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No ASYNCART_* from the outside; a fresh embedded store; cwd in tmp (./artifacts lands there)."""
+    for key in list(os.environ):
+        if key.startswith("ASYNCART_"):
+            monkeypatch.delenv(key)
+    for key, value in FAST_RETRIES.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("ASYNCART_DIR", str(tmp_path / "embedded-store"))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    yield
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[LiveServer]:
+    """A real asyncart server subprocess on 127.0.0.1 with a fresh store."""
+    with live_server(tmp_path / "server-store") as srv:
+        yield srv
+
+
+@pytest.fixture(params=["embedded", "server"])
+def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Run a test against the embedded store and against a server subprocess.
+
+    Yields the mode; for ``server`` ASYNCART_URL points at the live server.
+    """
+    if request.param == "embedded":
+        yield "embedded"
+        return
+    with live_server(tmp_path / "server-store") as srv:
+        monkeypatch.setenv("ASYNCART_URL", srv.url)
+        yield "server"
+
+
+@pytest.fixture(autouse=True)
+def close_sync_clients() -> Iterator[None]:
+    """The sync facade shares one client per store; close them after each test."""
+    yield
+    from asyncart.sdk import portal, shared
+
+    if portal._portal is not None:
+        portal.call(shared.close_shared_clients)

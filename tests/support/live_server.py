@@ -1,0 +1,80 @@
+"""A real ``asyncart server`` subprocess on 127.0.0.1 (port chosen by the OS), stopped by the test."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+READY_PREFIX = "asyncart server listening on "
+
+
+@dataclass
+class LiveServer:
+    url: str
+    root: Path
+    process: subprocess.Popen[str]
+    log: list[str]
+
+    def kill(self) -> None:
+        """SIGKILL, for crash tests."""
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+
+def _pump(stream: object, lines: queue.Queue[str], log: list[str]) -> None:
+    for line in stream:  # type: ignore[attr-defined]
+        log.append(line)
+        lines.put(line)
+    lines.put("")  # EOF: the process closed its output
+
+
+@contextmanager
+def live_server(root: Path, *, extra_env: dict[str, str] | None = None, timeout: float = 30) -> Iterator[LiveServer]:
+    """Start ``python -m asyncart server --root ROOT --port 0``; yield once it listens; stop it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASYNCART_")}
+    env.update(extra_env or {})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "asyncart", "server", "--root", str(root), "--host", "127.0.0.1", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    log: list[str] = []
+    pump = threading.Thread(target=_pump, args=(proc.stdout, lines, log), daemon=True)
+    pump.start()
+    try:
+        url = None
+        while url is None:
+            try:
+                line = lines.get(timeout=timeout)
+            except queue.Empty:
+                raise RuntimeError(f"server did not start within {timeout}s: {''.join(log)}") from None
+            if line == "":
+                proc.wait(timeout=10)
+                raise RuntimeError(f"server exited early: {''.join(log)}")
+            if line.startswith(READY_PREFIX):
+                url = line[len(READY_PREFIX):].split()[0]
+            elif proc.poll() is not None:
+                raise RuntimeError(f"server exited early: {''.join(log)}")
+        yield LiveServer(url, root, proc, log)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        pump.join(timeout=5)
+        if proc.stdout:
+            proc.stdout.close()
