@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> None:
     except AsyncartError as exc:
         click.echo(f"asyncart: error: {exc}", err=True)
         sys.exit(1)
+    except OSError as exc:  # local files: e.g. -o naming an existing file, permission denied
+        click.echo(f"asyncart: error: {exc}", err=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         click.echo("asyncart: interrupted", err=True)
         sys.exit(130)

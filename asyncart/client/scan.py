@@ -14,9 +14,11 @@ from pathlib import Path
 
 import blake3
 
-from asyncart.core.chunking import ChunkerSpec, StreamChunker
+from asyncart.core.chunking import ChunkerSpec, Cutter
 from asyncart.core.manifest import ChunkRef
 from asyncart.errors import ConfigError, FileChangedError
+
+_HASH_BUFFER = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,8 @@ class FileScan:
 
     local: Path
     expected: FileIdentity
-    chunker: StreamChunker
+    cutter: Cutter
+    carry: bytes = b""
     hasher: blake3.blake3 = field(default_factory=blake3.blake3)
     fd: int = -1
     offset: int = 0
@@ -86,7 +89,7 @@ def _changed(local: Path, why: str) -> FileChangedError:
 
 
 def open_scan(local: Path, expected: FileIdentity, spec: ChunkerSpec) -> FileScan:
-    scan = FileScan(local=local, expected=expected, chunker=StreamChunker(spec))
+    scan = FileScan(local=local, expected=expected, cutter=Cutter(spec))
     try:
         scan.fd = os.open(local, os.O_RDONLY)
     except FileNotFoundError:
@@ -106,62 +109,95 @@ def close_scan(scan: FileScan) -> None:
         scan.fd = -1
 
 
-def read_block(scan: FileScan, block_size: int) -> list[ScannedChunk]:
-    """Read the next block of ``scan``; return the chunks it completed.
+def block_buffer_size(spec: ChunkerSpec, block_size: int) -> int:
+    """Size of a read buffer: one block plus room for the uncut tail of the previous one."""
+    return block_size + spec.max_size
 
-    At end of file, checks the file did not change while being read, closes it
-    and sets ``scan.digest``.
+
+def read_block(scan: FileScan, buffer: bytearray, block_size: int) -> list[ScannedChunk]:
+    """Read the next block of ``scan`` into ``buffer``; return the chunks it completed.
+
+    The returned chunks view ``buffer``: the caller keeps it untouched until it is
+    done with them. At end of file, checks the file did not change while being
+    read, closes it and sets ``scan.digest``.
     """
+    carry = len(scan.carry)
+    view = memoryview(buffer)
+    view[:carry] = scan.carry
     try:
-        data = os.pread(scan.fd, block_size, scan.offset)
+        n = os.preadv(scan.fd, [view[carry : carry + block_size]], scan.offset)
     except OSError as exc:
         close_scan(scan)
         if exc.errno == errno.EIO:
             raise ConfigError(f"I/O error reading {str(scan.local)!r}") from None
         raise
-    scan.offset += len(data)
-    final = len(data) < block_size or scan.offset >= scan.expected.size
-    if final and len(data) == block_size:
-        # Exactly at the expected size: make sure nothing was appended.
-        extra = os.pread(scan.fd, 1, scan.offset)
-        if extra:
-            close_scan(scan)
-            raise _changed(scan.local, "it grew")
-    scan.hasher.update(data)
+    scan.offset += n
+    final = n < block_size or scan.offset >= scan.expected.size
+    if final and n == block_size and os.pread(scan.fd, 1, scan.offset):
+        close_scan(scan)
+        raise _changed(scan.local, "it grew")
+    scan.hasher.update(view[carry : carry + n])
+    data = view[: carry + n]
+    pieces, consumed = scan.cutter.cut(data, final)
+    scan.carry = bytes(data[consumed:])
+    out = _refs(scan, pieces)
+    if final:
+        _finish(scan)
+    return out
+
+
+def _refs(scan: FileScan, pieces: list[memoryview]) -> list[ScannedChunk]:
     out = []
-    for view in scan.chunker.feed(data, final=final):
+    for view in pieces:
         ref = ChunkRef(blake3.blake3(view).hexdigest(), len(view))
         scan.chunks.append(ref)
         out.append(ScannedChunk(ref, view))
-    if final:
-        now = FileIdentity.of(os.fstat(scan.fd))
-        close_scan(scan)
-        if scan.offset != scan.expected.size or now != scan.expected:
-            raise _changed(scan.local, "its size or modification time changed")
-        scan.digest = scan.hasher.hexdigest()
+    return out
+
+
+def _finish(scan: FileScan) -> None:
+    now = FileIdentity.of(os.fstat(scan.fd))
+    close_scan(scan)
+    if scan.offset != scan.expected.size or now != scan.expected:
+        raise _changed(scan.local, "its size or modification time changed")
+    scan.digest = scan.hasher.hexdigest()
+
+
+def read_whole(scan: FileScan) -> list[ScannedChunk]:
+    """Read a small file in one go (its own buffer, sized to the file)."""
+    data = os.pread(scan.fd, scan.expected.size + 1, 0)
+    scan.offset = len(data)
+    scan.hasher.update(data)
+    pieces, _ = scan.cutter.cut(memoryview(data), True)
+    out = _refs(scan, pieces)
+    _finish(scan)
     return out
 
 
 def read_small_files(
-    items: list[tuple[Path, FileIdentity]], spec: ChunkerSpec, block_size: int
+    items: list[tuple[Path, FileIdentity]], spec: ChunkerSpec
 ) -> list[tuple[FileScan, list[ScannedChunk]]]:
     """Read several small files in one worker call (one thread hop for many files)."""
     results = []
     for local, expected in items:
         scan = open_scan(local, expected, spec)
-        chunks: list[ScannedChunk] = []
         try:
-            while not scan.done:
-                chunks += read_block(scan, block_size)
+            results.append((scan, read_whole(scan)))
         finally:
             close_scan(scan)
-        results.append((scan, chunks))
     return results
 
 
 def hash_file(path: Path) -> str:
-    """blake3 of a whole file, multi-threaded over a memory map."""
+    """blake3 of a whole file, read through one reused buffer (multi-threaded hashing).
+
+    Not ``update_mmap``: mapping the file would count every page of it in the
+    process's resident memory.
+    """
     h = blake3.blake3(max_threads=blake3.blake3.AUTO)
-    if os.path.getsize(path):
-        h.update_mmap(path)
+    buf = bytearray(_HASH_BUFFER)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            h.update(view[:n])
     return h.hexdigest()

@@ -35,6 +35,7 @@ from asyncart.errors import (
 
 T = TypeVar("T")
 _COMPRESS_ABOVE = 64 << 10
+_WRITE_SLICE = 1 << 20
 
 
 class PartsPayload(Payload):
@@ -51,8 +52,12 @@ class PartsPayload(Payload):
         raise TypeError("a binary pack body has no text form")
 
     async def write(self, writer: AbstractStreamWriter) -> None:
+        # Slices, so the socket transport never copies a whole pack into its own buffer:
+        # aiohttp waits for the socket to drain between writes.
         for part in self._parts:
-            await writer.write(part)
+            view = memoryview(part)
+            for start in range(0, len(view), _WRITE_SLICE):
+                await writer.write(view[start : start + _WRITE_SLICE])
 
     async def write_with_length(self, writer: AbstractStreamWriter, content_length: int | None) -> None:
         await self.write(writer)

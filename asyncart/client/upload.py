@@ -28,6 +28,7 @@ from asyncart.client.scan import (
     FileIdentity,
     FileScan,
     ScannedChunk,
+    block_buffer_size,
     close_scan,
     open_scan,
     read_block,
@@ -38,7 +39,7 @@ from asyncart.config import Settings
 from asyncart.core.manifest import ChunkRef, ManifestEntry
 from asyncart.core.pack import PackHeader
 
-_QUEUE_BATCHES = 3
+_QUEUE_BATCHES = 2
 _SMALL_FILE = 1 << 20
 _SMALL_GROUP_FILES = 1024
 _MAX_QUERY_HASHES = 20_000
@@ -57,19 +58,49 @@ class SourceFile:
 class _Batch:
     chunks: list[ScannedChunk]
     finished: list[tuple[int, FileScan]] = field(default_factory=list)
+    buffer: bytearray | None = None  # returned to the pool once the chunks are handled
+
+
+class _BufferPool:
+    """Read buffers reused across blocks: bounded memory, no allocator churn."""
+
+    def __init__(self, count: int, size: int) -> None:
+        self._free: list[bytearray] = []
+        self._size = size
+        self._slots = anyio.Semaphore(count)
+
+    async def acquire(self) -> bytearray:
+        await self._slots.acquire()
+        return self._free.pop() if self._free else bytearray(self._size)
+
+    def release(self, buffer: bytearray) -> None:
+        self._free.append(buffer)
+        self._slots.release()
 
 
 class _PackBuilder:
-    def __init__(self) -> None:
+    """Chunk bytes copied into one buffer allocated once (no regrowth copies)."""
+
+    def __init__(self, capacity: int) -> None:
         self.refs: list[ChunkRef] = []
-        self.data = bytearray()
+        self._buf = bytearray(capacity)
+        self._len = 0
+
+    def fits(self, size: int) -> bool:
+        return self._len + size <= len(self._buf)
 
     def add(self, chunk: ScannedChunk) -> None:
+        end = self._len + chunk.ref.size
+        self._buf[self._len : end] = chunk.data
+        self._len = end
         self.refs.append(chunk.ref)
-        self.data += chunk.data
+
+    @property
+    def data(self) -> memoryview:
+        return memoryview(self._buf)[: self._len]
 
     def __len__(self) -> int:
-        return len(self.data)
+        return self._len
 
 
 async def push_files(
@@ -93,6 +124,8 @@ async def push_files(
     upload_slots = anyio.Semaphore(settings.concurrency)
     spec = settings.chunker
     block = settings.read_block_size
+    # Buffers: one being read, the queued ones, and those the dedup stage holds.
+    pool = _BufferPool(_QUEUE_BATCHES + 3, block_buffer_size(spec, block))
 
     async def scanner() -> None:
         async with queue_send:
@@ -104,7 +137,7 @@ async def push_files(
                 if not group:
                     return
                 items = [(files[i].local, files[i].identity) for i in group]
-                results = await anyio.to_thread.run_sync(read_small_files, items, spec, block)
+                results = await anyio.to_thread.run_sync(read_small_files, items, spec)
                 chunks = [c for _, cs in results for c in cs]
                 await queue_send.send(_Batch(chunks, list(zip(group, (s for s, _ in results)))))
                 group, group_bytes = [], 0
@@ -122,9 +155,14 @@ async def push_files(
                 )
                 try:
                     while not scan.done:
-                        chunks = await anyio.to_thread.run_sync(read_block, scan, block)
+                        buffer = await pool.acquire()
+                        try:
+                            chunks = await anyio.to_thread.run_sync(read_block, scan, buffer, block)
+                        except BaseException:
+                            pool.release(buffer)
+                            raise
                         await queue_send.send(
-                            _Batch(chunks, [(index, scan)] if scan.done else [])
+                            _Batch(chunks, [(index, scan)] if scan.done else [], buffer)
                         )
                 finally:
                     close_scan(scan)
@@ -143,7 +181,8 @@ async def push_files(
 
     async def dedup_and_pack(tg: anyio.abc.TaskGroup) -> None:
         seen: set[str] = set()
-        pack = _PackBuilder()
+        capacity = settings.pack_size + spec.max_size
+        pack = _PackBuilder(capacity)
 
         async def submit(p: _PackBuilder) -> None:
             await upload_slots.acquire()
@@ -176,7 +215,7 @@ async def push_files(
                             pack.add(chunk)
                             if len(pack) >= settings.pack_size:
                                 await submit(pack)
-                                pack = _PackBuilder()
+                                pack = _PackBuilder(capacity)
                         else:
                             stats.bytes_skipped += chunk.ref.size
                             progress.on_progress(chunk.ref.size)
@@ -187,6 +226,9 @@ async def push_files(
                         entries[index] = ManifestEntry.for_file(
                             source.path, source.identity.size, scan.digest, scan.chunks
                         )
+                    if batch.buffer is not None:
+                        batch.chunks.clear()
+                        pool.release(batch.buffer)
         if len(pack):
             await submit(pack)
 

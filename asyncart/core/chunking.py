@@ -39,6 +39,19 @@ class ChunkerSpec:
                 "chunk sizes must satisfy 64 <= min_size <= avg_size <= max_size <= 16 MiB, got "
                 f"min={self.min_size} avg={self.avg_size} max={self.max_size}"
             )
+        if self.kind == "cdc":
+            # The bounds of the FastCDC cutter (pyfastcdc), which is given _cdc_cut_average().
+            cut_avg = _cdc_cut_average(self)
+            if not (
+                self.min_size <= 1 << 20
+                and self.max_size >= 1024
+                and self.min_size <= cut_avg <= 4 << 20
+            ):
+                raise ConfigError(
+                    "cdc chunk sizes must satisfy min_size <= 1 MiB, max_size >= 1024 and "
+                    "min_size <= max(256, avg_size - min_size) <= 4 MiB, got "
+                    f"min={self.min_size} avg={self.avg_size} max={self.max_size}"
+                )
 
     @classmethod
     def fixed(cls, size: int) -> ChunkerSpec:
@@ -56,69 +69,83 @@ class ChunkerSpec:
                 min_size=int(data["min_size"]),
                 max_size=int(data["max_size"]),
             )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, ConfigError):
+                raise
             raise ConfigError(f"chunker spec {data!r} is malformed: {exc}") from None
+
+
+def _cdc_cut_average(spec: ChunkerSpec) -> int:
+    # pyfastcdc's effective average is avg + min ("cut-point skipping"), so
+    # ask for avg - min to land the mean near ``avg_size``.
+    return max(256, spec.avg_size - spec.min_size)
 
 
 DEFAULT_CHUNKER = ChunkerSpec()
 
 
-class StreamChunker:
-    """Cuts a stream fed block by block; yields ``(offset, memoryview)`` chunks.
+class Cutter:
+    """Finds cut points in a buffer; the caller keeps the uncut tail for the next call.
 
-    The caller owns the blocks; a yielded view is valid until the next ``feed``.
-    Bytes after the last cut of a block are carried over (copied, at most
-    ``max_size``) and prefixed to the next block.
+    Cut points never depend on how a stream is split into buffers: a CDC chunk
+    starting at ``s`` is only accepted when at least ``max_size`` bytes follow
+    ``s`` (or the stream ended), which is all the cutter ever looks at.
     """
 
     def __init__(self, spec: ChunkerSpec) -> None:
         self.spec = spec
-        self._carry = b""
-        self._offset = 0
         self._cdc: Any = None
         if spec.kind == "cdc":
             import pyfastcdc
 
-            # pyfastcdc's effective average is avg + min ("cut-point skipping"), so
-            # ask for avg - min to land the mean near ``avg_size``.
             self._cdc = pyfastcdc.FastCDC(
-                max(256, spec.avg_size - spec.min_size),
-                min_size=spec.min_size,
-                max_size=spec.max_size,
+                _cdc_cut_average(spec), min_size=spec.min_size, max_size=spec.max_size
             )
 
-    def feed(self, block: bytes | memoryview, *, final: bool = False) -> Iterator[memoryview]:
-        """Yield the chunks completed by ``block``; with ``final`` also the tail."""
-        data: bytes | memoryview = block
-        if self._carry:
-            data = self._carry + bytes(block)
-            self._carry = b""
-        view = memoryview(data)
+    def cut(self, view: memoryview, final: bool) -> tuple[list[memoryview], int]:
+        """Return the complete chunks of ``view`` and how many bytes they cover.
+
+        With ``final`` the tail is a chunk too and everything is consumed.
+        """
+        chunks: list[memoryview] = []
         pos = 0
         if self.spec.kind == "fixed":
             size = self.spec.avg_size
             while len(view) - pos >= size:
-                yield view[pos : pos + size]
+                chunks.append(view[pos : pos + size])
                 pos += size
         else:
-            # The cutter's choice for a chunk starting at s depends on whether at least
-            # max_size bytes follow s; accept only such chunks unless the stream ended,
-            # so cut points never depend on how the stream was split into blocks.
             horizon = len(view) - self.spec.max_size
             for chunk in self._cdc.cut_buf(view):
                 if not final and chunk.offset > horizon:
                     break
                 end = chunk.offset + chunk.length
-                yield view[chunk.offset : end]
+                chunks.append(view[chunk.offset : end])
                 pos = end
-        rest = view[pos:]
-        if final:
-            if len(rest):
-                yield rest
-            self._carry = b""
-        else:
-            self._carry = bytes(rest)
-        self._offset += pos
+        if final and pos < len(view):
+            chunks.append(view[pos:])
+            pos = len(view)
+        return chunks, pos
+
+
+class StreamChunker:
+    """Cuts a stream fed block by block (copies the tail between blocks; for simple uses)."""
+
+    def __init__(self, spec: ChunkerSpec) -> None:
+        self.spec = spec
+        self._cutter = Cutter(spec)
+        self._carry = b""
+
+    def feed(self, block: bytes | memoryview, *, final: bool = False) -> Iterator[memoryview]:
+        """Yield the chunks completed by ``block``; with ``final`` also the tail.
+
+        A yielded view is valid until the next ``feed``.
+        """
+        data = self._carry + bytes(block) if self._carry else block
+        view = memoryview(data)
+        chunks, consumed = self._cutter.cut(view, final)
+        self._carry = bytes(view[consumed:])
+        yield from chunks
 
 
 def chunk_bytes(data: bytes, spec: ChunkerSpec = DEFAULT_CHUNKER) -> list[bytes]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator
 
 import anyio.to_thread
@@ -15,31 +16,46 @@ _VERIFY_BLOCK = 4 << 20
 
 
 class _Reader:
-    """Exact-size reads over an async iterator of byte pieces."""
+    """Exact-size reads over an async iterator of byte pieces, copying each byte once."""
 
     def __init__(self, body: AsyncIterable[bytes | memoryview]) -> None:
         self._it = body.__aiter__()
-        self._buf = bytearray()
+        self._pieces: deque[memoryview] = deque()
+        self._buffered = 0
         self._done = False
 
     async def _fill(self, n: int) -> None:
-        while len(self._buf) < n and not self._done:
+        while self._buffered < n and not self._done:
             try:
-                self._buf += await self._it.__anext__()
+                piece = memoryview(await self._it.__anext__())
             except StopAsyncIteration:
                 self._done = True
+                break
+            if len(piece):
+                self._pieces.append(piece)
+                self._buffered += len(piece)
 
     async def read_exact(self, n: int, what: str) -> bytes:
         await self._fill(n)
-        if len(self._buf) < n:
+        if self._buffered < n:
             raise ConfigError(f"pack body ended early while reading {what}")
-        out = bytes(self._buf[:n])
-        del self._buf[:n]
-        return out
+        out = bytearray(n)
+        pos = 0
+        while pos < n:
+            piece = self._pieces[0]
+            take = min(len(piece), n - pos)
+            out[pos : pos + take] = piece[:take]
+            pos += take
+            if take == len(piece):
+                self._pieces.popleft()
+            else:
+                self._pieces[0] = piece[take:]
+        self._buffered -= n
+        return bytes(out) if n < 4096 else out  # type: ignore[return-value]
 
     async def expect_end(self) -> None:
         await self._fill(1)
-        if self._buf:
+        if self._buffered:
             raise ConfigError("pack body is longer than its header says")
 
 

@@ -7,12 +7,13 @@ import asyncio
 import multiprocessing
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import Connection, create_engine, inspect
 
 from asyncart.core.models import ChunkLocation, RunInfo
 from asyncart.errors import (
@@ -37,14 +38,18 @@ from tests.repo.metastore_workers import commit_versions
 
 
 def digest(n: int) -> str:
+    """A distinct 64-character hex digest (artifact digests and chunk hashes alike)."""
     return f"{n:064x}"
 
 
+h = digest
+
+
 def new(name: str = "bike dataset", d: int = 1, **kw: Any) -> NewVersion:
-    fields: dict[str, Any] = {"project": "p", "name": name, "type": "dataset", "digest": digest(d),
-                              "size": 10 * d, "file_count": d}
-    fields.update(kw)
-    return NewVersion(**fields)
+    """A version of ``p/<name>`` with content digest number ``d``."""
+    fields: dict[str, Any] = dict(project="p", name=name, type="dataset", digest=digest(d))
+    fields.update(size=10 * d, file_count=d)
+    return NewVersion(**{**fields, **kw})
 
 
 def url_for(path: Path) -> str:
@@ -57,7 +62,7 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[MetaStore]:
+async def meta(db_path: Path) -> AsyncIterator[MetaStore]:
     s = open_metastore(url_for(db_path))
     await s.open()
     try:
@@ -69,150 +74,151 @@ async def store(db_path: Path) -> AsyncIterator[MetaStore]:
 # -- versions and aliases -----------------------------------------------------------
 
 
-async def test_new_digests_get_consecutive_versions(store: MetaStore) -> None:
-    v0 = await store.commit_version(new(d=1, metadata={"rows": 3, "cols": ["a"]}, description="x"))
-    v1 = await store.commit_version(new(d=2))
+async def test_new_digests_get_consecutive_versions(meta: MetaStore) -> None:
+    v0 = await meta.commit_version(new(d=1, metadata={"rows": 3, "cols": ["a"]}, description="x"))
+    v1 = await meta.commit_version(new(d=2))
     assert (v0.index, v0.created, v0.aliases) == (0, True, ("latest",))
-    assert (v0.metadata, v0.description, v0.size, v0.file_count) == ({"rows": 3, "cols": ["a"]}, "x", 10, 1)
+    assert (v0.metadata, v0.description) == ({"rows": 3, "cols": ["a"]}, "x")
+    assert (v0.size, v0.file_count, v0.created_by) == (10, 1, None)
     assert (v1.index, v1.version, v1.created, v1.aliases) == (1, "v1", True, ("latest",))
     assert v1.created_at >= v0.created_at > 0
-    assert (await store.get_version("p", "bike dataset", "v0")).aliases == ()
+    assert (await meta.get_version("p", "bike dataset", "v0")).aliases == ()
 
 
-async def test_same_digest_reuses_version_and_moves_aliases(store: MetaStore) -> None:
-    await store.commit_version(new(d=1))
-    await store.commit_version(new(d=2, aliases=("staging",)))
-    again = await store.commit_version(new(d=1, aliases=("production",)))
+async def test_same_digest_reuses_version_and_moves_aliases(meta: MetaStore) -> None:
+    await meta.commit_version(new(d=1))
+    await meta.commit_version(new(d=2, aliases=("staging",)))
+    again = await meta.commit_version(new(d=1, aliases=("production",)))
     assert (again.index, again.created) == (0, False)
     assert again.aliases == ("latest", "production")
-    assert (await store.get_version("p", "bike dataset", "v1")).aliases == ("staging",)
-    assert len(await store.list_versions("p", "bike dataset")) == 2
+    assert (await meta.get_version("p", "bike dataset", "v1")).aliases == ("staging",)
+    assert len(await meta.list_versions("p", "bike dataset")) == 2
 
 
-async def test_custom_alias_is_unique_and_moves(store: MetaStore) -> None:
-    await store.commit_version(new(d=1, aliases=("prod", "best")))
-    v1 = await store.commit_version(new(d=2, aliases=("prod",)))
+async def test_custom_alias_is_unique_and_moves(meta: MetaStore) -> None:
+    await meta.commit_version(new(d=1, aliases=("prod", "best")))
+    v1 = await meta.commit_version(new(d=2, aliases=("prod",)))
     assert v1.aliases == ("latest", "prod")
-    assert (await store.get_version("p", "bike dataset", "v0")).aliases == ("best",)
-    assert (await store.get_version("p", "bike dataset", "prod")).index == 1
-    assert (await store.get_version("p", "bike dataset", "latest")).index == 1
+    assert (await meta.get_version("p", "bike dataset", "v0")).aliases == ("best",)
+    assert (await meta.get_version("p", "bike dataset", "prod")).index == 1
+    assert (await meta.get_version("p", "bike dataset", "latest")).index == 1
 
 
-async def test_aliases_sorted_latest_first(store: MetaStore) -> None:
-    info = await store.commit_version(new(aliases=("zeta", "alpha", "latest", "alpha")))
+async def test_aliases_sorted_latest_first(meta: MetaStore) -> None:
+    info = await meta.commit_version(new(aliases=("zeta", "alpha", "latest", "alpha")))
     assert info.aliases == ("latest", "alpha", "zeta")
 
 
-async def test_type_conflict_names_both_types(store: MetaStore) -> None:
-    await store.commit_version(new())
+async def test_type_conflict_names_both_types(meta: MetaStore) -> None:
+    await meta.commit_version(new())
     with pytest.raises(ConflictError, match="'dataset'.*'model'"):
-        await store.commit_version(new(d=2, type="model"))
-    assert len(await store.list_versions("p", "bike dataset")) == 1
+        await meta.commit_version(new(d=2, type="model"))
+    assert len(await meta.list_versions("p", "bike dataset")) == 1
 
 
-async def test_invalid_names_are_refused(store: MetaStore) -> None:
+async def test_invalid_names_are_refused(meta: MetaStore) -> None:
     with pytest.raises(InvalidNameError):
-        await store.commit_version(new(aliases=("v3",)))
+        await meta.commit_version(new(aliases=("v3",)))
     with pytest.raises(InvalidNameError):
-        await store.commit_version(new(name="a/b"))
+        await meta.commit_version(new(name="a/b"))
     with pytest.raises(ConfigError, match="JSON"):
-        await store.commit_version(new(metadata={"x": object()}))
-    assert await store.list_projects() == []
+        await meta.commit_version(new(metadata={"x": object()}))
+    assert await meta.list_projects() == []
 
 
-async def test_get_version_errors_list_what_exists(store: MetaStore) -> None:
+async def test_get_version_errors_list_what_exists(meta: MetaStore) -> None:
     for d in (1, 2, 3):
-        await store.commit_version(new(d=d, aliases=("production",) if d == 2 else ()))
-    await store.commit_version(new("bike model", d=9))
+        await meta.commit_version(new(d=d, aliases=("production",) if d == 2 else ()))
+    await meta.commit_version(new("bike model", d=9))
     with pytest.raises(VersionNotFound) as err:
-        await store.get_version("p", "bike dataset", "v7")
+        await meta.get_version("p", "bike dataset", "v7")
     assert str(err.value) == (
         "artifact 'bike dataset' in project 'p' has no version v7; versions: v0, v1, v2"
     )
     with pytest.raises(AliasNotFound) as err2:
-        await store.get_version("p", "bike dataset", "prod")
+        await meta.get_version("p", "bike dataset", "prod")
     assert str(err2.value) == (
         "artifact 'bike dataset' in project 'p' has no alias 'prod'; "
         "aliases: latest (v2), production (v1)"
     )
     with pytest.raises(ArtifactNotFound) as err3:
-        await store.get_version("p", "bikes", "latest")
+        await meta.get_version("p", "bikes", "latest")
     assert str(err3.value) == (
         "project 'p' has no artifact 'bikes'; artifacts: bike dataset, bike model"
     )
     with pytest.raises(ArtifactNotFound, match=r"artifacts: \(none\)$"):
-        await store.get_version("elsewhere", "bikes", "v0")
+        await meta.get_version("elsewhere", "bikes", "v0")
 
 
-async def test_long_listings_are_truncated(store: MetaStore) -> None:
+async def test_long_listings_are_truncated(meta: MetaStore) -> None:
     for i in range(25):
-        await store.commit_version(new(f"a{i:02d}"))
+        await meta.commit_version(new(f"a{i:02d}"))
     with pytest.raises(ArtifactNotFound) as err:
-        await store.get_collection("p", "nope")
+        await meta.get_collection("p", "nope")
     assert "a00, a01" in str(err.value)
     assert str(err.value).endswith("a19, … (25 in all)")
 
 
-async def test_list_versions_collections_projects(store: MetaStore) -> None:
-    await store.commit_version(new("b", d=1))
-    await store.commit_version(new("b", d=2))
-    await store.commit_version(new("a", d=1, type="model"))
-    await store.commit_version(new("c", d=1, project="other"))
-    assert [v.index for v in await store.list_versions("p", "b")] == [0, 1]
-    colls = await store.list_collections("p")
-    assert [(c.name, c.type, c.version_count) for c in colls] == [("a", "model", 1), ("b", "dataset", 2)]
+async def test_list_versions_collections_projects(meta: MetaStore) -> None:
+    await meta.commit_version(new("b", d=1))
+    await meta.commit_version(new("b", d=2))
+    await meta.commit_version(new("a", d=1, type="model"))
+    await meta.commit_version(new("c", d=1, project="other"))
+    assert [v.index for v in await meta.list_versions("p", "b")] == [0, 1]
+    colls = await meta.list_collections("p")
+    assert [(c.name, c.type, c.version_count) for c in colls] == [
+        ("a", "model", 1),
+        ("b", "dataset", 2),
+    ]
     assert colls[1].updated_at >= colls[1].created_at > 0
-    assert await store.get_collection("p", "b") == colls[1]
-    assert await store.list_collections("nobody") == []
-    assert await store.list_projects() == ["other", "p"]
+    assert await meta.get_collection("p", "b") == colls[1]
+    assert await meta.list_collections("nobody") == []
+    assert await meta.list_projects() == ["other", "p"]
     with pytest.raises(ArtifactNotFound):
-        await store.list_versions("p", "zzz")
+        await meta.list_versions("p", "zzz")
 
 
 # -- chunk index ----------------------------------------------------------------------
 
 
-def h(n: int) -> str:
-    return f"{n:064x}"
-
-
-async def test_chunk_index_roundtrip(store: MetaStore) -> None:
-    assert await store.missing_chunks([h(1), h(2), h(1), h(3)]) == [h(1), h(2), h(3)]
-    added = await store.add_pack("pack-a", 300, [PackChunk(h(1), 0, 100), PackChunk(h(2), 100, 50),
+async def test_chunk_index_roundtrip(meta: MetaStore) -> None:
+    assert await meta.missing_chunks([h(1), h(2), h(1), h(3)]) == [h(1), h(2), h(3)]
+    added = await meta.add_pack("pack-a", 300, [PackChunk(h(1), 0, 100), PackChunk(h(2), 100, 50),
                                                  PackChunk(h(1), 150, 100)])
     assert added == 2
-    assert await store.missing_chunks([h(3), h(2), h(1), h(3)]) == [h(3)]
+    assert await meta.missing_chunks([h(3), h(2), h(1), h(3)]) == [h(3)]
     # an already indexed chunk keeps its first location; re-adding is a no-op
-    assert await store.add_pack("pack-b", 90, [PackChunk(h(2), 0, 50), PackChunk(h(3), 50, 40)]) == 1
-    assert await store.add_pack("pack-b", 90, [PackChunk(h(2), 0, 50), PackChunk(h(3), 50, 40)]) == 0
-    assert await store.locate_chunks([h(1), h(2), h(3), h(4), h(2)]) == {
+    pack_b = [PackChunk(h(2), 0, 50), PackChunk(h(3), 50, 40)]
+    assert await meta.add_pack("pack-b", 90, pack_b) == 1
+    assert await meta.add_pack("pack-b", 90, pack_b) == 0
+    assert await meta.locate_chunks([h(1), h(2), h(3), h(4), h(2)]) == {
         h(1): ChunkLocation("pack-a", 0, 100),
         h(2): ChunkLocation("pack-a", 100, 50),
         h(3): ChunkLocation("pack-b", 50, 40),
     }
-    assert await store.add_pack("empty", 0, []) == 0
-    assert await store.missing_chunks([]) == [] and await store.locate_chunks([]) == {}
+    assert await meta.add_pack("empty", 0, []) == 0
+    assert await meta.missing_chunks([]) == [] and await meta.locate_chunks([]) == {}
 
 
-async def test_bad_chunk_hash_is_config_error(store: MetaStore) -> None:
+async def test_bad_chunk_hash_is_config_error(meta: MetaStore) -> None:
     with pytest.raises(ConfigError, match="hex"):
-        await store.missing_chunks(["xyz"])
+        await meta.missing_chunks(["xyz"])
     with pytest.raises(ConfigError):
-        await store.add_pack("p", 1, [PackChunk("ab" * 31, 0, 1)])
+        await meta.add_pack("p", 1, [PackChunk("ab" * 31, 0, 1)])
 
 
-async def test_twenty_thousand_hashes(store: MetaStore) -> None:
+async def test_twenty_thousand_hashes(meta: MetaStore) -> None:
     hashes = [h(i) for i in range(20_000)]
     started = time.perf_counter()
-    assert await store.missing_chunks(hashes) == hashes
+    assert await meta.missing_chunks(hashes) == hashes
     for p in range(5):
         part = hashes[p * 4000 : (p + 1) * 4000]
         chunks = [PackChunk(x, i * 10, 10) for i, x in enumerate(part)]
-        assert await store.add_pack(f"pack{p}", 40_000, chunks) == 4000
-    assert await store.missing_chunks(hashes) == []
+        assert await meta.add_pack(f"pack{p}", 40_000, chunks) == 4000
+    assert await meta.missing_chunks(hashes) == []
     mixed = [h(i) for i in range(19_000, 21_000)]
-    assert await store.missing_chunks(mixed) == mixed[1000:]
-    located = await store.locate_chunks(hashes)
+    assert await meta.missing_chunks(mixed) == mixed[1000:]
+    located = await meta.locate_chunks(hashes)
     assert len(located) == 20_000
     assert located[h(4001)] == ChunkLocation("pack1", 10, 10)
     assert time.perf_counter() - started < 15  # typically well under a second
@@ -225,61 +231,63 @@ def run(run_id: str, **kw: Any) -> RunInfo:
     return RunInfo(id=run_id, project=kw.pop("project", "p"), job_type="train", **kw)
 
 
-async def test_create_get_finish_run(store: MetaStore) -> None:
-    created = await store.create_run(run("r1", name="first", config={"lr": 0.1}, started_at=5.0))
+async def test_create_get_finish_run(meta: MetaStore) -> None:
+    created = await meta.create_run(run("r1", name="first", config={"lr": 0.1}, started_at=5.0))
     assert created == run("r1", name="first", config={"lr": 0.1}, started_at=5.0)
-    assert await store.get_run("r1") == created
-    assert await store.list_projects() == ["p"]
-    finished = await store.finish_run("r1", "finished", 9.5)
+    assert await meta.get_run("r1") == created
+    assert await meta.list_projects() == ["p"]
+    finished = await meta.finish_run("r1", "finished", 9.5)
     assert (finished.status, finished.finished_at) == ("finished", 9.5)
-    assert await store.get_run("r1") == finished
-    assert (await store.create_run(run("r2"))).started_at > 0  # 0 means "now"
+    assert await meta.get_run("r1") == finished
+    assert (await meta.create_run(run("r2"))).started_at > 0  # 0 means "now"
     with pytest.raises(ConflictError, match="r1"):
-        await store.create_run(run("r1"))
+        await meta.create_run(run("r1"))
 
 
-async def test_unknown_runs(store: MetaStore) -> None:
-    await store.commit_version(new())
+async def test_unknown_runs(meta: MetaStore) -> None:
+    await meta.commit_version(new())
     with pytest.raises(RunNotFound, match="nope"):
-        await store.get_run("nope")
+        await meta.get_run("nope")
     with pytest.raises(RunNotFound):
-        await store.finish_run("nope", "failed", 1.0)
+        await meta.finish_run("nope", "failed", 1.0)
     with pytest.raises(RunNotFound):
-        await store.add_run_input("nope", "p", "bike dataset", 0)
+        await meta.add_run_input("nope", "p", "bike dataset", 0)
     with pytest.raises(RunNotFound):
-        await store.run_outputs("nope")
+        await meta.run_outputs("nope")
     with pytest.raises(RunNotFound):
-        await store.run_inputs("nope")
+        await meta.run_inputs("nope")
     with pytest.raises(RunNotFound):
-        await store.commit_version(new(d=2, run_id="nope"))
-    assert len(await store.list_versions("p", "bike dataset")) == 1
+        await meta.commit_version(new(d=2, run_id="nope"))
+    assert len(await meta.list_versions("p", "bike dataset")) == 1
 
 
-async def test_lineage(store: MetaStore) -> None:
+async def test_lineage(meta: MetaStore) -> None:
     for r in ("maker", "other", "user"):
-        await store.create_run(run(r))
-    v0 = await store.commit_version(new(d=1, run_id="maker"))
-    v1 = await store.commit_version(new("model", d=2, type="model", run_id="maker"))
-    again = await store.commit_version(new(d=1, run_id="other"))
+        await meta.create_run(run(r))
+    v0 = await meta.commit_version(new(d=1, run_id="maker"))
+    v1 = await meta.commit_version(new("model", d=2, type="model", run_id="maker"))
+    again = await meta.commit_version(new(d=1, run_id="other"))
     assert (v0.created_by, again.created_by, again.created) == ("maker", "maker", False)
-    assert [v.qualified_name for v in await store.run_outputs("maker")] == [
+    assert [v.qualified_name for v in await meta.run_outputs("maker")] == [
         v0.qualified_name, v1.qualified_name]
-    assert [r.id for r in await store.version_producers("p", "bike dataset", 0)] == ["maker", "other"]
+    producers = await meta.version_producers("p", "bike dataset", 0)
+    assert [r.id for r in producers] == ["maker", "other"]
 
-    await store.add_run_input("user", "p", "model", 0)
-    await store.add_run_input("user", "p", "bike dataset", 0)
-    await store.add_run_input("user", "p", "model", 0)  # idempotent, keeps its first place
-    await store.add_run_input("other", "p", "bike dataset", 0)
-    inputs = await store.run_inputs("user")
+    await meta.add_run_input("user", "p", "model", 0)
+    await meta.add_run_input("user", "p", "bike dataset", 0)
+    await meta.add_run_input("user", "p", "model", 0)  # idempotent, keeps its first place
+    await meta.add_run_input("other", "p", "bike dataset", 0)
+    inputs = await meta.run_inputs("user")
     assert [(v.name, v.index) for v in inputs] == [("model", 0), ("bike dataset", 0)]
     assert inputs[1].aliases == ("latest",)
-    assert [r.id for r in await store.version_consumers("p", "bike dataset", 0)] == ["user", "other"]
-    assert await store.version_consumers("p", "model", 0) == [await store.get_run("user")]
-    assert await store.run_inputs("maker") == []
+    consumers = await meta.version_consumers("p", "bike dataset", 0)
+    assert [r.id for r in consumers] == ["user", "other"]
+    assert await meta.version_consumers("p", "model", 0) == [await meta.get_run("user")]
+    assert await meta.run_inputs("maker") == []
     with pytest.raises(VersionNotFound, match="versions: v0$"):
-        await store.add_run_input("user", "p", "model", 3)
+        await meta.add_run_input("user", "p", "model", 3)
     with pytest.raises(ArtifactNotFound):
-        await store.version_consumers("p", "nothing", 0)
+        await meta.version_consumers("p", "nothing", 0)
 
 
 # -- opening, migrations, locking ------------------------------------------------------
@@ -297,18 +305,36 @@ def test_urls_map_to_async_drivers(tmp_path: Path) -> None:
         open_metastore("not a url")
 
 
+@contextmanager
+def write_lock_held(db_path: Path) -> Iterator[sqlite3.Connection]:
+    """Hold the database's write lock from another connection, as another process would."""
+    with closing(sqlite3.connect(db_path, isolation_level=None)) as holder:
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            yield holder
+        finally:
+            if holder.in_transaction:
+                holder.execute("ROLLBACK")
+
+
+def schema_versions(db_path: Path) -> list[int]:
+    with closing(sqlite3.connect(db_path)) as raw:
+        return [v for (v,) in raw.execute("SELECT version FROM schema_version ORDER BY version")]
+
+
 async def test_reopen_is_a_noop_and_schema_matches(db_path: Path) -> None:
     first = SqlMetaStore(url_for(db_path))
     await first.open()
     await first.commit_version(new())
     await first.close()
-    second = SqlMetaStore(url_for(db_path))
-    await second.open()
-    await second.open()  # idempotent
-    assert (await second.get_version("p", "bike dataset", "latest")).index == 0
+    second = SqlMetaStore(url_for(db_path), busy_timeout=0.2)
+    with write_lock_held(db_path):  # reopening an up-to-date store only reads
+        await second.open()
+        await second.open()  # idempotent
+        assert (await second.get_version("p", "bike dataset", "latest")).index == 0
     await second.close()
-    with sqlite3.connect(db_path) as raw:
-        assert raw.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+    assert schema_versions(db_path) == [1]
+    with closing(sqlite3.connect(db_path)) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     engine = create_engine(f"sqlite:///{db_path}")
     try:
@@ -321,56 +347,79 @@ async def test_reopen_is_a_noop_and_schema_matches(db_path: Path) -> None:
         engine.dispose()
 
 
+async def test_missing_steps_are_applied_once(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = SqlMetaStore(url_for(db_path))
+    await s.open()
+    await s.commit_version(new())
+    await s.close()
+    calls: list[int] = []
+
+    def step_2(conn: Connection) -> None:
+        calls.append(2)
+        conn.exec_driver_sql("CREATE TABLE extra (x INTEGER)")
+
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, step_2))
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 2)
+    for _ in range(2):
+        s = SqlMetaStore(url_for(db_path))
+        await s.open()
+        assert (await s.get_version("p", "bike dataset", "v0")).index == 0
+        await s.close()
+    assert calls == [2]
+    assert schema_versions(db_path) == [1, 2]
+
+
 async def test_newer_schema_is_refused(db_path: Path) -> None:
     s = SqlMetaStore(url_for(db_path))
     await s.open()
     await s.close()
-    with sqlite3.connect(db_path) as raw:
+    with closing(sqlite3.connect(db_path)) as raw, raw:
         raw.execute("INSERT INTO schema_version VALUES (?, 0)", (migrations.SCHEMA_VERSION + 1,))
-    raw.close()
     with pytest.raises(MetadataStoreError, match="upgrade asyncart"):
         await SqlMetaStore(url_for(db_path)).open()
 
 
 async def test_driver_errors_are_wrapped(tmp_path: Path) -> None:
     missing_dir = SqlMetaStore(url_for(tmp_path / "no" / "such" / "dir" / "meta.db"))
-    with pytest.raises(MetadataStoreError, match="unable to open"):
+    with pytest.raises(MetadataStoreError, match="does not exist"):
         await missing_dir.open()
     with pytest.raises(MetadataStoreError, match="not open"):
         await missing_dir.list_projects()
 
 
-async def test_reads_skip_the_write_lock_and_writes_wait_for_it(
-    db_path: Path, store: MetaStore
-) -> None:
-    await store.commit_version(new())
+async def test_reads_skip_the_write_lock_and_writes_wait_for_it(db_path: Path) -> None:
     impatient = SqlMetaStore(url_for(db_path), busy_timeout=0.2)
     await impatient.open()
-    holder = sqlite3.connect(db_path, isolation_level=None)
+    await impatient.commit_version(new())  # its pooled connection has written before
     try:
-        holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
-        assert (await impatient.get_version("p", "bike dataset", "v0")).index == 0
-        assert await impatient.list_projects() == ["p"]
-        with pytest.raises(MetadataStoreError, match="locked"):
-            await impatient.commit_version(new(d=2))
-        holder.execute("ROLLBACK")
+        with write_lock_held(db_path):
+            assert (await impatient.get_version("p", "bike dataset", "v0")).index == 0
+            assert await impatient.list_projects() == ["p"]
+            with pytest.raises(MetadataStoreError, match="locked"):
+                await impatient.commit_version(new(d=2))
         assert (await impatient.commit_version(new(d=2))).index == 1
     finally:
-        holder.close()
         await impatient.close()
 
 
 # -- several processes committing at once --------------------------------------------
 
 
-def _commit_in_processes(db_path: Path, per_process: Sequence[Sequence[str]]) -> list[tuple[int, bool]]:
+def _commit_in_processes(
+    db_path: Path, per_process: Sequence[Sequence[str]]
+) -> list[tuple[int, bool]]:
     """Run one worker process per digest list; every worker must succeed."""
     ctx = multiprocessing.get_context("spawn")
     results = ctx.Queue()
     start = ctx.Barrier(len(per_process), timeout=120)
     procs = [
-        ctx.Process(target=commit_versions, args=(url_for(db_path), "p", "shared", list(ds), start, results))
-        for ds in per_process
+        ctx.Process(
+            target=commit_versions,
+            args=(url_for(db_path), "p", "shared", list(digests), start, results),
+        )
+        for digests in per_process
     ]
     try:
         for proc in procs:

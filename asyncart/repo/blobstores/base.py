@@ -21,7 +21,7 @@ _KEY_RE = re.compile(r"^(packs|manifests)/[0-9a-f]{64}$")
 
 def check_key(key: str) -> str:
     """Only well-formed keys reach a backend: no path tricks, whatever the caller sent."""
-    if not _KEY_RE.match(key):
+    if not _KEY_RE.fullmatch(key):  # fullmatch: "$" alone would accept a trailing newline
         raise ConfigError(f"blob key {key!r} is not of the form packs/<hex> or manifests/<hex>")
     return key
 

@@ -55,7 +55,7 @@ Step = Callable[[Connection], None]
 
 
 def async_url(url: str) -> URL:
-    """Map ``sqlite:///…`` / ``postgresql://…`` to their asyncio drivers (aiosqlite / asyncpg)."""
+    """Map ``sqlite:///…`` / ``postgresql://…`` to the aiosqlite / asyncpg drivers."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -91,7 +91,7 @@ def _install_sqlite_hooks(engine: AsyncEngine, busy_timeout: float) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get(WRITE_OPTION, False)
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def make_engine(url: URL, *, busy_timeout: float) -> AsyncEngine:
@@ -129,8 +129,9 @@ def current_version(conn: Connection) -> int:
     return int(found or 0)
 
 
-def check_supported(version: int, known: int = SCHEMA_VERSION) -> None:
+def check_supported(version: int) -> None:
     """Refuse a database written by a newer asyncart."""
+    known = SCHEMA_VERSION
     if version > known:
         raise MetadataStoreError(
             f"the metadata store has schema version {version}, but this asyncart only knows "

@@ -1,4 +1,4 @@
-"""SqlMetaStore: the metadata-store port on SQLAlchemy Core (async): SQLite now, PostgreSQL later."""
+"""SqlMetaStore: the metadata-store port on async SQLAlchemy Core (SQLite now, PostgreSQL later)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Insert, Row, Select, Table, case, delete, func, select, update
@@ -171,9 +172,8 @@ async def _collection(conn: AsyncConnection, project: str, name: str) -> Row[Any
         .where(projects.c.name == project)
         .order_by(collections.c.name)
     )
-    raise ArtifactNotFound(
-        f"project {project!r} has no artifact {name!r}; artifacts: {_listing(others.scalars().all())}"
-    )
+    listing = _listing(others.scalars().all())
+    raise ArtifactNotFound(f"project {project!r} has no artifact {name!r}; artifacts: {listing}")
 
 
 async def _version_id(conn: AsyncConnection, project: str, name: str, index: int) -> int:
@@ -185,12 +185,13 @@ async def _version_id(conn: AsyncConnection, project: str, name: str, index: int
     version_id = found.scalar_one_or_none()
     if version_id is None:
         existing = await conn.execute(
-            select(versions.c.idx).where(versions.c.collection_id == coll.id).order_by("idx")
+            select(versions.c.idx)
+            .where(versions.c.collection_id == coll.id)
+            .order_by(versions.c.idx)
         )
         listing = _listing([format_version(i) for i in existing.scalars()])
-        raise VersionNotFound(
-            f"{_artifact(project, name)} has no version {format_version(index)}; versions: {listing}"
-        )
+        missing = f"{_artifact(project, name)} has no version {format_version(index)}"
+        raise VersionNotFound(f"{missing}; versions: {listing}")
     return int(version_id)
 
 
@@ -249,6 +250,7 @@ class SqlMetaStore(MetaStore):
         """Connect, then create or migrate the schema (refusing a newer schema)."""
         if self._engine is not None:
             return
+        self._check_sqlite_directory()
         try:
             engine = make_engine(self.url, busy_timeout=self.busy_timeout)
         except (ImportError, ArgumentError) as exc:
@@ -262,6 +264,23 @@ class SqlMetaStore(MetaStore):
             raise
         self._engine = engine
 
+    def _check_sqlite_directory(self) -> None:
+        """Fail early (and clearly) when a SQLite file's directory is missing.
+
+        This also keeps away from an aiosqlite race: after a failed connect its worker
+        thread may report to an event loop that has closed (omnilib/aiosqlite#389).
+        """
+        database = self.url.database or ""
+        if self.url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+            return
+        if database.startswith("file:"):
+            return
+        directory = Path(database).parent
+        if not directory.is_dir():
+            raise MetadataStoreError(
+                f"cannot open metadata store {self._where}: directory {directory} does not exist"
+            )
+
     async def close(self) -> None:
         """Dispose of the connection pool (idempotent)."""
         engine, self._engine = self._engine, None
@@ -274,7 +293,7 @@ class SqlMetaStore(MetaStore):
         detail = getattr(exc, "orig", None) or exc
         hint = ""
         if "locked" in str(detail):
-            hint = f" (another writer held the lock for more than {self.busy_timeout:g}s)"
+            hint = f" (another connection is writing; busy timeout {self.busy_timeout:g}s)"
         return MetadataStoreError(f"metadata store {self._where}: could not {what}: {detail}{hint}")
 
     async def _run(self, what: str, work: Work[T], *, write: bool) -> T:
@@ -376,7 +395,9 @@ class SqlMetaStore(MetaStore):
             if version_id is None:
                 version_id = await self._insert_version(conn, coll, new, meta, now)
             await conn.execute(
-                delete(aliases).where(aliases.c.collection_id == coll.id, aliases.c.alias.in_(moved))
+                delete(aliases).where(
+                    aliases.c.collection_id == coll.id, aliases.c.alias.in_(moved)
+                )
             )
             await conn.execute(
                 aliases.insert(),
@@ -480,15 +501,15 @@ class SqlMetaStore(MetaStore):
     async def _collections(
         conn: AsyncConnection, project: str, name: str | None = None
     ) -> list[CollectionInfo]:
-        counts = (
-            select(versions.c.collection_id, func.count().label("n"))
-            .group_by(versions.c.collection_id)
-            .subquery()
+        """Collections of ``project`` (just ``name`` if given) with their version counts."""
+        count = (
+            select(func.count())
+            .where(versions.c.collection_id == collections.c.id)
+            .scalar_subquery()  # correlated: an index range scan per collection
         )
         stmt = (
-            select(collections, func.coalesce(counts.c.n, 0).label("n"))
+            select(collections, count.label("n"))
             .join(projects, collections.c.project_id == projects.c.id)
-            .outerjoin(counts, counts.c.collection_id == collections.c.id)
             .where(projects.c.name == project)
             .order_by(collections.c.name)
         )
@@ -543,7 +564,9 @@ class SqlMetaStore(MetaStore):
         async def work(conn: AsyncConnection) -> RunInfo:
             await _require_run(conn, run_id)
             await conn.execute(
-                update(runs).where(runs.c.id == run_id).values(status=status, finished_at=finished_at)
+                update(runs)
+                .where(runs.c.id == run_id)
+                .values(status=status, finished_at=finished_at)
             )
             return await _require_run(conn, run_id)
 

@@ -1,0 +1,230 @@
+"""The ``asyncart`` console commands, run as real subprocesses.
+
+Each command runs as ``python -m asyncart ...`` with this test's environment
+(ASYNCART_DIR, fast retries) and cwd, against the embedded store and against a
+server subprocess (``--url``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.live_server import live_server
+
+NAME = "bike dataset"
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the CLI to completion (killed if it hangs) and return its result."""
+    return subprocess.run(
+        [sys.executable, "-m", "asyncart", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+def ok(*args: str) -> str:
+    proc = run_cli(*args)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def ok_json(*args: str) -> Any:
+    return json.loads(ok(*args, "--json"))
+
+
+def one_error_line(proc: subprocess.CompletedProcess[str], *fragments: str) -> str:
+    """A failed command: non-zero exit, exactly one stderr line, prefixed, naming ``fragments``."""
+    assert proc.returncode != 0, proc.stdout
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("asyncart: error: "), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0]
+    return lines[0]
+
+
+@pytest.fixture(params=["embedded", "server"])
+def url(request: pytest.FixtureRequest) -> list[str]:
+    """Extra arguments naming the store: none (embedded) or ``--url`` of a live server."""
+    if request.param == "embedded":
+        return []
+    return ["--url", request.getfixturevalue("server").url]
+
+
+@pytest.fixture
+def files() -> dict[str, bytes]:
+    """``model.bin`` and a directory ``data/`` (with a subdirectory) in the cwd.
+
+    Pushed as ``model.bin data``, the directory's files land at the artifact root.
+    """
+    rnd = random.Random(3)
+    content = {
+        "model.bin": rnd.randbytes(2_500_000),
+        "data/train.csv": b"x,y\n" + b"1,2\n" * 5000,
+        "data/extra/notes.txt": b"unique notes\n",
+    }
+    for rel, data in content.items():
+        Path(rel).parent.mkdir(parents=True, exist_ok=True)
+        Path(rel).write_bytes(data)
+    return content
+
+
+def pulled_layout(files: dict[str, bytes]) -> dict[str, bytes]:
+    return {rel.removeprefix("data/"): data for rel, data in files.items()}
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def push(url: list[str], *extra: str) -> Any:
+    return ok_json("push", "model.bin", "data", "--name", NAME, "--type", "dataset", *url, *extra)
+
+
+# -- help ---------------------------------------------------------------------------------
+
+
+def test_help_and_version() -> None:
+    out = ok("--help")
+    for command in ("push", "pull", "ls", "verify", "server"):
+        assert re.search(rf"^\s+{command}\s", out, re.MULTILINE), command
+    assert "0.1.0" in ok("--version")
+
+
+# -- push / pull / ls / verify, on both stores ---------------------------------------------
+
+
+def test_push_pull_verify(url: list[str], files: dict[str, bytes]) -> None:
+    size = sum(len(d) for d in files.values())
+    first = push(url, "--alias", "best")
+    assert first["name"] == NAME
+    assert first["version"] == "v0"
+    assert re.fullmatch(r"[0-9a-f]{64}", first["digest"])
+    assert first["size"] == size
+    assert first["files"] == 3
+    assert sorted(first["aliases"]) == ["best", "latest"]
+    assert first["created"] is True
+    assert first["bytes_uploaded"] == size  # every byte is new to the store
+
+    again = push(url)  # unchanged: the same version, nothing sent
+    assert again["version"] == "v0"
+    assert again["digest"] == first["digest"]
+    assert again["created"] is False
+    assert again["bytes_uploaded"] == 0
+
+    pulled = ok_json("pull", f"{NAME}:v0", "-o", "out", *url)
+    assert pulled["version"] == "v0"
+    assert pulled["digest"] == first["digest"]
+    assert pulled["files"] == 3
+    assert Path(pulled["path"]) == Path("out")
+    assert pulled["bytes_downloaded"] == size
+    assert tree(Path("out")) == pulled_layout(files)
+
+    repulled = ok_json("pull", f"{NAME}:v0", "-o", "out", *url)  # files already there
+    assert repulled["bytes_downloaded"] == 0
+    assert repulled["files_skipped"] == 3
+    assert tree(Path("out")) == pulled_layout(files)
+
+    assert ok("verify", f"{NAME}:v0", "-o", "out", *url).strip() == f"default/{NAME}:v0: verified"
+    (Path("out") / "train.csv").write_bytes(b"tampered")
+    one_error_line(run_cli("verify", f"{NAME}:v0", "-o", "out", *url), "train.csv")
+
+
+def test_ls_and_pull_latest(url: list[str], files: dict[str, bytes]) -> None:
+    push(url, "--alias", "best")
+    Path("model.bin").write_bytes(b"retrained")
+    second = push(url, "--alias", "candidate")
+    assert second["version"] == "v1"
+    assert second["created"] is True
+    assert second["bytes_uploaded"] == len(b"retrained")  # the data/ files were already stored
+
+    collections = ok("ls", *url).splitlines()
+    assert len(collections) == 1
+    assert collections[0].startswith(f"{NAME}\tdataset\t2 version(s)\t")
+
+    versions = [line.split("\t") for line in ok("ls", NAME, *url).splitlines()]
+    assert [(v[0], sorted(v[1].split(","))) for v in versions] == [
+        ("v0", ["best"]),
+        ("v1", ["candidate", "latest"]),
+    ]
+    assert [v[3] for v in versions] == ["3 file(s)", "3 file(s)"]
+
+    # A bare name is :latest; without -o it lands in ./artifacts/<name>:<version>.
+    assert f"default/{NAME}:v1 -> " in ok("pull", NAME, *url)
+    expected = {**pulled_layout(files), "model.bin": b"retrained"}
+    assert tree(Path("artifacts") / f"{NAME}:v1") == expected
+
+
+# -- errors: one line on stderr, non-zero exit ---------------------------------------------
+
+
+def test_unknown_artifact_and_unknown_version(url: list[str], files: dict[str, bytes]) -> None:
+    push(url)
+    line = one_error_line(run_cli("pull", "no such thing", *url), "no such thing")
+    assert NAME in line  # lists what exists
+    one_error_line(run_cli("pull", f"{NAME}:v7", *url), "v7")
+    one_error_line(run_cli("ls", "no such thing", *url), "no such thing")
+    assert not Path("artifacts").exists()
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["pull", "a:b:c"], "a:b:c"),
+        (["push", "model.bin", "--name", "a:b", "--type", "dataset"], "a:b"),
+        (["push", "missing.bin", "--name", NAME, "--type", "dataset"], "missing.bin"),
+    ],
+    ids=["invalid-reference", "invalid-name", "missing-file"],
+)
+def test_bad_input(files: dict[str, bytes], args: list[str], fragment: str) -> None:
+    """Caught before any store is touched, so checked once, on the embedded store."""
+    one_error_line(run_cli(*args), fragment)
+
+
+def test_pull_into_a_path_that_is_a_file(files: dict[str, bytes]) -> None:
+    push([])
+    Path("taken").write_bytes(b"not a directory")
+    one_error_line(run_cli("pull", f"{NAME}:v0", "-o", "taken"), "taken")
+    assert Path("taken").read_bytes() == b"not a directory"
+
+
+def test_unreachable_server_is_named() -> None:
+    url = closed_port_url()
+    one_error_line(run_cli("ls", "--url", url), url)
+
+
+# -- the server command ---------------------------------------------------------------------
+
+
+def test_server_stops_on_sigterm_and_keeps_what_it_stored(tmp_path: Path, files: dict[str, bytes]) -> None:
+    root = tmp_path / "served"
+    with live_server(root) as srv:
+        push(["--url", srv.url])
+        srv.process.send_signal(signal.SIGTERM)
+        assert srv.process.wait(timeout=30) in (0, -signal.SIGTERM)
+    assert "asyncart server stopped" in "".join(srv.log)
+    # The store it served opens as an embedded store with the version intact.
+    listing = run_cli("ls", NAME, env={"ASYNCART_DIR": str(root)})
+    assert listing.returncode == 0, listing.stderr
+    assert listing.stdout.startswith("v0\tlatest\t")

@@ -1,0 +1,293 @@
+"""A fault-injecting HTTP reverse proxy for tests: real sockets, our own code, no mocks.
+
+``FaultProxy(target_url)`` listens on 127.0.0.1 (port chosen by the OS) and forwards
+every request to ``target_url``, streaming bodies both ways. Tests program faults
+before (or while) traffic flows; each fault matches a method and a path prefix and
+fires ``times`` times, in the order the faults were added::
+
+    async with FaultProxy(server.url) as proxy:
+        proxy.answer(503, method="POST", path="/v1/packs", times=2, retry_after="0")
+        proxy.corrupt(method="GET", path="/v1/packs/", at_byte=100)
+        ...  # point the client at proxy.url
+        assert proxy.count("POST", "/v1/packs") >= 3
+        assert proxy.injected["status"] == 2
+
+Fault kinds (``Fault.kind``):
+
+``status``          answer ``status`` (JSON error body, optional ``Retry-After``); with
+                    ``forward_first=True`` the request reaches the server first and only
+                    its answer is replaced (the work was done, the answer lost)
+``reset_request``   forward ``after_bytes`` of the request body, then drop both connections
+``reset_response``  forward ``after_bytes`` of the response body, then drop the connection
+                    (the client saw the full ``Content-Length`` and gets less)
+``truncate``        send only the first ``after_bytes`` of the response body, as a complete,
+                    well-formed answer (``Content-Length`` rewritten)
+``corrupt``         flip the byte at ``after_bytes`` of the response body
+``stall``           send nothing for ``seconds`` (cut short when the proxy closes), then
+                    forward as usual if the client is still there
+
+Dropped connections are aborted with SO_LINGER 0, so the peer sees a TCP reset.
+``proxy.requests`` lists every ``(method, path)`` seen; ``proxy.injected`` counts
+fired faults by kind. Sync tests use :func:`running_fault_proxy`, which runs the
+proxy's event loop in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import socket
+import struct
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+_HOP_BY_HOP = frozenset(
+    h.lower()
+    for h in ("Connection", "Keep-Alive", "Transfer-Encoding", "Content-Length", "Host",
+              "Proxy-Connection", "TE", "Trailer", "Upgrade", "Date", "Server")
+)
+_PIECE = 64 << 10
+KINDS = ("status", "reset_request", "reset_response", "truncate", "corrupt", "stall")
+
+
+@dataclass
+class Fault:
+    """One programmed fault; ``fired`` counts how often it has been injected."""
+
+    kind: str
+    method: str | None = None  # None: any method
+    path: str = ""  # prefix of the (decoded) request path
+    times: int = 1
+    status: int = 503
+    retry_after: str | None = None
+    forward_first: bool = False
+    after_bytes: int = 0
+    seconds: float = 0.0
+    fired: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        return (
+            self.fired < self.times
+            and (self.method is None or self.method == method)
+            and path.startswith(self.path)
+        )
+
+
+class _Cut(Exception):
+    """Raised inside a forwarded request body to break the upstream connection."""
+
+
+def _reset(request: web.Request) -> None:
+    """Drop the client's connection abruptly (RST, unsent bytes discarded)."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+def _gone(request: web.Request) -> bool:
+    return request.transport is None or request.transport.is_closing()
+
+
+class FaultProxy:
+    """A reverse proxy to ``target`` that injects the faults it is given."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target.rstrip("/")
+        self.faults: list[Fault] = []
+        self.requests: list[tuple[str, str]] = []
+        self.injected: collections.Counter[str] = collections.Counter()
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._closing = asyncio.Event()
+
+    # -- programming ------------------------------------------------------------------
+
+    def add(self, fault: Fault) -> Fault:
+        if fault.kind not in KINDS:
+            raise ValueError(f"unknown fault kind {fault.kind!r}; one of {KINDS}")
+        self.faults.append(fault)
+        return fault
+
+    def answer(self, status: int, **match: Any) -> Fault:
+        return self.add(Fault("status", status=status, **match))
+
+    def reset_request(self, after_bytes: int, **match: Any) -> Fault:
+        return self.add(Fault("reset_request", after_bytes=after_bytes, **match))
+
+    def reset_response(self, after_bytes: int, **match: Any) -> Fault:
+        return self.add(Fault("reset_response", after_bytes=after_bytes, **match))
+
+    def truncate(self, after_bytes: int, **match: Any) -> Fault:
+        return self.add(Fault("truncate", after_bytes=after_bytes, **match))
+
+    def corrupt(self, at_byte: int = 0, **match: Any) -> Fault:
+        return self.add(Fault("corrupt", after_bytes=at_byte, **match))
+
+    def stall(self, seconds: float, **match: Any) -> Fault:
+        return self.add(Fault("stall", seconds=seconds, **match))
+
+    def count(self, method: str | None = None, path: str = "") -> int:
+        """Requests seen with this method (any if None) whose path starts with ``path``."""
+        return sum(1 for m, p in self.requests if (method is None or m == method) and p.startswith(path))
+
+    # -- lifetime -----------------------------------------------------------------------
+
+    async def start(self) -> FaultProxy:
+        self._session = aiohttp.ClientSession(auto_decompress=False, timeout=aiohttp.ClientTimeout(total=None))
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def close(self) -> None:
+        self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> FaultProxy:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- the proxy ----------------------------------------------------------------------
+
+    def _take(self, method: str, path: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.matches(method, path):
+                fault.fired += 1
+                self.injected[fault.kind] += 1
+                return fault
+        return None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append((request.method, request.path))
+        fault = self._take(request.method, request.path)
+        kind = fault.kind if fault else None
+        if fault is not None and kind == "stall":  # delay, then forward if anyone still waits
+            try:
+                await asyncio.wait_for(self._closing.wait(), timeout=fault.seconds)
+            except asyncio.TimeoutError:
+                pass
+            if self._closing.is_set() or _gone(request):
+                return web.Response(status=503)  # nobody is listening any more
+        if fault is not None and kind == "status" and not fault.forward_first:
+            async for _ in request.content.iter_chunked(_PIECE):
+                pass  # take the whole body, so the client reads our answer
+            return self._error(fault)
+        assert self._session is not None
+        try:
+            upstream = await self._session.request(
+                request.method,
+                self.target + request.rel_url.raw_path_qs,
+                headers={k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP
+                         or k.lower() == "content-length"},
+                data=self._request_body(request, fault) if request.body_exists else None,
+                allow_redirects=False,
+            )
+        except (_Cut, aiohttp.ClientError, OSError) as exc:
+            if kind == "reset_request":
+                _reset(request)  # the 502 below is then never sent
+            return web.Response(status=502, text=f"fault proxy: upstream failed: {exc!r}")
+        async with upstream:
+            if fault is not None and kind == "status":
+                await upstream.read()
+                return self._error(fault)
+            return await self._relay(request, upstream, fault)
+
+    async def _request_body(self, request: web.Request, fault: Fault | None) -> AsyncIterator[bytes]:
+        limit = fault.after_bytes if fault is not None and fault.kind == "reset_request" else None
+        sent = 0
+        async for piece in request.content.iter_chunked(_PIECE):
+            if limit is not None and sent + len(piece) >= limit:
+                yield piece[: limit - sent]
+                raise _Cut(f"request body cut after {limit} bytes")
+            sent += len(piece)
+            yield piece
+        if limit is not None:
+            raise _Cut("request body ended before the cut")
+
+    def _error(self, fault: Fault) -> web.Response:
+        headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+        body = {"code": "injected", "message": f"fault proxy answered {fault.status}", "request_id": "proxy"}
+        return web.json_response(body, status=fault.status, headers=headers)
+
+    async def _relay(
+        self, request: web.Request, upstream: aiohttp.ClientResponse, fault: Fault | None
+    ) -> web.StreamResponse:
+        kind = fault.kind if fault else None
+        cut = fault.after_bytes if fault is not None else 0
+        resp = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+        for key, value in upstream.headers.items():
+            if key.lower() not in _HOP_BY_HOP:
+                resp.headers.add(key, value)
+        length = upstream.content_length
+        if kind == "truncate" and length is not None:
+            length = min(length, cut)
+        if length is not None:
+            resp.content_length = length
+        try:
+            await resp.prepare(request)
+            pos = 0
+            async for piece in upstream.content.iter_chunked(_PIECE):
+                if kind in ("truncate", "reset_response") and pos + len(piece) >= cut:
+                    await resp.write(piece[: cut - pos])
+                    if kind == "reset_response":
+                        _reset(request)
+                        return resp
+                    break
+                if kind == "corrupt" and pos <= cut < pos + len(piece):
+                    data = bytearray(piece)
+                    data[cut - pos] ^= 0xFF
+                    piece = bytes(data)
+                await resp.write(piece)
+                pos += len(piece)
+            await resp.write_eof()
+        except ConnectionError:
+            pass  # the client went away (e.g. it gave up on this request): nothing to send
+        return resp
+
+
+@contextmanager
+def running_fault_proxy(target: str) -> Iterator[FaultProxy]:
+    """For sync tests: a started :class:`FaultProxy` whose loop runs in its own thread.
+
+    Program faults and read counters from the test thread; they are plain attributes.
+    """
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="fault-proxy", daemon=True)
+    thread.start()
+    try:
+        proxy = asyncio.run_coroutine_threadsafe(_started(target), loop).result(timeout=30)
+        try:
+            yield proxy
+        finally:
+            asyncio.run_coroutine_threadsafe(proxy.close(), loop).result(timeout=30)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
+        loop.close()
+
+
+async def _started(target: str) -> FaultProxy:
+    return await FaultProxy(target).start()  # created on the proxy loop (its Event binds there)
