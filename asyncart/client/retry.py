@@ -11,7 +11,7 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
-    stop_after_delay,
+    stop_before_delay,
 )
 
 from asyncart.config import Settings
@@ -72,7 +72,7 @@ async def with_retries(
 
     retrying = AsyncRetrying(
         retry=retry_if_exception(is_retryable),
-        stop=stop_after_attempt(settings.max_attempts) | stop_after_delay(settings.retry_deadline),
+        stop=stop_after_attempt(settings.max_attempts) | stop_before_delay(settings.retry_deadline),
         wait=_Wait(settings.retry_initial_wait, settings.retry_max_wait),
         before_sleep=count,
         reraise=False,

@@ -99,8 +99,12 @@ async def chunks_locate(request: web.Request) -> web.Response:
 
 async def put_pack(request: web.Request) -> web.Response:
     async def body() -> AsyncIterator[bytes]:
-        async for piece in request.content.iter_chunked(1 << 20):
-            yield piece
+        try:
+            async for piece in request.content.iter_chunked(1 << 20):
+                yield piece
+        except ConnectionError:
+            # The client went away mid-upload: its problem, not the store's.
+            raise ConfigError("the pack upload was cut short by the client") from None
 
     receipt = await _repo(request).put_pack(body())
     return web.json_response(

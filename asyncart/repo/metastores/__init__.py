@@ -6,7 +6,9 @@ Design
 is one transaction and raises only :mod:`asyncart.errors` classes.
 :class:`SqlMetaStore` (``sql.py``) implements it once, with SQLAlchemy 2 Core on
 its asyncio extension, for SQLite (aiosqlite) today and PostgreSQL (asyncpg)
-later. The SQL is portable; the few dialect-specific pieces are isolated helpers:
+later. The SQL is portable; the few dialect-specific pieces are isolated helpers
+(``migrations.make_engine``, ``sql.insert_or_ignore``, the PostgreSQL advisory
+lock in ``migrations``):
 
 * SQLite connections get ``journal_mode=WAL``, ``synchronous=NORMAL``,
   ``foreign_keys=ON`` and a busy timeout; the driver's own transaction handling
