@@ -1,0 +1,36 @@
+"""The public names, pinned: changing them is a deliberate act."""
+
+from __future__ import annotations
+
+import asyncart
+from asyncart import aio
+
+
+def test_top_level_exports() -> None:
+    assert sorted(asyncart.__all__) == sorted(
+        [
+            "AliasNotFound", "Api", "Artifact", "ArtifactNotFound", "AsyncartError", "AuthError",
+            "ChunkMissing", "ConfigError", "ConflictError", "ConnectError", "FileChangedError",
+            "IntegrityError", "InvalidNameError", "NotFoundError", "RequestTimeout",
+            "RetriesExhausted", "Run", "RunNotFound", "ServerError", "ServiceUnavailable",
+            "Settings", "StoreError", "TransportError", "VersionNotFound", "__version__", "init",
+        ]
+    )
+    for name in asyncart.__all__:
+        assert hasattr(asyncart, name), name
+
+
+def test_async_exports() -> None:
+    assert sorted(aio.__all__) == ["Api", "Artifact", "AsyncRun", "init"]
+
+
+def test_errors_share_one_base_and_mix_in_builtins() -> None:
+    assert issubclass(asyncart.ConfigError, ValueError)
+    assert issubclass(asyncart.NotFoundError, LookupError)
+    assert issubclass(asyncart.ConnectError, ConnectionError)
+    assert issubclass(asyncart.RequestTimeout, TimeoutError)
+    assert issubclass(asyncart.AuthError, PermissionError)
+    for name in asyncart.__all__:
+        obj = getattr(asyncart, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, asyncart.AsyncartError), name
