@@ -53,8 +53,8 @@ class Settings:
             raise ConfigError(f"server URL {self.url!r} must start with http:// or https://")
         if not 1 <= self.concurrency <= 256:
             raise ConfigError(f"concurrency must be within 1..256, got {self.concurrency}")
-        if not MiB <= self.pack_size <= 256 * MiB:
-            raise ConfigError(f"pack size must be within 1 MiB..256 MiB, got {self.pack_size}")
+        if not MiB <= self.pack_size <= 128 * MiB:
+            raise ConfigError(f"pack size must be within 1 MiB..128 MiB, got {self.pack_size}")
         if self.read_block_size < self.chunker.max_size:
             raise ConfigError("read block size must be at least the maximum chunk size")
         for name in ("idle_timeout", "connect_timeout", "retry_deadline"):

@@ -9,7 +9,8 @@
     │   ├── ConnectError(ConnectionError)
     │   ├── RequestTimeout(TimeoutError)
     │   └── ProtocolError                  a malformed or truncated answer
-    ├── ServerError                        the server answered with an error: status, code, request_id
+    ├── ServerError                        the server answered with an error:
+    │                                      .status, .code, .request_id
     │   ├── ServiceUnavailable             429 / 5xx (retryable)
     │   └── AuthError(PermissionError)
     ├── NotFoundError(LookupError)

@@ -18,7 +18,7 @@ FAST_RETRIES = {
 
 @pytest.fixture(autouse=True)
 def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No ASYNCART_* from the outside; a fresh embedded store; cwd in tmp (./artifacts lands there)."""
+    """No ASYNCART_* from outside; a fresh embedded store; cwd in tmp (./artifacts lands there)."""
     for key in list(os.environ):
         if key.startswith("ASYNCART_"):
             monkeypatch.delenv(key)
@@ -39,7 +39,9 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
 
 
 @pytest.fixture(params=["embedded", "server"])
-def store(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def store(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
     """Run a test against the embedded store and against a server subprocess.
 
     Yields the mode; for ``server`` ASYNCART_URL points at the live server.

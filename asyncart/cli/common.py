@@ -7,7 +7,14 @@ from typing import Any, TypeVar
 
 import click
 
+from asyncart import aio
+
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def open_api(url: str | None, project: str | None) -> aio.Api[aio.Artifact]:
+    """The async read API of ``--url`` / ``--project``, typed for :class:`aio.Artifact`."""
+    return aio.Api(url=url, project=project)
 
 
 def client_options(fn: F) -> F:
@@ -16,5 +23,7 @@ def client_options(fn: F) -> F:
     fn = click.option(
         "--url", default=None, help="Server URL (default: ASYNCART_URL, else the embedded store)."
     )(fn)
-    fn = click.option("--project", "-p", default=None, help="Project (default: ASYNCART_PROJECT).")(fn)
+    fn = click.option(
+        "--project", "-p", default=None, help="Project (default: ASYNCART_PROJECT)."
+    )(fn)
     return fn

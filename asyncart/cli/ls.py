@@ -7,8 +7,7 @@ import datetime
 import anyio
 import click
 
-from asyncart import aio
-from asyncart.cli.common import client_options
+from asyncart.cli.common import client_options, open_api
 from asyncart.cli.output import emit_json, human_size
 
 
@@ -25,7 +24,7 @@ def ls(name: str | None, project: str | None, url: str | None, json_output: bool
 
 
 async def _ls(name: str | None, project: str | None, url: str | None, json_output: bool) -> None:
-    async with aio.Api(url=url, project=project) as api:
+    async with open_api(url, project) as api:
         if name is None:
             cols = await api.artifact_collections()
             if json_output:
@@ -34,7 +33,9 @@ async def _ls(name: str | None, project: str | None, url: str | None, json_outpu
             if not cols:
                 click.echo(f"no artifacts in project {api.project!r}")
             for c in cols:
-                click.echo(f"{c.name}\t{c.type}\t{c.version_count} version(s)\t{_date(c.updated_at)}")
+                click.echo(
+                    f"{c.name}\t{c.type}\t{c.version_count} version(s)\t{_date(c.updated_at)}"
+                )
             return
         versions = await api.artifact_versions(name.split(":")[0])
         if json_output:

@@ -8,8 +8,7 @@ from pathlib import Path
 import anyio
 import click
 
-from asyncart import aio
-from asyncart.cli.common import client_options
+from asyncart.cli.common import client_options, open_api
 from asyncart.cli.output import emit_json, human_size, progress_for
 
 
@@ -32,7 +31,7 @@ async def _pull(
     json_output: bool,
 ) -> None:
     started = time.perf_counter()
-    async with aio.Api(url=url, project=project) as api:
+    async with open_api(url, project) as api:
         artifact = await api.artifact(name, type=type_)
         path = await artifact._download(output, progress_for(json_output))
     seconds = time.perf_counter() - started

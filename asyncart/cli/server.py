@@ -14,7 +14,8 @@ from asyncart.config import Settings
 @click.option("--root", type=click.Path(path_type=Path), default=None,
               help="Store directory (default: ASYNCART_DIR or ~/.asyncart/store).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8765, show_default=True, type=int, help="Port (0 picks a free one).")
+@click.option("--port", default=8765, show_default=True, type=int,
+              help="Port (0 picks a free one).")
 def server(root: Path | None, host: str, port: int) -> None:
     """Serve a store over HTTP until interrupted."""
     from asyncart.server.main import serve

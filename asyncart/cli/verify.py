@@ -7,8 +7,7 @@ from pathlib import Path
 import anyio
 import click
 
-from asyncart import aio
-from asyncart.cli.common import client_options
+from asyncart.cli.common import client_options, open_api
 from asyncart.cli.output import emit_json
 
 
@@ -17,13 +16,17 @@ from asyncart.cli.output import emit_json
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
               help="Directory holding the files (default ./artifacts/<name>:<version>).")
 @client_options
-def verify(name: str, output: Path | None, project: str | None, url: str | None, json_output: bool) -> None:
+def verify(
+    name: str, output: Path | None, project: str | None, url: str | None, json_output: bool
+) -> None:
     """Exit 0 if the directory holds exactly the version's bytes, 1 naming what differs."""
     anyio.run(_verify, name, output, project, url, json_output)
 
 
-async def _verify(name: str, output: Path | None, project: str | None, url: str | None, json_output: bool) -> None:
-    async with aio.Api(url=url, project=project) as api:
+async def _verify(
+    name: str, output: Path | None, project: str | None, url: str | None, json_output: bool
+) -> None:
+    async with open_api(url, project) as api:
         artifact = await api.artifact(name)
         await artifact.verify(output)
     if json_output:

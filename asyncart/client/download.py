@@ -190,15 +190,15 @@ async def download_manifest(
     """
     stats = stats or TransferStats()
     progress = progress or Progress()
-    root.mkdir(parents=True, exist_ok=True)
+    root.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - one cheap call, kept inline
     entries = [manifest.get(p) for p in only] if only is not None else list(manifest)
     if any(e is None for e in entries):
-        missing = [p for p, e in zip(only or (), entries) if e is None]
+        missing = [p for p, e in zip(only or (), entries, strict=True) if e is None]
         raise ConfigError(f"the artifact has no file {missing[0]!r}")
     wanted: list[ManifestEntry] = [e for e in entries if e is not None]
     progress.on_start("pull", sum(e.size for e in wanted), len(wanted))
     try:
-        targets, skipped, skipped_bytes = await anyio.to_thread.run_sync(
+        targets, skipped, _skipped_bytes = await anyio.to_thread.run_sync(
             _targets_to_fetch, wanted, root
         )
         stats.files_skipped += skipped

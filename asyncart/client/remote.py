@@ -8,10 +8,10 @@ server runs, called directly on a store directory.
 from __future__ import annotations
 
 import json
-from urllib.parse import urlencode
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 
@@ -71,8 +71,9 @@ class Remote(ABC):
 
     @abstractmethod
     async def create_run(
-        self, project: str, job_type: str, name: str | None, config: dict[str, Any]
-    ) -> RunInfo: ...
+        self, project: str, job_type: str, name: str | None, config: dict[str, Any], run_id: str
+    ) -> RunInfo:
+        """Create a run with a client-chosen id (so a retried create is idempotent)."""
 
     @abstractmethod
     async def finish_run(self, run_id: str, status: str) -> RunInfo: ...
@@ -154,9 +155,9 @@ class LocalRemote(Remote):
         return await self.repo.list_projects()
 
     async def create_run(
-        self, project: str, job_type: str, name: str | None, config: dict[str, Any]
+        self, project: str, job_type: str, name: str | None, config: dict[str, Any], run_id: str
     ) -> RunInfo:
-        return await self.repo.create_run(project, job_type, name, config)
+        return await self.repo.create_run(project, job_type, name, config, run_id)
 
     async def finish_run(self, run_id: str, status: str) -> RunInfo:
         return await self.repo.finish_run(run_id, status)
@@ -267,9 +268,9 @@ class HttpRemote(Remote):
         return list((await self.http.json("GET", P.PROJECTS))["projects"])
 
     async def create_run(
-        self, project: str, job_type: str, name: str | None, config: dict[str, Any]
+        self, project: str, job_type: str, name: str | None, config: dict[str, Any], run_id: str
     ) -> RunInfo:
-        body = {"project": project, "job_type": job_type, "name": name, "config": config}
+        body = {"id": run_id, "project": project, "job_type": job_type, "name": name, "config": config}
         return RunInfo.from_json(await self.http.json("POST", P.RUNS, body))
 
     async def finish_run(self, run_id: str, status: str) -> RunInfo:

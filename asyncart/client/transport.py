@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -59,7 +60,9 @@ class PartsPayload(Payload):
             for start in range(0, len(view), _WRITE_SLICE):
                 await writer.write(view[start : start + _WRITE_SLICE])
 
-    async def write_with_length(self, writer: AbstractStreamWriter, content_length: int | None) -> None:
+    async def write_with_length(
+        self, writer: AbstractStreamWriter, content_length: int | None
+    ) -> None:
         await self.write(writer)
 
 
@@ -119,6 +122,7 @@ class HttpTransport:
         url = self.base_url + path
         data: Any = body
         hdrs = dict(headers or {})
+        hdrs[P.REQUEST_ID_HEADER] = secrets.token_hex(8)  # one id across the retries of a call
         if json_body is not None:
             raw = json.dumps(json_body, separators=(",", ":")).encode()
             hdrs["Content-Type"] = "application/json"
@@ -131,7 +135,9 @@ class HttpTransport:
         async def attempt() -> T:
             self.counters.requests += 1
             try:
-                async with self._get_session().request(method, url, data=data, headers=hdrs) as resp:
+                async with self._get_session().request(
+                    method, url, data=data, headers=hdrs
+                ) as resp:
                     self.counters.bytes_sent += size or 0
                     if resp.status >= 400:
                         raise await _error_from(resp, url)

@@ -37,7 +37,7 @@ from asyncart.client.scan import (
 from asyncart.client.tasks import task_group
 from asyncart.config import Settings
 from asyncart.core.manifest import ChunkRef, ManifestEntry
-from asyncart.core.pack import PackHeader
+from asyncart.core.pack import MAX_PACK_CHUNKS, PackHeader
 
 _QUEUE_BATCHES = 2
 _SMALL_FILE = 1 << 20
@@ -139,7 +139,9 @@ async def push_files(
                 items = [(files[i].local, files[i].identity) for i in group]
                 results = await anyio.to_thread.run_sync(read_small_files, items, spec)
                 chunks = [c for _, cs in results for c in cs]
-                await queue_send.send(_Batch(chunks, list(zip(group, (s for s, _ in results)))))
+                await queue_send.send(
+                    _Batch(chunks, list(zip(group, (s for s, _ in results), strict=True)))
+                )
                 group, group_bytes = [], 0
 
             for index, source in enumerate(files):
@@ -213,7 +215,7 @@ async def push_files(
                         h = chunk.ref.hash
                         if h in missing and h not in seen:
                             pack.add(chunk)
-                            if len(pack) >= settings.pack_size:
+                            if len(pack) >= settings.pack_size or len(pack.refs) >= MAX_PACK_CHUNKS:
                                 await submit(pack)
                                 pack = _PackBuilder(capacity)
                         else:

@@ -76,7 +76,9 @@ class ManifestEntry:
             raise ConfigError(f"chunks of {self.path!r} do not add up to its size {self.size}")
 
     @classmethod
-    def for_file(cls, path: str, size: int, digest: str, chunks: Iterable[ChunkRef]) -> ManifestEntry:
+    def for_file(
+        cls, path: str, size: int, digest: str, chunks: Iterable[ChunkRef]
+    ) -> ManifestEntry:
         return cls(path=path, size=size, digest=digest, chunks=tuple(chunks))
 
     def to_json(self) -> dict[str, Any]:
@@ -132,8 +134,10 @@ class Manifest:
         if self.hash_algorithm != HASH_ALGORITHM:
             raise ConfigError(f"hash algorithm {self.hash_algorithm!r} is not supported")
         by_path = self._by_path
-        for prev, entry in zip((None, *entries), entries):
-            if prev is not None and (prev.path == entry.path or is_ancestor_path(prev.path, entry.path)):
+        for prev, entry in zip((None, *entries), entries, strict=False):
+            if prev is not None and (
+                prev.path == entry.path or is_ancestor_path(prev.path, entry.path)
+            ):
                 raise ConfigError(
                     f"entry paths {prev.path!r} and {entry.path!r} collide "
                     "(the same path twice, or a file where a directory is needed)"

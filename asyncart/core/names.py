@@ -110,7 +110,8 @@ def parse_artifact_ref(text: object) -> ArtifactRef:
     name, sep, ref = rest.partition(":")
     if sep and ":" in ref:
         raise InvalidNameError(
-            f"artifact reference {text!r} has more than one ':'; expected name:version or name:alias"
+            f"artifact reference {text!r} has more than one ':'; "
+            "expected name:version or name:alias"
         )
     validate_name(name)
     if sep:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import blake3
 
@@ -64,7 +65,8 @@ class PackHeader:
     @staticmethod
     def parse_count(prefix: bytes) -> int:
         """Read the chunk count from the first :func:`prefix_size` bytes; validate limits."""
-        magic, version, count = PREFIX.unpack(prefix)
+        # struct returns tuple[Any, ...]; PREFIX is "<4sBI".
+        magic, version, count = cast("tuple[bytes, int, int]", PREFIX.unpack(prefix))
         if magic != MAGIC or version != VERSION:
             raise ConfigError("pack body does not start with an asyncart v1 pack header")
         if not 0 < count <= MAX_PACK_CHUNKS:
@@ -88,7 +90,9 @@ class PackHeader:
         return cls(tuple(chunks))
 
 
-def build_pack_body(chunks: Sequence[tuple[ChunkRef, bytes | memoryview]]) -> list[bytes | memoryview]:
+def build_pack_body(
+    chunks: Sequence[tuple[ChunkRef, bytes | memoryview]],
+) -> list[bytes | memoryview]:
     """The body parts of a pack upload: header then chunk bytes (no copy of the chunks)."""
     header = PackHeader(tuple(ref for ref, _ in chunks))
     return [header.encode(), *(data for _, data in chunks)]

@@ -34,10 +34,14 @@ def normalize_entry_path(path: object) -> str:
     if any(unicodedata.category(ch) == "Cc" for ch in path):
         raise ConfigError(f"entry path {path!r} contains a control character")
     if path.startswith("/") or _DRIVE_RE.match(path):
-        raise ConfigError(f"entry path {path!r} is absolute; entry paths are relative to the artifact")
+        raise ConfigError(
+            f"entry path {path!r} is absolute; entry paths are relative to the artifact"
+        )
     parts = [p for p in path.split("/") if p not in ("", ".")]
     if any(p == ".." for p in parts):
-        raise ConfigError(f"entry path {path!r} contains '..'; entry paths may not leave the artifact")
+        raise ConfigError(
+            f"entry path {path!r} contains '..'; entry paths may not leave the artifact"
+        )
     if not parts:
         raise ConfigError(f"entry path {path!r} names no file")
     return "/".join(parts)

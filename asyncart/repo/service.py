@@ -13,6 +13,7 @@ adds rules of its own.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import AsyncIterable, Sequence
@@ -35,6 +36,7 @@ from asyncart.repo.metastores import MetaStore, NewVersion, PackChunk, open_meta
 from asyncart.repo.packs import read_pack_header, verified_chunk_data
 
 MAX_QUERY_HASHES = 100_000
+_RUN_ID_RE = re.compile(r"[0-9a-f]{8,64}")
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class Repository:
     @classmethod
     async def open_dir(cls, root: Path | str, *, fsync: bool = True) -> Repository:
         """Open (creating if needed) the default store layout: ``blobs/`` + ``meta.db`` (SQLite)."""
-        root = Path(root).expanduser().resolve()
+        root = Path(root).expanduser().resolve()  # noqa: ASYNC240 - once, when a store opens
         root.mkdir(parents=True, exist_ok=True)
         meta = open_metastore(f"sqlite:///{root / 'meta.db'}")
         await meta.open()
@@ -89,7 +91,7 @@ class Repository:
         size = await self.blobs.put_stream(pack_key(pack_id), verified_chunk_data(header, reader))
         chunks = [
             PackChunk(ref.hash, offset, ref.size)
-            for ref, offset in zip(header.chunks, header.offsets())
+            for ref, offset in zip(header.chunks, header.offsets(), strict=True)
         ]
         new = await self.meta.add_pack(pack_id, size, chunks)
         return PackReceipt(pack=pack_id, chunks=len(chunks), new_chunks=new, size=size)
@@ -149,7 +151,9 @@ class Repository:
     async def get_version(self, project: str, name: str, ref: str) -> VersionInfo:
         return await self.meta.get_version(project, name, ref)
 
-    async def get_manifest_blob(self, project: str, name: str, ref: str) -> tuple[VersionInfo, bytes]:
+    async def get_manifest_blob(
+        self, project: str, name: str, ref: str
+    ) -> tuple[VersionInfo, bytes]:
         info = await self.meta.get_version(project, name, ref)
         return info, await self.blobs.get_bytes(manifest_key(info.digest))
 
@@ -170,13 +174,17 @@ class Repository:
         job_type: str,
         name: str | None = None,
         config: dict[str, Any] | None = None,
+        run_id: str | None = None,
     ) -> RunInfo:
+        """Create a run. A client-chosen ``run_id`` makes a retried create idempotent."""
         validate_name(project, what="project name")
         validate_name(job_type, what="job type")
         if name is not None:
             validate_name(name, what="run name")
+        if run_id is not None and not _RUN_ID_RE.fullmatch(run_id):
+            raise ConfigError(f"run id {run_id!r} must be 8-64 lowercase hex characters")
         run = RunInfo(
-            id=secrets.token_hex(6),
+            id=run_id or secrets.token_hex(6),
             project=project,
             job_type=job_type,
             name=name,
@@ -184,7 +192,13 @@ class Repository:
             status="running",
             started_at=time.time(),
         )
-        return await self.meta.create_run(run)
+        try:
+            return await self.meta.create_run(run)
+        except ConflictError:
+            existing = await self.meta.get_run(run.id)
+            if (existing.project, existing.job_type, existing.name) != (project, job_type, name):
+                raise
+            return existing  # the same create, retried after its answer was lost
 
     async def get_run(self, run_id: str) -> RunInfo:
         return await self.meta.get_run(run_id)

@@ -136,12 +136,16 @@ class BaseArtifact:
             )
         return self._draft
 
-    def add_file(self, local_path: str | os.PathLike[str], name: str | None = None) -> ArtifactFileInfo:
+    def add_file(
+        self, local_path: str | os.PathLike[str], name: str | None = None
+    ) -> ArtifactFileInfo:
         """Add a local file (checked now: missing or unreadable files fail here)."""
         e = self._require_draft().add_file(local_path, name)
         return ArtifactFileInfo(e.path, e.identity.size, None)
 
-    def add_dir(self, local_path: str | os.PathLike[str], name: str | None = None) -> list[ArtifactFileInfo]:
+    def add_dir(
+        self, local_path: str | os.PathLike[str], name: str | None = None
+    ) -> list[ArtifactFileInfo]:
         """Add every file under a directory, recursively, optionally under ``name/``."""
         return [
             ArtifactFileInfo(e.path, e.identity.size, None)
@@ -154,7 +158,9 @@ class BaseArtifact:
         return ArtifactFileInfo(e.path, e.identity.size, None, uri)
 
     @contextmanager
-    def new_file(self, name: str, mode: str = "w", encoding: str | None = None) -> Iterator[IO[Any]]:
+    def new_file(
+        self, name: str, mode: str = "w", encoding: str | None = None
+    ) -> Iterator[IO[Any]]:
         """Write a new file into the artifact: ``with art.new_file('a.txt') as f: f.write(...)``."""
         with self._require_draft().new_file(name, mode, encoding) as f:
             yield f
@@ -218,8 +224,10 @@ class BaseArtifact:
         info = self._require_stored("download")[0]
         return Path("artifacts") / f"{info.name}:{info.version}"
 
-    async def _download(self, root: str | os.PathLike[str] | None = None, progress: Progress | None = None) -> str:
-        info, manifest, client = self._require_stored("download")
+    async def _download(
+        self, root: str | os.PathLike[str] | None = None, progress: Progress | None = None
+    ) -> str:
+        _, manifest, client = self._require_stored("download")
         target = Path(root) if root is not None else self._default_root()
         stats = TransferStats()
         async with client.use() as remote:
@@ -260,7 +268,9 @@ class BaseArtifact:
 def _reference_entry(ref: DraftReference) -> ManifestEntry:
     if FileIdentity.of(os.stat(ref.local)) != ref.identity:
         raise FileChangedError(f"referenced file {str(ref.local)!r} changed after it was added")
-    return ManifestEntry(path=ref.path, size=ref.identity.size, digest=hash_file(ref.local), ref=ref.uri)
+    return ManifestEntry(
+        path=ref.path, size=ref.identity.size, digest=hash_file(ref.local), ref=ref.uri
+    )
 
 
 class ArtifactPath:
@@ -287,7 +297,10 @@ class Artifact(BaseArtifact):
     """A versioned artifact (sync API); see ``asyncart.aio.Artifact`` for the async one."""
 
     def download(self, root: str | os.PathLike[str] | None = None) -> str:
-        """Download (verified) into ``root`` (default ``./artifacts/<name>:<version>``); return it."""
+        """Download (verified) into ``root``; return it.
+
+        ``root`` defaults to ``./artifacts/<name>:<version>``.
+        """
         return portal.call(self._download, root)
 
     def get_path(self, name: str) -> ArtifactPath:

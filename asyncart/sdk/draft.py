@@ -1,4 +1,7 @@
-"""What a user adds to an artifact before it is logged: files, directories, references, new files."""
+"""What a user adds to an artifact before it is logged.
+
+Files, directories, references and new files.
+"""
 
 from __future__ import annotations
 
@@ -51,7 +54,8 @@ class Draft:
         path = normalize_entry_path(path)
         if path in self.entries:
             raise ConfigError(
-                f"the artifact already has an entry {path!r}; remove() it first or pick another name"
+                f"the artifact already has an entry {path!r}; "
+                "remove() it first or pick another name"
             )
         for existing in self.entries:
             if is_ancestor_path(existing, path) or is_ancestor_path(path, existing):
@@ -68,7 +72,9 @@ class Draft:
         self.entries[path] = entry
         return entry
 
-    def add_dir(self, local_path: str | os.PathLike[str], name: str | None = None) -> list[DraftFile]:
+    def add_dir(
+        self, local_path: str | os.PathLike[str], name: str | None = None
+    ) -> list[DraftFile]:
         root = Path(local_path)
         if not root.is_dir():
             raise ConfigError(f"{str(root)!r} is not a directory; use add_file for single files")
@@ -103,7 +109,9 @@ class Draft:
         return entry
 
     @contextmanager
-    def new_file(self, name: str, mode: str = "w", encoding: str | None = None) -> Iterator[IO[Any]]:
+    def new_file(
+        self, name: str, mode: str = "w", encoding: str | None = None
+    ) -> Iterator[IO[Any]]:
         if mode not in ("w", "wb", "x", "xb"):
             raise ConfigError(f"new_file mode {mode!r} must be one of 'w', 'wb', 'x', 'xb'")
         path = normalize_entry_path(name)
@@ -123,7 +131,9 @@ class Draft:
         path = normalize_entry_path(name)
         removed = [p for p in self.entries if p == path or is_ancestor_path(path, p)]
         if not removed:
-            raise ConfigError(f"the artifact has no entry {path!r}; entries: {_listing(self.entries)}")
+            raise ConfigError(
+                f"the artifact has no entry {path!r}; entries: {_listing(self.entries)}"
+            )
         for p in removed:
             del self.entries[p]
 

@@ -9,6 +9,7 @@ still runs.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -80,10 +81,8 @@ def _shutdown() -> None:
         except Exception as exc:  # at exit, report and keep going
             print(f"asyncart: error at exit: {exc}")
     _exit_hooks.clear()
-    try:
+    with contextlib.suppress(Exception):
         _portal.call(_portal.stop)
-    except Exception:
-        pass
     if _thread is not None:
         _thread.join(timeout=10)
     _portal = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -87,7 +88,11 @@ class AsyncRun(Generic[A]):
         remote = await client.open()
         try:
             info = await remote.create_run(
-                project or client.settings.project, job_type, name, dict(config or {})
+                project or client.settings.project,
+                job_type,
+                name,
+                dict(config or {}),
+                secrets.token_hex(6),
             )
         except BaseException:
             if owns:
@@ -179,7 +184,7 @@ class AsyncRun(Generic[A]):
         if target is None:
             raise ConfigError("use_artifact needs an artifact or a name")
         if isinstance(target, BaseArtifact):
-            artifact: A = target  # type: ignore[assignment]
+            artifact: A = target
             if type is not None and type != artifact.type:
                 raise ConfigError(f"artifact {artifact.name!r} has type {artifact.type!r}, not {type!r}")
             if artifact.is_draft:

@@ -45,6 +45,8 @@ async def error_middleware(request: web.Request, handler: _Handler) -> web.Strea
             log.exception("request %s failed: %s %s", request_id, request.method, request.path)
         return _error(exc.http_status, exc.code, str(exc), request_id)
     except web.HTTPException as exc:
+        if exc.status == 413:
+            return _error(413, "payload_too_large", f"request body too large: {exc.text}", request_id)
         if exc.status >= 400:
             return _error(exc.status, "http_error", exc.reason, request_id)
         raise
@@ -70,6 +72,20 @@ def _hashes(data: dict[str, Any]) -> list[str]:
     if not isinstance(hashes, list) or not all(isinstance(h, str) for h in hashes):
         raise ConfigError("'hashes' must be a list of hex strings")
     return hashes
+
+
+def _required(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise ConfigError(f"field {key!r} is required and must be a string")
+    return value
+
+
+def _optional(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"field {key!r} must be a string")
+    return value
 
 
 def _m(request: web.Request, key: str) -> str:
@@ -156,12 +172,12 @@ async def commit_version(request: web.Request) -> web.Response:
     req = CommitRequest(
         project=_m(request, "project"),
         name=_m(request, "name"),
-        type=data.get("type"),  # type: ignore[arg-type]  # validated by the repository
+        type=_required(data, "type"),
         manifest=Manifest.from_json(data.get("manifest")),
         aliases=tuple(aliases),
         metadata=metadata,
-        description=data.get("description"),
-        run_id=data.get("run_id"),
+        description=_optional(data, "description"),
+        run_id=_optional(data, "run_id"),
     )
     info = await _repo(request).commit(req)
     return web.json_response(info.to_json(), status=201 if info.created else 200)
@@ -206,10 +222,11 @@ async def create_run(request: web.Request) -> web.Response:
     if not isinstance(config, dict):
         raise ConfigError("'config' must be an object")
     run = await _repo(request).create_run(
-        project=data.get("project"),  # type: ignore[arg-type]
-        job_type=data.get("job_type"),  # type: ignore[arg-type]
-        name=data.get("name"),
+        project=_required(data, "project"),
+        job_type=_required(data, "job_type"),
+        name=_optional(data, "name"),
         config=config,
+        run_id=_optional(data, "id"),
     )
     return web.json_response(run.to_json(), status=201)
 
@@ -220,15 +237,19 @@ async def get_run(request: web.Request) -> web.Response:
 
 async def finish_run(request: web.Request) -> web.Response:
     data = await _json_body(request)
-    run = await _repo(request).finish_run(_m(request, "run_id"), data.get("status", "finished"))
+    status = _optional(data, "status") or "finished"
+    run = await _repo(request).finish_run(_m(request, "run_id"), status)
     return web.json_response(run.to_json())
 
 
 async def add_run_input(request: web.Request) -> web.Response:
     data = await _json_body(request)
     info = await _repo(request).use_version(
-        _m(request, "run_id"), data.get("project"), data.get("name"), data.get("ref"),  # type: ignore[arg-type]
-        data.get("type"),
+        _m(request, "run_id"),
+        _required(data, "project"),
+        _required(data, "name"),
+        _required(data, "ref"),
+        _optional(data, "type"),
     )
     return web.json_response(info.to_json())
 

@@ -217,7 +217,9 @@ def test_unreachable_server_is_named() -> None:
 # -- the server command ---------------------------------------------------------------------
 
 
-def test_server_stops_on_sigterm_and_keeps_what_it_stored(tmp_path: Path, files: dict[str, bytes]) -> None:
+def test_server_stops_on_sigterm_and_keeps_what_it_stored(
+    tmp_path: Path, files: dict[str, bytes]
+) -> None:
     root = tmp_path / "served"
     with live_server(root) as srv:
         push(["--url", srv.url])

@@ -62,7 +62,9 @@ async def pull(url: str, out: Path, ref: str = f"{NAME}:v0") -> Path:
 
 
 def assert_same_files(root: Path, files: dict[str, bytes]) -> None:
-    on_disk = {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    on_disk = {
+        p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()
+    }
     assert on_disk.keys() == files.keys()
     for rel, data in files.items():
         assert on_disk[rel] == data, rel
@@ -105,7 +107,9 @@ async def test_503_with_retry_after_on_first_two_pack_uploads(
         assert fault.fired == 2
 
 
-async def test_connection_reset_mid_pack_upload(server: LiveServer, files: dict[str, bytes]) -> None:
+async def test_connection_reset_mid_pack_upload(
+    server: LiveServer, files: dict[str, bytes]
+) -> None:
     async with FaultProxy(server.url) as proxy:
         fault = proxy.reset_request(300_000, method="POST", path=PACKS)
         await round_trip(proxy, server, files)
@@ -128,7 +132,9 @@ async def test_commit_failing_twice_creates_exactly_one_version(
     """500 twice on the commit, then success: one version, whether or not the server got it."""
     commit_path = f"/v1/projects/default/artifacts/{NAME}/versions"
     async with FaultProxy(server.url) as proxy:
-        fault = proxy.answer(500, method="POST", path=commit_path, times=2, forward_first=forward_first)
+        fault = proxy.answer(
+            500, method="POST", path=commit_path, times=2, forward_first=forward_first
+        )
         artifact = await push(proxy.url, files)
         assert fault.fired == 2
         assert artifact.version == "v0"
@@ -154,7 +160,9 @@ async def test_pack_upload_refused_every_time_exhausts_retries(server: LiveServe
 # -- downloads --------------------------------------------------------------------------
 
 
-async def test_connection_reset_mid_range_download(server: LiveServer, files: dict[str, bytes]) -> None:
+async def test_connection_reset_mid_range_download(
+    server: LiveServer, files: dict[str, bytes]
+) -> None:
     async with FaultProxy(server.url) as proxy:
         fault = proxy.reset_response(100_000, method="GET", path=PACKS + "/")
         await round_trip(proxy, server, files)

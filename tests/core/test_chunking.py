@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Sequence
 
@@ -27,7 +28,7 @@ def stream_chunks(spec: ChunkerSpec, data: bytes, cuts: Sequence[int]) -> list[b
     chunker = StreamChunker(spec)
     out: list[bytes] = []
     bounds = [0, *sorted(set(cuts)), len(data)]
-    blocks = [data[a:b] for a, b in zip(bounds, bounds[1:])]
+    blocks = [data[a:b] for a, b in itertools.pairwise(bounds)]
     for i, block in enumerate(blocks):
         # copy each view at once: it is only valid until the next feed
         out.extend(bytes(c) for c in chunker.feed(block, final=i == len(blocks) - 1))
@@ -158,14 +159,16 @@ def test_small_insertion_shifts_every_fixed_chunk() -> None:
 
 
 def test_default_spec() -> None:
-    assert DEFAULT_CHUNKER == ChunkerSpec()
+    assert ChunkerSpec() == DEFAULT_CHUNKER
     assert DEFAULT_CHUNKER.kind == "cdc"
     assert DEFAULT_CHUNKER.min_size <= DEFAULT_CHUNKER.avg_size <= DEFAULT_CHUNKER.max_size
 
 
 def test_fixed_spec() -> None:
     spec = ChunkerSpec.fixed(1 << 20)
-    assert (spec.kind, spec.min_size, spec.avg_size, spec.max_size) == ("fixed", 1 << 20, 1 << 20, 1 << 20)
+    assert (spec.kind, spec.min_size, spec.avg_size, spec.max_size) == (
+        "fixed", 1 << 20, 1 << 20, 1 << 20
+    )
 
 
 @pytest.mark.parametrize(

@@ -94,7 +94,8 @@ def test_digest_is_not_confused_by_path_digest_boundaries() -> None:
     # (path, digest) pairs are separated, so moving text between the two cannot collide
     d = h(b"x")
     one = Manifest(entries=(ManifestEntry(path="ab", size=0, digest=d, chunks=()),))
-    assert one.digest != Manifest(entries=(ManifestEntry(path="a", size=0, digest=d, chunks=()),)).digest
+    other = Manifest(entries=(ManifestEntry(path="a", size=0, digest=d, chunks=()),))
+    assert one.digest != other.digest
 
 
 def test_paths_are_normalised_in_entries_and_lookup() -> None:
@@ -338,7 +339,9 @@ def test_colliding_paths_are_refused(paths: tuple[str, str]) -> None:
 
 
 def test_similar_but_distinct_paths_are_fine() -> None:
-    m = Manifest(entries=tuple(single_chunk_entry(p, b"d") for p in ("a", "a.b", "a-b", "ab/c", "b/a")))
+    m = Manifest(
+        entries=tuple(single_chunk_entry(p, b"d") for p in ("a", "a.b", "a-b", "ab/c", "b/a"))
+    )
     assert len(m) == 5
 
 
@@ -347,7 +350,9 @@ def test_unsupported_hash_algorithm_is_refused() -> None:
         Manifest(entries=(), hash_algorithm="sha256")
 
 
-@pytest.mark.parametrize("value", [GOOD.upper(), "g" * 64, GOOD + "0", "", None, 12, " " + GOOD[1:]])
+@pytest.mark.parametrize(
+    "value", [GOOD.upper(), "g" * 64, GOOD + "0", "", None, 12, " " + GOOD[1:]]
+)
 def test_check_hex_digest_refusals(value: object) -> None:
     with pytest.raises(ConfigError):
         check_hex_digest(value)

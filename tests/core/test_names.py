@@ -85,7 +85,7 @@ def test_non_string_names_are_refused(value: object) -> None:
 
 
 def test_the_message_names_what_was_validated() -> None:
-    with pytest.raises(InvalidNameError, match="^project name"):
+    with pytest.raises(InvalidNameError, match=r"^project name"):
         validate_name("", what="project name")
 
 
@@ -100,7 +100,9 @@ def test_overlong_name_message_is_truncated_not_echoed_whole() -> None:
 # -- validate_alias / versions ---------------------------------------------------
 
 
-@pytest.mark.parametrize("alias", ["latest", "production", "best model", "v", "v01", "V3", "v-3", "3"])
+@pytest.mark.parametrize(
+    "alias", ["latest", "production", "best model", "v", "v01", "V3", "v-3", "3"]
+)
 def test_valid_aliases(alias: str) -> None:
     assert validate_alias(alias) == alias
 
@@ -113,7 +115,7 @@ def test_version_like_aliases_are_refused(alias: str) -> None:
 
 @pytest.mark.parametrize("alias", ["", " prod", "a:b", "a/b", "a\x00"])
 def test_aliases_follow_the_name_rules(alias: str) -> None:
-    with pytest.raises(InvalidNameError, match="^alias"):
+    with pytest.raises(InvalidNameError, match=r"^alias"):
         validate_alias(alias)
 
 
@@ -126,7 +128,9 @@ def test_parse_version(text: str, expected: int) -> None:
     assert format_version(expected) == text
 
 
-@pytest.mark.parametrize("text", ["v", "v01", "V3", "3", "v-1", "v3 ", "latest", "v12345678901", "v3a"])
+@pytest.mark.parametrize(
+    "text", ["v", "v01", "V3", "3", "v-1", "v3 ", "latest", "v12345678901", "v3a"]
+)
 def test_parse_version_leaves_non_versions_as_aliases(text: str) -> None:
     assert parse_version(text) is None
 
@@ -140,7 +144,10 @@ def test_parse_version_leaves_non_versions_as_aliases(text: str) -> None:
         ("bike dataset", ArtifactRef("bike dataset", LATEST, None)),
         ("bike dataset:v3", ArtifactRef("bike dataset", "v3", None)),
         ("bike dataset:production", ArtifactRef("bike dataset", "production", None)),
-        ("my project/bike dataset:best model", ArtifactRef("bike dataset", "best model", "my project")),
+        (
+            "my project/bike dataset:best model",
+            ArtifactRef("bike dataset", "best model", "my project"),
+        ),
         ("proj/mnist", ArtifactRef("mnist", LATEST, "proj")),
         ("proj/mnist:v0", ArtifactRef("mnist", "v0", "proj")),
     ],

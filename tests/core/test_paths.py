@@ -112,7 +112,9 @@ def test_safe_join_places_paths_under_root(tmp_path: Path) -> None:
     assert safe_join(tmp_path, "top.bin") == tmp_path / "top.bin"
 
 
-@pytest.mark.parametrize("bad", ["../x", "a/../../x", "/etc/passwd", "C:\\x", "C:x", "a\\b", "", "."])
+@pytest.mark.parametrize(
+    "bad", ["../x", "a/../../x", "/etc/passwd", "C:\\x", "C:x", "a\\b", "", "."]
+)
 def test_safe_join_revalidates(tmp_path: Path, bad: str) -> None:
     with pytest.raises(ConfigError):
         safe_join(tmp_path, bad)

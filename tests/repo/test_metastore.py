@@ -31,9 +31,10 @@ from asyncart.repo.metastores import (
     NewVersion,
     PackChunk,
     SqlMetaStore,
+    migrations,
     open_metastore,
+    schema,
 )
-from asyncart.repo.metastores import migrations, schema
 from tests.repo.metastore_workers import commit_versions
 
 
@@ -111,7 +112,7 @@ async def test_aliases_sorted_latest_first(meta: MetaStore) -> None:
 
 async def test_type_conflict_names_both_types(meta: MetaStore) -> None:
     await meta.commit_version(new())
-    with pytest.raises(ConflictError, match="'dataset'.*'model'"):
+    with pytest.raises(ConflictError, match=r"'dataset'.*'model'"):
         await meta.commit_version(new(d=2, type="model"))
     assert len(await meta.list_versions("p", "bike dataset")) == 1
 
@@ -284,7 +285,7 @@ async def test_lineage(meta: MetaStore) -> None:
     assert [r.id for r in consumers] == ["user", "other"]
     assert await meta.version_consumers("p", "model", 0) == [await meta.get_run("user")]
     assert await meta.run_inputs("maker") == []
-    with pytest.raises(VersionNotFound, match="versions: v0$"):
+    with pytest.raises(VersionNotFound, match=r"versions: v0$"):
         await meta.add_run_input("user", "p", "model", 3)
     with pytest.raises(ArtifactNotFound):
         await meta.version_consumers("p", "nothing", 0)

@@ -217,7 +217,9 @@ async def test_commit_creates_versions_and_stores_the_manifest(repo: Repository)
     info = await repo.commit(request(manifest, aliases=("production",), metadata={"rows": 3},
                                      description="first"))
     assert info.created
-    assert (info.project, info.name, info.type, info.index) == ("proj", "bike dataset", "dataset", 0)
+    assert (info.project, info.name, info.type, info.index) == (
+        "proj", "bike dataset", "dataset", 0
+    )
     assert info.version == "v0"
     assert info.digest == manifest.digest
     assert (info.size, info.file_count) == (3005, 2)

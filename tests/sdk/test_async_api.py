@@ -33,7 +33,7 @@ async def test_log_several_artifacts_concurrently_and_read_back(store: str) -> N
         assert Path(out, "f1.bin").read_bytes() == Path("f1.bin").read_bytes()
         await used.verify("out")
         Path(out, "f1.bin").write_bytes(b"tampered")
-        with pytest.raises(asyncart.IntegrityError, match="f1.bin"):
+        with pytest.raises(asyncart.IntegrityError, match=r"f1\.bin"):
             await used.verify("out")
     assert run.info.status == "finished"
     async with aio.Api() as api:

@@ -20,7 +20,9 @@ def _stored_versions(name: str) -> list[str]:
         return []
 
 
-def _log(name: str, files: dict[str, bytes], aliases: list[str] | None = None, type: str = "dataset") -> asyncart.Artifact:
+def _log(
+    name: str, files: dict[str, bytes], aliases: list[str] | None = None, type: str = "dataset"
+) -> asyncart.Artifact:
     art = asyncart.Artifact(name, type=type)
     for fname, data in files.items():
         Path(fname).write_bytes(data)
@@ -32,7 +34,7 @@ def _log(name: str, files: dict[str, bytes], aliases: list[str] | None = None, t
 
 def test_missing_file_fails_at_add_file() -> None:
     art = asyncart.Artifact("ds", type="dataset")
-    with pytest.raises(asyncart.ConfigError, match="does-not-exist.bin.*does not exist"):
+    with pytest.raises(asyncart.ConfigError, match=r"does-not-exist\.bin.*does not exist"):
         art.add_file("does-not-exist.bin")
     os.symlink("nowhere", "dangling")
     with pytest.raises(asyncart.ConfigError, match="does not exist"):
@@ -193,7 +195,7 @@ def test_file_changed_mid_read_is_detected(tmp_path: Path) -> None:
     with open(path, "r+b") as f:
         f.seek(2 << 20)
         f.write(b"changed")
-    with pytest.raises(asyncart.FileChangedError, match="growing.bin"):
+    with pytest.raises(asyncart.FileChangedError, match=r"growing\.bin"):
         while not scan.done:
             read_block(scan, buffer, 1 << 20)
     assert scan.fd == -1
@@ -214,7 +216,10 @@ def test_stored_artifacts_are_immutable() -> None:
     art = _log("ds", {"a.txt": b"a"})
     with pytest.raises(asyncart.ConfigError, match="already stored"):
         art.add_file("a.txt", name="again.txt")
-    with asyncart.init(job_type="t") as run, pytest.raises(asyncart.ConfigError, match="already stored"):
+    with (
+        asyncart.init(job_type="t") as run,
+        pytest.raises(asyncart.ConfigError, match="already stored"),
+    ):
         run.log_artifact(art)
 
 

@@ -76,14 +76,16 @@ def test_push_pull_over_1gib_with_bounded_memory(store: str, tmp_path: Path) -> 
         assert result["uploaded"] == SIZE
         pulled = out / "model.bin"
         assert pulled.stat().st_size == SIZE
-        assert blake3.blake3(max_threads=blake3.blake3.AUTO).update_mmap(pulled).hexdigest() == digest
+        hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        assert hasher.update_mmap(pulled).hexdigest() == digest
         assert result["max_rss"] < MEMORY_LIMIT, (
             f"peak client RSS {result['max_rss'] >> 20} MiB (after push "
             f"{result['push_rss'] >> 20} MiB, retries {result['retries']})"
         )
         assert not list(out.glob("*.asyncart-part"))
         print(f"\n{store}: push {SIZE / result['push_s'] / 1e6:.0f} MB/s, "
-              f"pull {SIZE / result['pull_s'] / 1e6:.0f} MB/s, peak RSS {result['max_rss'] >> 20} MiB")
+              f"pull {SIZE / result['pull_s'] / 1e6:.0f} MB/s, "
+              f"peak RSS {result['max_rss'] >> 20} MiB")
     finally:
         for p in (src, out / "model.bin"):
             p.unlink(missing_ok=True)

@@ -31,7 +31,8 @@ def test_seed_walkthrough(store: str) -> None:
     used = run.use_artifact(type="dataset", name="bike dataset:latest")
     artifact_dir = used.download()
     assert Path(artifact_dir) == Path("artifacts") / "bike dataset:v0"
-    assert (Path(artifact_dir) / "bicycle-data.h5").read_bytes() == Path("bicycle-data.h5").read_bytes()
+    pulled = (Path(artifact_dir) / "bicycle-data.h5").read_bytes()
+    assert pulled == Path("bicycle-data.h5").read_bytes()
     used.verify(artifact_dir)
 
     # Using an artifact that has not been logged: idempotent

@@ -236,7 +236,7 @@ async def test_pack_upload_then_locate_and_range_read(
 ) -> None:
     rnd = random.Random(5)
     chunks = [rnd.randbytes(n) for n in (10, 300, 5000)]
-    header, body = pack_body(chunks)
+    header, _body = pack_body(chunks)
     receipt = await upload(http, chunks)
     assert receipt == {"pack": header.pack_id, "chunks": 3, "new_chunks": 3, "size": 5310}
     assert await missing(http, [h(c) for c in chunks]) == []
@@ -264,7 +264,8 @@ async def test_corrupted_pack_is_refused_with_422_and_nothing_is_stored(
     chunks = [b"first chunk " * 10, b"second chunk " * 10]
     header, _ = pack_body(chunks)
     corrupted = header.encode() + chunks[0] + chunks[1][:-1] + b"!"
-    async with http.post(P.PACKS, data=corrupted, headers={"Content-Type": P.PACK_MEDIA_TYPE}) as resp:
+    headers = {"Content-Type": P.PACK_MEDIA_TYPE}
+    async with http.post(P.PACKS, data=corrupted, headers=headers) as resp:
         body = await error_of(resp, 422, "integrity")
     assert h(chunks[1]) in body["message"]
 
@@ -432,3 +433,20 @@ async def test_bad_hash_queries_are_400(http: aiohttp.ClientSession) -> None:
     for payload in ({"hashes": "abc"}, {"hashes": [1, 2]}, {}, {"hashes": ["zz"]}):
         async with http.post(P.CHUNKS_MISSING, json=payload) as resp:
             await error_of(resp, 400, "bad_request")
+
+
+async def test_create_run_with_client_id_is_idempotent_and_fields_are_checked(server) -> None:  # type: ignore[no-untyped-def]
+    import aiohttp
+
+    body = {"id": "0123456789ab", "project": "idem", "job_type": "train", "name": None, "config": {}}
+    async with aiohttp.ClientSession() as s:
+        first = await s.post(f"{server.url}/v1/runs", json=body)
+        again = await s.post(f"{server.url}/v1/runs", json=body)
+        assert first.status == again.status == 201
+        assert (await first.json())["id"] == (await again.json())["id"] == "0123456789ab"
+        clash = await s.post(f"{server.url}/v1/runs", json={**body, "job_type": "other"})
+        assert clash.status == 409
+        missing = await s.post(f"{server.url}/v1/runs/0123456789ab/inputs", json={"project": "idem", "name": "x"})
+        assert missing.status == 400
+        assert (await missing.json())["code"] == "bad_request"
+        assert "ref" in (await missing.json())["message"]

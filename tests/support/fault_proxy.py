@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import socket
 import struct
 import threading
@@ -139,12 +140,16 @@ class FaultProxy:
 
     def count(self, method: str | None = None, path: str = "") -> int:
         """Requests seen with this method (any if None) whose path starts with ``path``."""
-        return sum(1 for m, p in self.requests if (method is None or m == method) and p.startswith(path))
+        return sum(
+            1 for m, p in self.requests if (method is None or m == method) and p.startswith(path)
+        )
 
     # -- lifetime -----------------------------------------------------------------------
 
     async def start(self) -> FaultProxy:
-        self._session = aiohttp.ClientSession(auto_decompress=False, timeout=aiohttp.ClientTimeout(total=None))
+        self._session = aiohttp.ClientSession(
+            auto_decompress=False, timeout=aiohttp.ClientTimeout(total=None)
+        )
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5)
@@ -185,10 +190,8 @@ class FaultProxy:
         fault = self._take(request.method, request.path)
         kind = fault.kind if fault else None
         if fault is not None and kind == "stall":  # delay, then forward if anyone still waits
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), timeout=fault.seconds)
-            except asyncio.TimeoutError:
-                pass
             if self._closing.is_set() or _gone(request):
                 return web.Response(status=503)  # nobody is listening any more
         if fault is not None and kind == "status" and not fault.forward_first:
@@ -215,7 +218,9 @@ class FaultProxy:
                 return self._error(fault)
             return await self._relay(request, upstream, fault)
 
-    async def _request_body(self, request: web.Request, fault: Fault | None) -> AsyncIterator[bytes]:
+    async def _request_body(
+        self, request: web.Request, fault: Fault | None
+    ) -> AsyncIterator[bytes]:
         limit = fault.after_bytes if fault is not None and fault.kind == "reset_request" else None
         sent = 0
         async for piece in request.content.iter_chunked(_PIECE):
@@ -229,7 +234,11 @@ class FaultProxy:
 
     def _error(self, fault: Fault) -> web.Response:
         headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-        body = {"code": "injected", "message": f"fault proxy answered {fault.status}", "request_id": "proxy"}
+        body = {
+            "code": "injected",
+            "message": f"fault proxy answered {fault.status}",
+            "request_id": "proxy",
+        }
         return web.json_response(body, status=fault.status, headers=headers)
 
     async def _relay(

@@ -1,4 +1,4 @@
-"""A real ``asyncart server`` subprocess on 127.0.0.1 (port chosen by the OS), stopped by the test."""
+"""A real ``asyncart server`` subprocess on 127.0.0.1 (OS-chosen port), stopped by the test."""
 
 from __future__ import annotations
 
@@ -37,12 +37,15 @@ def _pump(stream: object, lines: queue.Queue[str], log: list[str]) -> None:
 
 
 @contextmanager
-def live_server(root: Path, *, extra_env: dict[str, str] | None = None, timeout: float = 30) -> Iterator[LiveServer]:
+def live_server(
+    root: Path, *, extra_env: dict[str, str] | None = None, timeout: float = 30
+) -> Iterator[LiveServer]:
     """Start ``python -m asyncart server --root ROOT --port 0``; yield once it listens; stop it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASYNCART_")}
     env.update(extra_env or {})
     proc = subprocess.Popen(
-        [sys.executable, "-m", "asyncart", "server", "--root", str(root), "--host", "127.0.0.1", "--port", "0"],
+        [sys.executable, "-m", "asyncart", "server", "--root", str(root),
+         "--host", "127.0.0.1", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -58,7 +61,9 @@ def live_server(root: Path, *, extra_env: dict[str, str] | None = None, timeout:
             try:
                 line = lines.get(timeout=timeout)
             except queue.Empty:
-                raise RuntimeError(f"server did not start within {timeout}s: {''.join(log)}") from None
+                raise RuntimeError(
+                    f"server did not start within {timeout}s: {''.join(log)}"
+                ) from None
             if line == "":
                 proc.wait(timeout=10)
                 raise RuntimeError(f"server exited early: {''.join(log)}")

@@ -65,5 +65,5 @@ class BlobStore(ABC):
         """A filesystem path holding the object, for zero-copy serving; None if not local."""
         return None
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional hook, a no-op unless overridden
         """Release resources."""

@@ -1,7 +1,11 @@
-"""Filesystem blobstore: ``<root>/<kind>/<ab>/<hex>``, written via ``<root>/tmp`` + fsync + rename."""
+"""Filesystem blobstore: ``<root>/<kind>/<ab>/<hex>``.
+
+Objects are written via ``<root>/tmp`` + fsync + rename.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import uuid
@@ -90,10 +94,8 @@ class FilesystemBlobStore(BlobStore):
             _fsync_dir(final.parent)
 
     async def _discard(self, tmp: Path) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             await aiofiles.os.remove(tmp)
-        except FileNotFoundError:
-            pass
 
     async def get_bytes(self, key: str) -> bytes:
         path = self.path_for(key)
@@ -131,7 +133,5 @@ class FilesystemBlobStore(BlobStore):
         return await aiofiles.os.path.exists(self.path_for(key))
 
     async def delete(self, key: str) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             await aiofiles.os.remove(self.path_for(key))
-        except FileNotFoundError:
-            pass

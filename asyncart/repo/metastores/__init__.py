@@ -4,10 +4,11 @@ Design
 ------
 :class:`MetaStore` (``base.py``) is the port the repository talks to; every method
 is one transaction and raises only :mod:`asyncart.errors` classes.
-:class:`SqlMetaStore` (``sql.py``) implements it once, with SQLAlchemy 2 Core on
+:class:`SqlMetaStore` (``sql.py``, with its row conversions and lookups in
+``lookups.py``) implements it once, with SQLAlchemy 2 Core on
 its asyncio extension, for SQLite (aiosqlite) today and PostgreSQL (asyncpg)
 later. The SQL is portable; the few dialect-specific pieces are isolated helpers
-(``migrations.make_engine``, ``sql.insert_or_ignore``, the PostgreSQL advisory
+(``migrations.make_engine``, ``lookups.insert_or_ignore``, the PostgreSQL advisory
 lock in ``migrations``):
 
 * SQLite connections get ``journal_mode=WAL``, ``synchronous=NORMAL``,

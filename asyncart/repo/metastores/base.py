@@ -17,7 +17,10 @@ from asyncart.core.models import ChunkLocation, CollectionInfo, RunInfo, Version
 
 @dataclass(frozen=True)
 class NewVersion:
-    """What :meth:`MetaStore.commit_version` records (the manifest itself lives in the blobstore)."""
+    """What :meth:`MetaStore.commit_version` records.
+
+    The manifest itself lives in the blobstore.
+    """
 
     project: str
     name: str

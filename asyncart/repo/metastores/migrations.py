@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-
 from typing import Any
 
 from sqlalchemy import Connection, event, func, insert, inspect, select

@@ -1,0 +1,138 @@
+"""``python -m bench [--quick]``: run every case, write results JSON and docs/performance.md."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from bench import data
+from bench.cases import embedded_round_trip, server_round_trip
+from bench.measure import CaseResult, dump
+
+ROOT = Path(__file__).resolve().parent.parent
+MiB, GiB = 1 << 20, 1 << 30
+
+
+@dataclass(frozen=True)
+class Profile:
+    sizes: tuple[int, ...]
+    main: int
+    repeats: int
+    small_files: int
+    sweep: tuple[int, ...]
+    sweep_size: int
+
+
+QUICK = Profile(sizes=(256 * MiB,), main=256 * MiB, repeats=3, small_files=20_000,
+                sweep=(1, 2, 4, 8), sweep_size=256 * MiB)
+FULL = Profile(sizes=(256 * MiB, 2 * GiB, 8 * GiB), main=2 * GiB, repeats=3, small_files=20_000,
+               sweep=(1, 2, 4, 8, 16), sweep_size=2 * GiB)
+
+
+def label(size: int) -> str:
+    return f"{size // GiB} GiB" if size >= GiB else f"{size // MiB} MiB"
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def run(profile: Profile, work: Path, peers: bool) -> list[CaseResult]:
+    results: list[CaseResult] = []
+    for size in sorted(profile.sizes):
+        src = data.random_file(work / f"random-{label(size).replace(' ', '')}.bin", size, seed=size)
+        data.warm(src)
+        if size == profile.main:
+            from bench.ceilings import run_ceilings
+
+            log(f"ceilings at {label(size)}")
+            results += run_ceilings(work, src, profile.repeats)
+            if peers:
+                from bench.peers import run_peer_pulls, run_peer_pushes
+
+                log(f"peers at {label(size)}")
+                results += run_peer_pushes(work, src, profile.repeats)
+                results += run_peer_pulls(work, src, profile.repeats)
+            log(f"asyncart embedded at {label(size)}")
+            results += embedded_round_trip(label(size), src, work, profile.repeats)
+        log(f"asyncart server at {label(size)}")
+        results += server_round_trip(label(size), src, work, profile.repeats)
+        if size == profile.sweep_size:
+            for conc in profile.sweep:
+                log(f"concurrency {conc} at {label(size)}")
+                results += server_round_trip(
+                    f"{label(size)} concurrency {conc}", src, work, 1,
+                    env={"ASYNCART_CONCURRENCY": str(conc)}, params={"concurrency": conc},
+                )
+        if size != profile.main:
+            data.drop(src)
+    ckpt = data.checkpoint_file(work / "checkpoint.safetensors", profile.main)
+    data.warm(ckpt)
+    log("checkpoint-like file")
+    results += server_round_trip(f"checkpoint {label(profile.main)}", ckpt, work, profile.repeats)
+    data.drop(ckpt)
+    tree = data.small_files(work / "small", profile.small_files)
+    data.warm(tree)
+    log(f"{profile.small_files} small files")
+    results += server_round_trip(f"{profile.small_files} x 4 KiB", tree, work, profile.repeats)
+    results += embedded_round_trip(f"{profile.small_files} x 4 KiB", tree, work, profile.repeats)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="256 MiB only; under 5 minutes")
+    parser.add_argument("--no-peers", action="store_true", help="skip the peer tools")
+    parser.add_argument("--workdir", type=Path, help="scratch directory (default: a new temp dir)")
+    parser.add_argument("--docs", action="store_true", help="regenerate docs/performance.md (default for full runs)")
+    args = parser.parse_args()
+    profile = QUICK if args.quick else FULL
+    work = Path(tempfile.mkdtemp(prefix="asyncart-bench-", dir=args.workdir))
+    started = time.time()
+    try:
+        cases = run(profile, work, peers=not args.no_peers)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    host = socket.gethostname()
+    date = datetime.date.today().isoformat()
+    suffix = "-quick" if args.quick else ""
+    meta = {
+        "command": "python -m bench" + (" --quick" if args.quick else "") + (" --no-peers" if args.no_peers else ""),
+        "date": date,
+        "host": host,
+        "cpus": os.cpu_count(),
+        "memory_gib": psutil.virtual_memory().total / GiB,
+        "python": platform.python_version(),
+        "repeats": profile.repeats,
+        "main_label": label(profile.main),
+        "seconds": round(time.time() - started, 1),
+        "notes": [],
+    }
+    out_dir = ROOT / "bench" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{date}-{host}{suffix}.json"
+    dump(path, {"meta": meta, "cases": [c.to_json() for c in cases]})
+    log(f"results: {path} ({meta['seconds']} s)")
+    if args.docs or not args.quick:
+        from bench.report import write_docs
+
+        log(f"docs: {write_docs(path, ROOT / 'docs')}")
+    else:
+        from bench.report import render
+
+        print(render({"meta": meta, "cases": [c.to_json() for c in cases]}, ROOT / "docs", path.name))
+
+
+if __name__ == "__main__":
+    main()

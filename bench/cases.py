@@ -1,0 +1,109 @@
+"""asyncart's own cases: push and pull through a server and through the embedded store."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from bench.data import drop, tree_size
+from bench.measure import CaseResult, Measurement, python_module, run_measured, service
+
+
+def _server(root: Path, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    return service(
+        python_module("asyncart", "server", "--root", str(root), "--host", "127.0.0.1", "--port", "0"),
+        ready="asyncart server listening on",
+        env=env,
+    )
+
+
+def _worker(*args: str, env: dict[str, str]) -> tuple[float, float, int | None, dict[str, object]]:
+    wall, cpu, rss, out = run_measured(python_module("bench.client_worker", *args), env=env)
+    return wall, cpu, rss, json.loads(out.strip().splitlines()[-1])
+
+
+def server_round_trip(
+    label: str,
+    source: Path,
+    workdir: Path,
+    repeats: int,
+    env: dict[str, str] | None = None,
+    params: dict[str, object] | None = None,
+) -> tuple[CaseResult, CaseResult]:
+    """Push ``source`` to a fresh (cold) server store, then pull it into an empty directory.
+
+    Each repeat starts a new server on a new store, so every push finds no chunk there.
+    """
+    size, files = tree_size(source)
+    env = dict(env or {})
+    push = CaseResult(f"push {label} (server)", "push", "asyncart", size, files, params=dict(params or {}))
+    pull = CaseResult(f"pull {label} (server)", "pull", "asyncart", size, files, params=dict(params or {}))
+    for i in range(repeats):
+        store = workdir / f"server-store-{i}"
+        out = workdir / f"pulled-{i}"
+        try:
+            with _server(store, env) as srv:
+                before = srv.begin()
+                wall, cpu, rss, info = _worker("push", str(source), "--name", "bench", "--url", srv.url, env=env)
+                scpu, srss = srv.end(before)
+                push.runs.append(_measurement(size, files, wall, cpu, rss, scpu, srss, info))
+                before = srv.begin()
+                wall, cpu, rss, info = _worker("pull", "bench", "--out", str(out), "--url", srv.url, env=env)
+                scpu, srss = srv.end(before)
+                pull.runs.append(_measurement(size, files, wall, cpu, rss, scpu, srss, info))
+            if tree_size(out) != (size, files):
+                raise RuntimeError(f"pulled tree {out} differs in size from {source}")
+        finally:
+            drop(out)
+            shutil.rmtree(store, ignore_errors=True)
+    return push, pull
+
+
+def embedded_round_trip(
+    label: str, source: Path, workdir: Path, repeats: int, env: dict[str, str] | None = None
+) -> tuple[CaseResult, CaseResult]:
+    """The same through the embedded store (client and store in one process)."""
+    size, files = tree_size(source)
+    push = CaseResult(f"push {label} (embedded)", "push", "asyncart", size, files)
+    pull = CaseResult(f"pull {label} (embedded)", "pull", "asyncart", size, files)
+    for i in range(repeats):
+        store = workdir / f"embedded-store-{i}"
+        out = workdir / f"pulled-{i}"
+        run_env = {**(env or {}), "ASYNCART_DIR": str(store)}
+        try:
+            wall, cpu, rss, info = _worker("push", str(source), "--name", "bench", env=run_env)
+            push.runs.append(_measurement(size, files, wall, cpu, rss, None, None, info))
+            wall, cpu, rss, info = _worker("pull", "bench", "--out", str(out), env=run_env)
+            pull.runs.append(_measurement(size, files, wall, cpu, rss, None, None, info))
+        finally:
+            drop(out)
+            shutil.rmtree(store, ignore_errors=True)
+    return push, pull
+
+
+def _measurement(
+    size: int,
+    files: int,
+    process_wall: float,
+    cpu: float,
+    rss: int | None,
+    server_cpu: float | None,
+    server_rss: int | None,
+    info: dict[str, object],
+) -> Measurement:
+    # The transfer's own wall time, measured inside the client: interpreter start-up
+    # and imports (~0.3 s) are not part of moving bytes and are reported apart.
+    wall = float(info["wall_s"])  # type: ignore[arg-type]
+    return Measurement(
+        wall_s=wall,
+        nbytes=size,
+        files=files,
+        client_cpu_s=cpu,
+        server_cpu_s=server_cpu,
+        client_peak_rss=rss,
+        server_peak_rss=server_rss,
+        requests=int(info["requests"]),  # type: ignore[call-overload]
+        wire_bytes=int(info["wire_bytes"]),  # type: ignore[call-overload]
+        extra={"process_wall_s": process_wall, "retries": info.get("retries")},
+    )

@@ -1,0 +1,80 @@
+"""One asyncart transfer in its own process, so its CPU and memory are measured alone.
+
+``python -m bench.client_worker push SRC --name N [--url U]`` and
+``python -m bench.client_worker pull N --out DIR [--url U]`` print a JSON line
+with the wall time, requests and bytes the engine counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from asyncart import aio
+
+
+async def push(src: Path, name: str, url: str | None) -> dict[str, Any]:
+    art = aio.Artifact(name, type="bench")
+    if src.is_dir():
+        art.add_dir(src)
+    else:
+        art.add_file(src)
+    run = await aio.init(job_type="bench", url=url)
+    remote = run.client._remote
+    start = time.perf_counter()
+    async with run:
+        await run.log_artifact(art)
+    wall = time.perf_counter() - start
+    stats = art.last_transfer
+    assert stats is not None and remote is not None
+    return {
+        "wall_s": wall,
+        "version": art.version,
+        "requests": remote.counters.requests,
+        "wire_bytes": remote.counters.bytes_sent + remote.counters.bytes_received,
+        "bytes_uploaded": stats.bytes_uploaded,
+        "retries": remote.counters.retry.retries,
+    }
+
+
+async def pull(name: str, out: Path, url: str | None) -> dict[str, Any]:
+    start = time.perf_counter()
+    async with aio.Api(url=url) as api:
+        remote = api.client._remote
+        art = await api.artifact(name)
+        await art.download(out)
+    wall = time.perf_counter() - start
+    stats = art.last_transfer
+    assert stats is not None and remote is not None
+    return {
+        "wall_s": wall,
+        "version": art.version,
+        "requests": remote.counters.requests,
+        "wire_bytes": remote.counters.bytes_sent + remote.counters.bytes_received,
+        "bytes_downloaded": stats.bytes_downloaded,
+        "retries": remote.counters.retry.retries,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("op", choices=["push", "pull"])
+    parser.add_argument("target")
+    parser.add_argument("--name", default="bench")
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--url")
+    args = parser.parse_args()
+    if args.op == "push":
+        result = anyio.run(push, Path(args.target), args.name, args.url)
+    else:
+        result = anyio.run(pull, args.target, args.out, args.url)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Benchmark inputs, generated fresh: random bytes, a checkpoint-like file, a tree of small files."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+_PIECE = 64 << 20
+
+
+def random_file(path: Path, size: int, seed: int = 0) -> Path:
+    """``size`` incompressible bytes that share no chunk with any other seed."""
+    rng = np.random.default_rng(seed)
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, _PIECE)
+            f.write(rng.bytes(n))
+            left -= n
+    return path
+
+
+def checkpoint_file(path: Path, size: int, seed: int = 1) -> Path:
+    """A safetensors-like checkpoint: an 8-byte header length, a JSON header, float32 tensors."""
+    rng = np.random.default_rng(seed)
+    tensor_bytes = 16 << 20
+    count = max(1, size // tensor_bytes)
+    header: dict[str, object] = {}
+    offset = 0
+    for i in range(count):
+        header[f"layers.{i}.weight"] = {
+            "dtype": "F32",
+            "shape": [tensor_bytes // 4096, 1024],
+            "data_offsets": [offset, offset + tensor_bytes],
+        }
+        offset += tensor_bytes
+    raw = json.dumps(header).encode()
+    with open(path, "wb") as f:
+        f.write(len(raw).to_bytes(8, "little"))
+        f.write(raw)
+        for _ in range(count):
+            f.write(rng.standard_normal(tensor_bytes // 4, dtype=np.float32).tobytes())
+    return path
+
+
+def small_files(root: Path, count: int, size: int = 4096, seed: int = 2) -> Path:
+    """``count`` files of ``size`` random bytes in 100-file directories."""
+    rng = np.random.default_rng(seed)
+    blob = rng.bytes(count * size)
+    for i in range(count):
+        d = root / f"shard-{i // 100:04d}"
+        if i % 100 == 0:
+            d.mkdir(parents=True, exist_ok=True)
+        (d / f"item-{i:06d}.bin").write_bytes(blob[i * size : (i + 1) * size])
+    return root
+
+
+def warm(path: Path) -> None:
+    """Read a file (or tree) once so the page cache holds it: sources are measured warm."""
+    paths = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    buf = bytearray(8 << 20)
+    for p in paths:
+        with open(p, "rb", buffering=0) as f:
+            while f.readinto(buf):
+                pass
+
+
+def drop(path: Path) -> None:
+    """Delete a file or tree."""
+    if path.is_file() or path.is_symlink():
+        path.unlink()
+    elif path.exists():
+        for p in sorted(path.rglob("*"), reverse=True):
+            p.rmdir() if p.is_dir() else p.unlink()
+        path.rmdir()
+
+
+def tree_size(path: Path) -> tuple[int, int]:
+    """(bytes, files) under a path."""
+    if path.is_file():
+        return path.stat().st_size, 1
+    files = [p for p in path.rglob("*") if p.is_file()]
+    return sum(p.stat().st_size for p in files), len(files)
+
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")

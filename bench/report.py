@@ -1,0 +1,199 @@
+"""Turn a results JSON into docs/performance.md (table, targets, plots)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+GiB = 1 << 30
+MiB = 1 << 20
+RSS_LIMIT = 256 * MiB
+
+
+def _median(case: dict[str, Any], key: str) -> float | None:
+    value = case.get("median", {}).get(key)
+    return float(value) if value is not None else None
+
+
+def _find(cases: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    return next((c for c in cases if c["name"] == name and not c.get("skipped") and c["runs"]), None)
+
+
+def _rate(case: dict[str, Any] | None) -> float | None:
+    return _median(case, "mb_s") if case else None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
+
+
+def _fmt(value: float | None, spec: str = ".2f", suffix: str = "") -> str:
+    return "–" if value is None else f"{value:{spec}}{suffix}"
+
+
+def _mib(value: float | None) -> str:
+    return "–" if value is None else f"{value / MiB:.0f}"
+
+
+def case_table(cases: list[dict[str, Any]], ceilings: dict[str, float | None]) -> list[str]:
+    lines = [
+        "| case | size | median s | MB/s | files/s | × ceiling | client CPU s | server CPU s | CPU s/GiB | client RSS MiB | server RSS MiB | requests | wire MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in cases:
+        if c.get("skipped"):
+            lines.append(f"| {c['name']} | | skipped: {c['skipped']} | | | | | | | | | | |")
+            continue
+        rate = _median(c, "mb_s")
+        ceiling = ceilings.get(c["group"])
+        cpu = (_median(c, "client_cpu_s") or 0) + (_median(c, "server_cpu_s") or 0)
+        per_gib = cpu / (c["size"] / GiB) if c["size"] and c["group"] not in ("ceiling",) else None
+        wire = _median(c, "wire_bytes")
+        lines.append(
+            "| {name} | {size} | {wall} | {rate} | {fps} | {ratio} | {ccpu} | {scpu} | {pg} | {crss} | {srss} | {req} | {wire} |".format(
+                name=c["name"],
+                size=f"{c['size'] / MiB:.0f} MiB" + (f" / {c['files']} files" if c["files"] > 1 else ""),
+                wall=_fmt(_median(c, "wall_s"), ".2f"),
+                rate=_fmt(rate, ".0f"),
+                fps=_fmt(_median(c, "files_s"), ".0f") if c["files"] > 1 else "",
+                ratio=_fmt(_ratio(rate, ceiling), ".2f") if c["group"] in ("push", "pull", "peer-push", "peer-pull") else "",
+                ccpu=_fmt(_median(c, "client_cpu_s")),
+                scpu=_fmt(_median(c, "server_cpu_s")),
+                pg=_fmt(per_gib) if c["group"] in ("push", "pull") else "",
+                crss=_mib(_median(c, "client_peak_rss")),
+                srss=_mib(_median(c, "server_peak_rss")),
+                req=_fmt(_median(c, "requests"), ".0f"),
+                wire=_fmt(wire / 1e6 if wire else None, ".0f"),
+            )
+        )
+    return lines
+
+
+def targets(cases: list[dict[str, Any]], main: str) -> list[tuple[str, str, str, bool | None]]:
+    """(target, measured, threshold, met) rows for the issue-3 targets."""
+    push = _find(cases, f"push {main} (server)")
+    pull = _find(cases, f"pull {main} (server)")
+    up, down = _rate(_find(cases, "aiohttp upload")), _rate(_find(cases, "aiohttp download"))
+    rows: list[tuple[str, str, str, bool | None]] = []
+
+    def add(name: str, value: float | None, threshold: float, higher: bool = True, unit: str = "×") -> None:
+        met = None if value is None else (value >= threshold if higher else value <= threshold)
+        rows.append((name, _fmt(value, ".2f", unit if unit != "×" else "×"), f"{'≥' if higher else '≤'} {threshold:g}{'' if unit == '×' else unit}", met))
+
+    add("push ÷ bare aiohttp upload", _ratio(_rate(push), up), 0.7)
+    add("push ÷ rclone webdav push", _ratio(_rate(push), _rate(_find(cases, "rclone webdav push"))), 2.5)
+    add("push ÷ MLflow push", _ratio(_rate(push), _rate(_find(cases, "mlflow push"))), 4)
+    add("pull ÷ bare aiohttp download", _ratio(_rate(pull), down), 0.9)
+    best = [r for r in (_rate(_find(cases, n)) for n in ("curl pull", "aria2c -x16 pull", "hf_transfer pull", "rclone http pull", "rclone webdav pull")) if r]
+    add("pull ÷ best peer pull", _ratio(_rate(pull), max(best) if best else None), 1.0)
+    rss = [
+        (_median(c, k) or 0)
+        for c in cases
+        if c["tool"] == "asyncart" and not c.get("skipped") and c["runs"]
+        for k in ("client_peak_rss", "server_peak_rss")
+    ]
+    add("peak RSS, any asyncart process", max(rss) / MiB if rss else None, 256, higher=False, unit=" MiB")
+    for case, limit in ((push, 2.5), (pull, 2.0)):
+        if case:
+            cpu = (_median(case, "client_cpu_s") or 0) + (_median(case, "server_cpu_s") or 0)
+            add(f"CPU s per GiB, {case['name']}", cpu / (case["size"] / GiB), limit, higher=False, unit=" s")
+    small_push = _find(cases, "push 20000 x 4 KiB (server)")
+    small_pull = _find(cases, "pull 20000 x 4 KiB (server)")
+    add("20,000 × 4 KiB push, files/s", _median(small_push, "files_s") if small_push else None, 2000, unit=" files/s")
+    add("20,000 × 4 KiB pull, files/s", _median(small_pull, "files_s") if small_pull else None, 4000, unit=" files/s")
+    return rows
+
+
+def render(results: dict[str, Any], docs: Path, results_name: str) -> str:
+    meta, cases = results["meta"], results["cases"]
+    main = meta["main_label"]
+    ceilings = {
+        "push": _rate(_find(cases, "aiohttp upload")),
+        "pull": _rate(_find(cases, "aiohttp download")),
+        "peer-push": _rate(_find(cases, "aiohttp upload")),
+        "peer-pull": _rate(_find(cases, "aiohttp download")),
+    }
+    out = [
+        "# Performance",
+        "",
+        f"Generated by `{meta['command']}` on {meta['date']} ({meta['host']}: {meta['cpus']} cores, "
+        f"{meta['memory_gib']:.0f} GiB, Python {meta['python']}); raw data: `bench/results/{results_name}`.",
+        "",
+        f"Every figure is the median of {meta['repeats']} runs in that one run; sources were read once "
+        "before timing (page cache warm). Client and server share this machine's cores. "
+        "× ceiling compares with the bare aiohttp transfer of the same bytes (upload for pushes, "
+        "download for pulls). CPU s/GiB adds client and server CPU.",
+        "",
+        "## Targets (issue 3)",
+        "",
+        "| target | measured | wanted | met |",
+        "|---|---|---|---|",
+    ]
+    for name, measured, wanted, met in targets(cases, main):
+        out.append(f"| {name} | {measured} | {wanted} | {'–' if met is None else ('yes' if met else '**no**')} |")
+    out += ["", "## All cases", "", *case_table(cases, ceilings), ""]
+    for png, title in (("throughput-size.png", "Throughput against file size"),
+                       ("throughput-concurrency.png", "Throughput against concurrency")):
+        if (docs / "img" / png).exists():
+            out += [f"## {title}", "", f"![{title}](img/{png})", ""]
+    if meta.get("notes"):
+        out += ["## Notes", "", *meta["notes"], ""]
+    return "\n".join(out)
+
+
+def plots(results: dict[str, Any], img: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cases = [c for c in results["cases"] if not c.get("skipped") and c["runs"]]
+    img.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for group in ("push", "pull"):
+        pts = sorted(
+            (c["size"] / MiB, _median(c, "mb_s"))
+            for c in cases
+            if c["group"] == group and c["name"].endswith("(server)") and c["files"] == 1 and "params" in c and not c["params"]
+        )
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"asyncart {group}")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("file size (MiB)")
+    ax.set_ylabel("MB/s")
+    ax.legend()
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(img / "throughput-size.png", dpi=100)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for group in ("push", "pull"):
+        pts = sorted(
+            (c["params"]["concurrency"], _median(c, "mb_s"))
+            for c in cases
+            if c["group"] == group and "concurrency" in c.get("params", {})
+        )
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"asyncart {group}")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("ASYNCART_CONCURRENCY")
+    ax.set_ylabel("MB/s")
+    ax.legend()
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(img / "throughput-concurrency.png", dpi=100)
+    plt.close(fig)
+
+
+def write_docs(results_path: Path, docs: Path) -> Path:
+    results = json.loads(results_path.read_text())
+    plots(results, docs / "img")
+    target = docs / "performance.md"
+    target.write_text(render(results, docs, results_path.name))
+    return target
+
+
+if __name__ == "__main__":
+    print(write_docs(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else Path("docs")))
