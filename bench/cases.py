@@ -94,16 +94,17 @@ def _measurement(
 ) -> Measurement:
     # The transfer's own wall time, measured inside the client: interpreter start-up
     # and imports (~0.3 s) are not part of moving bytes and are reported apart.
+    # Likewise the client CPU is the transfer's (all threads); the process total is in extra.
     wall = float(info["wall_s"])  # type: ignore[arg-type]
     return Measurement(
         wall_s=wall,
         nbytes=size,
         files=files,
-        client_cpu_s=cpu,
+        client_cpu_s=float(info["cpu_s"]),  # type: ignore[arg-type]
         server_cpu_s=server_cpu,
         client_peak_rss=rss,
         server_peak_rss=server_rss,
         requests=int(info["requests"]),  # type: ignore[call-overload]
         wire_bytes=int(info["wire_bytes"]),  # type: ignore[call-overload]
-        extra={"process_wall_s": process_wall, "retries": info.get("retries")},
+        extra={"process_wall_s": process_wall, "process_cpu_s": cpu, "retries": info.get("retries")},
     )

@@ -144,7 +144,7 @@ def http_run(svc: Service, direction: str, source: Path, size: int, streams: int
 
     ``wall_s`` is the client's own transfer time (interpreter start-up and
     imports excluded; the process wall is in ``extra``); ``client_cpu_s`` is the
-    whole client process, the transfer-only CPU is in ``extra``.
+    transfer's CPU (all threads), the whole process's CPU is in ``extra``.
     """
     args = python_module(
         "bench.bare_http", direction, svc.url, str(source), "--streams", str(streams)
@@ -158,12 +158,12 @@ def http_run(svc: Service, direction: str, source: Path, size: int, streams: int
     return Measurement(
         wall_s=report["wall_s"],
         nbytes=size,
-        client_cpu_s=cpu,
+        client_cpu_s=report["cpu_s"],
         server_cpu_s=server_cpu,
         client_peak_rss=rss,
         server_peak_rss=server_rss,
         requests=streams,
-        extra={"process_wall_s": wall, "transfer_cpu_s": report["cpu_s"]},
+        extra={"process_wall_s": wall, "process_cpu_s": cpu, "transfer_cpu_s": report["cpu_s"]},
     )
 
 
@@ -173,7 +173,7 @@ def http_cases(source: Path, size: int, repeats: int) -> list[CaseResult]:
         "piece": PIECE,
         "read_bufsize": READ_BUFSIZE,
         "wall": "client's in-process transfer time (extra.process_wall_s includes start-up)",
-        "client_cpu": "whole client process incl. start-up (extra.transfer_cpu_s: transfer only)",
+        "client_cpu": "transfer only (extra.process_cpu_s: whole process incl. start-up)",
     }
     results = []
     with service(

@@ -26,14 +26,15 @@ async def push(src: Path, name: str, url: str | None) -> dict[str, Any]:
         art.add_file(src)
     run = await aio.init(job_type="bench", url=url)
     remote = run.client._remote
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     async with run:
         await run.log_artifact(art)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     stats = art.last_transfer
     assert stats is not None and remote is not None
     return {
         "wall_s": wall,
+        "cpu_s": cpu,
         "version": art.version,
         "requests": remote.counters.requests,
         "wire_bytes": remote.counters.bytes_sent + remote.counters.bytes_received,
@@ -43,16 +44,17 @@ async def push(src: Path, name: str, url: str | None) -> dict[str, Any]:
 
 
 async def pull(name: str, out: Path, url: str | None) -> dict[str, Any]:
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     async with aio.Api(url=url) as api:
         remote = api.client._remote
         art = await api.artifact(name)
         await art.download(out)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     stats = art.last_transfer
     assert stats is not None and remote is not None
     return {
         "wall_s": wall,
+        "cpu_s": cpu,
         "version": art.version,
         "requests": remote.counters.requests,
         "wire_bytes": remote.counters.bytes_sent + remote.counters.bytes_received,

@@ -28,7 +28,8 @@ def mlflow_push(tracking_uri: str, source: str, artifact_dir: str) -> dict[str, 
         start = time.perf_counter()
         mlflow.log_artifact(source, artifact_path=artifact_dir)
         transfer = time.perf_counter() - start
-    return {"run_id": run.info.run_id, "artifact_uri": run.info.artifact_uri, "transfer_s": transfer}
+    info = run.info
+    return {"run_id": info.run_id, "artifact_uri": info.artifact_uri, "transfer_s": transfer}
 
 
 def mlflow_pull(tracking_uri: str, run_id: str, artifact_path: str, dst: str) -> dict[str, object]:
@@ -37,7 +38,8 @@ def mlflow_pull(tracking_uri: str, run_id: str, artifact_path: str, dst: str) ->
 
     mlflow.set_tracking_uri(tracking_uri)
     start = time.perf_counter()
-    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path, dst_path=dst)
+    path = mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path=artifact_path, dst_path=dst)
     return {"path": path, "transfer_s": time.perf_counter() - start}
 
 

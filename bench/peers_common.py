@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -10,19 +11,32 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
-from bench.measure import Measurement, Service, cpu_seconds, peak_rss, reset_peak_rss, run_measured
+from bench.measure import (
+    CaseResult,
+    Measurement,
+    Service,
+    cpu_seconds,
+    peak_rss,
+    reset_peak_rss,
+    run_measured,
+)
 
 BENCH = Path(__file__).resolve().parent
 PEERS_VENV = BENCH / ".venv-peers"
 PEERS_PYTHON = PEERS_VENV / "bin" / "python"
 CLIENT = BENCH / "peers_client.py"
 SETUP_HINT = "run bench/setup-peers.sh"
+PUSH, PULL = "peer-push", "peer-pull"
+MiB = 1024 * 1024
+
+RunOnce = Callable[[int], Measurement]
 
 
 def free_port() -> int:
@@ -90,10 +104,8 @@ class TreeProbe:
         self.cpu_before = {}
         for proc in self.processes():
             reset_peak_rss(proc.pid)
-            try:
+            with suppress(psutil.NoSuchProcess):
                 self.cpu_before[proc.pid] = cpu_seconds(proc.pid)
-            except psutil.NoSuchProcess:
-                pass
 
     def end(self) -> tuple[float, int | None, dict[str, int]]:
         """(CPU s since begin, summed peak RSS, extra) of the tree."""
@@ -120,21 +132,15 @@ def reaping(svc: Service) -> Iterator[Service]:
         except psutil.NoSuchProcess:
             tree = []
         for proc in tree:
-            try:
+            with suppress(psutil.NoSuchProcess):
                 proc.terminate()
-            except psutil.NoSuchProcess:
-                pass
         svc.process.terminate()
-        try:
+        with suppress(subprocess.TimeoutExpired):  # else service() SIGKILLs the group
             svc.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            pass  # service() escalates to SIGKILL for the process group
         _, alive = psutil.wait_procs(tree, timeout=10)
         for proc in alive:
-            try:
+            with suppress(psutil.NoSuchProcess):
                 proc.kill()
-            except psutil.NoSuchProcess:
-                pass
 
 
 def wait_http(url: str, timeout: float, ok: Callable[[int], bool] = lambda s: s < 500) -> None:
@@ -253,3 +259,25 @@ class AccessLog:
             lines = f.read().decode().split("\n")
         rows = [line.split() for line in lines if line.strip()]
         return len(rows), sum(int(r[1]) for r in rows)
+
+
+def fill(case: CaseResult, repeats: int, once: RunOnce) -> CaseResult:
+    """Append ``repeats`` measurements of ``once(i)`` to ``case``."""
+    case.runs.extend(once(i) for i in range(repeats))
+    return case
+
+
+def last_json(out: str) -> dict[str, Any]:
+    """The last JSON object line a client printed."""
+    line = next(x for x in reversed(out.splitlines()) if x.startswith("{"))
+    return dict(json.loads(line))
+
+
+def settle(probe: TreeProbe, timeout: float = 180) -> None:
+    """Wait until the server tree is idle (workers done starting up)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        probe.begin()
+        time.sleep(0.5)
+        if probe.end()[0] < 0.05:
+            return

@@ -1,4 +1,5 @@
-"""Where the engine sends its requests: ``HttpRemote`` (a server) or ``LocalRemote`` (in-process).
+"""Where the engine sends its requests: ``HttpRemote`` (a server) or ``LocalRemote`` (in-process,
+in ``local.py``).
 
 Both expose the same coroutines, so the upload and download pipelines are
 written once. ``LocalRemote`` is the embedded default: the repository code the
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,7 +28,6 @@ from asyncart.core.models import (
     VersionInfo,
 )
 from asyncart.errors import IntegrityError, ProtocolError
-from asyncart.repo.service import Repository
 
 QUERY_BATCH = 20_000
 
@@ -97,90 +97,6 @@ class Remote(ABC):
 
     @abstractmethod
     async def close(self) -> None: ...
-
-
-class LocalRemote(Remote):
-    """The embedded store: repository calls in this process, no server."""
-
-    def __init__(self, repo: Repository, description: str) -> None:
-        self.repo = repo
-        self.description = description
-        self.counters = Counters()
-
-    @classmethod
-    async def open(cls, settings: Settings) -> LocalRemote:
-        repo = await Repository.open_dir(settings.store_dir)
-        return cls(repo, f"local store {settings.store_dir}")
-
-    async def missing_chunks(self, hashes: Sequence[str]) -> list[str]:
-        self.counters.requests += 1
-        return await self.repo.missing_chunks(hashes)
-
-    async def upload_pack(self, parts: Sequence[bytes | memoryview], what: str) -> None:
-        async def body() -> AsyncIterator[bytes | memoryview]:
-            for part in parts:
-                yield part
-
-        self.counters.requests += 1
-        self.counters.bytes_sent += sum(len(p) for p in parts)
-        await self.repo.put_pack(body())
-
-    async def locate_chunks(self, hashes: Sequence[str]) -> dict[str, ChunkLocation]:
-        self.counters.requests += 1
-        return await self.repo.locate_chunks(hashes)
-
-    async def read_range(self, pack: str, offset: int, length: int, what: str) -> bytes:
-        self.counters.requests += 1
-        data = await self.repo.read_pack_range(pack, offset, length)
-        self.counters.bytes_received += len(data)
-        return data
-
-    async def commit(self, req: CommitRequest) -> VersionInfo:
-        return await self.repo.commit(req)
-
-    async def get_version(self, project: str, name: str, ref: str) -> VersionInfo:
-        return await self.repo.get_version(project, name, ref)
-
-    async def get_manifest(self, project: str, name: str, ref: str) -> Manifest:
-        info, blob = await self.repo.get_manifest_blob(project, name, ref)
-        return _checked_manifest(blob, info.digest)
-
-    async def list_versions(self, project: str, name: str) -> list[VersionInfo]:
-        return await self.repo.list_versions(project, name)
-
-    async def list_collections(self, project: str) -> list[CollectionInfo]:
-        return await self.repo.list_collections(project)
-
-    async def list_projects(self) -> list[str]:
-        return await self.repo.list_projects()
-
-    async def create_run(
-        self, project: str, job_type: str, name: str | None, config: dict[str, Any], run_id: str
-    ) -> RunInfo:
-        return await self.repo.create_run(project, job_type, name, config, run_id)
-
-    async def finish_run(self, run_id: str, status: str) -> RunInfo:
-        return await self.repo.finish_run(run_id, status)
-
-    async def use_version(
-        self, run_id: str | None, project: str, name: str, ref: str, type: str | None
-    ) -> VersionInfo:
-        return await self.repo.use_version(run_id, project, name, ref, type)
-
-    async def run_outputs(self, run_id: str) -> list[VersionInfo]:
-        return await self.repo.run_outputs(run_id)
-
-    async def run_inputs(self, run_id: str) -> list[VersionInfo]:
-        return await self.repo.run_inputs(run_id)
-
-    async def version_consumers(self, project: str, name: str, ref: str) -> list[RunInfo]:
-        return await self.repo.version_consumers(project, name, ref)
-
-    async def version_producers(self, project: str, name: str, ref: str) -> list[RunInfo]:
-        return await self.repo.version_producers(project, name, ref)
-
-    async def close(self) -> None:
-        await self.repo.close()
 
 
 class HttpRemote(Remote):
@@ -254,7 +170,7 @@ class HttpRemote(Remote):
 
         path = P.path(P.MANIFEST, project=project, name=name, ref=ref)
         blob, digest = await self.http.call("GET", path, read)
-        return _checked_manifest(blob, digest)
+        return checked_manifest(blob, digest)
 
     async def list_versions(self, project: str, name: str) -> list[VersionInfo]:
         data = await self.http.json("GET", P.path(P.VERSIONS, project=project, name=name))
@@ -270,7 +186,9 @@ class HttpRemote(Remote):
     async def create_run(
         self, project: str, job_type: str, name: str | None, config: dict[str, Any], run_id: str
     ) -> RunInfo:
-        body = {"id": run_id, "project": project, "job_type": job_type, "name": name, "config": config}
+        body = {
+            "id": run_id, "project": project, "job_type": job_type, "name": name, "config": config
+        }
         return RunInfo.from_json(await self.http.json("POST", P.RUNS, body))
 
     async def finish_run(self, run_id: str, status: str) -> RunInfo:
@@ -309,7 +227,7 @@ class HttpRemote(Remote):
         await self.http.close()
 
 
-def _checked_manifest(blob: bytes, digest: str) -> Manifest:
+def checked_manifest(blob: bytes, digest: str) -> Manifest:
     manifest = Manifest.decode(blob)
     if manifest.digest != digest:
         raise IntegrityError(
@@ -322,4 +240,7 @@ async def open_remote(settings: Settings) -> Remote:
     """The remote the settings name: a server if ``url`` is set, else the embedded store."""
     if settings.url:
         return HttpRemote(settings)
+    # Imported here: an HTTP client never loads the repository (and SQLAlchemy).
+    from asyncart.client.local import LocalRemote
+
     return await LocalRemote.open(settings)

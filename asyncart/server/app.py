@@ -46,7 +46,9 @@ async def error_middleware(request: web.Request, handler: _Handler) -> web.Strea
         return _error(exc.http_status, exc.code, str(exc), request_id)
     except web.HTTPException as exc:
         if exc.status == 413:
-            return _error(413, "payload_too_large", f"request body too large: {exc.text}", request_id)
+            return _error(
+                413, "payload_too_large", f"request body too large: {exc.text}", request_id
+            )
         if exc.status >= 400:
             return _error(exc.status, "http_error", exc.reason, request_id)
         raise

@@ -1,0 +1,103 @@
+"""``LocalRemote``: the embedded store, the repository code the server runs, called in-process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from asyncart.client.remote import Remote, checked_manifest
+from asyncart.client.transport import Counters
+from asyncart.config import Settings
+from asyncart.core.manifest import Manifest
+from asyncart.core.models import (
+    ChunkLocation,
+    CollectionInfo,
+    CommitRequest,
+    RunInfo,
+    VersionInfo,
+)
+from asyncart.repo.service import Repository
+
+
+class LocalRemote(Remote):
+    """The embedded store: repository calls in this process, no server."""
+
+    def __init__(self, repo: Repository, description: str) -> None:
+        self.repo = repo
+        self.description = description
+        self.counters = Counters()
+
+    @classmethod
+    async def open(cls, settings: Settings) -> LocalRemote:
+        repo = await Repository.open_dir(settings.store_dir)
+        return cls(repo, f"local store {settings.store_dir}")
+
+    async def missing_chunks(self, hashes: Sequence[str]) -> list[str]:
+        self.counters.requests += 1
+        return await self.repo.missing_chunks(hashes)
+
+    async def upload_pack(self, parts: Sequence[bytes | memoryview], what: str) -> None:
+        async def body() -> AsyncIterator[bytes | memoryview]:
+            for part in parts:
+                yield part
+
+        self.counters.requests += 1
+        self.counters.bytes_sent += sum(len(p) for p in parts)
+        await self.repo.put_pack(body())
+
+    async def locate_chunks(self, hashes: Sequence[str]) -> dict[str, ChunkLocation]:
+        self.counters.requests += 1
+        return await self.repo.locate_chunks(hashes)
+
+    async def read_range(self, pack: str, offset: int, length: int, what: str) -> bytes:
+        self.counters.requests += 1
+        data = await self.repo.read_pack_range(pack, offset, length)
+        self.counters.bytes_received += len(data)
+        return data
+
+    async def commit(self, req: CommitRequest) -> VersionInfo:
+        return await self.repo.commit(req)
+
+    async def get_version(self, project: str, name: str, ref: str) -> VersionInfo:
+        return await self.repo.get_version(project, name, ref)
+
+    async def get_manifest(self, project: str, name: str, ref: str) -> Manifest:
+        info, blob = await self.repo.get_manifest_blob(project, name, ref)
+        return checked_manifest(blob, info.digest)
+
+    async def list_versions(self, project: str, name: str) -> list[VersionInfo]:
+        return await self.repo.list_versions(project, name)
+
+    async def list_collections(self, project: str) -> list[CollectionInfo]:
+        return await self.repo.list_collections(project)
+
+    async def list_projects(self) -> list[str]:
+        return await self.repo.list_projects()
+
+    async def create_run(
+        self, project: str, job_type: str, name: str | None, config: dict[str, Any], run_id: str
+    ) -> RunInfo:
+        return await self.repo.create_run(project, job_type, name, config, run_id)
+
+    async def finish_run(self, run_id: str, status: str) -> RunInfo:
+        return await self.repo.finish_run(run_id, status)
+
+    async def use_version(
+        self, run_id: str | None, project: str, name: str, ref: str, type: str | None
+    ) -> VersionInfo:
+        return await self.repo.use_version(run_id, project, name, ref, type)
+
+    async def run_outputs(self, run_id: str) -> list[VersionInfo]:
+        return await self.repo.run_outputs(run_id)
+
+    async def run_inputs(self, run_id: str) -> list[VersionInfo]:
+        return await self.repo.run_inputs(run_id)
+
+    async def version_consumers(self, project: str, name: str, ref: str) -> list[RunInfo]:
+        return await self.repo.version_consumers(project, name, ref)
+
+    async def version_producers(self, project: str, name: str, ref: str) -> list[RunInfo]:
+        return await self.repo.version_producers(project, name, ref)
+
+    async def close(self) -> None:
+        await self.repo.close()
