@@ -34,10 +34,22 @@ class Profile:
     sweep_size: int
 
 
-QUICK = Profile(sizes=(256 * MiB,), main=256 * MiB, repeats=3, small_files=20_000,
-                sweep=(1, 2, 4, 8), sweep_size=256 * MiB)
-FULL = Profile(sizes=(256 * MiB, 2 * GiB, 8 * GiB), main=2 * GiB, repeats=3, small_files=20_000,
-               sweep=(1, 2, 4, 8, 16), sweep_size=2 * GiB)
+QUICK = Profile(
+    sizes=(256 * MiB,),
+    main=256 * MiB,
+    repeats=3,
+    small_files=20_000,
+    sweep=(1, 2, 4, 8),
+    sweep_size=256 * MiB,
+)
+FULL = Profile(
+    sizes=(256 * MiB, 2 * GiB, 8 * GiB),
+    main=2 * GiB,
+    repeats=3,
+    small_files=20_000,
+    sweep=(1, 2, 4, 8, 16),
+    sweep_size=2 * GiB,
+)
 
 
 def label(size: int) -> str:
@@ -72,8 +84,12 @@ def run(profile: Profile, work: Path, peers: bool) -> list[CaseResult]:
             for conc in profile.sweep:
                 log(f"concurrency {conc} at {label(size)}")
                 results += server_round_trip(
-                    f"{label(size)} concurrency {conc}", src, work, 1,
-                    env={"ASYNCART_CONCURRENCY": str(conc)}, params={"concurrency": conc},
+                    f"{label(size)} concurrency {conc}",
+                    src,
+                    work,
+                    1,
+                    env={"ASYNCART_CONCURRENCY": str(conc)},
+                    params={"concurrency": conc},
                 )
         if size != profile.main:
             data.drop(src)
@@ -95,7 +111,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="256 MiB only; under 5 minutes")
     parser.add_argument("--no-peers", action="store_true", help="skip the peer tools")
     parser.add_argument("--workdir", type=Path, help="scratch directory (default: a new temp dir)")
-    parser.add_argument("--docs", action="store_true", help="regenerate docs/performance.md (default for full runs)")
+    parser.add_argument(
+        "--docs", action="store_true", help="regenerate docs/performance.md (default for full runs)"
+    )
     args = parser.parse_args()
     profile = QUICK if args.quick else FULL
     work = Path(tempfile.mkdtemp(prefix="asyncart-bench-", dir=args.workdir))
@@ -108,7 +126,9 @@ def main() -> None:
     date = datetime.date.today().isoformat()
     suffix = "-quick" if args.quick else ""
     meta = {
-        "command": "python -m bench" + (" --quick" if args.quick else "") + (" --no-peers" if args.no_peers else ""),
+        "command": "python -m bench"
+        + (" --quick" if args.quick else "")
+        + (" --no-peers" if args.no_peers else ""),
         "date": date,
         "host": host,
         "cpus": os.cpu_count(),
@@ -131,7 +151,9 @@ def main() -> None:
     else:
         from bench.report import render
 
-        print(render({"meta": meta, "cases": [c.to_json() for c in cases]}, ROOT / "docs", path.name))
+        print(
+            render({"meta": meta, "cases": [c.to_json() for c in cases]}, ROOT / "docs", path.name)
+        )
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ from bench.measure import CaseResult, Measurement, python_module, run_measured, 
 
 def _server(root: Path, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
     return service(
-        python_module("asyncart", "server", "--root", str(root), "--host", "127.0.0.1", "--port", "0"),
+        python_module(
+            "asyncart", "server", "--root", str(root), "--host", "127.0.0.1", "--port", "0"
+        ),
         ready="asyncart server listening on",
         env=env,
     )
@@ -37,19 +39,27 @@ def server_round_trip(
     """
     size, files = tree_size(source)
     env = dict(env or {})
-    push = CaseResult(f"push {label} (server)", "push", "asyncart", size, files, params=dict(params or {}))
-    pull = CaseResult(f"pull {label} (server)", "pull", "asyncart", size, files, params=dict(params or {}))
+    push = CaseResult(
+        f"push {label} (server)", "push", "asyncart", size, files, params=dict(params or {})
+    )
+    pull = CaseResult(
+        f"pull {label} (server)", "pull", "asyncart", size, files, params=dict(params or {})
+    )
     for i in range(repeats):
         store = workdir / f"server-store-{i}"
         out = workdir / f"pulled-{i}"
         try:
             with _server(store, env) as srv:
                 before = srv.begin()
-                wall, cpu, rss, info = _worker("push", str(source), "--name", "bench", "--url", srv.url, env=env)
+                wall, cpu, rss, info = _worker(
+                    "push", str(source), "--name", "bench", "--url", srv.url, env=env
+                )
                 scpu, srss = srv.end(before)
                 push.runs.append(_measurement(size, files, wall, cpu, rss, scpu, srss, info))
                 before = srv.begin()
-                wall, cpu, rss, info = _worker("pull", "bench", "--out", str(out), "--url", srv.url, env=env)
+                wall, cpu, rss, info = _worker(
+                    "pull", "bench", "--out", str(out), "--url", srv.url, env=env
+                )
                 scpu, srss = srv.end(before)
                 pull.runs.append(_measurement(size, files, wall, cpu, rss, scpu, srss, info))
             if tree_size(out) != (size, files):
@@ -106,5 +116,9 @@ def _measurement(
         server_peak_rss=server_rss,
         requests=int(info["requests"]),  # type: ignore[call-overload]
         wire_bytes=int(info["wire_bytes"]),  # type: ignore[call-overload]
-        extra={"process_wall_s": process_wall, "process_cpu_s": cpu, "retries": info.get("retries")},
+        extra={
+            "process_wall_s": process_wall,
+            "process_cpu_s": cpu,
+            "retries": info.get("retries"),
+        },
     )

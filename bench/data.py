@@ -1,4 +1,4 @@
-"""Benchmark inputs, generated fresh: random bytes, a checkpoint-like file, a tree of small files."""
+"""Benchmark inputs, generated fresh: random bytes, a checkpoint-like file, small files."""
 
 from __future__ import annotations
 

@@ -67,8 +67,13 @@ class CaseResult:
         out["median"] = {
             key: self.median(key)
             for key in (
-                "wall_s", "client_cpu_s", "server_cpu_s", "client_peak_rss",
-                "server_peak_rss", "requests", "wire_bytes",
+                "wall_s",
+                "client_cpu_s",
+                "server_cpu_s",
+                "client_peak_rss",
+                "server_peak_rss",
+                "requests",
+                "wire_bytes",
             )
         }
         wall = out["median"]["wall_s"]
@@ -184,8 +189,13 @@ def service(
                 proc.wait(timeout=10)
 
 
-def run_measured(args: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
-                 timeout: float = 1800) -> tuple[float, float, int | None, str]:
+def run_measured(
+    args: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 1800,
+) -> tuple[float, float, int | None, str]:
     """Run a client command to completion; return (wall s, CPU s, peak RSS, stdout).
 
     CPU comes from the child's rusage (exact for the whole process tree it waited
@@ -194,8 +204,12 @@ def run_measured(args: Sequence[str], *, env: dict[str, str] | None = None, cwd:
     start = time.perf_counter()
     before = os.times()
     proc = subprocess.Popen(
-        list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, **(env or {})}, cwd=cwd,
+        list(args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
     )
     hwm = [0]
     stop = threading.Event()
@@ -219,7 +233,9 @@ def run_measured(args: Sequence[str], *, env: dict[str, str] | None = None, cwd:
             proc.wait()
     wall = time.perf_counter() - start
     after = os.times()
-    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    cpu = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, args))} failed ({proc.returncode}): {err[-2000:]}")
     return wall, cpu, hwm[0] or None, out

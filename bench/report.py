@@ -18,7 +18,9 @@ def _median(case: dict[str, Any], key: str) -> float | None:
 
 
 def _find(cases: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
-    return next((c for c in cases if c["name"] == name and not c.get("skipped") and c["runs"]), None)
+    return next(
+        (c for c in cases if c["name"] == name and not c.get("skipped") and c["runs"]), None
+    )
 
 
 def _rate(case: dict[str, Any] | None) -> float | None:
@@ -54,11 +56,14 @@ def case_table(cases: list[dict[str, Any]], ceilings: dict[str, float | None]) -
         lines.append(
             "| {name} | {size} | {wall} | {rate} | {fps} | {ratio} | {ccpu} | {scpu} | {pg} | {crss} | {srss} | {req} | {wire} |".format(
                 name=c["name"],
-                size=f"{c['size'] / MiB:.0f} MiB" + (f" / {c['files']} files" if c["files"] > 1 else ""),
+                size=f"{c['size'] / MiB:.0f} MiB"
+                + (f" / {c['files']} files" if c["files"] > 1 else ""),
                 wall=_fmt(_median(c, "wall_s"), ".2f"),
                 rate=_fmt(rate, ".0f"),
                 fps=_fmt(_median(c, "files_s"), ".0f") if c["files"] > 1 else "",
-                ratio=_fmt(_ratio(rate, ceiling), ".2f") if c["group"] in ("push", "pull", "peer-push", "peer-pull") else "",
+                ratio=_fmt(_ratio(rate, ceiling), ".2f")
+                if c["group"] in ("push", "pull", "peer-push", "peer-pull")
+                else "",
                 ccpu=_fmt(_median(c, "client_cpu_s")),
                 scpu=_fmt(_median(c, "server_cpu_s")),
                 pg=_fmt(per_gib) if c["group"] in ("push", "pull") else "",
@@ -78,15 +83,41 @@ def targets(cases: list[dict[str, Any]], main: str) -> list[tuple[str, str, str,
     up, down = _rate(_find(cases, "aiohttp upload")), _rate(_find(cases, "aiohttp download"))
     rows: list[tuple[str, str, str, bool | None]] = []
 
-    def add(name: str, value: float | None, threshold: float, higher: bool = True, unit: str = "×") -> None:
+    def add(
+        name: str, value: float | None, threshold: float, higher: bool = True, unit: str = "×"
+    ) -> None:
         met = None if value is None else (value >= threshold if higher else value <= threshold)
-        rows.append((name, _fmt(value, ".2f", unit if unit != "×" else "×"), f"{'≥' if higher else '≤'} {threshold:g}{'' if unit == '×' else unit}", met))
+        rows.append(
+            (
+                name,
+                _fmt(value, ".2f", unit if unit != "×" else "×"),
+                f"{'≥' if higher else '≤'} {threshold:g}{'' if unit == '×' else unit}",
+                met,
+            )
+        )
 
     add("push ÷ bare aiohttp upload", _ratio(_rate(push), up), 0.7)
-    add("push ÷ rclone webdav push", _ratio(_rate(push), _rate(_find(cases, "rclone webdav push"))), 2.5)
+    add(
+        "push ÷ rclone webdav push",
+        _ratio(_rate(push), _rate(_find(cases, "rclone webdav push"))),
+        2.5,
+    )
     add("push ÷ MLflow push", _ratio(_rate(push), _rate(_find(cases, "mlflow push"))), 4)
     add("pull ÷ bare aiohttp download", _ratio(_rate(pull), down), 0.9)
-    best = [r for r in (_rate(_find(cases, n)) for n in ("curl pull", "aria2c -x16 pull", "hf_transfer pull", "rclone http pull", "rclone webdav pull")) if r]
+    best = [
+        r
+        for r in (
+            _rate(_find(cases, n))
+            for n in (
+                "curl pull",
+                "aria2c -x16 pull",
+                "hf_transfer pull",
+                "rclone http pull",
+                "rclone webdav pull",
+            )
+        )
+        if r
+    ]
     add("pull ÷ best peer pull", _ratio(_rate(pull), max(best) if best else None), 1.0)
     rss = [
         (_median(c, k) or 0)
@@ -94,15 +125,37 @@ def targets(cases: list[dict[str, Any]], main: str) -> list[tuple[str, str, str,
         if c["tool"] == "asyncart" and not c.get("skipped") and c["runs"]
         for k in ("client_peak_rss", "server_peak_rss")
     ]
-    add("peak RSS, any asyncart process", max(rss) / MiB if rss else None, 256, higher=False, unit=" MiB")
+    add(
+        "peak RSS, any asyncart process",
+        max(rss) / MiB if rss else None,
+        256,
+        higher=False,
+        unit=" MiB",
+    )
     for case, limit in ((push, 2.5), (pull, 2.0)):
         if case:
             cpu = (_median(case, "client_cpu_s") or 0) + (_median(case, "server_cpu_s") or 0)
-            add(f"CPU s per GiB, {case['name']}", cpu / (case["size"] / GiB), limit, higher=False, unit=" s")
+            add(
+                f"CPU s per GiB, {case['name']}",
+                cpu / (case["size"] / GiB),
+                limit,
+                higher=False,
+                unit=" s",
+            )
     small_push = _find(cases, "push 20000 x 4 KiB (server)")
     small_pull = _find(cases, "pull 20000 x 4 KiB (server)")
-    add("20,000 × 4 KiB push, files/s", _median(small_push, "files_s") if small_push else None, 2000, unit=" files/s")
-    add("20,000 × 4 KiB pull, files/s", _median(small_pull, "files_s") if small_pull else None, 4000, unit=" files/s")
+    add(
+        "20,000 × 4 KiB push, files/s",
+        _median(small_push, "files_s") if small_push else None,
+        2000,
+        unit=" files/s",
+    )
+    add(
+        "20,000 × 4 KiB pull, files/s",
+        _median(small_pull, "files_s") if small_pull else None,
+        4000,
+        unit=" files/s",
+    )
     return rows
 
 
@@ -132,10 +185,14 @@ def render(results: dict[str, Any], docs: Path, results_name: str) -> str:
         "|---|---|---|---|",
     ]
     for name, measured, wanted, met in targets(cases, main):
-        out.append(f"| {name} | {measured} | {wanted} | {'–' if met is None else ('yes' if met else '**no**')} |")
+        out.append(
+            f"| {name} | {measured} | {wanted} | {'–' if met is None else ('yes' if met else '**no**')} |"
+        )
     out += ["", "## All cases", "", *case_table(cases, ceilings), ""]
-    for png, title in (("throughput-size.png", "Throughput against file size"),
-                       ("throughput-concurrency.png", "Throughput against concurrency")):
+    for png, title in (
+        ("throughput-size.png", "Throughput against file size"),
+        ("throughput-concurrency.png", "Throughput against concurrency"),
+    ):
         if (docs / "img" / png).exists():
             out += [f"## {title}", "", f"![{title}](img/{png})", ""]
     if meta.get("notes"):
@@ -156,7 +213,11 @@ def plots(results: dict[str, Any], img: Path) -> None:
         pts = sorted(
             (c["size"] / MiB, _median(c, "mb_s"))
             for c in cases
-            if c["group"] == group and c["name"].endswith("(server)") and c["files"] == 1 and "params" in c and not c["params"]
+            if c["group"] == group
+            and c["name"].endswith("(server)")
+            and c["files"] == 1
+            and "params" in c
+            and not c["params"]
         )
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"asyncart {group}")

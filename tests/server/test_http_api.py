@@ -438,7 +438,7 @@ async def test_bad_hash_queries_are_400(http: aiohttp.ClientSession) -> None:
 async def test_create_run_with_client_id_is_idempotent_and_fields_are_checked(server) -> None:  # type: ignore[no-untyped-def]
     import aiohttp
 
-    body = {"id": "0123456789ab", "project": "idem", "job_type": "train", "name": None, "config": {}}
+    body = {"id": "0123456789ab", "project": "idem", "job_type": "train", "config": {}}
     async with aiohttp.ClientSession() as s:
         first = await s.post(f"{server.url}/v1/runs", json=body)
         again = await s.post(f"{server.url}/v1/runs", json=body)
@@ -446,7 +446,9 @@ async def test_create_run_with_client_id_is_idempotent_and_fields_are_checked(se
         assert (await first.json())["id"] == (await again.json())["id"] == "0123456789ab"
         clash = await s.post(f"{server.url}/v1/runs", json={**body, "job_type": "other"})
         assert clash.status == 409
-        missing = await s.post(f"{server.url}/v1/runs/0123456789ab/inputs", json={"project": "idem", "name": "x"})
+        missing = await s.post(
+            f"{server.url}/v1/runs/0123456789ab/inputs", json={"project": "idem", "name": "x"}
+        )
         assert missing.status == 400
         assert (await missing.json())["code"] == "bad_request"
         assert "ref" in (await missing.json())["message"]
