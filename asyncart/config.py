@@ -101,7 +101,7 @@ class Settings:
         elif kind == "cdc":
             if size:
                 kwargs["chunker"] = ChunkerSpec(
-                    kind="cdc", avg_size=size, min_size=max(64, size // 4), max_size=size * 4
+                    kind="cdc", avg_size=size, min_size=max(64, size // 8 * 2), max_size=size * 4
                 )
         else:
             raise ConfigError(f"ASYNCART_CHUNKER={kind!r} is unknown; use 'cdc' or 'fixed'")

@@ -226,17 +226,18 @@ http {{
     server {{
         listen 127.0.0.1:{port};
         root {root};
-        location / {{ }}
+        location / {{ return 404; }}
+        location = "/{name}" {{ }}
     }}
 }}
 """
 
 
-def nginx_args(nginx: str, work: Path, root: Path, port: int) -> list[str]:
-    """Write a minimal nginx config (static files, ranges, sendfile) and return its command."""
+def nginx_args(nginx: str, work: Path, source: Path, port: int) -> list[str]:
+    """Write a minimal nginx config serving ``source`` alone (sendfile, ranges); its command."""
     (work / "tmp").mkdir(parents=True, exist_ok=True)
     conf = work / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(work=work, root=root, port=port))
+    conf.write_text(NGINX_CONF.format(work=work, root=source.parent, name=source.name, port=port))
     return [nginx, "-p", str(work), "-c", str(conf), "-e", str(work / "error.log")]
 
 

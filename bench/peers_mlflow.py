@@ -34,6 +34,7 @@ from bench.peers_common import (
 MLFLOW_ENV = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "3600", "PYTHONUNBUFFERED": "1"}
 # The job runner (7 huey consumer processes by default in MLflow 3) has nothing to
 # do with artifacts; disabled so the server tree measured is the artifact server.
+WARM_CONNECTIONS = 8  # concurrent warm-up pushes (the server has 4 uvicorn workers)
 MLFLOW_SERVER_ENV = {**MLFLOW_ENV, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
@@ -41,7 +42,8 @@ def mlflow_case(name: str, group: str, size: int) -> CaseResult:
     """A MLflow case, skipped if the peers venv has no mlflow."""
     case = CaseResult(name=name, group=group, tool="mlflow", size=size, params={
         "server": "mlflow server --serve-artifacts (uvicorn, default workers), sqlite backend",
-        "job_execution": False, "client": "peers venv python, one process per run"})
+        "job_execution": False, "warm_up": f"{WARM_CONNECTIONS} concurrent untimed 1 KiB pushes",
+        "client": "peers venv python, one process per run (wall includes import mlflow)"})
     if not venv_has("mlflow"):
         case.skipped = missing("mlflow")
     else:
@@ -63,13 +65,36 @@ def mlflow_server(work: Path) -> Iterator[tuple[Service, TreeProbe, Path]]:
                  env=MLFLOW_SERVER_ENV, timeout=300, cwd=work) as svc, reaping(svc):
         wait_http(svc.url + "/health", timeout=300, ok=lambda status: status == 200)
         probe = TreeProbe(svc)
-        settle(probe)
+        warm_up(svc.url, work, probe)
         yield svc, probe, artifacts
+
+
+def warm_up(url: str, work: Path, probe: TreeProbe) -> None:
+    """Untimed: tiny concurrent pushes, so every uvicorn worker has served requests.
+
+    A worker's first artifact request costs ~1.5-2 s of server CPU (lazy
+    imports); without this the first timed run pays it on whichever worker
+    it lands on.
+    """
+    tiny = work / "warm-up.bin"
+    tiny.write_bytes(os.urandom(1024))
+    args = [str(PEERS_PYTHON), str(CLIENT), "mlflow-warm", url, str(tiny), str(WARM_CONNECTIONS)]
+    subprocess.run(args, env={**os.environ, **MLFLOW_ENV}, capture_output=True, text=True,
+                   check=True, timeout=600)
+    settle(probe)
 
 
 def mlflow_push_args(url: str, source: Path) -> list[str]:
     """Client command: create a run and log ``source`` under artifact dir ``data``."""
     return [str(PEERS_PYTHON), str(CLIENT), "mlflow-push", url, str(source), "data"]
+
+
+def untimed_push(url: str, source: Path, probe: TreeProbe) -> str:
+    """Push ``source`` without measuring (a pull's setup); return the run id once idle."""
+    setup = subprocess.run(mlflow_push_args(url, source), env={**os.environ, **MLFLOW_ENV},
+                           capture_output=True, text=True, check=True)
+    settle(probe)
+    return str(last_json(setup.stdout)["run_id"])
 
 
 def stored_artifact(artifacts: Path, info: dict[str, Any], name: str) -> Path:
@@ -105,10 +130,7 @@ def mlflow_pull(work: Path, source: Path, repeats: int) -> CaseResult:
     if case.skipped:
         return case
     with mlflow_server(work) as (svc, probe, _):
-        setup = subprocess.run(mlflow_push_args(svc.url, source), env={**os.environ, **MLFLOW_ENV},
-                               capture_output=True, text=True, check=True)
-        run_id = last_json(setup.stdout)["run_id"]
-        settle(probe)
+        run_id = untimed_push(svc.url, source, probe)
 
         def once(i: int) -> Measurement:
             dst = work / f"out-{i}"

@@ -41,10 +41,10 @@ HF = {"max_files": 16, "chunk_size": 10 * MiB, "parallel_failures": 3, "max_retr
 
 @contextmanager
 def nginx_server(nginx: str, work: Path,
-                 root: Path) -> Iterator[tuple[Service, TreeProbe, AccessLog]]:
-    """nginx (master + workers) serving ``root`` with sendfile and byte ranges."""
+                 source: Path) -> Iterator[tuple[Service, TreeProbe, AccessLog]]:
+    """nginx (master + workers) serving only ``source``, with sendfile and byte ranges."""
     port = free_port()
-    args = nginx_args(nginx, work, root, port)
+    args = nginx_args(nginx, work, source, port)
     with service(args, ready="start worker process", url=f"http://127.0.0.1:{port}",
                  timeout=60) as svc, reaping(svc):
         wait_http(svc.url + "/", timeout=30)
@@ -109,10 +109,11 @@ def nginx_pulls(work: Path, source: Path, repeats: int) -> list[CaseResult]:
         cases.append((case, make))
     if nginx is None or all(c.skipped for c, _ in cases):
         return [c for c, _ in cases]
-    with nginx_server(nginx, work, source.parent) as (svc, probe, log):
+    server_version = tool_version([nginx, "-v"])
+    with nginx_server(nginx, work, source) as (svc, probe, log):
         for case, make in cases:
             if not case.skipped:
-                case.params["server_version"] = tool_version([nginx, "-v"])
+                case.params["server_version"] = server_version
                 fill(case, repeats, nginx_once(case.name, make, svc.url, work, source, probe, log))
     return [c for c, _ in cases]
 

@@ -32,7 +32,7 @@ if [[ ! -x "$venv/bin/python" ]]; then
   "$python" -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install -q --upgrade pip
-"$venv/bin/python" -m pip install -q --upgrade-strategy only-if-needed mlflow hf_transfer psutil
+"$venv/bin/python" -m pip install -q mlflow hf_transfer
 
 echo "== peers installed =="
 for pkg in "${apt_pkgs[@]}"; do

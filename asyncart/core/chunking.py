@@ -52,6 +52,10 @@ class ChunkerSpec:
                     "min_size <= max(256, avg_size - min_size) <= 4 MiB, got "
                     f"min={self.min_size} avg={self.avg_size} max={self.max_size}"
                 )
+            if self.min_size % 2:
+                # The cutter steps two bytes at a time from an even offset, so an odd
+                # minimum would let it cut one byte short of it.
+                raise ConfigError(f"cdc min_size must be even, got {self.min_size}")
 
     @classmethod
     def fixed(cls, size: int) -> ChunkerSpec:

@@ -67,7 +67,7 @@ cdc_specs = st.builds(
     lambda mn, extra, mx: ChunkerSpec(
         kind="cdc", min_size=mn, avg_size=max(2 * mn, mn + extra), max_size=max(mx, 2 * mn + extra)
     ),
-    st.integers(64, 512),
+    st.integers(32, 256).map(lambda half: 2 * half),
     st.integers(256, 1024),
     st.integers(1024, 4096),
 )
@@ -185,6 +185,7 @@ def test_fixed_spec() -> None:
          "max_size": MAX_CHUNK_SIZE + 1},
         # in order, but outside what the FastCDC cutter accepts:
         {"min_size": 64, "avg_size": 64, "max_size": 64},  # max < 1 KiB
+        {"min_size": 291, "avg_size": 1024, "max_size": 4096},  # odd cdc minimum
         {"min_size": 64, "avg_size": 100, "max_size": 400},  # max < 1 KiB
         {"min_size": 64 << 10, "avg_size": 100 << 10, "max_size": 1 << 20},  # avg - min < min
         {"min_size": 2 << 20, "avg_size": 8 << 20, "max_size": 16 << 20},  # min > 1 MiB
