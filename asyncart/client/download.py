@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,11 +92,12 @@ def _plan_ranges(pieces: list[_Piece], max_range: int) -> list[_Range]:
 
 def _present(entry: ManifestEntry, target: Path) -> bool:
     try:
-        if target.is_symlink() or not target.is_file() or target.stat().st_size != entry.size:
-            return False
+        st = os.lstat(target)
     except OSError:
         return False
-    return hash_file(target) == entry.digest
+    if not stat.S_ISREG(st.st_mode) or st.st_size != entry.size:
+        return False
+    return hash_file(target, st.st_size) == entry.digest
 
 
 def _verify_range(rng: _Range, data: bytes) -> None:
@@ -147,12 +149,19 @@ def _finalize_all(targets: list[_Target]) -> None:
         _finalize(target)
 
 
-def _prepare(target: _Target) -> None:
-    target.final.parent.mkdir(parents=True, exist_ok=True)
+def _prepare(target: _Target, made_dirs: set[Path]) -> None:
+    """Create the parent directory and an empty part file (writes extend it in place).
+
+    Not ``ftruncate`` to the final size: extending files that way costs ~13x a plain
+    create on ext4 here, which dominated pulls of many small files.
+    """
+    parent = target.final.parent
+    if parent not in made_dirs:
+        parent.mkdir(parents=True, exist_ok=True)
+        made_dirs.add(parent)
     if target.final.is_dir() and not target.final.is_symlink():
         raise ConfigError(f"{target.final} is a directory; cannot write file {target.entry.path!r}")
-    with open(target.part, "wb") as f:
-        f.truncate(target.entry.size)
+    os.close(os.open(target.part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666))
 
 
 def _copy_reference(entry: ManifestEntry, final: Path) -> None:
@@ -217,8 +226,10 @@ def _targets_to_fetch(entries: list[ManifestEntry], root: Path) -> tuple[list[_T
     """
     targets = []
     skipped = skipped_bytes = 0
+    checked: dict[Path, bool] = {}
+    made_dirs: set[Path] = set()
     for entry in entries:
-        final = safe_join(root, entry.path)
+        final = safe_join(root, entry.path, checked)
         if _present(entry, final):
             skipped += 1
             skipped_bytes += entry.size
@@ -228,7 +239,7 @@ def _targets_to_fetch(entries: list[ManifestEntry], root: Path) -> tuple[list[_T
             continue
         part = final.with_name(final.name + PART_SUFFIX)
         target = _Target(entry, final, part, entry.size)
-        _prepare(target)
+        _prepare(target, made_dirs)
         if entry.size == 0:
             _finalize(target)
             continue

@@ -47,13 +47,24 @@ def normalize_entry_path(path: object) -> str:
     return "/".join(parts)
 
 
-def safe_join(root: Path, entry_path: str) -> Path:
-    """Join a (re-validated) entry path under ``root``; never returns a path outside it."""
+def safe_join(root: Path, entry_path: str, checked: dict[Path, bool] | None = None) -> Path:
+    """Join a (re-validated) entry path under ``root``; never returns a path outside it.
+
+    The entry path itself cannot escape (no ``..``, not absolute); what is checked
+    is that no symlinked directory on the way leads out of ``root``. ``checked``
+    caches the verdict per parent directory, for callers joining many paths.
+    """
     normalized = normalize_entry_path(entry_path)
     target = root.joinpath(*normalized.split("/"))
-    root_resolved = root.resolve()
-    parent_resolved = target.parent.resolve()
-    if parent_resolved != root_resolved and root_resolved not in parent_resolved.parents:
+    parent = target.parent
+    inside = checked.get(parent) if checked is not None else None
+    if inside is None:
+        root_resolved = root.resolve()
+        parent_resolved = parent.resolve()
+        inside = parent_resolved == root_resolved or root_resolved in parent_resolved.parents
+        if checked is not None:
+            checked[parent] = inside
+    if not inside:
         raise ConfigError(f"entry path {entry_path!r} resolves outside {root}")
     return target
 
