@@ -79,11 +79,11 @@ class _BufferPool:
 
 
 class _PackBuilder:
-    """Chunk bytes copied into one buffer allocated once (no regrowth copies)."""
+    """Chunk bytes copied into one reused buffer (no regrowth copies, no zero-filling)."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, buffer: bytearray) -> None:
         self.refs: list[ChunkRef] = []
-        self._buf = bytearray(capacity)
+        self._buf = buffer
         self._len = 0
 
     def fits(self, size: int) -> bool:
@@ -126,6 +126,7 @@ async def push_files(
     block = settings.read_block_size
     # Buffers: one being read, the queued ones, and those the dedup stage holds.
     pool = _BufferPool(_QUEUE_BATCHES + 3, block_buffer_size(spec, block))
+    capacity = settings.pack_size + spec.max_size
 
     async def scanner() -> None:
         async with queue_send:
@@ -170,6 +171,11 @@ async def push_files(
                     close_scan(scan)
             await flush_group()
 
+    spare_packs: list[bytearray] = []  # at most concurrency + 1 ever exist
+
+    def new_pack() -> _PackBuilder:
+        return _PackBuilder(spare_packs.pop() if spare_packs else bytearray(capacity))
+
     async def upload(pack: _PackBuilder) -> None:
         try:
             header = PackHeader(tuple(pack.refs))
@@ -179,12 +185,12 @@ async def push_files(
             stats.packs_uploaded += 1
             progress.on_progress(len(pack))
         finally:
+            spare_packs.append(pack._buf)
             upload_slots.release()
 
     async def dedup_and_pack(tg: anyio.abc.TaskGroup) -> None:
         seen: set[str] = set()
-        capacity = settings.pack_size + spec.max_size
-        pack = _PackBuilder(capacity)
+        pack = new_pack()
 
         async def submit(p: _PackBuilder) -> None:
             await upload_slots.acquire()
@@ -217,7 +223,7 @@ async def push_files(
                             pack.add(chunk)
                             if len(pack) >= settings.pack_size or len(pack.refs) >= MAX_PACK_CHUNKS:
                                 await submit(pack)
-                                pack = _PackBuilder(capacity)
+                                pack = new_pack()
                         else:
                             stats.bytes_skipped += chunk.ref.size
                             progress.on_progress(chunk.ref.size)

@@ -5,14 +5,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator
 
-import anyio.to_thread
 import blake3
 
 from asyncart.core.manifest import ChunkRef
 from asyncart.core.pack import ENTRY, PackHeader
 from asyncart.errors import ConfigError, IntegrityError
-
-_VERIFY_BLOCK = 4 << 20
 
 
 class _Reader:
@@ -39,24 +36,31 @@ class _Reader:
         await self._fill(n)
         if self._buffered < n:
             raise ConfigError(f"pack body ended early while reading {what}")
-        out = bytearray(n)
+        parts: list[memoryview] = []
         pos = 0
         while pos < n:
             piece = self._pieces[0]
             take = min(len(piece), n - pos)
-            out[pos : pos + take] = piece[:take]
+            parts.append(piece[:take])
             pos += take
             if take == len(piece):
                 self._pieces.popleft()
             else:
                 self._pieces[0] = piece[take:]
         self._buffered -= n
-        return bytes(out) if n < 4096 else out  # type: ignore[return-value]
+        # join: one copy, and unlike bytearray(n) no zero-filling first
+        return parts[0].tobytes() if len(parts) == 1 else b"".join(parts)
 
-    async def expect_end(self) -> None:
-        await self._fill(1)
-        if self._buffered:
-            raise ConfigError("pack body is longer than its header says")
+    async def rest(self) -> AsyncIterator[memoryview]:
+        """Everything after what was read: buffered pieces first, then the stream."""
+        while self._pieces:
+            yield self._pieces.popleft()
+        self._buffered = 0
+        if self._done:
+            return
+        async for piece in self._it:
+            if len(piece):
+                yield memoryview(piece)
 
 
 async def read_pack_header(body: AsyncIterable[bytes | memoryview]) -> tuple[PackHeader, _Reader]:
@@ -67,32 +71,45 @@ async def read_pack_header(body: AsyncIterable[bytes | memoryview]) -> tuple[Pac
     return header, reader
 
 
-def _verify(chunks: list[ChunkRef], data: bytes) -> None:
-    pos = 0
-    view = memoryview(data)
-    for ref in chunks:
-        actual = blake3.blake3(view[pos : pos + ref.size]).hexdigest()
-        if actual != ref.hash:
-            raise IntegrityError(
-                f"chunk {ref.hash} does not match its bytes (they hash to {actual}); "
-                "the upload was corrupted in transit and was refused"
-            )
-        pos += ref.size
+def _mismatch(ref: ChunkRef, actual: str) -> IntegrityError:
+    return IntegrityError(
+        f"chunk {ref.hash} does not match its bytes (they hash to {actual}); "
+        "the upload was corrupted in transit and was refused"
+    )
 
 
-async def verified_chunk_data(header: PackHeader, reader: _Reader) -> AsyncIterator[bytes]:
-    """Yield the pack's chunk bytes in blocks, each block verified before it is yielded."""
-    group: list[ChunkRef] = []
-    group_size = 0
-    for i, ref in enumerate(header.chunks):
-        group.append(ref)
-        group_size += ref.size
-        if group_size >= _VERIFY_BLOCK or i == len(header.chunks) - 1:
-            data = await reader.read_exact(group_size, f"chunk {ref.hash}")
-            if group_size >= 256 << 10:
-                await anyio.to_thread.run_sync(_verify, group, data)
-            else:
-                _verify(group, data)
-            yield data
-            group, group_size = [], 0
-    await reader.expect_end()
+async def verified_chunk_data(
+    header: PackHeader, reader: _Reader
+) -> AsyncIterator[bytes | memoryview]:
+    """Yield the pack's chunk bytes as they arrive, hashing each chunk incrementally.
+
+    Pieces are passed on without being copied or regrouped; a chunk whose bytes do
+    not match its hash raises as soon as its last byte arrives, and a body shorter
+    or longer than the header says raises at the end. The consumer (a blobstore
+    write to a temporary name) publishes nothing unless this generator completes.
+    """
+    chunks = iter(header.chunks)
+    first = next(chunks)
+    current: ChunkRef | None = first
+    remaining = first.size
+    hasher = blake3.blake3()
+    async for piece in reader.rest():
+        view = memoryview(piece)
+        pos = 0
+        while pos < len(view):
+            if current is None:
+                raise ConfigError("pack body is longer than its header says")
+            take = min(remaining, len(view) - pos)
+            hasher.update(view[pos : pos + take])
+            pos += take
+            remaining -= take
+            if remaining == 0:
+                actual = hasher.hexdigest()
+                if actual != current.hash:
+                    raise _mismatch(current, actual)
+                current = next(chunks, None)
+                remaining = current.size if current is not None else 0
+                hasher = blake3.blake3()
+        yield view
+    if current is not None:
+        raise ConfigError(f"pack body ended early, inside chunk {current.hash}")

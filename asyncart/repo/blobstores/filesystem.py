@@ -20,6 +20,7 @@ from asyncart.errors import BlobStoreError, NotFoundError
 from asyncart.repo.blobstores.base import BlobStore, check_key
 
 _WRITE_BATCH = 4 << 20
+_IOV_MAX = 1024
 
 
 def _fsync_dir(path: Path) -> None:
@@ -30,8 +31,22 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _joined(parts: list[bytes | memoryview]) -> bytes | memoryview:
-    return parts[0] if len(parts) == 1 else b"".join(parts)
+def _create(path: Path) -> int:
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+
+
+def _write_all(fd: int, parts: list[bytes | memoryview]) -> None:
+    """writev the parts (no joining copy), looping over short writes."""
+    views = [v for v in (memoryview(p) for p in parts) if len(v)]
+    while views:
+        n = os.writev(fd, views[:_IOV_MAX])
+        while n and views:
+            if n >= len(views[0]):
+                n -= len(views[0])
+                views.pop(0)
+            else:
+                views[0] = views[0][n:]
+                n = 0
 
 
 def _describe_os_error(exc: OSError, what: str) -> BlobStoreError:
@@ -61,29 +76,31 @@ class FilesystemBlobStore(BlobStore):
         final = self.path_for(key)
         tmp = self.tmp / f"{final.name}.{uuid.uuid4().hex}.tmp"
         size = 0
+        fd = -1
         try:
-            async with aiofiles.open(tmp, "wb") as f:
-                pending: list[bytes | memoryview] = []
-                pending_size = 0
-                async for part in parts:
-                    pending.append(part)
-                    pending_size += len(part)
-                    if pending_size >= _WRITE_BATCH:
-                        await f.write(_joined(pending))
-                        size += pending_size
-                        pending, pending_size = [], 0
-                if pending:
-                    await f.write(_joined(pending))
+            fd = await anyio.to_thread.run_sync(_create, tmp)
+            pending: list[bytes | memoryview] = []
+            pending_size = 0
+            async for part in parts:
+                pending.append(part)
+                pending_size += len(part)
+                if pending_size >= _WRITE_BATCH:
+                    await anyio.to_thread.run_sync(_write_all, fd, pending)
                     size += pending_size
-                await f.flush()
-                if self.fsync:
-                    await anyio.to_thread.run_sync(os.fsync, f.fileno())
+                    pending, pending_size = [], 0
+            if pending:
+                await anyio.to_thread.run_sync(_write_all, fd, pending)
+                size += pending_size
+            if self.fsync:
+                await anyio.to_thread.run_sync(os.fsync, fd)
+            os.close(fd)
+            fd = -1
             await anyio.to_thread.run_sync(self._publish, tmp, final)
         except OSError as exc:
-            await self._discard(tmp)
+            await self._discard(tmp, fd)
             raise _describe_os_error(exc, f"writing {key}") from exc
         except BaseException:
-            await self._discard(tmp)
+            await self._discard(tmp, fd)
             raise
         return size
 
@@ -93,7 +110,9 @@ class FilesystemBlobStore(BlobStore):
         if self.fsync:
             _fsync_dir(final.parent)
 
-    async def _discard(self, tmp: Path) -> None:
+    async def _discard(self, tmp: Path, fd: int = -1) -> None:
+        if fd >= 0:
+            os.close(fd)
         with contextlib.suppress(FileNotFoundError):
             await aiofiles.os.remove(tmp)
 
