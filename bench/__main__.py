@@ -32,6 +32,7 @@ class Profile:
     small_files: int
     sweep: tuple[int, ...]
     sweep_size: int
+    pack_sweep: tuple[int, ...] = (8 * MiB, 16 * MiB, 32 * MiB, 64 * MiB)
 
 
 QUICK = Profile(
@@ -90,6 +91,16 @@ def run(profile: Profile, work: Path, peers: bool) -> list[CaseResult]:
                     1,
                     env={"ASYNCART_CONCURRENCY": str(conc)},
                     params={"concurrency": conc},
+                )
+            for pack in profile.pack_sweep:
+                log(f"pack size {label(pack)} at {label(size)}")
+                results += server_round_trip(
+                    f"{label(size)} pack {label(pack)}",
+                    src,
+                    work,
+                    1,
+                    env={"ASYNCART_PACK_SIZE": str(pack)},
+                    params={"pack_size": pack},
                 )
         if size != profile.main:
             data.drop(src)

@@ -17,7 +17,8 @@ READY_PREFIX = "asyncart server listening on "
 async def serve(root: Path, host: str = "127.0.0.1", port: int = 8765) -> None:
     """Serve the store at ``root`` until a termination signal; prints the bound URL once ready."""
     app = await open_app(root)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # A 4 MiB read buffer instead of aiohttp's 64 KiB: pack uploads are multi-MiB bodies.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, read_bufsize=4 << 20)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
     await site.start()
