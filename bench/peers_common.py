@@ -252,13 +252,24 @@ class AccessLog:
         """Remember the current end of the log."""
         self.offset = self.path.stat().st_size if self.path.exists() else 0
 
-    def since_mark(self) -> tuple[int, int]:
-        """(requests, body bytes sent) logged since :meth:`mark`; waits for late lines."""
-        time.sleep(0.3)  # nginx logs a request when it is finalised, maybe after the client exits
-        with self.path.open("rb") as f:
-            f.seek(self.offset)
-            lines = f.read().decode().split("\n")
-        rows = [line.split() for line in lines if line.strip()]
+    def since_mark(self, timeout: float = 5.0) -> tuple[int, int]:
+        """(requests, body bytes sent) logged since :meth:`mark`.
+
+        nginx writes a line when it finalises a request, which can be just after the
+        client exits: poll until lines are there and their count stops changing.
+        """
+        deadline = time.monotonic() + timeout
+        rows: list[list[str]] = []
+        while True:
+            with self.path.open("rb") as f:
+                f.seek(self.offset)
+                lines = f.read().decode().split("\n")
+            now = [line.split() for line in lines if line.strip()]
+            if (now and len(now) == len(rows)) or time.monotonic() > deadline:
+                rows = now
+                break
+            rows = now
+            time.sleep(0.1)
         return len(rows), sum(int(r[1]) for r in rows)
 
 
