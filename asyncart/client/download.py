@@ -31,10 +31,9 @@ from asyncart.client.tasks import task_group
 from asyncart.config import Settings
 from asyncart.core.manifest import Manifest, ManifestEntry
 from asyncart.core.models import ChunkLocation
-from asyncart.core.paths import safe_join
+from asyncart.core.paths import RESERVED_SUFFIX, safe_join
 from asyncart.errors import ChunkMissing, ConfigError, IntegrityError
 
-PART_SUFFIX = ".asyncart-part"
 _INTEGRITY_ATTEMPTS = 3
 
 
@@ -187,7 +186,7 @@ def _copy_reference(entry: ManifestEntry, final: Path) -> None:
         raise ConfigError(f"reference {entry.ref!r}: only file:// references can be downloaded")
     source = Path(unquote(parsed.path))
     final.parent.mkdir(parents=True, exist_ok=True)
-    part = final.with_name(final.name + PART_SUFFIX)
+    part = final.with_name(final.name + RESERVED_SUFFIX)
     try:
         shutil.copyfile(source, part)
     except OSError as exc:
@@ -253,7 +252,7 @@ def _targets_to_fetch(entries: list[ManifestEntry], root: Path) -> tuple[list[_T
         if entry.ref is not None:
             _copy_reference(entry, final)
             continue
-        part = final.with_name(final.name + PART_SUFFIX)
+        part = final.with_name(final.name + RESERVED_SUFFIX)
         target = _Target(entry, final, part, entry.size)
         _prepare(target, made_dirs)
         if entry.size == 0:

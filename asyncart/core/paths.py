@@ -10,6 +10,7 @@ from pathlib import Path
 from asyncart.errors import ConfigError
 
 MAX_PATH_LENGTH = 4096
+RESERVED_SUFFIX = ".asyncart-part"  # a file being downloaded, beside its final name
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
 
 
@@ -44,6 +45,11 @@ def normalize_entry_path(path: object) -> str:
         )
     if not parts:
         raise ConfigError(f"entry path {path!r} names no file")
+    if parts[-1].endswith(RESERVED_SUFFIX):
+        raise ConfigError(
+            f"entry path {path!r} ends with {RESERVED_SUFFIX!r}, which downloads use for "
+            "partly written files; rename it"
+        )
     return "/".join(parts)
 
 

@@ -190,3 +190,9 @@ def test_safe_join_result_never_leaves_root(raw: str) -> None:
 )
 def test_is_ancestor_path(a: str, b: str, expected: bool) -> None:
     assert is_ancestor_path(a, b) is expected
+
+
+def test_the_download_part_suffix_is_reserved() -> None:
+    with pytest.raises(ConfigError, match="asyncart-part"):
+        normalize_entry_path("dir/model.bin.asyncart-part")
+    assert normalize_entry_path("dir/model.asyncart-part.bin") == "dir/model.asyncart-part.bin"
