@@ -16,6 +16,23 @@ from typing import Any
 import anyio
 
 from asyncart import aio
+from asyncart.client.remote import Remote
+
+
+def _report(
+    wall: float, cpu: float, version: str | None, remote: Remote | None, **moved: int
+) -> dict[str, Any]:
+    assert remote is not None
+    counters = remote.counters
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "version": version,
+        "requests": counters.requests,
+        "wire_bytes": counters.bytes_sent + counters.bytes_received,
+        "retries": counters.retry.retries,
+        **moved,
+    }
 
 
 async def push(src: Path, name: str, url: str | None) -> dict[str, Any]:
@@ -30,17 +47,8 @@ async def push(src: Path, name: str, url: str | None) -> dict[str, Any]:
     async with run:
         await run.log_artifact(art)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    stats = art.last_transfer
-    assert stats is not None and remote is not None
-    return {
-        "wall_s": wall,
-        "cpu_s": cpu,
-        "version": art.version,
-        "requests": remote.counters.requests,
-        "wire_bytes": remote.counters.bytes_sent + remote.counters.bytes_received,
-        "bytes_uploaded": stats.bytes_uploaded,
-        "retries": remote.counters.retry.retries,
-    }
+    assert art.last_transfer is not None
+    return _report(wall, cpu, art.version, remote, bytes_uploaded=art.last_transfer.bytes_uploaded)
 
 
 async def pull(name: str, out: Path, url: str | None) -> dict[str, Any]:
@@ -50,17 +58,10 @@ async def pull(name: str, out: Path, url: str | None) -> dict[str, Any]:
         art = await api.artifact(name)
         await art.download(out)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    stats = art.last_transfer
-    assert stats is not None and remote is not None
-    return {
-        "wall_s": wall,
-        "cpu_s": cpu,
-        "version": art.version,
-        "requests": remote.counters.requests,
-        "wire_bytes": remote.counters.bytes_sent + remote.counters.bytes_received,
-        "bytes_downloaded": stats.bytes_downloaded,
-        "retries": remote.counters.retry.retries,
-    }
+    assert art.last_transfer is not None
+    return _report(
+        wall, cpu, art.version, remote, bytes_downloaded=art.last_transfer.bytes_downloaded
+    )
 
 
 def main() -> None:

@@ -6,13 +6,11 @@ import random
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
-import blake3
 import pytest
 
 from asyncart.core.chunking import ChunkerSpec, chunk_bytes
-from asyncart.core.manifest import EMPTY_DIGEST, ChunkRef, Manifest, ManifestEntry
+from asyncart.core.manifest import EMPTY_DIGEST, Manifest, ManifestEntry
 from asyncart.core.models import CommitRequest
-from asyncart.core.pack import PackHeader
 from asyncart.errors import (
     AliasNotFound,
     ArtifactNotFound,
@@ -24,21 +22,9 @@ from asyncart.errors import (
     VersionNotFound,
 )
 from asyncart.repo.service import Repository, manifest_key, pack_key
+from tests.support.packs import h, pack_body, ref_of
 
 SPEC = ChunkerSpec.fixed(1024)
-
-
-def h(data: bytes) -> str:
-    return blake3.blake3(data).hexdigest()
-
-
-def ref_of(chunk: bytes) -> ChunkRef:
-    return ChunkRef(h(chunk), len(chunk))
-
-
-def pack_body(chunks: list[bytes]) -> tuple[PackHeader, bytes]:
-    header = PackHeader(tuple(ref_of(c) for c in chunks))
-    return header, header.encode() + b"".join(chunks)
 
 
 async def pieces(body: bytes, sizes: Iterable[int] = (7, 100, 4096)) -> AsyncIterator[bytes]:

@@ -14,31 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import blake3
 import pytest
 
 import asyncart
 from asyncart.core import protocol as P
 from asyncart.core.chunking import ChunkerSpec
-from asyncart.core.manifest import ChunkRef, Manifest, ManifestEntry
+from asyncart.core.manifest import Manifest, ManifestEntry
 from asyncart.core.pack import PackHeader
 from tests.support.live_server import LiveServer, live_server
+from tests.support.packs import h, pack_body, ref_of
 
 SPEC = ChunkerSpec.fixed(64)
 STACK_TRACE_MARKERS = ("Traceback", 'File "', "site-packages", ".py\", line", "aiohttp/web")
-
-
-def h(data: bytes) -> str:
-    return blake3.blake3(data).hexdigest()
-
-
-def ref_of(chunk: bytes) -> ChunkRef:
-    return ChunkRef(h(chunk), len(chunk))
-
-
-def pack_body(chunks: list[bytes]) -> tuple[PackHeader, bytes]:
-    header = PackHeader(tuple(ref_of(c) for c in chunks))
-    return header, header.encode() + b"".join(chunks)
 
 
 def entry_for(path: str, data: bytes) -> tuple[ManifestEntry, list[bytes]]:
