@@ -82,25 +82,17 @@ def run(profile: Profile, work: Path, peers: bool) -> list[CaseResult]:
         log(f"asyncart server at {label(size)}")
         results += server_round_trip(label(size), src, work, profile.repeats)
         if size == profile.sweep_size:
-            for conc in profile.sweep:
-                log(f"concurrency {conc} at {label(size)}")
+            sweeps = [("concurrency", "ASYNCART_CONCURRENCY", c, str(c)) for c in profile.sweep]
+            sweeps += [("pack", "ASYNCART_PACK_SIZE", p, label(p)) for p in profile.pack_sweep]
+            for knob, var, value, shown in sweeps:
+                log(f"{knob} {shown} at {label(size)}")
                 results += server_round_trip(
-                    f"{label(size)} concurrency {conc}",
+                    f"{label(size)} {knob} {shown}",
                     src,
                     work,
                     1,
-                    env={"ASYNCART_CONCURRENCY": str(conc)},
-                    params={"concurrency": conc},
-                )
-            for pack in profile.pack_sweep:
-                log(f"pack size {label(pack)} at {label(size)}")
-                results += server_round_trip(
-                    f"{label(size)} pack {label(pack)}",
-                    src,
-                    work,
-                    1,
-                    env={"ASYNCART_PACK_SIZE": str(pack)},
-                    params={"pack_size": pack},
+                    env={var: str(value)},
+                    params={"concurrency" if knob == "concurrency" else "pack_size": value},
                 )
         if size != profile.main:
             data.drop(src)

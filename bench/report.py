@@ -213,44 +213,35 @@ def plots(results: dict[str, Any], img: Path) -> None:
 
     cases = [c for c in results["cases"] if not c.get("skipped") and c["runs"]]
     img.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for group in ("push", "pull"):
-        pts = sorted(
-            (c["size"] / MiB, _median(c, "mb_s"))
-            for c in cases
-            if c["group"] == group
-            and c["name"].endswith("(server)")
-            and c["files"] == 1
-            and "params" in c
-            and not c["params"]
-        )
-        if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"asyncart {group}")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("file size (MiB)")
-    ax.set_ylabel("MB/s")
-    ax.legend()
-    ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(img / "throughput-size.png", dpi=100)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for group in ("push", "pull"):
-        pts = sorted(
-            (c["params"]["concurrency"], _median(c, "mb_s"))
-            for c in cases
-            if c["group"] == group and "concurrency" in c.get("params", {})
-        )
-        if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"asyncart {group}")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("ASYNCART_CONCURRENCY")
-    ax.set_ylabel("MB/s")
-    ax.legend()
-    ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(img / "throughput-concurrency.png", dpi=100)
-    plt.close(fig)
+
+    def by_size(c: dict[str, Any]) -> float | None:
+        default_single_file = c["name"].endswith("(server)") and c["files"] == 1
+        return c["size"] / MiB if default_single_file and not c.get("params") else None
+
+    def by_concurrency(c: dict[str, Any]) -> float | None:
+        return c.get("params", {}).get("concurrency")
+
+    for x_of, xlabel, name in (
+        (by_size, "file size (MiB)", "throughput-size.png"),
+        (by_concurrency, "ASYNCART_CONCURRENCY", "throughput-concurrency.png"),
+    ):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for group in ("push", "pull"):
+            pts = sorted(
+                (x, _median(c, "mb_s"))
+                for c in cases
+                if c["group"] == group and (x := x_of(c)) is not None
+            )
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"asyncart {group}")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("MB/s")
+        ax.legend()
+        ax.grid(True, alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(img / name, dpi=100)
+        plt.close(fig)
 
 
 def write_docs(results_path: Path, docs: Path) -> Path:
