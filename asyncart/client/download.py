@@ -1,9 +1,10 @@
 """The pull pipeline: skip what is present, locate chunks, fetch ranges in parallel, verify, rename.
 
-For each file to fetch, chunks are written at their offsets into
-``<name>.asyncart-part`` beside the target; when every chunk is written and
-verified, the whole file is hashed and checked against its digest, then
-renamed into place. A partly written file never appears under its final name.
+For each file to fetch, chunks are verified as they stream in and written at
+their offsets into ``<name>.asyncart-part`` beside the target
+(``range_writer.py``); the file's digest is computed while ranges complete
+(``assembly.py``) and checked before the part file is renamed into place. A
+partly written file never appears under its final name.
 
 Ranges follow what the store holds: chunks adjacent in a pack (the usual case
 for a file pushed at once, and for many small files pushed together) are read
@@ -16,58 +17,29 @@ import os
 import shutil
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import anyio
 import anyio.to_thread
-import blake3
 
+from asyncart.client.assembly import PartFile, discard_all, finalize_all
 from asyncart.client.progress import Progress, TransferStats
+from asyncart.client.range_writer import PackRange, Piece, RangeWriter
 from asyncart.client.remote import Remote
 from asyncart.client.scan import hash_file
 from asyncart.client.tasks import task_group
 from asyncart.config import Settings
 from asyncart.core.manifest import Manifest, ManifestEntry
-from asyncart.core.models import ChunkLocation
 from asyncart.core.paths import RESERVED_SUFFIX, safe_join
 from asyncart.errors import ChunkMissing, ConfigError, IntegrityError
 
 _INTEGRITY_ATTEMPTS = 3
 
 
-@dataclass
-class _Piece:
-    """One chunk occurrence: where it goes in which file, and where it is in the store."""
-
-    file: _Target
-    file_offset: int
-    hash: str
-    size: int
-    loc: ChunkLocation
-
-
-@dataclass
-class _Target:
-    entry: ManifestEntry
-    final: Path
-    part: Path
-    remaining: int
-    single_range: bool = False  # all its bytes come in one range: created by that write
-
-
-@dataclass
-class _Range:
-    pack: str
-    offset: int
-    length: int
-    pieces: list[_Piece]
-
-
-def _plan_ranges(pieces: list[_Piece], max_range: int) -> list[_Range]:
+def _plan_ranges(pieces: list[Piece], max_range: int) -> list[PackRange]:
     """Group pieces that are contiguous in a pack into ranged reads."""
-    ranges: list[_Range] = []
+    ranges: list[PackRange] = []
     for piece in sorted(pieces, key=lambda p: (p.loc.pack, p.loc.offset)):
         last = ranges[-1] if ranges else None
         if (
@@ -86,7 +58,7 @@ def _plan_ranges(pieces: list[_Piece], max_range: int) -> list[_Range]:
         ):
             last.pieces.append(piece)  # the same chunk again (duplicate content)
         else:
-            ranges.append(_Range(piece.loc.pack, piece.loc.offset, piece.size, [piece]))
+            ranges.append(PackRange(piece.loc.pack, piece.loc.offset, piece.size, [piece]))
     return ranges
 
 
@@ -100,70 +72,11 @@ def _present(entry: ManifestEntry, target: Path) -> bool:
     return hash_file(target, st.st_size) == entry.digest
 
 
-def _verify_range(rng: _Range, data: bytes) -> None:
-    view = memoryview(data)
-    for piece in rng.pieces:
-        start = piece.loc.offset - rng.offset
-        actual = blake3.blake3(view[start : start + piece.size]).hexdigest()
-        if actual != piece.hash:
-            raise IntegrityError(
-                f"chunk {piece.hash} (pack {rng.pack} at {piece.loc.offset}) arrived corrupted: "
-                f"its bytes hash to {actual}; if this repeats, the store copy is damaged: "
-                "run 'asyncart server fsck'"
-            )
+def _prepare(target: PartFile, made_dirs: set[Path]) -> None:
+    """Create the parent directory; part files are created later.
 
-
-def _write_pieces(rng: _Range, data: bytes) -> None:
-    """Write verified pieces into their part files (each opened once per range)."""
-    view = memoryview(data)
-    by_target: dict[int, list[_Piece]] = {}
-    for piece in rng.pieces:
-        by_target.setdefault(id(piece.file), []).append(piece)
-    for pieces in by_target.values():
-        target = pieces[0].file
-        flags = os.O_WRONLY | (os.O_CREAT | os.O_TRUNC if target.single_range else 0)
-        fd = os.open(target.part, flags, 0o666)
-        try:
-            for piece in pieces:
-                start = piece.loc.offset - rng.offset
-                chunk = view[start : start + piece.size]
-                written = 0
-                while written < piece.size:
-                    written += os.pwrite(fd, chunk[written:], piece.file_offset + written)
-        finally:
-            os.close(fd)
-
-
-def _finalize(target: _Target) -> None:
-    """Check the whole part file against its digest, then rename it into place.
-
-    A file of one chunk needs no second read: its digest is the chunk's hash,
-    which was verified on the bytes that were written.
-    """
-    entry = target.entry
-    if len(entry.chunks) == 1 and entry.chunks[0].hash == entry.digest:
-        actual = entry.digest
-    else:
-        actual = hash_file(target.part)
-    if actual != target.entry.digest:
-        target.part.unlink(missing_ok=True)
-        raise IntegrityError(
-            f"file {target.entry.path!r} hashes to {actual} after download, expected "
-            f"{target.entry.digest}; the manifest and its chunks disagree"
-        )
-    os.replace(target.part, target.final)
-
-
-def _finalize_all(targets: list[_Target]) -> None:
-    for target in targets:
-        _finalize(target)
-
-
-def _prepare(target: _Target, made_dirs: set[Path]) -> None:
-    """Create the parent directory; part files are created later, without ``ftruncate``.
-
-    Extending files with ``ftruncate`` cost ~13x a plain create on ext4 here, and a
-    file fetched in one range is created by its only write (one open, not two).
+    A file fetched in one range is created by its only write (one open, not two):
+    with tens of thousands of small files, that is most of the cost.
     """
     parent = target.final.parent
     if parent not in made_dirs:
@@ -173,10 +86,9 @@ def _prepare(target: _Target, made_dirs: set[Path]) -> None:
         raise ConfigError(f"{target.final} is a directory; cannot write file {target.entry.path!r}")
 
 
-def _create_parts(targets: list[_Target]) -> None:
-    """Create (empty) the part files that several ranges will write into concurrently."""
+def _create_parts(targets: list[PartFile]) -> None:
     for target in targets:
-        os.close(os.open(target.part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666))
+        target.create()
 
 
 def _copy_reference(entry: ManifestEntry, final: Path) -> None:
@@ -234,10 +146,10 @@ async def download_manifest(
     return root
 
 
-def _targets_to_fetch(entries: list[ManifestEntry], root: Path) -> tuple[list[_Target], int, int]:
-    """Sync, in one worker call: skip files already present, copy references, create part files.
+def _targets_to_fetch(entries: list[ManifestEntry], root: Path) -> tuple[list[PartFile], int, int]:
+    """Sync, in one worker call: skip files already present, copy references, prepare parts.
 
-    Returns the targets to fetch, and the count and bytes of files already in place.
+    Returns the files to fetch, and the count and bytes of files already in place.
     """
     targets = []
     skipped = skipped_bytes = 0
@@ -252,12 +164,11 @@ def _targets_to_fetch(entries: list[ManifestEntry], root: Path) -> tuple[list[_T
         if entry.ref is not None:
             _copy_reference(entry, final)
             continue
-        part = final.with_name(final.name + RESERVED_SUFFIX)
-        target = _Target(entry, final, part, entry.size)
+        target = PartFile(entry, final, final.with_name(final.name + RESERVED_SUFFIX))
         _prepare(target, made_dirs)
         if entry.size == 0:
-            _create_parts([target])
-            _finalize(target)
+            target.create()
+            target.finalize()
             continue
         targets.append(target)
     return targets, skipped, skipped_bytes
@@ -265,7 +176,7 @@ def _targets_to_fetch(entries: list[ManifestEntry], root: Path) -> tuple[list[_T
 
 async def _fetch(
     remote: Remote,
-    targets: list[_Target],
+    targets: list[PartFile],
     settings: Settings,
     stats: TransferStats,
     progress: Progress,
@@ -282,40 +193,34 @@ async def _fetch(
     for t in targets:
         offset = 0
         for c in t.entry.chunks:
-            pieces.append(_Piece(t, offset, c.hash, c.size, locations[c.hash]))
+            pieces.append(Piece(t, offset, c.hash, c.size, locations[c.hash]))
             offset += c.size
     ranges = _plan_ranges(pieces, settings.range_size)
-    spans: dict[int, int] = {}
+    spans: dict[PartFile, int] = {}
     for rng in ranges:
-        for key in {id(p.file) for p in rng.pieces}:
-            spans[key] = spans.get(key, 0) + 1
+        for file in {p.file for p in rng.pieces}:
+            spans[file] = spans.get(file, 0) + 1
     for t in targets:
-        t.single_range = spans[id(t)] == 1
+        t.single_range = spans[t] == 1
     await anyio.to_thread.run_sync(_create_parts, [t for t in targets if not t.single_range])
     slots = anyio.Semaphore(settings.concurrency)
 
-    async def fetch(rng: _Range) -> None:
+    async def fetch(rng: PackRange) -> None:
+        writer = RangeWriter(rng)
         try:
             what = f"range {rng.offset}+{rng.length} of pack {rng.pack}"
             for attempt in range(_INTEGRITY_ATTEMPTS):
-                data = await remote.read_range(rng.pack, rng.offset, rng.length, what)
-                try:
-                    await anyio.to_thread.run_sync(_verify_range, rng, data)
+                await remote.read_range(rng.pack, rng.offset, rng.length, what, writer)
+                if writer.failure is None:
                     break
-                except IntegrityError:
-                    if attempt == _INTEGRITY_ATTEMPTS - 1:
-                        raise
-            await anyio.to_thread.run_sync(_write_pieces, rng, data)
-            stats.bytes_downloaded += len(data)
+                if attempt == _INTEGRITY_ATTEMPTS - 1:
+                    raise writer.failure
+            stats.bytes_downloaded += rng.length
             progress.on_progress(sum(p.size for p in rng.pieces))
-            done = []
-            for piece in rng.pieces:
-                piece.file.remaining -= piece.size
-                if piece.file.remaining == 0:
-                    done.append(piece.file)
-            if done:
-                await anyio.to_thread.run_sync(_finalize_all, done)
+            if writer.completed:
+                await anyio.to_thread.run_sync(finalize_all, writer.completed)
         finally:
+            writer.close()
             slots.release()
 
     try:
@@ -324,13 +229,8 @@ async def _fetch(
                 await slots.acquire()
                 tg.start_soon(fetch, rng)
     except BaseException:
-        await anyio.to_thread.run_sync(_discard_parts, targets)
+        await anyio.to_thread.run_sync(discard_all, targets)
         raise
-
-
-def _discard_parts(targets: list[_Target]) -> None:
-    for t in targets:
-        t.part.unlink(missing_ok=True)
 
 
 def verify_directory(manifest: Manifest, root: Path) -> list[str]:

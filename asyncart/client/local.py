@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from asyncart.client.remote import Remote, checked_manifest
+from asyncart.client.remote import RangeSink, Remote, checked_manifest
 from asyncart.client.transport import Counters
 from asyncart.config import Settings
 from asyncart.core.manifest import Manifest
@@ -49,11 +49,15 @@ class LocalRemote(Remote):
         self.counters.requests += 1
         return await self.repo.locate_chunks(hashes)
 
-    async def read_range(self, pack: str, offset: int, length: int, what: str) -> bytes:
+    async def read_range(
+        self, pack: str, offset: int, length: int, what: str, sink: RangeSink
+    ) -> None:
         self.counters.requests += 1
         data = await self.repo.read_pack_range(pack, offset, length)
         self.counters.bytes_received += len(data)
-        return data
+        sink.restart()
+        await sink.write(data)
+        await sink.finish()
 
     async def commit(self, req: CommitRequest) -> VersionInfo:
         return await self.repo.commit(req)

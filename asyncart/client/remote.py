@@ -32,6 +32,22 @@ from asyncart.errors import IntegrityError, ProtocolError
 QUERY_BATCH = 20_000
 
 
+class RangeSink(ABC):
+    """Where the bytes of a ranged read go, as they arrive."""
+
+    @abstractmethod
+    def restart(self) -> None:
+        """An attempt begins: bytes come again from the range's first byte."""
+
+    @abstractmethod
+    async def write(self, data: bytes) -> None:
+        """Take the next bytes of the range."""
+
+    @abstractmethod
+    async def finish(self) -> None:
+        """Every byte of the range has arrived."""
+
+
 class Remote(ABC):
     """The store operations the client engine needs."""
 
@@ -49,7 +65,10 @@ class Remote(ABC):
     async def locate_chunks(self, hashes: Sequence[str]) -> dict[str, ChunkLocation]: ...
 
     @abstractmethod
-    async def read_range(self, pack: str, offset: int, length: int, what: str) -> bytes: ...
+    async def read_range(
+        self, pack: str, offset: int, length: int, what: str, sink: RangeSink
+    ) -> None:
+        """Stream ``length`` bytes of ``pack`` from ``offset`` into ``sink``."""
 
     @abstractmethod
     async def commit(self, req: CommitRequest) -> VersionInfo: ...
@@ -126,18 +145,27 @@ class HttpRemote(Remote):
             out.update({h: ChunkLocation(p, o, n) for h, (p, o, n) in found.items()})
         return out
 
-    async def read_range(self, pack: str, offset: int, length: int, what: str) -> bytes:
-        async def read(resp: aiohttp.ClientResponse) -> bytes:
-            data = await resp.read()
-            self.http.counters.bytes_received += len(data)
-            if resp.status != 206 or len(data) != length:
+    async def read_range(
+        self, pack: str, offset: int, length: int, what: str, sink: RangeSink
+    ) -> None:
+        async def read(resp: aiohttp.ClientResponse) -> None:
+            if resp.status != 206 or resp.content_length != length:
                 raise ProtocolError(
-                    f"range read of pack {pack} returned {len(data)} bytes "
-                    f"(status {resp.status}), expected {length}"
+                    f"range read of pack {pack} answered status {resp.status} with "
+                    f"{resp.content_length} bytes, expected 206 with {length}"
                 )
-            return data
+            sink.restart()
+            received = 0
+            # iter_chunks yields the buffers as received: no joining into one bytes object.
+            async for data, _ in resp.content.iter_chunks():
+                received += len(data)
+                await sink.write(data)
+            self.http.counters.bytes_received += received
+            if received != length:
+                raise ProtocolError(f"range read of pack {pack} ended after {received} bytes")
+            await sink.finish()
 
-        return await self.http.call(
+        await self.http.call(
             "GET",
             P.path(P.PACK, pack=pack),
             read,
@@ -187,7 +215,11 @@ class HttpRemote(Remote):
         self, project: str, job_type: str, name: str | None, config: dict[str, Any], run_id: str
     ) -> RunInfo:
         body = {
-            "id": run_id, "project": project, "job_type": job_type, "name": name, "config": config
+            "id": run_id,
+            "project": project,
+            "job_type": job_type,
+            "name": name,
+            "config": config,
         }
         return RunInfo.from_json(await self.http.json("POST", P.RUNS, body))
 

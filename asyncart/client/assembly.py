@@ -1,0 +1,198 @@
+"""Files being assembled by a pull: a ``.asyncart-part`` file, credited region by region.
+
+Ranges complete out of order, so a file's digest cannot be computed from the
+stream. Instead each verified region is *credited*; the file's hasher then
+reads back (from the page cache, which is where those bytes just went) every
+region contiguous with what it has hashed so far. Hashing thus overlaps the
+download instead of re-reading the whole file at the end, and it only ever
+reads bytes whose chunks were verified before they were written.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import blake3
+
+from asyncart.core.manifest import ManifestEntry
+from asyncart.errors import ConfigError, IntegrityError
+
+_READ_BACK = 4 << 20
+_PREALLOCATE_FROM = 1 << 20
+_local = threading.local()
+
+
+def _read_buffer() -> memoryview:
+    """A read-back buffer per worker thread (no allocation per region)."""
+    buf = getattr(_local, "buf", None)
+    if buf is None:
+        buf = _local.buf = memoryview(bytearray(_READ_BACK))
+    return buf
+
+
+@dataclass(eq=False)
+class PartFile:
+    """One file of the manifest on its way to ``final`` through ``part``."""
+
+    entry: ManifestEntry
+    final: Path
+    part: Path
+    single_range: bool = False  # all its bytes come in one range: created by that write
+    remaining: int = field(init=False)
+    _hashed_upto: int = field(init=False, default=0)
+    _verified: dict[int, int] = field(init=False, default_factory=dict)  # start -> end
+    _hasher: blake3.blake3 | None = field(init=False, default=None)
+    _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+    _hashing: bool = field(init=False, default=False)  # a thread is reading back and hashing
+    _announced: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        self.remaining = self.entry.size
+        # A one-chunk file's digest is its chunk's hash, already checked on arrival.
+        if not self.is_one_chunk:
+            self._hasher = blake3.blake3()
+
+    @property
+    def is_one_chunk(self) -> bool:
+        chunks = self.entry.chunks
+        return len(chunks) == 1 and chunks[0].hash == self.entry.digest
+
+    def create(self) -> None:
+        """Create the empty part file that several ranges will write into.
+
+        Files of 1 MiB and more get their blocks reserved up front: writing into
+        reserved blocks costs less CPU here, and a full disk is reported before
+        any byte is fetched.
+        """
+        fd = os.open(self.part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
+            if self.entry.size >= _PREALLOCATE_FROM:
+                preallocate(fd, self.entry.size, self.part)
+        finally:
+            os.close(fd)
+
+    def credit(self, offset: int, size: int) -> bool:
+        """Record ``size`` verified bytes written at ``offset``.
+
+        Returns True exactly once per file: to the caller after whose call the
+        file is whole and hashed. A thread that finds another one hashing this
+        file leaves the new region to it instead of waiting.
+        """
+        with self._lock:
+            self.remaining -= size
+            if self._hasher is None:
+                return self.remaining == 0
+            self._verified[offset] = offset + size
+            if self._hashing:
+                return False
+            self._hashing = True
+        try:
+            while True:
+                with self._lock:
+                    region = self._take_contiguous()
+                    if region is None:
+                        self._hashing = False
+                        done = self.remaining == 0 and self._hashed_upto == self.entry.size
+                        if done and not self._announced:
+                            self._announced = True
+                            return True
+                        return False
+                self._hash_region(*region)
+                with self._lock:
+                    self._hashed_upto = region[1]
+        except BaseException:
+            with self._lock:
+                self._hashing = False
+            raise
+
+    def _take_contiguous(self) -> tuple[int, int] | None:
+        end = self._verified.pop(self._hashed_upto, None)
+        if end is None:
+            return None
+        while (more := self._verified.pop(end, None)) is not None:
+            end = more
+        return self._hashed_upto, end
+
+    def _hash_region(self, start: int, end: int) -> None:
+        assert self._hasher is not None
+        buf = _read_buffer()
+        fd = os.open(self.part, os.O_RDONLY)
+        try:
+            pos = start
+            while pos < end:
+                n = os.preadv(fd, [buf[: min(_READ_BACK, end - pos)]], pos)
+                if n <= 0:
+                    raise IntegrityError(f"{self.part} is shorter than the bytes written to it")
+                self._hasher.update(buf[:n])
+                pos += n
+        finally:
+            os.close(fd)
+
+    def finalize(self) -> None:
+        """Check the digest of the whole file, then rename it into place.
+
+        Raises:
+            IntegrityError: the bytes do not hash to the manifest's digest.
+        """
+        if self._hasher is None:
+            actual = self.entry.digest
+        else:
+            if self._hashed_upto != self.entry.size:
+                raise AssertionError(f"{self.entry.path}: finalized before every byte was hashed")
+            actual = self._hasher.hexdigest()
+        if actual != self.entry.digest:
+            self.part.unlink(missing_ok=True)
+            raise IntegrityError(
+                f"file {self.entry.path!r} hashes to {actual} after download, expected "
+                f"{self.entry.digest}; the manifest and its chunks disagree"
+            )
+        os.replace(self.part, self.final)
+
+
+def finalize_all(files: list[PartFile]) -> None:
+    """Rename each completed file into place (one worker call for many small files)."""
+    for f in files:
+        f.finalize()
+
+
+def discard_all(files: list[PartFile]) -> None:
+    """Remove the part files of an abandoned pull."""
+    for f in files:
+        f.part.unlink(missing_ok=True)
+
+
+_libc_fallocate = None
+if hasattr(os, "posix_fallocate"):  # Linux: raw fallocate(2), which never emulates
+    _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    _libc_fallocate = getattr(_libc, "fallocate", None)
+    if _libc_fallocate is not None:
+        _libc_fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+        _libc_fallocate.restype = ctypes.c_int
+
+
+def preallocate(fd: int, size: int, path: Path) -> None:
+    """Reserve ``size`` bytes of blocks for ``fd`` where the filesystem supports it.
+
+    Uses ``fallocate(2)`` directly rather than ``posix_fallocate``, whose glibc
+    fallback writes zeros on filesystems without support (doubling the writes).
+
+    Raises:
+        ConfigError: the disk has no room for the file.
+    """
+    if _libc_fallocate is None:
+        return
+    if _libc_fallocate(fd, 0, 0, size) == 0:
+        return
+    err = ctypes.get_errno()
+    if err in (errno.ENOSPC, errno.EDQUOT):
+        raise ConfigError(
+            f"not enough disk space for {str(path)!r}: it needs {size} bytes; "
+            "free some space or pull into another directory"
+        )
+    # EOPNOTSUPP, EINVAL, ...: the filesystem cannot reserve; writes will allocate.

@@ -1,0 +1,227 @@
+"""One ranged read of a pack, streamed to disk: verify each chunk, then write it where it belongs.
+
+Bytes arrive as the transport receives them. They are handed to a worker
+thread in batches of about ``BATCH_BYTES``; there each chunk is hashed as its
+bytes go by and, once complete and verified, written with ``pwritev`` to every
+place the manifest puts it (a chunk may occur in several files). A chunk is
+never written before it is verified, so a part file only ever holds verified
+bytes, and a retried range rewrites the same bytes.
+
+A chunk that arrives corrupted stops the attempt: :attr:`RangeWriter.failure`
+is set and the caller reads the range again.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import anyio.to_thread
+import blake3
+
+from asyncart.client.assembly import PartFile
+from asyncart.client.remote import RangeSink
+from asyncart.core.models import ChunkLocation
+from asyncart.errors import IntegrityError
+
+BATCH_BYTES = 4 << 20
+_IOV_MAX = 1024
+
+
+@dataclass(eq=False)
+class Piece:
+    """One chunk occurrence: where it goes in which file, and where it is in the store."""
+
+    file: PartFile
+    file_offset: int
+    hash: str
+    size: int
+    loc: ChunkLocation
+
+
+@dataclass
+class PackRange:
+    """Pieces contiguous in one pack, fetched with one ranged read."""
+
+    pack: str
+    offset: int
+    length: int
+    pieces: list[Piece]
+
+
+@dataclass(eq=False)
+class _RangeChunk:
+    start: int  # offset in the range
+    size: int
+    hash: str
+    dests: list[int]  # indexes into the range's pieces
+
+
+@dataclass
+class _Run:
+    """Bytes for one contiguous region of one file: a single ``pwritev``."""
+
+    file: PartFile
+    offset: int
+    views: list[memoryview] = field(default_factory=list)
+    length: int = 0
+    pieces: int = 0
+
+
+class RangeWriter(RangeSink):
+    """Receives one range's bytes; verifies each chunk, then writes and credits it."""
+
+    def __init__(self, rng: PackRange) -> None:
+        self.rng = rng
+        self.chunks: list[_RangeChunk] = []
+        for index, piece in enumerate(rng.pieces):
+            start = piece.loc.offset - rng.offset
+            if self.chunks and self.chunks[-1].start == start:
+                self.chunks[-1].dests.append(index)  # the same chunk, wanted again
+            else:
+                self.chunks.append(_RangeChunk(start, piece.size, piece.hash, [index]))
+        self._credited = [False] * len(rng.pieces)  # kept across attempts
+        self.completed: list[PartFile] = []  # files made whole by this range
+        self.failure: IntegrityError | None = None
+        self._fds: dict[PartFile, int] = {}
+        self.restart()
+
+    def restart(self) -> None:
+        """A new attempt: bytes come again from the range's first byte."""
+        self._close_files()
+        self.failure = None
+        self._index = 0  # the chunk being received
+        self._received = 0  # bytes of the range received in this attempt
+        self._hasher = blake3.blake3()
+        self._views: list[memoryview] = []  # the current chunk's bytes so far
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._writes_left: dict[PartFile, int] = {}
+        for piece in self.rng.pieces:
+            self._writes_left[piece.file] = self._writes_left.get(piece.file, 0) + 1
+
+    async def write(self, data: bytes) -> None:
+        """Take the next bytes of the range (processed in a worker thread per batch)."""
+        if self.failure is not None:
+            return
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        if self._pending_bytes >= BATCH_BYTES:
+            batch, self._pending, self._pending_bytes = self._pending, [], 0
+            await anyio.to_thread.run_sync(self._process, batch)
+
+    async def finish(self) -> None:
+        """The range's last byte arrived: process what is left and close the files."""
+        batch, self._pending, self._pending_bytes = self._pending, [], 0
+        await anyio.to_thread.run_sync(self._process_last, batch)
+
+    def close(self) -> None:
+        """Release open files (after success, failure or cancellation)."""
+        self._close_files()
+
+    def _process_last(self, batch: list[bytes]) -> None:
+        try:
+            if batch and self.failure is None:
+                self._process(batch)
+            if self.failure is None and self._index != len(self.chunks):
+                raise AssertionError("range ended before its last chunk")  # transport checks length
+        finally:
+            self._close_files()
+
+    def _process(self, batch: list[bytes]) -> None:
+        runs: list[_Run] = []
+        credits: list[tuple[PartFile, int, int]] = []
+        pieces = self.rng.pieces
+        for data in batch:
+            view = memoryview(data)
+            while view and self.failure is None:
+                chunk = self.chunks[self._index]
+                take = view[: chunk.start + chunk.size - self._received]
+                view = view[len(take) :]
+                self._hasher.update(take)
+                self._views.append(take)
+                self._received += len(take)
+                if self._received < chunk.start + chunk.size:
+                    continue
+                actual = self._hasher.hexdigest()
+                if actual != chunk.hash:
+                    self.failure = IntegrityError(
+                        f"chunk {chunk.hash} (pack {self.rng.pack} at "
+                        f"{self.rng.offset + chunk.start}) arrived corrupted: its bytes hash to "
+                        f"{actual}; if this repeats, the store copy is damaged: "
+                        "run 'asyncart server fsck'"
+                    )
+                    break
+                for index in chunk.dests:
+                    piece = pieces[index]
+                    _add_to_runs(runs, piece.file, piece.file_offset, self._views, chunk.size)
+                    if not self._credited[index]:
+                        self._credited[index] = True
+                        credits.append((piece.file, piece.file_offset, piece.size))
+                self._views = []
+                self._hasher = blake3.blake3()
+                self._index += 1
+        for run in runs:
+            self._write_run(run)
+        for file, offset, size in _merge_credits(credits):
+            if file.credit(offset, size):
+                self.completed.append(file)
+
+    def _write_run(self, run: _Run) -> None:
+        fd = self._fds.get(run.file)
+        if fd is None:
+            create = os.O_CREAT | os.O_TRUNC if run.file.single_range else 0
+            fd = self._fds[run.file] = os.open(run.file.part, os.O_WRONLY | create, 0o666)
+        views, offset = run.views, run.offset
+        while views:
+            group = views[:_IOV_MAX]
+            expected = sum(len(v) for v in group)
+            written = os.pwritev(fd, group, offset)
+            if written < expected:  # short write: finish the group piece by piece
+                _write_rest(fd, group, offset, written)
+            offset += expected
+            views = views[_IOV_MAX:]
+        self._writes_left[run.file] -= run.pieces
+        if self._writes_left[run.file] == 0:  # no more pieces of this file in this range
+            os.close(self._fds.pop(run.file))
+
+    def _close_files(self) -> None:
+        fds, self._fds = self._fds, {}
+        for fd in fds.values():
+            os.close(fd)
+
+
+def _add_to_runs(
+    runs: list[_Run], file: PartFile, offset: int, views: list[memoryview], size: int
+) -> None:
+    last = runs[-1] if runs else None
+    if last is None or last.file is not file or last.offset + last.length != offset:
+        last = _Run(file, offset)
+        runs.append(last)
+    last.views.extend(views)
+    last.length += size
+    last.pieces += 1
+
+
+def _merge_credits(credits: list[tuple[PartFile, int, int]]) -> list[tuple[PartFile, int, int]]:
+    merged: list[tuple[PartFile, int, int]] = []
+    for file, offset, size in credits:
+        if merged and merged[-1][0] is file and merged[-1][1] + merged[-1][2] == offset:
+            merged[-1] = (file, merged[-1][1], merged[-1][2] + size)
+        else:
+            merged.append((file, offset, size))
+    return merged
+
+
+def _write_rest(fd: int, views: list[memoryview], offset: int, done: int) -> None:
+    for view in views:
+        if done >= len(view):
+            done -= len(view)
+            offset += len(view)
+            continue
+        rest = view[done:]
+        offset += done
+        done = 0
+        while rest:
+            n = os.pwrite(fd, rest, offset)
+            rest, offset = rest[n:], offset + n
