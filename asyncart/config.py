@@ -6,13 +6,20 @@ variable                    meaning                                     default
 ASYNCART_URL                server URL; unset = embedded local store    (unset)
 ASYNCART_DIR                embedded store directory                    ~/.asyncart/store
 ASYNCART_PROJECT            default project                             default
-ASYNCART_CONCURRENCY        parallel transfers                          4
+ASYNCART_CONCURRENCY        parallel transfers to start with            4
+ASYNCART_MAX_CONCURRENCY    most parallel transfers it may grow to      16 (or CONCURRENCY
+                            while throughput grows (= CONCURRENCY:      if larger)
+                            fixed)
 ASYNCART_PACK_SIZE          target bytes per uploaded pack              16 MiB
 ASYNCART_CHUNKER            ``cdc`` or ``fixed``                        cdc
 ASYNCART_CHUNK_SIZE         average (cdc) or exact (fixed) chunk size   256 KiB (cdc), 1 MiB (fixed)
 ASYNCART_IDLE_TIMEOUT       seconds without a byte before a retry       60
 ASYNCART_RETRY_DEADLINE     total seconds spent retrying one request    300
 ASYNCART_MAX_ATTEMPTS       attempts per request                        10
+ASYNCART_CACHE_DIR          local cache directory (holds the hash       $XDG_CACHE_HOME/asyncart,
+                            cache, ``hashes-v1.sqlite3``)               else ~/.cache/asyncart
+ASYNCART_HASH_CACHE         ``0`` disables the hash cache (unchanged    1
+                            files are then read again on every push)
 ==========================  ==========================================  ====================
 """
 
@@ -27,6 +34,16 @@ from asyncart.core.chunking import ChunkerSpec
 from asyncart.errors import ConfigError
 
 MiB = 1 << 20
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CACHE_HOME/asyncart`` if that is an absolute path, else ``~/.cache/asyncart``."""
+    env = os.environ if environ is None else environ
+    xdg = env.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return base / "asyncart"
 
 
 @dataclass(frozen=True)
@@ -37,6 +54,7 @@ class Settings:
     store_dir: Path = field(default_factory=lambda: Path.home() / ".asyncart" / "store")
     project: str = "default"
     concurrency: int = 4
+    max_concurrency: int | None = None  # None: max(16, concurrency)
     pack_size: int = 16 * MiB
     read_block_size: int = 8 * MiB
     range_size: int = 8 * MiB
@@ -47,12 +65,21 @@ class Settings:
     max_attempts: int = 10
     retry_initial_wait: float = 0.25
     retry_max_wait: float = 10.0
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    hash_cache: bool = True
 
     def __post_init__(self) -> None:
         if self.url is not None and not self.url.startswith(("http://", "https://")):
             raise ConfigError(f"server URL {self.url!r} must start with http:// or https://")
         if not 1 <= self.concurrency <= 256:
             raise ConfigError(f"concurrency must be within 1..256, got {self.concurrency}")
+        if self.max_concurrency is not None and not (
+            self.concurrency <= self.max_concurrency <= 256
+        ):
+            raise ConfigError(
+                f"max concurrency must be within concurrency ({self.concurrency})..256, "
+                f"got {self.max_concurrency}"
+            )
         if not MiB <= self.pack_size <= 128 * MiB:
             raise ConfigError(f"pack size must be within 1 MiB..128 MiB, got {self.pack_size}")
         if self.read_block_size < self.chunker.max_size:
@@ -62,6 +89,13 @@ class Settings:
                 raise ConfigError(f"{name} must be positive")
         if self.max_attempts < 1:
             raise ConfigError("max_attempts must be at least 1")
+
+    @property
+    def concurrency_ceiling(self) -> int:
+        """The most transfers the adaptive limit may run at once."""
+        if self.max_concurrency is not None:
+            return self.max_concurrency
+        return max(16, self.concurrency)
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with the given fields replaced (``None`` values are ignored)."""
@@ -78,8 +112,19 @@ class Settings:
             kwargs["store_dir"] = Path(env["ASYNCART_DIR"]).expanduser()
         if env.get("ASYNCART_PROJECT"):
             kwargs["project"] = env["ASYNCART_PROJECT"]
+        kwargs["cache_dir"] = (
+            Path(env["ASYNCART_CACHE_DIR"]).expanduser()
+            if env.get("ASYNCART_CACHE_DIR")
+            else default_cache_dir(env)
+        )
+        flag = env.get("ASYNCART_HASH_CACHE", "").strip().lower()
+        if flag in _FALSE:
+            kwargs["hash_cache"] = False
+        elif flag and flag not in _TRUE:
+            raise ConfigError(f"ASYNCART_HASH_CACHE={env['ASYNCART_HASH_CACHE']!r}: use 0 or 1")
         for var, key, conv in (
             ("ASYNCART_CONCURRENCY", "concurrency", int),
+            ("ASYNCART_MAX_CONCURRENCY", "max_concurrency", int),
             ("ASYNCART_PACK_SIZE", "pack_size", int),
             ("ASYNCART_IDLE_TIMEOUT", "idle_timeout", float),
             ("ASYNCART_RETRY_DEADLINE", "retry_deadline", float),

@@ -33,6 +33,7 @@ class Profile:
     sweep: tuple[int, ...]
     sweep_size: int
     pack_sweep: tuple[int, ...] = (8 * MiB, 16 * MiB, 32 * MiB, 64 * MiB)
+    rtt_ms: float = 50.0
 
 
 QUICK = Profile(
@@ -61,6 +62,26 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def distant_server(size_label: str, src: Path, work: Path, profile: Profile) -> list[CaseResult]:
+    """A distant server: the adaptive limit against the fixed starting level."""
+    results: list[CaseResult] = []
+    for mode, env in (
+        ("fixed 4", {"ASYNCART_CONCURRENCY": "4", "ASYNCART_MAX_CONCURRENCY": "4"}),
+        ("adaptive", {}),
+    ):
+        log(f"{profile.rtt_ms:g} ms RTT, concurrency {mode} at {size_label}")
+        results += server_round_trip(
+            f"{size_label} at {profile.rtt_ms:g} ms RTT, concurrency {mode}",
+            src,
+            work,
+            profile.repeats,
+            env=env,
+            params={"rtt_ms": profile.rtt_ms, "concurrency_mode": mode},
+            rtt_ms=profile.rtt_ms,
+        )
+    return results
+
+
 def run(profile: Profile, work: Path, peers: bool) -> list[CaseResult]:
     results: list[CaseResult] = []
     for size in sorted(profile.sizes):
@@ -82,18 +103,28 @@ def run(profile: Profile, work: Path, peers: bool) -> list[CaseResult]:
         log(f"asyncart server at {label(size)}")
         results += server_round_trip(label(size), src, work, profile.repeats)
         if size == profile.sweep_size:
-            sweeps = [("concurrency", "ASYNCART_CONCURRENCY", c, str(c)) for c in profile.sweep]
-            sweeps += [("pack", "ASYNCART_PACK_SIZE", p, label(p)) for p in profile.pack_sweep]
-            for knob, var, value, shown in sweeps:
+            # Fixed levels (start = ceiling), then packs at the adaptive default.
+            sweeps = [
+                (
+                    "concurrency",
+                    {"ASYNCART_CONCURRENCY": c, "ASYNCART_MAX_CONCURRENCY": c},
+                    c,
+                    str(c),
+                )
+                for c in profile.sweep
+            ]
+            sweeps += [("pack", {"ASYNCART_PACK_SIZE": p}, p, label(p)) for p in profile.pack_sweep]
+            for knob, env, value, shown in sweeps:
                 log(f"{knob} {shown} at {label(size)}")
                 results += server_round_trip(
                     f"{label(size)} {knob} {shown}",
                     src,
                     work,
                     1,
-                    env={var: str(value)},
+                    env={k: str(v) for k, v in env.items()},
                     params={"concurrency" if knob == "concurrency" else "pack_size": value},
                 )
+            results += distant_server(label(size), src, work, profile)
         if size != profile.main:
             data.drop(src)
     ckpt = data.checkpoint_file(work / "checkpoint.safetensors", profile.main)

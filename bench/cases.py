@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from bench.data import drop, tree_size
@@ -20,6 +22,17 @@ def _server(root: Path, env: dict[str, str] | None = None):  # type: ignore[no-u
     )
 
 
+@contextlib.contextmanager
+def _reach(url: str, rtt_ms: float | None) -> Iterator[str]:
+    """``url`` itself, or a latency relay in front of it when ``rtt_ms`` is given."""
+    if rtt_ms is None:
+        yield url
+        return
+    relay = python_module("bench.latency_proxy", "--target", url, "--rtt-ms", str(rtt_ms))
+    with service(relay, ready="latency proxy listening on") as proxy:
+        yield proxy.url
+
+
 def _worker(*args: str, env: dict[str, str]) -> tuple[float, float, int | None, dict[str, object]]:
     wall, cpu, rss, out = run_measured(python_module("bench.client_worker", *args), env=env)
     return wall, cpu, rss, json.loads(out.strip().splitlines()[-1])
@@ -32,10 +45,12 @@ def server_round_trip(
     repeats: int,
     env: dict[str, str] | None = None,
     params: dict[str, object] | None = None,
+    rtt_ms: float | None = None,
 ) -> tuple[CaseResult, CaseResult]:
     """Push ``source`` to a fresh (cold) server store, then pull it into an empty directory.
 
     Each repeat starts a new server on a new store, so every push finds no chunk there.
+    With ``rtt_ms``, the client reaches the server through a relay adding that round trip.
     """
     size, files = tree_size(source)
     env = dict(env or {})
@@ -49,16 +64,16 @@ def server_round_trip(
         store = workdir / f"server-store-{i}"
         out = workdir / f"pulled-{i}"
         try:
-            with _server(store, env) as srv:
+            with _server(store, env) as srv, _reach(srv.url, rtt_ms) as url:
                 before = srv.begin()
                 wall, cpu, rss, info = _worker(
-                    "push", str(source), "--name", "bench", "--url", srv.url, env=env
+                    "push", str(source), "--name", "bench", "--url", url, env=env
                 )
                 scpu, srss = srv.end(before)
                 push.runs.append(_measurement(size, files, wall, cpu, rss, scpu, srss, info))
                 before = srv.begin()
                 wall, cpu, rss, info = _worker(
-                    "pull", "bench", "--out", str(out), "--url", srv.url, env=env
+                    "pull", "bench", "--out", str(out), "--url", url, env=env
                 )
                 scpu, srss = srv.end(before)
                 pull.runs.append(_measurement(size, files, wall, cpu, rss, scpu, srss, info))
@@ -120,5 +135,6 @@ def _measurement(
             "process_wall_s": process_wall,
             "process_cpu_s": cpu,
             "retries": info.get("retries"),
+            "concurrency": info.get("concurrency"),
         },
     )

@@ -16,11 +16,17 @@ from typing import Any
 import anyio
 
 from asyncart import aio
+from asyncart.client.progress import TransferStats
 from asyncart.client.remote import Remote
 
 
 def _report(
-    wall: float, cpu: float, version: str | None, remote: Remote | None, **moved: int
+    wall: float,
+    cpu: float,
+    version: str | None,
+    remote: Remote | None,
+    stats: TransferStats,
+    **moved: int,
 ) -> dict[str, Any]:
     assert remote is not None
     counters = remote.counters
@@ -31,6 +37,7 @@ def _report(
         "requests": counters.requests,
         "wire_bytes": counters.bytes_sent + counters.bytes_received,
         "retries": counters.retry.retries,
+        "concurrency": stats.concurrency,
         **moved,
     }
 
@@ -48,7 +55,8 @@ async def push(src: Path, name: str, url: str | None) -> dict[str, Any]:
         await run.log_artifact(art)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     assert art.last_transfer is not None
-    return _report(wall, cpu, art.version, remote, bytes_uploaded=art.last_transfer.bytes_uploaded)
+    stats = art.last_transfer
+    return _report(wall, cpu, art.version, remote, stats, bytes_uploaded=stats.bytes_uploaded)
 
 
 async def pull(name: str, out: Path, url: str | None) -> dict[str, Any]:
@@ -59,9 +67,8 @@ async def pull(name: str, out: Path, url: str | None) -> dict[str, Any]:
         await art.download(out)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     assert art.last_transfer is not None
-    return _report(
-        wall, cpu, art.version, remote, bytes_downloaded=art.last_transfer.bytes_downloaded
-    )
+    stats = art.last_transfer
+    return _report(wall, cpu, art.version, remote, stats, bytes_downloaded=stats.bytes_downloaded)
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ import anyio
 import anyio.to_thread
 
 from asyncart.client.assembly import PartFile, discard_all, finalize_all
+from asyncart.client.concurrency import AdaptiveLimit
 from asyncart.client.progress import Progress, TransferStats
 from asyncart.client.range_writer import PackRange, Piece, RangeWriter
 from asyncart.client.remote import Remote
@@ -203,10 +204,11 @@ async def _fetch(
     for t in targets:
         t.single_range = spans[t] == 1
     await anyio.to_thread.run_sync(_create_parts, [t for t in targets if not t.single_range])
-    slots = anyio.Semaphore(settings.concurrency)
+    slots = AdaptiveLimit(settings.concurrency, settings.concurrency_ceiling)
 
-    async def fetch(rng: PackRange) -> None:
+    async def fetch(rng: PackRange, token: object) -> None:
         writer = RangeWriter(rng)
+        moved = 0
         try:
             what = f"range {rng.offset}+{rng.length} of pack {rng.pack}"
             for attempt in range(_INTEGRITY_ATTEMPTS):
@@ -216,21 +218,24 @@ async def _fetch(
                 if attempt == _INTEGRITY_ATTEMPTS - 1:
                     raise writer.failure
             stats.bytes_downloaded += rng.length
+            moved = rng.length
             progress.on_progress(sum(p.size for p in rng.pieces))
             if writer.completed:
                 await anyio.to_thread.run_sync(finalize_all, writer.completed)
         finally:
             writer.close()
-            slots.release()
+            slots.release(token, moved)
 
     try:
         async with task_group() as tg:
             for rng in ranges:
-                await slots.acquire()
-                tg.start_soon(fetch, rng)
+                tg.start_soon(fetch, rng, await slots.acquire())
     except BaseException:
         await anyio.to_thread.run_sync(discard_all, targets)
         raise
+    finally:
+        stats.concurrency_levels += slots.log.levels
+        stats.concurrency = slots.log.settled or slots.limit
 
 
 def verify_directory(manifest: Manifest, root: Path) -> list[str]:

@@ -17,7 +17,13 @@ class Progress:
 
 
 class TransferStats(Progress):
-    """Totals of one transfer, for ``--json`` output, benchmarks and tests."""
+    """Totals of one transfer, for ``--json`` output, benchmarks and tests.
+
+    Push only: ``bytes_read`` counts bytes read from source files (0 when every
+    file hit the hash cache and the store held all its chunks); ``files_cached``
+    counts files whose digest and chunks came from the hash cache instead of a
+    full read.
+    """
 
     def __init__(self) -> None:
         self.total_bytes = 0
@@ -26,8 +32,12 @@ class TransferStats(Progress):
         self.bytes_uploaded = 0
         self.bytes_skipped = 0
         self.bytes_downloaded = 0
+        self.bytes_read = 0
         self.files_skipped = 0
+        self.files_cached = 0
         self.packs_uploaded = 0
+        self.concurrency_levels: list[tuple[int, float]] = []  # (parallel transfers, bytes/s)
+        self.concurrency: int | None = None  # where the adaptive limit settled
 
     def on_start(self, phase: str, total_bytes: int, total_files: int) -> None:
         self.total_bytes += total_bytes

@@ -94,7 +94,7 @@ class HttpTransport:
                 connect=self.settings.connect_timeout,
                 sock_read=self.settings.idle_timeout,
             )
-            connector = aiohttp.TCPConnector(limit=max(16, self.settings.concurrency * 2))
+            connector = aiohttp.TCPConnector(limit=self.settings.concurrency_ceiling + 4)
             self._session = aiohttp.ClientSession(
                 timeout=timeout,
                 connector=connector,
