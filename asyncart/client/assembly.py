@@ -44,6 +44,7 @@ class PartFile:
     final: Path
     part: Path
     single_range: bool = False  # all its bytes come in one range: created by that write
+    created: bool = False  # the part file exists (created up front)
     remaining: int = field(init=False)
     _hashed_upto: int = field(init=False, default=0)
     _verified: dict[int, int] = field(init=False, default_factory=dict)  # start -> end
@@ -76,6 +77,7 @@ class PartFile:
                 preallocate(fd, self.entry.size, self.part)
         finally:
             os.close(fd)
+        self.created = True
 
     def credit(self, offset: int, size: int) -> bool:
         """Record ``size`` verified bytes written at ``offset``.

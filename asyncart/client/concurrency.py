@@ -9,7 +9,7 @@ throughput by at least ``gain``; the first doubling that did not pays for
 itself is undone and the climb stops for the rest of the transfer.
 
 A window skips the transfers that were already running when the limit changed
-(they started under the old level) and then measures ``2 × limit``
+(they started under the old level) and then measures ``2 * limit``
 completions, so each level is judged on transfers that ran at that level.
 """
 

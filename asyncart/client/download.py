@@ -25,12 +25,14 @@ import anyio.to_thread
 
 from asyncart.client.assembly import PartFile, discard_all, finalize_all
 from asyncart.client.concurrency import AdaptiveLimit
+from asyncart.client.delta import LocalChunk, LocalPiece, copy_local_pieces, index_local_file
 from asyncart.client.progress import Progress, TransferStats
 from asyncart.client.range_writer import PackRange, Piece, RangeWriter
 from asyncart.client.remote import Remote
 from asyncart.client.scan import hash_file
 from asyncart.client.tasks import task_group
 from asyncart.config import Settings
+from asyncart.core.chunking import ChunkerSpec
 from asyncart.core.manifest import Manifest, ManifestEntry
 from asyncart.core.paths import RESERVED_SUFFIX, safe_join
 from asyncart.errors import ChunkMissing, ConfigError, IntegrityError
@@ -135,33 +137,39 @@ async def download_manifest(
     wanted: list[ManifestEntry] = [e for e in entries if e is not None]
     progress.on_start("pull", sum(e.size for e in wanted), len(wanted))
     try:
-        targets, skipped, _skipped_bytes = await anyio.to_thread.run_sync(
+        targets, previous, skipped = await anyio.to_thread.run_sync(
             _targets_to_fetch, wanted, root
         )
         stats.files_skipped += skipped
         progress.on_progress(sum(e.size for e in wanted) - sum(t.entry.size for t in targets))
         if targets:
-            await _fetch(remote, targets, settings, stats, progress)
+            pending = await _reuse_local(targets, previous, manifest.chunker, stats, progress)
+            await _fetch(remote, targets, pending, settings, stats, progress)
     finally:
         progress.on_done()
     return root
 
 
-def _targets_to_fetch(entries: list[ManifestEntry], root: Path) -> tuple[list[PartFile], int, int]:
+def _targets_to_fetch(
+    entries: list[ManifestEntry], root: Path
+) -> tuple[list[PartFile], list[Path], int]:
     """Sync, in one worker call: skip files already present, copy references, prepare parts.
 
-    Returns the files to fetch, and the count and bytes of files already in place.
+    Returns the files to fetch, the differing files already at their paths (delta
+    sources), and the count of files already in place.
     """
     targets = []
-    skipped = skipped_bytes = 0
+    previous = []
+    skipped = 0
     checked: dict[Path, bool] = {}
     made_dirs: set[Path] = set()
     for entry in entries:
         final = safe_join(root, entry.path, checked)
         if _present(entry, final):
             skipped += 1
-            skipped_bytes += entry.size
             continue
+        if len(entry.chunks) > 1 and final.is_file():
+            previous.append(final)
         if entry.ref is not None:
             _copy_reference(entry, final)
             continue
@@ -172,17 +180,62 @@ def _targets_to_fetch(entries: list[ManifestEntry], root: Path) -> tuple[list[Pa
             target.finalize()
             continue
         targets.append(target)
-    return targets, skipped, skipped_bytes
+    return targets, previous, skipped
+
+
+async def _reuse_local(
+    targets: list[PartFile],
+    previous: list[Path],
+    spec: ChunkerSpec,
+    stats: TransferStats,
+    progress: Progress,
+) -> list[tuple[PartFile, int, str]]:
+    """Fill what local files already hold; return the (file, offset, hash) still to fetch."""
+    index: dict[str, LocalChunk] = {}
+    for path in previous:
+        index.update(await anyio.to_thread.run_sync(index_local_file, path, spec))
+    pending: list[tuple[PartFile, int, str]] = []
+    local: list[LocalPiece] = []
+    for t in targets:
+        offset = 0
+        for c in t.entry.chunks:
+            source = index.get(c.hash)
+            if source is not None and source.size == c.size:
+                local.append(LocalPiece(t, offset, c.hash, source))
+            else:
+                pending.append((t, offset, c.hash))
+            offset += c.size
+    if not local:
+        return pending
+    reusing = list({p.file: None for p in local})
+    try:
+        await anyio.to_thread.run_sync(_create_parts, reusing)
+        copied, stale, completed = await anyio.to_thread.run_sync(copy_local_pieces, local)
+        if completed:
+            await anyio.to_thread.run_sync(finalize_all, completed)
+    except BaseException:
+        await anyio.to_thread.run_sync(discard_all, reusing)
+        raise
+    for file in reusing:
+        file.created = True
+    stats.bytes_reused += copied
+    progress.on_progress(copied)
+    pending += [(p.file, p.file_offset, p.hash) for p in stale]
+    return pending
 
 
 async def _fetch(
     remote: Remote,
     targets: list[PartFile],
+    pending: list[tuple[PartFile, int, str]],
     settings: Settings,
     stats: TransferStats,
     progress: Progress,
 ) -> None:
-    hashes = list(dict.fromkeys(c.hash for t in targets for c in t.entry.chunks))
+    if not pending:
+        return
+    sizes = {c.hash: c.size for t in targets for c in t.entry.chunks}
+    hashes = list(dict.fromkeys(h for _, _, h in pending))
     locations = await remote.locate_chunks(hashes)
     absent = [h for h in hashes if h not in locations]
     if absent:
@@ -190,20 +243,18 @@ async def _fetch(
             f"the store lacks {len(absent)} chunk(s) of this version (first: {absent[0]}); "
             "run 'asyncart server fsck'"
         )
-    pieces = []
-    for t in targets:
-        offset = 0
-        for c in t.entry.chunks:
-            pieces.append(Piece(t, offset, c.hash, c.size, locations[c.hash]))
-            offset += c.size
+    pieces = [Piece(f, off, h, sizes[h], locations[h]) for f, off, h in pending]
     ranges = _plan_ranges(pieces, settings.range_size)
     spans: dict[PartFile, int] = {}
     for rng in ranges:
         for file in {p.file for p in rng.pieces}:
             spans[file] = spans.get(file, 0) + 1
-    for t in targets:
-        t.single_range = spans[t] == 1
-    await anyio.to_thread.run_sync(_create_parts, [t for t in targets if not t.single_range])
+    fetched = list(spans)
+    for t in fetched:
+        t.single_range = spans[t] == 1 and not t.created
+    await anyio.to_thread.run_sync(
+        _create_parts, [t for t in fetched if not t.single_range and not t.created]
+    )
     slots = AdaptiveLimit(settings.concurrency, settings.concurrency_ceiling)
 
     async def fetch(rng: PackRange, token: object) -> None:
@@ -231,7 +282,7 @@ async def _fetch(
             for rng in ranges:
                 tg.start_soon(fetch, rng, await slots.acquire())
     except BaseException:
-        await anyio.to_thread.run_sync(discard_all, targets)
+        await anyio.to_thread.run_sync(discard_all, fetched)
         raise
     finally:
         stats.concurrency_levels += slots.log.levels
