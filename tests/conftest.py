@@ -18,13 +18,19 @@ FAST_RETRIES = {
 
 @pytest.fixture(autouse=True)
 def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No ASYNCART_* from outside; a fresh embedded store; cwd in tmp (./artifacts lands there)."""
+    """No ASYNCART_* from outside; a fresh embedded store; cwd in tmp (./artifacts lands there).
+
+    The hash cache lives in tmp as well, so no test reads or writes ~/.cache.
+    """
     for key in list(os.environ):
         if key.startswith("ASYNCART_"):
             monkeypatch.delenv(key)
     for key, value in FAST_RETRIES.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("ASYNCART_DIR", str(tmp_path / "embedded-store"))
+    # The hash cache too: never ~/.cache. XDG_CACHE_HOME covers Settings() built without env.
+    monkeypatch.setenv("ASYNCART_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)

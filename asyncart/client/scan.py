@@ -9,6 +9,8 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,6 +77,7 @@ class FileScan:
     offset: int = 0
     chunks: list[ChunkRef] = field(default_factory=list)
     digest: str | None = None
+    checked_ns: int = 0  # wall clock just before the final identity check (for the hash cache)
 
     @property
     def done(self) -> bool:
@@ -88,18 +91,23 @@ def _changed(local: Path, why: str) -> FileChangedError:
     )
 
 
-def open_scan(local: Path, expected: FileIdentity, spec: ChunkerSpec) -> FileScan:
-    scan = FileScan(local=local, expected=expected, cutter=Cutter(spec))
+def open_checked(local: Path, expected: FileIdentity) -> int:
+    """Open ``local`` for reading; FileChangedError unless it still is ``expected``."""
     try:
-        scan.fd = os.open(local, os.O_RDONLY)
+        fd = os.open(local, os.O_RDONLY)
     except FileNotFoundError:
         raise _changed(local, "it was deleted") from None
     except OSError as exc:
         raise ConfigError(f"cannot open {str(local)!r}: {exc.strerror}") from None
-    if FileIdentity.of(os.fstat(scan.fd)) != expected:
-        os.close(scan.fd)
-        scan.fd = -1
+    if FileIdentity.of(os.fstat(fd)) != expected:
+        os.close(fd)
         raise _changed(local, "it differs from when it was added")
+    return fd
+
+
+def open_scan(local: Path, expected: FileIdentity, spec: ChunkerSpec) -> FileScan:
+    scan = FileScan(local=local, expected=expected, cutter=Cutter(spec))
+    scan.fd = open_checked(local, expected)
     return scan
 
 
@@ -156,6 +164,7 @@ def _refs(scan: FileScan, pieces: list[memoryview]) -> list[ScannedChunk]:
 
 
 def _finish(scan: FileScan) -> None:
+    scan.checked_ns = time.time_ns()
     now = FileIdentity.of(os.fstat(scan.fd))
     close_scan(scan)
     if scan.offset != scan.expected.size or now != scan.expected:
@@ -186,6 +195,87 @@ def read_small_files(
         finally:
             close_scan(scan)
     return results
+
+
+class ChunkMismatch(Exception):
+    """A chunk read back from a file does not have the hash it was recorded with."""
+
+
+@dataclass
+class RangeRead:
+    """Reading chosen chunks of a file whose chunk list is known (a hash-cache hit).
+
+    ``plan`` holds ``(offset, chunk)`` pairs in file order; each chunk read is
+    checked against its recorded hash.
+    """
+
+    local: Path
+    expected: FileIdentity
+    plan: Sequence[tuple[int, ChunkRef]]
+    fd: int = -1
+    next: int = 0
+    bytes_read: int = 0
+
+    @property
+    def done(self) -> bool:
+        return self.next >= len(self.plan) and self.fd < 0
+
+
+def open_ranges(
+    local: Path, expected: FileIdentity, plan: Sequence[tuple[int, ChunkRef]]
+) -> RangeRead:
+    """Open ``local`` to read the chunks of ``plan``; FileChangedError if it changed."""
+    return RangeRead(local, expected, plan, fd=open_checked(local, expected))
+
+
+def close_ranges(ranges: RangeRead) -> None:
+    if ranges.fd >= 0:
+        os.close(ranges.fd)
+        ranges.fd = -1
+
+
+def read_ranges(ranges: RangeRead, buffer: bytearray) -> list[ScannedChunk]:
+    """Read the next planned chunks that fit in ``buffer``; return them, each verified.
+
+    The returned chunks view ``buffer``. After the last chunk, checks the file
+    did not change while being read (FileChangedError) and closes it.
+
+    Raises:
+        ChunkMismatch: a chunk's bytes do not hash to its recorded hash, or the
+            file ended early: the recorded chunk list does not describe the file.
+    """
+    view = memoryview(buffer)
+    out: list[ScannedChunk] = []
+    pos = 0
+    try:
+        while ranges.next < len(ranges.plan):
+            offset, ref = ranges.plan[ranges.next]
+            if pos + ref.size > len(buffer):
+                if not out:
+                    raise ChunkMismatch(f"chunk {ref.hash} of {ref.size} bytes is too large")
+                return out
+            piece = view[pos : pos + ref.size]
+            try:
+                n = os.preadv(ranges.fd, [piece], offset)
+            except OSError as exc:
+                if exc.errno == errno.EIO:
+                    raise ConfigError(f"I/O error reading {str(ranges.local)!r}") from None
+                raise
+            ranges.bytes_read += n
+            if n != ref.size or blake3.blake3(piece).hexdigest() != ref.hash:
+                end = offset + ref.size
+                raise ChunkMismatch(f"bytes {offset}..{end} do not hash to {ref.hash}")
+            out.append(ScannedChunk(ref, piece))
+            pos += ref.size
+            ranges.next += 1
+        now = FileIdentity.of(os.fstat(ranges.fd))
+        if now != ranges.expected:
+            raise _changed(ranges.local, "its size or modification time changed")
+    except BaseException:
+        close_ranges(ranges)
+        raise
+    close_ranges(ranges)
+    return out
 
 
 def hash_file(path: Path, size_hint: int | None = None) -> str:

@@ -6,6 +6,11 @@
         one read pass per file            one 'missing' query        one request per pack
         chunk + file blake3               per batch group            (~pack_size bytes)
 
+A file the hash cache knows (same path, size, mtime, ctime, inode and chunker)
+is not read: its cached chunk hashes go straight to a 'missing' query, and
+only the chunks the store lacks are read back (by offset, each checked
+against its cached hash) and uploaded. See ``hashcache.py``.
+
 Memory is bounded: at most ``_QUEUE_BATCHES`` read blocks wait between the
 scanner and the dedup stage, and at most ``concurrency`` packs (plus the one
 being filled) are held, whatever the file sizes. Small files are read many to
@@ -22,20 +27,26 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
+from asyncart.client.hashcache import CachedFile, HashCache, HashedFile
 from asyncart.client.progress import Progress, TransferStats
 from asyncart.client.remote import Remote
 from asyncart.client.scan import (
+    ChunkMismatch,
     FileIdentity,
     FileScan,
     ScannedChunk,
     block_buffer_size,
+    close_ranges,
     close_scan,
+    open_ranges,
     open_scan,
     read_block,
+    read_ranges,
     read_small_files,
 )
 from asyncart.client.tasks import task_group
 from asyncart.config import Settings
+from asyncart.core.chunking import ChunkerSpec
 from asyncart.core.manifest import ChunkRef, ManifestEntry
 from asyncart.core.pack import MAX_PACK_CHUNKS, PackHeader
 
@@ -54,11 +65,15 @@ class SourceFile:
     identity: FileIdentity
 
 
+_Finished = tuple[int, str, Sequence[ChunkRef]]  # file index, digest, chunks
+
+
 @dataclass
 class _Batch:
     chunks: list[ScannedChunk]
-    finished: list[tuple[int, FileScan]] = field(default_factory=list)
+    finished: list[_Finished] = field(default_factory=list)
     buffer: bytearray | None = None  # returned to the pool once the chunks are handled
+    present: list[ChunkRef] = field(default_factory=list)  # not read: the store holds them
 
 
 class _BufferPool:
@@ -127,6 +142,101 @@ async def push_files(
     # Buffers: one being read, the queued ones, and those the dedup stage holds.
     pool = _BufferPool(_QUEUE_BATCHES + 3, block_buffer_size(spec, block))
     capacity = settings.pack_size + spec.max_size
+    cache: HashCache | None = None
+    if settings.hash_cache:
+        cache = await anyio.to_thread.run_sync(HashCache.open, settings.cache_dir, spec)
+
+    async def lookup(indexes: list[int]) -> list[CachedFile | None]:
+        if cache is None:
+            return [None] * len(indexes)
+        items = [(files[i].local, files[i].identity) for i in indexes]
+        return await anyio.to_thread.run_sync(cache.lookup, items)
+
+    async def missing_of(hashes: Sequence[str]) -> set[str]:
+        unique = list(dict.fromkeys(hashes))
+        return set(await remote.missing_chunks(unique)) if unique else set()
+
+    async def scan_small(group: list[int]) -> None:
+        """Small files, many per thread hop: cache hits whose chunks are stored are not opened."""
+        finished: list[_Finished] = []
+        present: list[ChunkRef] = []
+        hits = {i: hit for i, hit in zip(group, await lookup(group), strict=True) if hit}
+        if hits:
+            missing = await missing_of([c.hash for hit in hits.values() for c in hit.chunks])
+            for i, hit in hits.items():
+                if not any(c.hash in missing for c in hit.chunks):
+                    finished.append((i, hit.digest, hit.chunks))
+                    present.extend(hit.chunks)
+            stats.files_cached += len(finished)
+        done = {i for i, _, _ in finished}
+        to_read = [i for i in group if i not in done]
+        chunks: list[ScannedChunk] = []
+        if to_read:
+            items = [(files[i].local, files[i].identity) for i in to_read]
+            results = await anyio.to_thread.run_sync(_read_small_files, items, spec, cache)
+            stats.bytes_read += sum(files[i].identity.size for i in to_read)
+            chunks = [c for _, cs in results for c in cs]
+            for i, (scan, _) in zip(to_read, results, strict=True):
+                assert scan.digest is not None
+                finished.append((i, scan.digest, scan.chunks))
+        await queue_send.send(_Batch(chunks, finished, present=present))
+
+    async def scan_large(index: int, source: SourceFile) -> None:
+        """One read pass over a large file, block by block into pooled buffers."""
+        scan = await anyio.to_thread.run_sync(open_scan, source.local, source.identity, spec)
+        try:
+            while not scan.done:
+                buffer = await pool.acquire()
+                offset = scan.offset
+                try:
+                    chunks = await anyio.to_thread.run_sync(_read_block, scan, buffer, block, cache)
+                except BaseException:
+                    pool.release(buffer)
+                    raise
+                stats.bytes_read += scan.offset - offset
+                finished: list[_Finished] = []
+                if scan.done:
+                    assert scan.digest is not None
+                    finished.append((index, scan.digest, scan.chunks))
+                await queue_send.send(_Batch(chunks, finished, buffer))
+        finally:
+            close_scan(scan)
+
+    async def push_cached(index: int, source: SourceFile, hit: CachedFile) -> bool:
+        """A large file the cache knows: read only the chunks the store lacks.
+
+        Returns False, having dropped the cache entry, when a chunk read back
+        does not match its cached hash (the file changed without its stat
+        changing): the caller then reads the whole file. Chunks already sent
+        were verified against their hashes, so sending them did no harm.
+        """
+        missing = await missing_of([c.hash for c in hit.chunks])
+        plan, present = _plan_reads(hit.chunks, missing)
+        if plan:
+            ranges = await anyio.to_thread.run_sync(
+                open_ranges, source.local, source.identity, plan
+            )
+            try:
+                while not ranges.done:
+                    buffer = await pool.acquire()
+                    read = ranges.bytes_read
+                    try:
+                        chunks = await anyio.to_thread.run_sync(read_ranges, ranges, buffer)
+                    except BaseException:
+                        pool.release(buffer)
+                        raise
+                    finally:
+                        stats.bytes_read += ranges.bytes_read - read
+                    await queue_send.send(_Batch(chunks, [], buffer))
+            except ChunkMismatch:
+                assert cache is not None
+                await anyio.to_thread.run_sync(cache.forget, source.local)
+                return False
+            finally:
+                close_ranges(ranges)
+        stats.files_cached += 1
+        await queue_send.send(_Batch([], [(index, hit.digest, hit.chunks)], present=present))
+        return True
 
     async def scanner() -> None:
         async with queue_send:
@@ -135,15 +245,9 @@ async def push_files(
 
             async def flush_group() -> None:
                 nonlocal group, group_bytes
-                if not group:
-                    return
-                items = [(files[i].local, files[i].identity) for i in group]
-                results = await anyio.to_thread.run_sync(read_small_files, items, spec)
-                chunks = [c for _, cs in results for c in cs]
-                await queue_send.send(
-                    _Batch(chunks, list(zip(group, (s for s, _ in results), strict=True)))
-                )
-                group, group_bytes = [], 0
+                if group:
+                    pending, group, group_bytes = group, [], 0
+                    await scan_small(pending)
 
             for index, source in enumerate(files):
                 if source.identity.size <= _SMALL_FILE:
@@ -153,22 +257,9 @@ async def push_files(
                         await flush_group()
                     continue
                 await flush_group()
-                scan = await anyio.to_thread.run_sync(
-                    open_scan, source.local, source.identity, spec
-                )
-                try:
-                    while not scan.done:
-                        buffer = await pool.acquire()
-                        try:
-                            chunks = await anyio.to_thread.run_sync(read_block, scan, buffer, block)
-                        except BaseException:
-                            pool.release(buffer)
-                            raise
-                        await queue_send.send(
-                            _Batch(chunks, [(index, scan)] if scan.done else [], buffer)
-                        )
-                finally:
-                    close_scan(scan)
+                (hit,) = await lookup([index])
+                if hit is None or not await push_cached(index, source, hit):
+                    await scan_large(index, source)
             await flush_group()
 
     spare_packs: list[bytearray] = []  # at most concurrency + 1 ever exist
@@ -228,11 +319,13 @@ async def push_files(
                             stats.bytes_skipped += chunk.ref.size
                             progress.on_progress(chunk.ref.size)
                         seen.add(h)
-                    for index, scan in batch.finished:
+                    for ref in batch.present:
+                        stats.bytes_skipped += ref.size
+                        progress.on_progress(ref.size)
+                    for index, digest, chunks in batch.finished:
                         source = files[index]
-                        assert scan.digest is not None
                         entries[index] = ManifestEntry.for_file(
-                            source.path, source.identity.size, scan.digest, scan.chunks
+                            source.path, source.identity.size, digest, chunks
                         )
                     if batch.buffer is not None:
                         batch.chunks.clear()
@@ -246,4 +339,55 @@ async def push_files(
             tg.start_soon(dedup_and_pack, tg)
     finally:
         progress.on_done()
+        if cache is not None:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(cache.close)
     return [entries[i] for i in range(len(files))]
+
+
+def _plan_reads(
+    chunks: Sequence[ChunkRef], missing: set[str]
+) -> tuple[list[tuple[int, ChunkRef]], list[ChunkRef]]:
+    """Split a cached chunk list into ``(offset, chunk)`` reads and chunks not to read.
+
+    Offsets follow from the ordered chunk sizes. Each missing hash is read once
+    (its first occurrence); every other occurrence, like every stored chunk, is
+    accounted as present.
+    """
+    plan: list[tuple[int, ChunkRef]] = []
+    present: list[ChunkRef] = []
+    planned: set[str] = set()
+    offset = 0
+    for ref in chunks:
+        if ref.hash in missing and ref.hash not in planned:
+            plan.append((offset, ref))
+            planned.add(ref.hash)
+        else:
+            present.append(ref)
+        offset += ref.size
+    return plan, present
+
+
+def _hashed(scan: FileScan) -> HashedFile:
+    assert scan.digest is not None
+    return HashedFile(scan.local, scan.expected, scan.digest, scan.chunks, scan.checked_ns)
+
+
+def _read_block(
+    scan: FileScan, buffer: bytearray, block: int, cache: HashCache | None
+) -> list[ScannedChunk]:
+    """``read_block``, recording the file in the cache once it was read whole (same hop)."""
+    chunks = read_block(scan, buffer, block)
+    if scan.done and cache is not None:
+        cache.remember([_hashed(scan)])
+    return chunks
+
+
+def _read_small_files(
+    items: list[tuple[Path, FileIdentity]], spec: ChunkerSpec, cache: HashCache | None
+) -> list[tuple[FileScan, list[ScannedChunk]]]:
+    """``read_small_files``, recording them in the cache (same hop)."""
+    results = read_small_files(items, spec)
+    if cache is not None:
+        cache.remember([_hashed(scan) for scan, _ in results])
+    return results
