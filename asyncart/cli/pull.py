@@ -14,12 +14,21 @@ from asyncart.cli.output import emit_json, human_size, progress_for
 
 @click.command()
 @click.argument("name")
-@click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
-              help="Directory to write into (default ./artifacts/<name>:<version>).")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Directory to write into (default ./artifacts/<name>:<version>).",
+)
 @click.option("--type", "-t", "type_", default=None, help="Require this artifact type.")
 @client_options
 def pull(
-    name: str, output: Path | None, type_: str | None, project: str | None, url: str | None,
+    name: str,
+    output: Path | None,
+    type_: str | None,
+    project: str | None,
+    url: str | None,
     json_output: bool,
 ) -> None:
     """Download a version; files already present with the right digest are kept."""
@@ -27,7 +36,11 @@ def pull(
 
 
 async def _pull(
-    name: str, output: Path | None, type_: str | None, project: str | None, url: str | None,
+    name: str,
+    output: Path | None,
+    type_: str | None,
+    project: str | None,
+    url: str | None,
     json_output: bool,
 ) -> None:
     started = time.perf_counter()
@@ -48,13 +61,18 @@ async def _pull(
                 "files": len(artifact.files()),
                 "path": path,
                 "bytes_downloaded": stats.bytes_downloaded,
+                "bytes_reused": stats.bytes_reused,
+                "bytes_resumed": stats.bytes_resumed,
                 "files_skipped": stats.files_skipped,
+                "concurrency": stats.concurrency,
                 "seconds": round(seconds, 3),
             }
         )
     else:
+        kept = stats.bytes_reused + stats.bytes_resumed
         click.echo(
             f"{artifact.qualified_name} -> {path} ({human_size(artifact.size)}, "
-            f"{len(artifact.files())} files, {human_size(stats.bytes_downloaded)} downloaded, "
-            f"{seconds:.1f}s)"
+            f"{len(artifact.files())} files, {human_size(stats.bytes_downloaded)} downloaded"
+            + (f", {human_size(kept)} reused from local files" if kept else "")
+            + f", {seconds:.1f}s)"
         )

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import blake3
 
+from asyncart.client import journal
 from asyncart.core.manifest import ManifestEntry
 from asyncart.errors import ConfigError, IntegrityError
 
@@ -44,7 +45,8 @@ class PartFile:
     final: Path
     part: Path
     single_range: bool = False  # all its bytes come in one range: created by that write
-    created: bool = False  # the part file exists (created up front)
+    created: bool = False  # the part file exists (created up front), with a journal
+    resumed: set[int] = field(default_factory=set)  # chunk offsets kept from an earlier pull
     remaining: int = field(init=False)
     _hashed_upto: int = field(init=False, default=0)
     _verified: dict[int, int] = field(init=False, default_factory=dict)  # start -> end
@@ -60,6 +62,10 @@ class PartFile:
             self._hasher = blake3.blake3()
 
     @property
+    def journal(self) -> Path:
+        return journal.journal_path(self.final)
+
+    @property
     def is_one_chunk(self) -> bool:
         chunks = self.entry.chunks
         return len(chunks) == 1 and chunks[0].hash == self.entry.digest
@@ -71,13 +77,57 @@ class PartFile:
         reserved blocks costs less CPU here, and a full disk is reported before
         any byte is fetched.
         """
+        if self.created:
+            return  # resumed: its verified chunks stay
         fd = os.open(self.part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         try:
             if self.entry.size >= _PREALLOCATE_FROM:
                 preallocate(fd, self.entry.size, self.part)
         finally:
             os.close(fd)
+        journal.start(self.journal, self.entry.digest, self.entry.size)
         self.created = True
+
+    def resume(self) -> int:
+        """Keep the verified chunks an interrupted pull of this same file left; return their bytes.
+
+        Every chunk the journal lists is read back and re-hashed; only those that
+        match are kept (and credited). A part file without a matching journal is
+        removed.
+        """
+        regions = journal.read(self.journal, self.entry.digest, self.entry.size)
+        if not regions or not self.part.is_file():
+            self.discard()
+            return 0
+        covered = _merge(regions)
+        keep: list[tuple[int, int]] = []
+        fd = os.open(self.part, os.O_RDONLY)
+        try:
+            offset = 0
+            for chunk in self.entry.chunks:
+                end = offset + chunk.size
+                if _inside(covered, offset, end):
+                    data = os.pread(fd, chunk.size, offset)
+                    if blake3.blake3(data).hexdigest() == chunk.hash:
+                        keep.append((offset, chunk.size))
+                offset = end
+        finally:
+            os.close(fd)
+        if not keep:
+            self.discard()
+            return 0
+        journal.start(self.journal, self.entry.digest, self.entry.size)
+        journal.append(self.journal, keep)
+        self.created = True
+        self.resumed = {off for off, _ in keep}
+        for off, size in _merge(keep):
+            self._credit(off, size)
+        return sum(size for _, size in keep)
+
+    def discard(self) -> None:
+        """Remove the part file and its journal."""
+        self.part.unlink(missing_ok=True)
+        journal.remove(self.journal)
 
     def credit(self, offset: int, size: int) -> bool:
         """Record ``size`` verified bytes written at ``offset``.
@@ -86,6 +136,11 @@ class PartFile:
         file is whole and hashed. A thread that finds another one hashing this
         file leaves the new region to it instead of waiting.
         """
+        if self.created:
+            journal.append(self.journal, [(offset, size)])
+        return self._credit(offset, size)
+
+    def _credit(self, offset: int, size: int) -> bool:
         with self._lock:
             self.remaining -= size
             if self._hasher is None:
@@ -149,12 +204,29 @@ class PartFile:
                 raise AssertionError(f"{self.entry.path}: finalized before every byte was hashed")
             actual = self._hasher.hexdigest()
         if actual != self.entry.digest:
-            self.part.unlink(missing_ok=True)
+            self.discard()
             raise IntegrityError(
                 f"file {self.entry.path!r} hashes to {actual} after download, expected "
                 f"{self.entry.digest}; the manifest and its chunks disagree"
             )
         os.replace(self.part, self.final)
+        journal.remove(self.journal)
+
+
+def _merge(regions: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted, non-overlapping (offset, length) regions covering the same bytes."""
+    out: list[tuple[int, int]] = []
+    for off, length in sorted(regions):
+        if out and off <= out[-1][0] + out[-1][1]:
+            last_off, last_len = out[-1]
+            out[-1] = (last_off, max(last_len, off + length - last_off))
+        else:
+            out.append((off, length))
+    return out
+
+
+def _inside(regions: list[tuple[int, int]], start: int, end: int) -> bool:
+    return any(off <= start and end <= off + length for off, length in regions)
 
 
 def finalize_all(files: list[PartFile]) -> None:
@@ -166,7 +238,14 @@ def finalize_all(files: list[PartFile]) -> None:
 def discard_all(files: list[PartFile]) -> None:
     """Remove the part files of an abandoned pull."""
     for f in files:
-        f.part.unlink(missing_ok=True)
+        f.discard()
+
+
+def keep_resumable(files: list[PartFile]) -> None:
+    """After a failed pull: keep journaled part files for the next pull, remove the rest."""
+    for f in files:
+        if not f.created:
+            f.discard()
 
 
 _libc_fallocate = None

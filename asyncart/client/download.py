@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlparse
 import anyio
 import anyio.to_thread
 
-from asyncart.client.assembly import PartFile, discard_all, finalize_all
+from asyncart.client.assembly import PartFile, discard_all, finalize_all, keep_resumable
 from asyncart.client.concurrency import AdaptiveLimit
 from asyncart.client.delta import LocalChunk, LocalPiece, copy_local_pieces, index_local_file
 from asyncart.client.progress import Progress, TransferStats
@@ -137,11 +137,14 @@ async def download_manifest(
     wanted: list[ManifestEntry] = [e for e in entries if e is not None]
     progress.on_start("pull", sum(e.size for e in wanted), len(wanted))
     try:
-        targets, previous, skipped = await anyio.to_thread.run_sync(
+        targets, previous, skipped, resumed = await anyio.to_thread.run_sync(
             _targets_to_fetch, wanted, root
         )
         stats.files_skipped += skipped
-        progress.on_progress(sum(e.size for e in wanted) - sum(t.entry.size for t in targets))
+        stats.bytes_resumed += resumed
+        progress.on_progress(
+            sum(e.size for e in wanted) - sum(t.entry.size for t in targets) + resumed
+        )
         if targets:
             pending = await _reuse_local(targets, previous, manifest.chunker, stats, progress)
             await _fetch(remote, targets, pending, settings, stats, progress)
@@ -152,15 +155,16 @@ async def download_manifest(
 
 def _targets_to_fetch(
     entries: list[ManifestEntry], root: Path
-) -> tuple[list[PartFile], list[Path], int]:
+) -> tuple[list[PartFile], list[Path], int, int]:
     """Sync, in one worker call: skip files already present, copy references, prepare parts.
 
     Returns the files to fetch, the differing files already at their paths (delta
-    sources), and the count of files already in place.
+    sources), the count of files already in place, and the bytes kept from part
+    files an interrupted pull left (see ``journal.py``).
     """
     targets = []
     previous = []
-    skipped = 0
+    skipped = resumed = 0
     checked: dict[Path, bool] = {}
     made_dirs: set[Path] = set()
     for entry in entries:
@@ -168,19 +172,22 @@ def _targets_to_fetch(
         if _present(entry, final):
             skipped += 1
             continue
-        if len(entry.chunks) > 1 and final.is_file():
-            previous.append(final)
         if entry.ref is not None:
             _copy_reference(entry, final)
             continue
+        if len(entry.chunks) > 1 and final.is_file():
+            previous.append(final)
         target = PartFile(entry, final, final.with_name(final.name + RESERVED_SUFFIX))
         _prepare(target, made_dirs)
-        if entry.size == 0:
-            target.create()
+        if target.part.exists():
+            resumed += target.resume()
+        if target.remaining == 0:  # empty, or wholly kept from an interrupted pull
+            if not target.created:
+                target.create()
             target.finalize()
             continue
         targets.append(target)
-    return targets, previous, skipped
+    return targets, previous, skipped, resumed
 
 
 async def _reuse_local(
@@ -200,7 +207,9 @@ async def _reuse_local(
         offset = 0
         for c in t.entry.chunks:
             source = index.get(c.hash)
-            if source is not None and source.size == c.size:
+            if offset in t.resumed:
+                pass
+            elif source is not None and source.size == c.size:
                 local.append(LocalPiece(t, offset, c.hash, source))
             else:
                 pending.append((t, offset, c.hash))
@@ -213,11 +222,10 @@ async def _reuse_local(
         copied, stale, completed = await anyio.to_thread.run_sync(copy_local_pieces, local)
         if completed:
             await anyio.to_thread.run_sync(finalize_all, completed)
-    except BaseException:
-        await anyio.to_thread.run_sync(discard_all, reusing)
+    except BaseException as exc:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_after_failure, reusing, exc)
         raise
-    for file in reusing:
-        file.created = True
     stats.bytes_reused += copied
     progress.on_progress(copied)
     pending += [(p.file, p.file_offset, p.hash) for p in stale]
@@ -281,12 +289,21 @@ async def _fetch(
         async with task_group() as tg:
             for rng in ranges:
                 tg.start_soon(fetch, rng, await slots.acquire())
-    except BaseException:
-        await anyio.to_thread.run_sync(discard_all, fetched)
+    except BaseException as exc:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_after_failure, fetched, exc)
         raise
     finally:
         stats.concurrency_levels += slots.log.levels
         stats.concurrency = slots.log.settled or slots.limit
+
+
+def _after_failure(files: list[PartFile], exc: BaseException) -> None:
+    """Keep what a re-run can resume, unless the failure says the bytes themselves are bad."""
+    if isinstance(exc, IntegrityError):
+        discard_all(files)
+    else:
+        keep_resumable(files)
 
 
 def verify_directory(manifest: Manifest, root: Path) -> list[str]:

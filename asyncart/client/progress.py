@@ -33,6 +33,7 @@ class TransferStats(Progress):
         self.bytes_skipped = 0
         self.bytes_downloaded = 0
         self.bytes_reused = 0  # pull: bytes copied from files already on local disk
+        self.bytes_resumed = 0  # pull: verified bytes kept from an interrupted pull
         self.bytes_read = 0
         self.files_skipped = 0
         self.files_cached = 0

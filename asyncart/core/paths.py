@@ -11,6 +11,8 @@ from asyncart.errors import ConfigError
 
 MAX_PATH_LENGTH = 4096
 RESERVED_SUFFIX = ".asyncart-part"  # a file being downloaded, beside its final name
+JOURNAL_SUFFIX = ".asyncart-journal"  # which regions of that part file are verified
+RESERVED_SUFFIXES = (RESERVED_SUFFIX, JOURNAL_SUFFIX)
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
 
 
@@ -45,11 +47,12 @@ def normalize_entry_path(path: object) -> str:
         )
     if not parts:
         raise ConfigError(f"entry path {path!r} names no file")
-    if parts[-1].endswith(RESERVED_SUFFIX):
-        raise ConfigError(
-            f"entry path {path!r} ends with {RESERVED_SUFFIX!r}, which downloads use for "
-            "partly written files; rename it"
-        )
+    for suffix in RESERVED_SUFFIXES:
+        if parts[-1].endswith(suffix):
+            raise ConfigError(
+                f"entry path {path!r} ends with {suffix!r}, which downloads use for "
+                "partly written files; rename it"
+            )
     return "/".join(parts)
 
 

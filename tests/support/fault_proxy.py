@@ -3,7 +3,8 @@
 ``FaultProxy(target_url)`` listens on 127.0.0.1 (port chosen by the OS) and forwards
 every request to ``target_url``, streaming bodies both ways. Tests program faults
 before (or while) traffic flows; each fault matches a method and a path prefix and
-fires ``times`` times, in the order the faults were added::
+fires ``times`` times (after letting ``skip`` matching requests through), in the order
+the faults were added::
 
     async with FaultProxy(server.url) as proxy:
         proxy.answer(503, method="POST", path="/v1/packs", times=2, retry_after="0")
@@ -70,6 +71,7 @@ class Fault:
     forward_first: bool = False
     after_bytes: int = 0
     seconds: float = 0.0
+    skip: int = 0  # let this many matching requests through untouched first
     fired: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -180,6 +182,9 @@ class FaultProxy:
     def _take(self, method: str, path: str) -> Fault | None:
         for fault in self.faults:
             if fault.matches(method, path):
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    return None
                 fault.fired += 1
                 self.injected[fault.kind] += 1
                 return fault
