@@ -9,7 +9,7 @@ throughput by at least ``gain``; the first doubling that did not pays for
 itself is undone and the climb stops for the rest of the transfer.
 
 A window skips the transfers that were already running when the limit changed
-(they started under the old level) and then measures ``2 * limit``
+(they started under the old level, or during start-up) and then measures ``2 * limit``
 completions, so each level is judged on transfers that ran at that level.
 """
 
@@ -65,7 +65,8 @@ class AdaptiveLimit:
         self._previous_rate = 0.0
         self._previous_level = initial
         if initial < maximum:
-            self._window = _Window(initial, skip=0, measure=2 * initial)
+            # The first transfers also pay for start-up (connections, first reads): skipped.
+            self._window = _Window(initial, skip=initial, measure=2 * initial)
         else:
             self.log.settled = initial
 

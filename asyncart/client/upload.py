@@ -2,7 +2,7 @@
 
 ::
 
-    scanner (worker threads) ──batches──> dedup+pack ──packs──> uploaders (≤ concurrency)
+    scanner (worker threads) ──batches──> dedup+pack ──packs──> uploaders (adaptive)
         one read pass per file            one 'missing' query        one request per pack
         chunk + file blake3               per batch group            (~pack_size bytes)
 
@@ -11,11 +11,19 @@ is not read: its cached chunk hashes go straight to a 'missing' query, and
 only the chunks the store lacks are read back (by offset, each checked
 against its cached hash) and uploaded. See ``hashcache.py``.
 
+Large files are read in blocks of ``pack_size``. A block whose chunks are
+mostly new to the store becomes a pack of its own, sent straight from the read
+buffer (no copy); the buffer returns to the pool once that upload is done.
+Chunks from blocks that are mostly present already (a re-push after a small
+edit), and from small files, are copied into shared packs, so packs stay
+between half and one ``pack_size`` and the store keeps few objects per GiB.
+
 Memory is bounded: at most ``_QUEUE_BATCHES`` read blocks wait between the
-scanner and the dedup stage, and at most ``concurrency`` packs (plus the one
-being filled) are held, whatever the file sizes. Small files are read many to
-one worker call and their chunks share packs, so 20,000 files of 4 KiB make a
-handful of requests.
+scanner and the dedup stage, and packs in flight (their number adapts, see
+``concurrency.py``) hold one buffer each, all from one pool of at most
+``PUSH_MEMORY_BUDGET`` bytes,
+whatever the file sizes. Small files are read many to one worker call and
+their chunks share packs, so 20,000 files of 4 KiB make a handful of requests.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
+from asyncart.client.concurrency import AdaptiveLimit
 from asyncart.client.hashcache import CachedFile, HashCache, HashedFile
 from asyncart.client.progress import Progress, TransferStats
 from asyncart.client.remote import Remote
@@ -54,6 +63,8 @@ _QUEUE_BATCHES = 2
 _SMALL_FILE = 1 << 20
 _SMALL_GROUP_FILES = 1024
 _MAX_QUERY_HASHES = 20_000
+PUSH_MEMORY_BUDGET = 192 << 20  # all read and pack buffers of one push together
+_MIN_BUFFERS = 8  # reading, queued, in the dedup stage, a pack being filled: never deadlocks
 
 
 @dataclass(frozen=True)
@@ -68,54 +79,94 @@ class SourceFile:
 _Finished = tuple[int, str, Sequence[ChunkRef]]  # file index, digest, chunks
 
 
+class _Buffer:
+    """A pooled read buffer, and how many holders (a batch, packs) still need its bytes."""
+
+    __slots__ = ("data", "holders")
+
+    def __init__(self, size: int) -> None:
+        self.data = bytearray(size)
+        self.holders = 0
+
+
 @dataclass
 class _Batch:
-    chunks: list[ScannedChunk]
+    chunks: list[ScannedChunk]  # laid out one after another from the start of ``buffer``
     finished: list[_Finished] = field(default_factory=list)
-    buffer: bytearray | None = None  # returned to the pool once the chunks are handled
+    buffer: _Buffer | None = None
     present: list[ChunkRef] = field(default_factory=list)  # not read: the store holds them
 
 
 class _BufferPool:
-    """Read buffers reused across blocks: bounded memory, no allocator churn."""
+    """Read buffers reused across blocks: bounded memory, no allocator churn.
+
+    A buffer goes back to the pool when its last holder lets go: the batch that
+    was read into it, and every pack that sends bytes straight from it.
+    """
 
     def __init__(self, count: int, size: int) -> None:
-        self._free: list[bytearray] = []
+        self._free: list[_Buffer] = []
         self._size = size
         self._slots = anyio.Semaphore(count)
 
-    async def acquire(self) -> bytearray:
+    async def acquire(self) -> _Buffer:
         await self._slots.acquire()
-        return self._free.pop() if self._free else bytearray(self._size)
+        buffer = self._free.pop() if self._free else _Buffer(self._size)
+        buffer.holders = 1
+        return buffer
 
-    def release(self, buffer: bytearray) -> None:
-        self._free.append(buffer)
-        self._slots.release()
+    def hold(self, buffer: _Buffer) -> None:
+        buffer.holders += 1
+
+    def release(self, buffer: _Buffer) -> None:
+        buffer.holders -= 1
+        if buffer.holders == 0:
+            self._free.append(buffer)
+            self._slots.release()
 
 
-class _PackBuilder:
-    """Chunk bytes copied into one reused buffer (no regrowth copies, no zero-filling)."""
+@dataclass
+class _Pack:
+    """The chunks of one upload: views of read buffers (held until sent) or copied bytes."""
 
-    def __init__(self, buffer: bytearray) -> None:
-        self.refs: list[ChunkRef] = []
-        self._buf = buffer
-        self._len = 0
+    refs: list[ChunkRef] = field(default_factory=list)
+    parts: list[memoryview] = field(default_factory=list)
+    size: int = 0
+    held: list[_Buffer] = field(default_factory=list)
+    copy_buffer: _Buffer | None = None  # a pool buffer copied chunks go into (also held)
+    _copied: int = 0
+    _span: tuple[_Buffer, int, int] | None = None  # the last view: buffer, start, end
 
-    def fits(self, size: int) -> bool:
-        return self._len + size <= len(self._buf)
+    def add_view(self, ref: ChunkRef, buffer: _Buffer, start: int) -> None:
+        """Send ``ref``'s bytes from ``buffer`` at ``start`` (the caller holds the buffer)."""
+        end = start + ref.size
+        if self._span is not None and self._span[0] is buffer and self._span[2] == start:
+            start = self._span[1]  # adjacent to the last view: widen it
+            self.parts[-1] = memoryview(buffer.data)[start:end]
+        else:
+            self.parts.append(memoryview(buffer.data)[start:end])
+        self._span = (buffer, start, end)
+        self.refs.append(ref)
+        self.size += ref.size
 
-    def add(self, chunk: ScannedChunk) -> None:
-        end = self._len + chunk.ref.size
-        self._buf[self._len : end] = chunk.data
-        self._len = end
-        self.refs.append(chunk.ref)
+    def add_copy(self, ref: ChunkRef, data: memoryview) -> None:
+        """Copy ``ref``'s bytes into this pack's own buffer (sparse or small-file chunks)."""
+        assert self.copy_buffer is not None
+        end = self._copied + ref.size
+        self.copy_buffer.data[self._copied : end] = data
+        self._copied = end
+        self.refs.append(ref)
+        self.size += ref.size
 
-    @property
-    def data(self) -> memoryview:
-        return memoryview(self._buf)[: self._len]
+    def body(self) -> list[memoryview]:
+        parts = list(self.parts)
+        if self._copied:
+            assert self.copy_buffer is not None
+            parts.append(memoryview(self.copy_buffer.data)[: self._copied])
+        return parts
 
     def __len__(self) -> int:
-        return self._len
+        return self.size
 
 
 async def push_files(
@@ -136,12 +187,14 @@ async def push_files(
     progress.on_start("push", sum(f.identity.size for f in files), len(files))
     queue_send, queue_recv = anyio.create_memory_object_stream[_Batch](_QUEUE_BATCHES)
     entries: dict[int, ManifestEntry] = {}
-    upload_slots = anyio.Semaphore(settings.concurrency)
+    buffers, ceiling = push_buffers(settings)
+    upload_slots = AdaptiveLimit(settings.concurrency, ceiling)
     spec = settings.chunker
-    block = settings.read_block_size
-    # Buffers: one being read, the queued ones, and those the dedup stage holds.
-    pool = _BufferPool(_QUEUE_BATCHES + 3, block_buffer_size(spec, block))
-    capacity = settings.pack_size + spec.max_size
+    # A block per pack: a block of new data is sent as one pack straight from its buffer.
+    block = settings.pack_size
+    # Buffers: one being read, the queued ones, the one the dedup stage reads, and one
+    # per pack in flight or being filled.
+    pool = _BufferPool(buffers, block_buffer_size(spec, block))
     cache: HashCache | None = None
     if settings.hash_cache:
         cache = await anyio.to_thread.run_sync(HashCache.open, settings.cache_dir, spec)
@@ -189,7 +242,9 @@ async def push_files(
                 buffer = await pool.acquire()
                 offset = scan.offset
                 try:
-                    chunks = await anyio.to_thread.run_sync(_read_block, scan, buffer, block, cache)
+                    chunks = await anyio.to_thread.run_sync(
+                        _read_block, scan, buffer.data, block, cache
+                    )
                 except BaseException:
                     pool.release(buffer)
                     raise
@@ -221,7 +276,7 @@ async def push_files(
                     buffer = await pool.acquire()
                     read = ranges.bytes_read
                     try:
-                        chunks = await anyio.to_thread.run_sync(read_ranges, ranges, buffer)
+                        chunks = await anyio.to_thread.run_sync(read_ranges, ranges, buffer.data)
                     except BaseException:
                         pool.release(buffer)
                         raise
@@ -262,30 +317,34 @@ async def push_files(
                     await scan_large(index, source)
             await flush_group()
 
-    spare_packs: list[bytearray] = []  # at most concurrency + 1 ever exist
+    async def copy_pack() -> _Pack:
+        buffer = await pool.acquire()
+        return _Pack(held=[buffer], copy_buffer=buffer)
 
-    def new_pack() -> _PackBuilder:
-        return _PackBuilder(spare_packs.pop() if spare_packs else bytearray(capacity))
-
-    async def upload(pack: _PackBuilder) -> None:
+    async def upload(pack: _Pack, token: object) -> None:
+        moved = 0
         try:
             header = PackHeader(tuple(pack.refs))
             what = f"pack of {len(pack.refs)} chunks ({len(pack)} bytes, first {pack.refs[0].hash})"
-            await remote.upload_pack([header.encode(), pack.data], what)
+            await remote.upload_pack([header.encode(), *pack.body()], what)
+            moved = len(pack)
             stats.bytes_uploaded += len(pack)
             stats.packs_uploaded += 1
             progress.on_progress(len(pack))
         finally:
-            spare_packs.append(pack._buf)
-            upload_slots.release()
+            for buffer in pack.held:
+                pool.release(buffer)
+            upload_slots.release(token, moved)
 
     async def dedup_and_pack(tg: anyio.abc.TaskGroup) -> None:
         seen: set[str] = set()
-        pack = new_pack()
+        shared: _Pack | None = None  # sparse and small-file chunks, copied
 
-        async def submit(p: _PackBuilder) -> None:
-            await upload_slots.acquire()
-            tg.start_soon(upload, p)
+        async def submit(p: _Pack) -> None:
+            tg.start_soon(upload, p, await upload_slots.acquire())
+
+        def full(p: _Pack) -> bool:
+            return len(p) >= settings.pack_size or len(p.refs) >= MAX_PACK_CHUNKS
 
         async with queue_recv:
             while True:
@@ -308,30 +367,44 @@ async def push_files(
                 )
                 missing = set(await remote.missing_chunks(candidates)) if candidates else set()
                 for batch in batches:
-                    for chunk in batch.chunks:
-                        h = chunk.ref.hash
-                        if h in missing and h not in seen:
-                            pack.add(chunk)
-                            if len(pack) >= settings.pack_size or len(pack.refs) >= MAX_PACK_CHUNKS:
-                                await submit(pack)
-                                pack = new_pack()
-                        else:
-                            stats.bytes_skipped += chunk.ref.size
-                            progress.on_progress(chunk.ref.size)
-                        seen.add(h)
-                    for ref in batch.present:
-                        stats.bytes_skipped += ref.size
-                        progress.on_progress(ref.size)
+                    new = _new_chunks(batch, missing, seen)
+                    new_bytes = sum(batch.chunks[i].ref.size for i, _ in new)
+                    buffer = batch.buffer
+                    if buffer is not None and new_bytes >= settings.pack_size // 2:
+                        # Mostly new bytes: send them from the read buffer, no copy.
+                        own = _Pack()
+                        for i, start in new:
+                            if not own.held:
+                                pool.hold(buffer)
+                                own.held.append(buffer)
+                            own.add_view(batch.chunks[i].ref, buffer, start)
+                            if full(own):
+                                await submit(own)
+                                own = _Pack()
+                        if own.refs:
+                            await submit(own)
+                    else:
+                        for i, _ in new:
+                            if shared is None:
+                                shared = await copy_pack()
+                            shared.add_copy(batch.chunks[i].ref, batch.chunks[i].data)
+                            if full(shared):
+                                await submit(shared)
+                                shared = None
+                    skipped = sum(c.ref.size for c in batch.chunks) - new_bytes
+                    skipped += sum(ref.size for ref in batch.present)
+                    stats.bytes_skipped += skipped
+                    progress.on_progress(skipped)
                     for index, digest, chunks in batch.finished:
                         source = files[index]
                         entries[index] = ManifestEntry.for_file(
                             source.path, source.identity.size, digest, chunks
                         )
-                    if batch.buffer is not None:
+                    if buffer is not None:
                         batch.chunks.clear()
-                        pool.release(batch.buffer)
-        if len(pack):
-            await submit(pack)
+                        pool.release(buffer)
+        if shared is not None:
+            await submit(shared)
 
     try:
         async with task_group() as tg:
@@ -339,10 +412,39 @@ async def push_files(
             tg.start_soon(dedup_and_pack, tg)
     finally:
         progress.on_done()
+        stats.concurrency_levels += upload_slots.log.levels
+        stats.concurrency = upload_slots.log.settled or upload_slots.limit
         if cache is not None:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(cache.close)
     return [entries[i] for i in range(len(files))]
+
+
+def push_buffers(settings: Settings) -> tuple[int, int]:
+    """How many pack-sized buffers a push may use, and the most packs in flight.
+
+    Every buffer is about ``pack_size`` bytes; together they stay within
+    ``PUSH_MEMORY_BUDGET`` (but never fewer than ``_MIN_BUFFERS``). Four are kept
+    for reading, queueing and the dedup stage; each pack in flight holds one.
+    """
+    buffers = max(
+        _MIN_BUFFERS, PUSH_MEMORY_BUDGET // (settings.pack_size + settings.chunker.max_size)
+    )
+    ceiling = max(settings.concurrency, min(settings.concurrency_ceiling, buffers - 4))
+    return max(buffers, ceiling + 4), ceiling
+
+
+def _new_chunks(batch: _Batch, missing: set[str], seen: set[str]) -> list[tuple[int, int]]:
+    """``(index, offset in the buffer)`` of the batch's chunks to upload; marks all as seen."""
+    new: list[tuple[int, int]] = []
+    offset = 0
+    for i, chunk in enumerate(batch.chunks):
+        h = chunk.ref.hash
+        if h in missing and h not in seen:
+            new.append((i, offset))
+        seen.add(h)
+        offset += chunk.ref.size
+    return new
 
 
 def _plan_reads(

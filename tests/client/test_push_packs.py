@@ -1,0 +1,66 @@
+"""How pushes group chunks into packs: whole blocks of new bytes, or sparse changes gathered."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from asyncart import aio
+from asyncart.client.upload import push_buffers
+from asyncart.config import Settings
+
+MiB = 1 << 20
+PACK = 4 * MiB
+
+
+@pytest.fixture(autouse=True)
+def small_packs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASYNCART_PACK_SIZE", str(PACK))
+    monkeypatch.setenv("ASYNCART_CHUNK_SIZE", str(64 << 10))
+    monkeypatch.setenv("ASYNCART_HASH_CACHE", "0")
+
+
+async def _push(path: Path) -> aio.Artifact:
+    async with await aio.init(job_type="t") as run:
+        art = aio.Artifact("data", type="dataset")
+        art.add_file(path)
+        await run.log_artifact(art)
+    return art
+
+
+async def _pull_bytes(out: Path) -> bytes:
+    async with aio.Api() as api:
+        art = await api.artifact("data:latest")
+        await art.download(out)
+    return (out / "data.bin").read_bytes()
+
+
+async def test_new_bytes_go_in_block_sized_packs_and_sparse_edits_share_packs(store: str) -> None:
+    data = bytearray(random.Random(1).randbytes(64 * MiB))
+    Path("data.bin").write_bytes(data)
+    first = await _push(Path("data.bin"))
+    stats = first.last_transfer
+    assert stats is not None
+    assert stats.bytes_uploaded == len(data)
+    assert 16 <= stats.packs_uploaded <= 18  # one pack per 4 MiB block of new bytes
+
+    for offset in range(MiB, len(data), 4 * MiB):  # one small edit in every block
+        data[offset : offset + 100] = bytes(100)
+    Path("data.bin").write_bytes(data)
+    second = await _push(Path("data.bin"))
+    stats = second.last_transfer
+    assert stats is not None and second.version == "v1"
+    assert 0 < stats.bytes_uploaded < len(data) // 4
+    # ~16 changed chunks of ~64 KiB: gathered into one or two packs, not one per block.
+    assert stats.packs_uploaded <= 2
+    assert await _pull_bytes(Path("out")) == data
+
+
+def test_push_buffers_stay_within_the_memory_budget() -> None:
+    buffers, ceiling = push_buffers(Settings())
+    assert buffers * (16 + 1) <= 192 + 17  # 16 MiB packs, 1 MiB chunk headroom
+    assert ceiling == buffers - 4 and ceiling >= Settings().concurrency
+    buffers, ceiling = push_buffers(Settings(pack_size=128 * MiB))
+    assert (buffers, ceiling) == (8, 4)  # huge packs: the minimum that cannot deadlock
