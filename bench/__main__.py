@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 
 from bench import data
-from bench.cases import embedded_round_trip, server_round_trip
+from bench.cases import embedded_round_trip, server_round_trip, unchanged_repush
 from bench.measure import CaseResult, dump
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,6 +125,8 @@ def run(profile: Profile, work: Path, peers: bool) -> list[CaseResult]:
                     params={"concurrency" if knob == "concurrency" else "pack_size": value},
                 )
             results += distant_server(label(size), src, work, profile)
+            log(f"unchanged re-push at {label(size)}")
+            results.append(unchanged_repush(label(size), src, work, profile.repeats))
         if size != profile.main:
             data.drop(src)
     ckpt = data.checkpoint_file(work / "checkpoint.safetensors", profile.main)

@@ -34,6 +34,8 @@ def _reach(url: str, rtt_ms: float | None) -> Iterator[str]:
 
 
 def _worker(*args: str, env: dict[str, str]) -> tuple[float, float, int | None, dict[str, object]]:
+    # Cold pushes: no hash cache unless a case asks for one (a repeat would otherwise hit it).
+    env = {"ASYNCART_HASH_CACHE": "0", **env}
     wall, cpu, rss, out = run_measured(python_module("bench.client_worker", *args), env=env)
     return wall, cpu, rss, json.loads(out.strip().splitlines()[-1])
 
@@ -83,6 +85,35 @@ def server_round_trip(
             drop(out)
             shutil.rmtree(store, ignore_errors=True)
     return push, pull
+
+
+def unchanged_repush(label: str, source: Path, workdir: Path, repeats: int) -> CaseResult:
+    """Push ``source`` again, unchanged, with the hash cache on: no file byte should be read."""
+    size, files = tree_size(source)
+    case = CaseResult(
+        f"re-push {label} unchanged (hash cache)",
+        "push",
+        "asyncart",
+        size,
+        files,
+        params={"hash_cache": True},
+    )
+    store, cache = workdir / "repush-store", workdir / "repush-cache"
+    env = {"ASYNCART_HASH_CACHE": "1", "ASYNCART_CACHE_DIR": str(cache)}
+    try:
+        with _server(store) as srv:
+            _worker("push", str(source), "--name", "bench", "--url", srv.url, env=env)
+            for _ in range(repeats):
+                before = srv.begin()
+                wall, cpu, rss, info = _worker(
+                    "push", str(source), "--name", "bench", "--url", srv.url, env=env
+                )
+                scpu, srss = srv.end(before)
+                case.runs.append(_measurement(size, files, wall, cpu, rss, scpu, srss, info))
+    finally:
+        shutil.rmtree(store, ignore_errors=True)
+        shutil.rmtree(cache, ignore_errors=True)
+    return case
 
 
 def embedded_round_trip(
@@ -136,5 +167,6 @@ def _measurement(
             "process_cpu_s": cpu,
             "retries": info.get("retries"),
             "concurrency": info.get("concurrency"),
+            "bytes_read": info.get("bytes_read"),
         },
     )

@@ -56,7 +56,15 @@ async def push(src: Path, name: str, url: str | None) -> dict[str, Any]:
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     assert art.last_transfer is not None
     stats = art.last_transfer
-    return _report(wall, cpu, art.version, remote, stats, bytes_uploaded=stats.bytes_uploaded)
+    return _report(
+        wall,
+        cpu,
+        art.version,
+        remote,
+        stats,
+        bytes_uploaded=stats.bytes_uploaded,
+        bytes_read=stats.bytes_read,
+    )
 
 
 async def pull(name: str, out: Path, url: str | None) -> dict[str, Any]:

@@ -160,6 +160,52 @@ def targets(cases: list[dict[str, Any]], main: str) -> list[tuple[str, str, str,
     return rows
 
 
+def context(cases: list[dict[str, Any]], main: str) -> list[tuple[str, str]]:
+    """Ratios that explain the targets: the disk ceiling, the adaptive limit, the hash cache."""
+    push = _find(cases, f"push {main} (server)")
+    pull = _find(cases, f"pull {main} (server)")
+    rows = [
+        (
+            "push ÷ fsync'd write of the same bytes (the store's disk ceiling)",
+            _fmt(_ratio(_rate(push), _rate(_find(cases, "fsync write"))), ".2f", "×"),
+        ),
+        (
+            "pull ÷ curl (one stream, no verification)",
+            _fmt(_ratio(_rate(pull), _rate(_find(cases, "curl pull"))), ".2f", "×"),
+        ),
+    ]
+    for group in ("push", "pull"):
+        adaptive = [
+            c
+            for c in cases
+            if c["name"].startswith(f"{group} ") and "concurrency adaptive" in c["name"]
+        ]
+        fixed = [
+            c
+            for c in cases
+            if c["name"].startswith(f"{group} ") and "concurrency fixed 4" in c["name"]
+        ]
+        if adaptive and fixed:
+            levels = [m.get("extra", {}).get("concurrency") for m in adaptive[0]["runs"]]
+            rtt = adaptive[0].get("params", {}).get("rtt_ms")
+            rows.append(
+                (
+                    f"{group} at {rtt:g} ms RTT: adaptive ÷ fixed 4 (settled at {levels})",
+                    _fmt(_ratio(_rate(adaptive[0]), _rate(fixed[0])), ".2f", "×"),
+                )
+            )
+    repush = next((c for c in cases if c["name"].startswith("re-push")), None)
+    if repush and push:
+        read = [m.get("extra", {}).get("bytes_read") for m in repush["runs"]]
+        rows.append(
+            (
+                f"unchanged re-push wall ÷ cold push wall (file bytes read: {read})",
+                _fmt(_ratio(_median(repush, "wall_s"), _median(push, "wall_s")), ".3f", "×"),
+            )
+        )
+    return rows
+
+
 def render(results: dict[str, Any], docs: Path, results_name: str) -> str:
     meta, cases = results["meta"], results["cases"]
     main = meta["main_label"]
@@ -189,6 +235,8 @@ def render(results: dict[str, Any], docs: Path, results_name: str) -> str:
         out.append(
             f"| {name} | {measured} | {wanted} | {'–' if met is None else ('yes' if met else '**no**')} |"
         )
+    out += ["", "## Context", "", "| ratio | measured |", "|---|---|"]
+    out += [f"| {name} | {value} |" for name, value in context(cases, main)]
     out += ["", "## All cases", "", *case_table(cases, ceilings), ""]
     for png, title in (
         ("throughput-size.png", "Throughput against file size"),
@@ -233,7 +281,9 @@ def plots(results: dict[str, Any], img: Path) -> None:
                 if c["group"] == group and (x := x_of(c)) is not None
             )
             if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"asyncart {group}")
+                ax.plot(
+                    [p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"asyncart {group}"
+                )
         ax.set_xscale("log", base=2)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("MB/s")
