@@ -17,7 +17,12 @@ from pathlib import Path
 import psutil
 
 from bench import data
-from bench.cases import embedded_round_trip, server_round_trip, unchanged_repush
+from bench.cases import (
+    edited_round_trip,
+    embedded_round_trip,
+    server_round_trip,
+    unchanged_repush,
+)
 from bench.measure import CaseResult, dump
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,6 +138,14 @@ def run(profile: Profile, work: Path, peers: bool) -> list[CaseResult]:
     data.warm(ckpt)
     log("checkpoint-like file")
     results += server_round_trip(f"checkpoint {label(profile.main)}", ckpt, work, profile.repeats)
+    edited = work / "checkpoint-edited.safetensors"
+    changed = data.edited_checkpoint(ckpt, edited)
+    data.warm(edited)
+    log("checkpoint edited: 2% of tensors rewritten, header grown")
+    results += edited_round_trip(
+        f"checkpoint {label(profile.main)}", ckpt, edited, changed, work, profile.repeats
+    )
+    data.drop(edited)
     data.drop(ckpt)
     tree = data.small_files(work / "small", profile.small_files)
     data.warm(tree)

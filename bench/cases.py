@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -116,6 +117,60 @@ def unchanged_repush(label: str, source: Path, workdir: Path, repeats: int) -> C
     return case
 
 
+def edited_round_trip(
+    label: str, base: Path, edited: Path, changed: int, workdir: Path, repeats: int
+) -> tuple[CaseResult, CaseResult]:
+    """Push ``base`` and pull it; then time the push of ``edited`` and its pull over ``base``.
+
+    What a team re-logging an hourly checkpoint pays: the push should send about the
+    changed bytes, and the pull into the directory holding the old version should
+    fetch about as much (the rest is copied from the old file).
+    """
+    size, files = tree_size(edited)
+    params = {"changed_bytes": changed}
+    push = CaseResult(
+        f"push {label} edited (server)", "push", "asyncart", size, files, params=params
+    )
+    pull = CaseResult(
+        f"pull {label} edited, over the previous version (server)",
+        "pull",
+        "asyncart",
+        size,
+        files,
+        params=params,
+    )
+    for i in range(repeats):
+        store, out = workdir / f"edit-store-{i}", workdir / f"edit-out-{i}"
+        staged = workdir / f"edit-src-{i}"
+        try:
+            with _server(store) as srv:
+                staged.mkdir()
+                os.link(base, staged / "model.safetensors")
+                _worker("push", str(staged), "--name", "ckpt", "--url", srv.url, env={})
+                _worker("pull", "ckpt", "--out", str(out), "--url", srv.url, env={})
+                (staged / "model.safetensors").unlink()
+                os.link(edited, staged / "model.safetensors")
+                before = srv.begin()
+                wall, cpu, rss, info = _worker(
+                    "push", str(staged), "--name", "ckpt", "--url", srv.url, env={}
+                )
+                scpu, srss = srv.end(before)
+                push.runs.append(_measurement(size, files, wall, cpu, rss, scpu, srss, info))
+                before = srv.begin()
+                wall, cpu, rss, info = _worker(
+                    "pull", "ckpt", "--out", str(out), "--url", srv.url, env={}
+                )
+                scpu, srss = srv.end(before)
+                pull.runs.append(_measurement(size, files, wall, cpu, rss, scpu, srss, info))
+            if tree_size(out) != (size, files):
+                raise RuntimeError(f"pulled tree {out} differs in size from {edited}")
+        finally:
+            drop(out)
+            shutil.rmtree(staged, ignore_errors=True)
+            shutil.rmtree(store, ignore_errors=True)
+    return push, pull
+
+
 def embedded_round_trip(
     label: str, source: Path, workdir: Path, repeats: int, env: dict[str, str] | None = None
 ) -> tuple[CaseResult, CaseResult]:
@@ -168,5 +223,8 @@ def _measurement(
             "retries": info.get("retries"),
             "concurrency": info.get("concurrency"),
             "bytes_read": info.get("bytes_read"),
+            "bytes_uploaded": info.get("bytes_uploaded"),
+            "bytes_downloaded": info.get("bytes_downloaded"),
+            "bytes_reused": info.get("bytes_reused"),
         },
     )

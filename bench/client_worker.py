@@ -76,7 +76,15 @@ async def pull(name: str, out: Path, url: str | None) -> dict[str, Any]:
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     assert art.last_transfer is not None
     stats = art.last_transfer
-    return _report(wall, cpu, art.version, remote, stats, bytes_downloaded=stats.bytes_downloaded)
+    return _report(
+        wall,
+        cpu,
+        art.version,
+        remote,
+        stats,
+        bytes_downloaded=stats.bytes_downloaded,
+        bytes_reused=stats.bytes_reused + stats.bytes_resumed,
+    )
 
 
 def main() -> None:

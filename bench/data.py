@@ -47,6 +47,35 @@ def checkpoint_file(path: Path, size: int, seed: int = 1) -> Path:
     return path
 
 
+def edited_checkpoint(
+    src: Path, dst: Path, rewrite_fraction: float = 0.02, header_growth: int = 37, seed: int = 3
+) -> int:
+    """Write ``src`` with its header grown and some tensors rewritten to ``dst``.
+
+    The header growth shifts every later byte (as when a safetensors header
+    gains an entry); rewritten tensors keep their size. Returns the number of
+    bytes that truly changed (rewritten tensors plus the header growth).
+    """
+    rng = np.random.default_rng(seed)
+    tensor_bytes = 16 << 20
+    with open(src, "rb") as f, open(dst, "wb") as out:
+        head_len = int.from_bytes(f.read(8), "little")
+        header = f.read(head_len)
+        out.write((head_len + header_growth).to_bytes(8, "little"))
+        out.write(header + b" " * header_growth)
+        count = (src.stat().st_size - 8 - head_len) // tensor_bytes
+        rewrite = set(
+            rng.choice(count, size=max(1, round(count * rewrite_fraction)), replace=False).tolist()
+        )
+        for i in range(count):
+            block = f.read(tensor_bytes)
+            if i in rewrite:
+                block = rng.standard_normal(tensor_bytes // 4, dtype=np.float32).tobytes()
+            out.write(block)
+        out.write(f.read())
+    return len(rewrite) * tensor_bytes + header_growth
+
+
 def small_files(root: Path, count: int, size: int = 4096, seed: int = 2) -> Path:
     """``count`` files of ``size`` random bytes in 100-file directories."""
     rng = np.random.default_rng(seed)

@@ -34,16 +34,20 @@ __all__ = ["run_peer_pulls", "run_peer_pushes"]
 def run_peer_pushes(workdir: Path, source: Path, repeats: int) -> list[CaseResult]:
     """Push ``source`` with each peer ``repeats`` times (group ``peer-push``)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    return [mlflow_push(workdir / "mlflow-push", source, repeats),
-            rclone_webdav_push(workdir / "rclone-push", source, repeats)]
+    return [
+        mlflow_push(workdir / "mlflow-push", source, repeats),
+        rclone_webdav_push(workdir / "rclone-push", source, repeats),
+    ]
 
 
 def run_peer_pulls(workdir: Path, source: Path, repeats: int) -> list[CaseResult]:
     """Pull ``source`` with each peer ``repeats`` times (group ``peer-pull``)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    return [mlflow_pull(workdir / "mlflow-pull", source, repeats),
-            rclone_webdav_pull(workdir / "rclone-pull", source, repeats),
-            *nginx_pulls(workdir / "nginx", source, repeats)]
+    return [
+        mlflow_pull(workdir / "mlflow-pull", source, repeats),
+        rclone_webdav_pull(workdir / "rclone-pull", source, repeats),
+        *nginx_pulls(workdir / "nginx", source, repeats),
+    ]
 
 
 def mib(value: float | None) -> str:
@@ -66,8 +70,13 @@ def table(results: list[CaseResult]) -> str:
             rows.append(f"{r.name:<22} skipped: {r.skipped}")
             continue
         med = r.to_json()["median"]
-        cells = (f"{med['mb_s']:.0f}", seconds(med["client_cpu_s"]), seconds(med["server_cpu_s"]),
-                 mib(med["client_peak_rss"]), mib(med["server_peak_rss"]))
+        cells = (
+            f"{med['mb_s']:.0f}",
+            seconds(med["client_cpu_s"]),
+            seconds(med["server_cpu_s"]),
+            mib(med["client_peak_rss"]),
+            mib(med["server_peak_rss"]),
+        )
         rows.append(f"{r.name:<22} " + " ".join(f"{c:>9}" for c in cells))
     return "\n".join(rows)
 

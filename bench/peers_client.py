@@ -71,23 +71,40 @@ def mlflow_pull(tracking_uri: str, run_id: str, artifact_path: str, dst: str) ->
     mlflow.set_tracking_uri(tracking_uri)
     start = time.perf_counter()
     path = mlflow.artifacts.download_artifacts(
-        run_id=run_id, artifact_path=artifact_path, dst_path=dst)
+        run_id=run_id, artifact_path=artifact_path, dst_path=dst
+    )
     return {"path": path, "transfer_s": time.perf_counter() - start}
 
 
-def hf_pull(url: str, filename: str, max_files: str, chunk_size: str, parallel_failures: str,
-            max_retries: str) -> dict[str, object]:
+def hf_pull(
+    url: str,
+    filename: str,
+    max_files: str,
+    chunk_size: str,
+    parallel_failures: str,
+    max_retries: str,
+) -> dict[str, object]:
     """Download ``url`` with hf_transfer's parallel ranged GETs."""
     import hf_transfer
 
     start = time.perf_counter()
-    hf_transfer.download(url, filename, int(max_files), int(chunk_size),
-                         parallel_failures=int(parallel_failures), max_retries=int(max_retries))
+    hf_transfer.download(
+        url,
+        filename,
+        int(max_files),
+        int(chunk_size),
+        parallel_failures=int(parallel_failures),
+        max_retries=int(max_retries),
+    )
     return {"path": filename, "transfer_s": time.perf_counter() - start}
 
 
-COMMANDS = {"mlflow-push": mlflow_push, "mlflow-warm": mlflow_warm, "mlflow-pull": mlflow_pull,
-            "hf-pull": hf_pull}
+COMMANDS = {
+    "mlflow-push": mlflow_push,
+    "mlflow-warm": mlflow_warm,
+    "mlflow-pull": mlflow_pull,
+    "hf-pull": hf_pull,
+}
 
 
 def main(argv: list[str]) -> None:

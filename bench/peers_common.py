@@ -163,14 +163,22 @@ def wait_http(url: str, timeout: float, ok: Callable[[int], bool] = lambda s: s 
     raise RuntimeError(f"{url} did not answer in {timeout:.0f}s: {last}")
 
 
-def measured_run(args: list[str], probe: TreeProbe, nbytes: int,
-                 env: dict[str, str] | None = None) -> tuple[Measurement, str]:
+def measured_run(
+    args: list[str], probe: TreeProbe, nbytes: int, env: dict[str, str] | None = None
+) -> tuple[Measurement, str]:
     """Run one client command against a probed server; return its measurement and stdout."""
     probe.begin()
     wall, cpu, rss, out = run_measured(args, env=env, timeout=client_timeout(nbytes))
     server_cpu, server_rss, extra = probe.end()
-    m = Measurement(wall_s=wall, nbytes=nbytes, client_cpu_s=cpu, client_peak_rss=rss,
-                    server_cpu_s=server_cpu, server_peak_rss=server_rss, extra=dict(extra))
+    m = Measurement(
+        wall_s=wall,
+        nbytes=nbytes,
+        client_cpu_s=cpu,
+        client_peak_rss=rss,
+        server_cpu_s=server_cpu,
+        server_peak_rss=server_rss,
+        extra=dict(extra),
+    )
     return m, out
 
 

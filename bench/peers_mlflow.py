@@ -40,15 +40,24 @@ MLFLOW_SERVER_ENV = {**MLFLOW_ENV, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"
 
 def mlflow_case(name: str, group: str, size: int) -> CaseResult:
     """A MLflow case, skipped if the peers venv has no mlflow."""
-    case = CaseResult(name=name, group=group, tool="mlflow", size=size, params={
-        "server": "mlflow server --serve-artifacts (uvicorn, default workers), sqlite backend",
-        "job_execution": False, "warm_up": f"{WARM_CONNECTIONS} concurrent untimed 1 KiB pushes",
-        "client": "peers venv python, one process per run (wall includes import mlflow)"})
+    case = CaseResult(
+        name=name,
+        group=group,
+        tool="mlflow",
+        size=size,
+        params={
+            "server": "mlflow server --serve-artifacts (uvicorn, default workers), sqlite backend",
+            "job_execution": False,
+            "warm_up": f"{WARM_CONNECTIONS} concurrent untimed 1 KiB pushes",
+            "client": "peers venv python, one process per run (wall includes import mlflow)",
+        },
+    )
     if not venv_has("mlflow"):
         case.skipped = missing("mlflow")
     else:
-        case.params["version"] = tool_version([str(PEERS_PYTHON), "-c",
-                                               "import mlflow; print(mlflow.__version__)"])
+        case.params["version"] = tool_version(
+            [str(PEERS_PYTHON), "-c", "import mlflow; print(mlflow.__version__)"]
+        )
     return case
 
 
@@ -57,12 +66,30 @@ def mlflow_server(work: Path) -> Iterator[tuple[Service, TreeProbe, Path]]:
     """A fresh MLflow tracking server proxying artifacts to ``work/artifacts``."""
     work.mkdir(parents=True, exist_ok=True)
     port, artifacts = free_port(), work / "artifacts"
-    args = [str(PEERS_VENV / "bin" / "mlflow"), "server", "--host", "127.0.0.1",
-            "--port", str(port),
-            "--serve-artifacts", "--artifacts-destination", str(artifacts),
-            "--backend-store-uri", f"sqlite:///{work}/mlflow.db"]
-    with service(args, ready="Uvicorn running on", url=f"http://127.0.0.1:{port}",
-                 env=MLFLOW_SERVER_ENV, timeout=300, cwd=work) as svc, reaping(svc):
+    args = [
+        str(PEERS_VENV / "bin" / "mlflow"),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--serve-artifacts",
+        "--artifacts-destination",
+        str(artifacts),
+        "--backend-store-uri",
+        f"sqlite:///{work}/mlflow.db",
+    ]
+    with (
+        service(
+            args,
+            ready="Uvicorn running on",
+            url=f"http://127.0.0.1:{port}",
+            env=MLFLOW_SERVER_ENV,
+            timeout=300,
+            cwd=work,
+        ) as svc,
+        reaping(svc),
+    ):
         wait_http(svc.url + "/health", timeout=300, ok=lambda status: status == 200)
         probe = TreeProbe(svc)
         warm_up(svc.url, work, probe)
@@ -79,8 +106,14 @@ def warm_up(url: str, work: Path, probe: TreeProbe) -> None:
     tiny = work / "warm-up.bin"
     tiny.write_bytes(os.urandom(1024))
     args = [str(PEERS_PYTHON), str(CLIENT), "mlflow-warm", url, str(tiny), str(WARM_CONNECTIONS)]
-    subprocess.run(args, env={**os.environ, **MLFLOW_ENV}, capture_output=True, text=True,
-                   check=True, timeout=600)
+    subprocess.run(
+        args,
+        env={**os.environ, **MLFLOW_ENV},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
     settle(probe)
 
 
@@ -91,8 +124,13 @@ def mlflow_push_args(url: str, source: Path) -> list[str]:
 
 def untimed_push(url: str, source: Path, probe: TreeProbe) -> str:
     """Push ``source`` without measuring (a pull's setup); return the run id once idle."""
-    setup = subprocess.run(mlflow_push_args(url, source), env={**os.environ, **MLFLOW_ENV},
-                           capture_output=True, text=True, check=True)
+    setup = subprocess.run(
+        mlflow_push_args(url, source),
+        env={**os.environ, **MLFLOW_ENV},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     settle(probe)
     return str(last_json(setup.stdout)["run_id"])
 
@@ -112,6 +150,7 @@ def mlflow_push(work: Path, source: Path, repeats: int) -> CaseResult:
     if case.skipped:
         return case
     with mlflow_server(work) as (svc, probe, artifacts):
+
         def once(i: int) -> Measurement:
             m, out = measured_run(mlflow_push_args(svc.url, source), probe, size, env=MLFLOW_ENV)
             info = last_json(out)
@@ -120,6 +159,7 @@ def mlflow_push(work: Path, source: Path, repeats: int) -> CaseResult:
             verify_copy(stored, source, "mlflow push")
             discard(stored.parent.parent.parent)  # the run's directory
             return m
+
         return fill(case, repeats, once)
 
 
@@ -135,12 +175,20 @@ def mlflow_pull(work: Path, source: Path, repeats: int) -> CaseResult:
         def once(i: int) -> Measurement:
             dst = work / f"out-{i}"
             dst.mkdir()
-            args = [str(PEERS_PYTHON), str(CLIENT), "mlflow-pull", svc.url, run_id,
-                    f"data/{source.name}", str(dst)]
+            args = [
+                str(PEERS_PYTHON),
+                str(CLIENT),
+                "mlflow-pull",
+                svc.url,
+                run_id,
+                f"data/{source.name}",
+                str(dst),
+            ]
             m, out = measured_run(args, probe, size, env=MLFLOW_ENV)
             info = last_json(out)
             m.extra["transfer_s"] = info["transfer_s"]
             verify_copy(Path(info["path"]), source, "mlflow pull")
             discard(dst)
             return m
+
         return fill(case, repeats, once)

@@ -40,13 +40,18 @@ HF = {"max_files": 16, "chunk_size": 10 * MiB, "parallel_failures": 3, "max_retr
 
 
 @contextmanager
-def nginx_server(nginx: str, work: Path,
-                 source: Path) -> Iterator[tuple[Service, TreeProbe, AccessLog]]:
+def nginx_server(
+    nginx: str, work: Path, source: Path
+) -> Iterator[tuple[Service, TreeProbe, AccessLog]]:
     """nginx (master + workers) serving only ``source``, with sendfile and byte ranges."""
     port = free_port()
     args = nginx_args(nginx, work, source, port)
-    with service(args, ready="start worker process", url=f"http://127.0.0.1:{port}",
-                 timeout=60) as svc, reaping(svc):
+    with (
+        service(
+            args, ready="start worker process", url=f"http://127.0.0.1:{port}", timeout=60
+        ) as svc,
+        reaping(svc),
+    ):
         wait_http(svc.url + "/", timeout=30)
         probe = TreeProbe(svc)
         settle(probe)
@@ -62,22 +67,59 @@ def nginx_clients(name: str) -> list[tuple[str, str, MakeArgs, dict[str, Any]]]:
     hf = [str(HF[k]) for k in ("max_files", "chunk_size", "parallel_failures", "max_retries")]
     path = urllib.parse.quote(name)
     return [
-        ("curl pull", "curl",
-         lambda base, d: ["curl", "-sS", "--fail", "-o", str(d / name), f"{base}/{path}"],
-         {"flags": "-sS --fail", "streams": 1}),
-        ("aria2c -x16 pull", "aria2c",
-         lambda base, d: ["aria2c", *aria, "--no-conf", "-q", "-d", str(d), "-o", name,
-                          f"{base}/{path}"],
-         {"flags": " ".join(aria)}),
-        ("hf_transfer pull", "hf_transfer",
-         lambda base, d: [str(PEERS_PYTHON), str(CLIENT), "hf-pull", f"{base}/{path}",
-                          str(d / name), *hf],
-         dict(HF)),
-        ("rclone http pull", "rclone",
-         lambda base, d: ["rclone", "copy", "--http-url", f"{base}/", f":http:{name}", str(d),
-                          *RCLONE_FLAGS, "--config", rclone_config(d.parent),
-                          "--log-file", str(d.parent / f"{d.name}.log")],
-         {"flags": " ".join(RCLONE_FLAGS)}),
+        (
+            "curl pull",
+            "curl",
+            lambda base, d: ["curl", "-sS", "--fail", "-o", str(d / name), f"{base}/{path}"],
+            {"flags": "-sS --fail", "streams": 1},
+        ),
+        (
+            "aria2c -x16 pull",
+            "aria2c",
+            lambda base, d: [
+                "aria2c",
+                *aria,
+                "--no-conf",
+                "-q",
+                "-d",
+                str(d),
+                "-o",
+                name,
+                f"{base}/{path}",
+            ],
+            {"flags": " ".join(aria)},
+        ),
+        (
+            "hf_transfer pull",
+            "hf_transfer",
+            lambda base, d: [
+                str(PEERS_PYTHON),
+                str(CLIENT),
+                "hf-pull",
+                f"{base}/{path}",
+                str(d / name),
+                *hf,
+            ],
+            dict(HF),
+        ),
+        (
+            "rclone http pull",
+            "rclone",
+            lambda base, d: [
+                "rclone",
+                "copy",
+                "--http-url",
+                f"{base}/",
+                f":http:{name}",
+                str(d),
+                *RCLONE_FLAGS,
+                "--config",
+                rclone_config(d.parent),
+                "--log-file",
+                str(d.parent / f"{d.name}.log"),
+            ],
+            {"flags": " ".join(RCLONE_FLAGS)},
+        ),
     ]
 
 
@@ -86,8 +128,13 @@ def client_version(tool: str) -> str | None:
     if tool == "hf_transfer":
         if not venv_has("hf_transfer"):
             return None
-        return tool_version([str(PEERS_PYTHON), "-c",
-                             "import importlib.metadata as m; print(m.version('hf_transfer'))"])
+        return tool_version(
+            [
+                str(PEERS_PYTHON),
+                "-c",
+                "import importlib.metadata as m; print(m.version('hf_transfer'))",
+            ]
+        )
     binary = find_binary(tool)
     if binary is None:
         return None
@@ -100,11 +147,17 @@ def nginx_pulls(work: Path, source: Path, repeats: int) -> list[CaseResult]:
     work.mkdir(parents=True, exist_ok=True)
     cases: list[tuple[CaseResult, MakeArgs]] = []
     for name, tool, make, params in nginx_clients(source.name):
-        case = CaseResult(name=name, group=PULL, tool=tool, size=size,
-                          params={**params, "server": "nginx sendfile, worker_processes auto"})
+        case = CaseResult(
+            name=name,
+            group=PULL,
+            tool=tool,
+            size=size,
+            params={**params, "server": "nginx sendfile, worker_processes auto"},
+        )
         version = client_version(tool)
-        case.skipped = (missing("nginx") if nginx is None
-                        else missing(tool) if version is None else None)
+        case.skipped = (
+            missing("nginx") if nginx is None else missing(tool) if version is None else None
+        )
         case.params["version"] = version
         cases.append((case, make))
     if nginx is None or all(c.skipped for c, _ in cases):
@@ -118,8 +171,9 @@ def nginx_pulls(work: Path, source: Path, repeats: int) -> list[CaseResult]:
     return [c for c, _ in cases]
 
 
-def nginx_once(name: str, make: MakeArgs, base: str, work: Path, source: Path,
-               probe: TreeProbe, log: AccessLog) -> RunOnce:
+def nginx_once(
+    name: str, make: MakeArgs, base: str, work: Path, source: Path, probe: TreeProbe, log: AccessLog
+) -> RunOnce:
     """One measured pull from nginx into a fresh directory, checked, then removed."""
     slug = name.split()[0].replace("_", "-")
 
@@ -135,4 +189,5 @@ def nginx_once(name: str, make: MakeArgs, base: str, work: Path, source: Path,
         verify_copy(dst / source.name, source, name)
         discard(dst)
         return m
+
     return once

@@ -26,15 +26,28 @@ from bench.peers_common import (
 )
 
 STREAMS = 4  # --multi-thread-streams (rclone 1.60: downloads only)
-RCLONE_FLAGS = ["--multi-thread-streams", str(STREAMS), "--multi-thread-cutoff", "16Mi",
-                "--retries", "1", "--log-level", "DEBUG"]
+RCLONE_FLAGS = [
+    "--multi-thread-streams",
+    str(STREAMS),
+    "--multi-thread-cutoff",
+    "16Mi",
+    "--retries",
+    "1",
+    "--log-level",
+    "DEBUG",
+]
 
 
 def rclone_case(name: str, group: str, size: int, **params: Any) -> tuple[CaseResult, str | None]:
     """A rclone case and the rclone binary (skipped if there is none)."""
     rclone = find_binary("rclone")
-    case = CaseResult(name=name, group=group, tool="rclone", size=size, params={
-        "flags": " ".join(RCLONE_FLAGS), **params})
+    case = CaseResult(
+        name=name,
+        group=group,
+        tool="rclone",
+        size=size,
+        params={"flags": " ".join(RCLONE_FLAGS), **params},
+    )
     if rclone is None:
         case.skipped = missing("rclone")
     else:
@@ -47,10 +60,22 @@ def rclone_webdav(rclone: str, work: Path) -> Iterator[tuple[Service, TreeProbe,
     """``rclone serve webdav`` of ``work/root``; yields (service, probe, served root)."""
     root, port = work / "root", free_port()
     root.mkdir(parents=True, exist_ok=True)
-    args = [rclone, "serve", "webdav", str(root), "--addr", f"127.0.0.1:{port}",
-            "--config", rclone_config(work)]
-    with service(args, ready="WebDav Server started", url=f"http://127.0.0.1:{port}/",
-                 timeout=60) as svc, reaping(svc):
+    args = [
+        rclone,
+        "serve",
+        "webdav",
+        str(root),
+        "--addr",
+        f"127.0.0.1:{port}",
+        "--config",
+        rclone_config(work),
+    ]
+    with (
+        service(
+            args, ready="WebDav Server started", url=f"http://127.0.0.1:{port}/", timeout=60
+        ) as svc,
+        reaping(svc),
+    ):
         yield svc, TreeProbe(svc), root
 
 
@@ -64,8 +89,18 @@ def rclone_config(work: Path) -> str:
 
 def rclone_args(rclone: str, work: Path, src: str, dst: str, i: int, *extra: str) -> list[str]:
     """``rclone copy src dst`` with the benchmark's flags and a per-run DEBUG log."""
-    return [rclone, "copy", src, dst, *extra, *RCLONE_FLAGS, "--config", rclone_config(work),
-            "--log-file", str(work / f"rclone-{i}.log")]
+    return [
+        rclone,
+        "copy",
+        src,
+        dst,
+        *extra,
+        *RCLONE_FLAGS,
+        "--config",
+        rclone_config(work),
+        "--log-file",
+        str(work / f"rclone-{i}.log"),
+    ]
 
 
 def streams_used(log: Path) -> int:
@@ -78,20 +113,26 @@ def streams_used(log: Path) -> int:
 def rclone_webdav_push(work: Path, source: Path, repeats: int) -> CaseResult:
     """``rclone copy`` to ``rclone serve webdav`` (one PUT: 1.60 has no multi-thread upload)."""
     size = source.stat().st_size
-    case, rclone = rclone_case("rclone webdav push", PUSH, size,
-                               multi_thread_upload="none before rclone 1.64; "
-                                                   "the flags only affect downloads")
+    case, rclone = rclone_case(
+        "rclone webdav push",
+        PUSH,
+        size,
+        multi_thread_upload="none before rclone 1.64; the flags only affect downloads",
+    )
     if rclone is None:
         return case
     with rclone_webdav(rclone, work) as (svc, probe, root):
+
         def once(i: int) -> Measurement:
-            args = rclone_args(rclone, work, str(source), f":webdav:push-{i}", i,
-                               "--webdav-url", svc.url)
+            args = rclone_args(
+                rclone, work, str(source), f":webdav:push-{i}", i, "--webdav-url", svc.url
+            )
             m, _ = measured_run(args, probe, size)
             m.extra["streams"] = streams_used(work / f"rclone-{i}.log")
             verify_copy(root / f"push-{i}" / source.name, source, "rclone webdav push")
             discard(root / f"push-{i}")
             return m
+
         return fill(case, repeats, once)
 
 
@@ -106,11 +147,13 @@ def rclone_webdav_pull(work: Path, source: Path, repeats: int) -> CaseResult:
 
         def once(i: int) -> Measurement:
             dst = work / f"out-{i}"
-            args = rclone_args(rclone, work, f":webdav:data/{source.name}", str(dst), i,
-                               "--webdav-url", svc.url)
+            args = rclone_args(
+                rclone, work, f":webdav:data/{source.name}", str(dst), i, "--webdav-url", svc.url
+            )
             m, _ = measured_run(args, probe, size)
             m.extra["streams"] = streams_used(work / f"rclone-{i}.log")
             verify_copy(dst / source.name, source, "rclone webdav pull")
             discard(dst)
             return m
+
         return fill(case, repeats, once)

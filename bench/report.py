@@ -194,6 +194,19 @@ def context(cases: list[dict[str, Any]], main: str) -> list[tuple[str, str]]:
                     _fmt(_ratio(_rate(adaptive[0]), _rate(fixed[0])), ".2f", "×"),
                 )
             )
+    for c in cases:
+        if " edited" not in c["name"] or not c["runs"]:
+            continue
+        changed = c.get("params", {}).get("changed_bytes")
+        key = "bytes_uploaded" if c["group"] == "push" else "bytes_downloaded"
+        moved = [m.get("extra", {}).get(key) for m in c["runs"]]
+        if changed and moved and all(isinstance(v, int) for v in moved):
+            rows.append(
+                (
+                    f"{c['name']}: bytes sent ÷ bytes truly changed ({changed / MiB:.0f} MiB)",
+                    _fmt(sorted(moved)[len(moved) // 2] / changed, ".2f", "×"),
+                )
+            )
     repush = next((c for c in cases if c["name"].startswith("re-push")), None)
     if repush and push:
         read = [m.get("extra", {}).get("bytes_read") for m in repush["runs"]]
