@@ -64,3 +64,16 @@ def test_push_buffers_stay_within_the_memory_budget() -> None:
     assert ceiling == buffers - 4 and ceiling >= Settings().concurrency
     buffers, ceiling = push_buffers(Settings(pack_size=128 * MiB))
     assert (buffers, ceiling) == (8, 4)  # huge packs: the minimum that cannot deadlock
+
+
+async def test_a_header_that_grew_does_not_resend_the_bytes_after_it(store: str) -> None:
+    """A shifting edit (bytes inserted near the start) sends about one chunk, not the file."""
+    body = random.Random(2).randbytes(24 * MiB)
+    Path("data.bin").write_bytes(b"header" + body)
+    await _push(Path("data.bin"))
+    grown = b"header, now with 37 more bytes......." + body
+    Path("data.bin").write_bytes(grown)
+    second = await _push(Path("data.bin"))
+    assert second.version == "v1" and second.last_transfer is not None
+    assert second.last_transfer.bytes_uploaded < 512 << 10  # a few 64 KiB chunks at most
+    assert await _pull_bytes(Path("out")) == grown
