@@ -71,6 +71,10 @@ async def _push(
                 "created": created,
                 "bytes_uploaded": stats.bytes_uploaded,
                 "bytes_skipped": stats.bytes_skipped,
+                "bytes_read": stats.bytes_read,
+                "files_cached": stats.files_cached,
+                "packs_uploaded": stats.packs_uploaded,
+                "concurrency": stats.concurrency,
                 "seconds": round(seconds, 3),
             }
         )

@@ -126,6 +126,7 @@ def test_push_pull_verify(url: list[str], files: dict[str, bytes]) -> None:
     assert sorted(first["aliases"]) == ["best", "latest"]
     assert first["created"] is True
     assert first["bytes_uploaded"] == size  # every byte is new to the store
+    assert (first["bytes_read"], first["files_cached"]) == (size, 0)  # no hash cache hit yet
 
     again = push(url)  # unchanged: the same version, nothing sent
     assert again["version"] == "v0"
