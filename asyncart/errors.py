@@ -25,7 +25,8 @@
     ├── RetriesExhausted                   .attempts, .last_exception
     └── StoreError                         server side
         ├── BlobStoreError(OSError)
-        └── MetadataStoreError
+        ├── MetadataStoreError
+        └── StoreRetry                     503: raced with store maintenance; retry
 
 Builtins are mixed in so ``except OSError`` / ``except LookupError`` keep working.
 The server sends ``{"code", "message", "request_id"}``; :func:`error_for_code`
@@ -178,6 +179,16 @@ class BlobStoreError(StoreError, OSError):
 
 class MetadataStoreError(StoreError):
     code = "metastore_error"
+
+
+class StoreRetry(StoreError):
+    """The request raced with store maintenance (garbage collection); sending it again works.
+
+    Answered as 503, which clients retry.
+    """
+
+    code = "store_retry"
+    http_status = 503
 
 
 class PayloadTooLarge(ConfigError):

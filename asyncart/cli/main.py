@@ -7,7 +7,7 @@ import sys
 import click
 
 import asyncart
-from asyncart.cli import ls, pull, push, server, verify
+from asyncart.cli import delete, ls, pull, push, server, verify
 from asyncart.errors import AsyncartError
 
 
@@ -24,13 +24,14 @@ cli.add_command(push.push)
 cli.add_command(pull.pull)
 cli.add_command(ls.ls)
 cli.add_command(verify.verify)
+cli.add_command(delete.delete)
 cli.add_command(server.server)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script and ``python -m asyncart``."""
     try:
-        cli.main(args=argv, prog_name="asyncart", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="asyncart", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("asyncart: aborted", err=True)
         sys.exit(130)
@@ -46,3 +47,5 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("asyncart: interrupted", err=True)
         sys.exit(130)
+    if isinstance(code, int) and code:  # a command's ctx.exit(code), e.g. fsck finding problems
+        sys.exit(code)

@@ -105,3 +105,13 @@ class LocalRemote(Remote):
 
     async def close(self) -> None:
         await self.repo.close()
+
+    async def delete_version(
+        self, project: str, name: str, ref: str, delete_aliases: bool
+    ) -> VersionInfo:
+        return await self.repo.delete_version(project, name, ref, delete_aliases=delete_aliases)
+
+    async def delete_collection(
+        self, project: str, name: str, delete_aliases: bool
+    ) -> list[VersionInfo]:
+        return await self.repo.delete_collection(project, name, delete_aliases=delete_aliases)

@@ -117,6 +117,18 @@ class Remote(ABC):
     @abstractmethod
     async def close(self) -> None: ...
 
+    @abstractmethod
+    async def delete_version(
+        self, project: str, name: str, ref: str, delete_aliases: bool
+    ) -> VersionInfo:
+        """Delete one version; returns it as it was."""
+
+    @abstractmethod
+    async def delete_collection(
+        self, project: str, name: str, delete_aliases: bool
+    ) -> list[VersionInfo]:
+        """Delete every version of an artifact; returns them as they were, oldest first."""
+
 
 class HttpRemote(Remote):
     """A store behind ``asyncart server``."""
@@ -257,6 +269,21 @@ class HttpRemote(Remote):
 
     async def close(self) -> None:
         await self.http.close()
+
+    async def delete_version(
+        self, project: str, name: str, ref: str, delete_aliases: bool
+    ) -> VersionInfo:
+        path = P.path(P.VERSION, project=project, name=name, ref=ref)
+        path += "?" + urlencode({P.DELETE_ALIASES_PARAM: str(delete_aliases).lower()})
+        return VersionInfo.from_json(await self.http.json("DELETE", path))
+
+    async def delete_collection(
+        self, project: str, name: str, delete_aliases: bool
+    ) -> list[VersionInfo]:
+        path = P.path(P.COLLECTION, project=project, name=name)
+        path += "?" + urlencode({P.DELETE_ALIASES_PARAM: str(delete_aliases).lower()})
+        data = await self.http.json("DELETE", path)
+        return [VersionInfo.from_json(v) for v in data["versions"]]
 
 
 def checked_manifest(blob: bytes, digest: str) -> Manifest:

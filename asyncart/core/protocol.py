@@ -11,6 +11,7 @@ REQUEST_ID_HEADER = "X-Request-Id"
 VERSION_INFO_HEADER = "X-Asyncart-Version"  # JSON VersionInfo beside a manifest body
 MAX_JSON_BODY = 64 << 20
 MAX_MANIFEST_BODY = 512 << 20
+DELETE_ALIASES_PARAM = "delete_aliases"  # query flag of the DELETE routes: "true" / "false"
 
 # Routes (server side patterns; the client builds them with the helpers below).
 HEALTH = f"{API_PREFIX}/health"
@@ -20,6 +21,7 @@ PACKS = f"{API_PREFIX}/packs"
 PACK = f"{API_PREFIX}/packs/{{pack}}"
 PROJECTS = f"{API_PREFIX}/projects"
 COLLECTIONS = f"{API_PREFIX}/projects/{{project}}/artifacts"
+COLLECTION = f"{API_PREFIX}/projects/{{project}}/artifacts/{{name}}"  # DELETE only
 VERSIONS = f"{API_PREFIX}/projects/{{project}}/artifacts/{{name}}/versions"
 VERSION = f"{API_PREFIX}/projects/{{project}}/artifacts/{{name}}/versions/{{ref}}"
 MANIFEST = f"{VERSION}/manifest"

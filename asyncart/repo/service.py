@@ -9,6 +9,10 @@ adds rules of its own.
   held, stores the manifest under ``manifests/<artifact digest>`` and records the
   version in one metastore transaction. A crash between the two leaves at most
   an unreferenced manifest blob, never a version without its manifest.
+* Garbage collection (``repo/gc.py``) may run at any time: uploads, ``missing``
+  answers and commits touch the packs a client relies on, and a commit re-checks
+  its chunks and its manifest object inside its transaction, so a version never
+  names bytes the store no longer holds (docs/gc.md).
 """
 
 from __future__ import annotations
@@ -80,9 +84,13 @@ class Repository:
     # -- chunks and packs ----------------------------------------------------
 
     async def missing_chunks(self, hashes: Sequence[str]) -> list[str]:
-        """Which of ``hashes`` the store does not hold."""
+        """Which of ``hashes`` the store does not hold.
+
+        The client will not upload the others, so their packs are touched: garbage
+        collection keeps them for its grace period (docs/gc.md).
+        """
         _check_query_size(hashes)
-        return await self.meta.missing_chunks(hashes)
+        return await self.meta.missing_chunks(hashes, touch=True)
 
     async def put_pack(self, body: AsyncIterable[bytes | memoryview]) -> PackReceipt:
         """Receive a pack upload body (header + chunk bytes), verify it, store it, index it."""
@@ -93,7 +101,10 @@ class Repository:
             PackChunk(ref.hash, offset, ref.size)
             for ref, offset in zip(header.chunks, header.offsets(), strict=True)
         ]
-        new = await self.meta.add_pack(pack_id, size, chunks)
+        key = pack_key(pack_id)
+        new = await self.meta.add_pack(
+            pack_id, size, chunks, stored=lambda: self.blobs.exists(key)
+        )
         return PackReceipt(pack=pack_id, chunks=len(chunks), new_chunks=new, size=size)
 
     async def locate_chunks(self, hashes: Sequence[str]) -> dict[str, ChunkLocation]:
@@ -129,10 +140,12 @@ class Repository:
         if missing:
             raise ChunkMissing(
                 f"the manifest names {len(missing)} chunk(s) the store does not hold "
-                f"(first: {missing[0]}); upload them before committing"
+                f"(first: {missing[0]}); upload them before committing (pushing again "
+                "uploads exactly what the store lacks)"
             )
         digest = manifest.digest
-        await self.blobs.put_bytes(manifest_key(digest), manifest.encode())
+        key = manifest_key(digest)
+        await self.blobs.put_bytes(key, manifest.encode())
         return await self.meta.commit_version(
             NewVersion(
                 project=req.project,
@@ -145,11 +158,31 @@ class Repository:
                 description=req.description,
                 run_id=req.run_id,
                 aliases=aliases,
-            )
+                chunks=tuple(hashes),
+            ),
+            manifest_stored=lambda: self.blobs.exists(key),
         )
 
     async def get_version(self, project: str, name: str, ref: str) -> VersionInfo:
         return await self.meta.get_version(project, name, ref)
+
+    async def delete_version(
+        self, project: str, name: str, ref: str, *, delete_aliases: bool = False
+    ) -> VersionInfo:
+        """Delete a version (``vN`` or an alias); returns it as it was.
+
+        Raises:
+            ConflictError: it holds aliases other than ``latest`` and ``delete_aliases``
+                is False.
+            ArtifactNotFound / VersionNotFound / AliasNotFound: nothing to delete.
+        """
+        return await self.meta.delete_version(project, name, ref, delete_aliases=delete_aliases)
+
+    async def delete_collection(
+        self, project: str, name: str, *, delete_aliases: bool = False
+    ) -> list[VersionInfo]:
+        """Delete every version of an artifact (same alias rule); returns them, oldest first."""
+        return await self.meta.delete_collection(project, name, delete_aliases=delete_aliases)
 
     async def get_manifest_blob(
         self, project: str, name: str, ref: str

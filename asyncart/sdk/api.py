@@ -16,7 +16,7 @@ A = TypeVar("A", bound=BaseArtifact)
 
 
 class AsyncApi(Generic[A]):
-    """Read-only access to artifacts, versions and collections (async)."""
+    """Access to artifacts, versions and collections without a run (async)."""
 
     def __init__(
         self,
@@ -61,6 +61,18 @@ class AsyncApi(Generic[A]):
         async with self.client.use() as remote:
             return await remote.list_projects()
 
+    async def delete_artifact(
+        self, name: str, project: str | None = None, *, delete_aliases: bool = False
+    ) -> list[VersionInfo]:
+        """Delete every version of ``[project/]name``; returns them as they were.
+
+        Refused (ConflictError) if a version holds aliases other than ``latest``, unless
+        ``delete_aliases=True``. Logging the name again continues the version numbers.
+        """
+        project, name = self._split(name, project)
+        async with self.client.use() as remote:
+            return await remote.delete_collection(project, name, delete_aliases)
+
     def _split(self, name: str, project: str | None) -> tuple[str, str]:
         if "/" in name:
             project, _, name = name.partition("/")
@@ -71,7 +83,7 @@ class AsyncApi(Generic[A]):
 
 
 class Api:
-    """Read-only access to artifacts, versions and collections (sync)."""
+    """Access to artifacts, versions and collections without a run (sync)."""
 
     def __init__(self, url: str | None = None, project: str | None = None) -> None:
         settings = resolve_settings(url, project)
@@ -90,6 +102,17 @@ class Api:
 
     def projects(self) -> list[str]:
         return portal.call(self._async.projects)
+
+    def delete_artifact(
+        self, name: str, project: str | None = None, *, delete_aliases: bool = False
+    ) -> list[VersionInfo]:
+        """Delete every version of ``[project/]name`` (see :meth:`AsyncApi.delete_artifact`)."""
+        return portal.call(self._delete_artifact, name, project, delete_aliases)
+
+    async def _delete_artifact(
+        self, name: str, project: str | None, delete_aliases: bool
+    ) -> list[VersionInfo]:
+        return await self._async.delete_artifact(name, project, delete_aliases=delete_aliases)
 
     def close(self) -> None:
         """Nothing to release: the sync API shares one connection per store, closed at exit."""

@@ -59,6 +59,7 @@ class BaseArtifact:
         self._info: VersionInfo | None = None
         self._manifest: Manifest | None = None
         self._client: Client | None = None
+        self._deleted = False
         self.last_transfer: TransferStats | None = None
 
     # -- state ---------------------------------------------------------------
@@ -68,6 +69,10 @@ class BaseArtifact:
         return self._info is None
 
     def _require_stored(self, action: str) -> tuple[VersionInfo, Manifest, Client]:
+        if self._deleted:
+            raise ConfigError(
+                f"cannot {action} artifact {self.qualified_name}: it was deleted from the store"
+            )
         if self._info is None or self._manifest is None or self._client is None:
             raise ConfigError(
                 f"cannot {action} artifact {self.name!r}: it has not been logged or used yet; "
@@ -264,6 +269,12 @@ class BaseArtifact:
         async with client.use() as remote:
             return await remote.version_consumers(info.project, info.name, info.version)
 
+    async def _delete(self, delete_aliases: bool) -> None:
+        info, _, client = self._require_stored("delete")
+        async with client.use() as remote:
+            await remote.delete_version(info.project, info.name, info.version, delete_aliases)
+        self._deleted = True
+
 
 def _reference_entry(ref: DraftReference) -> ManifestEntry:
     if FileIdentity.of(os.stat(ref.local)) != ref.identity:
@@ -319,6 +330,14 @@ class Artifact(BaseArtifact):
         """Runs that used this version as input."""
         return portal.call(self._used_by)
 
+    def delete(self, delete_aliases: bool = False) -> None:
+        """Delete this version from the store (its unshared chunks go at the next gc).
+
+        A version holding aliases other than ``latest`` is refused (ConflictError) unless
+        ``delete_aliases=True``; ``latest`` moves to the newest remaining version.
+        """
+        portal.call(self._delete, delete_aliases)
+
     def wait(self, timeout: float | None = None) -> Artifact:
         """Block until the version is committed (logging is synchronous today: returns at once)."""
         self._require_stored("wait for")
@@ -345,3 +364,11 @@ class AsyncArtifact(BaseArtifact):
 
     async def used_by(self) -> list[RunInfo]:
         return await self._used_by()
+
+    async def delete(self, delete_aliases: bool = False) -> None:
+        """Delete this version from the store (its unshared chunks go at the next gc).
+
+        A version holding aliases other than ``latest`` is refused (ConflictError) unless
+        ``delete_aliases=True``; ``latest`` moves to the newest remaining version.
+        """
+        await self._delete(delete_aliases)

@@ -193,6 +193,29 @@ async def get_version(request: web.Request) -> web.Response:
     return web.json_response(info.to_json())
 
 
+def _flag(request: web.Request, key: str) -> bool:
+    value = request.query.get(key, "false").lower()
+    if value not in ("true", "false"):
+        raise ConfigError(f"query parameter {key!r} must be 'true' or 'false', not {value!r}")
+    return value == "true"
+
+
+async def delete_version(request: web.Request) -> web.Response:
+    info = await _repo(request).delete_version(
+        _m(request, "project"), _m(request, "name"), _m(request, "ref"),
+        delete_aliases=_flag(request, P.DELETE_ALIASES_PARAM),
+    )
+    return web.json_response(info.to_json())
+
+
+async def delete_collection(request: web.Request) -> web.Response:
+    deleted = await _repo(request).delete_collection(
+        _m(request, "project"), _m(request, "name"),
+        delete_aliases=_flag(request, P.DELETE_ALIASES_PARAM),
+    )
+    return web.json_response({"versions": [v.to_json() for v in deleted]})
+
+
 async def get_manifest(request: web.Request) -> web.Response:
     info, blob = await _repo(request).get_manifest_blob(
         _m(request, "project"), _m(request, "name"), _m(request, "ref")
@@ -281,6 +304,8 @@ def create_app(repo: Repository) -> web.Application:
     r.add_get(P.VERSIONS, list_versions)
     r.add_post(P.VERSIONS, commit_version)
     r.add_get(P.VERSION, get_version)
+    r.add_delete(P.VERSION, delete_version)
+    r.add_delete(P.COLLECTION, delete_collection)
     r.add_get(P.MANIFEST, get_manifest)
     r.add_get(P.VERSION_CONSUMERS, version_consumers)
     r.add_get(P.VERSION_PRODUCERS, version_producers)

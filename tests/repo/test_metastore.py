@@ -35,6 +35,7 @@ from asyncart.repo.metastores import (
     open_metastore,
     schema,
 )
+from asyncart.repo.metastores.base import PackRecord
 from tests.repo.metastore_workers import commit_versions
 
 
@@ -334,7 +335,7 @@ async def test_reopen_is_a_noop_and_schema_matches(db_path: Path) -> None:
         await second.open()  # idempotent
         assert (await second.get_version("p", "bike dataset", "latest")).index == 0
     await second.close()
-    assert schema_versions(db_path) == [1]
+    assert schema_versions(db_path) == list(range(1, migrations.SCHEMA_VERSION + 1))
     with closing(sqlite3.connect(db_path)) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     engine = create_engine(f"sqlite:///{db_path}")
@@ -356,20 +357,50 @@ async def test_missing_steps_are_applied_once(
     await s.commit_version(new())
     await s.close()
     calls: list[int] = []
+    extra = migrations.SCHEMA_VERSION + 1
 
-    def step_2(conn: Connection) -> None:
-        calls.append(2)
+    def step_extra(conn: Connection) -> None:
+        calls.append(extra)
         conn.exec_driver_sql("CREATE TABLE extra (x INTEGER)")
 
-    monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, step_2))
-    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, step_extra))
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", extra)
     for _ in range(2):
         s = SqlMetaStore(url_for(db_path))
         await s.open()
         assert (await s.get_version("p", "bike dataset", "v0")).index == 0
         await s.close()
-    assert calls == [2]
-    assert schema_versions(db_path) == [1, 2]
+    assert calls == [extra]
+    assert schema_versions(db_path) == list(range(1, extra + 1))
+
+
+async def test_a_version_1_store_upgrades_and_keeps_its_data(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store written before gc support (schema 1) opens, gains touched_at and the index."""
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 1)
+    old = SqlMetaStore(url_for(db_path))
+    await old.open()
+    with closing(sqlite3.connect(db_path)) as raw, raw:  # what version 1 wrote
+        raw.execute("INSERT INTO packs VALUES (?, 10, 123.5)", ("a" * 64,))
+        raw.execute("INSERT INTO chunks VALUES (?, ?, 0, 10)", (bytes(32), "a" * 64))
+    await old.commit_version(new())
+    await old.close()
+    monkeypatch.undo()
+
+    upgraded = SqlMetaStore(url_for(db_path))
+    await upgraded.open()
+    try:
+        assert await upgraded.list_packs() == [PackRecord("a" * 64, 10, 123.5, 123.5)]
+        assert await upgraded.chunks_by_pack() == {"a" * 64: [PackChunk("00" * 32, 0, 10)]}
+        assert (await upgraded.get_version("p", "bike dataset", "latest")).index == 0
+    finally:
+        await upgraded.close()
+    assert schema_versions(db_path) == list(range(1, migrations.SCHEMA_VERSION + 1))
+    with closing(sqlite3.connect(db_path)) as raw:
+        indexes = {row[1] for row in raw.execute("PRAGMA index_list(chunks)")}
+    assert "ix_chunks_pack_id" in indexes
 
 
 async def test_newer_schema_is_refused(db_path: Path) -> None:

@@ -439,3 +439,29 @@ async def test_create_run_with_client_id_is_idempotent_and_fields_are_checked(se
         assert missing.status == 400
         assert (await missing.json())["code"] == "bad_request"
         assert "ref" in (await missing.json())["message"]
+
+
+async def test_delete_routes(http: aiohttp.ClientSession, project: str) -> None:
+    await store_and_commit(http, project, "set", {"a": b"first"}, aliases=["gold"])
+    await store_and_commit(http, project, "set", {"a": b"second"})
+    v0 = P.path(P.VERSION, project=project, name="set", ref="v0")
+    async with http.delete(v0) as resp:
+        body = await error_of(resp, 409, "conflict")
+    assert "gold" in body["message"] and "delete_aliases" in body["message"]
+    async with http.delete(v0 + "?delete_aliases=maybe") as resp:
+        await error_of(resp, 400, "bad_request")
+    async with http.delete(v0 + "?delete_aliases=true") as resp:
+        assert resp.status == 200, await resp.text()
+        deleted = await resp.json()
+    assert (deleted["version"], deleted["aliases"]) == ("v0", ["gold"])
+    async with http.delete(v0) as resp:  # not idempotent: it is gone
+        await error_of(resp, 404, "version_not_found")
+
+    collection = P.path(P.COLLECTION, project=project, name="set")
+    async with http.delete(collection) as resp:
+        assert resp.status == 200, await resp.text()
+        assert [v["version"] for v in (await resp.json())["versions"]] == ["v1"]
+    async with http.get(P.path(P.VERSIONS, project=project, name="set")) as resp:
+        await error_of(resp, 404, "artifact_not_found")
+    async with http.delete(collection) as resp:
+        await error_of(resp, 404, "artifact_not_found")

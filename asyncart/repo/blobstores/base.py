@@ -5,18 +5,36 @@ whole under its key or not at all; implementations write to a temporary name
 and publish with an atomic rename (or the object store's equivalent).
 Implementations raise :class:`~asyncart.errors.BlobStoreError` for I/O
 failures and :class:`~asyncart.errors.NotFoundError` for absent keys.
+
+Store maintenance (``repo/gc.py``, ``repo/fsck.py``) also lists objects and
+unfinished writes, verifies byte ranges, and removes objects in two steps:
+:meth:`BlobStore.hide` takes an object off its key into a trash area, and
+:meth:`BlobStore.purge` or :meth:`BlobStore.unhide` finish or undo that once the
+metastore has decided (docs/gc.md explains why removal needs two steps).
 """
 
 from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 
 from asyncart.errors import ConfigError
 
 _KEY_RE = re.compile(r"^(packs|manifests)/[0-9a-f]{64}$")
+KINDS = ("packs", "manifests")
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """An object (or an unfinished write) as listed: its key (or name), size and mtime."""
+
+    key: str
+    size: int
+    mtime: float
 
 
 def check_key(key: str) -> str:
@@ -64,6 +82,60 @@ class BlobStore(ABC):
     def local_path(self, key: str) -> Path | None:
         """A filesystem path holding the object, for zero-copy serving; None if not local."""
         return None
+
+    # -- maintenance -------------------------------------------------------------
+
+    @abstractmethod
+    async def list_objects(self, kind: str) -> list[BlobInfo]:
+        """Every stored object of ``kind`` (``packs`` or ``manifests``)."""
+
+    @abstractmethod
+    async def stat(self, key: str) -> BlobInfo | None:
+        """Size and mtime of ``key``; None if absent."""
+
+    @abstractmethod
+    async def list_partials(self) -> list[BlobInfo]:
+        """Unfinished writes (temporary objects): in flight, or left by a crash."""
+
+    @abstractmethod
+    async def remove_partial(self, name: str) -> None:
+        """Delete one unfinished write (no error if absent)."""
+
+    @abstractmethod
+    async def hash_ranges(
+        self, key: str, ranges: Sequence[tuple[int, int]]
+    ) -> list[str | None]:
+        """blake3 hex of each ``(offset, length)`` range; None for a range past the end.
+
+        Raises NotFoundError if the object is absent.
+        """
+
+    @abstractmethod
+    async def hide(self, key: str) -> bool:
+        """Move ``key`` off its name into the trash; False if it was not stored."""
+
+    @abstractmethod
+    async def unhide(self, key: str) -> None:
+        """Put a hidden object back under its key (replacing any object stored since)."""
+
+    @abstractmethod
+    async def purge(self, key: str) -> None:
+        """Delete the hidden copy of ``key`` (no error if absent)."""
+
+    @abstractmethod
+    async def list_hidden(self) -> list[BlobInfo]:
+        """Objects left in the trash (a gc or fsck stopped between hide and purge)."""
+
+    @abstractmethod
+    async def quarantine(self, key: str) -> str:
+        """Keep a copy of a damaged object for inspection; returns where it is."""
+
+    @abstractmethod
+    def maintenance_lock(self) -> AbstractContextManager[None]:
+        """Held by gc and fsck so only one maintains the store at a time.
+
+        Raises ConflictError at once if another process holds it.
+        """
 
     async def close(self) -> None:  # noqa: B027 - optional hook, a no-op unless overridden
         """Release resources."""

@@ -1,26 +1,37 @@
 """Filesystem blobstore: ``<root>/<kind>/<ab>/<hex>``.
 
-Objects are written via ``<root>/tmp`` + fsync + rename.
+Objects are written via ``<root>/tmp`` + fsync + rename. Maintenance uses
+``<root>/trash/<kind>/<hex>`` (hidden objects awaiting purge),
+``<root>/quarantine/<kind>/<hex>`` (copies of damaged objects, never removed
+automatically) and the lock file ``<root>/maintenance.lock``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
+import re
+import shutil
 import uuid
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import aiofiles
 import aiofiles.os
 import anyio.to_thread
+import blake3
 
-from asyncart.errors import BlobStoreError, NotFoundError
-from asyncart.repo.blobstores.base import BlobStore, check_key
+from asyncart.errors import BlobStoreError, ConfigError, ConflictError, NotFoundError
+from asyncart.repo.blobstores.base import KINDS, BlobInfo, BlobStore, check_key
 
 _WRITE_BATCH = 4 << 20
 _IOV_MAX = 1024
+_HASH_READ = 8 << 20
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+T = TypeVar("T")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -62,12 +73,17 @@ class FilesystemBlobStore(BlobStore):
     def __init__(self, root: Path, *, fsync: bool = True) -> None:
         self.root = Path(root)
         self.tmp = self.root / "tmp"
+        self.trash = self.root / "trash"
+        self.quarantine_dir = self.root / "quarantine"
         self.fsync = fsync
         self.tmp.mkdir(parents=True, exist_ok=True)
 
     def path_for(self, key: str) -> Path:
         kind, _, name = check_key(key).partition("/")
         return self.root / kind / name[:2] / name
+
+    def _trash_path(self, key: str) -> Path:
+        return self.trash / check_key(key)
 
     def local_path(self, key: str) -> Path | None:
         return self.path_for(key)
@@ -154,3 +170,156 @@ class FilesystemBlobStore(BlobStore):
     async def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             await aiofiles.os.remove(self.path_for(key))
+
+    # -- maintenance ---------------------------------------------------------------
+
+    async def list_objects(self, kind: str) -> list[BlobInfo]:
+        if kind not in KINDS:
+            raise ConfigError(f"blob kind {kind!r} is not one of {', '.join(KINDS)}")
+        top = self.root / kind
+
+        def scan() -> list[BlobInfo]:
+            found = []
+            for path in _files(top, depth=1):
+                if _HEX64.fullmatch(path.name) and path.parent.name == path.name[:2]:
+                    found.append(_info(f"{kind}/{path.name}", path))
+            return found
+
+        return await self._io(scan, f"listing {kind}")
+
+    async def stat(self, key: str) -> BlobInfo | None:
+        path = self.path_for(key)
+        try:
+            return await self._io(lambda: _info(key, path), f"reading {key}")
+        except NotFoundError:
+            return None
+
+    async def list_partials(self) -> list[BlobInfo]:
+        return await self._io(
+            lambda: [_info(p.name, p) for p in _files(self.tmp, depth=0)], "listing tmp"
+        )
+
+    async def remove_partial(self, name: str) -> None:
+        if "/" in name or name in ("", ".", ".."):
+            raise ConfigError(f"{name!r} is not the name of an unfinished write")
+        with contextlib.suppress(FileNotFoundError):
+            await aiofiles.os.remove(self.tmp / name)
+
+    async def hash_ranges(
+        self, key: str, ranges: Sequence[tuple[int, int]]
+    ) -> list[str | None]:
+        path = self.path_for(key)
+
+        def work() -> list[str | None]:
+            out: list[str | None] = []
+            with open(path, "rb") as f:
+                fd = f.fileno()
+                for offset, length in ranges:
+                    hasher = blake3.blake3()
+                    done = 0
+                    while done < length:
+                        data = os.pread(fd, min(_HASH_READ, length - done), offset + done)
+                        if not data:
+                            break
+                        hasher.update(data)
+                        done += len(data)
+                    out.append(hasher.hexdigest() if done == length else None)
+            return out
+
+        return await self._io(work, f"verifying {key}")
+
+    async def hide(self, key: str) -> bool:
+        src, dst = self.path_for(key), self._trash_path(key)
+
+        def move() -> bool:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.rename(src, dst)
+            except FileNotFoundError:
+                return False
+            return True
+
+        return await self._io(move, f"hiding {key}")
+
+    async def unhide(self, key: str) -> None:
+        src, dst = self._trash_path(key), self.path_for(key)
+
+        def move() -> None:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(src, dst)
+
+        await self._io(move, f"restoring {key}")
+
+    async def purge(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            await aiofiles.os.remove(self._trash_path(key))
+
+    async def list_hidden(self) -> list[BlobInfo]:
+        def scan() -> list[BlobInfo]:
+            found = []
+            for kind in KINDS:
+                for path in _files(self.trash / kind, depth=0):
+                    if _HEX64.fullmatch(path.name):
+                        found.append(_info(f"{kind}/{path.name}", path))
+            return found
+
+        return await self._io(scan, "listing trash")
+
+    async def quarantine(self, key: str) -> str:
+        src, dst = self.path_for(key), self.quarantine_dir / check_key(key)
+
+        def keep() -> str:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if not dst.exists():
+                part = dst.with_name(f"{dst.name}.{uuid.uuid4().hex}.tmp")
+                shutil.copyfile(src, part)
+                os.replace(part, dst)
+            return str(dst)
+
+        return await self._io(keep, f"quarantining {key}")
+
+    @contextlib.contextmanager
+    def maintenance_lock(self) -> Iterator[None]:
+        path = self.root / "maintenance.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ConflictError(
+                    f"another gc or fsck is running on this store (it holds {path}); "
+                    "wait for it to finish"
+                ) from None
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    async def _io(self, fn: Callable[[], T], what: str) -> T:
+        """Run blocking file work in a thread; map OS errors to ours."""
+        try:
+            return await anyio.to_thread.run_sync(fn)
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"{exc.filename or what} is not in the store") from None
+        except OSError as exc:
+            raise _describe_os_error(exc, what) from exc
+
+
+def _info(key: str, path: Path) -> BlobInfo:
+    st = path.stat()
+    return BlobInfo(key, st.st_size, st.st_mtime)
+
+
+def _files(top: Path, depth: int) -> list[Path]:
+    """Regular files ``depth`` directory levels below ``top`` (none if ``top`` is absent)."""
+    level = [top]
+    for _ in range(depth):
+        level = [d for parent in level for d in _entries(parent) if d.is_dir()]
+    return [f for parent in level for f in _entries(parent) if f.is_file()]
+
+
+def _entries(directory: Path) -> list[Path]:
+    try:
+        return list(directory.iterdir())
+    except FileNotFoundError:
+        return []

@@ -8,11 +8,20 @@ MetadataStoreError) so the repository never sees a driver exception.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from asyncart.core.models import ChunkLocation, CollectionInfo, RunInfo, VersionInfo
+from asyncart.core.names import format_version
+
+#: A ``missing`` answer refreshes a pack's ``touched_at`` only when it is older than
+#: this (seconds), so a busy store does not write on every query. A pack a client was
+#: told about is therefore protected for at least ``grace - TOUCH_INTERVAL`` (docs/gc.md).
+TOUCH_INTERVAL = 60.0
+
+#: Asks the blobstore, inside a metastore transaction, whether an object is (still) stored.
+StoredCheck = Callable[[], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,33 @@ class NewVersion:
     description: str | None = None
     run_id: str | None = None
     aliases: tuple[str, ...] = ()
+    #: Chunk hashes the manifest names: checked (and their packs touched) inside the
+    #: commit transaction, so a version never names a chunk the index lacks.
+    chunks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PackRecord:
+    """A stored pack as the metastore knows it."""
+
+    id: str
+    size: int
+    created_at: float
+    touched_at: float
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """The fields of a version that store maintenance (gc, fsck) needs."""
+
+    project: str
+    name: str
+    index: int
+    digest: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.project}/{self.name}:{format_version(self.index)}"
 
 
 @dataclass(frozen=True)
@@ -41,6 +77,15 @@ class PackChunk:
     hash: str
     offset: int
     length: int
+
+
+@dataclass(frozen=True)
+class StoreSnapshot:
+    """Versions, packs and the chunk index (grouped by pack) as of one moment."""
+
+    versions: list[StoredVersion]
+    packs: list[PackRecord]
+    chunks: dict[str, list[PackChunk]]
 
 
 class MetaStore(ABC):
@@ -57,13 +102,31 @@ class MetaStore(ABC):
     # -- chunk index ---------------------------------------------------------
 
     @abstractmethod
-    async def missing_chunks(self, hashes: Sequence[str]) -> list[str]:
-        """The subset of ``hashes`` (hex) not in the chunk index, in input order, no duplicates."""
+    async def missing_chunks(self, hashes: Sequence[str], *, touch: bool = False) -> list[str]:
+        """The subset of ``hashes`` (hex) not in the chunk index, in input order, no duplicates.
+
+        With ``touch``, the answer is one a client will rely on: packs holding the present
+        chunks get their ``touched_at`` refreshed (when older than :data:`TOUCH_INTERVAL`)
+        in a write transaction that re-checks those chunks, so a chunk a concurrent garbage
+        collection removed is answered as missing, never as present.
+        """
 
     @abstractmethod
-    async def add_pack(self, pack_id: str, size: int, chunks: Sequence[PackChunk]) -> int:
+    async def add_pack(
+        self,
+        pack_id: str,
+        size: int,
+        chunks: Sequence[PackChunk],
+        *,
+        stored: StoredCheck | None = None,
+    ) -> int:
         """Record a stored pack and index its chunks; chunks already indexed keep their
-        old location. Idempotent. Returns the number of chunks newly indexed."""
+        old location. Idempotent. Returns the number of chunks newly indexed.
+
+        The pack, and every pack holding one of its chunks already, is touched. ``stored``
+        is awaited inside the transaction: if it says the pack's object is gone (a garbage
+        collection removed it meanwhile), nothing is recorded and ``StoreRetry`` is raised.
+        """
 
     @abstractmethod
     async def locate_chunks(self, hashes: Sequence[str]) -> dict[str, ChunkLocation]:
@@ -72,11 +135,17 @@ class MetaStore(ABC):
     # -- versions ------------------------------------------------------------
 
     @abstractmethod
-    async def commit_version(self, new: NewVersion) -> VersionInfo:
+    async def commit_version(
+        self, new: NewVersion, *, manifest_stored: StoredCheck | None = None
+    ) -> VersionInfo:
         """Atomically record a version of ``new.project/new.name``.
 
+        * every hash in ``new.chunks`` must be indexed (else ChunkMissing, nothing
+          recorded), and the packs holding them are touched; ``manifest_stored`` is awaited
+          inside the transaction (False: StoreRetry, nothing recorded);
         * creates the project and the collection (with ``new.type``) if absent;
-          an existing collection of another type raises ConflictError naming both types;
+          an existing collection of another type raises ConflictError naming both types
+          (a collection whose versions were all deleted takes the new type);
         * if a version of the collection already has ``new.digest``, that version is
           reused (``created=False``); otherwise the next index is assigned
           (``created=True``): indexes are contiguous from 0 and never reused, even
@@ -87,6 +156,27 @@ class MetaStore(ABC):
           version's ``created_by`` is that run.
 
         Returns the version with its current aliases.
+        """
+
+    @abstractmethod
+    async def delete_version(
+        self, project: str, name: str, ref: str, *, delete_aliases: bool = False
+    ) -> VersionInfo:
+        """Delete one version (``vN`` or an alias) with its aliases and lineage edges.
+
+        A version holding aliases other than ``latest`` is refused (ConflictError) unless
+        ``delete_aliases``. ``latest`` moves to the newest remaining version. The index is
+        never reused. Returns the version as it was.
+        """
+
+    @abstractmethod
+    async def delete_collection(
+        self, project: str, name: str, *, delete_aliases: bool = False
+    ) -> list[VersionInfo]:
+        """Delete every version of a collection (same alias rule), oldest first.
+
+        The collection then no longer lists or resolves, but keeps its version counter:
+        logging the name again continues the numbering (and may choose a new type).
         """
 
     @abstractmethod
@@ -147,3 +237,44 @@ class MetaStore(ABC):
     @abstractmethod
     async def version_producers(self, project: str, name: str, index: int) -> list[RunInfo]:
         """Runs that logged a version (the creating run first)."""
+
+    # -- maintenance (gc, fsck) ------------------------------------------------
+
+    @abstractmethod
+    async def snapshot(self) -> StoreSnapshot:
+        """Every version, pack and indexed chunk, read in one consistent transaction."""
+
+    @abstractmethod
+    async def list_packs(self) -> list[PackRecord]:
+        """Every recorded pack."""
+
+    @abstractmethod
+    async def chunks_by_pack(self) -> dict[str, list[PackChunk]]:
+        """The whole chunk index, grouped by pack (packs with no indexed chunk are absent)."""
+
+    @abstractmethod
+    async def all_versions(self) -> list[StoredVersion]:
+        """Every version of every collection."""
+
+    @abstractmethod
+    async def drop_pack(
+        self, pack_id: str, *, touched_before: float, seen_touched_at: float | None
+    ) -> bool:
+        """Forget a pack and every chunk indexed in it, if it is still as the caller saw it.
+
+        One write transaction, ordered with uploads and commits. The pack is kept if it
+        was touched at or after ``touched_before``, or if its ``touched_at`` differs from
+        ``seen_touched_at`` (every touch changes it), or, with ``seen_touched_at=None``
+        (the caller saw no such pack), if it is recorded at all.
+
+        Returns True if the pack is now unrecorded (also when it was never recorded).
+        """
+
+    @abstractmethod
+    async def drop_chunks(self, pack_id: str, hashes: Sequence[str]) -> int:
+        """Remove the index entries of ``hashes`` that point into ``pack_id``; returns how many."""
+
+    @abstractmethod
+    async def digest_unreferenced(self, digest: str) -> bool:
+        """Whether no version has artifact ``digest``, asked in a write transaction so a
+        concurrent commit is ordered entirely before or after the answer."""

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Insert, Row, Select, Table, select
+from sqlalchemy import Insert, Row, Select, Table, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -149,18 +149,25 @@ async def _project_id(conn: AsyncConnection, project: str, now: float) -> int:
     return int(found.scalar_one())
 
 
+#: A collection is listed and resolvable only while it has versions: deleting them all
+#: hides it, but its row (and so its version counter) stays, so indexes are never reused.
+HAS_VERSIONS = exists().where(versions.c.collection_id == collections.c.id)
+
+
 async def _collection(conn: AsyncConnection, project: str, name: str) -> AnyRow:
     """The collection row (id, type, next_index, times); ArtifactNotFound lists the others."""
     stmt = select(collections).join(projects, collections.c.project_id == projects.c.id)
     row = (
-        await conn.execute(stmt.where(projects.c.name == project, collections.c.name == name))
+        await conn.execute(
+            stmt.where(projects.c.name == project, collections.c.name == name, HAS_VERSIONS)
+        )
     ).first()
     if row is not None:
         return row
     others = await conn.execute(
         select(collections.c.name)
         .join(projects, collections.c.project_id == projects.c.id)
-        .where(projects.c.name == project)
+        .where(projects.c.name == project, HAS_VERSIONS)
         .order_by(collections.c.name)
     )
     listing = _listing(others.scalars().all())

@@ -21,9 +21,9 @@ and re-read the version under it, so each step runs exactly once.
 
 Rules for adding a step: append a function, never edit or reorder released
 ones, and update :mod:`~asyncart.repo.metastores.schema` in the same change.
-Migration 1 builds the tables from ``schema.V1_TABLES``; once a later step
-alters one of those tables, freeze migration 1 by copying the version-1
-definitions into this module.
+Migration 1 builds the tables from the frozen version-1 definitions in
+``schema_v1.py`` (never edited), so later steps always start from what
+version 1 really built.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from asyncart.errors import ConfigError, MetadataStoreError
-from asyncart.repo.metastores import schema
+from asyncart.repo.metastores import schema, schema_v1
 
 #: Execution option marking a connection whose transactions write; on SQLite the
 #: engine's ``begin`` hook then emits ``BEGIN IMMEDIATE`` instead of ``BEGIN``.
@@ -111,11 +111,22 @@ def make_engine(url: URL, *, busy_timeout: float) -> AsyncEngine:
 
 def _m1_initial(conn: Connection) -> None:
     """Version 1: projects, collections, versions, aliases, runs, lineage, packs, chunks."""
-    schema.metadata.create_all(conn, tables=list(schema.V1_TABLES), checkfirst=False)
+    schema_v1.metadata.create_all(conn, tables=list(schema_v1.TABLES), checkfirst=False)
+
+
+def _m2_gc_support(conn: Connection) -> None:
+    """Version 2: what garbage collection and fsck need (docs/gc.md).
+
+    * ``packs.touched_at``: the grace clock; existing packs start from their upload time.
+    * an index on ``chunks.pack_id``: a pack's chunks without scanning the whole index.
+    """
+    conn.exec_driver_sql("ALTER TABLE packs ADD COLUMN touched_at FLOAT NOT NULL DEFAULT 0")
+    conn.exec_driver_sql("UPDATE packs SET touched_at = created_at")
+    conn.exec_driver_sql("CREATE INDEX ix_chunks_pack_id ON chunks (pack_id)")
 
 
 #: Every migration step, oldest first; ``len(MIGRATIONS)`` is the current schema version.
-MIGRATIONS: tuple[Step, ...] = (_m1_initial,)
+MIGRATIONS: tuple[Step, ...] = (_m1_initial, _m2_gc_support)
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -135,6 +135,9 @@ packs = Table(
     Column("id", String(64), primary_key=True),
     Column("size", BigInteger, nullable=False),
     Column("created_at", Float, nullable=False),
+    # Last time an upload, a 'missing' answer or a commit relied on this pack (schema v2).
+    # Garbage collection keeps a pack touched within its grace period (docs/gc.md).
+    Column("touched_at", Float, nullable=False),
 )
 
 chunks = Table(
@@ -144,21 +147,12 @@ chunks = Table(
     Column("pack_id", String(64), ForeignKey("packs.id"), nullable=False),
     Column("offset", BigInteger, nullable=False),
     Column("length", Integer, nullable=False),
+    # A pack's chunks, for garbage collection and fsck (schema v2).
+    Index("ix_chunks_pack_id", "pack_id"),
     sqlite_with_rowid=False,  # the hash is the clustered key; no hidden rowid b-tree
 )
 
-#: The tables migration 1 creates (everything but the migration bookkeeping).
-V1_TABLES: tuple[Table, ...] = (
-    projects,
-    collections,
-    runs,
-    versions,
-    aliases,
-    run_outputs,
-    run_inputs,
-    packs,
-    chunks,
-)
+# Migration 1 builds its tables from the frozen copy in ``schema_v1.py``, not from here.
 
 
 # -- read views: joins the store selects from, with columns named like the models' fields --

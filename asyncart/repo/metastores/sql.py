@@ -19,9 +19,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from asyncart.core.models import ChunkLocation, CollectionInfo, RunInfo, VersionInfo
 from asyncart.core.names import LATEST, format_version, parse_version, validate_alias, validate_name
-from asyncart.errors import AsyncartError, ConflictError, MetadataStoreError
-from asyncart.repo.metastores.base import MetaStore, NewVersion, PackChunk
+from asyncart.errors import AsyncartError, ConflictError, MetadataStoreError, StoreRetry
+from asyncart.repo.metastores import deletion, packindex
+from asyncart.repo.metastores.base import (
+    TOUCH_INTERVAL,
+    MetaStore,
+    NewVersion,
+    PackChunk,
+    PackRecord,
+    StoredCheck,
+    StoredVersion,
+    StoreSnapshot,
+)
 from asyncart.repo.metastores.lookups import (
+    HAS_VERSIONS,
     _alias_order,
     _alias_version_id,
     _artifact,
@@ -41,7 +52,6 @@ from asyncart.repo.metastores.migrations import WRITE_OPTION, async_url, make_en
 from asyncart.repo.metastores.schema import (
     aliases,
     collections,
-    packs,
     projects,
     run_inputs,
     run_outputs,
@@ -172,22 +182,42 @@ class SqlMetaStore(MetaStore):
 
     # -- chunk index -------------------------------------------------------------
 
-    async def missing_chunks(self, hashes: Sequence[str]) -> list[str]:
-        """The hashes not in the chunk index, in input order, without duplicates."""
+    async def missing_chunks(self, hashes: Sequence[str], *, touch: bool = False) -> list[str]:
+        """The hashes not in the chunk index, in input order, without duplicates.
+
+        With ``touch``, packs of present chunks not touched for :data:`TOUCH_INTERVAL` are
+        touched in a write transaction that re-checks their chunks (see the port).
+        """
         wanted = _unique_hashes(hashes)
 
-        async def work(conn: AsyncConnection) -> list[str]:
-            present: set[bytes] = set()
-            for batch in _batches(list(wanted)):
-                found = await conn.execute(
-                    select(chunk_index.c.hash).where(chunk_index.c.hash.in_(batch))
-                )
-                present.update(found.scalars())
-            return [h for raw, h in wanted.items() if raw not in present]
+        async def read(conn: AsyncConnection) -> dict[bytes, tuple[str, float]]:
+            return await packindex.present_chunks(conn, list(wanted))
 
-        return await self._run("look up chunks", work, write=False)
+        present = await self._run("look up chunks", read, write=False)
+        stale_before = time.time() - TOUCH_INTERVAL
+        stale = [raw for raw, (_, touched_at) in present.items() if touched_at < stale_before]
+        if touch and stale:
 
-    async def add_pack(self, pack_id: str, size: int, chunks: Sequence[PackChunk]) -> int:
+            async def refresh(conn: AsyncConnection) -> dict[bytes, tuple[str, float]]:
+                # Locked and re-read: a chunk a gc removed meanwhile is answered as missing.
+                again = await packindex.present_chunks(conn, stale, lock=True)
+                await packindex.touch_packs(conn, (p for p, _ in again.values()), time.time())
+                return again
+
+            still = await self._run("refresh chunk packs", refresh, write=True)
+            for raw in stale:
+                if raw not in still:
+                    del present[raw]
+        return [h for raw, h in wanted.items() if raw not in present]
+
+    async def add_pack(
+        self,
+        pack_id: str,
+        size: int,
+        chunks: Sequence[PackChunk],
+        *,
+        stored: StoredCheck | None = None,
+    ) -> int:
         """Record a pack and index its chunks (existing entries win); returns newly indexed."""
         rows: dict[bytes, dict[str, Any]] = {}
         for c in chunks:
@@ -196,14 +226,15 @@ class SqlMetaStore(MetaStore):
                                   "length": c.length})
 
         async def work(conn: AsyncConnection) -> int:
-            await conn.execute(
-                insert_or_ignore(conn, packs).values(id=pack_id, size=size, created_at=time.time())
+            new = await packindex.add_pack_rows(
+                conn, pack_id, size, list(rows.values()), time.time()
             )
-            if not rows:
-                return 0
-            # RETURNING yields only the rows actually inserted (SQLite >= 3.35, PostgreSQL).
-            stmt = insert_or_ignore(conn, chunk_index).returning(chunk_index.c.hash)
-            return len((await conn.execute(stmt, list(rows.values()))).all())
+            if stored is not None and not await stored():
+                raise StoreRetry(
+                    f"pack {pack_id} was removed by a concurrent garbage collection while "
+                    "it was being recorded; upload it again"
+                )
+            return new
 
         return await self._run(f"record pack {pack_id}", work, write=True)
 
@@ -225,7 +256,9 @@ class SqlMetaStore(MetaStore):
 
     # -- versions -----------------------------------------------------------------
 
-    async def commit_version(self, new: NewVersion) -> VersionInfo:
+    async def commit_version(
+        self, new: NewVersion, *, manifest_stored: StoredCheck | None = None
+    ) -> VersionInfo:
         """Record a version (see :meth:`MetaStore.commit_version`)."""
         validate_name(new.project, what="project name")
         validate_name(new.name)
@@ -235,6 +268,12 @@ class SqlMetaStore(MetaStore):
 
         async def work(conn: AsyncConnection) -> VersionInfo:
             now = time.time()
+            await packindex.claim_chunks(conn, new.chunks, now)
+            if manifest_stored is not None and not await manifest_stored():
+                raise StoreRetry(
+                    f"the manifest of {_artifact(new.project, new.name)} was removed by a "
+                    "concurrent garbage collection before the commit; commit again"
+                )
             if new.run_id is not None:
                 await _require_run(conn, new.run_id)
             coll = await self._lock_collection(conn, new, now)
@@ -285,6 +324,14 @@ class SqlMetaStore(MetaStore):
         )
         coll = (await conn.execute(stmt.with_for_update())).one()
         if coll.type != new.type:
+            emptied = (await conn.execute(stmt.where(HAS_VERSIONS))).first() is None
+            if emptied:  # every version was deleted: the next one sets the type again
+                await conn.execute(
+                    update(collections)
+                    .where(collections.c.id == coll.id)
+                    .values(type=new.type)
+                )
+                return (await conn.execute(stmt)).one()
             raise ConflictError(
                 f"{_artifact(new.project, new.name)} has type {coll.type!r}; cannot log a "
                 f"version of type {new.type!r} to it (use another name or type {coll.type!r})"
@@ -311,6 +358,30 @@ class SqlMetaStore(MetaStore):
         key = result.inserted_primary_key  # typed Optional; set for a single-row INSERT
         assert key is not None
         return int(key[0])
+
+    async def delete_version(
+        self, project: str, name: str, ref: str, *, delete_aliases: bool = False
+    ) -> VersionInfo:
+        """Delete one version (see :meth:`MetaStore.delete_version`)."""
+
+        async def work(conn: AsyncConnection) -> VersionInfo:
+            return await deletion.delete_version(
+                conn, project, name, ref, delete_aliases, time.time()
+            )
+
+        return await self._run(f"delete {_artifact(project, name)}:{ref}", work, write=True)
+
+    async def delete_collection(
+        self, project: str, name: str, *, delete_aliases: bool = False
+    ) -> list[VersionInfo]:
+        """Delete every version of a collection (see :meth:`MetaStore.delete_collection`)."""
+
+        async def work(conn: AsyncConnection) -> list[VersionInfo]:
+            return await deletion.delete_collection(
+                conn, project, name, delete_aliases, time.time()
+            )
+
+        return await self._run(f"delete {_artifact(project, name)}", work, write=True)
 
     async def get_version(self, project: str, name: str, ref: str) -> VersionInfo:
         """Resolve ``vN`` or an alias; the not-found errors list what exists."""
@@ -365,7 +436,7 @@ class SqlMetaStore(MetaStore):
         stmt = (
             select(collections, count.label("n"))
             .join(projects, collections.c.project_id == projects.c.id)
-            .where(projects.c.name == project)
+            .where(projects.c.name == project, HAS_VERSIONS)
             .order_by(collections.c.name)
         )
         if name is not None:
@@ -484,3 +555,50 @@ class SqlMetaStore(MetaStore):
 
         label = f"{_artifact(project, name)} {format_version(index)}"
         return await self._run(f"list runs of {label}", work, write=False)
+
+    # -- maintenance (gc, fsck) -----------------------------------------------------
+
+    async def snapshot(self) -> StoreSnapshot:
+        """Versions, packs and chunk index in one read transaction (one WAL snapshot).
+
+        PostgreSQL (issue 7) must run this at REPEATABLE READ to get one snapshot.
+        """
+        return await self._run("read the store's index", packindex.snapshot, write=False)
+
+    async def list_packs(self) -> list[PackRecord]:
+        """Every recorded pack."""
+        return await self._run("list packs", packindex.list_packs, write=False)
+
+    async def chunks_by_pack(self) -> dict[str, list[PackChunk]]:
+        """The chunk index grouped by pack, each pack's chunks by offset."""
+        return await self._run("read the chunk index", packindex.chunks_by_pack, write=False)
+
+    async def all_versions(self) -> list[StoredVersion]:
+        """Every version of every collection."""
+        return await self._run("list all versions", packindex.all_versions, write=False)
+
+    async def drop_pack(
+        self, pack_id: str, *, touched_before: float, seen_touched_at: float | None
+    ) -> bool:
+        """Forget a pack and its chunks if unchanged since the caller's snapshot, and old."""
+
+        async def work(conn: AsyncConnection) -> bool:
+            return await packindex.drop_pack(conn, pack_id, touched_before, seen_touched_at)
+
+        return await self._run(f"drop pack {pack_id}", work, write=True)
+
+    async def drop_chunks(self, pack_id: str, hashes: Sequence[str]) -> int:
+        """Remove the index entries of ``hashes`` that point into ``pack_id``."""
+
+        async def work(conn: AsyncConnection) -> int:
+            return await packindex.drop_chunks(conn, pack_id, hashes)
+
+        return await self._run(f"drop chunks of pack {pack_id}", work, write=True)
+
+    async def digest_unreferenced(self, digest: str) -> bool:
+        """Whether no version has ``digest`` (a write transaction: ordered with commits)."""
+
+        async def work(conn: AsyncConnection) -> bool:
+            return await packindex.digest_unreferenced(conn, digest)
+
+        return await self._run(f"look up versions of digest {digest}", work, write=True)

@@ -1,0 +1,131 @@
+"""What garbage collection and fsck share: safe removal, trash recovery, reading manifests.
+
+Removing a stored object is two steps because a concurrent upload may be storing
+the same content-addressed object again (docs/gc.md, "Removing a pack"):
+
+1. :meth:`BlobStore.hide` takes the object off its key (into the trash);
+2. one metastore write transaction decides (the pack is still untouched, the
+   manifest still unreferenced), ordered with every upload and commit;
+3. the hidden copy is purged, or put back if the decision was "keep".
+
+An upload or commit checks, inside its own transaction, that its object is still
+under its key, so it either sees the object gone (and is retried) or is ordered
+before the decision (which then keeps the object). A process killed between the
+steps leaves the object in the trash; :func:`recover_trash` finishes the job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from asyncart.core.manifest import Manifest
+from asyncart.errors import ConfigError, NotFoundError
+from asyncart.repo.service import Repository, manifest_key, pack_key
+
+Decision = Callable[[], Awaitable[bool]]
+
+
+async def remove_safely(repo: Repository, key: str, still_garbage: Decision) -> bool:
+    """Remove the object ``key`` if ``still_garbage()`` (a metastore transaction) agrees.
+
+    Returns True when the object is gone (also when it was already absent and the
+    decision agreed), False when it was kept.
+    """
+    hidden = await repo.blobs.hide(key)
+    try:
+        remove = await still_garbage()
+    except BaseException:
+        if hidden:
+            await repo.blobs.unhide(key)
+        raise
+    if hidden:
+        if remove:
+            await repo.blobs.purge(key)
+        else:
+            await repo.blobs.unhide(key)
+    return remove
+
+
+async def remove_pack(
+    repo: Repository, pack_id: str, *, touched_before: float, seen_touched_at: float | None
+) -> bool:
+    """Remove a pack (file and index rows) if it is still as seen and old enough.
+
+    ``seen_touched_at`` is the pack's ``touched_at`` in the caller's snapshot (None for a
+    file the snapshot did not record); see :meth:`MetaStore.drop_pack`.
+    """
+
+    async def decide() -> bool:
+        return await repo.meta.drop_pack(
+            pack_id, touched_before=touched_before, seen_touched_at=seen_touched_at
+        )
+
+    return await remove_safely(repo, pack_key(pack_id), decide)
+
+
+async def remove_manifest(repo: Repository, digest: str) -> bool:
+    """Remove a manifest object unless some version references its digest."""
+
+    async def decide() -> bool:
+        return await repo.meta.digest_unreferenced(digest)
+
+    return await remove_safely(repo, manifest_key(digest), decide)
+
+
+@dataclass(frozen=True)
+class TrashOutcome:
+    """What became of one object found in the trash."""
+
+    key: str
+    restored: bool  # True: put back under its key; False: purged
+
+
+async def recover_trash(repo: Repository) -> list[TrashOutcome]:
+    """Finish what an interrupted gc or fsck left in the trash.
+
+    A pack still recorded in the index, or a manifest some version references, goes
+    back under its key; anything else is purged. Call with the maintenance lock held.
+    """
+    hidden = await repo.blobs.list_hidden()
+    if not hidden:
+        return []
+    recorded = {p.id for p in await repo.meta.list_packs()}
+    referenced = {v.digest for v in await repo.meta.all_versions()}
+    outcomes = []
+    for blob in hidden:
+        kind, _, name = blob.key.partition("/")
+        keep = name in recorded if kind == "packs" else name in referenced
+        if keep:
+            await repo.blobs.unhide(blob.key)
+        else:
+            await repo.blobs.purge(blob.key)
+        outcomes.append(TrashOutcome(blob.key, keep))
+    return outcomes
+
+
+async def read_manifest(repo: Repository, digest: str) -> Manifest:
+    """The stored manifest of ``digest``, checked against it.
+
+    Raises:
+        NotFoundError: no object under ``manifests/<digest>``.
+        ConfigError: the object does not decode, or describes other content.
+    """
+    manifest = Manifest.decode(await repo.blobs.get_bytes(manifest_key(digest)))
+    if manifest.digest != digest:
+        raise ConfigError(f"it describes content {manifest.digest}, not {digest}")
+    return manifest
+
+
+def describe(exc: NotFoundError | ConfigError) -> str:
+    """A short reason for a manifest that could not be read."""
+    return "it is missing" if isinstance(exc, NotFoundError) else f"it is unreadable ({exc})"
+
+
+def human_size(n: float) -> str:
+    """``1.5 MiB`` style sizes for reports."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")

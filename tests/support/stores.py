@@ -1,0 +1,98 @@
+"""Working on a store directory the way a test needs: push content, age it, damage it.
+
+``age_store`` moves a store back in time instead of making a test wait: the packs'
+upload/touch times in ``meta.db`` and the mtimes of every object and unfinished write
+go back by the same amount, exactly as if that much time had passed since.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from contextlib import closing
+from pathlib import Path
+
+from asyncart.core.chunking import ChunkerSpec, chunk_bytes
+from asyncart.core.manifest import Manifest, ManifestEntry
+from asyncart.core.models import CommitRequest, VersionInfo
+from asyncart.repo.service import Repository
+from tests.support.packs import h, pack_body, ref_of
+
+SPEC = ChunkerSpec.fixed(1024)
+HOUR = 3600.0
+PROJECT = "proj"
+NAME = "bike dataset"
+
+
+def data(tag: str, size: int) -> bytes:
+    """``size`` pseudo-random bytes determined by ``tag``: no two chunks alike."""
+    return random.Random(tag).randbytes(size)
+
+
+async def one_piece(body: bytes) -> AsyncIterator[bytes]:
+    yield body
+
+
+def manifest_of(files: dict[str, bytes]) -> tuple[Manifest, dict[str, bytes]]:
+    """The manifest of ``files`` (1 KiB fixed chunks) and its chunks by hash."""
+    entries = []
+    chunks: dict[str, bytes] = {}
+    for path, data in files.items():
+        pieces = chunk_bytes(data, SPEC)
+        chunks.update((h(c), c) for c in pieces)
+        entries.append(ManifestEntry.for_file(path, len(data), h(data), map(ref_of, pieces)))
+    return Manifest(entries=tuple(entries), chunker=SPEC), chunks
+
+
+async def upload(repo: Repository, chunks: Iterable[bytes]) -> str:
+    """Upload ``chunks`` as one pack; returns its id."""
+    _, body = pack_body(list(chunks))
+    return (await repo.put_pack(one_piece(body))).pack
+
+
+async def push(
+    repo: Repository, files: dict[str, bytes], *, name: str = NAME, aliases: tuple[str, ...] = ()
+) -> VersionInfo:
+    """What a client push does: ask what is missing, upload that as one pack, commit."""
+    manifest, chunks = manifest_of(files)
+    missing = await repo.missing_chunks(list(chunks))
+    if missing:
+        await upload(repo, [chunks[m] for m in missing])
+    return await repo.commit(commit_request(manifest, name=name, aliases=aliases))
+
+
+def commit_request(
+    manifest: Manifest, *, name: str = NAME, aliases: tuple[str, ...] = ()
+) -> CommitRequest:
+    return CommitRequest(
+        project=PROJECT, name=name, type="dataset", manifest=manifest, aliases=aliases
+    )
+
+
+def age_store(root: Path, seconds: float) -> None:
+    """Make everything in the store ``seconds`` older (see the module doc)."""
+    with closing(sqlite3.connect(root / "meta.db", timeout=30)) as db, db:
+        db.execute(
+            "UPDATE packs SET touched_at = touched_at - ?, created_at = created_at - ?",
+            (seconds, seconds),
+        )
+    for path in (root / "blobs").rglob("*"):
+        if path.is_file():
+            st = path.stat()
+            os.utime(path, (st.st_atime - seconds, st.st_mtime - seconds))
+
+
+def pack_files(root: Path) -> list[Path]:
+    """The pack files stored under their final names."""
+    return sorted(p for p in (root / "blobs" / "packs").rglob("*") if p.is_file())
+
+
+def flip_byte(path: Path, offset: int = 0) -> None:
+    """Damage one byte of a stored file in place, as a failing disk would."""
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        byte = f.read(1)
+        f.seek(offset)
+        f.write(bytes([byte[0] ^ 0xFF]))
