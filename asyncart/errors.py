@@ -35,6 +35,8 @@ maps ``code`` back to a class, in this one table.
 
 from __future__ import annotations
 
+import errno
+
 
 class AsyncartError(Exception):
     """Base class of every error asyncart raises on purpose."""
@@ -191,6 +193,16 @@ class StoreRetry(StoreError):
     http_status = 503
 
 
+class DiskFullError(AsyncartError, OSError):
+    """A disk (the store's or this machine's) has no room for the bytes; not retried."""
+
+    code = "disk_full"
+    http_status = 507
+
+
+NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # EFBIG: a file size limit
+
+
 class PayloadTooLarge(ConfigError):
     code = "payload_too_large"
     http_status = 413
@@ -211,6 +223,7 @@ _BY_CODE: dict[str, type[AsyncartError]] = {
         ConflictError,
         IntegrityError,
         FileChangedError,
+        DiskFullError,
     )
 }
 

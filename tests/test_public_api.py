@@ -9,11 +9,33 @@ from asyncart import aio
 def test_top_level_exports() -> None:
     assert sorted(asyncart.__all__) == sorted(
         [
-            "AliasNotFound", "Api", "Artifact", "ArtifactNotFound", "AsyncartError", "AuthError",
-            "ChunkMissing", "ConfigError", "ConflictError", "ConnectError", "FileChangedError",
-            "IntegrityError", "InvalidNameError", "NotFoundError", "RequestTimeout",
-            "RetriesExhausted", "Run", "RunNotFound", "ServerError", "ServiceUnavailable",
-            "Settings", "StoreError", "TransportError", "VersionNotFound", "__version__", "init",
+            "AliasNotFound",
+            "Api",
+            "Artifact",
+            "ArtifactNotFound",
+            "AsyncartError",
+            "AuthError",
+            "ChunkMissing",
+            "ConfigError",
+            "ConflictError",
+            "ConnectError",
+            "DiskFullError",
+            "FileChangedError",
+            "IntegrityError",
+            "InvalidNameError",
+            "NotFoundError",
+            "RequestTimeout",
+            "RetriesExhausted",
+            "Run",
+            "RunNotFound",
+            "ServerError",
+            "ServiceUnavailable",
+            "Settings",
+            "StoreError",
+            "TransportError",
+            "VersionNotFound",
+            "__version__",
+            "init",
         ]
     )
     for name in asyncart.__all__:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import errno
 import os
 import threading
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ import blake3
 
 from asyncart.client import journal
 from asyncart.core.manifest import ManifestEntry
-from asyncart.errors import ConfigError, IntegrityError
+from asyncart.errors import NO_SPACE_ERRNOS, DiskFullError, IntegrityError
 
 _READ_BACK = 4 << 20
 _PREALLOCATE_FROM = 1 << 20
@@ -257,6 +256,15 @@ if hasattr(os, "posix_fallocate"):  # Linux: raw fallocate(2), which never emula
         _libc_fallocate.restype = ctypes.c_int
 
 
+def no_space(path: Path, size: int | None = None) -> DiskFullError:
+    """The error for a pull that ran out of local disk space while writing ``path``."""
+    need = f" (it needs {size} bytes)" if size is not None else ""
+    return DiskFullError(
+        f"no space left to write {str(path)!r}{need}: free some space or pull into another "
+        "directory; chunks already verified are kept and the same pull resumes from them"
+    )
+
+
 def preallocate(fd: int, size: int, path: Path) -> None:
     """Reserve ``size`` bytes of blocks for ``fd`` where the filesystem supports it.
 
@@ -264,16 +272,12 @@ def preallocate(fd: int, size: int, path: Path) -> None:
     fallback writes zeros on filesystems without support (doubling the writes).
 
     Raises:
-        ConfigError: the disk has no room for the file.
+        DiskFullError: the disk has no room for the file.
     """
     if _libc_fallocate is None:
         return
     if _libc_fallocate(fd, 0, 0, size) == 0:
         return
-    err = ctypes.get_errno()
-    if err in (errno.ENOSPC, errno.EDQUOT):
-        raise ConfigError(
-            f"not enough disk space for {str(path)!r}: it needs {size} bytes; "
-            "free some space or pull into another directory"
-        )
+    if ctypes.get_errno() in NO_SPACE_ERRNOS:
+        raise no_space(path, size)
     # EOPNOTSUPP, EINVAL, ...: the filesystem cannot reserve; writes will allocate.

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import blake3
 
-from asyncart.client.assembly import PartFile
+from asyncart.client.assembly import PartFile, no_space
 from asyncart.client.scan import (
     FileIdentity,
     block_buffer_size,
@@ -26,7 +26,7 @@ from asyncart.client.scan import (
     read_block,
 )
 from asyncart.core.chunking import ChunkerSpec
-from asyncart.errors import AsyncartError
+from asyncart.errors import NO_SPACE_ERRNOS, AsyncartError
 
 _BLOCK = 8 << 20
 
@@ -99,9 +99,14 @@ def copy_local_pieces(pieces: list[LocalPiece]) -> tuple[int, list[LocalPiece], 
                 parts[piece.file] = os.open(piece.file.part, os.O_WRONLY)
             view = memoryview(data)
             fd, offset = parts[piece.file], piece.file_offset
-            while view:
-                n = os.pwrite(fd, view, offset)
-                view, offset = view[n:], offset + n
+            try:
+                while view:
+                    n = os.pwrite(fd, view, offset)
+                    view, offset = view[n:], offset + n
+            except OSError as exc:
+                if exc.errno in NO_SPACE_ERRNOS:
+                    raise no_space(piece.file.final) from exc
+                raise
             copied += src.size
             if piece.file.credit(piece.file_offset, src.size):
                 completed.append(piece.file)

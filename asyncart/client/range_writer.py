@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 import anyio.to_thread
 import blake3
 
-from asyncart.client.assembly import PartFile
+from asyncart.client.assembly import PartFile, no_space
 from asyncart.client.remote import RangeSink
 from asyncart.core.models import ChunkLocation
-from asyncart.errors import IntegrityError
+from asyncart.errors import NO_SPACE_ERRNOS, IntegrityError
 
 BATCH_BYTES = 4 << 20
 _IOV_MAX = 1024
@@ -162,7 +162,12 @@ class RangeWriter(RangeSink):
                 self._hasher = blake3.blake3()
                 self._index += 1
         for run in runs:
-            self._write_run(run)
+            try:
+                self._write_run(run)
+            except OSError as exc:
+                if exc.errno in NO_SPACE_ERRNOS:
+                    raise no_space(run.file.final) from exc
+                raise
         for file, offset, size in _merge_credits(credits):
             if file.credit(offset, size):
                 self.completed.append(file)

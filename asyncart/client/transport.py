@@ -28,6 +28,7 @@ from asyncart.config import Settings
 from asyncart.core import protocol as P
 from asyncart.errors import (
     ConnectError,
+    DiskFullError,
     ProtocolError,
     RequestTimeout,
     ServiceUnavailable,
@@ -182,7 +183,7 @@ async def _error_from(resp: aiohttp.ClientResponse, url: str) -> Exception:
         code, message = str(body["code"]), str(body["message"])
     except (ValueError, KeyError, TypeError, aiohttp.ClientError):
         code, message = "http_error", f"HTTP {resp.status} {resp.reason}"
-    if resp.status == 429 or resp.status >= 500:
+    if (resp.status == 429 or resp.status >= 500) and code != DiskFullError.code:
         retry_after = _retry_after(resp.headers.get("Retry-After"))
         return ServiceUnavailable(
             f"{url}: {message}",

@@ -63,7 +63,7 @@ _QUEUE_BATCHES = 2
 _SMALL_FILE = 1 << 20
 _SMALL_GROUP_FILES = 1024
 _MAX_QUERY_HASHES = 20_000
-PUSH_MEMORY_BUDGET = 192 << 20  # all read and pack buffers of one push together
+PUSH_MEMORY_BUDGET = 160 << 20  # all read and pack buffers of one push together
 _MIN_BUFFERS = 8  # reading, queued, in the dedup stage, a pack being filled: never deadlocks
 
 

@@ -24,7 +24,7 @@ from asyncart.client.upload import SourceFile, push_files
 from asyncart.core.manifest import Manifest, ManifestEntry
 from asyncart.core.models import CommitRequest, RunInfo, VersionInfo
 from asyncart.core.names import validate_alias, validate_name
-from asyncart.errors import ConfigError, FileChangedError, IntegrityError
+from asyncart.errors import ChunkMissing, ConfigError, FileChangedError, IntegrityError
 from asyncart.sdk import portal
 from asyncart.sdk.draft import Draft, DraftFile, DraftReference
 
@@ -194,18 +194,18 @@ class BaseArtifact:
         refs = [e for e in draft.entries.values() if isinstance(e, DraftReference)]
         stats = TransferStats()
         async with client.use() as remote:
-            entries = await push_files(
-                remote,
-                [SourceFile(f.path, f.local, f.identity) for f in files],
-                settings,
-                stats,
-                progress,
-            )
-            for ref in refs:
-                entries.append(await anyio.to_thread.run_sync(_reference_entry, ref))
-            manifest = Manifest(tuple(entries), chunker=settings.chunker)
-            info = await remote.commit(
-                CommitRequest(
+            for attempt in range(2):
+                entries = await push_files(
+                    remote,
+                    [SourceFile(f.path, f.local, f.identity) for f in files],
+                    settings,
+                    stats,
+                    progress,
+                )
+                for ref in refs:
+                    entries.append(await anyio.to_thread.run_sync(_reference_entry, ref))
+                manifest = Manifest(tuple(entries), chunker=settings.chunker)
+                request = CommitRequest(
                     project=project,
                     name=self.name,
                     type=self.type,
@@ -215,7 +215,15 @@ class BaseArtifact:
                     description=self.description,
                     run_id=run_id,
                 )
-            )
+                try:
+                    info = await remote.commit(request)
+                    break
+                except ChunkMissing:
+                    # Chunks the store said it held were removed before the commit
+                    # (garbage collection, or fsck --repair quarantined them): push
+                    # again, which uploads exactly those, and commit once more.
+                    if attempt == 1:
+                        raise
         self._bind(client, info, manifest)
         self.last_transfer = stats
         draft.cleanup()

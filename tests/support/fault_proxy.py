@@ -24,8 +24,12 @@ Fault kinds (``Fault.kind``):
 ``truncate``        send only the first ``after_bytes`` of the response body, as a complete,
                     well-formed answer (``Content-Length`` rewritten)
 ``corrupt``         flip the byte at ``after_bytes`` of the response body
-``stall``           send nothing for ``seconds`` (cut short when the proxy closes), then
-                    forward as usual if the client is still there
+``stall``           send nothing for ``seconds`` (cut short when the proxy closes, or
+                    when ``gate`` is set), then forward as usual if the client is still there
+
+A fault with ``probability`` < 1 fires on that share of matching requests (seeded
+``proxy.rng``); ``random_cut`` picks the cut byte at random within the body.
+``proxy.chaos(drop, status)`` programs random 503s and mid-body drops on every request.
 
 Dropped connections are aborted with SO_LINGER 0, so the peer sees a TCP reset.
 ``proxy.requests`` lists every ``(method, path)`` seen; ``proxy.injected`` counts
@@ -37,7 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
+import random
 import socket
 import struct
 import threading
@@ -51,8 +55,19 @@ from aiohttp import web
 
 _HOP_BY_HOP = frozenset(
     h.lower()
-    for h in ("Connection", "Keep-Alive", "Transfer-Encoding", "Content-Length", "Host",
-              "Proxy-Connection", "TE", "Trailer", "Upgrade", "Date", "Server")
+    for h in (
+        "Connection",
+        "Keep-Alive",
+        "Transfer-Encoding",
+        "Content-Length",
+        "Host",
+        "Proxy-Connection",
+        "TE",
+        "Trailer",
+        "Upgrade",
+        "Date",
+        "Server",
+    )
 )
 _PIECE = 64 << 10
 KINDS = ("status", "reset_request", "reset_response", "truncate", "corrupt", "stall")
@@ -72,6 +87,9 @@ class Fault:
     after_bytes: int = 0
     seconds: float = 0.0
     skip: int = 0  # let this many matching requests through untouched first
+    probability: float = 1.0  # chance that a matching request gets the fault
+    random_cut: bool = False  # cut/reset at a random byte of the body instead of after_bytes
+    gate: asyncio.Event | None = None  # stall: hold the request until this is set
     fired: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -113,6 +131,7 @@ class FaultProxy:
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._closing = asyncio.Event()
+        self.rng = random.Random(0)
 
     # -- programming ------------------------------------------------------------------
 
@@ -179,12 +198,23 @@ class FaultProxy:
 
     # -- the proxy ----------------------------------------------------------------------
 
+    def chaos(self, drop: float, status: float, seed: int = 0) -> None:
+        """Random faults on every request: ``status`` of them answered 503 (Retry-After 0),
+        ``drop`` of the others cut at a random byte of the upload or the answer body."""
+        self.rng.seed(seed)
+        forever = 1 << 62
+        self.answer(503, retry_after="0", probability=status, times=forever)
+        self.add(Fault("reset_request", probability=drop, random_cut=True, times=forever))
+        self.add(Fault("reset_response", probability=drop, random_cut=True, times=forever))
+
     def _take(self, method: str, path: str) -> Fault | None:
         for fault in self.faults:
             if fault.matches(method, path):
                 if fault.skip > 0:
                     fault.skip -= 1
                     return None
+                if fault.probability < 1.0 and self.rng.random() >= fault.probability:
+                    continue
                 fault.fired += 1
                 self.injected[fault.kind] += 1
                 return fault
@@ -195,8 +225,11 @@ class FaultProxy:
         fault = self._take(request.method, request.path)
         kind = fault.kind if fault else None
         if fault is not None and kind == "stall":  # delay, then forward if anyone still waits
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), timeout=fault.seconds)
+            waits = [self._closing.wait()] + ([fault.gate.wait()] if fault.gate else [])
+            tasks = [asyncio.ensure_future(w) for w in waits]
+            await asyncio.wait(tasks, timeout=fault.seconds, return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks:
+                task.cancel()
             if self._closing.is_set() or _gone(request):
                 return web.Response(status=503)  # nobody is listening any more
         if fault is not None and kind == "status" and not fault.forward_first:
@@ -208,8 +241,11 @@ class FaultProxy:
             upstream = await self._session.request(
                 request.method,
                 self.target + request.rel_url.raw_path_qs,
-                headers={k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP
-                         or k.lower() == "content-length"},
+                headers={
+                    k: v
+                    for k, v in request.headers.items()
+                    if k.lower() not in _HOP_BY_HOP or k.lower() == "content-length"
+                },
                 data=self._request_body(request, fault) if request.body_exists else None,
                 allow_redirects=False,
             )
@@ -227,6 +263,8 @@ class FaultProxy:
         self, request: web.Request, fault: Fault | None
     ) -> AsyncIterator[bytes]:
         limit = fault.after_bytes if fault is not None and fault.kind == "reset_request" else None
+        if limit is not None and fault is not None and fault.random_cut:
+            limit = self.rng.randrange(max(1, request.content_length or 1))
         sent = 0
         async for piece in request.content.iter_chunked(_PIECE):
             if limit is not None and sent + len(piece) >= limit:
@@ -256,6 +294,8 @@ class FaultProxy:
             if key.lower() not in _HOP_BY_HOP:
                 resp.headers.add(key, value)
         length = upstream.content_length
+        if fault is not None and fault.random_cut:
+            cut = self.rng.randrange(max(1, length or 1))
         if kind == "truncate" and length is not None:
             length = min(length, cut)
         if length is not None:

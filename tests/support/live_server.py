@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import resource
 import signal
 import subprocess
 import sys
@@ -29,6 +30,12 @@ class LiveServer:
         self.process.wait(timeout=10)
 
 
+def limit_file_size(limit: int) -> None:
+    """In a child before exec: writes past ``limit`` bytes fail (EFBIG) instead of killing it."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the ignored disposition survives exec
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
 def _pump(stream: object, lines: queue.Queue[str], log: list[str]) -> None:
     for line in stream:  # type: ignore[attr-defined]
         log.append(line)
@@ -38,18 +45,37 @@ def _pump(stream: object, lines: queue.Queue[str], log: list[str]) -> None:
 
 @contextmanager
 def live_server(
-    root: Path, *, extra_env: dict[str, str] | None = None, timeout: float = 30
+    root: Path,
+    *,
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 30,
+    max_file_size: int | None = None,
 ) -> Iterator[LiveServer]:
-    """Start ``python -m asyncart server --root ROOT --port 0``; yield once it listens; stop it."""
+    """Start ``python -m asyncart server --root ROOT --port 0``; yield once it listens; stop it.
+
+    ``max_file_size`` limits the size of any file the server writes (``RLIMIT_FSIZE``):
+    writes past it fail with ``EFBIG``, the way a full disk fails them.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASYNCART_")}
     env.update(extra_env or {})
     proc = subprocess.Popen(
-        [sys.executable, "-m", "asyncart", "server", "--root", str(root),
-         "--host", "127.0.0.1", "--port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "asyncart",
+            "server",
+            "--root",
+            str(root),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
+        preexec_fn=None if max_file_size is None else lambda: limit_file_size(max_file_size),
     )
     lines: queue.Queue[str] = queue.Queue()
     log: list[str] = []
@@ -68,7 +94,7 @@ def live_server(
                 proc.wait(timeout=10)
                 raise RuntimeError(f"server exited early: {''.join(log)}")
             if line.startswith(READY_PREFIX):
-                url = line[len(READY_PREFIX):].split()[0]
+                url = line[len(READY_PREFIX) :].split()[0]
             elif proc.poll() is not None:
                 raise RuntimeError(f"server exited early: {''.join(log)}")
         yield LiveServer(url, root, proc, log)

@@ -9,7 +9,6 @@ automatically) and the lock file ``<root>/maintenance.lock``.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import os
 import re
@@ -24,7 +23,14 @@ import aiofiles.os
 import anyio.to_thread
 import blake3
 
-from asyncart.errors import BlobStoreError, ConfigError, ConflictError, NotFoundError
+from asyncart.errors import (
+    NO_SPACE_ERRNOS,
+    BlobStoreError,
+    ConfigError,
+    ConflictError,
+    DiskFullError,
+    NotFoundError,
+)
 from asyncart.repo.blobstores.base import KINDS, BlobInfo, BlobStore, check_key
 
 _WRITE_BATCH = 4 << 20
@@ -60,9 +66,12 @@ def _write_all(fd: int, parts: list[bytes | memoryview]) -> None:
                 n = 0
 
 
-def _describe_os_error(exc: OSError, what: str) -> BlobStoreError:
-    if exc.errno == errno.ENOSPC:
-        return BlobStoreError(f"store disk is full while {what}; free space and retry")
+def _describe_os_error(exc: OSError, what: str) -> BlobStoreError | DiskFullError:
+    if exc.errno in NO_SPACE_ERRNOS:
+        return DiskFullError(
+            f"the store's disk is full while {what}; the store keeps serving reads: "
+            "its operator can free space (asyncart server gc) and the push can then be run again"
+        )
     return BlobStoreError(f"store I/O failed while {what}: {exc.strerror or exc}")
 
 
