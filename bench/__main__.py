@@ -20,6 +20,7 @@ from bench import data
 from bench.cases import (
     edited_round_trip,
     embedded_round_trip,
+    paired_round_trip,
     server_round_trip,
     unchanged_repush,
 )
@@ -130,6 +131,8 @@ def run(profile: Profile, work: Path, peers: bool) -> list[CaseResult]:
                     params={"concurrency" if knob == "concurrency" else "pack_size": value},
                 )
             results += distant_server(label(size), src, work, profile)
+            log(f"paired with bare aiohttp at {label(size)}")
+            results += paired_round_trip(label(size), src, work, profile.repeats)
             log(f"unchanged re-push at {label(size)}")
             results.append(unchanged_repush(label(size), src, work, profile.repeats))
         if size != profile.main:
