@@ -16,7 +16,7 @@ import pytest
 
 import asyncart
 from asyncart import aio
-from tests.support.fault_proxy import FaultProxy, running_fault_proxy
+from tests.support.fault_proxy import Fault, FaultProxy, running_fault_proxy
 from tests.support.live_server import LiveServer
 
 MiB = 1 << 20
@@ -239,3 +239,29 @@ def test_sync_push_and_pull_through_503s(server: LiveServer, files: dict[str, by
         out = asyncart.Api(url=proxy.url).artifact(f"{NAME}:v0").download("out")
         assert_same_files(Path(out), files)
         assert fault.fired == 2
+
+
+# -- slow links and corrupted uploads --------------------------------------------------------
+
+
+async def test_a_slow_but_moving_download_is_never_aborted_by_the_idle_timeout(
+    server: LiveServer, files: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """1 s idle timeout; each range arrives in 16 KiB pieces 0.05 s apart (seconds in total)."""
+    await push(server.url, files)
+    monkeypatch.setenv("ASYNCART_IDLE_TIMEOUT", "1")
+    async with FaultProxy(server.url) as proxy:
+        slow = proxy.add(Fault("trickle", method="GET", path=PACKS + "/", seconds=0.05))
+        assert_same_files(await pull(proxy.url, Path("out")), files)
+        assert slow.fired == 1
+        assert proxy.injected.get("trickle") == 1
+
+
+async def test_a_pack_corrupted_on_its_way_up_is_refused_and_sent_again(
+    server: LiveServer, files: dict[str, bytes]
+) -> None:
+    async with FaultProxy(server.url) as proxy:
+        fault = proxy.add(Fault("corrupt_request", method="POST", path=PACKS, after_bytes=5000))
+        await round_trip(proxy, server, files)
+        assert fault.fired == 1
+        assert proxy.count("POST", PACKS) > 1

@@ -24,6 +24,8 @@ Fault kinds (``Fault.kind``):
 ``truncate``        send only the first ``after_bytes`` of the response body, as a complete,
                     well-formed answer (``Content-Length`` rewritten)
 ``corrupt``         flip the byte at ``after_bytes`` of the response body
+``corrupt_request`` flip the byte at ``after_bytes`` of the request body
+``trickle``         send the response body in 16 KiB pieces, ``seconds`` apart
 ``stall``           send nothing for ``seconds`` (cut short when the proxy closes, or
                     when ``gate`` is set), then forward as usual if the client is still there
 
@@ -70,7 +72,17 @@ _HOP_BY_HOP = frozenset(
     )
 )
 _PIECE = 64 << 10
-KINDS = ("status", "reset_request", "reset_response", "truncate", "corrupt", "stall")
+KINDS = (
+    "status",
+    "reset_request",
+    "reset_response",
+    "truncate",
+    "corrupt",
+    "corrupt_request",
+    "stall",
+    "trickle",
+)
+_TRICKLE_PIECE = 16 << 10
 
 
 @dataclass
@@ -265,11 +277,16 @@ class FaultProxy:
         limit = fault.after_bytes if fault is not None and fault.kind == "reset_request" else None
         if limit is not None and fault is not None and fault.random_cut:
             limit = self.rng.randrange(max(1, request.content_length or 1))
+        flip = fault.after_bytes if fault is not None and fault.kind == "corrupt_request" else -1
         sent = 0
         async for piece in request.content.iter_chunked(_PIECE):
             if limit is not None and sent + len(piece) >= limit:
                 yield piece[: limit - sent]
                 raise _Cut(f"request body cut after {limit} bytes")
+            if sent <= flip < sent + len(piece):
+                data = bytearray(piece)
+                data[flip - sent] ^= 0xFF
+                piece = bytes(data)
             sent += len(piece)
             yield piece
         if limit is not None:
@@ -314,7 +331,12 @@ class FaultProxy:
                     data = bytearray(piece)
                     data[cut - pos] ^= 0xFF
                     piece = bytes(data)
-                await resp.write(piece)
+                if kind == "trickle" and fault is not None:  # slow, but never silent for long
+                    for start in range(0, len(piece), _TRICKLE_PIECE):
+                        await resp.write(piece[start : start + _TRICKLE_PIECE])
+                        await asyncio.sleep(fault.seconds)
+                else:
+                    await resp.write(piece)
                 pos += len(piece)
             await resp.write_eof()
         except ConnectionError:
