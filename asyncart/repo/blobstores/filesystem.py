@@ -191,7 +191,9 @@ class FilesystemBlobStore(BlobStore):
             found = []
             for path in _files(top, depth=1):
                 if _HEX64.fullmatch(path.name) and path.parent.name == path.name[:2]:
-                    found.append(_info(f"{kind}/{path.name}", path))
+                    info = _info_if_present(f"{kind}/{path.name}", path)
+                    if info is not None:
+                        found.append(info)
             return found
 
         return await self._io(scan, f"listing {kind}")
@@ -204,9 +206,11 @@ class FilesystemBlobStore(BlobStore):
             return None
 
     async def list_partials(self) -> list[BlobInfo]:
-        return await self._io(
-            lambda: [_info(p.name, p) for p in _files(self.tmp, depth=0)], "listing tmp"
-        )
+        def scan() -> list[BlobInfo]:
+            found = (_info_if_present(p.name, p) for p in _files(self.tmp, depth=0))
+            return [info for info in found if info is not None]
+
+        return await self._io(scan, "listing tmp")
 
     async def remove_partial(self, name: str) -> None:
         if "/" in name or name in ("", ".", ".."):
@@ -317,6 +321,18 @@ class FilesystemBlobStore(BlobStore):
 def _info(key: str, path: Path) -> BlobInfo:
     st = path.stat()
     return BlobInfo(key, st.st_size, st.st_mtime)
+
+
+def _info_if_present(key: str, path: Path) -> BlobInfo | None:
+    """``_info``, or None for a file that went away since it was listed.
+
+    Uploads finish (their temporary file is renamed) and gc removes objects while
+    a listing runs: a file listed a moment ago may be gone when it is stat'ed.
+    """
+    try:
+        return _info(key, path)
+    except FileNotFoundError:
+        return None
 
 
 def _files(top: Path, depth: int) -> list[Path]:
