@@ -12,20 +12,24 @@ Only the remaining chunks go over the network.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import blake3
 
 from asyncart.client.assembly import PartFile, no_space
+from asyncart.client.hashcache import HashedFile
 from asyncart.client.scan import (
     FileIdentity,
     block_buffer_size,
     close_scan,
     open_scan,
     read_block,
+    read_whole,
 )
 from asyncart.core.chunking import ChunkerSpec
+from asyncart.core.manifest import ChunkRef
 from asyncart.errors import NO_SPACE_ERRNOS, AsyncartError
 
 _BLOCK = 8 << 20
@@ -40,28 +44,39 @@ class LocalChunk:
     size: int
 
 
-def index_local_file(path: Path, spec: ChunkerSpec) -> dict[str, LocalChunk]:
-    """Cut ``path`` with ``spec``; return each chunk's hash and location.
+def scan_local_file(path: Path, identity: FileIdentity, spec: ChunkerSpec) -> HashedFile | None:
+    """Read ``path`` once, cutting it with ``spec``: its digest and chunk list.
 
-    Returns an empty index if the file cannot be read or changes while read:
-    a delta source is an optimisation, never a reason to fail a pull.
+    Returns None if the file cannot be read or changes while read: a local
+    file is an optimisation, never a reason to fail a pull.
     """
     try:
-        scan = open_scan(path, FileIdentity.of(os.stat(path)), spec)
+        scan = open_scan(path, identity, spec)
     except (OSError, AsyncartError):
-        return {}
-    buffer = bytearray(block_buffer_size(spec, _BLOCK))
-    index: dict[str, LocalChunk] = {}
-    offset = 0
+        return None
     try:
-        while not scan.done:
-            for chunk in read_block(scan, buffer, _BLOCK):
-                index.setdefault(chunk.ref.hash, LocalChunk(path, offset, chunk.ref.size))
-                offset += chunk.ref.size
+        if identity.size <= _BLOCK:
+            read_whole(scan)
+        else:
+            buffer = bytearray(block_buffer_size(spec, _BLOCK))
+            while not scan.done:
+                read_block(scan, buffer, _BLOCK)
     except (OSError, AsyncartError):
-        return {}
+        return None
     finally:
         close_scan(scan)
+    assert scan.digest is not None
+    return HashedFile(path, identity, scan.digest, tuple(scan.chunks), scan.checked_ns)
+
+
+def chunk_index(sources: dict[Path, Sequence[ChunkRef]]) -> dict[str, LocalChunk]:
+    """Where each chunk of the given local files is (the first occurrence of each hash)."""
+    index: dict[str, LocalChunk] = {}
+    for path, chunks in sources.items():
+        offset = 0
+        for ref in chunks:
+            index.setdefault(ref.hash, LocalChunk(path, offset, ref.size))
+            offset += ref.size
     return index
 
 

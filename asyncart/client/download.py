@@ -25,15 +25,16 @@ import anyio.to_thread
 
 from asyncart.client.assembly import PartFile, discard_all, finalize_all, keep_resumable
 from asyncart.client.concurrency import AdaptiveLimit
-from asyncart.client.delta import LocalChunk, LocalPiece, copy_local_pieces, index_local_file
+from asyncart.client.delta import LocalPiece, chunk_index, copy_local_pieces, scan_local_file
+from asyncart.client.hashcache import HashCache, HashedFile
 from asyncart.client.progress import Progress, TransferStats
 from asyncart.client.range_writer import PackRange, Piece, RangeWriter
 from asyncart.client.remote import Remote
-from asyncart.client.scan import hash_file
+from asyncart.client.scan import FileIdentity, hash_file
 from asyncart.client.tasks import task_group
 from asyncart.config import Settings
 from asyncart.core.chunking import ChunkerSpec
-from asyncart.core.manifest import Manifest, ManifestEntry
+from asyncart.core.manifest import ChunkRef, Manifest, ManifestEntry
 from asyncart.core.paths import RESERVED_SUFFIX, safe_join
 from asyncart.errors import ChunkMissing, ConfigError, IntegrityError
 
@@ -63,16 +64,6 @@ def _plan_ranges(pieces: list[Piece], max_range: int) -> list[PackRange]:
         else:
             ranges.append(PackRange(piece.loc.pack, piece.loc.offset, piece.size, [piece]))
     return ranges
-
-
-def _present(entry: ManifestEntry, target: Path) -> bool:
-    try:
-        st = os.lstat(target)
-    except OSError:
-        return False
-    if not stat.S_ISREG(st.st_mode) or st.st_size != entry.size:
-        return False
-    return hash_file(target, st.st_size) == entry.digest
 
 
 def _prepare(target: PartFile, made_dirs: set[Path]) -> None:
@@ -136,47 +127,95 @@ async def download_manifest(
         raise ConfigError(f"the artifact has no file {missing[0]!r}")
     wanted: list[ManifestEntry] = [e for e in entries if e is not None]
     progress.on_start("pull", sum(e.size for e in wanted), len(wanted))
+    cache: HashCache | None = None
+    if settings.hash_cache:
+        cache = await anyio.to_thread.run_sync(HashCache.open, settings.cache_dir, manifest.chunker)
     try:
-        targets, previous, skipped, resumed = await anyio.to_thread.run_sync(
-            _targets_to_fetch, wanted, root
+        targets, previous, skipped, resumed, read = await anyio.to_thread.run_sync(
+            _targets_to_fetch, wanted, root, manifest.chunker, cache
         )
+        stats.bytes_read += read
         stats.files_skipped += skipped
         stats.bytes_resumed += resumed
         progress.on_progress(
             sum(e.size for e in wanted) - sum(t.entry.size for t in targets) + resumed
         )
         if targets:
-            pending = await _reuse_local(targets, previous, manifest.chunker, stats, progress)
+            pending = await _reuse_local(targets, previous, stats, progress)
             await _fetch(remote, targets, pending, settings, stats, progress)
     finally:
         progress.on_done()
+        if cache is not None:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(cache.close)
     return root
 
 
+def _local_files(
+    entries: list[ManifestEntry], finals: list[Path], spec: ChunkerSpec, cache: HashCache | None
+) -> tuple[dict[Path, HashedFile], int]:
+    """What the files already at the target paths hold: digest and chunks, cut with ``spec``.
+
+    From the hash cache where it knows a file; otherwise the file is read once
+    (and the cache told), but only if it could be the wanted file (same size) or
+    could lend chunks to it (the wanted file has several).
+    """
+    found: dict[Path, FileIdentity] = {}
+    for entry, final in zip(entries, finals, strict=True):
+        try:
+            st = os.lstat(final)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and (st.st_size == entry.size or len(entry.chunks) > 1):
+            found[final] = FileIdentity.of(st)
+    out: dict[Path, HashedFile] = {}
+    if not found:
+        return out, 0
+    keys = {final: final.resolve() for final in found}
+    hits = cache.lookup([(keys[f], i) for f, i in found.items()]) if cache else [None] * len(found)
+    scanned: list[HashedFile] = []
+    for (final, identity), hit in zip(found.items(), hits, strict=True):
+        if hit is not None:
+            out[final] = HashedFile(final, identity, hit.digest, hit.chunks, 0)
+            continue
+        local = scan_local_file(final, identity, spec)
+        if local is not None:
+            out[final] = local
+            scanned.append(
+                HashedFile(keys[final], identity, local.digest, local.chunks, local.checked_ns)
+            )
+    if cache is not None and scanned:
+        cache.remember(scanned)
+    return out, sum(f.identity.size for f in scanned)
+
+
 def _targets_to_fetch(
-    entries: list[ManifestEntry], root: Path
-) -> tuple[list[PartFile], list[Path], int, int]:
+    entries: list[ManifestEntry], root: Path, spec: ChunkerSpec, cache: HashCache | None
+) -> tuple[list[PartFile], dict[Path, Sequence[ChunkRef]], int, int, int]:
     """Sync, in one worker call: skip files already present, copy references, prepare parts.
 
-    Returns the files to fetch, the differing files already at their paths (delta
-    sources), the count of files already in place, and the bytes kept from part
-    files an interrupted pull left (see ``journal.py``).
+    Returns the files to fetch, the chunks of differing files already at their
+    paths (delta sources), the count of files already in place, the bytes kept
+    from part files an interrupted pull left (see ``journal.py``), and the bytes
+    of local files read to learn what they hold.
     """
     targets = []
-    previous = []
+    previous: dict[Path, Sequence[ChunkRef]] = {}
     skipped = resumed = 0
     checked: dict[Path, bool] = {}
     made_dirs: set[Path] = set()
-    for entry in entries:
-        final = safe_join(root, entry.path, checked)
-        if _present(entry, final):
+    finals = [safe_join(root, entry.path, checked) for entry in entries]
+    local, read = _local_files(entries, finals, spec, cache)
+    for entry, final in zip(entries, finals, strict=True):
+        have = local.get(final)
+        if have is not None and have.digest == entry.digest and have.identity.size == entry.size:
             skipped += 1
             continue
         if entry.ref is not None:
             _copy_reference(entry, final)
             continue
-        if len(entry.chunks) > 1 and final.is_file():
-            previous.append(final)
+        if have is not None and len(entry.chunks) > 1:
+            previous[final] = have.chunks
         target = PartFile(entry, final, final.with_name(final.name + RESERVED_SUFFIX))
         _prepare(target, made_dirs)
         if target.part.exists():
@@ -187,20 +226,17 @@ def _targets_to_fetch(
             target.finalize()
             continue
         targets.append(target)
-    return targets, previous, skipped, resumed
+    return targets, previous, skipped, resumed, read
 
 
 async def _reuse_local(
     targets: list[PartFile],
-    previous: list[Path],
-    spec: ChunkerSpec,
+    previous: dict[Path, Sequence[ChunkRef]],
     stats: TransferStats,
     progress: Progress,
 ) -> list[tuple[PartFile, int, str]]:
     """Fill what local files already hold; return the (file, offset, hash) still to fetch."""
-    index: dict[str, LocalChunk] = {}
-    for path in previous:
-        index.update(await anyio.to_thread.run_sync(index_local_file, path, spec))
+    index = chunk_index(previous)
     pending: list[tuple[PartFile, int, str]] = []
     local: list[LocalPiece] = []
     for t in targets:

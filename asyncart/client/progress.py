@@ -19,10 +19,12 @@ class Progress:
 class TransferStats(Progress):
     """Totals of one transfer, for ``--json`` output, benchmarks and tests.
 
-    Push only: ``bytes_read`` counts bytes read from source files (0 when every
-    file hit the hash cache and the store held all its chunks); ``files_cached``
-    counts files whose digest and chunks came from the hash cache instead of a
-    full read.
+    ``bytes_read`` counts bytes read from local files: on a push, the sources (0
+    when every file hit the hash cache and the store held all its chunks); on a
+    pull, files already at the target paths, read to learn whether they are the
+    wanted ones or can lend chunks (0 when the hash cache knew them). Push only:
+    ``files_cached`` counts files whose digest and chunks came from the hash
+    cache instead of a full read.
     """
 
     def __init__(self) -> None:

@@ -6,9 +6,12 @@ import os
 import random
 from pathlib import Path
 
+import anyio
+
 from asyncart import aio
 from asyncart.client.assembly import PartFile
-from asyncart.client.delta import LocalPiece, copy_local_pieces, index_local_file
+from asyncart.client.delta import LocalPiece, chunk_index, copy_local_pieces, scan_local_file
+from asyncart.client.scan import FileIdentity
 from asyncart.core.chunking import ChunkerSpec
 from asyncart.core.manifest import ChunkRef, ManifestEntry
 
@@ -100,7 +103,9 @@ def test_a_source_that_changed_since_it_was_indexed_is_not_trusted(tmp_path: Pat
     old = tmp_path / "old"
     chunks = [os.urandom(4096) for _ in range(4)]
     old.write_bytes(b"".join(chunks))
-    index = index_local_file(old, spec)
+    scanned = scan_local_file(old, FileIdentity.of(os.stat(old)), spec)
+    assert scanned is not None
+    index = chunk_index({old: scanned.chunks})
     assert len(index) == 4
     target = _entry(tmp_path, chunks)
     target.create()
@@ -117,5 +122,21 @@ def test_a_source_that_changed_since_it_was_indexed_is_not_trusted(tmp_path: Pat
     assert target.remaining == 4096
 
 
-def test_an_unreadable_source_gives_an_empty_index(tmp_path: Path) -> None:
-    assert index_local_file(tmp_path / "nope", ChunkerSpec.fixed(4096)) == {}
+def test_a_source_that_cannot_be_read_is_no_source(tmp_path: Path) -> None:
+    gone = FileIdentity(size=10, mtime_ns=0, ctime_ns=0, inode=0)
+    assert scan_local_file(tmp_path / "nope", gone, ChunkerSpec.fixed(4096)) is None
+
+
+async def test_files_already_in_place_are_checked_from_the_hash_cache(store: str) -> None:
+    """Once a pulled file has been read and cached, later pulls do not read it again."""
+    Path("model.pt").write_bytes(_checkpoint())
+    await _log(Path("model.pt"))
+    out = Path("pulled")
+    await _pull("ckpt:v0", out)
+    await anyio.sleep(0.3)  # let the file's ctime settle so the cache may record it (settled())
+    second, _ = await _pull("ckpt:v0", out)  # reads the file once, records it
+    third, _ = await _pull("ckpt:v0", out)
+    assert second.last_transfer is not None and third.last_transfer is not None
+    assert second.last_transfer.bytes_read == SIZE
+    assert third.last_transfer.bytes_read == 0
+    assert third.last_transfer.files_skipped == 1 and third.last_transfer.bytes_downloaded == 0
