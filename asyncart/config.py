@@ -20,6 +20,8 @@ ASYNCART_CACHE_DIR          local cache directory (holds the hash       $XDG_CAC
                             cache, ``hashes-v1.sqlite3``)               else ~/.cache/asyncart
 ASYNCART_HASH_CACHE         ``0`` disables the hash cache (unchanged    1
                             files are then read again on every push)
+ASYNCART_CA_BUNDLE          PEM file of CA certificates trusted for     (unset: the system's
+                            an https:// server URL                      trust store)
 ==========================  ==========================================  ====================
 """
 
@@ -67,6 +69,7 @@ class Settings:
     retry_max_wait: float = 10.0
     cache_dir: Path = field(default_factory=default_cache_dir)
     hash_cache: bool = True
+    ca_bundle: Path | None = None  # trusted CAs for https:// (None: the system's)
 
     def __post_init__(self) -> None:
         if self.url is not None and not self.url.startswith(("http://", "https://")):
@@ -89,6 +92,11 @@ class Settings:
                 raise ConfigError(f"{name} must be positive")
         if self.max_attempts < 1:
             raise ConfigError("max_attempts must be at least 1")
+        if self.ca_bundle is not None and not self.ca_bundle.is_file():
+            raise ConfigError(
+                f"CA bundle {self.ca_bundle} is not a file; point ASYNCART_CA_BUNDLE "
+                "at a PEM file of CA certificates"
+            )
 
     @property
     def concurrency_ceiling(self) -> int:
@@ -117,6 +125,8 @@ class Settings:
             if env.get("ASYNCART_CACHE_DIR")
             else default_cache_dir(env)
         )
+        if env.get("ASYNCART_CA_BUNDLE"):
+            kwargs["ca_bundle"] = Path(env["ASYNCART_CA_BUNDLE"]).expanduser()
         flag = env.get("ASYNCART_HASH_CACHE", "").strip().lower()
         if flag in _FALSE:
             kwargs["hash_cache"] = False

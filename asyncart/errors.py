@@ -4,11 +4,14 @@
 
     AsyncartError
     ├── ConfigError(ValueError)            bad argument, name, path or setting
-    │   └── InvalidNameError               an artifact/project/alias name that is not allowed
+    │   ├── InvalidNameError               an artifact/project/alias name that is not allowed
+    │   ├── PayloadTooLarge                413: a request body over the server's limit
+    │   └── RequestBodyTimeout             408: a request body stalled (server side)
     ├── TransportError                     the request did not get an answer (retryable)
     │   ├── ConnectError(ConnectionError)
     │   ├── RequestTimeout(TimeoutError)
     │   └── ProtocolError                  a malformed or truncated answer
+    ├── CertificateError                   the server's TLS certificate did not verify (final)
     ├── ServerError                        the server answered with an error:
     │                                      .status, .code, .request_id
     │   ├── ServiceUnavailable             429 / 5xx (retryable)
@@ -74,6 +77,12 @@ class RequestTimeout(TransportError, TimeoutError):
 
 class ProtocolError(TransportError):
     """The answer was malformed or cut short."""
+
+
+class CertificateError(AsyncartError):
+    """The server's TLS certificate could not be verified; not retried (it will not change)."""
+
+    code = "certificate"
 
 
 class ServerError(AsyncartError):
@@ -204,8 +213,17 @@ NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # EFBIG: a file siz
 
 
 class PayloadTooLarge(ConfigError):
+    """A request body is larger than the server accepts (413)."""
+
     code = "payload_too_large"
     http_status = 413
+
+
+class RequestBodyTimeout(ConfigError):
+    """No bytes of a request body arrived for the server's body idle timeout (408)."""
+
+    code = "request_timeout"
+    http_status = 408
 
 
 _BY_CODE: dict[str, type[AsyncartError]] = {
@@ -214,6 +232,7 @@ _BY_CODE: dict[str, type[AsyncartError]] = {
         ConfigError,
         InvalidNameError,
         PayloadTooLarge,
+        RequestBodyTimeout,
         NotFoundError,
         ArtifactNotFound,
         VersionNotFound,

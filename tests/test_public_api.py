@@ -16,6 +16,7 @@ def test_top_level_exports() -> None:
             "AsyncartError",
             "AuthError",
             "ChunkMissing",
+            "CertificateError",
             "ConfigError",
             "ConflictError",
             "ConnectError",

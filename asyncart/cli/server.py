@@ -1,6 +1,7 @@
 """``asyncart server``: serve a store over HTTP; ``asyncart server fsck|gc``: maintain one.
 
-``asyncart server [--root DIR] [--host H] [--port P]`` with no subcommand serves,
+``asyncart server [--root DIR] [--host H] [--port P] [--certfile F --keyfile F]`` with no
+subcommand serves,
 exactly as it always has; the maintenance subcommands live in ``fsck.py`` and ``gc.py``.
 """
 
@@ -13,6 +14,7 @@ import click
 
 from asyncart.cli import fsck, gc
 from asyncart.config import Settings
+from asyncart.core import protocol as P
 
 
 @click.group(invoke_without_command=True)
@@ -21,15 +23,46 @@ from asyncart.config import Settings
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8765, show_default=True, type=int,
               help="Port (0 picks a free one).")
+@click.option("--certfile", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="PEM certificate (chain): serve HTTPS instead of HTTP.")
+@click.option("--keyfile", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="PEM private key of --certfile (if not in the same file).")
+@click.option("--header-timeout", default=P.HEADER_TIMEOUT, show_default=True, type=float,
+              help="Seconds a connection may take to send a request's headers.")
+@click.option("--body-timeout", default=P.BODY_IDLE_TIMEOUT, show_default=True, type=float,
+              help="Seconds a request body may stall before the request is answered 408.")
 @click.pass_context
-def server(ctx: click.Context, root: Path | None, host: str, port: int) -> None:
-    """Serve a store over HTTP until interrupted; or check (fsck) or clean (gc) one."""
+def server(
+    ctx: click.Context,
+    root: Path | None,
+    host: str,
+    port: int,
+    certfile: Path | None,
+    keyfile: Path | None,
+    header_timeout: float,
+    body_timeout: float,
+) -> None:
+    """Serve a store over HTTP(S) until interrupted; or check (fsck) or clean (gc) one."""
     if ctx.invoked_subcommand is not None:
         ctx.obj = root  # the subcommands' default --root
         return
-    from asyncart.server.main import serve
+    from asyncart.server.main import serve, server_ssl_context
 
-    asyncio.run(serve(root or Settings.from_env().store_dir, host, port))
+    if keyfile is not None and certfile is None:
+        raise click.UsageError("--keyfile needs --certfile")
+    if header_timeout <= 0 or body_timeout <= 0:
+        raise click.UsageError("--header-timeout and --body-timeout must be positive")
+    context = None if certfile is None else server_ssl_context(certfile, keyfile)
+    asyncio.run(
+        serve(
+            root or Settings.from_env().store_dir,
+            host,
+            port,
+            header_timeout=header_timeout,
+            body_timeout=body_timeout,
+            ssl_context=context,
+        )
+    )
 
 
 server.add_command(fsck.fsck)

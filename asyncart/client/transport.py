@@ -15,6 +15,7 @@ import asyncio
 import gzip
 import json
 import secrets
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -27,6 +28,8 @@ from asyncart.client.retry import RetryStats, with_retries
 from asyncart.config import Settings
 from asyncart.core import protocol as P
 from asyncart.errors import (
+    CertificateError,
+    ConfigError,
     ConnectError,
     DiskFullError,
     ProtocolError,
@@ -68,6 +71,17 @@ class PartsPayload(Payload):
         await self.write(writer)
 
 
+def client_ssl_context(settings: Settings) -> ssl.SSLContext:
+    """Certificates are always verified: against ``settings.ca_bundle``, else the system's CAs."""
+    cafile = str(settings.ca_bundle) if settings.ca_bundle is not None else None
+    try:
+        return ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"cannot load the CA bundle {cafile}: {exc}; it must be a PEM file"
+        ) from None
+
+
 class Counters:
     """Requests made and bytes moved (for progress, benchmarks and tests)."""
 
@@ -95,7 +109,9 @@ class HttpTransport:
                 connect=self.settings.connect_timeout,
                 sock_read=self.settings.idle_timeout,
             )
-            connector = aiohttp.TCPConnector(limit=self.settings.concurrency_ceiling + 4)
+            connector = aiohttp.TCPConnector(
+                limit=self.settings.concurrency_ceiling + 4, ssl=client_ssl_context(self.settings)
+            )
             self._session = aiohttp.ClientSession(
                 timeout=timeout,
                 connector=connector,
@@ -147,6 +163,12 @@ class HttpTransport:
                     if resp.status >= 400:
                         raise await _error_from(resp, url)
                     return await read(resp)
+            except aiohttp.ClientConnectorCertificateError as exc:
+                raise CertificateError(
+                    f"the TLS certificate of {self.base_url} did not verify "
+                    f"({exc.certificate_error}); if the server uses a private CA, point "
+                    "ASYNCART_CA_BUNDLE at its certificate (PEM)"
+                ) from exc
             except aiohttp.ClientConnectorError as exc:
                 raise ConnectError(f"cannot connect to {self.base_url}: {exc.os_error}") from exc
             except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:

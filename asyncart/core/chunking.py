@@ -73,10 +73,10 @@ class ChunkerSpec:
                 min_size=int(data["min_size"]),
                 max_size=int(data["max_size"]),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             if isinstance(exc, ConfigError):
                 raise
-            raise ConfigError(f"chunker spec {data!r} is malformed: {exc}") from None
+            raise ConfigError(f"chunker spec {data!r:.200} is malformed: {exc}") from None
 
 
 def _cdc_cut_average(spec: ChunkerSpec) -> int:

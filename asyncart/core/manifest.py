@@ -27,8 +27,8 @@ from typing import Any
 
 import blake3
 
-from asyncart.core.chunking import DEFAULT_CHUNKER, ChunkerSpec
-from asyncart.core.paths import is_ancestor_path, normalize_entry_path
+from asyncart.core.chunking import DEFAULT_CHUNKER, MAX_CHUNK_SIZE, ChunkerSpec
+from asyncart.core.paths import is_ancestor_path, is_utf8_encodable, normalize_entry_path
 from asyncart.errors import ConfigError
 
 MANIFEST_FORMAT = 1
@@ -36,6 +36,8 @@ HASH_ALGORITHM = "blake3"
 DIGEST_HEX_LENGTH = 64
 _DIGEST_DOMAIN = b"asyncart.artifact-digest.v1\n"
 EMPTY_DIGEST = blake3.blake3(b"").hexdigest()
+MAX_ENTRIES = 1_000_000  # entries in one manifest
+MAX_SIZE = (1 << 62) - 1  # bytes of one entry, and of all entries of a manifest together
 
 
 def check_hex_digest(value: object, *, what: str = "digest") -> str:
@@ -70,8 +72,17 @@ class ManifestEntry:
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", normalize_entry_path(self.path))
         check_hex_digest(self.digest, what=f"digest of {self.path!r}")
-        if not isinstance(self.size, int) or self.size < 0:
-            raise ConfigError(f"size of {self.path!r} must be a non-negative integer")
+        if not isinstance(self.size, int) or not 0 <= self.size <= MAX_SIZE:
+            raise ConfigError(
+                f"size of {self.path!r} must be an integer within 0..{MAX_SIZE}, got {self.size!r}"
+            )
+        if self.ref is not None and not is_utf8_encodable(self.ref):
+            raise ConfigError(f"ref of {self.path!r} is not valid Unicode")
+        if self.ref is None and any(not 0 < c.size <= MAX_CHUNK_SIZE for c in self.chunks):
+            raise ConfigError(
+                f"chunks of {self.path!r} must each be 1..{MAX_CHUNK_SIZE} bytes "
+                "(a file of one chunk is at most 16 MiB)"
+            )
         if self.ref is None and sum(c.size for c in self.chunks) != self.size:
             raise ConfigError(f"chunks of {self.path!r} do not add up to its size {self.size}")
 
@@ -131,6 +142,8 @@ class Manifest:
     def __post_init__(self) -> None:
         entries = tuple(sorted(self.entries, key=lambda e: e.path))
         object.__setattr__(self, "entries", entries)
+        if sum(e.size for e in entries) > MAX_SIZE:
+            raise ConfigError(f"the entries of a manifest may total at most {MAX_SIZE} bytes")
         if self.hash_algorithm != HASH_ALGORITHM:
             raise ConfigError(f"hash algorithm {self.hash_algorithm!r} is not supported")
         by_path = self._by_path
@@ -181,6 +194,11 @@ class Manifest:
     def from_json(cls, data: Any) -> Manifest:
         if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
             raise ConfigError("manifest must be an object with an 'entries' list")
+        if len(data["entries"]) > MAX_ENTRIES:
+            raise ConfigError(
+                f"manifest has {len(data['entries'])} entries; the limit is {MAX_ENTRIES}: "
+                "split the artifact into several"
+            )
         if data.get("format") != MANIFEST_FORMAT:
             raise ConfigError(
                 f"manifest format {data.get('format')!r} is not supported "

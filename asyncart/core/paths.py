@@ -32,6 +32,8 @@ def normalize_entry_path(path: object) -> str:
         raise ConfigError("entry path must not be empty")
     if len(path) > MAX_PATH_LENGTH:
         raise ConfigError(f"entry path is {len(path)} characters; the limit is {MAX_PATH_LENGTH}")
+    if not is_utf8_encodable(path):
+        raise ConfigError(f"entry path {path!r} is not valid Unicode (it holds a lone surrogate)")
     if "\\" in path:
         raise ConfigError(f"entry path {path!r} contains a backslash; use '/' as the separator")
     if any(unicodedata.category(ch) == "Cc" for ch in path):
@@ -54,6 +56,15 @@ def normalize_entry_path(path: object) -> str:
                 "partly written files; rename it"
             )
     return "/".join(parts)
+
+
+def is_utf8_encodable(text: str) -> bool:
+    """False for strings holding lone surrogates (which JSON ``\\udXXX`` escapes can make)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def safe_join(root: Path, entry_path: str, checked: dict[Path, bool] | None = None) -> Path:

@@ -9,8 +9,12 @@ PACK_MEDIA_TYPE = "application/x-asyncart-pack"
 MANIFEST_MEDIA_TYPE = "application/x-asyncart-manifest"  # gzip-compressed JSON
 REQUEST_ID_HEADER = "X-Request-Id"
 VERSION_INFO_HEADER = "X-Asyncart-Version"  # JSON VersionInfo beside a manifest body
-MAX_JSON_BODY = 64 << 20
+MAX_JSON_BODY = 64 << 20  # bytes of a JSON request body, after gzip decoding
+MAX_JSON_DEPTH = 64  # nesting of arrays/objects in a JSON request body
 MAX_MANIFEST_BODY = 512 << 20
+HEADER_TIMEOUT = 60.0  # seconds the server waits for a request's headers (and on keep-alive)
+BODY_IDLE_TIMEOUT = 60.0  # seconds the server waits for the next bytes of a request body
+OPENAPI_PATH = "/openapi.json"  # the OpenAPI 3 description of this protocol
 DELETE_ALIASES_PARAM = "delete_aliases"  # query flag of the DELETE routes: "true" / "false"
 
 # Routes (server side patterns; the client builds them with the helpers below).

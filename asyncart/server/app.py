@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +18,20 @@ from aiohttp import web
 
 import asyncart
 from asyncart.core import protocol as P
-from asyncart.core.manifest import Manifest
+from asyncart.core.manifest import Manifest, check_hex_digest
 from asyncart.core.models import CommitRequest
-from asyncart.errors import AsyncartError, ConfigError, NotFoundError
-from asyncart.repo.service import Repository
+from asyncart.core.names import validate_name
+from asyncart.core.pack import ENTRY, MAX_PACK_BYTES, MAX_PACK_CHUNKS, PREFIX
+from asyncart.errors import AsyncartError, ConfigError, NotFoundError, PayloadTooLarge
+from asyncart.repo.service import MAX_QUERY_HASHES, Repository
+from asyncart.server.bodies import read_json_object, stream_body
+from asyncart.server.openapi import openapi_bytes
 
 log = logging.getLogger("asyncart.server")
 REPO: web.AppKey[Repository] = web.AppKey("repo", Repository)
+BODY_TIMEOUT: web.AppKey[float] = web.AppKey("body_timeout", float)
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_PACK_BODY = PREFIX.size + ENTRY.size * MAX_PACK_CHUNKS + MAX_PACK_BYTES  # largest valid pack
 
 
 def _error(status: int, code: str, message: str, request_id: str) -> web.Response:
@@ -35,9 +42,19 @@ def _error(status: int, code: str, message: str, request_id: str) -> web.Respons
     )
 
 
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
+_RUN_ID_RE = re.compile(r"[0-9a-f]{8,64}")
+
+
+def _request_id(request: web.Request) -> str:
+    """The client's ``X-Request-Id`` if it is a sane token, else a fresh one."""
+    given = request.headers.get(P.REQUEST_ID_HEADER, "")
+    return given if _REQUEST_ID_RE.fullmatch(given) else secrets.token_hex(8)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: _Handler) -> web.StreamResponse:
-    request_id = request.headers.get(P.REQUEST_ID_HEADER) or secrets.token_hex(8)
+    request_id = _request_id(request)
     try:
         response = await handler(request)
     except AsyncartError as exc:
@@ -50,7 +67,10 @@ async def error_middleware(request: web.Request, handler: _Handler) -> web.Strea
                 413, "payload_too_large", f"request body too large: {exc.text}", request_id
             )
         if exc.status >= 400:
-            return _error(exc.status, "http_error", exc.reason, request_id)
+            reply = _error(exc.status, "http_error", exc.reason, request_id)
+            if "Allow" in exc.headers:
+                reply.headers["Allow"] = exc.headers["Allow"]
+            return reply
         raise
     except Exception:
         log.exception("request %s crashed: %s %s", request_id, request.method, request.path)
@@ -60,19 +80,19 @@ async def error_middleware(request: web.Request, handler: _Handler) -> web.Strea
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"request body is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError("request body must be a JSON object")
-    return data
+    return await read_json_object(request, request.app[BODY_TIMEOUT])
 
 
 def _hashes(data: dict[str, Any]) -> list[str]:
     hashes = data.get("hashes")
     if not isinstance(hashes, list) or not all(isinstance(h, str) for h in hashes):
         raise ConfigError("'hashes' must be a list of hex strings")
+    if len(hashes) > MAX_QUERY_HASHES:
+        raise ConfigError(
+            f"{len(hashes)} hashes in one query; the limit is {MAX_QUERY_HASHES}, send several"
+        )
+    for value in hashes:
+        check_hex_digest(value, what="chunk hash")
     return hashes
 
 
@@ -90,8 +110,33 @@ def _optional(data: dict[str, Any], key: str) -> str | None:
     return value
 
 
+def _name(value: str, what: str) -> str:
+    """A project/artifact/type name or ref from the request; 400 ``invalid_name`` if bad."""
+    return validate_name(value, what=what)
+
+
+def _run_id(value: str | None, what: str = "run id") -> str | None:
+    if value is not None and not _RUN_ID_RE.fullmatch(value):
+        raise ConfigError(f"{what} {value[:80]!r} is not 8-64 lowercase hex characters")
+    return value
+
+
+_PATH_PARAMS = {"project": "project name", "name": "artifact name", "ref": "version or alias"}
+
+
 def _m(request: web.Request, key: str) -> str:
-    return request.match_info[key]
+    """A path parameter, checked: names by the naming rules, run ids by their format."""
+    value = request.match_info[key]
+    if key == "run_id":
+        _run_id(value)
+    elif key in _PATH_PARAMS:
+        _name(value, _PATH_PARAMS[key])
+    return value
+
+
+def _type_query(request: web.Request) -> str | None:
+    value = request.query.get("type")
+    return None if value is None else _name(value, "type")
 
 
 def _repo(request: web.Request) -> Repository:
@@ -116,15 +161,12 @@ async def chunks_locate(request: web.Request) -> web.Response:
 
 
 async def put_pack(request: web.Request) -> web.Response:
-    async def body() -> AsyncIterator[bytes]:
-        try:
-            async for piece in request.content.iter_chunked(1 << 20):
-                yield piece
-        except ConnectionError:
-            # The client went away mid-upload: its problem, not the store's.
-            raise ConfigError("the pack upload was cut short by the client") from None
-
-    receipt = await _repo(request).put_pack(body())
+    if request.content_length is not None and request.content_length > MAX_PACK_BODY:
+        raise PayloadTooLarge(
+            f"pack upload is {request.content_length} bytes; the limit is {MAX_PACK_BODY} "
+            f"({MAX_PACK_CHUNKS} chunks, {MAX_PACK_BYTES} chunk bytes)"
+        )
+    receipt = await _repo(request).put_pack(stream_body(request, request.app[BODY_TIMEOUT]))
     return web.json_response(
         {
             "pack": receipt.pack,
@@ -144,7 +186,12 @@ async def get_pack(request: web.Request) -> web.StreamResponse:
         if not local.exists():
             raise NotFoundError(f"pack {pack_id} is not in the store")
         return web.FileResponse(local, headers={"Content-Type": "application/octet-stream"})
-    rng = request.http_range
+    try:
+        rng = request.http_range
+    except ValueError:
+        raise ConfigError(
+            f"Range header {request.headers.get('Range', '')[:80]!r} is not 'bytes=first-last'"
+        ) from None
     if rng.start is None or rng.stop is None:
         raise ConfigError("a Range header with start and end is required for this store")
     data = await repo.read_pack_range(pack_id, rng.start, rng.stop - rng.start)
@@ -179,7 +226,7 @@ async def commit_version(request: web.Request) -> web.Response:
         aliases=tuple(aliases),
         metadata=metadata,
         description=_optional(data, "description"),
-        run_id=_optional(data, "run_id"),
+        run_id=_run_id(_optional(data, "run_id")),
     )
     info = await _repo(request).commit(req)
     return web.json_response(info.to_json(), status=201 if info.created else 200)
@@ -263,7 +310,8 @@ async def get_run(request: web.Request) -> web.Response:
 async def finish_run(request: web.Request) -> web.Response:
     data = await _json_body(request)
     status = _optional(data, "status") or "finished"
-    run = await _repo(request).finish_run(_m(request, "run_id"), status)
+    run_id = _m(request, "run_id")
+    run = await _repo(request).finish_run(run_id, status)
     return web.json_response(run.to_json())
 
 
@@ -271,10 +319,10 @@ async def add_run_input(request: web.Request) -> web.Response:
     data = await _json_body(request)
     info = await _repo(request).use_version(
         _m(request, "run_id"),
-        _required(data, "project"),
-        _required(data, "name"),
-        _required(data, "ref"),
-        _optional(data, "type"),
+        _name(_required(data, "project"), "project name"),
+        _name(_required(data, "name"), "artifact name"),
+        _name(_required(data, "ref"), "version or alias"),
+        None if (kind := _optional(data, "type")) is None else _name(kind, "type"),
     )
     return web.json_response(info.to_json())
 
@@ -289,11 +337,22 @@ async def run_outputs(request: web.Request) -> web.Response:
     return web.json_response({"versions": [v.to_json() for v in versions]})
 
 
-def create_app(repo: Repository) -> web.Application:
-    """The HTTP API over an opened repository (the caller closes the repository)."""
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(body=openapi_bytes(), content_type="application/json")
+
+
+def create_app(
+    repo: Repository, *, body_timeout: float = P.BODY_IDLE_TIMEOUT
+) -> web.Application:
+    """The HTTP API over an opened repository (the caller closes the repository).
+
+    ``body_timeout``: seconds a request body may stall before the request is answered 408.
+    """
     app = web.Application(middlewares=[error_middleware], client_max_size=P.MAX_JSON_BODY)
     app[REPO] = repo
+    app[BODY_TIMEOUT] = body_timeout
     r = app.router
+    r.add_get(P.OPENAPI_PATH, openapi)
     r.add_get(P.HEALTH, health)
     r.add_post(P.CHUNKS_MISSING, chunks_missing)
     r.add_post(P.CHUNKS_LOCATE, chunks_locate)
@@ -318,10 +377,10 @@ def create_app(repo: Repository) -> web.Application:
     return app
 
 
-async def open_app(root: Path) -> web.Application:
+async def open_app(root: Path, *, body_timeout: float = P.BODY_IDLE_TIMEOUT) -> web.Application:
     """Open the store at ``root`` and build the app; the store closes on app cleanup."""
     repo = await Repository.open_dir(root)
-    app = create_app(repo)
+    app = create_app(repo, body_timeout=body_timeout)
 
     async def close_repo(_: web.Application) -> None:
         await repo.close()

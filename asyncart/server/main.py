@@ -4,29 +4,73 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import ssl
 import sys
 from pathlib import Path
 
 from aiohttp import web
 
+from asyncart.core import protocol as P
+from asyncart.errors import ConfigError
 from asyncart.server.app import open_app
 
 READY_PREFIX = "asyncart server listening on "
 
 
-async def serve(root: Path, host: str = "127.0.0.1", port: int = 8765) -> None:
-    """Serve the store at ``root`` until a termination signal; prints the bound URL once ready."""
-    app = await open_app(root)
+def server_ssl_context(certfile: Path, keyfile: Path | None) -> ssl.SSLContext:
+    """A TLS server context from a PEM certificate (chain) and its private key.
+
+    Raises:
+        ConfigError: naming the file that could not be loaded.
+    """
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(certfile, keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"cannot load the TLS certificate {certfile} / key {keyfile}: {exc}; "
+            "pass PEM files with --certfile and --keyfile"
+        ) from None
+    return context
+
+
+async def serve(
+    root: Path,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    *,
+    header_timeout: float = P.HEADER_TIMEOUT,
+    body_timeout: float = P.BODY_IDLE_TIMEOUT,
+    ssl_context: ssl.SSLContext | None = None,
+) -> None:
+    """Serve the store at ``root`` until a termination signal; prints the bound URL once ready.
+
+    ``header_timeout``: seconds a connection may take to send a request's headers (from
+    connecting, or from the previous answer on a kept-alive connection) before it is closed.
+    ``body_timeout``: seconds a request body may stall before the request is answered 408.
+    ``ssl_context``: serve HTTPS with it (see :func:`server_ssl_context`).
+    """
+    app = await open_app(root, body_timeout=body_timeout)
     # A 4 MiB read buffer instead of aiohttp's 64 KiB: pack uploads are multi-MiB bodies.
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, read_bufsize=4 << 20)
+    # aiohttp's keep-alive timer runs from the connection's start (or its previous answer)
+    # until a full request head has arrived, so it is also the slow-headers timeout.
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        read_bufsize=4 << 20,
+        keepalive_timeout=header_timeout,
+    )
     await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=1024)
+    site = web.TCPSite(runner, host, port, backlog=1024, ssl_context=ssl_context)
     await site.start()
     server = site._server
     sockets = getattr(server, "sockets", None) or []
     bound_port = sockets[0].getsockname()[1] if sockets else port
     shown_host = f"[{host}]" if ":" in host else host
-    print(f"{READY_PREFIX}http://{shown_host}:{bound_port} (store {root})", flush=True)
+    scheme = "https" if ssl_context is not None else "http"
+    print(f"{READY_PREFIX}{scheme}://{shown_host}:{bound_port} (store {root})", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -50,11 +50,13 @@ def live_server(
     extra_env: dict[str, str] | None = None,
     timeout: float = 30,
     max_file_size: int | None = None,
+    extra_args: list[str] | None = None,
 ) -> Iterator[LiveServer]:
     """Start ``python -m asyncart server --root ROOT --port 0``; yield once it listens; stop it.
 
     ``max_file_size`` limits the size of any file the server writes (``RLIMIT_FSIZE``):
-    writes past it fail with ``EFBIG``, the way a full disk fails them.
+    writes past it fail with ``EFBIG``, the way a full disk fails them. ``extra_args`` are
+    appended to the command line (e.g. ``--certfile``).
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASYNCART_")}
     env.update(extra_env or {})
@@ -70,6 +72,7 @@ def live_server(
             "127.0.0.1",
             "--port",
             "0",
+            *(extra_args or []),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
