@@ -22,6 +22,11 @@ ASYNCART_HASH_CACHE         ``0`` disables the hash cache (unchanged    1
                             files are then read again on every push)
 ASYNCART_CA_BUNDLE          PEM file of CA certificates trusted for     (unset: the system's
                             an https:// server URL                      trust store)
+ASYNCART_API_KEY            API key sent as ``Authorization: Bearer``   (unset: the key
+                            to the server                               ``asyncart login``
+                                                                        stored for the URL)
+ASYNCART_CONFIG_DIR         where ``credentials.json`` lives            $XDG_CONFIG_HOME/asyncart,
+                                                                        else ~/.config/asyncart
 ==========================  ==========================================  ====================
 """
 
@@ -48,6 +53,14 @@ def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     return base / "asyncart"
 
 
+def default_config_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CONFIG_HOME/asyncart`` if that is an absolute path, else ``~/.config/asyncart``."""
+    env = os.environ if environ is None else environ
+    xdg = env.get("XDG_CONFIG_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".config"
+    return base / "asyncart"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Client settings; each knob is checked on construction."""
@@ -70,6 +83,8 @@ class Settings:
     cache_dir: Path = field(default_factory=default_cache_dir)
     hash_cache: bool = True
     ca_bundle: Path | None = None  # trusted CAs for https:// (None: the system's)
+    api_key: str | None = field(default=None, repr=False)  # a secret: never in reprs
+    config_dir: Path = field(default_factory=default_config_dir)
 
     def __post_init__(self) -> None:
         if self.url is not None and not self.url.startswith(("http://", "https://")):
@@ -124,6 +139,13 @@ class Settings:
             Path(env["ASYNCART_CACHE_DIR"]).expanduser()
             if env.get("ASYNCART_CACHE_DIR")
             else default_cache_dir(env)
+        )
+        if env.get("ASYNCART_API_KEY"):
+            kwargs["api_key"] = env["ASYNCART_API_KEY"].strip()
+        kwargs["config_dir"] = (
+            Path(env["ASYNCART_CONFIG_DIR"]).expanduser()
+            if env.get("ASYNCART_CONFIG_DIR")
+            else default_config_dir(env)
         )
         if env.get("ASYNCART_CA_BUNDLE"):
             kwargs["ca_bundle"] = Path(env["ASYNCART_CA_BUNDLE"]).expanduser()

@@ -31,6 +31,8 @@ def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     # The hash cache too: never ~/.cache. XDG_CACHE_HOME covers Settings() built without env.
     monkeypatch.setenv("ASYNCART_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    # Credentials (`asyncart login`) too: never ~/.config.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)

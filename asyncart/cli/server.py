@@ -1,8 +1,8 @@
-"""``asyncart server``: serve a store over HTTP; ``asyncart server fsck|gc``: maintain one.
+"""``asyncart server``: serve a store over HTTP; ``fsck|gc|admin`` subcommands: maintain one.
 
-``asyncart server [--root DIR] [--host H] [--port P] [--certfile F --keyfile F]`` with no
-subcommand serves,
-exactly as it always has; the maintenance subcommands live in ``fsck.py`` and ``gc.py``.
+``asyncart server [--root DIR] [--host H] [--port P] [--certfile F --keyfile F]
+[--insecure-anonymous]`` with no subcommand serves; the subcommands live in ``fsck.py``,
+``gc.py`` and ``admin.py`` (users and keys).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from asyncart.cli import fsck, gc
+from asyncart.cli import admin, fsck, gc
 from asyncart.config import Settings
 from asyncart.core import protocol as P
 
@@ -31,6 +31,9 @@ from asyncart.core import protocol as P
               help="Seconds a connection may take to send a request's headers.")
 @click.option("--body-timeout", default=P.BODY_IDLE_TIMEOUT, show_default=True, type=float,
               help="Seconds a request body may stall before the request is answered 408.")
+@click.option("--insecure-anonymous", is_flag=True,
+              help="Serve a store without users on a non-loopback address (anyone who "
+                   "can reach it may read and write).")
 @click.pass_context
 def server(
     ctx: click.Context,
@@ -41,6 +44,7 @@ def server(
     keyfile: Path | None,
     header_timeout: float,
     body_timeout: float,
+    insecure_anonymous: bool,
 ) -> None:
     """Serve a store over HTTP(S) until interrupted; or check (fsck) or clean (gc) one."""
     if ctx.invoked_subcommand is not None:
@@ -61,9 +65,11 @@ def server(
             header_timeout=header_timeout,
             body_timeout=body_timeout,
             ssl_context=context,
+            insecure_anonymous=insecure_anonymous,
         )
     )
 
 
 server.add_command(fsck.fsck)
 server.add_command(gc.gc)
+server.add_command(admin.admin)

@@ -24,6 +24,7 @@ from aiohttp.abc import AbstractStreamWriter
 from aiohttp.payload import Payload
 
 import asyncart
+from asyncart.client.credentials import api_key_for
 from asyncart.client.retry import RetryStats, with_retries
 from asyncart.config import Settings
 from asyncart.core import protocol as P
@@ -101,6 +102,7 @@ class HttpTransport:
         self.base_url = settings.url.rstrip("/")
         self.counters = Counters()
         self._session: aiohttp.ClientSession | None = None
+        self._api_key = api_key_for(settings)  # ASYNCART_API_KEY, else `asyncart login`
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -112,10 +114,13 @@ class HttpTransport:
             connector = aiohttp.TCPConnector(
                 limit=self.settings.concurrency_ceiling + 4, ssl=client_ssl_context(self.settings)
             )
+            headers = {"User-Agent": f"asyncart/{asyncart.__version__}"}
+            if self._api_key:
+                headers["Authorization"] = f"Bearer {self._api_key}"
             self._session = aiohttp.ClientSession(
                 timeout=timeout,
                 connector=connector,
-                headers={"User-Agent": f"asyncart/{asyncart.__version__}"},
+                headers=headers,
                 auto_decompress=True,
                 # aiohttp's 64 KiB default pauses and resumes the socket every 64 KiB;
                 # multi-MiB bodies move with far less CPU when it can buffer more.

@@ -23,7 +23,9 @@ from asyncart.core.models import CommitRequest
 from asyncart.core.names import validate_name
 from asyncart.core.pack import ENTRY, MAX_PACK_BYTES, MAX_PACK_CHUNKS, PREFIX
 from asyncart.errors import AsyncartError, ConfigError, NotFoundError, PayloadTooLarge
+from asyncart.repo.accounts import AccountStore
 from asyncart.repo.service import MAX_QUERY_HASHES, Repository
+from asyncart.server.auth import ACCOUNTS, auth_middleware
 from asyncart.server.bodies import read_json_object, stream_body
 from asyncart.server.openapi import openapi_bytes
 
@@ -342,14 +344,20 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 def create_app(
-    repo: Repository, *, body_timeout: float = P.BODY_IDLE_TIMEOUT
+    repo: Repository,
+    accounts: AccountStore,
+    *,
+    body_timeout: float = P.BODY_IDLE_TIMEOUT,
 ) -> web.Application:
-    """The HTTP API over an opened repository (the caller closes the repository).
+    """The HTTP API over an opened repository and its accounts (the caller closes both).
 
     ``body_timeout``: seconds a request body may stall before the request is answered 408.
     """
-    app = web.Application(middlewares=[error_middleware], client_max_size=P.MAX_JSON_BODY)
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware], client_max_size=P.MAX_JSON_BODY
+    )
     app[REPO] = repo
+    app[ACCOUNTS] = accounts
     app[BODY_TIMEOUT] = body_timeout
     r = app.router
     r.add_get(P.OPENAPI_PATH, openapi)
@@ -377,12 +385,23 @@ def create_app(
     return app
 
 
+def repo_root(root: Path) -> Path:
+    """The store directory as :meth:`Repository.open_dir` resolves it."""
+    return Path(root).expanduser().resolve()
+
+
 async def open_app(root: Path, *, body_timeout: float = P.BODY_IDLE_TIMEOUT) -> web.Application:
     """Open the store at ``root`` and build the app; the store closes on app cleanup."""
     repo = await Repository.open_dir(root)
-    app = create_app(repo, body_timeout=body_timeout)
+    try:
+        accounts = await AccountStore.open_dir(repo_root(root))
+    except BaseException:
+        await repo.close()
+        raise
+    app = create_app(repo, accounts, body_timeout=body_timeout)
 
     async def close_repo(_: web.Application) -> None:
+        await accounts.close()
         await repo.close()
 
     app.on_cleanup.append(close_repo)

@@ -13,6 +13,7 @@ from aiohttp import web
 from asyncart.core import protocol as P
 from asyncart.errors import ConfigError
 from asyncart.server.app import open_app
+from asyncart.server.auth import ACCOUNTS, check_bind
 
 READY_PREFIX = "asyncart server listening on "
 
@@ -43,6 +44,7 @@ async def serve(
     header_timeout: float = P.HEADER_TIMEOUT,
     body_timeout: float = P.BODY_IDLE_TIMEOUT,
     ssl_context: ssl.SSLContext | None = None,
+    insecure_anonymous: bool = False,
 ) -> None:
     """Serve the store at ``root`` until a termination signal; prints the bound URL once ready.
 
@@ -50,8 +52,20 @@ async def serve(
     connecting, or from the previous answer on a kept-alive connection) before it is closed.
     ``body_timeout``: seconds a request body may stall before the request is answered 408.
     ``ssl_context``: serve HTTPS with it (see :func:`server_ssl_context`).
+    ``insecure_anonymous``: serve a store without users on a non-loopback address.
+
+    Raises:
+        ConfigError: the store has no user, ``host`` is not loopback and
+            ``insecure_anonymous`` is false (see :func:`asyncart.server.auth.check_bind`).
     """
     app = await open_app(root, body_timeout=body_timeout)
+    try:
+        has_users = await app[ACCOUNTS].has_users()
+        check_bind(host, has_users=has_users, insecure_anonymous=insecure_anonymous)
+    except BaseException:
+        for close in app.on_cleanup:  # the app never started: close the store directly
+            await close(app)
+        raise
     # A 4 MiB read buffer instead of aiohttp's 64 KiB: pack uploads are multi-MiB bodies.
     # aiohttp's keep-alive timer runs from the connection's start (or its previous answer)
     # until a full request head has arrived, so it is also the slow-headers timeout.

@@ -32,7 +32,23 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, event, func, insert, inspect, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+)
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -125,8 +141,40 @@ def _m2_gc_support(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX ix_chunks_pack_id ON chunks (pack_id)")
 
 
+def _m3_users_and_keys(conn: Connection) -> None:
+    """Version 3: ``users`` and their ``api_keys`` (hashed) for server authentication.
+
+    The tables are defined here, frozen, so later changes to ``schema.py`` never alter
+    what this step builds.
+    """
+    frozen = MetaData()
+    Table(
+        "users",
+        frozen,
+        Column("id", Integer, primary_key=True),
+        Column("name", String(schema.NAME), nullable=False),
+        Column("created_at", Float, nullable=False),
+        UniqueConstraint("name", name="uq_users_name"),
+    )
+    Table(
+        "api_keys",
+        frozen,
+        Column("id", Integer, primary_key=True),
+        Column(
+            "user_id", Integer, ForeignKey("users.id", name="fk_api_keys_user_id_users"),
+            nullable=False,
+        ),
+        Column("key_hash", LargeBinary(32), nullable=False),
+        Column("label", String(schema.NAME), nullable=True),
+        Column("created_at", Float, nullable=False),
+        Column("revoked_at", Float, nullable=True),
+        UniqueConstraint("key_hash", name="uq_api_keys_key_hash"),
+    )
+    frozen.create_all(conn, checkfirst=False)
+
+
 #: Every migration step, oldest first; ``len(MIGRATIONS)`` is the current schema version.
-MIGRATIONS: tuple[Step, ...] = (_m1_initial, _m2_gc_support)
+MIGRATIONS: tuple[Step, ...] = (_m1_initial, _m2_gc_support, _m3_users_and_keys)
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

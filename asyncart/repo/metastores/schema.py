@@ -152,6 +152,26 @@ chunks = Table(
     sqlite_with_rowid=False,  # the hash is the clustered key; no hidden rowid b-tree
 )
 
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(NAME), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+)
+
+# API keys (schema v3): only a hash of each key is stored; ``revoked_at`` is set once.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("key_hash", LargeBinary(32), nullable=False, unique=True),
+    Column("label", String(NAME), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+)
+
 # Migration 1 builds its tables from the frozen copy in ``schema_v1.py``, not from here.
 
 

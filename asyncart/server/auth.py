@@ -1,0 +1,91 @@
+"""Who may talk to the server: bearer API keys, and the anonymous-serving rule.
+
+Once the store has a user, every request except ``GET /v1/health`` and
+``GET /openapi.json`` needs ``Authorization: Bearer <key>`` of an unrevoked key (else
+``401 unauthenticated``). A store without users serves anonymously; :func:`check_bind`
+allows that only on a loopback address unless the operator insists.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from asyncart.core import protocol as P
+from asyncart.errors import AsyncartError, ConfigError
+from asyncart.repo.accounts import AccountStore
+
+ACCOUNTS: web.AppKey[AccountStore] = web.AppKey("accounts", AccountStore)
+OPEN_ROUTES = frozenset({("GET", P.HEALTH), ("GET", P.OPENAPI_PATH), ("HEAD", P.HEALTH)})
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Unauthenticated(AsyncartError):
+    """The request carried no valid API key (answered 401 ``unauthenticated``)."""
+
+    code = "unauthenticated"
+    http_status = 401
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) only accepts local connections."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name that may resolve to anything: treat as exposed
+
+
+def check_bind(host: str, *, has_users: bool, insecure_anonymous: bool) -> None:
+    """Refuse to serve a store without users on a non-loopback address.
+
+    Raises:
+        ConfigError: ``host`` is not loopback, the store has no user, and
+            ``insecure_anonymous`` is false.
+    """
+    if has_users or insecure_anonymous or is_loopback(host):
+        return
+    raise ConfigError(
+        f"refusing to serve a store without users on {host}: anyone who can reach it could "
+        "read and write everything; create a user and key with 'asyncart server admin "
+        "create-user' / 'create-key', bind 127.0.0.1, or pass --insecure-anonymous"
+    )
+
+
+def _bearer(request: web.Request) -> str | None:
+    value = request.headers.get("Authorization")
+    if value is None:
+        return None
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated(
+            "the Authorization header must be 'Bearer <API key>'; "
+            "create a key with 'asyncart server admin create-key'"
+        )
+    return token.strip()
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    """Let a request through if it may be served (see the module docstring)."""
+    if (request.method, request.path) in OPEN_ROUTES:
+        return await handler(request)
+    accounts = request.app[ACCOUNTS]
+    if not await accounts.has_users():
+        return await handler(request)
+    key = _bearer(request)
+    if key is None:
+        raise Unauthenticated(
+            "this server needs an API key: send 'Authorization: Bearer <key>' "
+            "(set ASYNCART_API_KEY or run 'asyncart login')"
+        )
+    user = await accounts.authenticate(key)
+    if user is None:
+        raise Unauthenticated(
+            "the API key is unknown or revoked; ask an admin for a new one "
+            "('asyncart server admin create-key')"
+        )
+    return await handler(request)
