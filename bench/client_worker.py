@@ -26,8 +26,8 @@ def _report(
     version: str | None,
     remote: Remote | None,
     stats: TransferStats,
-    **moved: int,
 ) -> dict[str, Any]:
+    """One JSON line: timings, what went over the wire, and the engine's own counters."""
     assert remote is not None
     counters = remote.counters
     return {
@@ -38,7 +38,10 @@ def _report(
         "wire_bytes": counters.bytes_sent + counters.bytes_received,
         "retries": counters.retry.retries,
         "concurrency": stats.concurrency,
-        **moved,
+        "bytes_uploaded": stats.bytes_uploaded,
+        "bytes_read": stats.bytes_read,
+        "bytes_downloaded": stats.bytes_downloaded,
+        "bytes_reused": stats.bytes_reused + stats.bytes_resumed,
     }
 
 
@@ -55,16 +58,7 @@ async def push(src: Path, name: str, url: str | None) -> dict[str, Any]:
         await run.log_artifact(art)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     assert art.last_transfer is not None
-    stats = art.last_transfer
-    return _report(
-        wall,
-        cpu,
-        art.version,
-        remote,
-        stats,
-        bytes_uploaded=stats.bytes_uploaded,
-        bytes_read=stats.bytes_read,
-    )
+    return _report(wall, cpu, art.version, remote, art.last_transfer)
 
 
 async def pull(name: str, out: Path, url: str | None) -> dict[str, Any]:
@@ -75,16 +69,7 @@ async def pull(name: str, out: Path, url: str | None) -> dict[str, Any]:
         await art.download(out)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     assert art.last_transfer is not None
-    stats = art.last_transfer
-    return _report(
-        wall,
-        cpu,
-        art.version,
-        remote,
-        stats,
-        bytes_downloaded=stats.bytes_downloaded,
-        bytes_reused=stats.bytes_reused + stats.bytes_resumed,
-    )
+    return _report(wall, cpu, art.version, remote, art.last_transfer)
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from pathlib import Path
 
 import anyio
@@ -11,6 +12,7 @@ import anyio
 from asyncart import aio
 from asyncart.client.assembly import PartFile
 from asyncart.client.delta import LocalPiece, chunk_index, copy_local_pieces, scan_local_file
+from asyncart.client.hashcache import settled
 from asyncart.client.scan import FileIdentity
 from asyncart.core.chunking import ChunkerSpec
 from asyncart.core.manifest import ChunkRef, ManifestEntry
@@ -35,6 +37,13 @@ async def _pull(ref: str, out: Path) -> tuple[aio.Artifact, int]:
         await art.download(out)
         assert art.last_transfer is not None
         return art, counters.requests - requests_before
+
+
+async def _settled(path: Path) -> None:
+    """Wait until the hash cache may record ``path`` (its last change is a few ticks old)."""
+    # A condition on the clock: there is no event to wait on.
+    while not settled(FileIdentity.of(os.stat(path)), time.time_ns()):  # noqa: ASYNC110
+        await anyio.sleep(0.02)
 
 
 def _checkpoint() -> bytearray:
@@ -133,7 +142,7 @@ async def test_files_already_in_place_are_checked_from_the_hash_cache(store: str
     await _log(Path("model.pt"))
     out = Path("pulled")
     await _pull("ckpt:v0", out)
-    await anyio.sleep(0.3)  # let the file's ctime settle so the cache may record it (settled())
+    await _settled(out / "model.pt")  # only then may the cache record the file
     second, _ = await _pull("ckpt:v0", out)  # reads the file once, records it
     third, _ = await _pull("ckpt:v0", out)
     assert second.last_transfer is not None and third.last_transfer is not None

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -16,15 +14,6 @@ from asyncart.errors import (
 )
 from asyncart.repo.service import Repository
 from tests.support.stores import NAME, PROJECT, commit_request, manifest_of, push, upload
-
-
-@pytest.fixture
-async def repo(tmp_path: Path) -> AsyncIterator[Repository]:
-    r = await Repository.open_dir(tmp_path / "store")
-    try:
-        yield r
-    finally:
-        await r.close()
 
 
 async def indexes(repo: Repository, name: str = NAME) -> list[tuple[int, tuple[str, ...]]]:

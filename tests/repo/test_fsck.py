@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -25,21 +24,6 @@ from tests.support.stores import (
     upload,
 )
 from tests.support.stores import data as d
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    return tmp_path / "store"
-
-
-@pytest.fixture
-async def repo(root: Path) -> AsyncIterator[Repository]:
-    r = await Repository.open_dir(root)
-    try:
-        yield r
-    finally:
-        await r.close()
-
 
 FILES = {"a.bin": d("a", 5000), "b.bin": d("b", 3000)}
 

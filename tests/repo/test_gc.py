@@ -6,7 +6,6 @@ had passed (see tests/support/stores.py).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -31,20 +30,6 @@ from tests.support.stores import (
     upload,
 )
 from tests.support.stores import data as d
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    return tmp_path / "store"
-
-
-@pytest.fixture
-async def repo(root: Path) -> AsyncIterator[Repository]:
-    r = await Repository.open_dir(root)
-    try:
-        yield r
-    finally:
-        await r.close()
 
 
 async def assert_complete(repo: Repository) -> None:

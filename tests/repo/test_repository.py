@@ -39,15 +39,6 @@ async def pieces(body: bytes, sizes: Iterable[int] = (7, 100, 4096)) -> AsyncIte
         i += 1
 
 
-@pytest.fixture
-async def repo(tmp_path: Path) -> AsyncIterator[Repository]:
-    r = await Repository.open_dir(tmp_path / "store")
-    try:
-        yield r
-    finally:
-        await r.close()
-
-
 def tmp_files(repo: Repository) -> list[Path]:
     return list((repo.blobs.root / "tmp").iterdir())  # type: ignore[attr-defined]
 

@@ -1,7 +1,8 @@
 """SqlMetaStore: the metadata-store port on async SQLAlchemy Core (SQLite now, PostgreSQL later).
 
 The row conversions and the lookups its transactions share live in
-:mod:`asyncart.repo.metastores.lookups`.
+:mod:`asyncart.repo.metastores.lookups`; the SQL of the pack index, deletions and
+runs/lineage in :mod:`packindex`, :mod:`deletion` and :mod:`lineage`.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Table, case, delete, func, select, update
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from asyncart.core.models import ChunkLocation, CollectionInfo, RunInfo, VersionInfo
 from asyncart.core.names import LATEST, format_version, parse_version, validate_alias, validate_name
 from asyncart.errors import AsyncartError, ConflictError, MetadataStoreError, StoreRetry
-from asyncart.repo.metastores import deletion, packindex
+from asyncart.repo.metastores import deletion, lineage, packindex
 from asyncart.repo.metastores.base import (
     TOUCH_INTERVAL,
     MetaStore,
@@ -42,7 +43,6 @@ from asyncart.repo.metastores.lookups import (
     _hash_bytes,
     _project_id,
     _require_run,
-    _run_info,
     _unique_hashes,
     _version_id,
     _version_infos,
@@ -55,8 +55,6 @@ from asyncart.repo.metastores.schema import (
     projects,
     run_inputs,
     run_outputs,
-    run_view,
-    runs,
     version_view,
     versions,
 )
@@ -455,28 +453,17 @@ class SqlMetaStore(MetaStore):
 
         return await self._run("list projects", work, write=False)
 
-    # -- runs and lineage -----------------------------------------------------------
+    # -- runs and lineage (SQL in lineage.py) ---------------------------------------
 
     async def create_run(self, run: RunInfo) -> RunInfo:
         """Insert a run (``started_at`` 0 means now); ConflictError on a duplicate id."""
         validate_name(run.project, what="project name")
         config = _dumps(run.config, "run config")
-
-        async def work(conn: AsyncConnection) -> RunInfo:
-            exists = await conn.execute(select(runs.c.id).where(runs.c.id == run.id))
-            if exists.first() is not None:
-                raise ConflictError(f"a run with id {run.id!r} already exists")
-            now = time.time()
-            await conn.execute(
-                runs.insert().values(
-                    id=run.id, project_id=await _project_id(conn, run.project, now),
-                    job_type=run.job_type, name=run.name, config=config, status=run.status,
-                    started_at=run.started_at or now, finished_at=run.finished_at,
-                )
-            )
-            return await _require_run(conn, run.id)
-
-        return await self._run(f"create run {run.id!r}", work, write=True)
+        return await self._run(
+            f"create run {run.id!r}",
+            lambda conn: lineage.insert_run(conn, run, config),
+            write=True,
+        )
 
     async def get_run(self, run_id: str) -> RunInfo:
         """One run; RunNotFound if unknown."""
@@ -486,51 +473,35 @@ class SqlMetaStore(MetaStore):
 
     async def finish_run(self, run_id: str, status: str, finished_at: float) -> RunInfo:
         """Set a run's final status and time; RunNotFound if unknown."""
-
-        async def work(conn: AsyncConnection) -> RunInfo:
-            await _require_run(conn, run_id)
-            await conn.execute(
-                update(runs)
-                .where(runs.c.id == run_id)
-                .values(status=status, finished_at=finished_at)
-            )
-            return await _require_run(conn, run_id)
-
-        return await self._run(f"finish run {run_id!r}", work, write=True)
+        return await self._run(
+            f"finish run {run_id!r}",
+            lambda conn: lineage.finish_run(conn, run_id, status, finished_at),
+            write=True,
+        )
 
     async def add_run_input(self, run_id: str, project: str, name: str, index: int) -> None:
         """Record that a run used a version (idempotent; the first use keeps its place)."""
-
-        async def work(conn: AsyncConnection) -> None:
-            await _require_run(conn, run_id)
-            version_id = await _version_id(conn, project, name, index)
-            await conn.execute(
-                insert_or_ignore(conn, run_inputs).values(
-                    run_id=run_id, version_id=version_id, created_at=time.time()
-                )
-            )
-
-        await self._run(f"record an input of run {run_id!r}", work, write=True)
+        await self._run(
+            f"record an input of run {run_id!r}",
+            lambda conn: lineage.add_run_input(conn, run_id, project, name, index),
+            write=True,
+        )
 
     async def run_outputs(self, run_id: str) -> list[VersionInfo]:
         """Versions the run logged, in logging order; RunNotFound if unknown."""
-        return await self._run_edges(run_outputs, run_id, "outputs")
+        return await self._run(
+            f"list outputs of run {run_id!r}",
+            lambda conn: lineage.run_edges(conn, run_outputs, run_id),
+            write=False,
+        )
 
     async def run_inputs(self, run_id: str) -> list[VersionInfo]:
         """Versions the run used, in use order; RunNotFound if unknown."""
-        return await self._run_edges(run_inputs, run_id, "inputs")
-
-    async def _run_edges(self, edges: Table, run_id: str, what: str) -> list[VersionInfo]:
-        async def work(conn: AsyncConnection) -> list[VersionInfo]:
-            await _require_run(conn, run_id)
-            stmt = (
-                version_view.join(edges, edges.c.version_id == versions.c.id)
-                .where(edges.c.run_id == run_id)
-                .order_by(edges.c.id)
-            )
-            return await _version_infos(conn, stmt)
-
-        return await self._run(f"list {what} of run {run_id!r}", work, write=False)
+        return await self._run(
+            f"list inputs of run {run_id!r}",
+            lambda conn: lineage.run_edges(conn, run_inputs, run_id),
+            write=False,
+        )
 
     async def version_consumers(self, project: str, name: str, index: int) -> list[RunInfo]:
         """Runs that used a version, first use first."""
@@ -543,18 +514,12 @@ class SqlMetaStore(MetaStore):
     async def _version_runs(
         self, edges: Table, project: str, name: str, index: int
     ) -> list[RunInfo]:
-        async def work(conn: AsyncConnection) -> list[RunInfo]:
-            version_id = await _version_id(conn, project, name, index)
-            creator = select(versions.c.created_by).where(versions.c.id == version_id)
-            stmt = (
-                run_view.join(edges, edges.c.run_id == runs.c.id)
-                .where(edges.c.version_id == version_id)
-                .order_by(case((runs.c.id == creator.scalar_subquery(), 0), else_=1), edges.c.id)
-            )
-            return [_run_info(row) for row in await conn.execute(stmt)]
-
         label = f"{_artifact(project, name)} {format_version(index)}"
-        return await self._run(f"list runs of {label}", work, write=False)
+        return await self._run(
+            f"list runs of {label}",
+            lambda conn: lineage.version_runs(conn, edges, project, name, index),
+            write=False,
+        )
 
     # -- maintenance (gc, fsck) -----------------------------------------------------
 
