@@ -16,6 +16,7 @@
     │                                      .status, .code, .request_id
     │   ├── ServiceUnavailable             429 / 5xx (retryable)
     │   └── AuthError(PermissionError)
+    ├── PermissionDenied(PermissionError)  403: the key's user lacks the role for this
     ├── NotFoundError(LookupError)
     │   ├── ArtifactNotFound
     │   ├── VersionNotFound
@@ -116,6 +117,13 @@ class AuthError(ServerError, PermissionError):
     """The request lacked valid credentials or permission."""
 
 
+class PermissionDenied(AsyncartError, PermissionError):
+    """The caller's key is valid but its user lacks the role the operation needs (403)."""
+
+    code = "forbidden"
+    http_status = 403
+
+
 class NotFoundError(AsyncartError, LookupError):
     """Something named does not exist."""
 
@@ -137,6 +145,11 @@ class AliasNotFound(NotFoundError):
 
 class RunNotFound(NotFoundError):
     code = "run_not_found"
+
+    @classmethod
+    def for_id(cls, run_id: str) -> RunNotFound:
+        """The one answer for a run that does not exist or that the caller may not see."""
+        return cls(f"no run with id {run_id!r}")
 
 
 class ChunkMissing(NotFoundError):
@@ -240,6 +253,7 @@ _BY_CODE: dict[str, type[AsyncartError]] = {
         RunNotFound,
         ChunkMissing,
         ConflictError,
+        PermissionDenied,
         IntegrityError,
         FileChangedError,
         DiskFullError,

@@ -1,8 +1,11 @@
-"""``asyncart server admin``: users and API keys of a store (run on the server's machine)."""
+"""``asyncart server admin``: users, API keys, project grants and the audit log of a store
+(run on the server's machine, against the store directory)."""
 
 from __future__ import annotations
 
+import getpass
 import json
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -12,15 +15,22 @@ import click
 
 from asyncart.cli.maintenance import root_option, store_root
 from asyncart.errors import ConfigError
+from asyncart.repo.access import Role
 from asyncart.repo.accounts import AccountStore, KeyInfo
+from asyncart.repo.audit import ACTIONS, MAX_QUERY, AuditEvent, AuditLog
 
 T = TypeVar("T")
 
 
 def _with_accounts(
-    root: Path, work: Callable[[AccountStore], Awaitable[T]], *, create: bool = False
+    root: Path,
+    work: Callable[[AccountStore], Awaitable[T]],
+    *,
+    create: bool = False,
+    audit: Callable[[T], AuditEvent] | None = None,
 ) -> T:
-    """Run ``work`` on the accounts of the store at ``root`` (made first if ``create``)."""
+    """Run ``work`` on the accounts of the store at ``root`` (made first if ``create``),
+    then append ``audit(result)`` to the store's audit log."""
     if create:
         root.mkdir(parents=True, exist_ok=True)
     elif not (root / "meta.db").is_file():
@@ -29,11 +39,30 @@ def _with_accounts(
     async def run() -> T:
         accounts = await AccountStore.open_dir(root)
         try:
-            return await work(accounts)
+            result = await work(accounts)
         finally:
             await accounts.close()
+        if audit is not None:
+            log = await AuditLog.open_dir(root)
+            try:
+                await log.record(audit(result))
+            finally:
+                await log.close()
+        return result
 
     return anyio.run(run)
+
+
+def _by_admin_cli(action: str, project: str | None = None, **detail: object) -> AuditEvent:
+    """An audit event for a change made with this CLI (by the OS user running it)."""
+    try:
+        os_user = getpass.getuser()
+    except (OSError, KeyError):
+        os_user = "unknown"
+    return AuditEvent(
+        action=action, user=None, project=project,
+        detail={"via": "asyncart server admin", "os_user": os_user, **detail},
+    )
 
 
 def _store(ctx: click.Context, root: Path | None) -> Path:
@@ -54,7 +83,10 @@ def admin(ctx: click.Context) -> None:
 @click.pass_context
 def create_user(ctx: click.Context, name: str, root: Path | None) -> None:
     """Add user NAME to the store (creating the store if needed)."""
-    user = _with_accounts(_store(ctx, root), lambda a: a.create_user(name), create=True)
+    user = _with_accounts(
+        _store(ctx, root), lambda a: a.create_user(name), create=True,
+        audit=lambda u: _by_admin_cli("user", created=u.name),
+    )
     click.echo(f"created user {user.name}")
 
 
@@ -65,7 +97,10 @@ def create_user(ctx: click.Context, name: str, root: Path | None) -> None:
 @click.pass_context
 def create_key(ctx: click.Context, user: str, root: Path | None, label: str | None) -> None:
     """Create an API key for USER and print it once (it cannot be shown again)."""
-    info, key = _with_accounts(_store(ctx, root), lambda a: a.create_key(user, label))
+    info, key = _with_accounts(
+        _store(ctx, root), lambda a: a.create_key(user, label),
+        audit=lambda made: _by_admin_cli("key", created=made[0].id, for_user=user),
+    )
     click.echo(f"created key {info.id} for {info.user}; store it now, it is not shown again:",
                err=True)
     click.echo(key)
@@ -77,7 +112,10 @@ def create_key(ctx: click.Context, user: str, root: Path | None, label: str | No
 @click.pass_context
 def revoke_key(ctx: click.Context, key_id: int, root: Path | None) -> None:
     """Revoke the key KEY_ID (see list-keys): requests with it are refused from now on."""
-    info = _with_accounts(_store(ctx, root), lambda a: a.revoke_key(key_id))
+    info = _with_accounts(
+        _store(ctx, root), lambda a: a.revoke_key(key_id),
+        audit=lambda k: _by_admin_cli("key", revoked=k.id, for_user=k.user),
+    )
     click.echo(f"revoked key {info.id} of {info.user}")
 
 
@@ -101,3 +139,87 @@ def _key_json(info: KeyInfo) -> dict[str, object]:
         "id": info.id, "user": info.user, "label": info.label,
         "created_at": info.created_at, "revoked_at": info.revoked_at,
     }
+
+
+@admin.command("grant")
+@click.argument("user")
+@click.argument("project")
+@click.argument("role", type=click.Choice(["read", "write", "admin"]))
+@root_option
+@click.pass_context
+def grant(ctx: click.Context, user: str, project: str, role: str, root: Path | None) -> None:
+    """Give USER the ROLE (read, write or admin) on PROJECT ('*': every project),
+    replacing any role it had there. The project need not exist yet."""
+    info = _with_accounts(
+        _store(ctx, root), lambda a: a.grant(user, project, Role.parse(role)),
+        audit=lambda g: _by_admin_cli("grant", g.project, user=g.user, role=g.role.label),
+    )
+    click.echo(f"{info.user} has {info.role.label} access to {info.project}")
+
+
+@admin.command("revoke")
+@click.argument("user")
+@click.argument("project")
+@root_option
+@click.pass_context
+def revoke(ctx: click.Context, user: str, project: str, root: Path | None) -> None:
+    """Take away USER's role on PROJECT (a '*' grant is revoked with PROJECT '*')."""
+    had = _with_accounts(
+        _store(ctx, root), lambda a: a.revoke_grant(user, project),
+        audit=lambda _: _by_admin_cli("grant", project, user=user, role=None),
+    )
+    click.echo(f"{user} no longer has a role on {project}" if had
+               else f"{user} had no role on {project}")
+
+
+@admin.command("list-grants")
+@click.argument("user", required=False)
+@root_option
+@click.option("--json", "json_output", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def list_grants(ctx: click.Context, user: str | None, root: Path | None,
+                json_output: bool) -> None:
+    """List who has which role on which project (USER's only, if given)."""
+    found = _with_accounts(_store(ctx, root), lambda a: a.list_grants(user))
+    if json_output:
+        click.echo(json.dumps([
+            {"user": g.user, "project": g.project, "role": g.role.label,
+             "granted_at": g.granted_at} for g in found
+        ]))
+        return
+    for g in found:
+        click.echo(f"{g.user}\t{g.project}\t{g.role.label}")
+
+
+@admin.command("audit")
+@root_option
+@click.option("--project", default=None, help="Only events of this project.")
+@click.option("--user", default=None, help="Only events by this user.")
+@click.option("--action", type=click.Choice(sorted(ACTIONS)), default=None,
+              help="Only events of this kind.")
+@click.option("--limit", type=click.IntRange(1, MAX_QUERY), default=100, show_default=True)
+@click.option("--json", "json_output", is_flag=True, help="One JSON object per line.")
+@click.pass_context
+def audit(ctx: click.Context, root: Path | None, project: str | None, user: str | None,
+          action: str | None, limit: int, json_output: bool) -> None:
+    """Show the audit log, newest first: who pushed, pulled, aliased, deleted what, when."""
+    store = _store(ctx, root)
+    if not (store / "meta.db").is_file():
+        raise ConfigError(f"{store} is not an asyncart store (it has no meta.db); check --root")
+
+    async def read() -> list[AuditEvent]:
+        log = await AuditLog.open_dir(store)
+        try:
+            return await log.query(project=project, user=user, action=action, limit=limit)
+        finally:
+            await log.close()
+
+    for event in anyio.run(read):
+        if json_output:
+            click.echo(json.dumps(event.to_json(), sort_keys=True))
+            continue
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(event.at))
+        what = "/".join(x for x in (event.project, event.artifact) if x)
+        version = "" if event.version is None else f":v{event.version}"
+        click.echo(f"{when}Z\t{event.user or '-'}\t{event.action}\t{what}{version}\t"
+                   f"{json.dumps(event.detail, sort_keys=True)}")

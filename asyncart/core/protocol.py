@@ -31,6 +31,7 @@ VERSION = f"{API_PREFIX}/projects/{{project}}/artifacts/{{name}}/versions/{{ref}
 MANIFEST = f"{VERSION}/manifest"
 VERSION_CONSUMERS = f"{VERSION}/consumers"
 VERSION_PRODUCERS = f"{VERSION}/producers"
+AUDIT = f"{API_PREFIX}/projects/{{project}}/audit"  # GET: the project's audit log (admins)
 RUNS = f"{API_PREFIX}/runs"
 RUN = f"{API_PREFIX}/runs/{{run_id}}"
 RUN_FINISH = f"{RUN}/finish"

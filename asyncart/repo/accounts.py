@@ -13,19 +13,18 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from asyncart.core.names import validate_name
-from asyncart.errors import ConflictError, MetadataStoreError, NotFoundError
-from asyncart.repo.metastores.migrations import WRITE_OPTION, async_url, make_engine, migrate
-from asyncart.repo.metastores.schema import api_keys, users
+from asyncart.errors import ConflictError, NotFoundError
+from asyncart.repo.access import ALL_PROJECTS, Principal, Role
+from asyncart.repo.metastores.schema import api_keys, grants, users
+from asyncart.repo.sidestore import SideStore
 
 KEY_PREFIX = "acart_"
 T = TypeVar("T")
@@ -50,6 +49,16 @@ class UserInfo:
 
 
 @dataclass(frozen=True)
+class GrantInfo:
+    """A user's role on a project (or on every project: ``*``)."""
+
+    user: str
+    project: str
+    role: Role
+    granted_at: float
+
+
+@dataclass(frozen=True)
 class KeyInfo:
     """An API key's record (never the key itself)."""
 
@@ -65,58 +74,18 @@ class KeyInfo:
         return self.revoked_at is not None
 
 
-class AccountStore:
-    """Users and API keys in a store's metadata database (its own connection pool).
+class AccountStore(SideStore):
+    """Users, API keys and per-project grants in a store's metadata database.
 
     Args:
         url: the metadata database, e.g. ``sqlite:///store/meta.db``.
     """
 
+    what = "account store"
+
     def __init__(self, url: str) -> None:
-        self.url = async_url(url)
-        self._engine: AsyncEngine | None = None
-
-    @classmethod
-    async def open_dir(cls, root: Path) -> AccountStore:
-        """Open the accounts of the store directory ``root`` (migrating its schema)."""
-        store = cls(f"sqlite:///{root / 'meta.db'}")
-        await store.open()
-        return store
-
-    async def open(self) -> None:
-        """Connect and bring the schema up to date."""
-        if self._engine is not None:
-            return
-        engine = make_engine(self.url, busy_timeout=30.0)
-        try:
-            await migrate(engine)
-        except BaseException:
-            await engine.dispose()
-            raise
-        self._engine = engine
-
-    async def close(self) -> None:
-        """Dispose of the connection pool (idempotent)."""
-        engine, self._engine = self._engine, None
-        if engine is not None:
-            await engine.dispose()
-
-    async def _run(
-        self, what: str, work: Callable[[AsyncConnection], Awaitable[T]], *, write: bool
-    ) -> T:
-        if self._engine is None:
-            raise MetadataStoreError("the account store is not open")
-        try:
-            async with self._engine.connect() as conn:
-                if write:
-                    conn = await conn.execution_options(**{WRITE_OPTION: True})
-                async with conn.begin():
-                    return await work(conn)
-        except IntegrityError:
-            raise
-        except SQLAlchemyError as exc:
-            detail = getattr(exc, "orig", None) or exc
-            raise MetadataStoreError(f"account store: could not {what}: {detail}") from None
+        super().__init__(url)
+        self._has_users = False  # users are never deleted: once true, stays true
 
     # -- users ---------------------------------------------------------------------
 
@@ -142,11 +111,15 @@ class AccountStore:
     async def has_users(self) -> bool:
         """Whether the store has any user (then every request needs a key)."""
 
+        if self._has_users:
+            return True
+
         async def work(conn: AsyncConnection) -> bool:
             count = (await conn.execute(select(func.count()).select_from(users))).scalar_one()
             return int(count) > 0
 
-        return await self._run("count users", work, write=False)
+        self._has_users = await self._run("count users", work, write=False)
+        return self._has_users
 
     async def list_users(self) -> list[UserInfo]:
         """Every user, by name."""
@@ -172,13 +145,7 @@ class AccountStore:
         now = time.time()
 
         async def work(conn: AsyncConnection) -> int:
-            user_id = (
-                await conn.execute(select(users.c.id).where(users.c.name == user))
-            ).scalar_one_or_none()
-            if user_id is None:
-                raise NotFoundError(
-                    f"no user {user!r}; create it first with 'asyncart server admin create-user'"
-                )
+            user_id = await _user_id(conn, user)
             result = await conn.execute(
                 insert(api_keys).values(
                     user_id=user_id, key_hash=hash_api_key(key), label=label, created_at=now
@@ -226,23 +193,102 @@ class AccountStore:
 
         return await self._run("list keys", work, write=False)
 
-    async def authenticate(self, key: str) -> str | None:
-        """The user owning ``key`` if it is a known, unrevoked key, else None."""
+    async def principal(self, key: str) -> Principal | None:
+        """Who a known, unrevoked ``key`` acts as (its user and grants), else None."""
         if not key.startswith(KEY_PREFIX) or len(key) > 128:
             return None
         presented = hash_api_key(key)
 
-        async def work(conn: AsyncConnection) -> tuple[bytes, str, float | None] | None:
+        async def work(conn: AsyncConnection) -> Principal | None:
             row = (
                 await conn.execute(
-                    select(api_keys.c.key_hash, users.c.name, api_keys.c.revoked_at)
+                    select(api_keys.c.key_hash, users.c.id, users.c.name, api_keys.c.revoked_at)
                     .select_from(api_keys.join(users, api_keys.c.user_id == users.c.id))
                     .where(api_keys.c.key_hash == presented)
                 )
             ).first()
-            return None if row is None else (bytes(row[0]), row[1], row[2])
+            if row is None or not hmac.compare_digest(bytes(row[0]), presented):
+                return None
+            if row[3] is not None:
+                return None
+            found = await conn.execute(
+                select(grants.c.project, grants.c.role).where(grants.c.user_id == row[1])
+            )
+            return Principal(row[2], {project: Role.parse(role) for project, role in found})
 
-        found = await self._run("check a key", work, write=False)
-        if found is None or not hmac.compare_digest(found[0], presented):
-            return None
-        return None if found[2] is not None else found[1]
+        return await self._run("check a key", work, write=False)
+
+    async def authenticate(self, key: str) -> str | None:
+        """The user owning ``key`` if it is a known, unrevoked key, else None."""
+        found = await self.principal(key)
+        return None if found is None else found.user
+
+    # -- grants --------------------------------------------------------------------
+
+    async def grant(self, user: str, project: str, role: Role) -> GrantInfo:
+        """Give ``user`` ``role`` on ``project`` (a name, or ``*`` for every project),
+        replacing the role it had there.
+
+        Raises:
+            NotFoundError: no such user.
+            InvalidNameError: the project name breaks the naming rules.
+        """
+        if project != ALL_PROJECTS:
+            validate_name(project, what="project name")
+        now = time.time()
+
+        async def work(conn: AsyncConnection) -> None:
+            user_id = await _user_id(conn, user)
+            await conn.execute(
+                delete(grants).where(grants.c.user_id == user_id, grants.c.project == project)
+            )
+            await conn.execute(
+                insert(grants).values(
+                    user_id=user_id, project=project, role=role.label, granted_at=now
+                )
+            )
+
+        await self._run("grant a role", work, write=True)
+        return GrantInfo(user, project, role, now)
+
+    async def revoke_grant(self, user: str, project: str) -> bool:
+        """Take away ``user``'s role on ``project``; False if it had none there.
+
+        Raises:
+            NotFoundError: no such user.
+        """
+
+        async def work(conn: AsyncConnection) -> bool:
+            user_id = await _user_id(conn, user)
+            result = await conn.execute(
+                delete(grants).where(grants.c.user_id == user_id, grants.c.project == project)
+            )
+            return bool(result.rowcount)
+
+        return await self._run("revoke a role", work, write=True)
+
+    async def list_grants(self, user: str | None = None) -> list[GrantInfo]:
+        """Every grant (or ``user``'s), by user then project."""
+
+        async def work(conn: AsyncConnection) -> list[GrantInfo]:
+            query = (
+                select(users.c.name, grants.c.project, grants.c.role, grants.c.granted_at)
+                .select_from(grants.join(users, grants.c.user_id == users.c.id))
+                .order_by(users.c.name, grants.c.project)
+            )
+            if user is not None:
+                query = query.where(users.c.name == user)
+            rows = await conn.execute(query)
+            return [GrantInfo(r[0], r[1], Role.parse(r[2]), r[3]) for r in rows]
+
+        return await self._run("list grants", work, write=False)
+
+
+async def _user_id(conn: AsyncConnection, user: str) -> int:
+    found = await conn.execute(select(users.c.id).where(users.c.name == user))
+    user_id = found.scalar_one_or_none()
+    if user_id is None:
+        raise NotFoundError(
+            f"no user {user!r}; create it first with 'asyncart server admin create-user'"
+        )
+    return int(user_id)

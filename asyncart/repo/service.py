@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from asyncart.core.manifest import Manifest
 from asyncart.core.models import (
     ChunkLocation,
     CollectionInfo,
@@ -33,10 +34,11 @@ from asyncart.core.models import (
     VersionInfo,
 )
 from asyncart.core.names import parse_version, validate_alias, validate_name
-from asyncart.errors import ChunkMissing, ConfigError, ConflictError
+from asyncart.errors import ChunkMissing, ConfigError, ConflictError, NotFoundError
 from asyncart.repo.blobstores.base import BlobStore
 from asyncart.repo.blobstores.filesystem import FilesystemBlobStore
 from asyncart.repo.metastores import MetaStore, NewVersion, PackChunk, open_metastore
+from asyncart.repo.metastores.base import ChunkScope
 from asyncart.repo.packs import read_pack_header, verified_chunk_data
 
 MAX_QUERY_HASHES = 100_000
@@ -75,7 +77,27 @@ class Repository:
         root.mkdir(parents=True, exist_ok=True)
         meta = open_metastore(f"sqlite:///{root / 'meta.db'}")
         await meta.open()
-        return cls(FilesystemBlobStore(root / "blobs", fsync=fsync), meta)
+        repo = cls(FilesystemBlobStore(root / "blobs", fsync=fsync), meta)
+        try:
+            await repo.complete_holders()
+        except BaseException:
+            await repo.close()
+            raise
+        return repo
+
+    async def complete_holders(self) -> None:
+        """Record each version's project as holder of its chunks, once, for a store
+        whose versions predate schema 4 (docs/protocol.md §6.4)."""
+        if await self.meta.holders_complete():
+            return
+        for version in await self.meta.all_versions():
+            try:
+                blob = await self.blobs.get_bytes(manifest_key(version.digest))
+            except NotFoundError:
+                continue  # fsck reports a version without its manifest
+            hashes = sorted(Manifest.decode(blob).chunk_hashes())
+            await self.meta.record_holders(version.project, hashes)
+        await self.meta.record_holders("", (), complete=True)  # marks the backfill done
 
     async def close(self) -> None:
         await self.meta.close()
@@ -83,17 +105,26 @@ class Repository:
 
     # -- chunks and packs ----------------------------------------------------
 
-    async def missing_chunks(self, hashes: Sequence[str]) -> list[str]:
-        """Which of ``hashes`` the store does not hold.
+    async def missing_chunks(
+        self, hashes: Sequence[str], *, scope: ChunkScope | None = None
+    ) -> list[str]:
+        """Which of ``hashes`` the store does not hold (or ``scope``'s caller may not see).
 
         The client will not upload the others, so their packs are touched: garbage
         collection keeps them for its grace period (docs/gc.md).
         """
         _check_query_size(hashes)
-        return await self.meta.missing_chunks(hashes, touch=True)
+        return await self.meta.missing_chunks(hashes, touch=True, scope=scope)
 
-    async def put_pack(self, body: AsyncIterable[bytes | memoryview]) -> PackReceipt:
-        """Receive a pack upload body (header + chunk bytes), verify it, store it, index it."""
+    async def put_pack(
+        self, body: AsyncIterable[bytes | memoryview], *, scope: ChunkScope | None = None
+    ) -> PackReceipt:
+        """Receive a pack upload body (header + chunk bytes), verify it, store it, index it.
+
+        With a ``scope``, its user is recorded as the uploader of every chunk, and
+        ``new_chunks`` counts the chunks that user could not see before: the answer must
+        not tell whether someone else had stored them.
+        """
         header, reader = await read_pack_header(body)
         pack_id = header.pack_id
         size = await self.blobs.put_stream(pack_key(pack_id), verified_chunk_data(header, reader))
@@ -101,16 +132,31 @@ class Repository:
             PackChunk(ref.hash, offset, ref.size)
             for ref, offset in zip(header.chunks, header.offsets(), strict=True)
         ]
+        unseen = None
+        if scope is not None:
+            unseen = len(await self.meta.missing_chunks([c.hash for c in chunks], scope=scope))
         key = pack_key(pack_id)
         new = await self.meta.add_pack(
-            pack_id, size, chunks, stored=lambda: self.blobs.exists(key)
+            pack_id, size, chunks, stored=lambda: self.blobs.exists(key),
+            uploader=None if scope is None else scope.uploader,
         )
-        return PackReceipt(pack=pack_id, chunks=len(chunks), new_chunks=new, size=size)
+        return PackReceipt(
+            pack=pack_id, chunks=len(chunks), new_chunks=new if unseen is None else unseen,
+            size=size,
+        )
 
-    async def locate_chunks(self, hashes: Sequence[str]) -> dict[str, ChunkLocation]:
-        """Where each held chunk lives; absent chunks are left out."""
+    async def locate_chunks(
+        self, hashes: Sequence[str], *, scope: ChunkScope | None = None
+    ) -> dict[str, ChunkLocation]:
+        """Where each held (and, with ``scope``, visible) chunk lives; others left out."""
         _check_query_size(hashes)
-        return await self.meta.locate_chunks(hashes)
+        return await self.meta.locate_chunks(hashes, scope=scope)
+
+    async def range_visible(
+        self, pack_id: str, start: int, end: int, scope: ChunkScope | None
+    ) -> bool:
+        """Whether ``scope``'s caller may read bytes ``[start, end)`` of a pack."""
+        return await self.meta.range_visible(pack_id, start, end, scope)
 
     async def read_pack_range(self, pack_id: str, offset: int, length: int) -> bytes:
         return await self.blobs.read_range(pack_key(pack_id), offset, length)
@@ -120,8 +166,11 @@ class Repository:
 
     # -- versions --------------------------------------------------------------
 
-    async def commit(self, req: CommitRequest) -> VersionInfo:
+    async def commit(self, req: CommitRequest, *, scope: ChunkScope | None = None) -> VersionInfo:
         """Record a version; reuse the existing one if its content digest is already there.
+
+        With a ``scope``, chunks its caller may not see count as missing (so a manifest
+        cannot claim bytes its author never had).
 
         Raises:
             InvalidNameError / ConfigError: bad names, aliases or manifest.
@@ -136,7 +185,7 @@ class Repository:
         hashes = sorted(manifest.chunk_hashes())
         missing: list[str] = []
         for i in range(0, len(hashes), 10_000):
-            missing += await self.meta.missing_chunks(hashes[i : i + 10_000])
+            missing += await self.meta.missing_chunks(hashes[i : i + 10_000], scope=scope)
         if missing:
             raise ChunkMissing(
                 f"the manifest names {len(missing)} chunk(s) the store does not hold "

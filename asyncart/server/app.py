@@ -24,14 +24,19 @@ from asyncart.core.names import validate_name
 from asyncart.core.pack import ENTRY, MAX_PACK_BYTES, MAX_PACK_CHUNKS, PREFIX
 from asyncart.errors import AsyncartError, ConfigError, NotFoundError, PayloadTooLarge
 from asyncart.repo.accounts import AccountStore
+from asyncart.repo.audit import MAX_QUERY as MAX_AUDIT_QUERY
+from asyncart.repo.audit import AuditLog
+from asyncart.repo.scoped import ScopedRepository
 from asyncart.repo.service import MAX_QUERY_HASHES, Repository
-from asyncart.server.auth import ACCOUNTS, auth_middleware
+from asyncart.server.auth import ACCOUNTS, WWW_AUTHENTICATE, auth_middleware, principal_of
 from asyncart.server.bodies import read_json_object, stream_body
 from asyncart.server.openapi import openapi_bytes
 
 log = logging.getLogger("asyncart.server")
 REPO: web.AppKey[Repository] = web.AppKey("repo", Repository)
 BODY_TIMEOUT: web.AppKey[float] = web.AppKey("body_timeout", float)
+AUDIT: web.AppKey[AuditLog] = web.AppKey("audit", AuditLog)
+REQUEST_ID = "asyncart.request_id"  # request key: the id echoed in X-Request-Id
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_PACK_BODY = PREFIX.size + ENTRY.size * MAX_PACK_CHUNKS + MAX_PACK_BYTES  # largest valid pack
 
@@ -57,12 +62,16 @@ def _request_id(request: web.Request) -> str:
 @web.middleware
 async def error_middleware(request: web.Request, handler: _Handler) -> web.StreamResponse:
     request_id = _request_id(request)
+    request[REQUEST_ID] = request_id
     try:
         response = await handler(request)
     except AsyncartError as exc:
         if exc.http_status >= 500:
             log.exception("request %s failed: %s %s", request_id, request.method, request.path)
-        return _error(exc.http_status, exc.code, str(exc), request_id)
+        reply = _error(exc.http_status, exc.code, str(exc), request_id)
+        if exc.http_status == 401:
+            reply.headers["WWW-Authenticate"] = WWW_AUTHENTICATE
+        return reply
     except web.HTTPException as exc:
         if exc.status == 413:
             return _error(
@@ -141,8 +150,11 @@ def _type_query(request: web.Request) -> str | None:
     return None if value is None else _name(value, "type")
 
 
-def _repo(request: web.Request) -> Repository:
-    return request.app[REPO]
+def _repo(request: web.Request) -> ScopedRepository:
+    """The repository as the request's caller may use it."""
+    return ScopedRepository(
+        request.app[REPO], principal_of(request), request.app[AUDIT], request.get(REQUEST_ID)
+    )
 
 
 async def health(request: web.Request) -> web.Response:
@@ -168,7 +180,9 @@ async def put_pack(request: web.Request) -> web.Response:
             f"pack upload is {request.content_length} bytes; the limit is {MAX_PACK_BODY} "
             f"({MAX_PACK_CHUNKS} chunks, {MAX_PACK_BYTES} chunk bytes)"
         )
-    receipt = await _repo(request).put_pack(stream_body(request, request.app[BODY_TIMEOUT]))
+    repo = _repo(request)
+    repo.check_may_upload()  # before a byte of the body is read
+    receipt = await repo.put_pack(stream_body(request, request.app[BODY_TIMEOUT]))
     return web.json_response(
         {
             "pack": receipt.pack,
@@ -182,9 +196,11 @@ async def put_pack(request: web.Request) -> web.Response:
 
 async def get_pack(request: web.Request) -> web.StreamResponse:
     pack_id = _m(request, "pack")
-    repo = _repo(request)
+    scoped = _repo(request)
+    repo = scoped.repo
     local = repo.pack_path(pack_id)
-    if local is not None:
+    restricted = scoped.principal.restricted
+    if local is not None and not restricted:
         if not local.exists():
             raise NotFoundError(f"pack {pack_id} is not in the store")
         return web.FileResponse(local, headers={"Content-Type": "application/octet-stream"})
@@ -194,8 +210,16 @@ async def get_pack(request: web.Request) -> web.StreamResponse:
         raise ConfigError(
             f"Range header {request.headers.get('Range', '')[:80]!r} is not 'bytes=first-last'"
         ) from None
-    if rng.start is None or rng.stop is None:
-        raise ConfigError("a Range header with start and end is required for this store")
+    if rng.start is None or rng.stop is None or rng.start < 0:
+        raise ConfigError(
+            "a Range header 'bytes=first-last' is required here: "
+            + ("keys read only the chunks they may see" if restricted else "this store")
+        )
+    await scoped.check_pack_range(pack_id, rng.start, rng.stop)
+    if local is not None:
+        if not local.exists():
+            raise NotFoundError(f"pack {pack_id} is not in the store")
+        return web.FileResponse(local, headers={"Content-Type": "application/octet-stream"})
     data = await repo.read_pack_range(pack_id, rng.start, rng.stop - rng.start)
     return web.Response(body=data, status=206, content_type="application/octet-stream")
 
@@ -235,9 +259,8 @@ async def commit_version(request: web.Request) -> web.Response:
 
 
 async def get_version(request: web.Request) -> web.Response:
-    info = await _repo(request).use_version(
-        None, _m(request, "project"), _m(request, "name"), _m(request, "ref"),
-        request.query.get("type"),
+    info = await _repo(request).get_version(
+        _m(request, "project"), _m(request, "name"), _m(request, "ref"), _type_query(request)
     )
     return web.json_response(info.to_json())
 
@@ -329,6 +352,25 @@ async def add_run_input(request: web.Request) -> web.Response:
     return web.json_response(info.to_json())
 
 
+async def audit_log(request: web.Request) -> web.Response:
+    limit = _int_query(request, "limit", 100, 1, MAX_AUDIT_QUERY)
+    before = request.query.get("before")
+    before_id = None if before is None else _int_query(request, "before", 0, 1, 2**62)
+    events = await _repo(request).audit_events(
+        _m(request, "project"), limit=limit, before_id=before_id
+    )
+    return web.json_response({"events": [e.to_json() for e in events]})
+
+
+def _int_query(request: web.Request, key: str, default: int, low: int, high: int) -> int:
+    text = request.query.get(key)
+    if text is None:
+        return default
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise ConfigError(f"query parameter {key!r} must be an integer from {low} to {high}")
+    return int(text)
+
+
 async def run_inputs(request: web.Request) -> web.Response:
     versions = await _repo(request).run_inputs(_m(request, "run_id"))
     return web.json_response({"versions": [v.to_json() for v in versions]})
@@ -346,10 +388,12 @@ async def openapi(request: web.Request) -> web.Response:
 def create_app(
     repo: Repository,
     accounts: AccountStore,
+    audit: AuditLog,
     *,
     body_timeout: float = P.BODY_IDLE_TIMEOUT,
 ) -> web.Application:
-    """The HTTP API over an opened repository and its accounts (the caller closes both).
+    """The HTTP API over an opened repository, its accounts and audit log (the caller
+    closes all three).
 
     ``body_timeout``: seconds a request body may stall before the request is answered 408.
     """
@@ -358,6 +402,7 @@ def create_app(
     )
     app[REPO] = repo
     app[ACCOUNTS] = accounts
+    app[AUDIT] = audit
     app[BODY_TIMEOUT] = body_timeout
     r = app.router
     r.add_get(P.OPENAPI_PATH, openapi)
@@ -382,6 +427,7 @@ def create_app(
     r.add_post(P.RUN_INPUTS, add_run_input)
     r.add_get(P.RUN_INPUTS, run_inputs)
     r.add_get(P.RUN_OUTPUTS, run_outputs)
+    r.add_get(P.AUDIT, audit_log)
     return app
 
 
@@ -393,14 +439,20 @@ def repo_root(root: Path) -> Path:
 async def open_app(root: Path, *, body_timeout: float = P.BODY_IDLE_TIMEOUT) -> web.Application:
     """Open the store at ``root`` and build the app; the store closes on app cleanup."""
     repo = await Repository.open_dir(root)
+    db_url = f"sqlite:///{repo_root(root) / 'meta.db'}"
+    accounts, audit = AccountStore(db_url), AuditLog(db_url)
     try:
-        accounts = await AccountStore.open_dir(repo_root(root))
+        await accounts.open()
+        await audit.open()
     except BaseException:
+        await audit.close()
+        await accounts.close()
         await repo.close()
         raise
-    app = create_app(repo, accounts, body_timeout=body_timeout)
+    app = create_app(repo, accounts, audit, body_timeout=body_timeout)
 
     async def close_repo(_: web.Application) -> None:
+        await audit.close()
         await accounts.close()
         await repo.close()
 

@@ -2,41 +2,39 @@
 
 Once the store has a user, every request except ``GET /v1/health`` and
 ``GET /openapi.json`` needs ``Authorization: Bearer <key>`` of an unrevoked key (else
-``401 unauthenticated``). A store without users serves anonymously; :func:`check_bind`
+``401 unauthenticated``) and then acts as the key's user, with its per-project roles
+(``asyncart.repo.access``). A store without users serves anonymously; :func:`check_bind`
 allows that only on a loopback address unless the operator insists.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 from aiohttp import web
 
 from asyncart.core import protocol as P
+from asyncart.core.net import is_loopback
 from asyncart.errors import AsyncartError, ConfigError
+from asyncart.repo.access import Principal
 from asyncart.repo.accounts import AccountStore
 
 ACCOUNTS: web.AppKey[AccountStore] = web.AppKey("accounts", AccountStore)
+PRINCIPAL = "asyncart.principal"  # request key: the Principal the request acts as
+#: Sent with every 401 (RFC 6750): the scheme a client must use.
+WWW_AUTHENTICATE = 'Bearer realm="asyncart"'
+
 OPEN_ROUTES = frozenset({("GET", P.HEALTH), ("GET", P.OPENAPI_PATH), ("HEAD", P.HEALTH)})
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Unauthenticated(AsyncartError):
-    """The request carried no valid API key (answered 401 ``unauthenticated``)."""
+    """The request carried no valid API key (answered 401 ``unauthenticated`` with a
+    ``WWW-Authenticate`` challenge)."""
 
     code = "unauthenticated"
     http_status = 401
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (an address or ``localhost``) only accepts local connections."""
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a name that may resolve to anything: treat as exposed
 
 
 def check_bind(host: str, *, has_users: bool, insecure_anonymous: bool) -> None:
@@ -70,11 +68,12 @@ def _bearer(request: web.Request) -> str | None:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: _Handler) -> web.StreamResponse:
-    """Let a request through if it may be served (see the module docstring)."""
+    """Find who the request acts as (``request[PRINCIPAL]``), or answer 401."""
     if (request.method, request.path) in OPEN_ROUTES:
         return await handler(request)
     accounts = request.app[ACCOUNTS]
     if not await accounts.has_users():
+        request[PRINCIPAL] = Principal.unrestricted()
         return await handler(request)
     key = _bearer(request)
     if key is None:
@@ -82,10 +81,16 @@ async def auth_middleware(request: web.Request, handler: _Handler) -> web.Stream
             "this server needs an API key: send 'Authorization: Bearer <key>' "
             "(set ASYNCART_API_KEY or run 'asyncart login')"
         )
-    user = await accounts.authenticate(key)
-    if user is None:
+    principal = await accounts.principal(key)
+    if principal is None:
         raise Unauthenticated(
             "the API key is unknown or revoked; ask an admin for a new one "
             "('asyncart server admin create-key')"
         )
+    request[PRINCIPAL] = principal
     return await handler(request)
+
+
+def principal_of(request: web.Request) -> Principal:
+    """Who ``request`` acts as (set by :func:`auth_middleware`)."""
+    return cast(Principal, request[PRINCIPAL])

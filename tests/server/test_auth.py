@@ -45,9 +45,15 @@ def ok(*args: str, **kw: str) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-def make_key(root: Path, user: str = "alice", label: str | None = None) -> str:
-    """Create ``user`` (if new) and a key for it with the admin CLI; returns the key."""
+def make_key(
+    root: Path, user: str = "alice", label: str | None = None, grant: str | None = "*:write"
+) -> str:
+    """Create ``user`` (if new) with role ``grant`` ("project:role", e.g. every project's
+    write by default) and a key for it with the admin CLI; returns the key."""
     run_cli("server", "admin", "create-user", user, "--root", str(root))
+    if grant is not None:
+        project, role = grant.rsplit(":", 1)
+        ok("server", "admin", "grant", user, project, role, "--root", str(root))
     extra = [] if label is None else ["--label", label]
     proc = ok("server", "admin", "create-key", user, "--root", str(root), *extra)
     key = proc.stdout.strip()

@@ -1,6 +1,7 @@
 """The OpenAPI contract, fuzzed against a real server by schemathesis.
 
-One ``asyncart server`` subprocess on 127.0.0.1; the schemathesis CLI loads the spec
+One ``asyncart server`` subprocess on 127.0.0.1 (a store without users, then a store
+with users fuzzed with a key restricted to one project); the schemathesis CLI loads the spec
 from the running server (``GET /openapi.json``) and sends generated valid and
 invalid requests to every operation. The run passes only if no answer is a 5xx and
 every answer conforms to the spec: a documented status code, content type, headers
@@ -9,17 +10,22 @@ and body schema. The seed is fixed, so every run sends the same requests.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
+import pytest
 
+from asyncart.repo.access import Role
+from asyncart.repo.accounts import AccountStore
 from asyncart.server.openapi import openapi_spec
-from tests.support.live_server import LiveServer
+from tests.support.live_server import LiveServer, live_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHECKS = ",".join(
@@ -46,15 +52,40 @@ async def test_openapi_json_is_served_and_matches_the_shipped_file(server: LiveS
     assert ("/v1/packs", "post") in routes and ("/v1/packs/{pack}", "get") in routes
 
 
+@pytest.fixture(params=["anonymous-store", "restricted-key"])
+def fuzz_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
+    """A server to fuzz and the extra CLI arguments: a store without users, or a store
+    with users fuzzed with the key of a user who may write project ``p`` only (so the
+    generated requests meet 403 and 404 answers too)."""
+    root = tmp_path / "fuzz-store"
+    extra: list[str] = []
+    if request.param == "restricted-key":
+        root.mkdir()
+
+        async def make_key() -> str:
+            accounts = await AccountStore.open_dir(root)
+            try:
+                await accounts.create_user("fuzzer")
+                await accounts.grant("fuzzer", "p", Role.WRITE)
+                return (await accounts.create_key("fuzzer"))[1]
+            finally:
+                await accounts.close()
+
+        extra = ["--header", f"Authorization: Bearer {asyncio.run(make_key())}"]
+    with live_server(root) as server:
+        yield server.url, extra
+
+
 def test_schemathesis_finds_no_server_error_and_no_spec_violation(
-    server: LiveServer, tmp_path: Path
+    fuzz_target: tuple[str, list[str]], tmp_path: Path
 ) -> None:
+    url, extra = fuzz_target
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ASYNCART_", "SCHEMATHESIS"))}
     env["SCHEMATHESIS_HOOKS"] = "tests.server.openapi_hooks"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     proc = subprocess.run(
         [
-            sys.executable, "-m", "schemathesis.cli", "run", f"{server.url}/openapi.json",
+            sys.executable, "-m", "schemathesis.cli", "run", f"{url}/openapi.json", *extra,
             "--checks", CHECKS,
             "--phases", "examples,coverage,fuzzing",
             "--max-examples", str(MAX_EXAMPLES),

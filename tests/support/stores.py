@@ -17,6 +17,7 @@ from pathlib import Path
 from asyncart.core.chunking import ChunkerSpec, chunk_bytes
 from asyncart.core.manifest import Manifest, ManifestEntry
 from asyncart.core.models import CommitRequest, VersionInfo
+from asyncart.repo.metastores.base import ChunkScope
 from asyncart.repo.service import Repository
 from tests.support.packs import h, pack_body, ref_of
 
@@ -46,10 +47,12 @@ def manifest_of(files: dict[str, bytes]) -> tuple[Manifest, dict[str, bytes]]:
     return Manifest(entries=tuple(entries), chunker=SPEC), chunks
 
 
-async def upload(repo: Repository, chunks: Iterable[bytes]) -> str:
-    """Upload ``chunks`` as one pack; returns its id."""
+async def upload(
+    repo: Repository, chunks: Iterable[bytes], *, scope: ChunkScope | None = None
+) -> str:
+    """Upload ``chunks`` as one pack (as ``scope``'s user, if given); returns its id."""
     _, body = pack_body(list(chunks))
-    return (await repo.put_pack(one_piece(body))).pack
+    return (await repo.put_pack(one_piece(body), scope=scope)).pack
 
 
 async def push(

@@ -25,6 +25,19 @@ StoredCheck = Callable[[], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
+class ChunkScope:
+    """What a restricted caller may learn about chunks (docs/protocol.md §6.4).
+
+    A chunk is visible if a project in ``projects`` has held it (``None``: any project)
+    or if user ``uploader`` uploaded its bytes. ``None`` instead of a scope anywhere in
+    this port means an unrestricted caller (the embedded store, a store without users).
+    """
+
+    projects: frozenset[str] | None
+    uploader: str
+
+
+@dataclass(frozen=True)
 class NewVersion:
     """What :meth:`MetaStore.commit_version` records.
 
@@ -102,8 +115,12 @@ class MetaStore(ABC):
     # -- chunk index ---------------------------------------------------------
 
     @abstractmethod
-    async def missing_chunks(self, hashes: Sequence[str], *, touch: bool = False) -> list[str]:
+    async def missing_chunks(
+        self, hashes: Sequence[str], *, touch: bool = False, scope: ChunkScope | None = None
+    ) -> list[str]:
         """The subset of ``hashes`` (hex) not in the chunk index, in input order, no duplicates.
+
+        With a ``scope``, chunks the scope's caller may not see count as missing.
 
         With ``touch``, the answer is one a client will rely on: packs holding the present
         chunks get their ``touched_at`` refreshed (when older than :data:`TOUCH_INTERVAL`)
@@ -119,9 +136,12 @@ class MetaStore(ABC):
         chunks: Sequence[PackChunk],
         *,
         stored: StoredCheck | None = None,
+        uploader: str | None = None,
     ) -> int:
         """Record a stored pack and index its chunks; chunks already indexed keep their
         old location. Idempotent. Returns the number of chunks newly indexed.
+
+        ``uploader`` (a user name) is recorded as having uploaded every chunk of the pack.
 
         The pack, and every pack holding one of its chunks already, is touched. ``stored``
         is awaited inside the transaction: if it says the pack's object is gone (a garbage
@@ -129,8 +149,30 @@ class MetaStore(ABC):
         """
 
     @abstractmethod
-    async def locate_chunks(self, hashes: Sequence[str]) -> dict[str, ChunkLocation]:
-        """Locations of the indexed chunks among ``hashes``; absent ones are left out."""
+    async def locate_chunks(
+        self, hashes: Sequence[str], *, scope: ChunkScope | None = None
+    ) -> dict[str, ChunkLocation]:
+        """Locations of the indexed chunks among ``hashes``; absent ones (and, with a
+        ``scope``, ones its caller may not see) are left out."""
+
+    @abstractmethod
+    async def range_visible(
+        self, pack_id: str, start: int, end: int, scope: ChunkScope | None
+    ) -> bool:
+        """Whether bytes ``[start, end)`` of pack ``pack_id`` are exactly covered by chunks
+        indexed there that ``scope``'s caller may see (any indexed chunk without scope)."""
+
+    @abstractmethod
+    async def holders_complete(self) -> bool:
+        """Whether every version's chunks are recorded as held by its project (a store
+        migrated from schema 3 is not, until :meth:`record_holders` has filled them)."""
+
+    @abstractmethod
+    async def record_holders(
+        self, project: str, hashes: Sequence[str], *, complete: bool = False
+    ) -> None:
+        """Record ``project`` as a holder of ``hashes``; ``complete`` then marks the
+        holder records as covering every version."""
 
     # -- versions ------------------------------------------------------------
 
@@ -141,7 +183,8 @@ class MetaStore(ABC):
         """Atomically record a version of ``new.project/new.name``.
 
         * every hash in ``new.chunks`` must be indexed (else ChunkMissing, nothing
-          recorded), and the packs holding them are touched; ``manifest_stored`` is awaited
+          recorded), and the packs holding them are touched; the project is recorded
+          as a holder of each; ``manifest_stored`` is awaited
           inside the transaction (False: StoreRetry, nothing recorded);
         * creates the project and the collection (with ``new.type``) if absent;
           an existing collection of another type raises ConflictError naming both types

@@ -214,5 +214,5 @@ async def _alias_version_id(conn: AsyncConnection, project: str, name: str, alia
 async def _require_run(conn: AsyncConnection, run_id: str) -> RunInfo:
     row = (await conn.execute(run_view.where(runs.c.id == run_id))).first()
     if row is None:
-        raise RunNotFound(f"no run with id {run_id!r}")
+        raise RunNotFound.for_id(run_id)
     return _run_info(row)

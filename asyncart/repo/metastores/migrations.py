@@ -37,11 +37,13 @@ from sqlalchemy import (
     Connection,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
     event,
     func,
@@ -173,8 +175,88 @@ def _m3_users_and_keys(conn: Connection) -> None:
     frozen.create_all(conn, checkfirst=False)
 
 
+#: ``store_state`` key: "complete" once ``chunk_holders`` covers every version.
+HOLDERS_STATE = "chunk_holders"
+
+
+def _m4_projects_access(conn: Connection) -> None:
+    """Version 4: per-project grants, chunk holders and uploaders, the audit log.
+
+    Users that exist already get admin on every project (before, any key could do
+    anything). A store that already has versions gets its ``chunk_holders`` filled from their
+    manifests when the repository next opens (manifests live in the blobstore, out of
+    reach of a SQL step); an empty store starts complete.
+    """
+    frozen = MetaData()
+    # Stand-ins for the existing tables the new ones refer to (not created here).
+    Table("users", frozen, Column("id", Integer, primary_key=True))
+    Table("projects", frozen, Column("id", Integer, primary_key=True))
+    Table(
+        "grants",
+        frozen,
+        Column(
+            "user_id", Integer, ForeignKey("users.id", name="fk_grants_user_id_users"),
+            primary_key=True,
+        ),
+        Column("project", String(schema.NAME), primary_key=True),
+        Column("role", String(16), nullable=False),
+        Column("granted_at", Float, nullable=False),
+    )
+    Table(
+        "chunk_holders",
+        frozen,
+        Column("hash", LargeBinary(32), primary_key=True),
+        Column(
+            "project_id", Integer,
+            ForeignKey("projects.id", name="fk_chunk_holders_project_id_projects"),
+            primary_key=True,
+        ),
+        sqlite_with_rowid=False,
+    )
+    Table(
+        "chunk_uploads",
+        frozen,
+        Column("hash", LargeBinary(32), primary_key=True),
+        Column("user_name", String(schema.NAME), primary_key=True),
+        sqlite_with_rowid=False,
+    )
+    Table(
+        "audit_events",
+        frozen,
+        Column("id", Integer, primary_key=True),
+        Column("at", Float, nullable=False),
+        Column("user_name", String(schema.NAME), nullable=True),
+        Column("action", String(32), nullable=False),
+        Column("project", String(schema.NAME), nullable=True),
+        Column("artifact", String(schema.NAME), nullable=True),
+        Column("version", Integer, nullable=True),
+        Column("detail", Text, nullable=False),
+        Column("request_id", String(128), nullable=True),
+        Index("ix_audit_events_project_id", "project", "id"),
+    )
+    state = Table(
+        "store_state",
+        frozen,
+        Column("key", String(64), primary_key=True),
+        Column("value", Text, nullable=False),
+    )
+    new_tables = ("grants", "chunk_holders", "chunk_uploads", "audit_events", "store_state")
+    frozen.create_all(conn, tables=[frozen.tables[t] for t in new_tables], checkfirst=False)
+    # Users made before roles existed could do everything: they keep that ('*' admin).
+    conn.exec_driver_sql(
+        "INSERT INTO grants (user_id, project, role, granted_at) "
+        "SELECT id, '*', 'admin', created_at FROM users"
+    )
+    has_versions = conn.exec_driver_sql("SELECT 1 FROM versions LIMIT 1").first() is not None
+    conn.execute(
+        insert(state).values(key=HOLDERS_STATE, value="pending" if has_versions else "complete")
+    )
+
+
 #: Every migration step, oldest first; ``len(MIGRATIONS)`` is the current schema version.
-MIGRATIONS: tuple[Step, ...] = (_m1_initial, _m2_gc_support, _m3_users_and_keys)
+MIGRATIONS: tuple[Step, ...] = (
+    _m1_initial, _m2_gc_support, _m3_users_and_keys, _m4_projects_access
+)
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

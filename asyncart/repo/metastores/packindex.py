@@ -25,6 +25,7 @@ from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from asyncart.errors import ChunkMissing
+from asyncart.repo.metastores import visibility
 from asyncart.repo.metastores.base import PackChunk, PackRecord, StoredVersion, StoreSnapshot
 from asyncart.repo.metastores.lookups import (
     _batches,
@@ -183,6 +184,7 @@ async def drop_pack(
         return False  # recorded or touched since the snapshot: someone relies on it
     if touched_at >= touched_before:
         return False
+    await visibility.forget_pack_chunks(conn, pack_id)
     await conn.execute(delete(chunk_index).where(chunk_index.c.pack_id == pack_id))
     await conn.execute(delete(packs).where(packs.c.id == pack_id))
     return True

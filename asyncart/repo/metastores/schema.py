@@ -172,6 +172,62 @@ api_keys = Table(
     Column("revoked_at", Float, nullable=True),
 )
 
+# Per-project roles (schema v4): ``project`` is a project name (a grant may precede the
+# project) or ``*`` for every project; ``role`` is read, write or admin.
+grants = Table(
+    "grants",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
+    Column("project", String(NAME), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("granted_at", Float, nullable=False),
+)
+
+# Which projects have held a chunk (schema v4): recorded by every commit, kept when the
+# version is deleted, pruned when garbage collection forgets the chunk. A chunk is
+# visible to a caller only through a project it may read, or its own upload
+# (docs/protocol.md, "Dedup without leaks").
+chunk_holders = Table(
+    "chunk_holders",
+    metadata,
+    Column("hash", LargeBinary(32), primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True),
+    sqlite_with_rowid=False,
+)
+
+# Which users uploaded a chunk's bytes (schema v4): proof of possession.
+chunk_uploads = Table(
+    "chunk_uploads",
+    metadata,
+    Column("hash", LargeBinary(32), primary_key=True),
+    Column("user_name", String(NAME), primary_key=True),
+    sqlite_with_rowid=False,
+)
+
+# Who did what, when (schema v4): pushes, pulls, alias moves, deletions, grants, keys.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", Float, nullable=False),
+    Column("user_name", String(NAME), nullable=True),
+    Column("action", String(32), nullable=False),
+    Column("project", String(NAME), nullable=True),
+    Column("artifact", String(NAME), nullable=True),
+    Column("version", Integer, nullable=True),
+    Column("detail", Text, nullable=False),
+    Column("request_id", String(128), nullable=True),
+    Index(None, "project", "id"),
+)
+
+# Small store-wide facts (schema v4), e.g. whether ``chunk_holders`` covers every version.
+store_state = Table(
+    "store_state",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
 # Migration 1 builds its tables from the frozen copy in ``schema_v1.py``, not from here.
 
 

@@ -12,18 +12,17 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from asyncart.core.models import ChunkLocation, CollectionInfo, RunInfo, VersionInfo
+from asyncart.core.models import CollectionInfo, RunInfo, VersionInfo
 from asyncart.core.names import LATEST, format_version, parse_version, validate_alias, validate_name
 from asyncart.errors import AsyncartError, ConflictError, MetadataStoreError, StoreRetry
-from asyncart.repo.metastores import deletion, lineage, packindex
+from asyncart.repo.metastores import deletion, lineage, packindex, visibility
 from asyncart.repo.metastores.base import (
-    TOUCH_INTERVAL,
     MetaStore,
     NewVersion,
     PackChunk,
@@ -32,23 +31,27 @@ from asyncart.repo.metastores.base import (
     StoredVersion,
     StoreSnapshot,
 )
+from asyncart.repo.metastores.chunkindex import ChunkIndexMethods
 from asyncart.repo.metastores.lookups import (
     HAS_VERSIONS,
     _alias_order,
     _alias_version_id,
     _artifact,
-    _batches,
     _collection,
     _dumps,
     _hash_bytes,
     _project_id,
     _require_run,
-    _unique_hashes,
     _version_id,
     _version_infos,
     insert_or_ignore,
 )
-from asyncart.repo.metastores.migrations import WRITE_OPTION, async_url, make_engine, migrate
+from asyncart.repo.metastores.migrations import (
+    WRITE_OPTION,
+    async_url,
+    make_engine,
+    migrate,
+)
 from asyncart.repo.metastores.schema import (
     aliases,
     collections,
@@ -58,7 +61,6 @@ from asyncart.repo.metastores.schema import (
     version_view,
     versions,
 )
-from asyncart.repo.metastores.schema import chunks as chunk_index
 
 if TYPE_CHECKING:
     from asyncart.repo.metastores.lookups import AnyRow
@@ -84,7 +86,7 @@ def _retryable(exc: DBAPIError) -> bool:
 # -- the store ----------------------------------------------------------------
 
 
-class SqlMetaStore(MetaStore):
+class SqlMetaStore(ChunkIndexMethods, MetaStore):
     """:class:`MetaStore` on SQLAlchemy Core (async).
 
     Args:
@@ -178,80 +180,6 @@ class SqlMetaStore(MetaStore):
             await asyncio.sleep(random.uniform(0, 0.02 * attempt))
         raise AssertionError("unreachable")
 
-    # -- chunk index -------------------------------------------------------------
-
-    async def missing_chunks(self, hashes: Sequence[str], *, touch: bool = False) -> list[str]:
-        """The hashes not in the chunk index, in input order, without duplicates.
-
-        With ``touch``, packs of present chunks not touched for :data:`TOUCH_INTERVAL` are
-        touched in a write transaction that re-checks their chunks (see the port).
-        """
-        wanted = _unique_hashes(hashes)
-
-        async def read(conn: AsyncConnection) -> dict[bytes, tuple[str, float]]:
-            return await packindex.present_chunks(conn, list(wanted))
-
-        present = await self._run("look up chunks", read, write=False)
-        stale_before = time.time() - TOUCH_INTERVAL
-        stale = [raw for raw, (_, touched_at) in present.items() if touched_at < stale_before]
-        if touch and stale:
-
-            async def refresh(conn: AsyncConnection) -> dict[bytes, tuple[str, float]]:
-                # Locked and re-read: a chunk a gc removed meanwhile is answered as missing.
-                again = await packindex.present_chunks(conn, stale, lock=True)
-                await packindex.touch_packs(conn, (p for p, _ in again.values()), time.time())
-                return again
-
-            still = await self._run("refresh chunk packs", refresh, write=True)
-            for raw in stale:
-                if raw not in still:
-                    del present[raw]
-        return [h for raw, h in wanted.items() if raw not in present]
-
-    async def add_pack(
-        self,
-        pack_id: str,
-        size: int,
-        chunks: Sequence[PackChunk],
-        *,
-        stored: StoredCheck | None = None,
-    ) -> int:
-        """Record a pack and index its chunks (existing entries win); returns newly indexed."""
-        rows: dict[bytes, dict[str, Any]] = {}
-        for c in chunks:
-            raw = _hash_bytes(c.hash)
-            rows.setdefault(raw, {"hash": raw, "pack_id": pack_id, "offset": c.offset,
-                                  "length": c.length})
-
-        async def work(conn: AsyncConnection) -> int:
-            new = await packindex.add_pack_rows(
-                conn, pack_id, size, list(rows.values()), time.time()
-            )
-            if stored is not None and not await stored():
-                raise StoreRetry(
-                    f"pack {pack_id} was removed by a concurrent garbage collection while "
-                    "it was being recorded; upload it again"
-                )
-            return new
-
-        return await self._run(f"record pack {pack_id}", work, write=True)
-
-    async def locate_chunks(self, hashes: Sequence[str]) -> dict[str, ChunkLocation]:
-        """Where the indexed chunks among ``hashes`` live; unknown ones are left out."""
-        wanted = _unique_hashes(hashes)
-
-        async def work(conn: AsyncConnection) -> dict[str, ChunkLocation]:
-            out: dict[str, ChunkLocation] = {}
-            for batch in _batches(list(wanted)):
-                found = await conn.execute(
-                    select(chunk_index).where(chunk_index.c.hash.in_(batch))
-                )
-                for row in found:
-                    out[wanted[row.hash]] = ChunkLocation(row.pack_id, row.offset, row.length)
-            return out
-
-        return await self._run("locate chunks", work, write=False)
-
     # -- versions -----------------------------------------------------------------
 
     async def commit_version(
@@ -275,6 +203,9 @@ class SqlMetaStore(MetaStore):
             if new.run_id is not None:
                 await _require_run(conn, new.run_id)
             coll = await self._lock_collection(conn, new, now)
+            await visibility.record_holders(
+                conn, coll.project_id, (_hash_bytes(h) for h in new.chunks)
+            )
             found = await conn.execute(
                 select(versions.c.id).where(
                     versions.c.collection_id == coll.id, versions.c.digest == new.digest

@@ -1,0 +1,102 @@
+"""Which chunks a caller may learn about, for :class:`SqlMetaStore` (docs/protocol.md §6.4).
+
+A content-addressed store must not answer "I hold chunk X" to anyone who asks: a caller
+could then name X in a manifest it never had the bytes of, and download them. So once a
+store has users, a chunk is *visible* to a caller only if
+
+* a project the caller may read has held it (``chunk_holders``: every commit records
+  its project as a holder of each chunk its manifest names), or
+* the caller itself uploaded its bytes (``chunk_uploads``).
+
+Everything here runs inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from asyncart.repo.metastores.base import ChunkScope
+from asyncart.repo.metastores.lookups import _batches, insert_or_ignore
+from asyncart.repo.metastores.schema import chunk_holders, chunk_uploads, projects
+from asyncart.repo.metastores.schema import chunks as chunk_index
+
+
+def visible_clause(scope: ChunkScope) -> ColumnElement[bool]:
+    """A condition on ``chunks`` rows: the chunk is visible to ``scope``'s caller."""
+    held = select(chunk_holders.c.hash).where(chunk_holders.c.hash == chunk_index.c.hash)
+    if scope.projects is not None:
+        readable = select(projects.c.id).where(projects.c.name.in_(sorted(scope.projects)))
+        held = held.where(chunk_holders.c.project_id.in_(readable))
+    uploaded = select(chunk_uploads.c.hash).where(
+        chunk_uploads.c.hash == chunk_index.c.hash,
+        chunk_uploads.c.user_name == scope.uploader,
+    )
+    return or_(exists(held), exists(uploaded))
+
+
+def scope_clause(scope: ChunkScope | None) -> ColumnElement[bool]:
+    """:func:`visible_clause`, or no condition at all for an unrestricted caller."""
+    return true() if scope is None else visible_clause(scope)
+
+
+async def visible_hashes(
+    conn: AsyncConnection, raws: Sequence[bytes], scope: ChunkScope
+) -> set[bytes]:
+    """The indexed chunks among ``raws`` that ``scope``'s caller may see."""
+    found: set[bytes] = set()
+    for batch in _batches(list(raws)):
+        rows = await conn.execute(
+            select(chunk_index.c.hash).where(
+                chunk_index.c.hash.in_(batch), visible_clause(scope)
+            )
+        )
+        found.update(raw for (raw,) in rows)
+    return found
+
+
+async def record_holders(conn: AsyncConnection, project_id: int, raws: Iterable[bytes]) -> None:
+    """Record ``project_id`` as a holder of each chunk (idempotent)."""
+    rows = [{"hash": raw, "project_id": project_id} for raw in sorted(set(raws))]
+    for batch in _batches(rows):
+        await conn.execute(insert_or_ignore(conn, chunk_holders), list(batch))
+
+
+async def record_uploads(conn: AsyncConnection, user: str, raws: Iterable[bytes]) -> None:
+    """Record that ``user`` uploaded the bytes of each chunk (idempotent)."""
+    rows = [{"hash": raw, "user_name": user} for raw in sorted(set(raws))]
+    for batch in _batches(rows):
+        await conn.execute(insert_or_ignore(conn, chunk_uploads), list(batch))
+
+
+async def forget_pack_chunks(conn: AsyncConnection, pack_id: str) -> None:
+    """Drop holder and uploader rows of the chunks indexed in ``pack_id`` (before the
+    index entries themselves go): a forgotten chunk is visible to nobody."""
+    in_pack = select(chunk_index.c.hash).where(chunk_index.c.pack_id == pack_id)
+    await conn.execute(delete(chunk_holders).where(chunk_holders.c.hash.in_(in_pack)))
+    await conn.execute(delete(chunk_uploads).where(chunk_uploads.c.hash.in_(in_pack)))
+
+
+async def range_visible(
+    conn: AsyncConnection, pack_id: str, start: int, end: int, scope: ChunkScope | None
+) -> bool:
+    """Whether bytes ``[start, end)`` of a pack are exactly covered by chunks indexed in
+    it that ``scope``'s caller may see (no byte of anyone else's chunk, no header byte)."""
+    if end <= start:
+        return False
+    rows = await conn.execute(
+        select(chunk_index.c.offset, chunk_index.c.length, scope_clause(scope).label("ok"))
+        .where(
+            chunk_index.c.pack_id == pack_id,
+            and_(chunk_index.c.offset < end, chunk_index.c.offset + chunk_index.c.length > start),
+        )
+        .order_by(chunk_index.c.offset)
+    )
+    covered = start
+    for offset, length, ok in rows:
+        if not ok or offset > covered:
+            return False
+        covered = max(covered, offset + length)
+    return covered >= end

@@ -1,0 +1,216 @@
+"""The repository as one caller may use it: roles checked, answers filtered, actions audited.
+
+The HTTP server builds one :class:`ScopedRepository` per request from the request's
+:class:`~asyncart.repo.access.Principal`; every handler goes through it. The rules
+(``access.py`` has the roles):
+
+* a project the caller has no role on answers exactly like a project that does not
+  exist (404), whatever the operation; a run of such a project like a run that does not
+  exist;
+* chunk answers (``missing``, ``locate``, pack ranges, commits) cover only chunks the
+  caller may see: held by a project it may read, or uploaded by itself
+  (docs/protocol.md §6.4);
+* lists of projects, lineage runs and run inputs/outputs leave out what the caller may
+  not read;
+* pushes, pulls, alias moves, run inputs and deletions are appended to the audit log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Sequence
+from typing import Any
+
+from asyncart.core.models import ChunkLocation, CollectionInfo, CommitRequest, RunInfo, VersionInfo
+from asyncart.errors import NotFoundError, PermissionDenied, RunNotFound
+from asyncart.repo.access import Principal, Role
+from asyncart.repo.audit import AuditEvent, AuditLog
+from asyncart.repo.service import PackReceipt, Repository
+
+
+class ScopedRepository:
+    """:class:`Repository` operations on behalf of ``principal`` (see the module doc)."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        principal: Principal,
+        audit: AuditLog,
+        request_id: str | None = None,
+    ) -> None:
+        self.repo = repo
+        self.principal = principal
+        self._audit = audit
+        self._request_id = request_id
+
+    async def _record(
+        self,
+        action: str,
+        project: str | None,
+        artifact: str | None = None,
+        version: int | None = None,
+        **detail: Any,
+    ) -> None:
+        await self._audit.record(
+            AuditEvent(
+                action=action, user=self.principal.user, project=project, artifact=artifact,
+                version=version, detail=detail, request_id=self._request_id,
+            )
+        )
+
+    # -- chunks and packs ---------------------------------------------------------
+
+    async def missing_chunks(self, hashes: Sequence[str]) -> list[str]:
+        """Which of ``hashes`` the caller must upload (absent, or not visible to it)."""
+        return await self.repo.missing_chunks(hashes, scope=self.principal.chunk_scope())
+
+    async def locate_chunks(self, hashes: Sequence[str]) -> dict[str, ChunkLocation]:
+        """Where the chunks the caller may see live."""
+        return await self.repo.locate_chunks(hashes, scope=self.principal.chunk_scope())
+
+    def check_may_upload(self) -> None:
+        """Raise PermissionDenied unless some grant lets the caller write (checked before
+        a pack body is read)."""
+        if not self.principal.may_write_somewhere():
+            raise PermissionDenied(
+                f"user {self.principal.user!r} may not upload: no project grants it write "
+                "access (ask an admin: 'asyncart server admin grant USER PROJECT write')"
+            )
+
+    async def put_pack(self, body: AsyncIterable[bytes | memoryview]) -> PackReceipt:
+        """Store an uploaded pack, recording the caller as the uploader of its chunks."""
+        self.check_may_upload()
+        return await self.repo.put_pack(body, scope=self.principal.chunk_scope())
+
+    async def check_pack_range(self, pack_id: str, start: int, end: int) -> None:
+        """Raise NotFoundError unless the caller may read bytes ``[start, end)`` of a pack
+        (every byte belongs to a chunk it may see)."""
+        scope = self.principal.chunk_scope()
+        if scope is not None and not await self.repo.range_visible(pack_id, start, end, scope):
+            raise NotFoundError(f"pack {pack_id} is not in the store")
+
+    # -- projects, artifacts, versions ----------------------------------------------
+
+    async def list_projects(self) -> list[str]:
+        """The projects the caller may read."""
+        names = await self.repo.list_projects()
+        return [p for p in names if self.principal.can(p, Role.READ)]
+
+    async def list_collections(self, project: str) -> list[CollectionInfo]:
+        self.principal.require(project, Role.READ, "listing artifacts")
+        return await self.repo.list_collections(project)
+
+    async def list_versions(self, project: str, name: str) -> list[VersionInfo]:
+        self.principal.require(project, Role.READ, "listing versions")
+        return await self.repo.list_versions(project, name)
+
+    async def commit(self, req: CommitRequest) -> VersionInfo:
+        """Commit a version (write access; every chunk visible to the caller)."""
+        self.principal.require(req.project, Role.WRITE, "pushing an artifact")
+        if req.run_id is not None:
+            await self._run_of(req.run_id, Role.WRITE, "logging an artifact from a run")
+        info = await self.repo.commit(req, scope=self.principal.chunk_scope())
+        await self._record(
+            "push" if info.created else "alias", info.project, info.name, info.index,
+            aliases=list(info.aliases), digest=info.digest, size=info.size,
+        )
+        return info
+
+    async def get_version(self, project: str, name: str, ref: str, type: str | None) -> VersionInfo:
+        self.principal.require(project, Role.READ, "reading an artifact")
+        return await self.repo.use_version(None, project, name, ref, type)
+
+    async def get_manifest_blob(
+        self, project: str, name: str, ref: str
+    ) -> tuple[VersionInfo, bytes]:
+        """A version's manifest (the start of a pull: audited as ``pull``)."""
+        self.principal.require(project, Role.READ, "downloading an artifact")
+        info, blob = await self.repo.get_manifest_blob(project, name, ref)
+        await self._record("pull", project, name, info.index, ref=ref)
+        return info, blob
+
+    async def delete_version(
+        self, project: str, name: str, ref: str, *, delete_aliases: bool
+    ) -> VersionInfo:
+        self.principal.require(project, Role.ADMIN, "deleting a version")
+        info = await self.repo.delete_version(project, name, ref, delete_aliases=delete_aliases)
+        await self._record("delete", project, name, info.index, aliases=list(info.aliases))
+        return info
+
+    async def delete_collection(
+        self, project: str, name: str, *, delete_aliases: bool
+    ) -> list[VersionInfo]:
+        self.principal.require(project, Role.ADMIN, "deleting an artifact")
+        gone = await self.repo.delete_collection(project, name, delete_aliases=delete_aliases)
+        await self._record(
+            "delete", project, name, None, versions=[v.version for v in gone]
+        )
+        return gone
+
+    async def version_consumers(self, project: str, name: str, ref: str) -> list[RunInfo]:
+        self.principal.require(project, Role.READ, "reading lineage")
+        runs = await self.repo.version_consumers(project, name, ref)
+        return [r for r in runs if self.principal.can(r.project, Role.READ)]
+
+    async def version_producers(self, project: str, name: str, ref: str) -> list[RunInfo]:
+        self.principal.require(project, Role.READ, "reading lineage")
+        runs = await self.repo.version_producers(project, name, ref)
+        return [r for r in runs if self.principal.can(r.project, Role.READ)]
+
+    async def audit_events(
+        self, project: str, *, limit: int, before_id: int | None
+    ) -> list[AuditEvent]:
+        """The project's audit log, newest first (admin access)."""
+        self.principal.require(project, Role.ADMIN, "reading the audit log")
+        return await self._audit.query(project=project, limit=limit, before_id=before_id)
+
+    # -- runs -------------------------------------------------------------------------
+
+    async def _run_of(self, run_id: str, role: Role, doing: str) -> RunInfo:
+        """The run, if the caller has ``role`` on its project; a run of a project it may
+        not see answers like a run that does not exist."""
+        run = await self.repo.get_run(run_id)
+        if self.principal.role(run.project) is None:
+            raise RunNotFound.for_id(run_id)
+        self.principal.require(run.project, role, doing)
+        return run
+
+    async def create_run(
+        self,
+        project: str,
+        job_type: str,
+        name: str | None,
+        config: dict[str, Any],
+        run_id: str | None,
+    ) -> RunInfo:
+        self.principal.require(project, Role.WRITE, "starting a run")
+        return await self.repo.create_run(
+            project=project, job_type=job_type, name=name, config=config, run_id=run_id
+        )
+
+    async def get_run(self, run_id: str) -> RunInfo:
+        return await self._run_of(run_id, Role.READ, "reading a run")
+
+    async def finish_run(self, run_id: str, status: str) -> RunInfo:
+        await self._run_of(run_id, Role.WRITE, "finishing a run")
+        return await self.repo.finish_run(run_id, status)
+
+    async def use_version(
+        self, run_id: str, project: str, name: str, ref: str, type: str | None
+    ) -> VersionInfo:
+        """Record a version as a run's input (write on the run's project, read on the
+        version's)."""
+        await self._run_of(run_id, Role.WRITE, "recording a run's input")
+        self.principal.require(project, Role.READ, "using an artifact")
+        info = await self.repo.use_version(run_id, project, name, ref, type)
+        await self._record("use", project, name, info.index, run=run_id)
+        return info
+
+    async def run_inputs(self, run_id: str) -> list[VersionInfo]:
+        await self._run_of(run_id, Role.READ, "reading a run")
+        found = await self.repo.run_inputs(run_id)
+        return [v for v in found if self.principal.can(v.project, Role.READ)]
+
+    async def run_outputs(self, run_id: str) -> list[VersionInfo]:
+        await self._run_of(run_id, Role.READ, "reading a run")
+        found = await self.repo.run_outputs(run_id)
+        return [v for v in found if self.principal.can(v.project, Role.READ)]
