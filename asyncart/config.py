@@ -1,33 +1,37 @@
 """Settings: the only place ``ASYNCART_*`` environment variables are read.
 
-==========================  ==========================================  ====================
-variable                    meaning                                     default
-==========================  ==========================================  ====================
-ASYNCART_URL                server URL; unset = embedded local store    (unset)
-ASYNCART_DIR                embedded store directory                    ~/.asyncart/store
-ASYNCART_PROJECT            default project                             default
-ASYNCART_CONCURRENCY        parallel transfers to start with            4
-ASYNCART_MAX_CONCURRENCY    most parallel transfers it may grow to      16 (or CONCURRENCY
-                            while throughput grows (= CONCURRENCY:      if larger)
-                            fixed)
-ASYNCART_PACK_SIZE          target bytes per uploaded pack              16 MiB
-ASYNCART_CHUNKER            ``cdc`` or ``fixed``                        cdc
-ASYNCART_CHUNK_SIZE         average (cdc) or exact (fixed) chunk size   256 KiB (cdc), 1 MiB (fixed)
-ASYNCART_IDLE_TIMEOUT       seconds without a byte before a retry       60
-ASYNCART_RETRY_DEADLINE     total seconds spent retrying one request    300
-ASYNCART_MAX_ATTEMPTS       attempts per request                        10
-ASYNCART_CACHE_DIR          local cache directory (holds the hash       $XDG_CACHE_HOME/asyncart,
-                            cache, ``hashes-v1.sqlite3``)               else ~/.cache/asyncart
-ASYNCART_HASH_CACHE         ``0`` disables the hash cache (unchanged    1
-                            files are then read again on every push)
-ASYNCART_CA_BUNDLE          PEM file of CA certificates trusted for     (unset: the system's
-                            an https:// server URL                      trust store)
-ASYNCART_API_KEY            API key sent as ``Authorization: Bearer``   (unset: the key
-                            to the server                               ``asyncart login``
+===========================  =========================================  ====================
+variable                     meaning                                    default
+===========================  =========================================  ====================
+ASYNCART_URL                 server URL; unset = embedded local store   (unset)
+ASYNCART_DIR                 embedded store directory                   ~/.asyncart/store
+ASYNCART_PROJECT             default project                            default
+ASYNCART_CONCURRENCY         parallel transfers to start with           4
+ASYNCART_MAX_CONCURRENCY     most parallel transfers it may grow to     16 (or CONCURRENCY
+                             while throughput grows (= CONCURRENCY:     if larger)
+                             fixed)
+ASYNCART_PACK_SIZE           target bytes per uploaded pack             16 MiB
+ASYNCART_CHUNKER             ``cdc`` or ``fixed``                       cdc
+ASYNCART_CHUNK_SIZE          average (cdc) or exact (fixed) chunk size  256 KiB (cdc), 1 MiB (fixed)
+ASYNCART_IDLE_TIMEOUT        seconds without a byte before a retry      60
+ASYNCART_RETRY_DEADLINE      total seconds spent retrying one request   300
+ASYNCART_MAX_ATTEMPTS        attempts per request                       10
+ASYNCART_CACHE_DIR           local cache directory (holds the hash      $XDG_CACHE_HOME/asyncart,
+                             cache, ``hashes-v1.sqlite3``)              else ~/.cache/asyncart
+ASYNCART_HASH_CACHE          ``0`` disables the hash cache (unchanged   1
+                             files are then read again on every push)
+ASYNCART_CA_BUNDLE           PEM file of CA certificates trusted for    (unset: the system's
+                             an https:// server URL                     trust store)
+ASYNCART_API_KEY             API key sent as ``Authorization: Bearer``  (unset: the key
+                             to the server                              ``asyncart login``
                                                                         stored for the URL)
-ASYNCART_CONFIG_DIR         where ``credentials.json`` lives            $XDG_CONFIG_HOME/asyncart,
+ASYNCART_CONFIG_DIR          where ``credentials.json`` lives           $XDG_CONFIG_HOME/asyncart,
                                                                         else ~/.config/asyncart
-==========================  ==========================================  ====================
+ASYNCART_ALLOW_INSECURE_KEY  ``1`` sends the API key even over plain    0 (refused: a key
+                             ``http://`` to a host that is not          goes to such a host
+                             loopback (the key then crosses the         only over https://)
+                             network in clear text)
+===========================  =========================================  ====================
 """
 
 from __future__ import annotations
@@ -85,6 +89,8 @@ class Settings:
     ca_bundle: Path | None = None  # trusted CAs for https:// (None: the system's)
     api_key: str | None = field(default=None, repr=False)  # a secret: never in reprs
     config_dir: Path = field(default_factory=default_config_dir)
+    # Send a key over plain http:// to a non-loopback host (in clear text) all the same.
+    allow_insecure_key: bool = False
 
     def __post_init__(self) -> None:
         if self.url is not None and not self.url.startswith(("http://", "https://")):
@@ -154,6 +160,13 @@ class Settings:
             kwargs["hash_cache"] = False
         elif flag and flag not in _TRUE:
             raise ConfigError(f"ASYNCART_HASH_CACHE={env['ASYNCART_HASH_CACHE']!r}: use 0 or 1")
+        flag = env.get("ASYNCART_ALLOW_INSECURE_KEY", "").strip().lower()
+        if flag in _TRUE:
+            kwargs["allow_insecure_key"] = True
+        elif flag and flag not in _FALSE:
+            raise ConfigError(
+                f"ASYNCART_ALLOW_INSECURE_KEY={env['ASYNCART_ALLOW_INSECURE_KEY']!r}: use 0 or 1"
+            )
         for var, key, conv in (
             ("ASYNCART_CONCURRENCY", "concurrency", int),
             ("ASYNCART_MAX_CONCURRENCY", "max_concurrency", int),

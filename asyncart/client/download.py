@@ -13,6 +13,7 @@ with one request of up to ``range_size`` bytes.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import stat
@@ -35,8 +36,9 @@ from asyncart.client.tasks import task_group
 from asyncart.config import Settings
 from asyncart.core.chunking import ChunkerSpec
 from asyncart.core.manifest import ChunkRef, Manifest, ManifestEntry
+from asyncart.core.models import ChunkLocation
 from asyncart.core.paths import RESERVED_SUFFIX, safe_join
-from asyncart.errors import ChunkMissing, ConfigError, IntegrityError
+from asyncart.errors import ChunkMissing, ConfigError, IntegrityError, ProtocolError
 
 _INTEGRITY_ATTEMPTS = 3
 
@@ -287,6 +289,7 @@ async def _fetch(
             f"the store lacks {len(absent)} chunk(s) of this version (first: {absent[0]}); "
             "run 'asyncart server fsck'"
         )
+    _check_locations({h: locations[h] for h in hashes}, sizes, remote.description)
     pieces = [Piece(f, off, h, sizes[h], locations[h]) for f, off, h in pending]
     ranges = _plan_ranges(pieces, settings.range_size)
     spans: dict[PartFile, int] = {}
@@ -332,6 +335,33 @@ async def _fetch(
     finally:
         stats.concurrency_levels += slots.log.levels
         stats.concurrency = slots.log.settled or slots.limit
+
+
+def _check_locations(
+    locations: dict[str, ChunkLocation], sizes: dict[str, int], source: str
+) -> None:
+    """Refuse locations no honest store gives: a length other than the chunk's size, or two
+    different chunks sharing bytes of a pack (one chunk's verified bytes would be written
+    where the other belongs).
+
+    Raises:
+        ProtocolError: naming the chunk(s) and the pack.
+    """
+    spans: list[tuple[str, int, int, str]] = []
+    for h, loc in locations.items():
+        if loc.length != sizes[h]:
+            raise ProtocolError(
+                f"{source} located chunk {h} as {loc.length} bytes of pack {loc.pack}; "
+                f"the manifest says it has {sizes[h]} bytes"
+            )
+        spans.append((loc.pack, loc.offset, loc.offset + loc.length, h))
+    spans.sort()
+    for (pack, _, end, first), (next_pack, start, _, second) in itertools.pairwise(spans):
+        if pack == next_pack and start < end:
+            raise ProtocolError(
+                f"{source} located chunks {first} and {second} at bytes of pack {pack} "
+                "that overlap; different chunks never share bytes"
+            )
 
 
 def _after_failure(files: list[PartFile], exc: BaseException) -> None:

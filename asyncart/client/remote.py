@@ -19,7 +19,8 @@ import aiohttp
 from asyncart.client.transport import Counters, HttpTransport, PartsPayload
 from asyncart.config import Settings
 from asyncart.core import protocol as P
-from asyncart.core.manifest import Manifest
+from asyncart.core.chunking import MAX_CHUNK_SIZE
+from asyncart.core.manifest import DIGEST_HEX_LENGTH, MAX_SIZE, Manifest
 from asyncart.core.models import (
     ChunkLocation,
     CollectionInfo,
@@ -27,7 +28,7 @@ from asyncart.core.models import (
     RunInfo,
     VersionInfo,
 )
-from asyncart.errors import IntegrityError, ProtocolError
+from asyncart.errors import ConfigError, IntegrityError, ProtocolError
 
 QUERY_BATCH = 20_000
 
@@ -153,8 +154,8 @@ class HttpRemote(Remote):
         out: dict[str, ChunkLocation] = {}
         for i in range(0, len(hashes), QUERY_BATCH):
             body = {"hashes": list(hashes[i : i + QUERY_BATCH])}
-            found = (await self.http.json("POST", P.CHUNKS_LOCATE, body))["locations"]
-            out.update({h: ChunkLocation(p, o, n) for h, (p, o, n) in found.items()})
+            answer = await self.http.json("POST", P.CHUNKS_LOCATE, body)
+            out.update(parse_locations(answer, self.description))
         return out
 
     async def read_range(
@@ -199,18 +200,31 @@ class HttpRemote(Remote):
 
     async def get_version(self, project: str, name: str, ref: str) -> VersionInfo:
         path = P.path(P.VERSION, project=project, name=name, ref=ref)
-        return VersionInfo.from_json(await self.http.json("GET", path))
+        return parse_version_info(await self.http.json("GET", path), self.description)
 
     async def get_manifest(self, project: str, name: str, ref: str) -> Manifest:
         async def read(resp: aiohttp.ClientResponse) -> tuple[bytes, str]:
             blob = await resp.read()
             self.http.counters.bytes_received += len(blob)
-            info = json.loads(resp.headers.get(P.VERSION_INFO_HEADER, "{}"))
-            return blob, str(info.get("digest"))
+            return blob, resp.headers.get(P.VERSION_INFO_HEADER, "{}")
 
         path = P.path(P.MANIFEST, project=project, name=name, ref=ref)
-        blob, digest = await self.http.call("GET", path, read)
-        return checked_manifest(blob, digest)
+        blob, header = await self.http.call("GET", path, read)
+        try:
+            info = json.loads(header)
+        except ValueError:
+            info = None
+        if not isinstance(info, dict):
+            raise ProtocolError(
+                f"{self.description} sent the manifest of {project}/{name}:{ref} with a "
+                f"malformed {P.VERSION_INFO_HEADER} header {header[:200]!r}"
+            )
+        try:
+            return checked_manifest(blob, str(info.get("digest")))
+        except ConfigError as exc:  # a hostile or broken server: say where the manifest came from
+            raise type(exc)(
+                f"{self.description} sent an unusable manifest for {project}/{name}:{ref}: {exc}"
+            ) from None
 
     async def list_versions(self, project: str, name: str) -> list[VersionInfo]:
         data = await self.http.json("GET", P.path(P.VERSIONS, project=project, name=name))
@@ -246,10 +260,10 @@ class HttpRemote(Remote):
             path = P.path(P.VERSION, project=project, name=name, ref=ref)
             if type is not None:
                 path += "?" + urlencode({"type": type})
-            return VersionInfo.from_json(await self.http.json("GET", path))
+            return parse_version_info(await self.http.json("GET", path), self.description)
         body = {"project": project, "name": name, "ref": ref, "type": type}
         path = P.path(P.RUN_INPUTS, run_id=run_id)
-        return VersionInfo.from_json(await self.http.json("POST", path, body))
+        return parse_version_info(await self.http.json("POST", path, body), self.description)
 
     async def run_outputs(self, run_id: str) -> list[VersionInfo]:
         data = await self.http.json("GET", P.path(P.RUN_OUTPUTS, run_id=run_id))
@@ -284,6 +298,53 @@ class HttpRemote(Remote):
         path += "?" + urlencode({P.DELETE_ALIASES_PARAM: str(delete_aliases).lower()})
         data = await self.http.json("DELETE", path)
         return [VersionInfo.from_json(v) for v in data["versions"]]
+
+
+def parse_version_info(answer: Any, source: str) -> VersionInfo:
+    """The ``VersionInfo`` of an answer that should hold one (a pull starts from it).
+
+    Raises:
+        ProtocolError: the answer is not a ``VersionInfo`` object.
+    """
+    try:
+        return VersionInfo.from_json(answer)
+    except (TypeError, ValueError, KeyError, AttributeError):
+        raise ProtocolError(
+            f"{source} answered with a malformed version: {json.dumps(answer)[:200]}"
+        ) from None
+
+
+def parse_locations(answer: Any, source: str) -> dict[str, ChunkLocation]:
+    """The chunk locations of a ``chunks/locate`` answer, each checked for shape and range.
+
+    Raises:
+        ProtocolError: the answer is not ``{"locations": {hash: [pack, offset, length]}}``
+            with a 64-hex pack id, ``0 <= offset``, ``1 <= length <= MAX_CHUNK_SIZE`` and
+            ``offset + length <= MAX_SIZE``.
+    """
+    found = answer.get("locations") if isinstance(answer, dict) else None
+    if not isinstance(found, dict):
+        raise ProtocolError(f"{source} answered chunks/locate without a 'locations' object")
+    out: dict[str, ChunkLocation] = {}
+    for h, loc in found.items():
+        if not (
+            isinstance(loc, list)
+            and len(loc) == 3
+            and isinstance(loc[0], str)
+            and len(loc[0]) == DIGEST_HEX_LENGTH
+            and not loc[0].strip("0123456789abcdef")
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in loc[1:])
+            and loc[1] >= 0
+            and 0 < loc[2] <= MAX_CHUNK_SIZE
+            and loc[1] + loc[2] <= MAX_SIZE
+        ):
+            raise ProtocolError(
+                f"{source} answered chunks/locate with an impossible location for chunk "
+                f"{str(h)[:64]}: {json.dumps(loc)[:200]} (expected [64-hex pack id, offset >= 0, "
+                f"length 1..{MAX_CHUNK_SIZE}])"
+            )
+        out[h] = ChunkLocation(loc[0], loc[1], loc[2])
+    return out
 
 
 def checked_manifest(blob: bytes, digest: str) -> Manifest:

@@ -7,6 +7,12 @@ policy, the idle timeout, and maps failures:
 * no bytes for idle_timeout   -> RequestTimeout
 * reset / truncated body      -> ProtocolError
 * error answer                -> the class named by the server's ``code``
+* 401                         -> AuthError saying which key was refused (or that none is
+                                 set) and what to do; never containing the key
+
+A key is sent only where it cannot cross a network in clear text (see
+:func:`asyncart.client.credentials.check_key_transport`): the transport refuses at
+construction, before any request.
 """
 
 from __future__ import annotations
@@ -14,9 +20,11 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import re
 import secrets
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
@@ -24,11 +32,12 @@ from aiohttp.abc import AbstractStreamWriter
 from aiohttp.payload import Payload
 
 import asyncart
-from asyncart.client.credentials import api_key_for
+from asyncart.client.credentials import api_key_for, display_url, key_source
 from asyncart.client.retry import RetryStats, with_retries
 from asyncart.config import Settings
 from asyncart.core import protocol as P
 from asyncart.errors import (
+    AuthError,
     CertificateError,
     ConfigError,
     ConnectError,
@@ -102,7 +111,11 @@ class HttpTransport:
         self.base_url = settings.url.rstrip("/")
         self.counters = Counters()
         self._session: aiohttp.ClientSession | None = None
-        self._api_key = api_key_for(settings)  # ASYNCART_API_KEY, else `asyncart login`
+        # ASYNCART_API_KEY, else `asyncart login`'s; ConfigError here if it would go in clear
+        # text over a network (plain http:// to a non-loopback host): before any request.
+        self._api_key = api_key_for(settings)
+        self._key_source = key_source(settings) if self._api_key else None
+        self._key_from_env = bool(settings.api_key)
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -127,6 +140,11 @@ class HttpTransport:
                 read_bufsize=_READ_BUFSIZE,
             )
         return self._session
+
+    def _auth_context(self) -> _AuthContext:
+        return _AuthContext(
+            display_url(self.base_url), self._api_key, self._key_source, self._key_from_env
+        )
 
     async def close(self) -> None:
         if self._session is not None:
@@ -166,7 +184,7 @@ class HttpTransport:
                 ) as resp:
                     self.counters.bytes_sent += size or 0
                     if resp.status >= 400:
-                        raise await _error_from(resp, url)
+                        raise await _error_from(resp, url, self._auth_context())
                     return await read(resp)
             except aiohttp.ClientConnectorCertificateError as exc:
                 raise CertificateError(
@@ -203,13 +221,40 @@ class HttpTransport:
         return await self.call(method, path, read, json_body=json_body, **kw)
 
 
-async def _error_from(resp: aiohttp.ClientResponse, url: str) -> Exception:
+@dataclass(frozen=True)
+class _AuthContext:
+    """What a 401 message needs: the server's URL and where the key sent (if any) came from."""
+
+    base: str
+    key: str | None = field(default=None, repr=False)
+    key_source: str | None = None  # e.g. "the API key in ASYNCART_API_KEY"
+    key_from_env: bool = False
+
+
+async def _error_from(
+    resp: aiohttp.ClientResponse, url: str, auth: _AuthContext | None = None
+) -> Exception:
+    """The exception an error answer stands for; the key sent is never in its message."""
+    key = auth.key if auth is not None else None
     request_id = resp.headers.get(P.REQUEST_ID_HEADER)
+    server_message: str | None
     try:
         body = await resp.json(content_type=None)
-        code, message = str(body["code"]), str(body["message"])
+        code, server_message = str(body["code"]), str(body["message"])
     except (ValueError, KeyError, TypeError, aiohttp.ClientError):
-        code, message = "http_error", f"HTTP {resp.status} {resp.reason}"
+        code, server_message = "http_error", None
+    if server_message is not None and key:
+        server_message = _redact(server_message, key)
+    if resp.status == 401:
+        message = _unauthenticated_message(
+            auth or _AuthContext(display_url(url)),
+            server_message,
+            resp.headers.get("WWW-Authenticate"),
+        )
+        if key:
+            message = _redact(message, key)
+        return AuthError(message, status=401, code=code, request_id=request_id, url=url)
+    message = f"HTTP {resp.status} {resp.reason}" if server_message is None else server_message
     if (resp.status == 429 or resp.status >= 500) and code != DiskFullError.code:
         retry_after = _retry_after(resp.headers.get("Retry-After"))
         return ServiceUnavailable(
@@ -221,6 +266,53 @@ async def _error_from(resp: aiohttp.ClientResponse, url: str) -> Exception:
             url=url,
         )
     return error_for_code(code, message, status=resp.status, request_id=request_id, url=url)
+
+
+_KEY_BODY = re.compile(r"acart_([A-Za-z0-9_-]{20,})")
+_CHALLENGE_PARAM = re.compile(r'([A-Za-z_]+)\s*=\s*(?:"([^"]*)"|([^\s,]+))')
+
+
+def _redact(text: str, key: str) -> str:
+    """``text`` with ``key`` (and its body after ``acart_``) cut out, should a server echo it."""
+    text = text.replace(key, "[API key]")
+    match = _KEY_BODY.fullmatch(key)
+    if match is not None:
+        text = text.replace(match.group(1), "[API key]")
+    return text
+
+
+def _unauthenticated_message(auth: _AuthContext, detail: str | None, challenge: str | None) -> str:
+    """What a 401 means and what to do, naming where the refused key came from.
+
+    ``detail`` is the server's message; without one, the ``error_description`` of a
+    ``WWW-Authenticate: Bearer ...`` challenge stands in.
+    """
+    base = auth.base
+    scheme, _, params = (challenge or "").strip().partition(" ")
+    if detail is None and params:
+        for match in _CHALLENGE_PARAM.finditer(params):
+            if match.group(1).lower() == "error_description":
+                detail = match.group(2) if match.group(2) is not None else match.group(3)
+    create = "an admin creates one with 'asyncart server admin create-key'"
+    if not auth.key:
+        message = (
+            f"{base} needs an API key and none is set for it: run "
+            f"'asyncart login --url {base}' or set ASYNCART_API_KEY ({create})"
+        )
+    else:
+        if auth.key_from_env:
+            fix = "put a valid key in ASYNCART_API_KEY"
+        else:
+            fix = f"store a valid key with 'asyncart login --url {base}'"
+        reason = detail or f"the key is unknown, revoked or malformed ({create})"
+        source = auth.key_source or "the API key"
+        message = f"{base} refused {source}: {reason}; {fix}"
+    if scheme and scheme.lower() != "bearer":
+        message += (
+            f"; note: the answer asks for {scheme} authentication, not an asyncart API key "
+            f"(is {base} an asyncart server, or a proxy in front of one?)"
+        )
+    return message
 
 
 def _retry_after(value: str | None) -> float | None:

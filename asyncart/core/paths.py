@@ -20,8 +20,10 @@ def normalize_entry_path(path: object) -> str:
     """Return the canonical form of an artifact entry path, or raise.
 
     Accepts ``a/b.txt``, ``./a//b.txt``; refuses absolute paths, ``..``
-    components, NUL and control characters, backslashes, Windows drives and
-    empty paths.
+    components, NUL and control characters, backslashes, Windows drives,
+    empty paths, and components ending in a download suffix
+    (``RESERVED_SUFFIXES``: a directory ``x.asyncart-part`` would collide with
+    the part file of ``x``).
 
     Raises:
         ConfigError: naming the path and what is wrong with it.
@@ -29,9 +31,11 @@ def normalize_entry_path(path: object) -> str:
     if not isinstance(path, str):
         raise ConfigError(f"entry path must be a string, got {type(path).__name__}")
     if not path:
-        raise ConfigError("entry path must not be empty")
+        raise ConfigError("entry path '' is empty; name the file")
     if len(path) > MAX_PATH_LENGTH:
-        raise ConfigError(f"entry path is {len(path)} characters; the limit is {MAX_PATH_LENGTH}")
+        raise ConfigError(
+            f"entry path {path[:60]!r}... is {len(path)} characters; the limit is {MAX_PATH_LENGTH}"
+        )
     if not is_utf8_encodable(path):
         raise ConfigError(f"entry path {path!r} is not valid Unicode (it holds a lone surrogate)")
     if "\\" in path:
@@ -49,12 +53,13 @@ def normalize_entry_path(path: object) -> str:
         )
     if not parts:
         raise ConfigError(f"entry path {path!r} names no file")
-    for suffix in RESERVED_SUFFIXES:
-        if parts[-1].endswith(suffix):
-            raise ConfigError(
-                f"entry path {path!r} ends with {suffix!r}, which downloads use for "
-                "partly written files; rename it"
-            )
+    for part in parts:  # a directory too: it would take the place of a file's part file
+        for suffix in RESERVED_SUFFIXES:
+            if part.endswith(suffix):
+                raise ConfigError(
+                    f"entry path {path!r} has a component ending with {suffix!r}, which "
+                    "downloads use for partly written files; rename it"
+                )
     return "/".join(parts)
 
 
