@@ -37,7 +37,7 @@ from asyncart.config import Settings
 from asyncart.core.chunking import ChunkerSpec
 from asyncart.core.manifest import ChunkRef, Manifest, ManifestEntry
 from asyncart.core.models import ChunkLocation
-from asyncart.core.paths import RESERVED_SUFFIX, safe_join
+from asyncart.core.paths import RESERVED_SUFFIX, safe_join, sidecar_path
 from asyncart.errors import ChunkMissing, ConfigError, IntegrityError, ProtocolError
 
 _INTEGRITY_ATTEMPTS = 3
@@ -94,7 +94,7 @@ def _copy_reference(entry: ManifestEntry, final: Path) -> None:
         raise ConfigError(f"reference {entry.ref!r}: only file:// references can be downloaded")
     source = Path(unquote(parsed.path))
     final.parent.mkdir(parents=True, exist_ok=True)
-    part = final.with_name(final.name + RESERVED_SUFFIX)
+    part = sidecar_path(final, RESERVED_SUFFIX)
     try:
         shutil.copyfile(source, part)
     except OSError as exc:
@@ -218,7 +218,7 @@ def _targets_to_fetch(
             continue
         if have is not None and len(entry.chunks) > 1:
             previous[final] = have.chunks
-        target = PartFile(entry, final, final.with_name(final.name + RESERVED_SUFFIX))
+        target = PartFile(entry, final, sidecar_path(final, RESERVED_SUFFIX))
         _prepare(target, made_dirs)
         if target.part.exists():
             resumed += target.resume()

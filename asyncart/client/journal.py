@@ -17,7 +17,7 @@ import os
 import struct
 from pathlib import Path
 
-from asyncart.core.paths import JOURNAL_SUFFIX
+from asyncart.core.paths import JOURNAL_SUFFIX, sidecar_path
 
 _MAGIC = b"asyncart-journal-v1\n"
 _HEADER = struct.Struct("<32sQ")
@@ -26,7 +26,7 @@ _RECORD = struct.Struct("<QQ")
 
 def journal_path(final: Path) -> Path:
     """Where the journal of the file downloaded to ``final`` lives."""
-    return final.with_name(final.name + JOURNAL_SUFFIX)
+    return sidecar_path(final, JOURNAL_SUFFIX)
 
 
 def start(path: Path, digest: str, size: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import re
 import unicodedata
@@ -10,6 +11,8 @@ from pathlib import Path
 from asyncart.errors import ConfigError
 
 MAX_PATH_LENGTH = 4096
+#: Bytes (UTF-8) of one path component: what Linux, macOS and Windows filesystems take.
+MAX_COMPONENT_BYTES = 255
 RESERVED_SUFFIX = ".asyncart-part"  # a file being downloaded, beside its final name
 JOURNAL_SUFFIX = ".asyncart-journal"  # which regions of that part file are verified
 RESERVED_SUFFIXES = (RESERVED_SUFFIX, JOURNAL_SUFFIX)
@@ -54,6 +57,12 @@ def normalize_entry_path(path: object) -> str:
     if not parts:
         raise ConfigError(f"entry path {path!r} names no file")
     for part in parts:  # a directory too: it would take the place of a file's part file
+        if len(part.encode("utf-8")) > MAX_COMPONENT_BYTES:
+            raise ConfigError(
+                f"entry path {path[:80]!r}... has a component of {len(part.encode())} bytes; "
+                f"filesystems take at most {MAX_COMPONENT_BYTES}, so it could never be "
+                "downloaded: shorten it"
+            )
         for suffix in RESERVED_SUFFIXES:
             if part.endswith(suffix):
                 raise ConfigError(
@@ -61,6 +70,22 @@ def normalize_entry_path(path: object) -> str:
                     "downloads use for partly written files; rename it"
                 )
     return "/".join(parts)
+
+
+def sidecar_path(final: Path, suffix: str) -> Path:
+    """Where a download keeps its part file or journal (``suffix``) beside ``final``.
+
+    Normally ``<name><suffix>``; for a name too long to take the suffix within
+    :data:`MAX_COMPONENT_BYTES`, a shortened name plus a digest of the full one, so the
+    sidecar is still one fixed, valid file name per target.
+    """
+    name = final.name
+    if len((name + suffix).encode("utf-8")) <= MAX_COMPONENT_BYTES:
+        return final.with_name(name + suffix)
+    tag = "." + hashlib.blake2b(name.encode("utf-8"), digest_size=8).hexdigest()
+    room = MAX_COMPONENT_BYTES - len(tag) - len(suffix)
+    short = name.encode("utf-8")[:room].decode("utf-8", "ignore")
+    return final.with_name(short + tag + suffix)
 
 
 def is_utf8_encodable(text: str) -> bool:

@@ -11,9 +11,12 @@ from hypothesis import strategies as st
 
 from asyncart.core.paths import (
     MAX_PATH_LENGTH,
+    RESERVED_SUFFIX,
+    RESERVED_SUFFIXES,
     is_ancestor_path,
     normalize_entry_path,
     safe_join,
+    sidecar_path,
 )
 from asyncart.errors import ConfigError
 
@@ -80,9 +83,23 @@ def test_non_string_paths_are_refused(value: object) -> None:
 
 
 def test_length_limit() -> None:
-    assert normalize_entry_path("a" * MAX_PATH_LENGTH) == "a" * MAX_PATH_LENGTH
+    longest = "/".join(["a" * 255] * 16)[:MAX_PATH_LENGTH].rstrip("/")
+    assert normalize_entry_path(longest) == longest
     with pytest.raises(ConfigError, match="limit"):
         normalize_entry_path("a" * (MAX_PATH_LENGTH + 1))
+    with pytest.raises(ConfigError, match="component of 256 bytes"):
+        normalize_entry_path("a" * 256)
+
+
+def test_sidecars_of_the_longest_names_are_valid_distinct_file_names(tmp_path: Path) -> None:
+    long_a, long_b = tmp_path / ("a" * 254 + "1"), tmp_path / ("a" * 254 + "2")
+    for suffix in RESERVED_SUFFIXES:
+        one, two = sidecar_path(long_a, suffix), sidecar_path(long_b, suffix)
+        assert one != two and one.parent == two.parent == tmp_path
+        assert one.name.endswith(suffix) and len(one.name.encode()) <= 255
+        one.write_bytes(b"x")  # the filesystem takes it
+    short = tmp_path / "model.pt"
+    assert sidecar_path(short, RESERVED_SUFFIX) == tmp_path / f"model.pt{RESERVED_SUFFIX}"
 
 
 path_text = st.lists(

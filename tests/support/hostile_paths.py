@@ -95,6 +95,8 @@ HOSTILE_PATHS: list[tuple[str, str]] = [
     ("reserved-journal-as-directory", "x" + JOURNAL_SUFFIX + "/y"),
     # -- too long ------------------------------------------------------------------------------
     ("too-long", "a" * (MAX_PATH_LENGTH + 1)),
+    ("component-over-255-bytes", "d/" + "n" * 256),
+    ("component-over-255-utf8-bytes", "é" * 128),
     ("too-long-dirs", "d/" * (MAX_PATH_LENGTH // 2) + "x"),
 ]
 
@@ -117,6 +119,10 @@ ODD_BUT_SAFE_PATHS: list[tuple[str, str, str]] = [
     ("combining-dot", ".\u0307./x", ".\u0307./x"),
     ("reserved-suffix-inside", f"model{RESERVED_SUFFIX}.bin", f"model{RESERVED_SUFFIX}.bin"),
     ("colon-later", "ab:c", "ab:c"),
+    # Longest names a filesystem takes: the download's part file and journal get a
+    # shortened sidecar name (asyncart.core.paths.sidecar_path).
+    ("name-of-255-bytes", "n" * 255, "n" * 255),
+    ("utf8-name-of-254-bytes", "d/" + "\u00e9" * 127, "d/" + "\u00e9" * 127),
 ]
 
 
