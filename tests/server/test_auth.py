@@ -7,6 +7,7 @@ to it over HTTP.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import stat
@@ -193,3 +194,37 @@ def test_no_users_on_a_public_address_refuses_to_start(tmp_path: Path) -> None:
     # Explicitly insecure: it starts (and is stopped at once).
     with live_server(root, extra_args=["--host", "0.0.0.0", "--insecure-anonymous"]) as srv:
         assert "0.0.0.0" in srv.url
+
+
+def test_grants_and_the_audit_log_from_the_admin_cli(tmp_path: Path) -> None:
+    """grant / list-grants / revoke and audit, as CLI subprocesses against a live server."""
+    root = tmp_path / "server-store"
+    key = make_key(root, user="dana", grant="vision:write")
+    listed = json.loads(ok("server", "admin", "list-grants", "--json", "--root", str(root)).stdout)
+    assert [(g["user"], g["project"], g["role"]) for g in listed] == [("dana", "vision", "write")]
+    bad = run_cli("server", "admin", "grant", "nobody", "vision", "read", "--root", str(root))
+    assert bad.returncode == 1 and "no user 'nobody'" in bad.stderr
+    Path("w.bin").write_bytes(os.urandom(50_000))
+    env = {"ASYNCART_API_KEY": key}
+    with live_server(root) as srv:
+        ok("push", "w.bin", "--name", "w", "--type", "model", "--project", "vision",
+           "--url", srv.url, env=env)
+        ok("pull", "w:latest", "--project", "vision", "--url", srv.url, "-o", "out", env=env)
+        refused = run_cli("push", "w.bin", "--name", "w", "--type", "model", "--project",
+                          "other", "--url", srv.url, env=env)
+        assert refused.returncode == 1 and "no access" in refused.stderr
+        ok("server", "admin", "revoke", "dana", "vision", "--root", str(root))
+        gone = run_cli("pull", "w:latest", "--project", "vision", "--url", srv.url, "-o", "o2",
+                       env=env)
+        assert gone.returncode == 1 and "no access" in gone.stderr
+    lines = ok("server", "admin", "audit", "--json", "--root", str(root)).stdout.splitlines()
+    events = [json.loads(line) for line in lines]
+    assert [(e["action"], e["user"]) for e in events] == [
+        ("grant", None), ("pull", "dana"), ("push", "dana"), ("key", None), ("grant", None),
+        ("user", None),
+    ]
+    assert events[0]["detail"]["role"] is None and events[4]["detail"]["role"] == "write"
+    assert events[2]["project"] == "vision" and events[2]["version"] == "v0"
+    pulls = ok("server", "admin", "audit", "--action", "pull", "--root", str(root)).stdout
+    assert len(pulls.splitlines()) == 1 and "\tdana\tpull\tvision/w:v0\t" in pulls
+    assert key not in "".join(lines) + pulls
