@@ -20,6 +20,8 @@ ASYNCART_CACHE_DIR           local cache directory (holds the hash      $XDG_CAC
                              cache, ``hashes-v1.sqlite3``)              else ~/.cache/asyncart
 ASYNCART_HASH_CACHE          ``0`` disables the hash cache (unchanged   1
                              files are then read again on every push)
+ASYNCART_DIRECT_TRANSFER     ``0``: never move pack bytes straight to   1 (used when the server
+                             or from the server's object store          offers it)
 ASYNCART_CA_BUNDLE           PEM file of CA certificates trusted for    (unset: the system's
                              an https:// server URL                     trust store)
 ASYNCART_API_KEY             API key sent as ``Authorization: Bearer``  (unset: the key
@@ -86,6 +88,8 @@ class Settings:
     retry_max_wait: float = 10.0
     cache_dir: Path = field(default_factory=default_cache_dir)
     hash_cache: bool = True
+    # Move pack bytes to/from the server's object store with presigned URLs when offered.
+    direct_transfer: bool = True
     ca_bundle: Path | None = None  # trusted CAs for https:// (None: the system's)
     api_key: str | None = field(default=None, repr=False)  # a secret: never in reprs
     config_dir: Path = field(default_factory=default_config_dir)
@@ -160,6 +164,13 @@ class Settings:
             kwargs["hash_cache"] = False
         elif flag and flag not in _TRUE:
             raise ConfigError(f"ASYNCART_HASH_CACHE={env['ASYNCART_HASH_CACHE']!r}: use 0 or 1")
+        flag = env.get("ASYNCART_DIRECT_TRANSFER", "").strip().lower()
+        if flag in _FALSE:
+            kwargs["direct_transfer"] = False
+        elif flag and flag not in _TRUE:
+            raise ConfigError(
+                f"ASYNCART_DIRECT_TRANSFER={env['ASYNCART_DIRECT_TRANSFER']!r}: use 0 or 1"
+            )
         flag = env.get("ASYNCART_ALLOW_INSECURE_KEY", "").strip().lower()
         if flag in _TRUE:
             kwargs["allow_insecure_key"] = True

@@ -10,6 +10,10 @@ import pytest
 
 from tests.support.live_server import LiveServer, live_server
 
+# Fixture modules every test directory may use: ``postgres_cluster`` (one throwaway
+# PostgreSQL cluster per session) and ``postgres_url`` (a fresh database per test).
+pytest_plugins = ["tests.support.postgres"]
+
 FAST_RETRIES = {
     "ASYNCART_MAX_ATTEMPTS": "3",
     "ASYNCART_RETRY_DEADLINE": "10",

@@ -7,43 +7,42 @@ import getpass
 import json
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TypeVar
 
 import anyio
 import click
 
-from asyncart.cli.maintenance import root_option, store_root
-from asyncart.errors import ConfigError
+from asyncart.cli.maintenance import check_exists, store_location, store_options
 from asyncart.repo.access import Role
 from asyncart.repo.accounts import AccountStore, KeyInfo
 from asyncart.repo.audit import ACTIONS, MAX_QUERY, AuditEvent, AuditLog
+from asyncart.repo.location import StoreLocation
 
 T = TypeVar("T")
 
 
 def _with_accounts(
-    root: Path,
+    location: StoreLocation,
     work: Callable[[AccountStore], Awaitable[T]],
     *,
     create: bool = False,
     audit: Callable[[T], AuditEvent] | None = None,
 ) -> T:
-    """Run ``work`` on the accounts of the store at ``root`` (made first if ``create``),
+    """Run ``work`` on the accounts of the store at ``location`` (made first if ``create``),
     then append ``audit(result)`` to the store's audit log."""
     if create:
-        root.mkdir(parents=True, exist_ok=True)
-    elif not (root / "meta.db").is_file():
-        raise ConfigError(f"{root} is not an asyncart store (it has no meta.db); check --root")
+        location.prepare()
+    else:
+        check_exists(location)
 
     async def run() -> T:
-        accounts = await AccountStore.open_dir(root)
+        accounts = await AccountStore.open_url(location.db)
         try:
             result = await work(accounts)
         finally:
             await accounts.close()
         if audit is not None:
-            log = await AuditLog.open_dir(root)
+            log = await AuditLog.open_url(location.db)
             try:
                 await log.record(audit(result))
             finally:
@@ -65,26 +64,25 @@ def _by_admin_cli(action: str, project: str | None = None, **detail: object) -> 
     )
 
 
-def _store(ctx: click.Context, root: Path | None) -> Path:
-    """``--root``, else ``asyncart server --root``, else the configured store."""
-    return store_root(ctx, root)  # the admin group passes the server group's --root on
+def _store(ctx: click.Context) -> StoreLocation:
+    """``--root`` / ``--db``, else the ``asyncart server`` group's, else the configured store."""
+    return store_location(ctx)
 
 
 @click.group()
 @click.pass_context
 def admin(ctx: click.Context) -> None:
     """Manage a store's users and API keys (once it has a user, the server needs keys)."""
-    ctx.obj = ctx.parent.obj if ctx.parent is not None else None
 
 
 @admin.command("create-user")
 @click.argument("name")
-@root_option
+@store_options
 @click.pass_context
-def create_user(ctx: click.Context, name: str, root: Path | None) -> None:
+def create_user(ctx: click.Context, name: str) -> None:
     """Add user NAME to the store (creating the store if needed)."""
     user = _with_accounts(
-        _store(ctx, root), lambda a: a.create_user(name), create=True,
+        _store(ctx), lambda a: a.create_user(name), create=True,
         audit=lambda u: _by_admin_cli("user", created=u.name),
     )
     click.echo(f"created user {user.name}")
@@ -92,13 +90,13 @@ def create_user(ctx: click.Context, name: str, root: Path | None) -> None:
 
 @admin.command("create-key")
 @click.argument("user")
-@root_option
+@store_options
 @click.option("--label", default=None, help="A note to tell keys apart (e.g. 'laptop').")
 @click.pass_context
-def create_key(ctx: click.Context, user: str, root: Path | None, label: str | None) -> None:
+def create_key(ctx: click.Context, user: str, label: str | None) -> None:
     """Create an API key for USER and print it once (it cannot be shown again)."""
     info, key = _with_accounts(
-        _store(ctx, root), lambda a: a.create_key(user, label),
+        _store(ctx), lambda a: a.create_key(user, label),
         audit=lambda made: _by_admin_cli("key", created=made[0].id, for_user=user),
     )
     click.echo(f"created key {info.id} for {info.user}; store it now, it is not shown again:",
@@ -108,24 +106,24 @@ def create_key(ctx: click.Context, user: str, root: Path | None, label: str | No
 
 @admin.command("revoke-key")
 @click.argument("key_id", type=int)
-@root_option
+@store_options
 @click.pass_context
-def revoke_key(ctx: click.Context, key_id: int, root: Path | None) -> None:
+def revoke_key(ctx: click.Context, key_id: int) -> None:
     """Revoke the key KEY_ID (see list-keys): requests with it are refused from now on."""
     info = _with_accounts(
-        _store(ctx, root), lambda a: a.revoke_key(key_id),
+        _store(ctx), lambda a: a.revoke_key(key_id),
         audit=lambda k: _by_admin_cli("key", revoked=k.id, for_user=k.user),
     )
     click.echo(f"revoked key {info.id} of {info.user}")
 
 
 @admin.command("list-keys")
-@root_option
+@store_options
 @click.option("--json", "json_output", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def list_keys(ctx: click.Context, root: Path | None, json_output: bool) -> None:
+def list_keys(ctx: click.Context, json_output: bool) -> None:
     """List key ids, users, labels and states (never the keys themselves)."""
-    keys = _with_accounts(_store(ctx, root), lambda a: a.list_keys())
+    keys = _with_accounts(_store(ctx), lambda a: a.list_keys())
     if json_output:
         click.echo(json.dumps([_key_json(k) for k in keys]))
         return
@@ -145,13 +143,13 @@ def _key_json(info: KeyInfo) -> dict[str, object]:
 @click.argument("user")
 @click.argument("project")
 @click.argument("role", type=click.Choice(["read", "write", "admin"]))
-@root_option
+@store_options
 @click.pass_context
-def grant(ctx: click.Context, user: str, project: str, role: str, root: Path | None) -> None:
+def grant(ctx: click.Context, user: str, project: str, role: str) -> None:
     """Give USER the ROLE (read, write or admin) on PROJECT ('*': every project),
     replacing any role it had there. The project need not exist yet."""
     info = _with_accounts(
-        _store(ctx, root), lambda a: a.grant(user, project, Role.parse(role)),
+        _store(ctx), lambda a: a.grant(user, project, Role.parse(role)),
         audit=lambda g: _by_admin_cli("grant", g.project, user=g.user, role=g.role.label),
     )
     click.echo(f"{info.user} has {info.role.label} access to {info.project}")
@@ -160,12 +158,12 @@ def grant(ctx: click.Context, user: str, project: str, role: str, root: Path | N
 @admin.command("revoke")
 @click.argument("user")
 @click.argument("project")
-@root_option
+@store_options
 @click.pass_context
-def revoke(ctx: click.Context, user: str, project: str, root: Path | None) -> None:
+def revoke(ctx: click.Context, user: str, project: str) -> None:
     """Take away USER's role on PROJECT (a '*' grant is revoked with PROJECT '*')."""
     had = _with_accounts(
-        _store(ctx, root), lambda a: a.revoke_grant(user, project),
+        _store(ctx), lambda a: a.revoke_grant(user, project),
         audit=lambda _: _by_admin_cli("grant", project, user=user, role=None),
     )
     click.echo(f"{user} no longer has a role on {project}" if had
@@ -174,13 +172,13 @@ def revoke(ctx: click.Context, user: str, project: str, root: Path | None) -> No
 
 @admin.command("list-grants")
 @click.argument("user", required=False)
-@root_option
+@store_options
 @click.option("--json", "json_output", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def list_grants(ctx: click.Context, user: str | None, root: Path | None,
+def list_grants(ctx: click.Context, user: str | None,
                 json_output: bool) -> None:
     """List who has which role on which project (USER's only, if given)."""
-    found = _with_accounts(_store(ctx, root), lambda a: a.list_grants(user))
+    found = _with_accounts(_store(ctx), lambda a: a.list_grants(user))
     if json_output:
         click.echo(json.dumps([
             {"user": g.user, "project": g.project, "role": g.role.label,
@@ -192,7 +190,7 @@ def list_grants(ctx: click.Context, user: str | None, root: Path | None,
 
 
 @admin.command("audit")
-@root_option
+@store_options
 @click.option("--project", default=None, help="Only events of this project.")
 @click.option("--user", default=None, help="Only events by this user.")
 @click.option("--action", type=click.Choice(sorted(ACTIONS)), default=None,
@@ -200,15 +198,14 @@ def list_grants(ctx: click.Context, user: str | None, root: Path | None,
 @click.option("--limit", type=click.IntRange(1, MAX_QUERY), default=100, show_default=True)
 @click.option("--json", "json_output", is_flag=True, help="One JSON object per line.")
 @click.pass_context
-def audit(ctx: click.Context, root: Path | None, project: str | None, user: str | None,
+def audit(ctx: click.Context, project: str | None, user: str | None,
           action: str | None, limit: int, json_output: bool) -> None:
     """Show the audit log, newest first: who pushed, pulled, aliased, deleted what, when."""
-    store = _store(ctx, root)
-    if not (store / "meta.db").is_file():
-        raise ConfigError(f"{store} is not an asyncart store (it has no meta.db); check --root")
+    store = _store(ctx)
+    check_exists(store)
 
     async def read() -> list[AuditEvent]:
-        log = await AuditLog.open_dir(store)
+        log = await AuditLog.open_url(store.db)
         try:
             return await log.query(project=project, user=user, action=action, limit=limit)
         finally:

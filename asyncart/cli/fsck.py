@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import anyio
 import click
 
-from asyncart.cli.maintenance import open_store, root_option, store_root
+from asyncart.cli.maintenance import open_store, store_location, store_options
 from asyncart.cli.output import emit_json
 from asyncart.repo import fsck as checker
+from asyncart.repo.location import StoreLocation
 
 
 @click.command()
-@root_option
+@store_options
 @click.option("--repair", is_flag=True,
               help="Drop damaged chunks from the index (the next push re-uploads them), "
                    "forget lost packs, remove crash leftovers.")
@@ -25,11 +24,11 @@ from asyncart.repo import fsck as checker
 @click.option("--json", "json_output", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def fsck(
-    ctx: click.Context, root: Path | None, repair: bool, sample: float, grace: float,
+    ctx: click.Context, repair: bool, sample: float, grace: float,
     json_output: bool,
 ) -> None:
     """Check a store's integrity: exit 0 when clean, 1 when problems remain (one line each)."""
-    report = anyio.run(_fsck, store_root(ctx, root), repair, sample, grace)
+    report = anyio.run(_fsck, store_location(ctx), repair, sample, grace)
     if json_output:
         emit_json(report.to_json())
     else:
@@ -40,6 +39,8 @@ def fsck(
         ctx.exit(1)
 
 
-async def _fsck(root: Path, repair: bool, sample: float, grace: float) -> checker.FsckReport:
-    async with open_store(root) as repo:
+async def _fsck(
+    location: StoreLocation, repair: bool, sample: float, grace: float
+) -> checker.FsckReport:
+    async with open_store(location) as repo:
         return await checker.fsck(repo, repair=repair, sample=sample, grace=grace)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import anyio
 import click
 
-from asyncart.cli.maintenance import open_store, root_option, store_root
+from asyncart.cli.maintenance import open_store, store_location, store_options
 from asyncart.cli.output import emit_json
 from asyncart.repo import gc as collector
+from asyncart.repo.location import StoreLocation
 
 
 @click.command()
-@root_option
+@store_options
 @click.option("--grace", type=click.FloatRange(min=0), default=collector.DEFAULT_GRACE,
               show_default=True,
               help="Keep unreferenced packs touched within this many seconds: it must exceed "
@@ -22,10 +21,10 @@ from asyncart.repo import gc as collector
 @click.option("--json", "json_output", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def gc(
-    ctx: click.Context, root: Path | None, grace: float, dry_run: bool, json_output: bool
+    ctx: click.Context, grace: float, dry_run: bool, json_output: bool
 ) -> None:
     """Delete packs, manifests and leftovers no version uses; safe while pushes run."""
-    report = anyio.run(_gc, store_root(ctx, root), grace, dry_run)
+    report = anyio.run(_gc, store_location(ctx), grace, dry_run)
     if json_output:
         emit_json(report.to_json())
     else:
@@ -33,6 +32,6 @@ def gc(
             click.echo(line)
 
 
-async def _gc(root: Path, grace: float, dry_run: bool) -> collector.GcReport:
-    async with open_store(root) as repo:
+async def _gc(location: StoreLocation, grace: float, dry_run: bool) -> collector.GcReport:
+    async with open_store(location) as repo:
         return await collector.collect_garbage(repo, grace=grace, dry_run=dry_run)

@@ -1,8 +1,8 @@
 """``asyncart server``: serve a store over HTTP; ``fsck|gc|admin`` subcommands: maintain one.
 
-``asyncart server [--root DIR] [--host H] [--port P] [--certfile F --keyfile F]
-[--insecure-anonymous]`` with no subcommand serves; the subcommands live in ``fsck.py``,
-``gc.py`` and ``admin.py`` (users and keys).
+``asyncart server [--root DIR | --db URL --blobs DIR|s3://B/P] [--host H] [--port P]
+[--certfile F --keyfile F] [--insecure-anonymous]`` with no subcommand serves; the
+subcommands live in ``fsck.py``, ``gc.py`` and ``admin.py`` (users, keys, grants, audit).
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ from pathlib import Path
 import click
 
 from asyncart.cli import admin, fsck, gc
-from asyncart.config import Settings
+from asyncart.cli.maintenance import store_location, store_options
 from asyncart.core import protocol as P
 
 
 @click.group(invoke_without_command=True)
-@click.option("--root", type=click.Path(path_type=Path), default=None,
-              help="Store directory (default: ASYNCART_DIR or ~/.asyncart/store).")
+@store_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8765, show_default=True, type=int,
               help="Port (0 picks a free one).")
@@ -31,25 +30,27 @@ from asyncart.core import protocol as P
               help="Seconds a connection may take to send a request's headers.")
 @click.option("--body-timeout", default=P.BODY_IDLE_TIMEOUT, show_default=True, type=float,
               help="Seconds a request body may stall before the request is answered 408.")
+@click.option("--direct-transfer/--no-direct-transfer", default=True, show_default=True,
+              help="With an S3 blob store, let clients move pack bytes straight to and from "
+                   "it with presigned URLs (the server still verifies every upload).")
 @click.option("--insecure-anonymous", is_flag=True,
               help="Serve a store without users on a non-loopback address (anyone who "
                    "can reach it may read and write).")
 @click.pass_context
 def server(
     ctx: click.Context,
-    root: Path | None,
     host: str,
     port: int,
     certfile: Path | None,
     keyfile: Path | None,
     header_timeout: float,
     body_timeout: float,
+    direct_transfer: bool,
     insecure_anonymous: bool,
 ) -> None:
     """Serve a store over HTTP(S) until interrupted; or check (fsck) or clean (gc) one."""
     if ctx.invoked_subcommand is not None:
-        ctx.obj = root  # the subcommands' default --root
-        return
+        return  # the subcommands read this group's --root/--db/--blobs too
     from asyncart.server.main import serve, server_ssl_context
 
     if keyfile is not None and certfile is None:
@@ -59,13 +60,14 @@ def server(
     context = None if certfile is None else server_ssl_context(certfile, keyfile)
     asyncio.run(
         serve(
-            root or Settings.from_env().store_dir,
+            store_location(ctx),
             host,
             port,
             header_timeout=header_timeout,
             body_timeout=body_timeout,
             ssl_context=context,
             insecure_anonymous=insecure_anonymous,
+            direct_transfer=direct_transfer,
         )
     )
 

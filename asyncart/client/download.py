@@ -292,6 +292,7 @@ async def _fetch(
     _check_locations({h: locations[h] for h in hashes}, sizes, remote.description)
     pieces = [Piece(f, off, h, sizes[h], locations[h]) for f, off, h in pending]
     ranges = _plan_ranges(pieces, settings.range_size)
+    await remote.prepare_reads([r.pack for r in ranges])
     spans: dict[PartFile, int] = {}
     for rng in ranges:
         for file in {p.file for p in rng.pieces}:

@@ -8,15 +8,23 @@ server runs, called directly on a store directory.
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 
-from asyncart.client.transport import Counters, HttpTransport, PartsPayload
+from asyncart.client.transport import (
+    Counters,
+    DirectTransferError,
+    HttpTransport,
+    PartsPayload,
+)
 from asyncart.config import Settings
 from asyncart.core import protocol as P
 from asyncart.core.chunking import MAX_CHUNK_SIZE
@@ -28,9 +36,46 @@ from asyncart.core.models import (
     RunInfo,
     VersionInfo,
 )
-from asyncart.errors import ConfigError, IntegrityError, ProtocolError
+from asyncart.errors import (
+    CertificateError,
+    ConfigError,
+    ConnectError,
+    IntegrityError,
+    NotFoundError,
+    ProtocolError,
+    ServerError,
+)
 
 QUERY_BATCH = 20_000
+log = logging.getLogger("asyncart.client")
+
+
+async def _drain(resp: aiohttp.ClientResponse) -> None:
+    await resp.read()
+
+
+@dataclass
+class DirectTransfer:
+    """What this client knows about transferring straight to the server's object store.
+
+    Both directions start enabled (unless ``ASYNCART_DIRECT_TRANSFER=0``) and switch off
+    for the rest of the session the first time the server does not offer them or the
+    object store cannot be used from here (the server path always works).
+    """
+
+    enabled: bool
+    uploads: bool = True
+    downloads: bool = True
+    urls: dict[str, str] = field(default_factory=dict)  # pack id -> presigned GET URL
+
+    def __post_init__(self) -> None:
+        self.uploads = self.downloads = self.enabled
+
+    def give_up(self, why: str) -> None:
+        if self.uploads or self.downloads:
+            log.warning("direct transfer switched off, using the server instead: %s", why)
+        self.uploads = self.downloads = False
+        self.urls.clear()
 
 
 class RangeSink(ABC):
@@ -64,6 +109,9 @@ class Remote(ABC):
 
     @abstractmethod
     async def locate_chunks(self, hashes: Sequence[str]) -> dict[str, ChunkLocation]: ...
+
+    async def prepare_reads(self, packs: Sequence[str]) -> None:  # noqa: B027 - optional
+        """Called before a pull reads ranges of ``packs`` (a remote may prefetch URLs)."""
 
     @abstractmethod
     async def read_range(
@@ -138,6 +186,7 @@ class HttpRemote(Remote):
         self.http = HttpTransport(settings)
         self.counters = self.http.counters
         self.description = f"server {self.http.base_url}"
+        self._direct = DirectTransfer(enabled=settings.direct_transfer)
 
     async def missing_chunks(self, hashes: Sequence[str]) -> list[str]:
         out: list[str] = []
@@ -147,8 +196,61 @@ class HttpRemote(Remote):
         return out
 
     async def upload_pack(self, parts: Sequence[bytes | memoryview], what: str) -> None:
+        if self._direct.uploads and await self._upload_direct(parts, what):
+            return
         payload = PartsPayload(parts, P.PACK_MEDIA_TYPE)
         await self.http.json("POST", P.PACKS, body=payload, what=f"upload of {what}")
+
+    async def _upload_direct(self, parts: Sequence[bytes | memoryview], what: str) -> bool:
+        """Upload a pack's bytes straight to the object store, then have the server verify
+        and record them (docs/protocol.md §3.10). False: not offered, use the server."""
+        header = base64.b64encode(bytes(parts[0])).decode("ascii")
+        offer = await self._offer(P.PACKS_DIRECT, {"header": header})
+        if not isinstance(offer, dict) or not offer.get("url"):
+            self._direct.uploads = False  # this server does not offer it: never ask again
+            return False
+        data = parts[1:]
+        try:
+            await self.http.call_direct(
+                "PUT", offer["url"], _drain, body=PartsPayload(data, "application/octet-stream"),
+                what=f"direct upload of {what}",
+            )
+        except (DirectTransferError, ConnectError, CertificateError) as exc:
+            self._direct.give_up(f"uploads to the object store failed ({exc})")
+            return False
+        await self.http.json(
+            "POST", P.PACKS_DIRECT_COMPLETE, {"header": header, "key": offer["key"]},
+            what=f"verification of {what}",
+        )
+        return True
+
+    async def _offer(self, path: str, body: dict[str, Any]) -> Any:
+        """POST to a direct-transfer route; None from a server that has no such route (an
+        older asyncart, or another implementation of the protocol)."""
+        try:
+            return await self.http.json("POST", path, body)
+        except (NotFoundError, ServerError) as exc:
+            if getattr(exc, "status", 404) in (404, 405):
+                return None
+            raise
+
+    async def prepare_reads(self, packs: Sequence[str]) -> None:
+        """Ask for presigned URLs of the packs a pull will read (when the server offers
+        direct transfer); ranges of the others go through the server."""
+        if not self._direct.downloads:
+            return
+        wanted = [p for p in dict.fromkeys(packs) if p not in self._direct.urls]
+        for i in range(0, len(wanted), P.MAX_PACK_URLS):
+            answer = await self._offer(P.PACK_URLS, {"packs": wanted[i : i + P.MAX_PACK_URLS]})
+            urls = answer.get("urls") if isinstance(answer, dict) else None
+            if not isinstance(answer, dict) or not answer.get("offered") or not isinstance(
+                urls, dict
+            ):
+                self._direct.downloads = False  # not offered by this server
+                return
+            self._direct.urls.update(
+                {k: v for k, v in urls.items() if isinstance(k, str) and isinstance(v, str)}
+            )
 
     async def locate_chunks(self, hashes: Sequence[str]) -> dict[str, ChunkLocation]:
         out: dict[str, ChunkLocation] = {}
@@ -161,6 +263,25 @@ class HttpRemote(Remote):
     async def read_range(
         self, pack: str, offset: int, length: int, what: str, sink: RangeSink
     ) -> None:
+        rng = {"Range": f"bytes={offset}-{offset + length - 1}"}
+        url = self._direct.urls.get(pack) if self._direct.downloads else None
+        if url is not None:
+            try:
+                await self.http.call_direct(
+                    "GET", url, self._range_reader(pack, length, sink), headers=rng,
+                    what=f"direct {what}",
+                )
+                return
+            except (DirectTransferError, ConnectError, CertificateError) as exc:
+                self._direct.give_up(f"reads from the object store failed ({exc})")
+        await self.http.call(
+            "GET", P.path(P.PACK, pack=pack), self._range_reader(pack, length, sink),
+            headers=rng, what=what,
+        )
+
+    def _range_reader(
+        self, pack: str, length: int, sink: RangeSink
+    ) -> Callable[[aiohttp.ClientResponse], Awaitable[None]]:
         async def read(resp: aiohttp.ClientResponse) -> None:
             if resp.status != 206 or resp.content_length != length:
                 raise ProtocolError(
@@ -178,13 +299,7 @@ class HttpRemote(Remote):
                 raise ProtocolError(f"range read of pack {pack} ended after {received} bytes")
             await sink.finish()
 
-        await self.http.call(
-            "GET",
-            P.path(P.PACK, pack=pack),
-            read,
-            headers={"Range": f"bytes={offset}-{offset + length - 1}"},
-            what=what,
-        )
+        return read
 
     async def commit(self, req: CommitRequest) -> VersionInfo:
         body = {

@@ -44,6 +44,7 @@ from asyncart.errors import (
     DiskFullError,
     ProtocolError,
     RequestTimeout,
+    ServerError,
     ServiceUnavailable,
     error_for_code,
 )
@@ -111,6 +112,7 @@ class HttpTransport:
         self.base_url = settings.url.rstrip("/")
         self.counters = Counters()
         self._session: aiohttp.ClientSession | None = None
+        self._direct: aiohttp.ClientSession | None = None
         # ASYNCART_API_KEY, else `asyncart login`'s; ConfigError here if it would go in clear
         # text over a network (plain http:// to a non-loopback host): before any request.
         self._api_key = api_key_for(settings)
@@ -141,6 +143,25 @@ class HttpTransport:
             )
         return self._session
 
+    def _get_direct_session(self) -> aiohttp.ClientSession:
+        """A session for presigned object-store URLs: no Authorization header."""
+        if self._direct is None or self._direct.closed:
+            self._direct = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(
+                    total=None,
+                    connect=self.settings.connect_timeout,
+                    sock_read=self.settings.idle_timeout,
+                ),
+                connector=aiohttp.TCPConnector(
+                    limit=self.settings.concurrency_ceiling + 4,
+                    ssl=client_ssl_context(self.settings),
+                ),
+                headers={"User-Agent": f"asyncart/{asyncart.__version__}"},
+                auto_decompress=False,
+                read_bufsize=_READ_BUFSIZE,
+            )
+        return self._direct
+
     def _auth_context(self) -> _AuthContext:
         return _AuthContext(
             display_url(self.base_url), self._api_key, self._key_source, self._key_from_env
@@ -150,6 +171,9 @@ class HttpTransport:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._direct is not None:
+            await self._direct.close()
+            self._direct = None
 
     async def call(
         self,
@@ -176,37 +200,82 @@ class HttpTransport:
             data = raw
         size = body.size if body is not None else (len(data) if data is not None else 0)
 
+        async def error(resp: aiohttp.ClientResponse) -> Exception:
+            return await _error_from(resp, url, self._auth_context())
+
+        return await self._send(
+            self._get_session, method, url, data, hdrs, size, read, error, what
+        )
+
+    async def call_direct(
+        self,
+        method: str,
+        url: str,
+        read: Callable[[aiohttp.ClientResponse], Awaitable[T]],
+        *,
+        body: Payload | None = None,
+        headers: dict[str, str] | None = None,
+        what: str | None = None,
+    ) -> T:
+        """Like :meth:`call`, to a presigned object-store ``url``: without the API key (the
+        URL carries its own signature), same retries and failure mapping; an error answer
+        becomes :class:`DirectTransferError` (a 5xx or 429: retried)."""
+        size = body.size if body is not None else 0
+
+        async def error(resp: aiohttp.ClientResponse) -> Exception:
+            return await _direct_error(resp)
+
+        return await self._send(
+            self._get_direct_session, method, url, body, dict(headers or {}), size, read,
+            error, what,
+        )
+
+    async def _send(
+        self,
+        session: Callable[[], aiohttp.ClientSession],
+        method: str,
+        url: str,
+        data: Any,
+        hdrs: dict[str, str],
+        size: int | None,
+        read: Callable[[aiohttp.ClientResponse], Awaitable[T]],
+        error: Callable[[aiohttp.ClientResponse], Awaitable[Exception]],
+        what: str | None,
+    ) -> T:
+        shown = url.split("?", 1)[0]  # a presigned URL's query is a credential
+        where = self.base_url if url.startswith(self.base_url) else shown
+
         async def attempt() -> T:
             self.counters.requests += 1
             try:
-                async with self._get_session().request(
-                    method, url, data=data, headers=hdrs
-                ) as resp:
+                async with session().request(method, url, data=data, headers=hdrs) as resp:
                     self.counters.bytes_sent += size or 0
                     if resp.status >= 400:
-                        raise await _error_from(resp, url, self._auth_context())
+                        raise await error(resp)
                     return await read(resp)
             except aiohttp.ClientConnectorCertificateError as exc:
                 raise CertificateError(
-                    f"the TLS certificate of {self.base_url} did not verify "
+                    f"the TLS certificate of {where} did not verify "
                     f"({exc.certificate_error}); if the server uses a private CA, point "
                     "ASYNCART_CA_BUNDLE at its certificate (PEM)"
                 ) from exc
             except aiohttp.ClientConnectorError as exc:
-                raise ConnectError(f"cannot connect to {self.base_url}: {exc.os_error}") from exc
+                raise ConnectError(f"cannot connect to {where}: {exc.os_error}") from exc
             except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
                 raise RequestTimeout(
-                    f"{method} {url}: no data for {self.settings.idle_timeout:g}s"
+                    f"{method} {shown}: no data for {self.settings.idle_timeout:g}s"
                 ) from exc
             except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
-                raise ProtocolError(f"{method} {url}: connection broke mid-answer ({exc})") from exc
+                raise ProtocolError(
+                    f"{method} {shown}: connection broke mid-answer ({exc})"
+                ) from exc
             except aiohttp.ClientResponseError as exc:
-                raise ProtocolError(f"{method} {url}: malformed answer ({exc.message})") from exc
+                raise ProtocolError(f"{method} {shown}: malformed answer ({exc.message})") from exc
             except aiohttp.ClientError as exc:
-                raise ProtocolError(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
+                raise ProtocolError(f"{method} {shown}: {type(exc).__name__}: {exc}") from exc
 
         return await with_retries(
-            self.settings, what or f"{method} {url}", attempt, self.counters.retry
+            self.settings, what or f"{method} {shown}", attempt, self.counters.retry
         )
 
     async def json(self, method: str, path: str, json_body: Any = None, **kw: Any) -> Any:
@@ -219,6 +288,24 @@ class HttpTransport:
                 raise ProtocolError(f"{resp.url}: answer is not JSON ({exc})") from exc
 
         return await self.call(method, path, read, json_body=json_body, **kw)
+
+
+class DirectTransferError(ServerError):
+    """An object store refused a presigned request (e.g. the URL expired: 403)."""
+
+
+async def _direct_error(resp: aiohttp.ClientResponse) -> Exception:
+    """The exception for an object store's error answer (an XML body, not ours)."""
+    raw = await resp.read()
+    code_match = re.search(rb"<Code>([^<]{1,64})</Code>", raw)
+    code = code_match.group(1).decode("ascii", "replace") if code_match else "http_error"
+    message = f"object store answered {resp.status} {resp.reason} ({code})"
+    if resp.status == 429 or resp.status >= 500:
+        return ServiceUnavailable(
+            message, status=resp.status, code=code,
+            retry_after=_retry_after(resp.headers.get("Retry-After")),
+        )
+    return DirectTransferError(message, status=resp.status, code=code)
 
 
 @dataclass(frozen=True)

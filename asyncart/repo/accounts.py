@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from asyncart.core.names import validate_name
 from asyncart.errors import ConflictError, NotFoundError
 from asyncart.repo.access import ALL_PROJECTS, Principal, Role
+from asyncart.repo.metastores.lookups import bytewise, insert_or_replace
 from asyncart.repo.metastores.schema import api_keys, grants, users
 from asyncart.repo.sidestore import SideStore
 
@@ -125,7 +126,7 @@ class AccountStore(SideStore):
         """Every user, by name."""
 
         async def work(conn: AsyncConnection) -> list[UserInfo]:
-            query = select(users.c.name, users.c.created_at).order_by(users.c.name)
+            query = select(users.c.name, users.c.created_at).order_by(bytewise(users.c.name))
             rows = await conn.execute(query)
             return [UserInfo(r.name, r.created_at) for r in rows]
 
@@ -239,14 +240,8 @@ class AccountStore(SideStore):
 
         async def work(conn: AsyncConnection) -> None:
             user_id = await _user_id(conn, user)
-            await conn.execute(
-                delete(grants).where(grants.c.user_id == user_id, grants.c.project == project)
-            )
-            await conn.execute(
-                insert(grants).values(
-                    user_id=user_id, project=project, role=role.label, granted_at=now
-                )
-            )
+            row = {"user_id": user_id, "project": project, "role": role.label, "granted_at": now}
+            await conn.execute(insert_or_replace(conn, grants, row))
 
         await self._run("grant a role", work, write=True)
         return GrantInfo(user, project, role, now)
@@ -274,7 +269,7 @@ class AccountStore(SideStore):
             query = (
                 select(users.c.name, grants.c.project, grants.c.role, grants.c.granted_at)
                 .select_from(grants.join(users, grants.c.user_id == users.c.id))
-                .order_by(users.c.name, grants.c.project)
+                .order_by(bytewise(users.c.name), bytewise(grants.c.project))
             )
             if user is not None:
                 query = query.where(users.c.name == user)

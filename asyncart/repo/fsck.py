@@ -153,7 +153,7 @@ async def fsck(
     if grace < 0:
         raise ConfigError(f"the grace period must be >= 0 seconds, got {grace:g}")
     report = FsckReport(repair=repair, sample=sample, grace=grace)
-    with repo.blobs.maintenance_lock():
+    async with repo.blobs.maintenance_lock():
         started = time.time()
         await _check_trash(repo, report)
         await _check_partials(repo, report, started - grace)

@@ -116,7 +116,7 @@ async def collect_garbage(
             f"a grace period under {TOUCH_INTERVAL:g}s does not protect pushes in flight: "
             "their commits may fail with chunk_missing and must be pushed again"
         )
-    with repo.blobs.maintenance_lock():
+    async with repo.blobs.maintenance_lock():
         if not dry_run:
             for outcome in await recover_trash(repo):
                 if outcome.restored:

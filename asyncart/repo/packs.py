@@ -12,7 +12,7 @@ from asyncart.core.pack import ENTRY, PackHeader
 from asyncart.errors import ConfigError, IntegrityError
 
 
-class _Reader:
+class PackReader:
     """Exact-size reads over an async iterator of byte pieces, copying each byte once."""
 
     def __init__(self, body: AsyncIterable[bytes | memoryview]) -> None:
@@ -63,9 +63,11 @@ class _Reader:
                 yield memoryview(piece)
 
 
-async def read_pack_header(body: AsyncIterable[bytes | memoryview]) -> tuple[PackHeader, _Reader]:
+async def read_pack_header(
+    body: AsyncIterable[bytes | memoryview],
+) -> tuple[PackHeader, PackReader]:
     """Read the header off the front of a pack body; the reader yields the rest."""
-    reader = _Reader(body)
+    reader = PackReader(body)
     count = PackHeader.parse_count(await reader.read_exact(PackHeader.prefix_size(), "header"))
     header = PackHeader.parse_entries(await reader.read_exact(count * ENTRY.size, "header"))
     return header, reader
@@ -79,7 +81,7 @@ def _mismatch(ref: ChunkRef, actual: str) -> IntegrityError:
 
 
 async def verified_chunk_data(
-    header: PackHeader, reader: _Reader
+    header: PackHeader, reader: PackReader
 ) -> AsyncIterator[bytes | memoryview]:
     """Yield the pack's chunk bytes as they arrive, hashing each chunk incrementally.
 

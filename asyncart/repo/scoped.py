@@ -81,6 +81,22 @@ class ScopedRepository:
         self.check_may_upload()
         return await self.repo.put_pack(body, scope=self.principal.chunk_scope())
 
+    async def pack_urls(self, pack_ids: Sequence[str]) -> dict[str, str]:
+        """Presigned URLs of the packs whose every byte the caller may read."""
+        return await self.repo.pack_urls(pack_ids, self.principal.chunk_scope())
+
+    async def begin_direct_upload(self, header: bytes) -> tuple[str, str] | None:
+        """A presigned upload target for a pack's bytes (write access somewhere needed)."""
+        self.check_may_upload()
+        return await self.repo.begin_direct_upload(header)
+
+    async def complete_direct_upload(self, header: bytes, key: str) -> PackReceipt:
+        """Verify and record a directly uploaded pack, as the caller's upload."""
+        self.check_may_upload()
+        return await self.repo.complete_direct_upload(
+            header, key, scope=self.principal.chunk_scope()
+        )
+
     async def check_pack_range(self, pack_id: str, start: int, end: int) -> None:
         """Raise NotFoundError unless the caller may read bytes ``[start, end)`` of a pack
         (every byte belongs to a chunk it may see)."""

@@ -20,12 +20,13 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import AsyncIterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from asyncart.core.manifest import Manifest
+from asyncart.core import protocol as P
+from asyncart.core.manifest import Manifest, check_hex_digest
 from asyncart.core.models import (
     ChunkLocation,
     CollectionInfo,
@@ -34,12 +35,13 @@ from asyncart.core.models import (
     VersionInfo,
 )
 from asyncart.core.names import parse_version, validate_alias, validate_name
-from asyncart.errors import ChunkMissing, ConfigError, ConflictError, NotFoundError
-from asyncart.repo.blobstores.base import BlobStore
-from asyncart.repo.blobstores.filesystem import FilesystemBlobStore
+from asyncart.core.pack import PackHeader
+from asyncart.errors import ChunkMissing, ConfigError, ConflictError, IntegrityError, NotFoundError
+from asyncart.repo.blobstores.base import BlobStore, check_key
+from asyncart.repo.location import StoreLocation
 from asyncart.repo.metastores import MetaStore, NewVersion, PackChunk, open_metastore
 from asyncart.repo.metastores.base import ChunkScope
-from asyncart.repo.packs import read_pack_header, verified_chunk_data
+from asyncart.repo.packs import PackReader, read_pack_header, verified_chunk_data
 
 MAX_QUERY_HASHES = 100_000
 _RUN_ID_RE = re.compile(r"[0-9a-f]{8,64}")
@@ -53,6 +55,24 @@ class PackReceipt:
     chunks: int
     new_chunks: int
     size: int
+
+
+def incoming_key(pack_id: str, token: str) -> str:
+    """Where a direct upload of pack ``pack_id`` lands before it is verified."""
+    return f"incoming/{pack_id}-{token}"
+
+
+async def _parse_header(header_bytes: bytes) -> PackHeader:
+    """A pack header sent on its own (base64 in a JSON body): exactly a header, no data."""
+
+    async def one() -> AsyncIterator[bytes]:
+        yield header_bytes
+
+    header, reader = await read_pack_header(one())
+    async for extra in reader.rest():
+        if len(extra):
+            raise ConfigError("the pack header is followed by other bytes; send the header only")
+    return header
 
 
 def manifest_key(digest: str) -> str:
@@ -69,15 +89,27 @@ class Repository:
     def __init__(self, blobs: BlobStore, meta: MetaStore) -> None:
         self.blobs = blobs
         self.meta = meta
+        #: Hand out presigned URLs when the blob store can sign them (``asyncart server
+        #: --no-direct-transfer`` turns it off).
+        self.offer_direct = True
 
     @classmethod
     async def open_dir(cls, root: Path | str, *, fsync: bool = True) -> Repository:
         """Open (creating if needed) the default store layout: ``blobs/`` + ``meta.db`` (SQLite)."""
-        root = Path(root).expanduser().resolve()  # noqa: ASYNC240 - once, when a store opens
-        root.mkdir(parents=True, exist_ok=True)
-        meta = open_metastore(f"sqlite:///{root / 'meta.db'}")
+        return await cls.open(StoreLocation.of(root), fsync=fsync)
+
+    @classmethod
+    async def open(cls, location: StoreLocation, *, fsync: bool = True) -> Repository:
+        """Open the store at ``location`` (migrating its database schema if needed)."""
+        location.prepare()
+        meta = open_metastore(location.db)
         await meta.open()
-        repo = cls(FilesystemBlobStore(root / "blobs", fsync=fsync), meta)
+        try:
+            blobs = location.open_blobstore(fsync=fsync)
+        except BaseException:
+            await meta.close()
+            raise
+        repo = cls(blobs, meta)
         try:
             await repo.complete_holders()
         except BaseException:
@@ -128,6 +160,13 @@ class Repository:
         header, reader = await read_pack_header(body)
         pack_id = header.pack_id
         size = await self.blobs.put_stream(pack_key(pack_id), verified_chunk_data(header, reader))
+        return await self._record_pack(header, size, scope)
+
+    async def _record_pack(
+        self, header: PackHeader, size: int, scope: ChunkScope | None
+    ) -> PackReceipt:
+        """Index a stored pack (see :meth:`put_pack`)."""
+        pack_id = header.pack_id
         chunks = [
             PackChunk(ref.hash, offset, ref.size)
             for ref, offset in zip(header.chunks, header.offsets(), strict=True)
@@ -144,6 +183,66 @@ class Repository:
             pack=pack_id, chunks=len(chunks), new_chunks=new if unseen is None else unseen,
             size=size,
         )
+
+    # -- direct transfer (presigned object-store URLs; docs/protocol.md §3.10) --------
+
+    @property
+    def direct_transfer(self) -> bool:
+        """Whether clients may move pack bytes straight to and from the blob store."""
+        return self.offer_direct and self.blobs.can_presign
+
+    async def pack_urls(
+        self, pack_ids: Sequence[str], scope: ChunkScope | None
+    ) -> dict[str, str]:
+        """Presigned GET URLs of the packs whose every byte ``scope``'s caller may read
+        (a URL cannot be limited to some chunks of a pack); the others are left out."""
+        if not self.direct_transfer:
+            return {}
+        urls: dict[str, str] = {}
+        for pack_id in dict.fromkeys(pack_ids):
+            check_hex_digest(pack_id, what="pack id")
+            if scope is not None and not await self.meta.pack_visible(pack_id, scope):
+                continue
+            url = await self.blobs.presign_get(pack_key(pack_id), P.DIRECT_URL_SECONDS)
+            if url is not None:
+                urls[pack_id] = url
+        return urls
+
+    async def begin_direct_upload(self, header_bytes: bytes) -> tuple[str, str] | None:
+        """Where a client may PUT the chunk bytes of the pack ``header_bytes`` describes:
+        ``(incoming key, presigned URL)``, or None when direct transfer is not offered.
+        The bytes become a pack only through :meth:`complete_direct_upload`."""
+        header = await _parse_header(header_bytes)
+        if not self.direct_transfer:
+            return None
+        key = incoming_key(header.pack_id, secrets.token_hex(16))
+        url = await self.blobs.presign_put(
+            key, P.DIRECT_URL_SECONDS, content_length=header.data_size
+        )
+        return (key, url) if url is not None else None
+
+    async def complete_direct_upload(
+        self, header_bytes: bytes, key: str, *, scope: ChunkScope | None = None
+    ) -> PackReceipt:
+        """Verify the bytes a client uploaded to ``key`` against the pack header (every
+        chunk's BLAKE3, the exact length), then make them the pack and index it. Bytes
+        that do not verify are deleted and IntegrityError raised (nothing indexed)."""
+        header = await _parse_header(header_bytes)
+        if not key.startswith(incoming_key(header.pack_id, "")):
+            raise ConfigError(f"upload key {key[:120]!r} does not belong to pack {header.pack_id}")
+        check_key(key)
+        try:
+            async for _ in verified_chunk_data(header, PackReader(self.blobs.read_stream(key))):
+                pass
+        except IntegrityError:
+            await self.blobs.delete(key)
+            raise
+        except ConfigError as exc:  # wrong length
+            await self.blobs.delete(key)
+            raise IntegrityError(f"the uploaded bytes of pack {header.pack_id}: {exc}") from None
+        await self.blobs.copy(key, pack_key(header.pack_id))
+        await self.blobs.delete(key)
+        return await self._record_pack(header, header.data_size, scope)
 
     async def locate_chunks(
         self, hashes: Sequence[str], *, scope: ChunkScope | None = None

@@ -15,7 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from typing_extensions import Self
 
 from asyncart.errors import MetadataStoreError
-from asyncart.repo.metastores.migrations import WRITE_OPTION, async_url, make_engine, migrate
+from asyncart.repo.metastores.migrations import (
+    async_url,
+    make_engine,
+    migrate,
+    transaction_options,
+)
 
 T = TypeVar("T")
 
@@ -38,6 +43,13 @@ class SideStore:
     async def open_dir(cls, root: Path) -> Self:
         """Open the store directory ``root``'s database (migrating its schema)."""
         store = cls(f"sqlite:///{root / 'meta.db'}")
+        await store.open()
+        return store
+
+    @classmethod
+    async def open_url(cls, url: str) -> Self:
+        """Open the metadata database at ``url`` (migrating its schema)."""
+        store = cls(url)
         await store.open()
         return store
 
@@ -68,8 +80,9 @@ class SideStore:
             raise MetadataStoreError(f"the {self.what} is not open")
         try:
             async with self._engine.connect() as conn:
-                if write:
-                    conn = await conn.execution_options(**{WRITE_OPTION: True})
+                options = transaction_options(conn.dialect.name, write=write)
+                if options:
+                    conn = await conn.execution_options(**options)
                 async with conn.begin():
                     return await work(conn)
         except IntegrityError:

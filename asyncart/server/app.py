@@ -6,12 +6,13 @@ Errors become ``{"code", "message", "request_id"}`` in one middleware.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import re
 import secrets
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -26,8 +27,9 @@ from asyncart.errors import AsyncartError, ConfigError, NotFoundError, PayloadTo
 from asyncart.repo.accounts import AccountStore
 from asyncart.repo.audit import MAX_QUERY as MAX_AUDIT_QUERY
 from asyncart.repo.audit import AuditLog
+from asyncart.repo.location import StoreLocation
 from asyncart.repo.scoped import ScopedRepository
-from asyncart.repo.service import MAX_QUERY_HASHES, Repository
+from asyncart.repo.service import MAX_QUERY_HASHES, PackReceipt, Repository
 from asyncart.server.auth import ACCOUNTS, WWW_AUTHENTICATE, auth_middleware, principal_of
 from asyncart.server.bodies import read_json_object, stream_body
 from asyncart.server.openapi import openapi_bytes
@@ -39,6 +41,7 @@ AUDIT: web.AppKey[AuditLog] = web.AppKey("audit", AuditLog)
 REQUEST_ID = "asyncart.request_id"  # request key: the id echoed in X-Request-Id
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_PACK_BODY = PREFIX.size + ENTRY.size * MAX_PACK_CHUNKS + MAX_PACK_BYTES  # largest valid pack
+MAX_HEADER_B64 = 4 * (PREFIX.size + ENTRY.size * MAX_PACK_CHUNKS + 2) // 3 + 4
 
 
 def _error(status: int, code: str, message: str, request_id: str) -> web.Response:
@@ -183,6 +186,10 @@ async def put_pack(request: web.Request) -> web.Response:
     repo = _repo(request)
     repo.check_may_upload()  # before a byte of the body is read
     receipt = await repo.put_pack(stream_body(request, request.app[BODY_TIMEOUT]))
+    return _receipt(receipt)
+
+
+def _receipt(receipt: PackReceipt) -> web.Response:
     return web.json_response(
         {
             "pack": receipt.pack,
@@ -192,6 +199,47 @@ async def put_pack(request: web.Request) -> web.Response:
         },
         status=201,
     )
+
+
+def _header_field(data: dict[str, Any]) -> bytes:
+    text = _required(data, "header")
+    if len(text) > MAX_HEADER_B64:
+        raise PayloadTooLarge(f"a pack header is at most {MAX_HEADER_B64} base64 characters")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (ValueError, binascii.Error):
+        raise ConfigError("'header' must be the pack header in base64") from None
+
+
+async def pack_urls(request: web.Request) -> web.Response:
+    data = await _json_body(request)
+    packs = data.get("packs")
+    if not isinstance(packs, list) or not all(isinstance(p, str) for p in packs):
+        raise ConfigError("'packs' must be a list of pack ids")
+    if len(packs) > P.MAX_PACK_URLS:
+        raise ConfigError(f"{len(packs)} packs in one request; the limit is {P.MAX_PACK_URLS}")
+    repo = _repo(request)
+    urls = await repo.pack_urls(packs)
+    return web.json_response(
+        {"offered": repo.repo.direct_transfer, "urls": urls,
+         "expires_in": P.DIRECT_URL_SECONDS}
+    )
+
+
+async def begin_direct_upload(request: web.Request) -> web.Response:
+    header = _header_field(await _json_body(request))
+    target = await _repo(request).begin_direct_upload(header)
+    if target is None:
+        return web.json_response({"url": None, "key": None, "expires_in": None})
+    key, url = target
+    return web.json_response({"url": url, "key": key, "expires_in": P.DIRECT_URL_SECONDS})
+
+
+async def complete_direct_upload(request: web.Request) -> web.Response:
+    data = await _json_body(request)
+    header = _header_field(data)
+    receipt = await _repo(request).complete_direct_upload(header, _required(data, "key"))
+    return _receipt(receipt)
 
 
 async def get_pack(request: web.Request) -> web.StreamResponse:
@@ -410,6 +458,9 @@ def create_app(
     r.add_post(P.CHUNKS_MISSING, chunks_missing)
     r.add_post(P.CHUNKS_LOCATE, chunks_locate)
     r.add_post(P.PACKS, put_pack)
+    r.add_post(P.PACK_URLS, pack_urls)
+    r.add_post(P.PACKS_DIRECT, begin_direct_upload)
+    r.add_post(P.PACKS_DIRECT_COMPLETE, complete_direct_upload)
     r.add_get(P.PACK, get_pack)
     r.add_get(P.PROJECTS, list_projects)
     r.add_get(P.COLLECTIONS, list_collections)
@@ -431,16 +482,12 @@ def create_app(
     return app
 
 
-def repo_root(root: Path) -> Path:
-    """The store directory as :meth:`Repository.open_dir` resolves it."""
-    return Path(root).expanduser().resolve()
-
-
-async def open_app(root: Path, *, body_timeout: float = P.BODY_IDLE_TIMEOUT) -> web.Application:
-    """Open the store at ``root`` and build the app; the store closes on app cleanup."""
-    repo = await Repository.open_dir(root)
-    db_url = f"sqlite:///{repo_root(root) / 'meta.db'}"
-    accounts, audit = AccountStore(db_url), AuditLog(db_url)
+async def open_app(
+    location: StoreLocation, *, body_timeout: float = P.BODY_IDLE_TIMEOUT
+) -> web.Application:
+    """Open the store at ``location`` and build the app; the store closes on app cleanup."""
+    repo = await Repository.open(location)
+    accounts, audit = AccountStore(location.db), AuditLog(location.db)
     try:
         await accounts.open()
         await audit.open()

@@ -12,7 +12,8 @@ from aiohttp import web
 
 from asyncart.core import protocol as P
 from asyncart.errors import ConfigError
-from asyncart.server.app import open_app
+from asyncart.repo.location import StoreLocation
+from asyncart.server.app import REPO, open_app
 from asyncart.server.auth import ACCOUNTS, check_bind
 
 READY_PREFIX = "asyncart server listening on "
@@ -37,7 +38,7 @@ def server_ssl_context(certfile: Path, keyfile: Path | None) -> ssl.SSLContext:
 
 
 async def serve(
-    root: Path,
+    location: StoreLocation,
     host: str = "127.0.0.1",
     port: int = 8765,
     *,
@@ -45,20 +46,23 @@ async def serve(
     body_timeout: float = P.BODY_IDLE_TIMEOUT,
     ssl_context: ssl.SSLContext | None = None,
     insecure_anonymous: bool = False,
+    direct_transfer: bool = True,
 ) -> None:
-    """Serve the store at ``root`` until a termination signal; prints the bound URL once ready.
+    """Serve the store at ``location`` until a termination signal; prints the bound URL once ready.
 
     ``header_timeout``: seconds a connection may take to send a request's headers (from
     connecting, or from the previous answer on a kept-alive connection) before it is closed.
     ``body_timeout``: seconds a request body may stall before the request is answered 408.
     ``ssl_context``: serve HTTPS with it (see :func:`server_ssl_context`).
     ``insecure_anonymous``: serve a store without users on a non-loopback address.
+    ``direct_transfer``: hand out presigned object-store URLs (when the blob store can).
 
     Raises:
         ConfigError: the store has no user, ``host`` is not loopback and
             ``insecure_anonymous`` is false (see :func:`asyncart.server.auth.check_bind`).
     """
-    app = await open_app(root, body_timeout=body_timeout)
+    app = await open_app(location, body_timeout=body_timeout)
+    app[REPO].offer_direct = direct_transfer
     try:
         has_users = await app[ACCOUNTS].has_users()
         check_bind(host, has_users=has_users, insecure_anonymous=insecure_anonymous)
@@ -84,7 +88,8 @@ async def serve(
     bound_port = sockets[0].getsockname()[1] if sockets else port
     shown_host = f"[{host}]" if ":" in host else host
     scheme = "https" if ssl_context is not None else "http"
-    print(f"{READY_PREFIX}{scheme}://{shown_host}:{bound_port} (store {root})", flush=True)
+    where = location.root or location.description
+    print(f"{READY_PREFIX}{scheme}://{shown_host}:{bound_port} (store {where})", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

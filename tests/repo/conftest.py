@@ -1,4 +1,11 @@
-"""Fixtures for the repository tests: a store directory and a repository open on it."""
+"""Fixtures for the repository tests: a store on SQLite and on PostgreSQL, and a repository
+open on it.
+
+Every test taking ``db_url``, ``location`` or ``repo`` runs twice: against a SQLite file
+in the store directory (the default layout) and against a fresh database on the
+session's throwaway PostgreSQL cluster (tests/support/postgres.py, registered as a
+plugin in tests/conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from asyncart.repo.location import StoreLocation
 from asyncart.repo.service import Repository
+
+DIALECTS = ("sqlite", "postgresql")
 
 
 @pytest.fixture
@@ -16,10 +26,32 @@ def root(tmp_path: Path) -> Path:
     return tmp_path / "store"
 
 
+@pytest.fixture(params=DIALECTS)
+def dialect(request: pytest.FixtureRequest) -> str:
+    """The metadata database the test runs against: ``sqlite`` or ``postgresql``."""
+    return str(request.param)
+
+
 @pytest.fixture
-async def repo(root: Path) -> AsyncIterator[Repository]:
-    """A repository on a fresh store at ``root``, closed after the test."""
-    r = await Repository.open_dir(root)
+def db_url(dialect: str, root: Path, request: pytest.FixtureRequest) -> str:
+    """The store's metadata database: ``<root>/meta.db`` (the directory is created), or a
+    fresh PostgreSQL database."""
+    if dialect == "sqlite":
+        root.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{root / 'meta.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def location(root: Path, db_url: str) -> StoreLocation:
+    """The store: blobs under ``root``, metadata at ``db_url``."""
+    return StoreLocation.of(root, db=db_url)
+
+
+@pytest.fixture
+async def repo(location: StoreLocation) -> AsyncIterator[Repository]:
+    """A repository on a fresh store at ``location``, closed after the test."""
+    r = await Repository.open(location)
     try:
         yield r
     finally:

@@ -27,8 +27,9 @@ async def _commit_all(
         run_id = f"worker-{os.getpid()}"
         await store.create_run(RunInfo(id=run_id, project=project, job_type="test"))
         await asyncio.to_thread(start.wait)  # every process commits at the same moment
-        # With a run id, commit_version reads (the run) before it writes: only a
-        # write lock taken at BEGIN keeps concurrent processes from failing.
+        # With a run id, commit_version reads (the run) before it writes: on SQLite only
+        # a write lock taken at BEGIN keeps concurrent processes from failing; on
+        # PostgreSQL the collection row lock orders them.
         new = [
             NewVersion(project, name, "dataset", digest, size=1, file_count=1, run_id=run_id)
             for digest in digests

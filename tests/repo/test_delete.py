@@ -1,4 +1,4 @@
-"""Deleting versions and artifacts in a real store (SQLite + files): the rules of docs/gc.md."""
+"""Deleting versions and artifacts in a real store (files + SQLite or PostgreSQL): docs/gc.md."""
 
 from __future__ import annotations
 

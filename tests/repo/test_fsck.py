@@ -1,4 +1,4 @@
-"""fsck on a real store (SQLite + files): damage is found, named, repaired, and healed by a push."""
+"""fsck on a real store (files + SQLite or PostgreSQL): damage found, named, repaired, healed."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from asyncart.errors import ConfigError
 from asyncart.repo import fsck as checker
 from asyncart.repo.fsck import fsck
+from asyncart.repo.location import StoreLocation
 from asyncart.repo.service import Repository, manifest_key, pack_key
 from tests.support.stores import (
     HOUR,
@@ -100,7 +101,7 @@ async def test_a_lost_pack_file_is_forgotten_so_a_push_re_uploads_it(
 
 
 async def test_crash_leftovers_are_problems_once_old_and_repair_removes_them(
-    repo: Repository, root: Path
+    repo: Repository, location: StoreLocation, root: Path
 ) -> None:
     await push(repo, FILES)
     await repo.blobs.put_bytes(pack_key("e" * 64), b"stored, never indexed")
@@ -109,7 +110,7 @@ async def test_crash_leftovers_are_problems_once_old_and_repair_removes_them(
     assert young.clean
     assert [f.kind for f in young.findings] == [checker.IN_FLIGHT, checker.IN_FLIGHT]
 
-    age_store(root, 2 * HOUR)
+    await age_store(location, 2 * HOUR)
     old = await fsck(repo)
     assert old.kinds() == {checker.PARTIAL, checker.ORPHAN_PACK}
     assert any("tmp/crashed.tmp" in f.message for f in old.problems)

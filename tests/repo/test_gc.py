@@ -1,4 +1,4 @@
-"""Garbage collection on a real store (SQLite + files), including its races with pushes.
+"""Garbage collection on a real store (files + SQLite or PostgreSQL), with its races with pushes.
 
 Time is never waited for: ``age_store`` makes the store older, as if that much time
 had passed (see tests/support/stores.py).
@@ -14,6 +14,7 @@ from asyncart.errors import ArtifactNotFound, ChunkMissing, ConflictError, Store
 from asyncart.repo.fsck import fsck
 from asyncart.repo.gc import collect_garbage
 from asyncart.repo.housekeeping import remove_pack
+from asyncart.repo.location import StoreLocation
 from asyncart.repo.metastores import NewVersion, PackChunk
 from asyncart.repo.service import Repository, manifest_key, pack_key
 from tests.support.packs import pack_body
@@ -42,7 +43,7 @@ async def assert_complete(repo: Repository) -> None:
 
 
 async def test_a_deleted_versions_unshared_chunks_go_at_the_next_gc(
-    repo: Repository, root: Path
+    repo: Repository, location: StoreLocation, root: Path
 ) -> None:
     await push(repo, {"shared": d("s", 3000), "a": d("a", 2000)})
     await push(repo, {"shared": d("s", 3000), "b": d("b", 2000)})  # one new pack: b's chunks
@@ -50,7 +51,7 @@ async def test_a_deleted_versions_unshared_chunks_go_at_the_next_gc(
     assert len(pack_files(root)) == 3
     await repo.delete_version(PROJECT, NAME, "v1")
     await repo.delete_version(PROJECT, NAME, "v2")
-    age_store(root, 2 * HOUR)
+    await age_store(location, 2 * HOUR)
 
     report = await collect_garbage(repo, grace=HOUR)
 
@@ -65,12 +66,12 @@ async def test_a_deleted_versions_unshared_chunks_go_at_the_next_gc(
 
 
 async def test_a_partly_dead_pack_is_kept_whole_and_reported(
-    repo: Repository, root: Path
+    repo: Repository, location: StoreLocation
 ) -> None:
     await push(repo, {"keep": d("k", 1024), "drop": d("d", 1024)}, name="one")
     await push(repo, {"keep": d("k", 1024)}, name="two")
     await repo.delete_collection(PROJECT, "one")
-    age_store(root, 2 * HOUR)
+    await age_store(location, 2 * HOUR)
 
     report = await collect_garbage(repo, grace=HOUR)
 
@@ -87,10 +88,12 @@ async def test_young_unreferenced_packs_are_kept(repo: Repository, root: Path) -
     assert len(pack_files(root)) == 1
 
 
-async def test_dry_run_deletes_nothing(repo: Repository, root: Path) -> None:
+async def test_dry_run_deletes_nothing(
+    repo: Repository, location: StoreLocation, root: Path
+) -> None:
     await push(repo, {"f": d("x", 5000)})
     await repo.delete_version(PROJECT, NAME, "v0")
-    age_store(root, 2 * HOUR)
+    await age_store(location, 2 * HOUR)
     report = await collect_garbage(repo, grace=HOUR, dry_run=True)
     assert (report.deleted_packs, report.deleted_bytes, report.deleted_manifests) == (1, 5000, 1)
     assert len(pack_files(root)) == 1
@@ -98,7 +101,9 @@ async def test_dry_run_deletes_nothing(repo: Repository, root: Path) -> None:
     assert pack_files(root) == []
 
 
-async def test_leftovers_go_once_older_than_the_grace(repo: Repository, root: Path) -> None:
+async def test_leftovers_go_once_older_than_the_grace(
+    repo: Repository, location: StoreLocation, root: Path
+) -> None:
     # An unindexed pack file (a crash between store and index) and an unfinished write.
     _, body = pack_body([b"orphan chunk"])
     header_len = len(body) - len(b"orphan chunk")
@@ -108,7 +113,7 @@ async def test_leftovers_go_once_older_than_the_grace(repo: Repository, root: Pa
     young = await collect_garbage(repo, grace=HOUR)
     assert (young.deleted_orphan_files, young.deleted_partials) == (0, 0)
 
-    age_store(root, 2 * HOUR)
+    await age_store(location, 2 * HOUR)
     report = await collect_garbage(repo, grace=HOUR)
     assert (report.deleted_orphan_files, report.deleted_partials) == (1, 1)
     assert report.deleted_partial_bytes == len(b"half a pack")
@@ -117,13 +122,13 @@ async def test_leftovers_go_once_older_than_the_grace(repo: Repository, root: Pa
 
 
 async def test_gc_deletes_nothing_when_a_manifest_is_unreadable(
-    repo: Repository, root: Path
+    repo: Repository, location: StoreLocation, root: Path
 ) -> None:
     info = await push(repo, {"f": d("x", 3000)})
     await push(repo, {"f": d("y", 3000)})
     await repo.delete_version(PROJECT, NAME, "v1")
     await repo.blobs.delete(manifest_key(info.digest))
-    age_store(root, 2 * HOUR)
+    await age_store(location, 2 * HOUR)
     with pytest.raises(StoreError, match=r"before deleting anything.*dataset:v0.*missing"):
         await collect_garbage(repo, grace=HOUR)
     assert len(pack_files(root)) == 2
@@ -137,20 +142,22 @@ async def test_one_maintenance_at_a_time(repo: Repository) -> None:
 # -- races with pushes in flight ----------------------------------------------------------
 
 
-async def old_dead_pack(repo: Repository, root: Path, files: dict[str, bytes]) -> list[str]:
+async def old_dead_pack(
+    repo: Repository, location: StoreLocation, files: dict[str, bytes]
+) -> list[str]:
     """Push ``files``, delete the version, and age the store: a pack gc may delete."""
     await push(repo, files)
     await repo.delete_version(PROJECT, NAME, "latest")
-    age_store(root, 2 * HOUR)
+    await age_store(location, 2 * HOUR)
     return list(manifest_of(files)[1])
 
 
 async def test_a_missing_answer_protects_the_chunks_it_reported_present(
-    repo: Repository, root: Path
+    repo: Repository, location: StoreLocation
 ) -> None:
     """The race: the client is told X is present, gc runs, then the client commits X."""
     files = {"f": d("x", 4000)}
-    hashes = await old_dead_pack(repo, root, files)
+    hashes = await old_dead_pack(repo, location, files)
 
     assert await repo.missing_chunks(hashes) == []  # the client will not upload them
     report = await collect_garbage(repo, grace=HOUR)  # gc between 'missing' and the commit
@@ -162,12 +169,12 @@ async def test_a_missing_answer_protects_the_chunks_it_reported_present(
 
 
 async def test_a_push_slower_than_the_grace_fails_its_commit_cleanly_and_a_repush_heals(
-    repo: Repository, root: Path
+    repo: Repository, location: StoreLocation, root: Path
 ) -> None:
     files = {"f": d("x", 4000)}
-    hashes = await old_dead_pack(repo, root, files)
+    hashes = await old_dead_pack(repo, location, files)
     assert await repo.missing_chunks(hashes) == []
-    age_store(root, 2 * HOUR)  # the push took longer than the grace period
+    await age_store(location, 2 * HOUR)  # the push took longer than the grace period
     assert (await collect_garbage(repo, grace=HOUR)).deleted_packs == 1
 
     with pytest.raises(ChunkMissing, match=r"4 chunk.*pushing again"):
@@ -182,11 +189,11 @@ async def test_a_push_slower_than_the_grace_fails_its_commit_cleanly_and_a_repus
 
 
 async def test_gc_between_the_commit_check_and_its_transaction_cannot_break_a_version(
-    repo: Repository, root: Path
+    repo: Repository, location: StoreLocation
 ) -> None:
     """The commit re-checks its chunks inside its own transaction."""
     files = {"f": d("x", 4000)}
-    hashes = await old_dead_pack(repo, root, files)
+    hashes = await old_dead_pack(repo, location, files)
     manifest = manifest_of(files)[0]
     assert await repo.meta.missing_chunks(hashes) == []  # the commit's first check passes
     assert (await collect_garbage(repo, grace=HOUR)).deleted_packs == 1  # gc strikes here
@@ -199,11 +206,11 @@ async def test_gc_between_the_commit_check_and_its_transaction_cannot_break_a_ve
 
 
 async def test_a_commit_touches_its_packs_so_a_gc_that_missed_it_keeps_them(
-    repo: Repository, root: Path
+    repo: Repository, location: StoreLocation
 ) -> None:
     """gc read the versions before the commit; the commit's touch still saves the pack."""
     files = {"f": d("x", 4000)}
-    hashes = await old_dead_pack(repo, root, files)
+    hashes = await old_dead_pack(repo, location, files)
     [seen] = (await repo.meta.snapshot()).packs  # gc's snapshot: the pack is dead and old
     cutoff = seen.touched_at + 1  # even a cutoff later than the commit's clock
     await repo.commit(commit_request(manifest_of(files)[0]))  # commits after the snapshot
@@ -215,7 +222,7 @@ async def test_a_commit_touches_its_packs_so_a_gc_that_missed_it_keeps_them(
 
 
 async def test_an_upload_racing_the_removal_of_the_same_pack(
-    repo: Repository, root: Path
+    repo: Repository, location: StoreLocation
 ) -> None:
     """Pack ids name content, so a client may upload the very pack gc is removing."""
     chunks = [d("r", 1500), d("s", 700)]
@@ -224,7 +231,7 @@ async def test_an_upload_racing_the_removal_of_the_same_pack(
     rows = [PackChunk(ref.hash, off, ref.size)
             for ref, off in zip(header.chunks, header.offsets(), strict=True)]
     await upload(repo, chunks)
-    age_store(root, 2 * HOUR)
+    await age_store(location, 2 * HOUR)
     seen = (await repo.meta.list_packs())[0].touched_at
 
     # 1. The upload is recorded before gc decides: gc keeps the pack and puts it back.
@@ -239,7 +246,7 @@ async def test_an_upload_racing_the_removal_of_the_same_pack(
 
     # 2. gc hid the file the upload had just stored, and decided first: the upload's
     #    record step finds its file gone and asks to be retried; nothing dangles.
-    age_store(root, 2 * HOUR)
+    await age_store(location, 2 * HOUR)
     seen = (await repo.meta.list_packs())[0].touched_at
     await repo.blobs.put_bytes(key, b"".join(chunks))  # the upload's store step
     assert await repo.blobs.hide(key)  # gc takes it off its name

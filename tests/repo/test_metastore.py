@@ -1,19 +1,25 @@
-"""SqlMetaStore against a real SQLite file: versions, aliases, chunk index, runs, migrations,
-and cross-process commits."""
+"""SqlMetaStore against a real SQLite file and a real PostgreSQL database: versions, aliases,
+chunk index, runs, migrations, dialect differences, and cross-process commits.
+
+Tests taking ``meta`` or ``db_url`` run on both (tests/repo/conftest.py); the few taking
+``db_path`` or ``postgres_url`` pin one database's own mechanics.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import socket
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import asynccontextmanager, closing, contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, create_engine, inspect
+from sqlalchemy import Connection, inspect, make_url, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from asyncart.core.models import ChunkLocation, RunInfo
 from asyncart.errors import (
@@ -26,6 +32,9 @@ from asyncart.errors import (
     RunNotFound,
     VersionNotFound,
 )
+from asyncart.repo.access import Role
+from asyncart.repo.accounts import AccountStore
+from asyncart.repo.audit import AuditEvent, AuditLog
 from asyncart.repo.metastores import (
     MetaStore,
     NewVersion,
@@ -33,10 +42,13 @@ from asyncart.repo.metastores import (
     SqlMetaStore,
     migrations,
     open_metastore,
+    packindex,
     schema,
 )
 from asyncart.repo.metastores.base import PackRecord
+from asyncart.repo.metastores.migrations import async_url, make_engine
 from tests.repo.metastore_workers import commit_versions
+from tests.support.stores import run_sql
 
 
 def digest(n: int) -> str:
@@ -60,12 +72,13 @@ def url_for(path: Path) -> str:
 
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
+    """A SQLite database file, for the tests of SQLite's own locking."""
     return tmp_path / "meta.db"
 
 
 @pytest.fixture
-async def meta(db_path: Path) -> AsyncIterator[MetaStore]:
-    s = open_metastore(url_for(db_path))
+async def meta(db_url: str) -> AsyncIterator[MetaStore]:
+    s = open_metastore(db_url)
     await s.open()
     try:
         yield s
@@ -319,40 +332,81 @@ def write_lock_held(db_path: Path) -> Iterator[sqlite3.Connection]:
                 holder.execute("ROLLBACK")
 
 
-def schema_versions(db_path: Path) -> list[int]:
-    with closing(sqlite3.connect(db_path)) as raw:
-        return [v for (v,) in raw.execute("SELECT version FROM schema_version ORDER BY version")]
+@asynccontextmanager
+async def migration_lock_held(url: str) -> AsyncIterator[None]:
+    """Hold what a migrating opener waits for, from another connection: the write lock on
+    SQLite, the migration advisory lock on PostgreSQL."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        assert parsed.database is not None
+        with write_lock_held(Path(parsed.database)):
+            yield
+        return
+    engine = make_engine(async_url(url), busy_timeout=30.0)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(f"SELECT pg_advisory_lock({migrations._PG_MIGRATION_LOCK})"))
+            try:
+                yield
+            finally:
+                await conn.execute(
+                    text(f"SELECT pg_advisory_unlock({migrations._PG_MIGRATION_LOCK})")
+                )
+    finally:
+        await engine.dispose()
 
 
-async def test_reopen_is_a_noop_and_schema_matches(db_path: Path) -> None:
-    first = SqlMetaStore(url_for(db_path))
+async def schema_versions(url: str) -> list[int]:
+    rows = await run_sql(url, "SELECT version FROM schema_version ORDER BY version")
+    return [v for (v,) in rows]
+
+
+async def reflect(url: str) -> dict[str, tuple[set[str], set[str]]]:
+    """Each table's column names and index names, as the database describes them."""
+
+    def read(conn: Connection) -> dict[str, tuple[set[str], set[str]]]:
+        found = inspect(conn)
+        return {
+            table: (
+                {c["name"] for c in found.get_columns(table)},
+                {str(i["name"]) for i in found.get_indexes(table)},
+            )
+            for table in found.get_table_names()
+        }
+
+    engine = make_engine(async_url(url), busy_timeout=30.0)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(read)
+    finally:
+        await engine.dispose()
+
+
+async def test_reopen_is_a_noop_and_schema_matches(db_url: str, dialect: str) -> None:
+    first = SqlMetaStore(db_url)
     await first.open()
     await first.commit_version(new())
     await first.close()
-    second = SqlMetaStore(url_for(db_path), busy_timeout=0.2)
-    with write_lock_held(db_path):  # reopening an up-to-date store only reads
+    second = SqlMetaStore(db_url, busy_timeout=0.2)
+    async with migration_lock_held(db_url):  # reopening an up-to-date store only reads
         await second.open()
         await second.open()  # idempotent
         assert (await second.get_version("p", "bike dataset", "latest")).index == 0
     await second.close()
-    assert schema_versions(db_path) == list(range(1, migrations.SCHEMA_VERSION + 1))
-    with closing(sqlite3.connect(db_path)) as raw:
-        assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    engine = create_engine(f"sqlite:///{db_path}")
-    try:
-        with engine.connect() as conn:
-            found = inspect(conn)
-            for table in schema.metadata.sorted_tables:
-                columns = {c["name"] for c in found.get_columns(table.name)}
-                assert columns == set(table.columns.keys()), table.name
-    finally:
-        engine.dispose()
+    assert await schema_versions(db_url) == list(range(1, migrations.SCHEMA_VERSION + 1))
+    if dialect == "sqlite":
+        assert await run_sql(db_url, "PRAGMA journal_mode") == [("wal",)]
+    found = await reflect(db_url)
+    for table in schema.metadata.sorted_tables:
+        columns, indexes = found[table.name]
+        assert columns == set(table.columns.keys()), table.name
+        assert {str(i.name) for i in table.indexes} <= indexes, table.name
 
 
 async def test_missing_steps_are_applied_once(
-    db_path: Path, monkeypatch: pytest.MonkeyPatch
+    db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    s = SqlMetaStore(url_for(db_path))
+    s = SqlMetaStore(db_url)
     await s.open()
     await s.commit_version(new())
     await s.close()
@@ -366,30 +420,33 @@ async def test_missing_steps_are_applied_once(
     monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, step_extra))
     monkeypatch.setattr(migrations, "SCHEMA_VERSION", extra)
     for _ in range(2):
-        s = SqlMetaStore(url_for(db_path))
+        s = SqlMetaStore(db_url)
         await s.open()
         assert (await s.get_version("p", "bike dataset", "v0")).index == 0
         await s.close()
     assert calls == [extra]
-    assert schema_versions(db_path) == list(range(1, extra + 1))
+    assert await schema_versions(db_url) == list(range(1, extra + 1))
 
 
 async def test_a_version_1_store_upgrades_and_keeps_its_data(
-    db_path: Path, monkeypatch: pytest.MonkeyPatch
+    db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A store written before gc support (schema 1) opens, gains touched_at and the index."""
     monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
     monkeypatch.setattr(migrations, "SCHEMA_VERSION", 1)
-    old = SqlMetaStore(url_for(db_path))
+    old = SqlMetaStore(db_url)
     await old.open()
-    with closing(sqlite3.connect(db_path)) as raw, raw:  # what version 1 wrote
-        raw.execute("INSERT INTO packs VALUES (?, 10, 123.5)", ("a" * 64,))
-        raw.execute("INSERT INTO chunks VALUES (?, ?, 0, 10)", (bytes(32), "a" * 64))
+    # What version 1 wrote:
+    await run_sql(db_url, "INSERT INTO packs VALUES (:id, 10, 123.5)", {"id": "a" * 64})
+    await run_sql(
+        db_url, "INSERT INTO chunks VALUES (:hash, :pack, 0, 10)",
+        {"hash": bytes(32), "pack": "a" * 64},
+    )
     await old.commit_version(new())
     await old.close()
     monkeypatch.undo()
 
-    upgraded = SqlMetaStore(url_for(db_path))
+    upgraded = SqlMetaStore(db_url)
     await upgraded.open()
     try:
         assert await upgraded.list_packs() == [PackRecord("a" * 64, 10, 123.5, 123.5)]
@@ -397,20 +454,19 @@ async def test_a_version_1_store_upgrades_and_keeps_its_data(
         assert (await upgraded.get_version("p", "bike dataset", "latest")).index == 0
     finally:
         await upgraded.close()
-    assert schema_versions(db_path) == list(range(1, migrations.SCHEMA_VERSION + 1))
-    with closing(sqlite3.connect(db_path)) as raw:
-        indexes = {row[1] for row in raw.execute("PRAGMA index_list(chunks)")}
-    assert "ix_chunks_pack_id" in indexes
+    assert await schema_versions(db_url) == list(range(1, migrations.SCHEMA_VERSION + 1))
+    assert "ix_chunks_pack_id" in (await reflect(db_url))["chunks"][1]
 
 
-async def test_newer_schema_is_refused(db_path: Path) -> None:
-    s = SqlMetaStore(url_for(db_path))
+async def test_newer_schema_is_refused(db_url: str) -> None:
+    s = SqlMetaStore(db_url)
     await s.open()
     await s.close()
-    with closing(sqlite3.connect(db_path)) as raw, raw:
-        raw.execute("INSERT INTO schema_version VALUES (?, 0)", (migrations.SCHEMA_VERSION + 1,))
+    await run_sql(
+        db_url, "INSERT INTO schema_version VALUES (:v, 0)", {"v": migrations.SCHEMA_VERSION + 1}
+    )
     with pytest.raises(MetadataStoreError, match="upgrade asyncart"):
-        await SqlMetaStore(url_for(db_path)).open()
+        await SqlMetaStore(db_url).open()
 
 
 async def test_driver_errors_are_wrapped(tmp_path: Path) -> None:
@@ -421,6 +477,19 @@ async def test_driver_errors_are_wrapped(tmp_path: Path) -> None:
         await missing_dir.list_projects()
 
 
+async def test_postgresql_connection_errors_are_wrapped(postgres_url: str) -> None:
+    no_database = make_url(postgres_url).set(database="no_such_database")
+    with pytest.raises(MetadataStoreError, match="no_such_database"):
+        await SqlMetaStore(no_database.render_as_string(hide_password=False)).open()
+    with socket.socket() as s:  # a port nothing listens on (bound, never listening)
+        s.bind(("127.0.0.1", 0))
+        closed = make_url(postgres_url).set(port=s.getsockname()[1])
+        with pytest.raises(MetadataStoreError, match="could not open it"):
+            await SqlMetaStore(closed.render_as_string(hide_password=False)).open()
+
+
+# SQLite only: its write lock and busy timeout. On PostgreSQL readers never wait for
+# writers (MVCC) and writers wait on the row locks of what they change, without a timeout.
 async def test_reads_skip_the_write_lock_and_writes_wait_for_it(db_path: Path) -> None:
     impatient = SqlMetaStore(url_for(db_path), busy_timeout=0.2)
     await impatient.open()
@@ -436,12 +505,205 @@ async def test_reads_skip_the_write_lock_and_writes_wait_for_it(db_path: Path) -
         await impatient.close()
 
 
-# -- several processes committing at once --------------------------------------------
+# -- what the databases do differently ---------------------------------------------------
 
 
-def _commit_in_processes(
-    db_path: Path, per_process: Sequence[Sequence[str]]
-) -> list[tuple[int, bool]]:
+async def test_names_sort_by_code_point_on_every_database(meta: MetaStore) -> None:
+    """PostgreSQL collates by language rules (the test cluster: ICU en-US); listings
+    still come in Python's ``sorted`` order, as on SQLite."""
+    names = ["beta", "Zeta", "alpha", "ärger", "beta-b", "beta a", "Alpha", "_x", "10", "9"]
+    for name in names:
+        await meta.commit_version(new(name, project=name))
+        await meta.commit_version(new(name))
+    assert await meta.list_projects() == sorted([*names, "p"])
+    assert [c.name for c in await meta.list_collections("p")] == sorted(names)
+    with pytest.raises(ArtifactNotFound) as err:
+        await meta.get_collection("p", "nope")
+    assert str(err.value).endswith("artifacts: " + ", ".join(sorted(names)))
+    stored = await meta.all_versions()
+    assert [(v.project, v.name) for v in stored] == sorted(
+        [(n, n) for n in names] + [("p", n) for n in names]
+    )
+
+
+async def test_the_longest_names_fit_and_unicode_survives(meta: MetaStore) -> None:
+    longest = "é" * 128  # characters, not bytes: VARCHAR(128) on PostgreSQL counts these
+    info = await meta.commit_version(
+        new(longest, project=longest, aliases=("ü" * 128,), description="ß ✓ 𝄞")
+    )
+    again = await meta.get_version(longest, longest, "ü" * 128)
+    assert (again.name, again.project, again.description) == (longest, longest, "ß ✓ 𝄞")
+    assert again.aliases == info.aliases == ("latest", "ü" * 128)
+
+
+async def test_a_version_number_beyond_any_index_is_not_found(meta: MetaStore) -> None:
+    await meta.commit_version(new())
+    await meta.create_run(run("r1"))
+    huge = 9_999_999_999  # 'v9999999999' is a well-formed version name; no INTEGER holds it
+    with pytest.raises(VersionNotFound, match=r"versions: v0$"):
+        await meta.get_version("p", "bike dataset", f"v{huge}")
+    with pytest.raises(VersionNotFound):
+        await meta.add_run_input("r1", "p", "bike dataset", huge)
+    with pytest.raises(VersionNotFound):
+        await meta.version_consumers("p", "bike dataset", huge)
+    with pytest.raises(VersionNotFound):
+        await meta.delete_version("p", "bike dataset", f"v{huge}")
+
+
+async def test_a_nul_character_is_refused_everywhere(meta: MetaStore) -> None:
+    with pytest.raises(ConfigError, match="NUL"):
+        await meta.commit_version(new(description="a\x00b"))
+    assert await meta.list_projects() == []
+
+
+async def test_timestamps_keep_full_precision(meta: MetaStore) -> None:
+    started = 1_700_000_000.123456  # needs a double: a 4-byte float would lose the seconds
+    created = await meta.create_run(run("r1", started_at=started))
+    assert created.started_at == started
+    await meta.add_pack("a" * 64, 10, [PackChunk(h(1), 0, 10)])
+    [pack] = await meta.list_packs()
+    assert pack.touched_at == pack.created_at > 1_700_000_000
+
+
+async def test_snapshot_is_one_moment(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """gc's snapshot reads versions, packs and chunks in one transaction; a commit landing
+    between its statements is entirely out of it (REPEATABLE READ on PostgreSQL)."""
+    reader, writer = SqlMetaStore(db_url), SqlMetaStore(db_url)
+    await reader.open()
+    await writer.open()
+    try:
+        await writer.add_pack("early", 10, [PackChunk(h(1), 0, 10)])
+        await writer.commit_version(new(d=1, chunks=(h(1),)))
+        real_list_packs = packindex.list_packs
+
+        async def list_packs_then_commit(conn: AsyncConnection) -> list[PackRecord]:
+            found = await real_list_packs(conn)
+            await writer.add_pack("late", 10, [PackChunk(h(2), 0, 10)])
+            await writer.commit_version(new(d=2, chunks=(h(2),)))
+            return found
+
+        monkeypatch.setattr(packindex, "list_packs", list_packs_then_commit)
+        snapshot = await reader.snapshot()
+        monkeypatch.undo()
+        assert [v.index for v in snapshot.versions] == [0]
+        assert [p.id for p in snapshot.packs] == ["early"]
+        assert set(snapshot.chunks) == {"early"}
+        assert len((await reader.snapshot()).versions) == 2
+    finally:
+        await reader.close()
+        await writer.close()
+
+
+async def test_accounts_and_audit_on_every_database(db_url: str) -> None:
+    accounts = await AccountStore.open_url(db_url)
+    audit = await AuditLog.open_url(db_url)
+    try:
+        for name in ("zoe", "Bob", "alice"):
+            await accounts.create_user(name)
+        with pytest.raises(ConflictError):
+            await accounts.create_user("zoe")
+        assert [u.name for u in await accounts.list_users()] == ["Bob", "alice", "zoe"]
+        info, key = await accounts.create_key("alice", label="laptop")
+        await accounts.grant("alice", "proj", Role.READ)
+        await accounts.grant("alice", "proj", Role.WRITE)  # replaces the role
+        await accounts.grant("alice", "*", Role.READ)
+        await accounts.grant("Bob", "proj", Role.ADMIN)
+        grants = [(g.user, g.project, g.role) for g in await accounts.list_grants()]
+        assert grants == [
+            ("Bob", "proj", Role.ADMIN), ("alice", "*", Role.READ), ("alice", "proj", Role.WRITE)
+        ]
+        principal = await accounts.principal(key)
+        assert principal is not None and principal.user == "alice"
+        assert principal.grants == {"*": Role.READ, "proj": Role.WRITE}
+        assert await accounts.revoke_grant("alice", "*")
+        assert not await accounts.revoke_grant("alice", "*")
+        assert (await accounts.revoke_key(info.id)).revoked
+        assert await accounts.principal(key) is None
+
+        for n in range(3):
+            await audit.record(
+                AuditEvent("push", "alice", project="proj", artifact="a", version=n,
+                           detail={"n": n}, request_id=f"req-{n}")
+            )
+        events = await audit.query(project="proj", limit=2)
+        assert [(e.version, e.detail, e.request_id) for e in events] == [
+            (2, {"n": 2}, "req-2"), (1, {"n": 1}, "req-1")
+        ]
+        assert [e.version for e in await audit.query(before_id=events[-1].id)] == [0]
+    finally:
+        await accounts.close()
+        await audit.close()
+
+
+# -- races PostgreSQL must order the way SQLite's single writer does ----------------------
+#
+# SQLite runs one write transaction at a time, so an upload (or commit) and gc's decision
+# about the same object cannot overlap there. On PostgreSQL they can: gc's transaction
+# must wait for one still recording the object, which it cannot see yet.
+
+
+async def blocked_or_done(url: str, task: asyncio.Task[Any]) -> None:
+    """Return once ``task`` has finished or waits for an advisory lock in ``url``'s database."""
+    deadline = time.monotonic() + 120
+    query = (
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    while not task.done():
+        if (await run_sql(url, query))[0][0]:
+            return
+        assert time.monotonic() < deadline, "the task neither finished nor waited for a lock"
+
+
+async def test_gc_waits_for_an_upload_recording_the_pack(postgres_url: str) -> None:
+    uploader, gc = SqlMetaStore(postgres_url), SqlMetaStore(postgres_url)
+    await uploader.open()
+    await gc.open()
+    decisions: list[asyncio.Task[bool]] = []
+
+    async def stored() -> bool:
+        # The upload checked its file, then gc hid it and decides while the upload's
+        # transaction is still open: gc sees no recorded pack yet.
+        decisions.append(
+            asyncio.create_task(
+                gc.drop_pack("pack-x", touched_before=float("inf"), seen_touched_at=None)
+            )
+        )
+        await blocked_or_done(postgres_url, decisions[0])
+        return True
+
+    try:
+        await uploader.add_pack("pack-x", 10, [PackChunk(h(1), 0, 10)], stored=stored)
+        assert await decisions[0] is False  # gc waited, saw the pack recorded, keeps it
+        assert [p.id for p in await gc.list_packs()] == ["pack-x"]
+    finally:
+        await uploader.close()
+        await gc.close()
+
+
+async def test_gc_waits_for_a_commit_inserting_the_manifests_version(postgres_url: str) -> None:
+    committer, gc = SqlMetaStore(postgres_url), SqlMetaStore(postgres_url)
+    await committer.open()
+    await gc.open()
+    decisions: list[asyncio.Task[bool]] = []
+
+    async def manifest_stored() -> bool:
+        decisions.append(asyncio.create_task(gc.digest_unreferenced(digest(5))))
+        await blocked_or_done(postgres_url, decisions[0])
+        return True
+
+    try:
+        await committer.commit_version(new(d=5), manifest_stored=manifest_stored)
+        assert await decisions[0] is False  # gc waited and saw the version: keeps the manifest
+    finally:
+        await committer.close()
+        await gc.close()
+
+
+# -- several processes (and stores) committing at once -------------------------------------
+
+
+def _commit_in_processes(url: str, per_process: Sequence[Sequence[str]]) -> list[tuple[int, bool]]:
     """Run one worker process per digest list; every worker must succeed."""
     ctx = multiprocessing.get_context("spawn")
     results = ctx.Queue()
@@ -449,7 +711,7 @@ def _commit_in_processes(
     procs = [
         ctx.Process(
             target=commit_versions,
-            args=(url_for(db_path), "p", "shared", list(digests), start, results),
+            args=(url, "p", "shared", list(digests), start, results),
         )
         for digests in per_process
     ]
@@ -472,9 +734,9 @@ def _commit_in_processes(
         results.join_thread()
 
 
-def _versions(db_path: Path, name: str = "shared") -> list[Any]:
+def _versions(url: str, name: str = "shared") -> list[Any]:
     async def read() -> list[Any]:
-        s = SqlMetaStore(url_for(db_path))
+        s = SqlMetaStore(url)
         await s.open()
         try:
             return await s.list_versions("p", name)
@@ -484,22 +746,62 @@ def _versions(db_path: Path, name: str = "shared") -> list[Any]:
     return asyncio.run(read())
 
 
-def test_processes_committing_distinct_digests_get_contiguous_indexes(db_path: Path) -> None:
+def test_processes_committing_distinct_digests_get_contiguous_indexes(db_url: str) -> None:
     per_process = [[digest(1000 * w + i) for i in range(5)] for w in range(8)]
-    committed = _commit_in_processes(db_path, per_process)  # the database does not exist yet
+    committed = _commit_in_processes(db_url, per_process)  # the schema does not exist yet
     assert sorted(index for index, _ in committed) == list(range(40))
     assert all(created for _, created in committed)
-    found = _versions(db_path)
+    found = _versions(db_url)
     assert [v.index for v in found] == list(range(40))
     assert sorted(v.digest for v in found) == sorted(d for ds in per_process for d in ds)
     assert [v.aliases for v in found if v.aliases] == [("latest",)]
+    assert found[-1].aliases == ("latest",)  # on the last version committed
     assert len({v.created_by for v in found}) == 8  # each version names its process's run
 
 
-def test_processes_committing_the_same_digest_get_one_version(db_path: Path) -> None:
-    committed = _commit_in_processes(db_path, [[digest(7)] * 3 for _ in range(8)])
+def test_processes_committing_the_same_digest_get_one_version(db_url: str) -> None:
+    committed = _commit_in_processes(db_url, [[digest(7)] * 3 for _ in range(8)])
     assert {index for index, _ in committed} == {0}
     assert sum(created for _, created in committed) == 1
-    [only] = _versions(db_path)
+    [only] = _versions(db_url)
     assert (only.index, only.digest) == (0, digest(7))
     assert only.created_by is not None
+
+
+async def test_stores_committing_at_once_in_one_process(db_url: str) -> None:
+    """Separate stores (engines, connection pools) on one database, committing new and
+    repeated content to one collection concurrently, with custom aliases."""
+    stores = [SqlMetaStore(db_url) for _ in range(6)]
+    await asyncio.gather(*(s.open() for s in stores))  # concurrent first opens migrate once
+    try:
+        work = [
+            s.commit_version(new("shared", d=d, aliases=(f"from-{n}",)))
+            for n, s in enumerate(stores)
+            for d in (100 * n + 1, 100 * n + 2, 100 * n + 3, 7)
+        ]
+        committed = await asyncio.gather(*work)
+        found = await stores[0].list_versions("p", "shared")
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))
+    assert [v.index for v in found] == list(range(6 * 3 + 1))
+    assert len({v.digest for v in found}) == len(found)
+    assert sum(info.created for info in committed) == len(found)
+    assert {info.index for info in committed if info.digest == digest(7)} == {
+        v.index for v in found if v.digest == digest(7)
+    }
+    holders = {a: v.index for v in found for a in v.aliases}
+    assert set(holders) == {"latest", *(f"from-{n}" for n in range(6))}
+    assert await schema_versions(db_url) == list(range(1, migrations.SCHEMA_VERSION + 1))
+
+
+async def test_concurrent_grants_to_one_user_and_project(db_url: str) -> None:
+    """Each grant replaces the role in one statement, so racing grants never collide on
+    the key (PostgreSQL runs them at once; SQLite one after another)."""
+    stores = [await AccountStore.open_url(db_url) for _ in range(4)]
+    try:
+        await stores[0].create_user("u")
+        await asyncio.gather(*(s.grant("u", "proj", role) for s in stores for role in Role))
+        [only] = await stores[0].list_grants()
+        assert (only.user, only.project) == ("u", "proj")
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))

@@ -1,4 +1,4 @@
-"""Repository over a real directory (SQLite + filesystem): packs, commits, aliases, lookups."""
+"""Repository over a real store (files + SQLite or PostgreSQL): packs, commits, aliases, lookups."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from asyncart.errors import (
     InvalidNameError,
     VersionNotFound,
 )
+from asyncart.repo.location import StoreLocation
 from asyncart.repo.service import Repository, manifest_key, pack_key
 from tests.support.packs import h, pack_body, ref_of
 
@@ -383,15 +384,14 @@ async def test_listings(repo: Repository) -> None:
     ]
 
 
-async def test_state_survives_reopening(tmp_path: Path) -> None:
-    root = tmp_path / "store"
-    first = await Repository.open_dir(root)
+async def test_state_survives_reopening(location: StoreLocation) -> None:
+    first = await Repository.open(location)
     try:
         m = await store_files(first, {"f": b"persisted"})
         await first.commit(request(m, aliases=("keep",)))
     finally:
         await first.close()
-    second = await Repository.open_dir(root)
+    second = await Repository.open(location)
     try:
         info, blob = await second.get_manifest_blob("proj", "bike dataset", "keep")
         assert info.index == 0 and Manifest.decode(blob) == m

@@ -1,20 +1,17 @@
 """Chunk visibility in the repository: holders, uploaders, the schema-4 backfill, gc pruning.
 
 The HTTP-level proofs are in tests/server/test_dedup_leak.py; these pin the rules at the
-repository and metastore level, on a real SQLite store.
+repository and metastore level, on a real store (SQLite and PostgreSQL).
 """
 
 from __future__ import annotations
-
-import sqlite3
-from contextlib import closing
-from pathlib import Path
 
 import pytest
 
 from asyncart.errors import ChunkMissing
 from asyncart.repo.accounts import AccountStore
 from asyncart.repo.gc import collect_garbage
+from asyncart.repo.location import StoreLocation
 from asyncart.repo.metastores.base import ChunkScope
 from asyncart.repo.service import Repository
 from tests.support.stores import (
@@ -25,25 +22,28 @@ from tests.support.stores import (
     commit_request,
     manifest_of,
     push,
+    run_sql,
     upload,
 )
 from tests.support.stores import data as d
 
 
-def holders(root: Path) -> set[tuple[str, str]]:
-    with closing(sqlite3.connect(root / "meta.db")) as db:
-        rows = db.execute(
-            "SELECT lower(hex(h.hash)), p.name FROM chunk_holders h "
-            "JOIN projects p ON p.id = h.project_id"
-        )
-        return {(row[0], row[1]) for row in rows}
+async def holders(location: StoreLocation) -> set[tuple[str, str]]:
+    """(hex hash, project) of every chunk-holder record."""
+    rows = await run_sql(
+        location.db,
+        "SELECT h.hash, p.name FROM chunk_holders h JOIN projects p ON p.id = h.project_id",
+    )
+    return {(bytes(raw).hex(), project) for raw, project in rows}
 
 
-async def test_a_commit_records_its_project_as_holder(repo: Repository, root: Path) -> None:
+async def test_a_commit_records_its_project_as_holder(
+    repo: Repository, location: StoreLocation
+) -> None:
     files = {"a": d("a", 3000)}
     await push(repo, files)
     hashes = set(manifest_of(files)[1])
-    assert holders(root) == {(x, PROJECT) for x in hashes}
+    assert await holders(location) == {(x, PROJECT) for x in hashes}
     reader = ChunkScope(projects=frozenset({PROJECT}), uploader="r")
     stranger = ChunkScope(projects=frozenset({"elsewhere"}), uploader="s")
     everyone = ChunkScope(projects=None, uploader="x")
@@ -68,63 +68,60 @@ async def test_an_upload_makes_chunks_visible_to_its_uploader_only(repo: Reposit
 
 
 async def test_holders_of_a_store_from_before_schema_4_are_filled_on_open(
-    repo: Repository, root: Path
+    repo: Repository, location: StoreLocation
 ) -> None:
     files = {"a": d("a", 3000), "b": d("b", 1000)}
     await push(repo, files)
-    expected = holders(root)
+    expected = await holders(location)
     assert expected
-    with closing(sqlite3.connect(root / "meta.db")) as db, db:  # as migration 4 leaves it
-        db.execute("DELETE FROM chunk_holders")
-        db.execute("UPDATE store_state SET value = 'pending' WHERE key = 'chunk_holders'")
-    reopened = await Repository.open_dir(root)
+    # As migration 4 leaves it:
+    await run_sql(location.db, "DELETE FROM chunk_holders")
+    await run_sql(
+        location.db, "UPDATE store_state SET value = 'pending' WHERE key = 'chunk_holders'"
+    )
+    reopened = await Repository.open(location)
     try:
         assert await reopened.meta.holders_complete()
     finally:
         await reopened.close()
-    assert holders(root) == expected
+    assert await holders(location) == expected
 
 
-async def test_users_from_before_roles_keep_full_access(tmp_path: Path) -> None:
+async def test_users_from_before_roles_keep_full_access(location: StoreLocation) -> None:
     """A schema-3 store's users could do everything; after migration 4 they are '*' admins,
     and a store with versions has its holder backfill pending."""
-    root = tmp_path / "old"
-    root.mkdir()
-    repo = await Repository.open_dir(root)
+    repo = await Repository.open(location)
     try:
         await push(repo, {"x": d("x", 500)})
     finally:
         await repo.close()
-    with closing(sqlite3.connect(root / "meta.db")) as db, db:  # back to what schema 3 was
-        for table in ("grants", "chunk_holders", "chunk_uploads", "audit_events", "store_state"):
-            db.execute(f"DROP TABLE {table}")
-        db.execute("DELETE FROM schema_version WHERE version > 3")
-        db.execute("INSERT INTO users (name, created_at) VALUES ('veteran', 1.0)")
+    # Back to what schema 3 was:
+    for table in ("grants", "chunk_holders", "chunk_uploads", "audit_events", "store_state"):
+        await run_sql(location.db, f"DROP TABLE {table}")
+    await run_sql(location.db, "DELETE FROM schema_version WHERE version > 3")
+    await run_sql(location.db, "INSERT INTO users (name, created_at) VALUES ('veteran', 1.0)")
 
-    accounts = await AccountStore.open_dir(root)  # migrates to 4
+    accounts = await AccountStore.open_url(location.db)  # migrates to 4
     try:
         grants = await accounts.list_grants()
     finally:
         await accounts.close()
     assert [(g.user, g.project, g.role.label) for g in grants] == [("veteran", "*", "admin")]
-    with closing(sqlite3.connect(root / "meta.db")) as db:
-        state = db.execute("SELECT value FROM store_state").fetchone()[0]
-    assert state == "pending"
-    repo = await Repository.open_dir(root)  # fills the holders
+    assert await run_sql(location.db, "SELECT value FROM store_state") == [("pending",)]
+    repo = await Repository.open(location)  # fills the holders
     await repo.close()
-    assert {p for _, p in holders(root)} == {PROJECT}
+    assert {p for _, p in await holders(location)} == {PROJECT}
 
 
 async def test_gc_forgets_holders_and_uploaders_of_the_chunks_it_removes(
-    repo: Repository, root: Path
+    repo: Repository, location: StoreLocation
 ) -> None:
     files = {"gone": d("g", 2500)}
     _, pieces = manifest_of(files)
     await upload(repo, list(pieces.values()), scope=ChunkScope(frozenset(), "u"))
     await push(repo, files)
     await repo.delete_version(PROJECT, NAME, "latest")
-    age_store(root, 2 * HOUR)
+    await age_store(location, 2 * HOUR)
     await collect_garbage(repo, grace=HOUR)
-    with closing(sqlite3.connect(root / "meta.db")) as db:
-        assert db.execute("SELECT count(*) FROM chunk_holders").fetchone()[0] == 0
-        assert db.execute("SELECT count(*) FROM chunk_uploads").fetchone()[0] == 0
+    for table in ("chunk_holders", "chunk_uploads"):
+        assert await run_sql(location.db, f"SELECT count(*) FROM {table}") == [(0,)]

@@ -1,23 +1,28 @@
 """Working on a store directory the way a test needs: push content, age it, damage it.
 
 ``age_store`` moves a store back in time instead of making a test wait: the packs'
-upload/touch times in ``meta.db`` and the mtimes of every object and unfinished write
-go back by the same amount, exactly as if that much time had passed since.
+upload/touch times in its metadata database and the mtimes of every object and
+unfinished write go back by the same amount, exactly as if that much time had passed
+since. ``run_sql`` pokes a metadata database directly, through the same SQLAlchemy
+layer as the store, so such tests run on SQLite and PostgreSQL alike.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import sqlite3
-from collections.abc import AsyncIterator, Iterable
-from contextlib import closing
+from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Row, text
 
 from asyncart.core.chunking import ChunkerSpec, chunk_bytes
 from asyncart.core.manifest import Manifest, ManifestEntry
 from asyncart.core.models import CommitRequest, VersionInfo
+from asyncart.repo.location import StoreLocation
 from asyncart.repo.metastores.base import ChunkScope
+from asyncart.repo.metastores.migrations import WRITE_OPTION, async_url, make_engine
 from asyncart.repo.service import Repository
 from tests.support.packs import h, pack_body, ref_of
 
@@ -74,14 +79,30 @@ def commit_request(
     )
 
 
-def age_store(root: Path, seconds: float) -> None:
+async def run_sql(
+    url: str, sql: str, params: Mapping[str, Any] | None = None
+) -> list[Row[Any]]:
+    """Run one SQL statement (``:name`` parameters) on the database at ``url`` in its own
+    write transaction; the rows it returns (none for a statement without a result)."""
+    engine = make_engine(async_url(url), busy_timeout=30.0)
+    try:
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(**{WRITE_OPTION: True})
+            async with conn.begin():
+                result = await conn.execute(text(sql), dict(params or {}))
+                return list(result.all()) if result.returns_rows else []
+    finally:
+        await engine.dispose()
+
+
+async def age_store(location: StoreLocation, seconds: float) -> None:
     """Make everything in the store ``seconds`` older (see the module doc)."""
-    with closing(sqlite3.connect(root / "meta.db", timeout=30)) as db, db:
-        db.execute(
-            "UPDATE packs SET touched_at = touched_at - ?, created_at = created_at - ?",
-            (seconds, seconds),
-        )
-    for path in (root / "blobs").rglob("*"):
+    await run_sql(
+        location.db,
+        "UPDATE packs SET touched_at = touched_at - :s, created_at = created_at - :s",
+        {"s": seconds},
+    )
+    for path in Path(location.blobs).rglob("*"):
         if path.is_file():
             st = path.stat()
             os.utime(path, (st.st_atime - seconds, st.st_mtime - seconds))

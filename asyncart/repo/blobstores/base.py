@@ -18,14 +18,17 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 from asyncart.errors import ConfigError
 
-_KEY_RE = re.compile(r"^(packs|manifests)/[0-9a-f]{64}$")
+_KEY_RE = re.compile(r"(?:packs|manifests)/[0-9a-f]{64}|incoming/[0-9a-f]{64}-[0-9a-f]{16,64}")
 KINDS = ("packs", "manifests")
+#: Where direct (presigned) uploads land before the server verifies them and copies them
+#: to ``packs/``: ``incoming/<pack id>-<token>``.
+INCOMING = "incoming"
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,10 @@ class BlobInfo:
 def check_key(key: str) -> str:
     """Only well-formed keys reach a backend: no path tricks, whatever the caller sent."""
     if not _KEY_RE.fullmatch(key):  # fullmatch: "$" alone would accept a trailing newline
-        raise ConfigError(f"blob key {key!r} is not of the form packs/<hex> or manifests/<hex>")
+        raise ConfigError(
+            f"blob key {key!r} is not of the form packs/<hex>, manifests/<hex> or "
+            "incoming/<hex>-<token>"
+        )
     return key
 
 
@@ -71,6 +77,17 @@ class BlobStore(ABC):
     async def read_range(self, key: str, offset: int, length: int) -> bytes:
         """Read ``length`` bytes at ``offset``; raises BlobStoreError if the object is shorter."""
 
+    async def read_stream(self, key: str) -> AsyncIterator[bytes]:
+        """The object's bytes in pieces (NotFoundError if absent); stores that can, stream."""
+        yield await self.get_bytes(key)
+
+    @abstractmethod
+    async def copy(self, src: str, dst: str) -> None:
+        """Store a copy of ``src`` under ``dst`` (replacing it), atomically as a put is.
+
+        Raises NotFoundError if ``src`` is absent.
+        """
+
     @abstractmethod
     async def exists(self, key: str) -> bool:
         """Whether ``key`` is stored."""
@@ -81,6 +98,32 @@ class BlobStore(ABC):
 
     def local_path(self, key: str) -> Path | None:
         """A filesystem path holding the object, for zero-copy serving; None if not local."""
+        return None
+
+    # -- direct transfer (presigned URLs) --------------------------------------------------
+
+    @property
+    def can_presign(self) -> bool:
+        """Whether :meth:`presign_get` / :meth:`presign_put` hand out URLs."""
+        return False
+
+    async def presign_get(self, key: str, expires: float) -> str | None:
+        """A URL that reads ``key`` without credentials for ``expires`` seconds; None if
+        this store cannot sign URLs."""
+        check_key(key)
+        return None
+
+    async def presign_put(
+        self,
+        key: str,
+        expires: float,
+        *,
+        content_md5: str | None = None,
+        content_length: int | None = None,
+    ) -> str | None:
+        """A URL that stores ``key`` without credentials for ``expires`` seconds (with the
+        signed ``Content-MD5`` / size, if given); None if this store cannot sign URLs."""
+        check_key(key)
         return None
 
     # -- maintenance -------------------------------------------------------------
@@ -95,7 +138,8 @@ class BlobStore(ABC):
 
     @abstractmethod
     async def list_partials(self) -> list[BlobInfo]:
-        """Unfinished writes (temporary objects): in flight, or left by a crash."""
+        """Unfinished writes (temporary objects, direct uploads not completed): in flight,
+        or left by a crash."""
 
     @abstractmethod
     async def remove_partial(self, name: str) -> None:
@@ -131,10 +175,12 @@ class BlobStore(ABC):
         """Keep a copy of a damaged object for inspection; returns where it is."""
 
     @abstractmethod
-    def maintenance_lock(self) -> AbstractContextManager[None]:
-        """Held by gc and fsck so only one maintains the store at a time.
+    def maintenance_lock(self) -> AbstractAsyncContextManager[None]:
+        """Held by gc and fsck (``async with``) so only one maintains the store at a time,
+        from any process on any machine that shares the store.
 
-        Raises ConflictError at once if another process holds it.
+        Raises ConflictError at once if another process holds it (and, for a lock held
+        as a lease, from the ``async with`` body if the lease is lost meanwhile).
         """
 
     async def close(self) -> None:  # noqa: B027 - optional hook, a no-op unless overridden

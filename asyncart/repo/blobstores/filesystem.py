@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import AsyncIterable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -173,6 +173,43 @@ class FilesystemBlobStore(BlobStore):
         except OSError as exc:
             raise _describe_os_error(exc, f"reading {key}") from exc
 
+    async def read_stream(self, key: str) -> AsyncIterator[bytes]:
+        path = self.path_for(key)
+        try:
+            async with aiofiles.open(path, "rb") as f:
+                while piece := await f.read(_WRITE_BATCH):
+                    yield piece
+        except FileNotFoundError:
+            raise NotFoundError(f"blob {key} is not in the store") from None
+        except OSError as exc:
+            raise _describe_os_error(exc, f"reading {key}") from exc
+
+    async def copy(self, src: str, dst: str) -> None:
+        source, final = self.path_for(src), self.path_for(dst)
+        tmp = self.tmp / f"{final.name}.{uuid.uuid4().hex}.tmp"
+
+        def work() -> None:
+            try:
+                shutil.copyfile(source, tmp)
+                if self.fsync:
+                    fd = os.open(tmp, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                self._publish(tmp, final)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(tmp)
+                raise
+
+        try:
+            await anyio.to_thread.run_sync(work)
+        except FileNotFoundError:
+            raise NotFoundError(f"blob {src} is not in the store") from None
+        except OSError as exc:
+            raise _describe_os_error(exc, f"copying {src}") from exc
+
     async def exists(self, key: str) -> bool:
         return await aiofiles.os.path.exists(self.path_for(key))
 
@@ -292,21 +329,14 @@ class FilesystemBlobStore(BlobStore):
 
         return await self._io(keep, f"quarantining {key}")
 
-    @contextlib.contextmanager
-    def maintenance_lock(self) -> Iterator[None]:
-        path = self.root / "maintenance.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise ConflictError(
-                    f"another gc or fsck is running on this store (it holds {path}); "
-                    "wait for it to finish"
-                ) from None
-            yield
-        finally:
-            os.close(fd)  # closing the descriptor releases the lock
+    def maintenance_lock(self) -> _FileLock:
+        """``flock`` on ``<root>/maintenance.lock``: excludes every process on this machine
+        (and on others sharing the directory over a filesystem that honours flock).
+
+        Use it with ``async with`` (the BlobStore interface); plain ``with`` works too,
+        since taking the lock never blocks.
+        """
+        return _FileLock(self.root / "maintenance.lock")
 
     async def _io(self, fn: Callable[[], T], what: str) -> T:
         """Run blocking file work in a thread; map OS errors to ours."""
@@ -316,6 +346,37 @@ class FilesystemBlobStore(BlobStore):
             raise NotFoundError(f"{exc.filename or what} is not in the store") from None
         except OSError as exc:
             raise _describe_os_error(exc, what) from exc
+
+
+class _FileLock:
+    """A non-blocking exclusive ``flock``; ConflictError at once if another holds it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd = -1
+
+    def __enter__(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ConflictError(
+                f"another gc or fsck is running on this store (it holds {self.path}); "
+                "wait for it to finish"
+            ) from None
+        self.fd = fd
+
+    def __exit__(self, *exc: object) -> None:
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    async def __aenter__(self) -> None:
+        self.__enter__()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.__exit__(*exc)
 
 
 def _info(key: str, path: Path) -> BlobInfo:

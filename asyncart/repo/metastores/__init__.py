@@ -7,10 +7,11 @@ is one transaction and raises only :mod:`asyncart.errors` classes.
 :class:`SqlMetaStore` (``sql.py``, with its row conversions and lookups in
 ``lookups.py``, version deletion in ``deletion.py`` and the pack-table work that
 keeps garbage collection safe in ``packindex.py``) implements it once, with SQLAlchemy 2 Core on
-its asyncio extension, for SQLite (aiosqlite) today and PostgreSQL (asyncpg)
-later. The SQL is portable; the few dialect-specific pieces are isolated helpers
-(``migrations.make_engine``, ``lookups.insert_or_ignore``, the PostgreSQL advisory
-lock in ``migrations``):
+its asyncio extension, for SQLite (aiosqlite) and PostgreSQL (asyncpg). The SQL is
+portable; the few dialect-specific pieces are isolated helpers (``migrations.make_engine``
+and ``migrations.transaction_options``; in ``lookups``: ``insert_or_ignore``,
+``insert_or_replace``, ``bytewise`` and ``lock_object``; the advisory lock in
+``migrations``):
 
 * SQLite connections get ``journal_mode=WAL``, ``synchronous=NORMAL``,
   ``foreign_keys=ON`` and a busy timeout; the driver's own transaction handling
@@ -18,12 +19,22 @@ lock in ``migrations``):
   (taking the write lock up front, so concurrent writers — even in other
   processes — queue on the busy timeout instead of failing on lock upgrade),
   while reads use a plain deferred ``BEGIN`` and never block writers (WAL).
+* On PostgreSQL read transactions run read-only at REPEATABLE READ (one snapshot, as
+  a SQLite read transaction has: gc's snapshot needs it); write transactions run at
+  READ COMMITTED and lock what they decide on: ``commit_version`` the collection row
+  (``SELECT … FOR UPDATE``, omitted by SQLAlchemy on SQLite where the database lock
+  already serializes writers), commits and gc the pack rows, and an upload or commit
+  and gc's decision about the same pack or manifest a transaction-scoped advisory lock
+  on its name (a row still being inserted cannot be locked). Every write transaction
+  is retried a few times on unique-constraint races, deadlocks and serialization
+  failures.
 * "insert or ignore" is ``INSERT … ON CONFLICT DO NOTHING`` from the dialect's
-  own ``insert()`` construct.
-* On PostgreSQL, ``commit_version`` locks the collection row
-  (``SELECT … FOR UPDATE``, omitted by SQLAlchemy on SQLite where the database
-  lock already serializes writers), and every write transaction is retried a few
-  times on unique-constraint races, deadlocks and serialization failures.
+  own ``insert()`` construct; "insert or replace" its ``ON CONFLICT … DO UPDATE``.
+* Text is listed in code-point order on both (``bytewise``: ``COLLATE "C"`` on
+  PostgreSQL, whose databases usually collate by language rules).
+* Timestamps are ``FLOAT`` (double precision on both); chunk hashes ``LargeBinary``
+  (BLOB / BYTEA); names fit ``VARCHAR(128)`` in characters, which PostgreSQL
+  enforces; text holding NUL is refused (PostgreSQL cannot store it).
 
 Version indexes come from a per-collection counter (``collections.next_index``)
 advanced in the same transaction as the insert, so they are contiguous from 0
@@ -43,7 +54,7 @@ def open_metastore(url: str) -> MetaStore:
     """The metadata store at ``url``, not yet opened: the caller awaits ``.open()``.
 
     ``sqlite:////abs/path/meta.db`` (i.e. ``f"sqlite:///{abs_path}"``) uses aiosqlite;
-    ``postgresql://user:pass@host/db`` uses asyncpg (which must be installed).
+    ``postgresql://user:pass@host/db`` uses asyncpg.
 
     Raises:
         ConfigError: the URL is malformed or names an unsupported database.

@@ -163,6 +163,11 @@ class MetaStore(ABC):
         indexed there that ``scope``'s caller may see (any indexed chunk without scope)."""
 
     @abstractmethod
+    async def pack_visible(self, pack_id: str, scope: ChunkScope) -> bool:
+        """Whether every byte of the stored pack belongs to a chunk indexed in it that
+        ``scope``'s caller may see (False for an unknown pack)."""
+
+    @abstractmethod
     async def holders_complete(self) -> bool:
         """Whether every version's chunks are recorded as held by its project (a store
         migrated from schema 3 is not, until :meth:`record_holders` has filled them)."""

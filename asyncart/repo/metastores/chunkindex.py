@@ -163,3 +163,11 @@ class ChunkIndexMethods:
                 )
 
         await self._run(f"record chunk holders of project {project!r}", work, write=True)
+
+    async def pack_visible(self, pack_id: str, scope: ChunkScope) -> bool:
+        """Whether the whole stored pack is made of chunks ``scope`` may see."""
+
+        async def work(conn: AsyncConnection) -> bool:
+            return await visibility.pack_visible(conn, pack_id, scope)
+
+        return await self._run(f"check pack {pack_id}", work, write=False)

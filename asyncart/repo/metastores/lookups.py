@@ -1,7 +1,8 @@
 """Helpers of :class:`~asyncart.repo.metastores.sql.SqlMetaStore`: rows to models, lookups.
 
 Everything here runs inside the caller's transaction (an ``AsyncConnection``
-that :meth:`SqlMetaStore._run` opened): the dialect's insert-or-ignore, small
+that :meth:`SqlMetaStore._run` opened): the dialect helpers (insert-or-ignore,
+insert-or-replace, code-point ordering, per-object advisory locks), small
 pure helpers, the row -> :mod:`asyncart.core.models` conversions, and the
 project / collection / version / alias / run lookups whose not-found errors list
 what does exist. The underscore names are private to this package.
@@ -9,13 +10,17 @@ what does exist. The underscore names are private to this package.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Insert, Row, Select, Table, exists, select
+from sqlalchemy import ColumnElement, Insert, Row, Select, String, Table, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from asyncart.core.models import RunInfo, VersionInfo
 from asyncart.core.names import LATEST, format_version
@@ -48,20 +53,92 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 BATCH = 500  # bound parameters per IN (...) statement
+#: The largest version index the ``INTEGER`` column holds (32 bits on PostgreSQL), while
+#: ``vN`` may name up to ten digits.
+MAX_INDEX = 2**31 - 1
 LIST_LIMIT = 20  # names shown in a not-found message before "…"
 
 
 # -- dialect helpers (engine setup lives in migrations.make_engine) -------------
 
 
-def insert_or_ignore(conn: AsyncConnection, table: Table) -> Insert:
-    """``INSERT … ON CONFLICT DO NOTHING`` for the connection's dialect."""
+def _dialect_insert(conn: AsyncConnection, table: Table) -> sqlite.Insert | postgresql.Insert:
     name = conn.dialect.name
     if name == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing()
+        return sqlite.insert(table)
     if name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    raise MetadataStoreError(f"no insert-or-ignore for database {name!r}")
+        return postgresql.insert(table)
+    raise MetadataStoreError(f"no INSERT … ON CONFLICT for database {name!r}")
+
+
+def insert_or_ignore(conn: AsyncConnection, table: Table) -> Insert:
+    """``INSERT … ON CONFLICT DO NOTHING`` for the connection's dialect."""
+    return _dialect_insert(conn, table).on_conflict_do_nothing()
+
+
+def insert_or_replace(conn: AsyncConnection, table: Table, values: dict[str, Any]) -> Insert:
+    """Insert the row ``values``, or update the row with the same primary key to it
+    (``INSERT … ON CONFLICT (pk) DO UPDATE``): one statement, so concurrent writers of
+    the same key never fail on the unique constraint (PostgreSQL does not serialize
+    write transactions the way SQLite does)."""
+    insert = _dialect_insert(conn, table).values(**values)
+    keys = [c.name for c in table.primary_key.columns]
+    return insert.on_conflict_do_update(
+        index_elements=keys,
+        set_={k: insert.excluded[k] for k in values if k not in keys},
+    )
+
+
+class _Bytewise(FunctionElement[str]):
+    """See :func:`bytewise`."""
+
+    name = "bytewise"
+    type = String()
+    inherit_cache = True
+
+
+@compiles(_Bytewise)
+def _bytewise_plain(element: _Bytewise, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses
+    return compiler.process(column, **kw)
+
+
+@compiles(_Bytewise, "postgresql")
+def _bytewise_postgresql(element: _Bytewise, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses
+    return compiler.process(column.collate("C"), **kw)
+
+
+def bytewise(column: ColumnElement[str]) -> ColumnElement[str]:
+    """An ``ORDER BY`` key sorting text by code point on every database, like Python's
+    ``sorted``: SQLite's default (BINARY) collation does; a PostgreSQL database usually
+    collates by language rules (``en_US``: case- and punctuation-blind), so there the
+    column is ordered ``COLLATE "C"`` (UTF-8 bytes, i.e. code points)."""
+    return _Bytewise(column)
+
+
+#: First keys of the transaction-scoped PostgreSQL advisory locks of :func:`lock_object`
+#: (the two-key lock space; the migration lock uses the one-key space).
+PACK_LOCK = 0x61637401
+MANIFEST_LOCK = 0x61637402
+
+
+async def lock_object(conn: AsyncConnection, space: int, name: str) -> None:
+    """Order this write transaction with every other one about the stored object ``name``
+    (a pack id in :data:`PACK_LOCK`, a manifest digest in :data:`MANIFEST_LOCK`).
+
+    Garbage collection decides to remove an object in a write transaction that must come
+    entirely before or after any upload or commit relying on it (docs/gc.md). SQLite
+    runs write transactions one at a time, so this is a no-op there. On PostgreSQL row
+    locks cannot cover a row that is not committed yet (gc would find no pack row while
+    an upload is recording it, or no version while a commit is inserting it), so both
+    sides take a transaction-scoped advisory lock on the object's name.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=4).digest(), "big",
+                         signed=True)
+    await conn.execute(select(func.pg_advisory_xact_lock(space, key)))
 
 
 # -- small pure helpers -------------------------------------------------------
@@ -168,7 +245,7 @@ async def _collection(conn: AsyncConnection, project: str, name: str) -> AnyRow:
         select(collections.c.name)
         .join(projects, collections.c.project_id == projects.c.id)
         .where(projects.c.name == project, HAS_VERSIONS)
-        .order_by(collections.c.name)
+        .order_by(bytewise(collections.c.name))
     )
     listing = _listing(others.scalars().all())
     raise ArtifactNotFound(f"project {project!r} has no artifact {name!r}; artifacts: {listing}")
@@ -177,10 +254,14 @@ async def _collection(conn: AsyncConnection, project: str, name: str) -> AnyRow:
 async def _version_id(conn: AsyncConnection, project: str, name: str, index: int) -> int:
     """The id of version ``index``; ArtifactNotFound / VersionNotFound list what exists."""
     coll = await _collection(conn, project, name)
-    found = await conn.execute(
-        select(versions.c.id).where(versions.c.collection_id == coll.id, versions.c.idx == index)
-    )
-    version_id = found.scalar_one_or_none()
+    version_id = None
+    if 0 <= index <= MAX_INDEX:  # a larger number is no version (nor a valid INTEGER)
+        found = await conn.execute(
+            select(versions.c.id).where(
+                versions.c.collection_id == coll.id, versions.c.idx == index
+            )
+        )
+        version_id = found.scalar_one_or_none()
     if version_id is None:
         existing = await conn.execute(
             select(versions.c.idx)

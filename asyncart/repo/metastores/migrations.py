@@ -62,6 +62,18 @@ from asyncart.repo.metastores import schema, schema_v1
 #: engine's ``begin`` hook then emits ``BEGIN IMMEDIATE`` instead of ``BEGIN``.
 WRITE_OPTION = "asyncart_write"
 
+#: Execution options of a read-only transaction on PostgreSQL: one snapshot for the whole
+#: transaction (REPEATABLE READ), as a deferred ``BEGIN`` gives on SQLite under WAL, so a
+#: read of several statements (gc's snapshot of versions, packs and chunks; a version
+#: and its aliases) never mixes states. Read-only REPEATABLE READ transactions never
+#: fail with serialization errors. Write transactions stay at READ COMMITTED and lock the
+#: rows they decide on (``SELECT … FOR UPDATE``) or an advisory lock
+#: (``lookups.lock_object``).
+_PG_READ_OPTIONS: dict[str, Any] = {
+    "isolation_level": "REPEATABLE READ",
+    "postgresql_readonly": True,
+}
+
 #: Arbitrary constant key of the PostgreSQL advisory lock held while migrating.
 _PG_MIGRATION_LOCK = 0x61737963  # "asyc"
 
@@ -109,6 +121,19 @@ def _install_sqlite_hooks(engine: AsyncEngine, busy_timeout: float) -> None:
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get(WRITE_OPTION, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def transaction_options(dialect: str, *, write: bool) -> dict[str, Any]:
+    """Execution options for a connection about to begin a read or write transaction.
+
+    SQLite: :data:`WRITE_OPTION` for writes (``BEGIN IMMEDIATE``). PostgreSQL: reads run
+    read-only at REPEATABLE READ (see :data:`_PG_READ_OPTIONS`).
+    """
+    if dialect == "sqlite":
+        return {WRITE_OPTION: True} if write else {}
+    if dialect == "postgresql":
+        return {} if write else dict(_PG_READ_OPTIONS)
+    return {}
 
 
 def make_engine(url: URL, *, busy_timeout: float) -> AsyncEngine:

@@ -13,7 +13,10 @@ Every function runs inside the caller's transaction (an ``AsyncConnection`` that
 * a commit checks its chunks inside its own write transaction (:func:`claim_chunks`).
 
 On SQLite write transactions are serialized (``BEGIN IMMEDIATE``); on PostgreSQL the
-pack rows are locked (``FOR UPDATE``) by both sides, which orders them the same way.
+pack rows are locked (``FOR UPDATE``) by both sides, which orders them the same way, and
+an upload and gc's decision on the same pack (or a commit and gc's decision on its
+manifest) also take an advisory lock on its name (``lookups.lock_object``): a row being
+inserted cannot be locked, nor seen, by the other side before it commits.
 """
 
 from __future__ import annotations
@@ -28,10 +31,14 @@ from asyncart.errors import ChunkMissing
 from asyncart.repo.metastores import visibility
 from asyncart.repo.metastores.base import PackChunk, PackRecord, StoredVersion, StoreSnapshot
 from asyncart.repo.metastores.lookups import (
+    MANIFEST_LOCK,
+    PACK_LOCK,
     _batches,
     _hash_bytes,
     _unique_hashes,
+    bytewise,
     insert_or_ignore,
+    lock_object,
 )
 from asyncart.repo.metastores.schema import chunks as chunk_index
 from asyncart.repo.metastores.schema import packs, version_view, versions
@@ -106,6 +113,7 @@ async def add_pack_rows(
     ``rows`` are chunk-index rows (``hash`` as raw bytes). Returns the number of chunks
     newly indexed in this pack.
     """
+    await lock_object(conn, PACK_LOCK, pack_id)  # ordered with gc's drop_pack
     added = await conn.execute(
         insert_or_ignore(conn, packs).values(
             id=pack_id, size=size, created_at=now, touched_at=now
@@ -160,7 +168,7 @@ async def all_versions(conn: AsyncConnection) -> list[StoredVersion]:
     view = version_view.subquery()
     rows = await conn.execute(
         select(view.c.project, view.c.name, view.c.index, view.c.digest).order_by(
-            view.c.project, view.c.name, view.c.index
+            bytewise(view.c.project), bytewise(view.c.name), view.c.index
         )
     )
     return [StoredVersion(*row) for row in rows]
@@ -174,6 +182,7 @@ async def drop_pack(
     ``seen_touched_at`` is the pack's ``touched_at`` in the caller's snapshot, or None
     if the snapshot had no such pack (an unindexed file): then a recorded pack is kept.
     """
+    await lock_object(conn, PACK_LOCK, pack_id)  # waits for an upload recording it
     found = await conn.execute(
         select(packs.c.touched_at).where(packs.c.id == pack_id).with_for_update()
     )
@@ -203,6 +212,7 @@ async def drop_chunks(conn: AsyncConnection, pack_id: str, hashes: Sequence[str]
 
 
 async def digest_unreferenced(conn: AsyncConnection, digest: str) -> bool:
+    await lock_object(conn, MANIFEST_LOCK, digest)  # waits for a commit inserting it
     found = await conn.execute(
         select(func.count()).select_from(versions).where(versions.c.digest == digest)
     )

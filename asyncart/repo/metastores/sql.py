@@ -1,4 +1,4 @@
-"""SqlMetaStore: the metadata-store port on async SQLAlchemy Core (SQLite now, PostgreSQL later).
+"""SqlMetaStore: the metadata-store port on async SQLAlchemy Core (SQLite and PostgreSQL).
 
 The row conversions and the lookups its transactions share live in
 :mod:`asyncart.repo.metastores.lookups`; the SQL of the pack index, deletions and
@@ -20,7 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from asyncart.core.models import CollectionInfo, RunInfo, VersionInfo
 from asyncart.core.names import LATEST, format_version, parse_version, validate_alias, validate_name
-from asyncart.errors import AsyncartError, ConflictError, MetadataStoreError, StoreRetry
+from asyncart.errors import (
+    AsyncartError,
+    ConfigError,
+    ConflictError,
+    MetadataStoreError,
+    StoreRetry,
+)
 from asyncart.repo.metastores import deletion, lineage, packindex, visibility
 from asyncart.repo.metastores.base import (
     MetaStore,
@@ -34,6 +40,7 @@ from asyncart.repo.metastores.base import (
 from asyncart.repo.metastores.chunkindex import ChunkIndexMethods
 from asyncart.repo.metastores.lookups import (
     HAS_VERSIONS,
+    MANIFEST_LOCK,
     _alias_order,
     _alias_version_id,
     _artifact,
@@ -44,13 +51,15 @@ from asyncart.repo.metastores.lookups import (
     _require_run,
     _version_id,
     _version_infos,
+    bytewise,
     insert_or_ignore,
+    lock_object,
 )
 from asyncart.repo.metastores.migrations import (
-    WRITE_OPTION,
     async_url,
     make_engine,
     migrate,
+    transaction_options,
 )
 from asyncart.repo.metastores.schema import (
     aliases,
@@ -166,8 +175,9 @@ class SqlMetaStore(ChunkIndexMethods, MetaStore):
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 async with self._engine.connect() as conn:
-                    if write:
-                        conn = await conn.execution_options(**{WRITE_OPTION: True})
+                    options = transaction_options(conn.dialect.name, write=write)
+                    if options:
+                        conn = await conn.execution_options(**options)
                     async with conn.begin():
                         return await work(conn)
             except AsyncartError:
@@ -191,10 +201,15 @@ class SqlMetaStore(ChunkIndexMethods, MetaStore):
         validate_name(new.type, what="artifact type")
         moved = _alias_order([LATEST, *(validate_alias(a) for a in new.aliases)])
         meta = _dumps(new.metadata, "version metadata")
+        if new.description is not None and "\x00" in new.description:
+            # PostgreSQL text cannot hold NUL; refused on every database alike.
+            raise ConfigError("a version description must not contain NUL characters")
 
         async def work(conn: AsyncConnection) -> VersionInfo:
             now = time.time()
             await packindex.claim_chunks(conn, new.chunks, now)
+            # Ordered with gc's decision on this manifest (digest_unreferenced).
+            await lock_object(conn, MANIFEST_LOCK, new.digest)
             if manifest_stored is not None and not await manifest_stored():
                 raise StoreRetry(
                     f"the manifest of {_artifact(new.project, new.name)} was removed by a "
@@ -366,7 +381,7 @@ class SqlMetaStore(ChunkIndexMethods, MetaStore):
             select(collections, count.label("n"))
             .join(projects, collections.c.project_id == projects.c.id)
             .where(projects.c.name == project, HAS_VERSIONS)
-            .order_by(collections.c.name)
+            .order_by(bytewise(collections.c.name))
         )
         if name is not None:
             stmt = stmt.where(collections.c.name == name)
@@ -379,7 +394,9 @@ class SqlMetaStore(ChunkIndexMethods, MetaStore):
         """Every project name, sorted."""
 
         async def work(conn: AsyncConnection) -> list[str]:
-            found = await conn.execute(select(projects.c.name).order_by(projects.c.name))
+            found = await conn.execute(
+                select(projects.c.name).order_by(bytewise(projects.c.name))
+            )
             return list(found.scalars())
 
         return await self._run("list projects", work, write=False)
@@ -455,10 +472,9 @@ class SqlMetaStore(ChunkIndexMethods, MetaStore):
     # -- maintenance (gc, fsck) -----------------------------------------------------
 
     async def snapshot(self) -> StoreSnapshot:
-        """Versions, packs and chunk index in one read transaction (one WAL snapshot).
-
-        PostgreSQL (issue 7) must run this at REPEATABLE READ to get one snapshot.
-        """
+        """Versions, packs and chunk index in one read transaction: one snapshot (a WAL
+        read snapshot on SQLite; REPEATABLE READ on PostgreSQL, as every read transaction
+        there, see ``migrations.transaction_options``)."""
         return await self._run("read the store's index", packindex.snapshot, write=False)
 
     async def list_packs(self) -> list[PackRecord]:

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from asyncart.repo.metastores.base import ChunkScope
 from asyncart.repo.metastores.lookups import _batches, insert_or_ignore
-from asyncart.repo.metastores.schema import chunk_holders, chunk_uploads, projects
+from asyncart.repo.metastores.schema import chunk_holders, chunk_uploads, packs, projects
 from asyncart.repo.metastores.schema import chunks as chunk_index
 
 
@@ -100,3 +100,11 @@ async def range_visible(
             return False
         covered = max(covered, offset + length)
     return covered >= end
+
+
+async def pack_visible(conn: AsyncConnection, pack_id: str, scope: ChunkScope) -> bool:
+    """Whether every byte of the stored pack belongs to a chunk indexed in it that
+    ``scope``'s caller may see (then a URL to the whole object leaks nothing)."""
+    found = await conn.execute(select(packs.c.size).where(packs.c.id == pack_id))
+    size = found.scalar_one_or_none()
+    return size is not None and await range_visible(conn, pack_id, 0, int(size), scope)
