@@ -59,8 +59,9 @@ class DirectTransfer:
     """What this client knows about transferring straight to the server's object store.
 
     Both directions start enabled (unless ``ASYNCART_DIRECT_TRANSFER=0``) and switch off
-    for the rest of the session the first time the server does not offer them or the
-    object store cannot be used from here (the server path always works).
+    for the rest of the session once a ``missing``/``locate`` answer says the server does
+    not offer them, or the first time the object store cannot be used from here (the
+    server path always works).
     """
 
     enabled: bool
@@ -70,6 +71,12 @@ class DirectTransfer:
 
     def __post_init__(self) -> None:
         self.uploads = self.downloads = self.enabled
+
+    def offered(self, answer: Any) -> None:
+        """Learn from a ``missing``/``locate`` answer whether the server offers direct
+        transfer (``"direct": true``; absent from older servers: not offered)."""
+        if not (isinstance(answer, dict) and answer.get("direct") is True):
+            self.uploads = self.downloads = False
 
     def give_up(self, why: str) -> None:
         if self.uploads or self.downloads:
@@ -192,7 +199,9 @@ class HttpRemote(Remote):
         out: list[str] = []
         for i in range(0, len(hashes), QUERY_BATCH):
             body = {"hashes": list(hashes[i : i + QUERY_BATCH])}
-            out += (await self.http.json("POST", P.CHUNKS_MISSING, body))["missing"]
+            answer = await self.http.json("POST", P.CHUNKS_MISSING, body)
+            self._direct.offered(answer)
+            out += answer["missing"]
         return out
 
     async def upload_pack(self, parts: Sequence[bytes | memoryview], what: str) -> None:
@@ -257,6 +266,7 @@ class HttpRemote(Remote):
         for i in range(0, len(hashes), QUERY_BATCH):
             body = {"hashes": list(hashes[i : i + QUERY_BATCH])}
             answer = await self.http.json("POST", P.CHUNKS_LOCATE, body)
+            self._direct.offered(answer)
             out.update(parse_locations(answer, self.description))
         return out
 

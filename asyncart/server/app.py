@@ -166,14 +166,20 @@ async def health(request: web.Request) -> web.Response:
 
 async def chunks_missing(request: web.Request) -> web.Response:
     hashes = _hashes(await _json_body(request))
-    return web.json_response({"missing": await _repo(request).missing_chunks(hashes)})
+    repo = _repo(request)
+    missing = await repo.missing_chunks(hashes)
+    return web.json_response({"missing": missing, "direct": repo.repo.direct_transfer})
 
 
 async def chunks_locate(request: web.Request) -> web.Response:
     hashes = _hashes(await _json_body(request))
-    found = await _repo(request).locate_chunks(hashes)
+    repo = _repo(request)
+    found = await repo.locate_chunks(hashes)
     return web.json_response(
-        {"locations": {h: [loc.pack, loc.offset, loc.length] for h, loc in found.items()}}
+        {
+            "locations": {h: [loc.pack, loc.offset, loc.length] for h, loc in found.items()},
+            "direct": repo.repo.direct_transfer,
+        }
     )
 
 
