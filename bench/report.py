@@ -273,6 +273,7 @@ def render(results: dict[str, Any], docs: Path, results_name: str) -> str:
     out += ["", "## Context", "", "| ratio | measured |", "|---|---|"]
     out += [f"| {name} | {value} |" for name, value in context(cases, main)]
     out += ["", "## All cases", "", *case_table(cases, ceilings), ""]
+    out += backends_section(docs.parent / "bench" / "results")
     for png, title in (
         ("throughput-size.png", "Throughput against file size"),
         ("throughput-concurrency.png", "Throughput against concurrency"),
@@ -286,6 +287,52 @@ def render(results: dict[str, Any], docs: Path, results_name: str) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def backends_section(results_dir: Path) -> list[str]:
+    """The newest ``python -m bench.store_backends`` run (issue 7), if there is one."""
+    runs = sorted(results_dir.glob("store-backends-*.json"))
+    if not runs:
+        return []
+    data = json.loads(runs[-1].read_text())
+    out = [
+        "## Store backends (issue 7)",
+        "",
+        f"`python -m bench.store_backends` on {data['date']} (`bench/results/{runs[-1].name}`): "
+        "one server over each store, SeaweedFS and PostgreSQL on this same machine; medians.",
+        "",
+    ]
+    transfer = data.get("transfer")
+    if transfer:
+        out += [
+            f"Push then pull of one {transfer['size'] // MiB} MiB file, {transfer['repeats']} "
+            "repeats, the stores alternating:",
+            "",
+            "| store | push MB/s | pull MB/s | push ÷ filesystem | pull ÷ filesystem |",
+            "|---|---|---|---|---|",
+        ]
+        rows: dict[str, dict[str, Any]] = {}
+        for row in transfer["rows"]:
+            rows.setdefault(row["store"], {})[row["op"]] = row
+        for store, ops in rows.items():
+            out.append(
+                f"| {store} | {ops['push']['mb_per_s']:.0f} | {ops['pull']['mb_per_s']:.0f} "
+                f"| {ops['push']['vs_filesystem']:.2f} | {ops['pull']['vs_filesystem']:.2f} |"
+            )
+        out.append("")
+    out += [
+        "Metadata operations per second (commits of 100-entry manifests to one artifact, "
+        "then resolves of `name:latest`), by concurrent clients:",
+        "",
+        "| metadata store | clients | commits/s | resolves/s |",
+        "|---|---|---|---|",
+    ]
+    for row in data["metadata"]["rows"]:
+        out.append(
+            f"| {row['store']} | {row['clients']} | {row['commit_per_s_median']:.0f} "
+            f"| {row['resolve_per_s_median']:.0f} |"
+        )
+    return [*out, ""]
 
 
 def plots(results: dict[str, Any], img: Path) -> None:

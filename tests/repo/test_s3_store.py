@@ -206,12 +206,17 @@ async def test_a_live_lock_names_its_holder(bucket: S3Bucket) -> None:
 async def test_the_holder_renews_its_lease(bucket: S3Bucket, s3: Any) -> None:
     store = S3BlobStore.from_url(bucket.url, lock_lease=0.4)  # renewed every 0.1 s
     lock_key = f"{bucket.prefix}/maintenance.lock"
+
+    def etag() -> str:  # the test's own (blocking) client: off the event loop, so the
+        # holder's renewals keep running while the test looks
+        return str(s3.head_object(Bucket=bucket.name, Key=lock_key)["ETag"])
+
     try:
-        async with store.maintenance_lock():
-            first = s3.head_object(Bucket=bucket.name, Key=lock_key)["ETag"]
+        async with asyncio.timeout(60), store.maintenance_lock():
+            first = await asyncio.to_thread(etag)
 
             async def renewed() -> None:  # polls the object store, with a deadline
-                while s3.head_object(Bucket=bucket.name, Key=lock_key)["ETag"] == first:  # noqa: ASYNC110
+                while await asyncio.to_thread(etag) == first:  # noqa: ASYNC110
                     await asyncio.sleep(0.05)
 
             await asyncio.wait_for(renewed(), timeout=30)
@@ -224,9 +229,12 @@ async def test_a_holder_that_loses_its_lock_stops(bucket: S3Bucket, s3: Any) -> 
     try:
         with pytest.raises(ConflictError, match="lost the maintenance lock"):
             async with store.maintenance_lock():
-                # Another machine decided the lease ran out and took the lock over.
-                s3.put_object(Bucket=bucket.name, Key=f"{bucket.prefix}/maintenance.lock",
-                              Body=b'{"owner": "usurper", "lease": 120}')
+                # Another machine decided the lease ran out and took the lock over (its
+                # blocking client runs off the event loop: the holder's renewals go on).
+                await asyncio.to_thread(
+                    s3.put_object, Bucket=bucket.name, Key=f"{bucket.prefix}/maintenance.lock",
+                    Body=b'{"owner": "usurper", "lease": 120}',
+                )
                 await asyncio.wait_for(asyncio.Event().wait(), timeout=60)  # cancelled
         # The usurper's lock stays: the loser does not delete it.
         body = s3.get_object(Bucket=bucket.name, Key=f"{bucket.prefix}/maintenance.lock")

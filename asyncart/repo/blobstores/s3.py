@@ -831,8 +831,9 @@ class _LeaseLock:
         renewer, self.renewer = self.renewer, None
         if renewer is not None:
             renewer.cancel()
-            with contextlib.suppress(BaseException):
-                await renewer
+            # Bounded: a renewal stuck in a request that ignores cancellation must not hold
+            # the caller (its request times out on its own).
+            await asyncio.wait({renewer}, timeout=max(self.store.lock_lease, 5.0))
         if self.lost is not None:
             # Our cancel of the holder is spent (the body stopped): take it back (3.11+).
             uncancel = getattr(self.holder, "uncancel", None)
@@ -841,11 +842,11 @@ class _LeaseLock:
             raise ConflictError(f"lost the maintenance lock: {self.lost}; stopped") from exc
         store, etag = self.store, self.etag
         try:
-            await asyncio.shield(store._call(
+            await asyncio.wait_for(asyncio.shield(store._call(
                 "releasing the maintenance lock",
                 lambda c: c.delete_object(Bucket=store.bucket, Key=store._lock_key, IfMatch=etag),
-            ))
-        except (BlobStoreError, NotFoundError) as release_error:
+            )), timeout=max(self.store.lock_lease, 30.0))
+        except (BlobStoreError, NotFoundError, asyncio.TimeoutError) as release_error:
             if exc is None:
                 log.warning("could not release the maintenance lock: %s", release_error)
         return False
