@@ -219,7 +219,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="asyncart-backends-") as tmp:
         work = Path(tmp)
         if not args.skip_transfer:
-            with seaweedfs(work / "seaweed") as s3:
+            # Volumes big enough for the whole file (the tests' 256 MiB volumes would
+            # need the server to grow a volume every 256 MiB).
+            with seaweedfs(work / "seaweed", volume_size_mb=8192) as s3:
                 out["transfer"] = transfer(s3, work, args.size_mib * MiB, args.repeats)
         out["metadata"] = metadata(work, args.repeats, levels)
     path = args.out or ROOT / "bench" / "results" / f"store-backends-{out['date']}.json"

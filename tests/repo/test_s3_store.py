@@ -24,7 +24,10 @@ import pytest
 from asyncart.errors import BlobStoreError, ConfigError, ConflictError
 from asyncart.repo import fsck as checker
 from asyncart.repo.blobstores import s3 as s3_module
+from asyncart.repo.blobstores import s3_multipart
 from asyncart.repo.blobstores.s3 import S3BlobStore
+from asyncart.repo.blobstores.s3_common import S3Error
+from asyncart.repo.blobstores.s3_lock import LeaseLock
 from asyncart.repo.fsck import fsck
 from asyncart.repo.gc import collect_garbage
 from asyncart.repo.location import StoreLocation
@@ -164,7 +167,9 @@ async def test_the_object_store_refuses_bytes_that_do_not_match_their_md5(
 ) -> None:
     """Content-MD5 goes with every PUT and part, and the server checks it: a body damaged
     on the way (here: a digest that does not match) is refused, nothing is stored."""
-    monkeypatch.setattr(s3_module, "_md5", lambda data: md5_b64(b"other bytes"))
+    wrong = md5_b64(b"other bytes")
+    for module in (s3_module, s3_multipart):  # single PUTs and multipart parts
+        monkeypatch.setattr(module, "md5_b64", lambda data: wrong)
     k = key("packs", b"damaged in transit")
     with pytest.raises(BlobStoreError):
         await store.put_bytes(k, b"q" * size)
@@ -247,14 +252,14 @@ async def test_a_holder_that_cannot_renew_stops_before_its_lease_runs_out(
     bucket: S3Bucket, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = S3BlobStore.from_url(bucket.url, lock_lease=0.4)
-    real_put = s3_module._LeaseLock._put
+    real_put = LeaseLock._put
 
     async def unreachable(self: Any, what: str, **condition: str) -> str:
         if "renewing" in what:
-            raise s3_module.S3Error("renewing the maintenance lock failed: unreachable")
+            raise S3Error("renewing the maintenance lock failed: unreachable")
         return await real_put(self, what, **condition)
 
-    monkeypatch.setattr(s3_module._LeaseLock, "_put", unreachable)
+    monkeypatch.setattr(LeaseLock, "_put", unreachable)
     try:
         with pytest.raises(ConflictError, match="could not be renewed"):
             async with store.maintenance_lock():

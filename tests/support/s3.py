@@ -149,7 +149,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def seaweedfs(workdir: Path, *, timeout: float = 60.0, attempts: int = 3) -> Iterator[S3Server]:
+def seaweedfs(
+    workdir: Path, *, timeout: float = 60.0, attempts: int = 3, volume_size_mb: int = 256
+) -> Iterator[S3Server]:
     """Run SeaweedFS with an S3 gateway on 127.0.0.1 (free ports); yield once it stores
     objects; stop it (and remove what it left in ``/tmp``) on exit.
 
@@ -181,7 +183,8 @@ def seaweedfs(workdir: Path, *, timeout: float = 60.0, attempts: int = 3) -> Ite
             f"-s3.localSocket={run_dir / 's3.sock'}",
             # Small sparse volumes, one per bucket (not the default 7): tests make many
             # buckets, and a volume server holds a bounded number of volumes.
-            "-master.volumeSizeLimitMB=256", "-volume.max=2000", "-volume.preStopSeconds=0",
+            f"-master.volumeSizeLimitMB={volume_size_mb}", "-volume.max=2000",
+            "-volume.preStopSeconds=0",
         ]
         env = {
             **os.environ,

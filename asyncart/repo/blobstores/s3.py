@@ -43,18 +43,9 @@ endpoint), ``~/.aws/config`` and ``~/.aws/credentials``, instance roles.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import datetime
-import email.utils
-import hashlib
-import json
 import logging
-import os
 import re
-import socket
-import time
-import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
@@ -65,50 +56,33 @@ import blake3
 
 from asyncart.errors import BlobStoreError, ConfigError, ConflictError, NotFoundError
 from asyncart.repo.blobstores.base import INCOMING, KINDS, BlobInfo, BlobStore, check_key
+from asyncart.repo.blobstores.s3_common import (
+    DEFAULT_LOCK_LEASE,
+    DENIED,
+    NOT_FOUND,
+    MiB,
+    S3Error,
+    configured_endpoint,
+    describe,
+    error_code,
+    expiry,
+    md5_b64,
+)
+from asyncart.repo.blobstores.s3_lock import LeaseLock
+from asyncart.repo.blobstores.s3_multipart import MultipartUpload
 
 log = logging.getLogger(__name__)
 
-MiB = 1 << 20
 #: Part size of multipart uploads (S3 allows 5 MiB to 5 GiB, at most 10,000 parts).
 DEFAULT_PART_SIZE = 16 * MiB
 #: Objects up to this size go in one PUT (a pack of the default 16 MiB plus its last
 #: chunk is one request).
 DEFAULT_MULTIPART_THRESHOLD = 24 * MiB
-#: How long a maintenance lock survives without renewal (seconds).
-DEFAULT_LOCK_LEASE = 120.0
 _HASH_BATCH = 8 * MiB
 _STREAM_PIECE = 4 * MiB
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-_]{1,253}[a-z0-9]")
-_NOT_FOUND = {"NoSuchKey", "404", "NotFound", "NoSuchUpload"}
-_PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
-_DENIED = {
-    "AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken",
-    "InvalidToken", "AllAccessDisabled",
-}
 T = TypeVar("T")
-
-
-def _md5(data: bytes | bytearray | memoryview) -> str:
-    return base64.b64encode(hashlib.md5(data).digest()).decode()
-
-
-class S3Error(BlobStoreError):
-    """A failed object-store request; ``s3_code`` is the S3 error code (or HTTP status)."""
-
-    def __init__(self, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.s3_code = code
-
-
-def _error_code(exc: BaseException) -> str | None:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        if code is None:
-            code = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return None if code is None else str(code)
-    return None
 
 
 class S3BlobStore(BlobStore):
@@ -190,7 +164,7 @@ class S3BlobStore(BlobStore):
                 from aiobotocore.session import get_session  # type: ignore[import-untyped]
 
                 session = get_session()
-                endpoint = self.endpoint_url or _configured_endpoint(session)
+                endpoint = self.endpoint_url or configured_endpoint(session)
                 region = self.region or session.get_config_variable("region")
                 s3_options: dict[str, Any] = {}
                 if endpoint is not None:
@@ -217,7 +191,7 @@ class S3BlobStore(BlobStore):
                     client = await cm.__aenter__()
                 except Exception as exc:
                     raise BlobStoreError(
-                        f"cannot set up the S3 client for {self.url}: {_describe(exc)}"
+                        f"cannot set up the S3 client for {self.url}: {describe(exc)}"
                     ) from None
                 self._client_cm, self._client = cm, client
         return self._client
@@ -239,18 +213,18 @@ class S3BlobStore(BlobStore):
             raise self._map(exc, what) from None
 
     def _map(self, exc: BaseException, what: str) -> Exception:
-        code = _error_code(exc)
-        if code in _NOT_FOUND:
+        code = error_code(exc)
+        if code in NOT_FOUND:
             return NotFoundError(f"{what}: not in the store")
         if code == "NoSuchBucket":
             return S3Error(f"{what}: bucket {self.bucket!r} does not exist", code)
-        if code in _DENIED:
+        if code in DENIED:
             return S3Error(
                 f"{what}: the object store refused the credentials ({code}); check the "
                 "AWS credentials and the bucket policy",
                 code,
             )
-        return S3Error(f"{what} in {self.url} failed: {_describe(exc)}", code)
+        return S3Error(f"{what} in {self.url} failed: {describe(exc)}", code)
 
     # -- objects ------------------------------------------------------------------
 
@@ -259,7 +233,7 @@ class S3BlobStore(BlobStore):
         pending: list[bytes | memoryview] = []
         pending_size = 0
         size = 0
-        upload: _MultipartUpload | None = None
+        upload: MultipartUpload | None = None
         try:
             async for part in parts:
                 if not len(part):
@@ -268,7 +242,7 @@ class S3BlobStore(BlobStore):
                 pending_size += len(part)
                 size += len(part)
                 if upload is None and pending_size > self.multipart_threshold:
-                    upload = _MultipartUpload(self, s3_key, key)
+                    upload = MultipartUpload(self, s3_key, key)
                     await upload.start()
                 if upload is not None and pending_size >= self.part_size:
                     # Parts are at least part_size (S3 wants >= 5 MiB but the last): no
@@ -277,7 +251,7 @@ class S3BlobStore(BlobStore):
                     await upload.send(body)
             body, pending = b"".join(pending), []
             if upload is None:
-                digest = await anyio.to_thread.run_sync(_md5, body)
+                digest = await anyio.to_thread.run_sync(md5_b64, body)
                 await self._call(
                     f"storing {key}",
                     lambda c: c.put_object(
@@ -385,7 +359,7 @@ class S3BlobStore(BlobStore):
             f"signing a download of {key}",
             lambda c: c.generate_presigned_url(
                 "get_object", Params={"Bucket": self.bucket, "Key": s3_key},
-                ExpiresIn=_expiry(expires),
+                ExpiresIn=expiry(expires),
             ),
         ))
 
@@ -413,7 +387,7 @@ class S3BlobStore(BlobStore):
         return str(await self._call(
             f"signing an upload of {key}",
             lambda c: c.generate_presigned_url(
-                "put_object", Params=params, ExpiresIn=_expiry(expires)
+                "put_object", Params=params, ExpiresIn=expiry(expires)
             ),
         ))
 
@@ -480,7 +454,7 @@ class S3BlobStore(BlobStore):
                                 size += int(part["Size"])
                                 mtime = max(mtime, part["LastModified"].timestamp())
                     except Exception as exc:
-                        if _error_code(exc) in _NOT_FOUND:
+                        if error_code(exc) in NOT_FOUND:
                             continue  # completed or aborted since it was listed
                         raise
                     found.append(BlobInfo(f"{key}@{up['UploadId']}", size, mtime))
@@ -548,7 +522,7 @@ class S3BlobStore(BlobStore):
                     Bucket=self.bucket, Key=s3_key, Range=f"bytes={start}-{end - 1}"
                 )
             except Exception as exc:
-                if _error_code(exc) in ("InvalidRange", "416"):
+                if error_code(exc) in ("InvalidRange", "416"):
                     return  # every range starts past the end
                 raise
             pos = start
@@ -635,253 +609,4 @@ class S3BlobStore(BlobStore):
         Raises ConflictError at once if a live holder has it, and from the ``async with``
         body if the lock is lost while held (the body is cancelled).
         """
-        return _LeaseLock(self)
-
-
-class _MultipartUpload:
-    """One multipart upload: parts sent one at a time while the next one fills."""
-
-    def __init__(self, store: S3BlobStore, s3_key: str, key: str) -> None:
-        self.store = store
-        self.s3_key = s3_key
-        self.key = key
-        self.upload_id: str | None = None
-        self.etags: list[str] = []
-        self.inflight: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        resp = await self.store._call(
-            f"starting the upload of {self.key}",
-            lambda c: c.create_multipart_upload(Bucket=self.store.bucket, Key=self.s3_key),
-        )
-        self.upload_id = resp["UploadId"]
-
-    async def send(self, body: bytes) -> None:
-        """Queue ``body`` as the next part; waits for the previous part first."""
-        await self._wait()
-        number = len(self.etags) + 1
-        self.etags.append("")
-        self.inflight = asyncio.ensure_future(self._upload(number, body))
-
-    async def _upload(self, number: int, body: bytes) -> None:
-        digest = await anyio.to_thread.run_sync(_md5, body)
-        resp = await self.store._call(
-            f"storing part {number} of {self.key}",
-            lambda c: c.upload_part(
-                Bucket=self.store.bucket, Key=self.s3_key, UploadId=self.upload_id,
-                PartNumber=number, Body=body, ContentMD5=digest,
-            ),
-        )
-        self.etags[number - 1] = resp["ETag"]
-
-    async def _wait(self) -> None:
-        task, self.inflight = self.inflight, None
-        if task is not None:
-            await task
-
-    async def complete(self) -> None:
-        await self._wait()
-        parts = [{"PartNumber": n, "ETag": e} for n, e in enumerate(self.etags, 1)]
-        await self.store._call(
-            f"finishing the upload of {self.key}",
-            lambda c: c.complete_multipart_upload(
-                Bucket=self.store.bucket, Key=self.s3_key, UploadId=self.upload_id,
-                MultipartUpload={"Parts": parts},
-            ),
-        )
-
-    async def abort(self) -> None:
-        """Abort (best effort, also when cancelled): nothing stays behind but a partial
-        that gc or fsck removes if this fails too."""
-        task, self.inflight = self.inflight, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-        if self.upload_id is None:
-            return
-        upload_id = self.upload_id
-
-        async def abort() -> None:
-            await self.store._call(
-                f"aborting the upload of {self.key}",
-                lambda c: c.abort_multipart_upload(
-                    Bucket=self.store.bucket, Key=self.s3_key, UploadId=upload_id
-                ),
-            )
-
-        try:
-            await asyncio.shield(abort())
-        except BaseException as exc:  # the original error matters more
-            log.warning("could not abort the upload of %s: %s", self.key, exc)
-
-
-class _LeaseLock:
-    """The maintenance lock: a lease object created and renewed with conditional PUTs."""
-
-    def __init__(self, store: S3BlobStore) -> None:
-        self.store = store
-        self.etag: str | None = None
-        self.renewer: asyncio.Task[None] | None = None
-        self.holder: asyncio.Task[Any] | None = None
-        self.lost: str | None = None
-
-    def _body(self) -> bytes:
-        return json.dumps({
-            "owner": f"{socket.gethostname()} pid {os.getpid()}",
-            "token": uuid.uuid4().hex,
-            "lease": self.store.lock_lease,
-            "since": time.time(),
-        }).encode()
-
-    async def _put(self, what: str, **condition: str) -> str:
-        """PUT a fresh lock body under ``condition`` (IfNoneMatch / IfMatch); its ETag."""
-        store, body = self.store, self._body()
-        resp = await store._call(
-            what,
-            lambda c: c.put_object(
-                Bucket=store.bucket, Key=store._lock_key, Body=body, ContentMD5=_md5(body),
-                **condition,
-            ),
-        )
-        return str(resp["ETag"])
-
-    async def __aenter__(self) -> None:
-        key = self.store._lock_key
-        for _ in range(3):
-            try:
-                self.etag = await self._put("taking the maintenance lock", IfNoneMatch="*")
-                break
-            except BlobStoreError as exc:
-                if not _is_precondition(exc):
-                    raise
-            if await self._take_over_if_stale(key):
-                break
-        else:
-            raise ConflictError("could not take the maintenance lock: it keeps changing hands")
-        self.holder = asyncio.current_task()
-        self.renewer = asyncio.ensure_future(self._renew())
-
-    async def _take_over_if_stale(self, key: str) -> bool:
-        """Take over a lock whose holder stopped renewing it; ConflictError if it is alive."""
-        store = self.store
-
-        async def read(c: Any) -> tuple[bytes, str, float, float]:
-            resp = await c.get_object(Bucket=store.bucket, Key=key)
-            async with resp["Body"] as body:
-                data = bytes(await body.read())
-            date = resp["ResponseMetadata"]["HTTPHeaders"].get("date")
-            now = email.utils.parsedate_to_datetime(date).timestamp() if date else time.time()
-            return data, resp["ETag"], resp["LastModified"].timestamp(), now
-
-        try:
-            data, etag, modified, now = await store._call("reading the maintenance lock", read)
-        except NotFoundError:
-            return False  # released meanwhile: try again
-        try:
-            info = json.loads(data)
-            lease, owner = float(info["lease"]), str(info.get("owner", "?"))
-        except (ValueError, KeyError, TypeError):
-            lease, owner = DEFAULT_LOCK_LEASE, "an unknown process"
-        age = now - modified
-        if age <= lease:
-            since = datetime.datetime.fromtimestamp(modified, datetime.timezone.utc)
-            raise ConflictError(
-                f"another gc or fsck is running on this store ({owner} holds "
-                f"{store.url}/maintenance.lock, renewed {since:%Y-%m-%d %H:%M:%S} UTC); "
-                "wait for it to finish"
-            )
-        try:
-            self.etag = await self._put("taking over a stale maintenance lock", IfMatch=etag)
-        except (BlobStoreError, NotFoundError) as exc:
-            if isinstance(exc, NotFoundError) or _is_precondition(exc):
-                return False  # someone else took it or released it: try again
-            raise
-        log.warning("took over the maintenance lock of %s, not renewed for %.0fs", owner, age)
-        return True
-
-    async def _renew(self) -> None:
-        lease = self.store.lock_lease
-        renewed = time.monotonic()
-        while True:
-            await asyncio.sleep(max(lease / 4, 0.01))
-            assert self.etag is not None
-            try:
-                self.etag = await asyncio.wait_for(
-                    self._put("renewing the maintenance lock", IfMatch=self.etag),
-                    timeout=max(lease / 4, 1.0),
-                )
-                renewed = time.monotonic()
-                continue
-            except (BlobStoreError, NotFoundError, asyncio.TimeoutError) as exc:
-                stale = time.monotonic() - renewed
-                if isinstance(exc, NotFoundError) or _is_precondition(exc):
-                    reason = "another process took it over (this one did not renew in time)"
-                elif stale > lease * 0.75:  # stop before others may judge the lease run out
-                    reason = f"it could not be renewed for {stale:.0f}s ({exc or 'timed out'})"
-                else:
-                    log.warning("could not renew the maintenance lock (will retry): %s", exc)
-                    continue
-            self.lost = reason
-            if self.holder is not None:
-                self.holder.cancel()
-            return
-
-    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        renewer, self.renewer = self.renewer, None
-        if renewer is not None:
-            renewer.cancel()
-            # Bounded: a renewal stuck in a request that ignores cancellation must not hold
-            # the caller (its request times out on its own).
-            await asyncio.wait({renewer}, timeout=max(self.store.lock_lease, 5.0))
-        if self.lost is not None:
-            # Our cancel of the holder is spent (the body stopped): take it back (3.11+).
-            uncancel = getattr(self.holder, "uncancel", None)
-            if uncancel is not None and self.holder is not None and self.holder.cancelling():
-                uncancel()
-            raise ConflictError(f"lost the maintenance lock: {self.lost}; stopped") from exc
-        store, etag = self.store, self.etag
-        try:
-            await asyncio.wait_for(asyncio.shield(store._call(
-                "releasing the maintenance lock",
-                lambda c: c.delete_object(Bucket=store.bucket, Key=store._lock_key, IfMatch=etag),
-            )), timeout=max(self.store.lock_lease, 30.0))
-        except (BlobStoreError, NotFoundError, asyncio.TimeoutError) as release_error:
-            if exc is None:
-                log.warning("could not release the maintenance lock: %s", release_error)
-        return False
-
-
-def _is_precondition(exc: BaseException) -> bool:
-    return isinstance(exc, S3Error) and exc.s3_code in _PRECONDITION
-
-
-def _expiry(expires: float) -> int:
-    seconds = int(expires)
-    if not 1 <= seconds <= 7 * 24 * 3600:
-        raise ConfigError("a presigned URL must expire within 1 second to 7 days")
-    return seconds
-
-
-def _configured_endpoint(session: Any) -> str | None:
-    """The endpoint botocore would use from the environment or config files, if any."""
-    for var in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
-        value = os.environ.get(var)
-        if value:
-            return value
-    try:
-        value = session.get_config_variable("endpoint_url")
-    except Exception:
-        value = None
-    return str(value) if value else None
-
-
-def _describe(exc: BaseException) -> str:
-    """A short, credential-free reason."""
-    code = _error_code(exc)
-    if code is not None:
-        message = getattr(exc, "response", {}).get("Error", {}).get("Message") or ""
-        return f"{code}: {message}".rstrip(": ")
-    name = type(exc).__name__
-    text = str(exc)
-    return f"{name}: {text}" if text else name
+        return LeaseLock(self)
