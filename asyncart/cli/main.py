@@ -7,7 +7,7 @@ import sys
 import click
 
 import asyncart
-from asyncart.cli import delete, login, ls, pull, push, server, verify
+from asyncart.cli import delete, lineage, login, ls, pull, push, server, verify
 from asyncart.errors import AsyncartError
 
 
@@ -27,6 +27,7 @@ cli.add_command(verify.verify)
 cli.add_command(delete.delete)
 cli.add_command(server.server)
 cli.add_command(login.login)
+cli.add_command(lineage.lineage)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,9 +6,10 @@ from typing import Any, Generic, TypeVar
 
 from asyncart.client.client import Client
 from asyncart.core.models import CollectionInfo, VersionInfo
-from asyncart.core.names import validate_name
+from asyncart.core.names import parse_artifact_ref, validate_name
 from asyncart.sdk import portal
 from asyncart.sdk.artifact import Artifact, AsyncArtifact, BaseArtifact
+from asyncart.sdk.lineage import LineageGraph, build_lineage
 from asyncart.sdk.run import fetch_artifact, resolve_settings
 from asyncart.sdk.shared import shared_client
 
@@ -61,6 +62,14 @@ class AsyncApi(Generic[A]):
         async with self.client.use() as remote:
             return await remote.list_projects()
 
+    async def lineage(self, name: str, depth: int | None = None) -> LineageGraph:
+        """The runs and versions upstream and downstream of ``[project/]name[:ref]``."""
+        ref = parse_artifact_ref(name)
+        async with self.client.use() as remote:
+            return await build_lineage(
+                remote, ref.project or self.project, ref.name, ref.ref, depth=depth
+            )
+
     async def delete_artifact(
         self, name: str, project: str | None = None, *, delete_aliases: bool = False
     ) -> list[VersionInfo]:
@@ -102,6 +111,10 @@ class Api:
 
     def projects(self) -> list[str]:
         return portal.call(self._async.projects)
+
+    def lineage(self, name: str, depth: int | None = None) -> LineageGraph:
+        """The lineage graph of ``[project/]name[:ref]`` (see :meth:`AsyncApi.lineage`)."""
+        return portal.call(self._async.lineage, name, depth)
 
     def delete_artifact(
         self, name: str, project: str | None = None, *, delete_aliases: bool = False

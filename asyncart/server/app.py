@@ -33,6 +33,7 @@ from asyncart.repo.service import MAX_QUERY_HASHES, PackReceipt, Repository
 from asyncart.server.auth import ACCOUNTS, WWW_AUTHENTICATE, auth_middleware, principal_of
 from asyncart.server.bodies import read_json_object, stream_body
 from asyncart.server.openapi import openapi_bytes
+from asyncart.server.webui import add_routes as add_web_routes
 
 log = logging.getLogger("asyncart.server")
 REPO: web.AppKey[Repository] = web.AppKey("repo", Repository)
@@ -485,6 +486,7 @@ def create_app(
     r.add_get(P.RUN_INPUTS, run_inputs)
     r.add_get(P.RUN_OUTPUTS, run_outputs)
     r.add_get(P.AUDIT, audit_log)
+    add_web_routes(r)  # the web page's static files (asyncart/server/web/)
     return app
 
 

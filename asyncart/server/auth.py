@@ -1,10 +1,11 @@
 """Who may talk to the server: bearer API keys, and the anonymous-serving rule.
 
-Once the store has a user, every request except ``GET /v1/health`` and
-``GET /openapi.json`` needs ``Authorization: Bearer <key>`` of an unrevoked key (else
-``401 unauthenticated``) and then acts as the key's user, with its per-project roles
-(``asyncart.repo.access``). A store without users serves anonymously; :func:`check_bind`
-allows that only on a loopback address unless the operator insists.
+Once the store has a user, every request except ``GET /v1/health``,
+``GET /openapi.json`` and the web page's static files (``asyncart.server.webui``) needs
+``Authorization: Bearer <key>`` of an unrevoked key (else ``401 unauthenticated``) and
+then acts as the key's user, with its per-project roles (``asyncart.repo.access``). A store
+without users serves anonymously; :func:`check_bind` allows that only on a loopback address
+unless the operator insists.
 """
 
 from __future__ import annotations
@@ -19,13 +20,18 @@ from asyncart.core.net import is_loopback
 from asyncart.errors import AsyncartError, ConfigError
 from asyncart.repo.access import Principal
 from asyncart.repo.accounts import AccountStore
+from asyncart.server.webui import WEB_PATHS
 
 ACCOUNTS: web.AppKey[AccountStore] = web.AppKey("accounts", AccountStore)
 PRINCIPAL = "asyncart.principal"  # request key: the Principal the request acts as
 #: Sent with every 401 (RFC 6750): the scheme a client must use.
 WWW_AUTHENTICATE = 'Bearer realm="asyncart"'
 
-OPEN_ROUTES = frozenset({("GET", P.HEALTH), ("GET", P.OPENAPI_PATH), ("HEAD", P.HEALTH)})
+OPEN_ROUTES = frozenset(
+    {("GET", P.HEALTH), ("GET", P.OPENAPI_PATH), ("HEAD", P.HEALTH)}
+    # The web page's static files: no data in them; the page asks for a key itself.
+    | {(method, path) for path in WEB_PATHS for method in ("GET", "HEAD")}
+)
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
