@@ -16,6 +16,9 @@ ASYNCART_CHUNK_SIZE          average (cdc) or exact (fixed) chunk size  256 KiB 
 ASYNCART_IDLE_TIMEOUT        seconds without a byte before a retry      60
 ASYNCART_RETRY_DEADLINE      total seconds spent retrying one request   300
 ASYNCART_MAX_ATTEMPTS        attempts per request                       10
+ASYNCART_LOCK_TIMEOUT        seconds a pull waits for another process   (unset: no limit)
+                             pulling into the same directory (0: fail
+                             at once instead of waiting)
 ASYNCART_CACHE_DIR           local cache directory (holds the hash      $XDG_CACHE_HOME/asyncart,
                              cache, ``hashes-v1.sqlite3``)              else ~/.cache/asyncart
 ASYNCART_HASH_CACHE          ``0`` disables the hash cache (unchanged   1
@@ -84,6 +87,8 @@ class Settings:
     connect_timeout: float = 10.0
     retry_deadline: float = 300.0
     max_attempts: int = 10
+    # Seconds a pull waits while another process pulls into the same directory (None: no limit).
+    lock_timeout: float | None = None
     retry_initial_wait: float = 0.25
     retry_max_wait: float = 10.0
     cache_dir: Path = field(default_factory=default_cache_dir)
@@ -115,6 +120,8 @@ class Settings:
         for name in ("idle_timeout", "connect_timeout", "retry_deadline"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
+        if self.lock_timeout is not None and not self.lock_timeout >= 0:
+            raise ConfigError(f"lock_timeout must be 0 or more seconds, got {self.lock_timeout}")
         if self.max_attempts < 1:
             raise ConfigError("max_attempts must be at least 1")
         if self.ca_bundle is not None and not self.ca_bundle.is_file():
@@ -185,6 +192,7 @@ class Settings:
             ("ASYNCART_IDLE_TIMEOUT", "idle_timeout", float),
             ("ASYNCART_RETRY_DEADLINE", "retry_deadline", float),
             ("ASYNCART_MAX_ATTEMPTS", "max_attempts", int),
+            ("ASYNCART_LOCK_TIMEOUT", "lock_timeout", float),
         ):
             if env.get(var):
                 try:

@@ -24,6 +24,7 @@
     │   ├── RunNotFound
     │   └── ChunkMissing
     ├── ConflictError                      e.g. a type mismatch on an existing collection
+    │   └── PullLockTimeout(TimeoutError)  another process held a pull's target too long
     ├── IntegrityError                     a digest did not match the bytes
     │   └── FileChangedError               a source file changed while it was being read
     ├── RetriesExhausted                   .attempts, .last_exception
@@ -164,6 +165,12 @@ class ConflictError(AsyncartError):
 
     code = "conflict"
     http_status = 409
+
+
+class PullLockTimeout(ConflictError, TimeoutError):
+    """Another process kept pulling into the same directory past ``ASYNCART_LOCK_TIMEOUT``."""
+
+    code = "lock_timeout"
 
 
 class IntegrityError(AsyncartError):

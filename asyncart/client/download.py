@@ -29,6 +29,7 @@ from asyncart.client.concurrency import AdaptiveLimit
 from asyncart.client.delta import LocalPiece, chunk_index, copy_local_pieces, scan_local_file
 from asyncart.client.hashcache import HashCache, HashedFile
 from asyncart.client.progress import Progress, TransferStats
+from asyncart.client.pull_lock import pull_lock
 from asyncart.client.range_writer import PackRange, Piece, RangeWriter
 from asyncart.client.remote import Remote
 from asyncart.client.scan import FileIdentity, hash_file
@@ -116,18 +117,37 @@ async def download_manifest(
 ) -> Path:
     """Materialise ``manifest`` under ``root`` (only the ``only`` paths if given); verified.
 
+    Holds the pull lock of ``root`` (``pull_lock.py``) throughout: processes pulling
+    into the same directory at once take turns, and every one after the first finds
+    the files present (checked as always) and fetches nothing.
+
     Raises:
         IntegrityError: a chunk or file did not match its digest after retries.
         ChunkMissing: the store lacks chunks the manifest names.
+        PullLockTimeout: another process held the directory past ``settings.lock_timeout``.
     """
     stats = stats or TransferStats()
     progress = progress or Progress()
-    root.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - one cheap call, kept inline
     entries = [manifest.get(p) for p in only] if only is not None else list(manifest)
     if any(e is None for e in entries):
         missing = [p for p, e in zip(only or (), entries, strict=True) if e is None]
         raise ConfigError(f"the artifact has no file {missing[0]!r}")
     wanted: list[ManifestEntry] = [e for e in entries if e is not None]
+    async with pull_lock(root, settings.cache_dir, settings.lock_timeout):
+        await _download_locked(remote, manifest, wanted, root, settings, stats, progress)
+    return root
+
+
+async def _download_locked(
+    remote: Remote,
+    manifest: Manifest,
+    wanted: list[ManifestEntry],
+    root: Path,
+    settings: Settings,
+    stats: TransferStats,
+    progress: Progress,
+) -> None:
+    root.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - one cheap call, kept inline
     progress.on_start("pull", sum(e.size for e in wanted), len(wanted))
     cache: HashCache | None = None
     if settings.hash_cache:
@@ -150,7 +170,6 @@ async def download_manifest(
         if cache is not None:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(cache.close)
-    return root
 
 
 def _local_files(

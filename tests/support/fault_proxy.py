@@ -143,6 +143,7 @@ class FaultProxy:
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._closing = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.rng = random.Random(0)
 
     # -- programming ------------------------------------------------------------------
@@ -179,7 +180,13 @@ class FaultProxy:
 
     # -- lifetime -----------------------------------------------------------------------
 
+    def open_gate(self, fault: Fault) -> None:
+        """Release the requests ``fault`` (a stall with a ``gate``) holds; from any thread."""
+        assert self._loop is not None and fault.gate is not None
+        self._loop.call_soon_threadsafe(fault.gate.set)
+
     async def start(self) -> FaultProxy:
+        self._loop = asyncio.get_running_loop()
         self._session = aiohttp.ClientSession(
             auto_decompress=False, timeout=aiohttp.ClientTimeout(total=None)
         )
