@@ -48,9 +48,9 @@ def _report(
 async def push(src: Path, name: str, url: str | None) -> dict[str, Any]:
     art = aio.Artifact(name, type="bench")
     if src.is_dir():
-        art.add_dir(src)
+        art.add_dir(src, policy="immutable")
     else:
-        art.add_file(src)
+        art.add_file(src, policy="immutable")
     run = await aio.init(job_type="bench", url=url)
     remote = run.client._remote
     start, cpu_start = time.perf_counter(), time.process_time()

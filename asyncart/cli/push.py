@@ -45,11 +45,13 @@ async def _push(
     json_output: bool,
 ) -> None:
     artifact = aio.Artifact(name=name, type=type_, description=description)
+    # The CLI pushes and returns; nothing overwrites the files meanwhile: no snapshot copy
+    # (which would also defeat the hash cache). A file changed anyway is a FileChangedError.
     for path in paths:
         if path.is_dir():
-            artifact.add_dir(path)
+            artifact.add_dir(path, policy="immutable")
         else:
-            artifact.add_file(path)
+            artifact.add_file(path, policy="immutable")
     started = time.perf_counter()
     run = await aio.init(job_type="push", project=project, url=url)
     async with run:

@@ -27,6 +27,7 @@ from asyncart.core.names import validate_alias, validate_name
 from asyncart.errors import ChunkMissing, ConfigError, FileChangedError, IntegrityError
 from asyncart.sdk import portal
 from asyncart.sdk.draft import Draft, DraftFile, DraftReference
+from asyncart.sdk.pending import PendingUpload
 
 
 @dataclass(frozen=True)
@@ -60,15 +61,39 @@ class BaseArtifact:
         self._manifest: Manifest | None = None
         self._client: Client | None = None
         self._deleted = False
-        self.last_transfer: TransferStats | None = None
+        self._pending: PendingUpload | None = None
+        self._last_transfer: TransferStats | None = None
 
     # -- state ---------------------------------------------------------------
 
     @property
     def is_draft(self) -> bool:
+        """True until the version is committed (also while it is being logged)."""
         return self._info is None
 
+    @property
+    def last_transfer(self) -> TransferStats | None:
+        """Totals of the last log or download (waits for a log in flight)."""
+        self._committed()
+        return self._last_transfer
+
+    @last_transfer.setter
+    def last_transfer(self, stats: TransferStats | None) -> None:
+        self._last_transfer = stats
+
+    @property
+    def is_logging(self) -> bool:
+        """True while ``log_artifact`` for this artifact has not settled."""
+        return self._pending is not None and not self._pending.done.is_set()
+
+    def _committed(self) -> VersionInfo | None:
+        """The version info, after waiting for a log in flight (its error is re-raised)."""
+        if self._pending is not None:
+            self._pending.wait()
+        return self._info
+
     def _require_stored(self, action: str) -> tuple[VersionInfo, Manifest, Client]:
+        self._committed()
         if self._deleted:
             raise ConfigError(
                 f"cannot {action} artifact {self.qualified_name}: it was deleted from the store"
@@ -83,15 +108,18 @@ class BaseArtifact:
     @property
     def version(self) -> str | None:
         """``'v3'`` once logged or used; None for a draft."""
-        return self._info.version if self._info else None
+        info = self._committed()
+        return info.version if info else None
 
     @property
     def digest(self) -> str | None:
-        return self._info.digest if self._info else None
+        info = self._committed()
+        return info.digest if info else None
 
     @property
     def aliases(self) -> list[str]:
-        return list(self._info.aliases) if self._info else []
+        info = self._committed()
+        return list(info.aliases) if info else []
 
     @property
     def size(self) -> int:
@@ -101,16 +129,19 @@ class BaseArtifact:
 
     @property
     def project(self) -> str | None:
-        return self._info.project if self._info else None
+        info = self._committed()
+        return info.project if info else None
 
     @property
     def qualified_name(self) -> str:
-        """``project/name:v3`` once stored, else the bare name."""
-        return self._info.qualified_name if self._info else self.name
+        """``project/name:v3`` once stored, else the bare name (waits for a log in flight)."""
+        info = self._committed()
+        return info.qualified_name if info else self.name
 
     @property
     def created_at(self) -> float | None:
-        return self._info.created_at if self._info else None
+        info = self._committed()
+        return info.created_at if info else None
 
     @property
     def manifest(self) -> Manifest:
@@ -129,11 +160,18 @@ class BaseArtifact:
         ]
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.qualified_name} type={self.type!r}>"
+        shown = self._info.qualified_name if self._info else self.name  # never waits
+        state = " (logging)" if self.is_logging else ""
+        return f"<{type(self).__name__} {shown} type={self.type!r}{state}>"
 
     # -- building (drafts only) --------------------------------------------------
 
     def _require_draft(self) -> Draft:
+        if self.is_logging:
+            raise ConfigError(
+                f"artifact {self.name!r} is being logged and cannot change; "
+                "create a new Artifact for further files"
+            )
         if self._info is not None:
             raise ConfigError(
                 f"artifact {self.qualified_name} is already stored and cannot change; "
@@ -142,19 +180,39 @@ class BaseArtifact:
         return self._draft
 
     def add_file(
-        self, local_path: str | os.PathLike[str], name: str | None = None
+        self,
+        local_path: str | os.PathLike[str],
+        name: str | None = None,
+        *,
+        policy: str = "mutable",
     ) -> ArtifactFileInfo:
-        """Add a local file (checked now: missing or unreadable files fail here)."""
-        e = self._require_draft().add_file(local_path, name)
+        """Add a local file (checked now: missing or unreadable files fail here).
+
+        ``policy='mutable'`` (default) snapshots the file now (a reflink where the
+        file system can, else a copy into a staging directory under the cache
+        directory): the version holds the bytes of this moment even if the file is
+        overwritten, in place or by rename, before the upload ends.
+        ``policy='immutable'`` promises the file will not change until the upload
+        ends: no copy; if it changes anyway, the log fails with FileChangedError
+        (raised by ``wait()``/``finish()``), never commits a torn version.
+        """
+        e = self._require_draft().add_file(local_path, name, policy)
         return ArtifactFileInfo(e.path, e.identity.size, None)
 
     def add_dir(
-        self, local_path: str | os.PathLike[str], name: str | None = None
+        self,
+        local_path: str | os.PathLike[str],
+        name: str | None = None,
+        *,
+        policy: str = "mutable",
     ) -> list[ArtifactFileInfo]:
-        """Add every file under a directory, recursively, optionally under ``name/``."""
+        """Add every file under a directory, recursively, optionally under ``name/``.
+
+        ``policy`` as for :meth:`add_file`, for every file.
+        """
         return [
             ArtifactFileInfo(e.path, e.identity.size, None)
-            for e in self._require_draft().add_dir(local_path, name)
+            for e in self._require_draft().add_dir(local_path, name, policy)
         ]
 
     def add_reference(self, uri: str, name: str | None = None) -> ArtifactFileInfo:
@@ -185,7 +243,9 @@ class BaseArtifact:
         progress: Progress | None = None,
     ) -> None:
         """Upload what the store lacks and commit the version (or find the existing one)."""
-        draft = self._require_draft()
+        if self._info is not None:
+            self._require_draft()  # raises: already stored
+        draft = self._draft
         alias_list = [validate_alias(a) for a in (aliases or [])]
         if not draft.entries:
             raise ConfigError(f"artifact {self.name!r} is empty; add files before logging it")
@@ -347,7 +407,13 @@ class Artifact(BaseArtifact):
         portal.call(self._delete, delete_aliases)
 
     def wait(self, timeout: float | None = None) -> Artifact:
-        """Block until the version is committed (logging is synchronous today: returns at once)."""
+        """Block until the version is committed; re-raise the upload's error if it failed.
+
+        Raises:
+            TimeoutError: not committed within ``timeout`` seconds (the upload goes on).
+        """
+        if self._pending is not None:
+            self._pending.wait(timeout)
         self._require_stored("wait for")
         return self
 

@@ -17,8 +17,24 @@ from typing import IO, Any
 from urllib.parse import unquote, urlparse
 
 from asyncart.client.scan import FileIdentity, stat_source
+from asyncart.client.snapshot import snapshot_file
+from asyncart.config import Settings
 from asyncart.core.paths import is_ancestor_path, normalize_entry_path
 from asyncart.errors import ConfigError
+from asyncart.sdk import portal
+
+# Staging directories are removed when their draft is garbage-collected or committed,
+# and at exit only after pending uploads settled (a finalizer's own atexit pass would
+# run first and pull the files from under an upload still in flight).
+_live: weakref.WeakSet[Draft] = weakref.WeakSet()
+
+
+def _remove_staging() -> None:
+    for draft in list(_live):
+        draft.cleanup()
+
+
+portal.after_exit(_remove_staging)
 
 
 @dataclass(frozen=True)
@@ -42,6 +58,10 @@ class DraftReference:
 
 DraftEntry = DraftFile | DraftReference
 
+#: ``add_file`` policies: ``mutable`` snapshots the file at ``add_file`` (reflink, else a
+#: copy), ``immutable`` trusts the caller not to touch it until the upload is done.
+POLICIES = ("mutable", "immutable")
+
 
 class Draft:
     """The entries of an artifact being built, validated as they are added."""
@@ -49,6 +69,8 @@ class Draft:
     def __init__(self) -> None:
         self.entries: dict[str, DraftEntry] = {}
         self._staging: Path | None = None
+        self._snapshots: Path | None = None
+        self._snapshot_count = 0
 
     def _claim(self, path: str) -> str:
         path = normalize_entry_path(path)
@@ -64,17 +86,35 @@ class Draft:
                 )
         return path
 
-    def add_file(self, local_path: str | os.PathLike[str], name: str | None = None) -> DraftFile:
+    def add_file(
+        self, local_path: str | os.PathLike[str], name: str | None = None, policy: str = "mutable"
+    ) -> DraftFile:
+        _check_policy(policy)
         local = Path(local_path)
         identity = stat_source(local)
         path = self._claim(name if name is not None else local.name)
-        entry = DraftFile(path, local.resolve(), identity)
+        entry = self._entry(path, local, identity, policy)
         self.entries[path] = entry
         return entry
 
+    def _entry(self, path: str, local: Path, identity: FileIdentity, policy: str) -> DraftFile:
+        """The entry to upload: the file itself (immutable) or a snapshot of it (mutable)."""
+        if policy == "immutable":
+            return DraftFile(path, local.resolve(), identity)
+        if self._snapshots is None:
+            parent = Settings.from_env().cache_dir / "staging"
+            parent.mkdir(parents=True, exist_ok=True)
+            self._snapshots = Path(tempfile.mkdtemp(prefix="snap-", dir=parent))
+            self._track(self._snapshots)
+        self._snapshot_count += 1
+        target = self._snapshots / f"{self._snapshot_count}-{local.name}"
+        snap_identity, _ = snapshot_file(local, identity, target)
+        return DraftFile(path, target, snap_identity)
+
     def add_dir(
-        self, local_path: str | os.PathLike[str], name: str | None = None
+        self, local_path: str | os.PathLike[str], name: str | None = None, policy: str = "mutable"
     ) -> list[DraftFile]:
+        _check_policy(policy)
         root = Path(local_path)
         if not root.is_dir():
             raise ConfigError(f"{str(root)!r} is not a directory; use add_file for single files")
@@ -90,7 +130,7 @@ class Draft:
         staged = [(self._claim(p), full, stat_source(full)) for p, full in found]
         added = []
         for path, full, identity in staged:
-            entry = DraftFile(path, full.resolve(), identity)
+            entry = self._entry(path, full, identity, policy)
             self.entries[path] = entry
             added.append(entry)
         return added
@@ -119,13 +159,13 @@ class Draft:
             raise ConfigError(f"the artifact already has an entry {path!r}")
         if self._staging is None:
             self._staging = Path(tempfile.mkdtemp(prefix="asyncart-new-"))
-            weakref.finalize(self, shutil.rmtree, self._staging, True)
+            self._track(self._staging)
         local = self._staging.joinpath(*path.split("/"))
         local.parent.mkdir(parents=True, exist_ok=True)
         kwargs: dict[str, Any] = {} if "b" in mode else {"encoding": encoding or "utf-8"}
         with open(local, mode.replace("x", "w"), **kwargs) as f:
             yield f
-        self.add_file(local, name=path)
+        self.add_file(local, name=path, policy="immutable")  # ours: nobody else writes it
 
     def remove(self, name: str) -> None:
         path = normalize_entry_path(name)
@@ -135,12 +175,25 @@ class Draft:
                 f"the artifact has no entry {path!r}; entries: {_listing(self.entries)}"
             )
         for p in removed:
-            del self.entries[p]
+            entry = self.entries.pop(p)
+            if self._snapshots is not None and entry.local.parent == self._snapshots:
+                entry.local.unlink(missing_ok=True)
+
+    def _track(self, staging: Path) -> None:
+        weakref.finalize(self, shutil.rmtree, staging, True).atexit = False
+        _live.add(self)
 
     def cleanup(self) -> None:
-        if self._staging is not None:
-            shutil.rmtree(self._staging, ignore_errors=True)
-            self._staging = None
+        for attr in ("_staging", "_snapshots"):
+            staged = getattr(self, attr)
+            if staged is not None:
+                shutil.rmtree(staged, ignore_errors=True)
+                setattr(self, attr, None)
+
+
+def _check_policy(policy: str) -> None:
+    if policy not in POLICIES:
+        raise ConfigError(f"policy must be one of {', '.join(map(repr, POLICIES))}, not {policy!r}")
 
 
 def _raise_walk_error(exc: OSError) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -23,6 +24,7 @@ _lock = threading.Lock()
 _portal: BlockingPortal | None = None
 _thread: threading.Thread | None = None
 _exit_hooks: list[Callable[[], Awaitable[None]]] = []
+_after_exit: list[Callable[[], None]] = []
 
 
 def _run_loop(ready: threading.Event, box: list[BlockingPortal]) -> None:
@@ -66,12 +68,47 @@ def call(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
     return portal().call(fn, *args)
 
 
+def start_soon(fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    """Start ``fn(*args)`` as a task on the portal loop and return at once.
+
+    The task reports its own outcome (see ``PendingUpload``); its future is dropped.
+    """
+    if threading.current_thread() is _thread:
+        raise RuntimeError(
+            "a sync asyncart call was made from asyncart's own event loop; "
+            "use the async API (asyncart.aio) inside coroutines"
+        )
+    portal().start_task_soon(fn, *args)
+
+
+def loop_thread() -> threading.Thread:
+    """The thread running the portal loop (started on first use)."""
+    portal()
+    assert _thread is not None
+    return _thread
+
+
 def on_exit(hook: Callable[[], Awaitable[None]]) -> None:
     """Register a coroutine function to run on the portal loop at interpreter exit."""
     _exit_hooks.append(hook)
 
 
+def after_exit(hook: Callable[[], None]) -> None:
+    """Register a plain function to run at interpreter exit after the loop stopped
+    (after pending uploads settled), whether or not the loop was ever started."""
+    _after_exit.append(hook)
+
+
 def _shutdown() -> None:
+    try:
+        _stop_loop()
+    finally:
+        for hook in _after_exit:
+            with contextlib.suppress(Exception):
+                hook()
+
+
+def _stop_loop() -> None:
     global _portal
     if _portal is None:
         return
@@ -79,7 +116,7 @@ def _shutdown() -> None:
         try:
             _portal.call(hook)
         except Exception as exc:  # at exit, report and keep going
-            print(f"asyncart: error at exit: {exc}")
+            print(f"asyncart: error at exit: {exc}", file=sys.stderr, flush=True)
     _exit_hooks.clear()
     with contextlib.suppress(Exception):
         _portal.call(_portal.stop)

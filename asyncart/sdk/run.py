@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
+import anyio
+import anyio.to_thread
+
 from asyncart.client.client import Client
-from asyncart.client.progress import Progress
+from asyncart.client.progress import Fanout, Progress
 from asyncart.config import Settings
 from asyncart.core.models import RunInfo, VersionInfo
-from asyncart.core.names import parse_artifact_ref, validate_name
+from asyncart.core.names import parse_artifact_ref, validate_alias, validate_name
 from asyncart.errors import ConfigError
 from asyncart.sdk import portal
 from asyncart.sdk.artifact import Artifact, AsyncArtifact, BaseArtifact
+from asyncart.sdk.pending import PendingUpload, describe, report, track
 from asyncart.sdk.shared import shared_client
 
 A = TypeVar("A", bound=BaseArtifact)
@@ -62,6 +67,8 @@ class AsyncRun(Generic[A]):
         self.artifact_class = artifact_class
         self.finished = False
         self._owns_client = owns_client
+        self._uploads: list[PendingUpload] = []  # logs not yet settled, or failed unseen
+        self._name_locks: dict[str, anyio.Lock] = {}
 
     @classmethod
     async def start(
@@ -136,18 +143,91 @@ class AsyncRun(Generic[A]):
         """Log an artifact as this run's output: a new version only if the content changed.
 
         ``artifact_or_path`` may be a path, with ``name`` and ``type`` given.
-        Moves ``latest`` and applies ``aliases``. Returns the artifact with
-        ``.version``, ``.digest``, ``.aliases`` and ``.size`` set.
+        Moves ``latest`` and applies ``aliases``. Returns, once the version is
+        committed, the artifact with ``.version``, ``.digest``, ``.aliases`` and
+        ``.size`` set. Logs of different names run concurrently (``asyncio.gather``);
+        logs of one name from one run commit one after another, in call order.
+        """
+        artifact, alias_list, pending = self._prepare_log(
+            artifact_or_path, name, type, aliases, threading.current_thread()
+        )
+        pending.observed = True  # the caller gets the error from this await
+        await self._upload(artifact, alias_list, pending, progress)
+        return artifact
+
+    def _prepare_log(
+        self,
+        artifact_or_path: A | str | os.PathLike[str],
+        name: str | None,
+        type: str | None,
+        aliases: list[str] | None,
+        loop_thread: threading.Thread | None,
+    ) -> tuple[A, list[str], PendingUpload]:
+        """Check everything that can be checked without I/O and mark the artifact as logging.
+
+        Runs in the caller's thread (the sync facade's too), so mistakes raise at once.
         """
         self._check_open()
         artifact = self._as_artifact(artifact_or_path, name, type)
+        if artifact.is_logging:
+            raise ConfigError(f"artifact {artifact.name!r} is already being logged")
         if not artifact.is_draft:
             raise ConfigError(
                 f"artifact {artifact.qualified_name} is already stored; to add aliases, log a new "
                 "Artifact with the same content"
             )
-        await artifact._log(self.client, self.project, self.id, aliases, progress)
-        return artifact
+        alias_list = [validate_alias(a) for a in (aliases or [])]
+        if not artifact._draft.entries:
+            raise ConfigError(f"artifact {artifact.name!r} is empty; add files before logging it")
+        pending = PendingUpload(artifact.name, loop_thread, artifact.size)
+        artifact._pending = pending
+        # Keep what finish() needs: logs in flight and failures nobody saw.
+        self._uploads = [
+            p for p in self._uploads if not p.done.is_set() or (p.error and not p.observed)
+        ]
+        self._uploads.append(pending)
+        return artifact, alias_list, pending
+
+    async def _upload(
+        self,
+        artifact: A,
+        aliases: list[str],
+        pending: PendingUpload,
+        progress: Progress | None = None,
+    ) -> None:
+        """Push and commit (on the engine's loop); settle ``pending`` either way."""
+        error: BaseException | None = None
+        try:
+            lock = self._name_locks.setdefault(artifact.name, anyio.Lock())
+            async with lock:
+                subscriber = pending if progress is None else Fanout(pending, progress)
+                await artifact._log(self.client, self.project, self.id, aliases, subscriber)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            pending.settle(error)
+
+    async def _settle_uploads(self) -> list[BaseException]:
+        """Wait for every log in flight, reporting progress on stderr; the errors nobody saw."""
+        waiting = [p for p in self._uploads if not p.done.is_set()]
+        if waiting:
+            report(describe(waiting))
+            while True:
+                left = [p for p in waiting if not p.done.is_set()]
+                if not left:
+                    break
+                await anyio.to_thread.run_sync(left[0].done.wait, 2.0)
+                if not left[0].done.is_set():
+                    report(describe(waiting))
+            report(f"{len(waiting)} upload(s) settled")
+        errors = []
+        for p in self._uploads:
+            if p.error is not None and not p.observed:
+                report(f"logging artifact {p.name!r} failed: {p.error!r}")
+                errors.append(p.error)
+        self._uploads = [p for p in self._uploads if not p.done.is_set()]
+        return errors
 
     def _as_artifact(self, obj: Any, name: str | None, type: str | None) -> A:
         if isinstance(obj, BaseArtifact):
@@ -187,6 +267,11 @@ class AsyncRun(Generic[A]):
             artifact: A = target
             if type is not None and type != artifact.type:
                 raise ConfigError(f"artifact {artifact.name!r} has type {artifact.type!r}, not {type!r}")
+            if artifact._pending is not None and not artifact._pending.done.is_set():
+                await anyio.to_thread.run_sync(artifact._pending.done.wait)
+            if artifact._pending is not None and artifact._pending.error is not None:
+                artifact._pending.observed = True
+                raise artifact._pending.error
             if artifact.is_draft:
                 await artifact._log(self.client, self.project, None, aliases)
             info = artifact._info
@@ -196,6 +281,12 @@ class AsyncRun(Generic[A]):
             return artifact
         if not isinstance(target, str):
             raise ConfigError(f"expected an Artifact or a name, got {target.__class__.__name__}")
+        # This run's own logs of that name in flight commit first ('model:latest' right
+        # after a non-blocking log of 'model' means that version).
+        wanted = parse_artifact_ref(target).name
+        for p in list(self._uploads):
+            if p.name == wanted and not p.done.is_set():
+                await anyio.to_thread.run_sync(p.done.wait)
         return await fetch_artifact(
             self.client,
             self.artifact_class,
@@ -206,7 +297,10 @@ class AsyncRun(Generic[A]):
         )
 
     async def logged_artifacts(self) -> list[VersionInfo]:
-        """Versions this run logged."""
+        """Versions this run logged (after its logs in flight settled)."""
+        for p in list(self._uploads):
+            if not p.done.is_set():
+                await anyio.to_thread.run_sync(p.done.wait)
         async with self.client.use() as remote:
             return await remote.run_outputs(self.id)
 
@@ -215,16 +309,26 @@ class AsyncRun(Generic[A]):
         async with self.client.use() as remote:
             return await remote.run_inputs(self.id)
 
-    async def finish(self, status: str = "finished") -> None:
-        """Mark the run finished (idempotent) and release connections."""
+    async def finish(self, status: str = "finished", *, raise_errors: bool = True) -> None:
+        """Wait for logs in flight, mark the run finished (idempotent), release connections.
+
+        Progress is shown on stderr while uploads are pending. A failed upload
+        nobody has seen yet (through ``wait()``, a property, or the awaited
+        ``log_artifact``) is reported on stderr, the run is marked ``failed``,
+        and the first such error is raised once everything settled (unless
+        ``raise_errors`` is False).
+        """
         if not self.finished:
             self.finished = True
+            errors = await self._settle_uploads()
             try:
                 async with self.client.use() as remote:
-                    self.info = await remote.finish_run(self.id, status)
+                    self.info = await remote.finish_run(self.id, "failed" if errors else status)
             finally:
                 if self._owns_client:
                     await self.client.close()
+            if errors and raise_errors:
+                raise errors[0]
 
     async def __aenter__(self) -> AsyncRun[A]:
         return self
@@ -232,23 +336,26 @@ class AsyncRun(Generic[A]):
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self.finish("failed" if exc_type else "finished")
+        # With an exception on its way, upload errors are reported, not raised over it.
+        await self.finish("failed" if exc_type else "finished", raise_errors=exc_type is None)
 
 
 _open_runs: set[Run] = set()
 
 
 async def _finish_open_runs() -> None:
+    """At interpreter exit: wait for each open run's uploads (reporting failures), finish it."""
     for run in list(_open_runs):
-        await run._async.finish()
         _open_runs.discard(run)
+        await run._async.finish(raise_errors=False)
 
 
 class Run:
     """A run (sync API). Create one with ``asyncart.init(job_type=...)``."""
 
-    def __init__(self, async_run: AsyncRun[Artifact]) -> None:
+    def __init__(self, async_run: AsyncRun[Artifact], *, sync: bool = False) -> None:
         self._async = async_run
+        self.sync = sync
         _open_runs.add(self)
 
     id = property(lambda self: self._async.id)
@@ -264,9 +371,27 @@ class Run:
         name: str | None = None,
         type: str | None = None,
         aliases: list[str] | None = None,
+        *,
+        wait: bool | None = None,
     ) -> Artifact:
-        """Log an artifact as this run's output; see :meth:`AsyncRun.log_artifact`."""
-        return portal.call(self._async.log_artifact, artifact_or_path, name, type, aliases)
+        """Log an artifact as this run's output; see :meth:`AsyncRun.log_artifact`.
+
+        Returns at once: the upload and commit go on in the background.
+        ``artifact.wait()`` blocks until committed (re-raising the upload's
+        error); so do properties that need the commit (``version``, ``digest``,
+        ``aliases``...). ``run.finish()`` and interpreter exit wait for every
+        pending upload. ``wait=True`` (or ``init(sync=True)``) blocks here.
+        Mistakes found without I/O (a stored or empty artifact, a bad alias, a
+        finished run) raise here, at once.
+        """
+        artifact, alias_list, pending = self._async._prepare_log(
+            artifact_or_path, name, type, aliases, portal.loop_thread()
+        )
+        track(pending)
+        portal.start_soon(self._async._upload, artifact, alias_list, pending)
+        if wait or (wait is None and self.sync):
+            artifact.wait()
+        return artifact
 
     def use_artifact(
         self,
@@ -288,7 +413,10 @@ class Run:
         return portal.call(self._async.used_artifacts)
 
     def finish(self, status: str = "finished") -> None:
-        """Mark the run finished; also done at interpreter exit."""
+        """Wait for pending uploads, then mark the run finished; also done at interpreter exit.
+
+        Raises the first upload error nobody saw yet, after every upload settled.
+        """
         _open_runs.discard(self)
         portal.call(self._async.finish, status)
 
@@ -298,7 +426,12 @@ class Run:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.finish("failed" if exc_type else "finished")
+        _open_runs.discard(self)
+        portal.call(
+            lambda: self._async.finish(
+                "failed" if exc_type else "finished", raise_errors=exc_type is None
+            )
+        )
 
     def __repr__(self) -> str:
         return f"<Run {self.id} project={self.project!r} job_type={self.job_type!r}>"
@@ -310,15 +443,20 @@ def init(
     name: str | None = None,
     config: dict[str, Any] | None = None,
     url: str | None = None,
+    *,
+    sync: bool = False,
 ) -> Run:
-    """Start a run. With no ``url`` (and no ``ASYNCART_URL``) the embedded local store is used."""
+    """Start a run. With no ``url`` (and no ``ASYNCART_URL``) the embedded local store is used.
+
+    ``sync=True``: ``log_artifact`` blocks until the version is committed.
+    """
     async def start() -> AsyncRun[Artifact]:
         client = await shared_client(resolve_settings(url, project))
         return await AsyncRun.start(
             job_type, project, name, config, artifact_class=Artifact, client=client
         )
 
-    return Run(portal.call(start))
+    return Run(portal.call(start), sync=sync)
 
 
 portal.on_exit(_finish_open_runs)

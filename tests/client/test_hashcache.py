@@ -61,10 +61,12 @@ async def push(
     path: Path, name: str = "big", url: str | None = None
 ) -> tuple[aio.Artifact, TransferStats]:
     artifact = aio.Artifact(name=name, type="dataset")
+    # 'immutable': the hash cache spares reads of the caller's own files; the default
+    # ('mutable') uploads a fresh snapshot, whose path the cache has never seen.
     if path.is_dir():
-        artifact.add_dir(path)
+        artifact.add_dir(path, policy="immutable")
     else:
-        artifact.add_file(path)
+        artifact.add_file(path, policy="immutable")
     async with await aio.init(job_type="push", url=url) as run:
         await run.log_artifact(artifact)
     assert artifact.last_transfer is not None
@@ -301,7 +303,7 @@ import json, sys, asyncart
 src, name = sys.argv[1], sys.argv[2]
 with asyncart.init(job_type="worker") as run:
     art = asyncart.Artifact(name, type="dataset")
-    art.add_dir(src)
+    art.add_dir(src, policy="immutable")
     run.log_artifact(art)
     s = art.last_transfer
     print(json.dumps({"version": art.version, "digest": art.digest, "read": s.bytes_read}))

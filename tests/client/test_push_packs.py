@@ -25,7 +25,7 @@ def small_packs(monkeypatch: pytest.MonkeyPatch) -> None:
 async def _push(path: Path) -> aio.Artifact:
     async with await aio.init(job_type="t") as run:
         art = aio.Artifact("data", type="dataset")
-        art.add_file(path)
+        art.add_file(path, policy="immutable")  # re-pushes hit the hash cache
         await run.log_artifact(art)
     return art
 

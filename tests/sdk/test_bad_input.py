@@ -101,7 +101,12 @@ def test_type_mismatch_on_use_and_on_log(store: str) -> None:
         Path("m.bin").write_bytes(b"m")
         art.add_file("m.bin")
         with pytest.raises(asyncart.ConflictError, match="dataset"):
-            run.log_artifact(art)
+            run.log_artifact(art, wait=True)
+        art = asyncart.Artifact("bike dataset", type="model")
+        art.add_file("m.bin")
+        run.log_artifact(art)  # non-blocking: the error comes from wait()
+        with pytest.raises(asyncart.ConflictError, match="dataset"):
+            art.wait()
     assert _stored_versions("bike dataset") == ["v0"]
     assert [v.name for v in run.used_artifacts()] == []
 
@@ -201,15 +206,34 @@ def test_file_changed_mid_read_is_detected(tmp_path: Path) -> None:
     assert scan.fd == -1
 
 
-def test_file_changed_between_add_and_log_is_detected() -> None:
+def test_file_changed_between_add_and_log_is_detected_with_immutable_policy() -> None:
     path = Path("f.bin")
     path.write_bytes(b"a" * 1000)
     art = asyncart.Artifact("ds", type="dataset")
-    art.add_file(path)
+    art.add_file(path, policy="immutable")
     path.write_bytes(b"b" * 1001)
     with asyncart.init(job_type="t") as run, pytest.raises(asyncart.FileChangedError):
-        run.log_artifact(art)
+        run.log_artifact(art, wait=True)
     assert _stored_versions("ds") == []
+
+
+def test_file_changed_between_add_and_log_keeps_the_added_bytes_by_default() -> None:
+    path = Path("f.bin")
+    path.write_bytes(b"a" * 1000)
+    art = asyncart.Artifact("ds", type="dataset")
+    art.add_file(path)  # policy='mutable': a snapshot of this moment
+    path.write_bytes(b"b" * 1001)
+    with asyncart.init(job_type="t") as run:
+        run.log_artifact(art)
+    assert art.version == "v0" and art.size == 1000
+    out = asyncart.Api().artifact("ds:v0").download("out")
+    assert Path(out, "f.bin").read_bytes() == b"a" * 1000
+
+
+def test_unknown_policy_is_refused() -> None:
+    Path("f.bin").write_bytes(b"a")
+    with pytest.raises(asyncart.ConfigError, match="policy"):
+        asyncart.Artifact("ds", type="dataset").add_file("f.bin", policy="sometimes")
 
 
 def test_stored_artifacts_are_immutable() -> None:

@@ -29,7 +29,7 @@ with asyncart.init(job_type="big") as run:
     art = asyncart.Artifact("checkpoint", type="model")
     art.add_file(src, name="model.bin")
     t0 = time.perf_counter()
-    run.log_artifact(art)
+    run.log_artifact(art, wait=True)
     t1 = time.perf_counter()
     push_rss = peak_rss()
     path = run.use_artifact("checkpoint:latest").download(out)
