@@ -116,7 +116,7 @@ class _Cut(Exception):
     """Raised inside a forwarded request body to break the upstream connection."""
 
 
-def _reset(request: web.Request) -> None:
+def reset_connection(request: web.Request) -> None:
     """Drop the client's connection abruptly (RST, unsent bytes discarded)."""
     transport = request.transport
     if transport is None:
@@ -270,7 +270,7 @@ class FaultProxy:
             )
         except (_Cut, aiohttp.ClientError, OSError) as exc:
             if kind == "reset_request":
-                _reset(request)  # the 502 below is then never sent
+                reset_connection(request)  # the 502 below is then never sent
             return web.Response(status=502, text=f"fault proxy: upstream failed: {exc!r}")
         async with upstream:
             if fault is not None and kind == "status":
@@ -331,7 +331,7 @@ class FaultProxy:
                 if kind in ("truncate", "reset_response") and pos + len(piece) >= cut:
                     await resp.write(piece[: cut - pos])
                     if kind == "reset_response":
-                        _reset(request)
+                        reset_connection(request)
                         return resp
                     break
                 if kind == "corrupt" and pos <= cut < pos + len(piece):

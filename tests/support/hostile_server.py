@@ -31,8 +31,6 @@ import asyncio
 import gzip
 import json
 import re
-import socket
-import struct
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,6 +45,7 @@ from asyncart.core.manifest import MANIFEST_FORMAT, ChunkRef
 from asyncart.core.pack import PackHeader
 from asyncart.core.paths import normalize_entry_path
 from asyncart.errors import ConfigError
+from tests.support.fault_proxy import reset_connection
 
 PROJECT = "project"
 NAME = "name"
@@ -203,17 +202,6 @@ def _error(status: int, code: str, message: str) -> web.Response:
     )
 
 
-def _reset(request: web.Request) -> None:
-    """Drop the client's connection abruptly (RST)."""
-    transport = request.transport
-    if transport is None:
-        return
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
-
-
 _RANGE_RE = re.compile(r"bytes=(-?\d+)-(-?\d+)")
 
 
@@ -335,7 +323,7 @@ class HostileServer:
             await resp.prepare(request)
             if lie == "truncated":
                 await resp.write(data[: len(data) // 2])
-                _reset(request)
+                reset_connection(request)
                 return resp
             await resp.write(data)
             await resp.write_eof()

@@ -7,6 +7,7 @@ chunk-holder records behind "dedup without leaks" (``visibility.py``).
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -30,13 +31,14 @@ from asyncart.repo.metastores.schema import store_state
 T = TypeVar("T")
 
 
-class ChunkIndexMethods:
+class ChunkIndexMethods(ABC):
     """Chunk-index transactions; the class mixing this in provides :meth:`_run`."""
 
+    @abstractmethod
     async def _run(
         self, what: str, work: Callable[[AsyncConnection], Awaitable[T]], *, write: bool
     ) -> T:
-        raise NotImplementedError
+        """Run ``work`` in one transaction (see ``SqlMetaStore._run``)."""
 
     async def missing_chunks(
         self, hashes: Sequence[str], *, touch: bool = False, scope: ChunkScope | None = None
