@@ -32,6 +32,12 @@ ASYNCART_API_KEY             API key sent as ``Authorization: Bearer``  (unset: 
                                                                         stored for the URL)
 ASYNCART_CONFIG_DIR          where ``credentials.json`` lives           $XDG_CONFIG_HOME/asyncart,
                                                                         else ~/.config/asyncart
+ASYNCART_PUSH_WORKER         where background uploads hash and send     auto
+                             their bytes: ``auto`` = a low-priority
+                             worker process for logs of 64 MiB or more
+                             that run while the caller goes on (so the
+                             training loop keeps its core and the GIL),
+                             ``always``, ``never`` = in this process
 ASYNCART_ALLOW_INSECURE_KEY  ``1`` sends the API key even over plain    0 (refused: a key
                              ``http://`` to a host that is not          goes to such a host
                              loopback (the key then crosses the         only over https://)
@@ -52,6 +58,7 @@ from asyncart.errors import ConfigError
 MiB = 1 << 20
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
+PUSH_WORKER_MODES = ("auto", "always", "never")
 
 
 def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -100,6 +107,8 @@ class Settings:
     config_dir: Path = field(default_factory=default_config_dir)
     # Send a key over plain http:// to a non-loopback host (in clear text) all the same.
     allow_insecure_key: bool = False
+    # Background uploads in a low-priority worker process: "auto", "always" or "never".
+    push_worker: str = "auto"
 
     def __post_init__(self) -> None:
         if self.url is not None and not self.url.startswith(("http://", "https://")):
@@ -122,6 +131,11 @@ class Settings:
                 raise ConfigError(f"{name} must be positive")
         if self.lock_timeout is not None and not self.lock_timeout >= 0:
             raise ConfigError(f"lock_timeout must be 0 or more seconds, got {self.lock_timeout}")
+        if self.push_worker not in PUSH_WORKER_MODES:
+            raise ConfigError(
+                f"push worker mode (ASYNCART_PUSH_WORKER) {self.push_worker!r} is unknown; use "
+                + ", ".join(repr(m) for m in PUSH_WORKER_MODES)
+            )
         if self.max_attempts < 1:
             raise ConfigError("max_attempts must be at least 1")
         if self.ca_bundle is not None and not self.ca_bundle.is_file():
@@ -185,6 +199,8 @@ class Settings:
             raise ConfigError(
                 f"ASYNCART_ALLOW_INSECURE_KEY={env['ASYNCART_ALLOW_INSECURE_KEY']!r}: use 0 or 1"
             )
+        if env.get("ASYNCART_PUSH_WORKER"):
+            kwargs["push_worker"] = env["ASYNCART_PUSH_WORKER"].strip().lower()
         for var, key, conv in (
             ("ASYNCART_CONCURRENCY", "concurrency", int),
             ("ASYNCART_MAX_CONCURRENCY", "max_concurrency", int),

@@ -28,6 +28,7 @@
     ├── IntegrityError                     a digest did not match the bytes
     │   └── FileChangedError               a source file changed while it was being read
     ├── RetriesExhausted                   .attempts, .last_exception
+    ├── PushWorkerError                    the background push process failed to start or died
     └── StoreError                         server side
         ├── BlobStoreError(OSError)
         ├── MetadataStoreError
@@ -197,6 +198,12 @@ class RetriesExhausted(AsyncartError):
         self.last_exception = last_exception
 
 
+class PushWorkerError(AsyncartError):
+    """The worker process that pushes background uploads could not start or died mid-push."""
+
+    code = "push_worker"
+
+
 class StoreError(AsyncartError):
     """The store itself failed (server side)."""
 
@@ -278,7 +285,5 @@ def error_for_code(
     if status in (401, 403):
         return AuthError(message, status=status, code=code, request_id=request_id, url=url)
     if status == 429 or status >= 500:
-        return ServiceUnavailable(
-            message, status=status, code=code, request_id=request_id, url=url
-        )
+        return ServiceUnavailable(message, status=status, code=code, request_id=request_id, url=url)
     return ServerError(message, status=status, code=code, request_id=request_id, url=url)

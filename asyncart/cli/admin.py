@@ -59,7 +59,9 @@ def _by_admin_cli(action: str, project: str | None = None, **detail: object) -> 
     except (OSError, KeyError):
         os_user = "unknown"
     return AuditEvent(
-        action=action, user=None, project=project,
+        action=action,
+        user=None,
+        project=project,
         detail={"via": "asyncart server admin", "os_user": os_user, **detail},
     )
 
@@ -82,7 +84,9 @@ def admin(ctx: click.Context) -> None:
 def create_user(ctx: click.Context, name: str) -> None:
     """Add user NAME to the store (creating the store if needed)."""
     user = _with_accounts(
-        _store(ctx), lambda a: a.create_user(name), create=True,
+        _store(ctx),
+        lambda a: a.create_user(name),
+        create=True,
         audit=lambda u: _by_admin_cli("user", created=u.name),
     )
     click.echo(f"created user {user.name}")
@@ -96,11 +100,13 @@ def create_user(ctx: click.Context, name: str) -> None:
 def create_key(ctx: click.Context, user: str, label: str | None) -> None:
     """Create an API key for USER and print it once (it cannot be shown again)."""
     info, key = _with_accounts(
-        _store(ctx), lambda a: a.create_key(user, label),
+        _store(ctx),
+        lambda a: a.create_key(user, label),
         audit=lambda made: _by_admin_cli("key", created=made[0].id, for_user=user),
     )
-    click.echo(f"created key {info.id} for {info.user}; store it now, it is not shown again:",
-               err=True)
+    click.echo(
+        f"created key {info.id} for {info.user}; store it now, it is not shown again:", err=True
+    )
     click.echo(key)
 
 
@@ -111,7 +117,8 @@ def create_key(ctx: click.Context, user: str, label: str | None) -> None:
 def revoke_key(ctx: click.Context, key_id: int) -> None:
     """Revoke the key KEY_ID (see list-keys): requests with it are refused from now on."""
     info = _with_accounts(
-        _store(ctx), lambda a: a.revoke_key(key_id),
+        _store(ctx),
+        lambda a: a.revoke_key(key_id),
         audit=lambda k: _by_admin_cli("key", revoked=k.id, for_user=k.user),
     )
     click.echo(f"revoked key {info.id} of {info.user}")
@@ -134,8 +141,11 @@ def list_keys(ctx: click.Context, json_output: bool) -> None:
 
 def _key_json(info: KeyInfo) -> dict[str, object]:
     return {
-        "id": info.id, "user": info.user, "label": info.label,
-        "created_at": info.created_at, "revoked_at": info.revoked_at,
+        "id": info.id,
+        "user": info.user,
+        "label": info.label,
+        "created_at": info.created_at,
+        "revoked_at": info.revoked_at,
     }
 
 
@@ -149,7 +159,8 @@ def grant(ctx: click.Context, user: str, project: str, role: str) -> None:
     """Give USER the ROLE (read, write or admin) on PROJECT ('*': every project),
     replacing any role it had there. The project need not exist yet."""
     info = _with_accounts(
-        _store(ctx), lambda a: a.grant(user, project, Role.parse(role)),
+        _store(ctx),
+        lambda a: a.grant(user, project, Role.parse(role)),
         audit=lambda g: _by_admin_cli("grant", g.project, user=g.user, role=g.role.label),
     )
     click.echo(f"{info.user} has {info.role.label} access to {info.project}")
@@ -163,11 +174,13 @@ def grant(ctx: click.Context, user: str, project: str, role: str) -> None:
 def revoke(ctx: click.Context, user: str, project: str) -> None:
     """Take away USER's role on PROJECT (a '*' grant is revoked with PROJECT '*')."""
     had = _with_accounts(
-        _store(ctx), lambda a: a.revoke_grant(user, project),
+        _store(ctx),
+        lambda a: a.revoke_grant(user, project),
         audit=lambda _: _by_admin_cli("grant", project, user=user, role=None),
     )
-    click.echo(f"{user} no longer has a role on {project}" if had
-               else f"{user} had no role on {project}")
+    click.echo(
+        f"{user} no longer has a role on {project}" if had else f"{user} had no role on {project}"
+    )
 
 
 @admin.command("list-grants")
@@ -175,15 +188,23 @@ def revoke(ctx: click.Context, user: str, project: str) -> None:
 @store_options
 @click.option("--json", "json_output", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def list_grants(ctx: click.Context, user: str | None,
-                json_output: bool) -> None:
+def list_grants(ctx: click.Context, user: str | None, json_output: bool) -> None:
     """List who has which role on which project (USER's only, if given)."""
     found = _with_accounts(_store(ctx), lambda a: a.list_grants(user))
     if json_output:
-        click.echo(json.dumps([
-            {"user": g.user, "project": g.project, "role": g.role.label,
-             "granted_at": g.granted_at} for g in found
-        ]))
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "user": g.user,
+                        "project": g.project,
+                        "role": g.role.label,
+                        "granted_at": g.granted_at,
+                    }
+                    for g in found
+                ]
+            )
+        )
         return
     for g in found:
         click.echo(f"{g.user}\t{g.project}\t{g.role.label}")
@@ -193,13 +214,20 @@ def list_grants(ctx: click.Context, user: str | None,
 @store_options
 @click.option("--project", default=None, help="Only events of this project.")
 @click.option("--user", default=None, help="Only events by this user.")
-@click.option("--action", type=click.Choice(sorted(ACTIONS)), default=None,
-              help="Only events of this kind.")
+@click.option(
+    "--action", type=click.Choice(sorted(ACTIONS)), default=None, help="Only events of this kind."
+)
 @click.option("--limit", type=click.IntRange(1, MAX_QUERY), default=100, show_default=True)
 @click.option("--json", "json_output", is_flag=True, help="One JSON object per line.")
 @click.pass_context
-def audit(ctx: click.Context, project: str | None, user: str | None,
-          action: str | None, limit: int, json_output: bool) -> None:
+def audit(
+    ctx: click.Context,
+    project: str | None,
+    user: str | None,
+    action: str | None,
+    limit: int,
+    json_output: bool,
+) -> None:
     """Show the audit log, newest first: who pushed, pulled, aliased, deleted what, when."""
     store = _store(ctx)
     check_exists(store)
@@ -218,5 +246,7 @@ def audit(ctx: click.Context, project: str | None, user: str | None,
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(event.at))
         what = "/".join(x for x in (event.project, event.artifact) if x)
         version = "" if event.version is None else f":v{event.version}"
-        click.echo(f"{when}Z\t{event.user or '-'}\t{event.action}\t{what}{version}\t"
-                   f"{json.dumps(event.detail, sort_keys=True)}")
+        click.echo(
+            f"{when}Z\t{event.user or '-'}\t{event.action}\t{what}{version}\t"
+            f"{json.dumps(event.detail, sort_keys=True)}"
+        )

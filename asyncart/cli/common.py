@@ -23,7 +23,7 @@ def client_options(fn: F) -> F:
     fn = click.option(
         "--url", default=None, help="Server URL (default: ASYNCART_URL, else the embedded store)."
     )(fn)
-    fn = click.option(
-        "--project", "-p", default=None, help="Project (default: ASYNCART_PROJECT)."
-    )(fn)
+    fn = click.option("--project", "-p", default=None, help="Project (default: ASYNCART_PROJECT).")(
+        fn
+    )
     return fn

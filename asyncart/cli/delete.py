@@ -17,16 +17,25 @@ from asyncart.errors import ConfigError
 
 @click.command()
 @click.argument("reference")
-@click.option("--all", "all_versions", is_flag=True,
-              help="Delete every version of the artifact NAME.")
-@click.option("--delete-aliases", is_flag=True,
-              help="Also delete aliases (other than latest) the versions hold; "
-                   "without it such versions are refused.")
+@click.option(
+    "--all", "all_versions", is_flag=True, help="Delete every version of the artifact NAME."
+)
+@click.option(
+    "--delete-aliases",
+    is_flag=True,
+    help="Also delete aliases (other than latest) the versions hold; "
+    "without it such versions are refused.",
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @client_options
 def delete(
-    reference: str, all_versions: bool, delete_aliases: bool, yes: bool,
-    project: str | None, url: str | None, json_output: bool,
+    reference: str,
+    all_versions: bool,
+    delete_aliases: bool,
+    yes: bool,
+    project: str | None,
+    url: str | None,
+    json_output: bool,
 ) -> None:
     """Delete REFERENCE (NAME:VERSION or NAME:ALIAS), or with --all every version of NAME.
 
@@ -63,15 +72,16 @@ def delete(
 
 
 async def _delete(
-    reference: str, all_versions: bool, delete_aliases: bool, project: str | None,
+    reference: str,
+    all_versions: bool,
+    delete_aliases: bool,
+    project: str | None,
     url: str | None,
 ) -> list[VersionInfo]:
     ref = parse_artifact_ref(reference)
     async with open_api(url, project) as api:
         if all_versions:
-            return await api.delete_artifact(
-                ref.name, ref.project, delete_aliases=delete_aliases
-            )
+            return await api.delete_artifact(ref.name, ref.project, delete_aliases=delete_aliases)
         async with api.client.use() as remote:
             info = await remote.delete_version(
                 ref.project or api.project, ref.name, ref.ref, delete_aliases

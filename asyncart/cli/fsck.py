@@ -13,18 +13,33 @@ from asyncart.repo.location import StoreLocation
 
 @click.command()
 @store_options
-@click.option("--repair", is_flag=True,
-              help="Drop damaged chunks from the index (the next push re-uploads them), "
-                   "forget lost packs, remove crash leftovers.")
-@click.option("--sample", type=click.FloatRange(0, 1), default=1.0, show_default=True,
-              help="Fraction of chunks to re-hash, chosen at random (sizes are always checked).")
-@click.option("--grace", type=click.FloatRange(min=0), default=checker.DEFAULT_GRACE,
-              show_default=True,
-              help="Seconds after which an unfinished write or unindexed pack is a leftover.")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Drop damaged chunks from the index (the next push re-uploads them), "
+    "forget lost packs, remove crash leftovers.",
+)
+@click.option(
+    "--sample",
+    type=click.FloatRange(0, 1),
+    default=1.0,
+    show_default=True,
+    help="Fraction of chunks to re-hash, chosen at random (sizes are always checked).",
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=checker.DEFAULT_GRACE,
+    show_default=True,
+    help="Seconds after which an unfinished write or unindexed pack is a leftover.",
+)
 @click.option("--json", "json_output", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def fsck(
-    ctx: click.Context, repair: bool, sample: float, grace: float,
+    ctx: click.Context,
+    repair: bool,
+    sample: float,
+    grace: float,
     json_output: bool,
 ) -> None:
     """Check a store's integrity: exit 0 when clean, 1 when problems remain (one line each)."""

@@ -13,16 +13,18 @@ from asyncart.repo.location import StoreLocation
 
 @click.command()
 @store_options
-@click.option("--grace", type=click.FloatRange(min=0), default=collector.DEFAULT_GRACE,
-              show_default=True,
-              help="Keep unreferenced packs touched within this many seconds: it must exceed "
-                   "the longest push (from its first 'missing' query to its commit).")
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=collector.DEFAULT_GRACE,
+    show_default=True,
+    help="Keep unreferenced packs touched within this many seconds: it must exceed "
+    "the longest push (from its first 'missing' query to its commit).",
+)
 @click.option("--dry-run", is_flag=True, help="Report what would be deleted; delete nothing.")
 @click.option("--json", "json_output", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def gc(
-    ctx: click.Context, grace: float, dry_run: bool, json_output: bool
-) -> None:
+def gc(ctx: click.Context, grace: float, dry_run: bool, json_output: bool) -> None:
     """Delete packs, manifests and leftovers no version uses; safe while pushes run."""
     report = anyio.run(_gc, store_location(ctx), grace, dry_run)
     if json_output:

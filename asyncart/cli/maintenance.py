@@ -29,16 +29,25 @@ def store_options(f: F) -> F:
     """``--root``, ``--db`` and ``--blobs`` on a command; read them with :func:`store_location`
     (a subcommand's own values win over its group's)."""
     f = click.option(
-        "--blobs", default=None, expose_value=False, callback=_remember,
+        "--blobs",
+        default=None,
+        expose_value=False,
+        callback=_remember,
         help="Blob store: a directory, or s3://bucket/prefix (default: ROOT/blobs).",
     )(f)
     f = click.option(
-        "--db", default=None, expose_value=False, callback=_remember,
+        "--db",
+        default=None,
+        expose_value=False,
+        callback=_remember,
         help="Metadata database URL: sqlite:////path/meta.db or postgresql://user@host/db "
-             "(default: ROOT/meta.db).",
+        "(default: ROOT/meta.db).",
     )(f)
     return click.option(
-        "--root", type=click.Path(path_type=Path), default=None, expose_value=False,
+        "--root",
+        type=click.Path(path_type=Path),
+        default=None,
+        expose_value=False,
         callback=_remember,
         help="Store directory (default: ASYNCART_DIR, else ~/.asyncart/store).",
     )(f)
@@ -77,6 +86,6 @@ async def open_store(location: StoreLocation) -> AsyncIterator[Repository]:
 def check_exists(location: StoreLocation) -> None:
     """Refuse a default-layout SQLite store whose database file does not exist."""
     prefix = "sqlite:///"
-    if location.db.startswith(prefix) and not Path(location.db[len(prefix):]).is_file():
+    if location.db.startswith(prefix) and not Path(location.db[len(prefix) :]).is_file():
         where = location.root or location.db
         raise ConfigError(f"{where} is not an asyncart store (it has no meta.db); check --root")

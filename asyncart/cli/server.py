@@ -20,22 +20,48 @@ from asyncart.core import protocol as P
 @click.group(invoke_without_command=True)
 @store_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8765, show_default=True, type=int,
-              help="Port (0 picks a free one).")
-@click.option("--certfile", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="PEM certificate (chain): serve HTTPS instead of HTTP.")
-@click.option("--keyfile", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="PEM private key of --certfile (if not in the same file).")
-@click.option("--header-timeout", default=P.HEADER_TIMEOUT, show_default=True, type=float,
-              help="Seconds a connection may take to send a request's headers.")
-@click.option("--body-timeout", default=P.BODY_IDLE_TIMEOUT, show_default=True, type=float,
-              help="Seconds a request body may stall before the request is answered 408.")
-@click.option("--direct-transfer/--no-direct-transfer", default=True, show_default=True,
-              help="With an S3 blob store, let clients move pack bytes straight to and from "
-                   "it with presigned URLs (the server still verifies every upload).")
-@click.option("--insecure-anonymous", is_flag=True,
-              help="Serve a store without users on a non-loopback address (anyone who "
-                   "can reach it may read and write).")
+@click.option(
+    "--port", default=8765, show_default=True, type=int, help="Port (0 picks a free one)."
+)
+@click.option(
+    "--certfile",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="PEM certificate (chain): serve HTTPS instead of HTTP.",
+)
+@click.option(
+    "--keyfile",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="PEM private key of --certfile (if not in the same file).",
+)
+@click.option(
+    "--header-timeout",
+    default=P.HEADER_TIMEOUT,
+    show_default=True,
+    type=float,
+    help="Seconds a connection may take to send a request's headers.",
+)
+@click.option(
+    "--body-timeout",
+    default=P.BODY_IDLE_TIMEOUT,
+    show_default=True,
+    type=float,
+    help="Seconds a request body may stall before the request is answered 408.",
+)
+@click.option(
+    "--direct-transfer/--no-direct-transfer",
+    default=True,
+    show_default=True,
+    help="With an S3 blob store, let clients move pack bytes straight to and from "
+    "it with presigned URLs (the server still verifies every upload).",
+)
+@click.option(
+    "--insecure-anonymous",
+    is_flag=True,
+    help="Serve a store without users on a non-loopback address (anyone who "
+    "can reach it may read and write).",
+)
 @click.pass_context
 def server(
     ctx: click.Context,

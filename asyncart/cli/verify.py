@@ -13,8 +13,13 @@ from asyncart.cli.output import emit_json
 
 @click.command()
 @click.argument("name")
-@click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
-              help="Directory holding the files (default ./artifacts/<name>:<version>).")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Directory holding the files (default ./artifacts/<name>:<version>).",
+)
 @client_options
 def verify(
     name: str, output: Path | None, project: str | None, url: str | None, json_output: bool

@@ -8,11 +8,15 @@ its run finished still works without leaking a session.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
+from asyncart.client.offload import PushWorker, should_offload
+from asyncart.client.progress import Progress, TransferStats
 from asyncart.client.remote import Remote, open_remote
+from asyncart.client.upload import SourceFile, push_files
 from asyncart.config import Settings
+from asyncart.core.manifest import ManifestEntry
 
 
 class Client:
@@ -21,6 +25,7 @@ class Client:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._remote: Remote | None = None
+        self._worker: PushWorker | None = None
 
     @property
     def is_open(self) -> bool:
@@ -44,7 +49,31 @@ class Client:
         finally:
             await remote.close()
 
+    async def push(
+        self,
+        remote: Remote,
+        files: Sequence[SourceFile],
+        stats: TransferStats,
+        progress: Progress | None,
+        *,
+        background: bool = False,
+    ) -> list[ManifestEntry]:
+        """Upload what the store lacks of ``files``; return their manifest entries.
+
+        ``background``: the caller goes on while this runs (a non-blocking
+        ``log_artifact``); then, per ``settings.push_worker``, the bytes are read,
+        hashed and sent by a low-priority worker process (see ``offload.py``).
+        """
+        if self.is_open and should_offload(self.settings, files, background):
+            if self._worker is None:
+                self._worker = PushWorker()
+            return await self._worker.push(self.settings, files, stats, progress or Progress())
+        return await push_files(remote, files, self.settings, stats, progress)
+
     async def close(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            await worker.close()
         remote, self._remote = self._remote, None
         if remote is not None:
             await remote.close()

@@ -221,14 +221,19 @@ class HttpRemote(Remote):
         data = parts[1:]
         try:
             await self.http.call_direct(
-                "PUT", offer["url"], _drain, body=PartsPayload(data, "application/octet-stream"),
+                "PUT",
+                offer["url"],
+                _drain,
+                body=PartsPayload(data, "application/octet-stream"),
                 what=f"direct upload of {what}",
             )
         except (DirectTransferError, ConnectError, CertificateError) as exc:
             self._direct.give_up(f"uploads to the object store failed ({exc})")
             return False
         await self.http.json(
-            "POST", P.PACKS_DIRECT_COMPLETE, {"header": header, "key": offer["key"]},
+            "POST",
+            P.PACKS_DIRECT_COMPLETE,
+            {"header": header, "key": offer["key"]},
             what=f"verification of {what}",
         )
         return True
@@ -252,8 +257,10 @@ class HttpRemote(Remote):
         for i in range(0, len(wanted), P.MAX_PACK_URLS):
             answer = await self._offer(P.PACK_URLS, {"packs": wanted[i : i + P.MAX_PACK_URLS]})
             urls = answer.get("urls") if isinstance(answer, dict) else None
-            if not isinstance(answer, dict) or not answer.get("offered") or not isinstance(
-                urls, dict
+            if (
+                not isinstance(answer, dict)
+                or not answer.get("offered")
+                or not isinstance(urls, dict)
             ):
                 self._direct.downloads = False  # not offered by this server
                 return
@@ -278,15 +285,21 @@ class HttpRemote(Remote):
         if url is not None:
             try:
                 await self.http.call_direct(
-                    "GET", url, self._range_reader(pack, length, sink), headers=rng,
+                    "GET",
+                    url,
+                    self._range_reader(pack, length, sink),
+                    headers=rng,
                     what=f"direct {what}",
                 )
                 return
             except (DirectTransferError, ConnectError, CertificateError) as exc:
                 self._direct.give_up(f"reads from the object store failed ({exc})")
         await self.http.call(
-            "GET", P.path(P.PACK, pack=pack), self._range_reader(pack, length, sink),
-            headers=rng, what=what,
+            "GET",
+            P.path(P.PACK, pack=pack),
+            self._range_reader(pack, length, sink),
+            headers=rng,
+            what=what,
         )
 
     def _range_reader(

@@ -203,9 +203,7 @@ class HttpTransport:
         async def error(resp: aiohttp.ClientResponse) -> Exception:
             return await _error_from(resp, url, self._auth_context())
 
-        return await self._send(
-            self._get_session, method, url, data, hdrs, size, read, error, what
-        )
+        return await self._send(self._get_session, method, url, data, hdrs, size, read, error, what)
 
     async def call_direct(
         self,
@@ -226,8 +224,15 @@ class HttpTransport:
             return await _direct_error(resp)
 
         return await self._send(
-            self._get_direct_session, method, url, body, dict(headers or {}), size, read,
-            error, what,
+            self._get_direct_session,
+            method,
+            url,
+            body,
+            dict(headers or {}),
+            size,
+            read,
+            error,
+            what,
         )
 
     async def _send(
@@ -302,7 +307,9 @@ async def _direct_error(resp: aiohttp.ClientResponse) -> Exception:
     message = f"object store answered {resp.status} {resp.reason} ({code})"
     if resp.status == 429 or resp.status >= 500:
         return ServiceUnavailable(
-            message, status=resp.status, code=code,
+            message,
+            status=resp.status,
+            code=code,
             retry_after=_retry_after(resp.headers.get("Retry-After")),
         )
     return DirectTransferError(message, status=resp.status, code=code)

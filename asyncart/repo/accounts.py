@@ -184,7 +184,10 @@ class AccountStore(SideStore):
         async def work(conn: AsyncConnection) -> list[KeyInfo]:
             rows = await conn.execute(
                 select(
-                    api_keys.c.id, users.c.name, api_keys.c.label, api_keys.c.created_at,
+                    api_keys.c.id,
+                    users.c.name,
+                    api_keys.c.label,
+                    api_keys.c.created_at,
                     api_keys.c.revoked_at,
                 )
                 .select_from(api_keys.join(users, api_keys.c.user_id == users.c.id))

@@ -117,9 +117,15 @@ class AuditLog(SideStore):
             rows = await conn.execute(stmt)
             return [
                 AuditEvent(
-                    action=r.action, user=r.user_name, project=r.project, artifact=r.artifact,
-                    version=r.version, detail=json.loads(r.detail), request_id=r.request_id,
-                    at=r.at, id=r.id,
+                    action=r.action,
+                    user=r.user_name,
+                    project=r.project,
+                    artifact=r.artifact,
+                    version=r.version,
+                    detail=json.loads(r.detail),
+                    request_id=r.request_id,
+                    at=r.at,
+                    id=r.id,
                 )
                 for r in rows
             ]

@@ -173,19 +173,26 @@ async def fsck(
 async def _check_trash(repo: Repository, report: FsckReport) -> None:
     if not report.repair:
         for blob in await repo.blobs.list_hidden():
-            report.findings.append(Finding(
-                TRASH, blob.key,
-                f"{blob.key} is in the trash, left by an interrupted gc or fsck",
-                action="--repair puts it back or purges it",
-            ))
+            report.findings.append(
+                Finding(
+                    TRASH,
+                    blob.key,
+                    f"{blob.key} is in the trash, left by an interrupted gc or fsck",
+                    action="--repair puts it back or purges it",
+                )
+            )
         return
     for outcome in await recover_trash(repo):
         done = "put back under its key" if outcome.restored else "purged (no longer used)"
-        report.findings.append(Finding(
-            TRASH, outcome.key,
-            f"{outcome.key} was in the trash, left by an interrupted gc or fsck",
-            repaired=True, action=done,
-        ))
+        report.findings.append(
+            Finding(
+                TRASH,
+                outcome.key,
+                f"{outcome.key} was in the trash, left by an interrupted gc or fsck",
+                repaired=True,
+                action=done,
+            )
+        )
 
 
 async def _check_partials(repo: Repository, report: FsckReport, cutoff: float) -> None:
@@ -195,7 +202,8 @@ async def _check_partials(repo: Repository, report: FsckReport, cutoff: float) -
             in_flight += 1
             continue
         finding = Finding(
-            PARTIAL, blob.key,
+            PARTIAL,
+            blob.key,
             f"unfinished write tmp/{blob.key} ({human_size(blob.size)}, untouched for "
             f"{time.time() - blob.mtime:.0f}s) was left by a crash; it is not under a final "
             "name and nothing refers to it",
@@ -205,12 +213,15 @@ async def _check_partials(repo: Repository, report: FsckReport, cutoff: float) -
             finding = _repaired(finding, "removed")
         report.findings.append(finding)
     if in_flight:
-        report.findings.append(Finding(
-            IN_FLIGHT, "tmp",
-            f"{in_flight} unfinished write(s) younger than {report.grace:g}s: uploads in "
-            "progress (or crash leftovers, which a later fsck or gc removes)",
-            problem=False,
-        ))
+        report.findings.append(
+            Finding(
+                IN_FLIGHT,
+                "tmp",
+                f"{in_flight} unfinished write(s) younger than {report.grace:g}s: uploads in "
+                "progress (or crash leftovers, which a later fsck or gc removes)",
+                problem=False,
+            )
+        )
 
 
 async def _check_packs(
@@ -225,9 +236,11 @@ async def _check_packs(
         chosen: list[PackChunk] = []
         if blob is not None:
             within = [c for c in members if c.offset + c.length <= blob.size]
-            chosen = within if report.sample >= 1 else [
-                c for c in within if rng.random() < report.sample
-            ]
+            chosen = (
+                within
+                if report.sample >= 1
+                else [c for c in within if rng.random() < report.sample]
+            )
             try:
                 digests = await repo.blobs.hash_ranges(
                     pack_key(pack.id), [(c.offset, c.length) for c in chosen]
@@ -243,12 +256,16 @@ async def _check_packs(
         corrupt = [c for c, d in zip(chosen, digests, strict=True) if d != c.hash]
         past_end = [c for c in members if c.offset + c.length > blob.size]
         if blob.size != pack.size:
-            report.findings.append(Finding(
-                PACK_SIZE, pack.id,
-                f"pack {pack.id} is {blob.size} bytes on disk but was stored with {pack.size}",
-                problem=blob.size < pack.size, repaired=report.repair and bool(past_end),
-                action="its chunks past the end are dropped below" if past_end else None,
-            ))
+            report.findings.append(
+                Finding(
+                    PACK_SIZE,
+                    pack.id,
+                    f"pack {pack.id} is {blob.size} bytes on disk but was stored with {pack.size}",
+                    problem=blob.size < pack.size,
+                    repaired=report.repair and bool(past_end),
+                    action="its chunks past the end are dropped below" if past_end else None,
+                )
+            )
         if corrupt or past_end:
             await _damaged_chunks(repo, report, index, pack, blob.size, corrupt, past_end)
 
@@ -263,16 +280,19 @@ async def _pack_missing(
 ) -> None:
     index.damaged.update(c.hash for c in members)
     finding = Finding(
-        PACK_MISSING, pack.id,
-        f"pack {pack.id} is recorded with {len(members)} indexed chunk(s) but its file "
-        "is missing",
+        PACK_MISSING,
+        pack.id,
+        f"pack {pack.id} is recorded with {len(members)} indexed chunk(s) but its file is missing",
     )
     if report.repair:
         if await repo.meta.drop_pack(
             pack.id, touched_before=started, seen_touched_at=pack.touched_at
         ):
-            finding = _repaired(finding, "forgotten: its chunks now count as missing and the "
-                                "next push that needs them uploads them again")
+            finding = _repaired(
+                finding,
+                "forgotten: its chunks now count as missing and the "
+                "next push that needs them uploads them again",
+            )
         else:
             finding = replace(
                 finding, action="not repaired: a client used it during this check; run fsck again"
@@ -291,14 +311,16 @@ async def _damaged_chunks(
 ) -> None:
     findings = [
         Finding(
-            CHUNK_CORRUPT, c.hash,
+            CHUNK_CORRUPT,
+            c.hash,
             f"chunk {c.hash} ({c.length} bytes at offset {c.offset} of pack {pack.id}) does "
             "not match its hash: the bytes on disk are damaged",
         )
         for c in corrupt
     ] + [
         Finding(
-            CHUNK_TRUNCATED, c.hash,
+            CHUNK_TRUNCATED,
+            c.hash,
             f"chunk {c.hash} ({c.length} bytes at offset {c.offset} of pack {pack.id}) lies "
             f"past the end of the pack file ({file_size} bytes)",
         )
@@ -308,8 +330,10 @@ async def _damaged_chunks(
     if report.repair:
         kept = await repo.blobs.quarantine(pack_key(pack.id))
         await repo.meta.drop_chunks(pack.id, [f.subject for f in findings])
-        action = (f"dropped from the index (the next push that needs it uploads it again; "
-                  f"a copy of the pack is in {kept})")
+        action = (
+            f"dropped from the index (the next push that needs it uploads it again; "
+            f"a copy of the pack is in {kept})"
+        )
         findings = [_repaired(f, action) for f in findings]
     report.findings.extend(findings)
 
@@ -326,7 +350,8 @@ async def _check_orphans(
             in_flight += 1
             continue
         finding = Finding(
-            ORPHAN_PACK, pack_id,
+            ORPHAN_PACK,
+            pack_id,
             f"pack file {pack_id} ({human_size(blob.size)}) is not in the index: a crash "
             "came between storing and indexing it, and nothing can read it",
         )
@@ -337,12 +362,15 @@ async def _check_orphans(
                 finding = _repaired(finding, "kept: an upload indexed it during this check")
         report.findings.append(finding)
     if in_flight:
-        report.findings.append(Finding(
-            IN_FLIGHT, "packs",
-            f"{in_flight} pack file(s) younger than {report.grace:g}s are not indexed yet: "
-            "uploads in progress (or crash leftovers, which a later fsck or gc removes)",
-            problem=False,
-        ))
+        report.findings.append(
+            Finding(
+                IN_FLIGHT,
+                "packs",
+                f"{in_flight} pack file(s) younger than {report.grace:g}s are not indexed yet: "
+                "uploads in progress (or crash leftovers, which a later fsck or gc removes)",
+                problem=False,
+            )
+        )
 
 
 async def _check_versions(
@@ -360,22 +388,28 @@ async def _check_versions(
         try:
             manifest = await read_manifest(repo, digest)
         except (NotFoundError, ConfigError) as exc:
-            report.findings.append(Finding(
-                MANIFEST_BAD, digest,
-                f"the manifest of {labels} ({digest}): {describe(exc)}",
-                action="push the same files again to rewrite it",
-            ))
+            report.findings.append(
+                Finding(
+                    MANIFEST_BAD,
+                    digest,
+                    f"the manifest of {labels} ({digest}): {describe(exc)}",
+                    action="push the same files again to rewrite it",
+                )
+            )
             continue
         hashes = manifest.chunk_hashes()
         live.update(hashes)
         lacking = sorted(hashes - usable)
         if lacking:
-            report.findings.append(Finding(
-                VERSION_INCOMPLETE, digest,
-                f"{labels}: {len(lacking)} of its {len(hashes)} chunk(s) are missing or "
-                f"damaged (first: {lacking[0]})",
-                action="push its files again: the push uploads exactly those chunks",
-            ))
+            report.findings.append(
+                Finding(
+                    VERSION_INCOMPLETE,
+                    digest,
+                    f"{labels}: {len(lacking)} of its {len(hashes)} chunk(s) are missing or "
+                    f"damaged (first: {lacking[0]})",
+                    action="push its files again: the push uploads exactly those chunks",
+                )
+            )
     stored = await repo.blobs.list_objects("manifests")
     report.manifests = len(stored)
     unused = 0
@@ -387,34 +421,42 @@ async def _check_versions(
             await read_manifest(repo, digest)
             unused += 1
         except (NotFoundError, ConfigError) as exc:
-            finding = Finding(MANIFEST_BAD, digest,
-                              f"unreferenced manifest object {digest}: {describe(exc)}")
+            finding = Finding(
+                MANIFEST_BAD, digest, f"unreferenced manifest object {digest}: {describe(exc)}"
+            )
             if report.repair and await remove_manifest(repo, digest):
                 finding = _repaired(finding, "removed")
             report.findings.append(finding)
     if unused:
-        report.findings.append(Finding(
-            GARBAGE, "manifests",
-            f"{unused} manifest object(s) no version references; 'asyncart server gc' "
-            "removes them",
-            problem=False,
-        ))
+        report.findings.append(
+            Finding(
+                GARBAGE,
+                "manifests",
+                f"{unused} manifest object(s) no version references; 'asyncart server gc' "
+                "removes them",
+                problem=False,
+            )
+        )
     return live
 
 
 def _note_garbage(report: FsckReport, index: _Index, live: set[str]) -> None:
     dead = [
-        p for p in index.packs
+        p
+        for p in index.packs
         if p.id in index.files and not any(c.hash in live for c in index.chunks.get(p.id, ()))
     ]
     if dead:
         size = human_size(sum(p.size for p in dead))
-        report.findings.append(Finding(
-            GARBAGE, "packs",
-            f"{len(dead)} pack(s) ({size}) hold no chunk any version uses; "
-            "'asyncart server gc' deletes them once their grace period has passed",
-            problem=False,
-        ))
+        report.findings.append(
+            Finding(
+                GARBAGE,
+                "packs",
+                f"{len(dead)} pack(s) ({size}) hold no chunk any version uses; "
+                "'asyncart server gc' deletes them once their grace period has passed",
+                problem=False,
+            )
+        )
 
 
 def _labels(users: Sequence[StoredVersion]) -> str:

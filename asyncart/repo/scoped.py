@@ -52,8 +52,13 @@ class ScopedRepository:
     ) -> None:
         await self._audit.record(
             AuditEvent(
-                action=action, user=self.principal.user, project=project, artifact=artifact,
-                version=version, detail=detail, request_id=self._request_id,
+                action=action,
+                user=self.principal.user,
+                project=project,
+                artifact=artifact,
+                version=version,
+                detail=detail,
+                request_id=self._request_id,
             )
         )
 
@@ -126,8 +131,13 @@ class ScopedRepository:
             await self._run_of(req.run_id, Role.WRITE, "logging an artifact from a run")
         info = await self.repo.commit(req, scope=self.principal.chunk_scope())
         await self._record(
-            "push" if info.created else "alias", info.project, info.name, info.index,
-            aliases=list(info.aliases), digest=info.digest, size=info.size,
+            "push" if info.created else "alias",
+            info.project,
+            info.name,
+            info.index,
+            aliases=list(info.aliases),
+            digest=info.digest,
+            size=info.size,
         )
         return info
 
@@ -157,9 +167,7 @@ class ScopedRepository:
     ) -> list[VersionInfo]:
         self.principal.require(project, Role.ADMIN, "deleting an artifact")
         gone = await self.repo.delete_collection(project, name, delete_aliases=delete_aliases)
-        await self._record(
-            "delete", project, name, None, versions=[v.version for v in gone]
-        )
+        await self._record("delete", project, name, None, versions=[v.version for v in gone])
         return gone
 
     async def version_consumers(self, project: str, name: str, ref: str) -> list[RunInfo]:

@@ -176,11 +176,16 @@ class Repository:
             unseen = len(await self.meta.missing_chunks([c.hash for c in chunks], scope=scope))
         key = pack_key(pack_id)
         new = await self.meta.add_pack(
-            pack_id, size, chunks, stored=lambda: self.blobs.exists(key),
+            pack_id,
+            size,
+            chunks,
+            stored=lambda: self.blobs.exists(key),
             uploader=None if scope is None else scope.uploader,
         )
         return PackReceipt(
-            pack=pack_id, chunks=len(chunks), new_chunks=new if unseen is None else unseen,
+            pack=pack_id,
+            chunks=len(chunks),
+            new_chunks=new if unseen is None else unseen,
             size=size,
         )
 
@@ -191,9 +196,7 @@ class Repository:
         """Whether clients may move pack bytes straight to and from the blob store."""
         return self.offer_direct and self.blobs.can_presign
 
-    async def pack_urls(
-        self, pack_ids: Sequence[str], scope: ChunkScope | None
-    ) -> dict[str, str]:
+    async def pack_urls(self, pack_ids: Sequence[str], scope: ChunkScope | None) -> dict[str, str]:
         """Presigned GET URLs of the packs whose every byte ``scope``'s caller may read
         (a URL cannot be limited to some chunks of a pack); the others are left out."""
         if not self.direct_transfer:

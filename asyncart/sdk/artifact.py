@@ -20,7 +20,7 @@ from asyncart.client.client import Client
 from asyncart.client.download import download_manifest, verify_directory
 from asyncart.client.progress import Progress, TransferStats
 from asyncart.client.scan import FileIdentity, hash_file
-from asyncart.client.upload import SourceFile, push_files
+from asyncart.client.upload import SourceFile
 from asyncart.core.manifest import Manifest, ManifestEntry
 from asyncart.core.models import CommitRequest, RunInfo, VersionInfo
 from asyncart.core.names import validate_alias, validate_name
@@ -241,8 +241,13 @@ class BaseArtifact:
         run_id: str | None,
         aliases: list[str] | None,
         progress: Progress | None = None,
+        *,
+        background: bool = False,
     ) -> None:
-        """Upload what the store lacks and commit the version (or find the existing one)."""
+        """Upload what the store lacks and commit the version (or find the existing one).
+
+        ``background``: the caller goes on meanwhile (see ``Client.push``).
+        """
         if self._info is not None:
             self._require_draft()  # raises: already stored
         draft = self._draft
@@ -255,12 +260,12 @@ class BaseArtifact:
         stats = TransferStats()
         async with client.use() as remote:
             for attempt in range(2):
-                entries = await push_files(
+                entries = await client.push(
                     remote,
                     [SourceFile(f.path, f.local, f.identity) for f in files],
-                    settings,
                     stats,
                     progress,
+                    background=background,
                 )
                 for ref in refs:
                     entries.append(await anyio.to_thread.run_sync(_reference_entry, ref))

@@ -117,6 +117,4 @@ def report(line: str) -> None:
 def describe(pending: list[PendingUpload]) -> str:
     total = sum(p.total_bytes for p in pending)
     done = sum(p.done_bytes for p in pending)
-    return (
-        f"waiting for {len(pending)} upload(s) to commit: {_mib(done)} of {_mib(total)} MiB"
-    )
+    return f"waiting for {len(pending)} upload(s) to commit: {_mib(done)} of {_mib(total)} MiB"

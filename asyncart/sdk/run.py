@@ -152,7 +152,7 @@ class AsyncRun(Generic[A]):
             artifact_or_path, name, type, aliases, threading.current_thread()
         )
         pending.observed = True  # the caller gets the error from this await
-        await self._upload(artifact, alias_list, pending, progress)
+        await self._upload(artifact, alias_list, pending, progress, background=True)
         return artifact
 
     def _prepare_log(
@@ -194,14 +194,22 @@ class AsyncRun(Generic[A]):
         aliases: list[str],
         pending: PendingUpload,
         progress: Progress | None = None,
+        *,
+        background: bool = False,
     ) -> None:
-        """Push and commit (on the engine's loop); settle ``pending`` either way."""
+        """Push and commit (on the engine's loop); settle ``pending`` either way.
+
+        ``background``: the caller goes on meanwhile, so a large push may run in
+        the push worker process (``ASYNCART_PUSH_WORKER``).
+        """
         error: BaseException | None = None
         try:
             lock = self._name_locks.setdefault(artifact.name, anyio.Lock())
             async with lock:
                 subscriber = pending if progress is None else Fanout(pending, progress)
-                await artifact._log(self.client, self.project, self.id, aliases, subscriber)
+                await artifact._log(
+                    self.client, self.project, self.id, aliases, subscriber, background=background
+                )
         except BaseException as exc:
             error = exc
             raise
@@ -266,7 +274,9 @@ class AsyncRun(Generic[A]):
         if isinstance(target, BaseArtifact):
             artifact: A = target
             if type is not None and type != artifact.type:
-                raise ConfigError(f"artifact {artifact.name!r} has type {artifact.type!r}, not {type!r}")
+                raise ConfigError(
+                    f"artifact {artifact.name!r} has type {artifact.type!r}, not {type!r}"
+                )
             if artifact._pending is not None and not artifact._pending.done.is_set():
                 await anyio.to_thread.run_sync(artifact._pending.done.wait)
             if artifact._pending is not None and artifact._pending.error is not None:
@@ -334,7 +344,10 @@ class AsyncRun(Generic[A]):
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         # With an exception on its way, upload errors are reported, not raised over it.
         await self.finish("failed" if exc_type else "finished", raise_errors=exc_type is None)
@@ -388,8 +401,11 @@ class Run:
             artifact_or_path, name, type, aliases, portal.loop_thread()
         )
         track(pending)
-        portal.start_soon(self._async._upload, artifact, alias_list, pending)
-        if wait or (wait is None and self.sync):
+        blocking = bool(wait or (wait is None and self.sync))
+        portal.start_soon(
+            lambda: self._async._upload(artifact, alias_list, pending, background=not blocking)
+        )
+        if blocking:
             artifact.wait()
         return artifact
 
@@ -424,7 +440,10 @@ class Run:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         _open_runs.discard(self)
         portal.call(
@@ -450,6 +469,7 @@ def init(
 
     ``sync=True``: ``log_artifact`` blocks until the version is committed.
     """
+
     async def start() -> AsyncRun[Artifact]:
         client = await shared_client(resolve_settings(url, project))
         return await AsyncRun.start(

@@ -228,8 +228,7 @@ async def pack_urls(request: web.Request) -> web.Response:
     repo = _repo(request)
     urls = await repo.pack_urls(packs)
     return web.json_response(
-        {"offered": repo.repo.direct_transfer, "urls": urls,
-         "expires_in": P.DIRECT_URL_SECONDS}
+        {"offered": repo.repo.direct_transfer, "urls": urls, "expires_in": P.DIRECT_URL_SECONDS}
     )
 
 
@@ -329,7 +328,9 @@ def _flag(request: web.Request, key: str) -> bool:
 
 async def delete_version(request: web.Request) -> web.Response:
     info = await _repo(request).delete_version(
-        _m(request, "project"), _m(request, "name"), _m(request, "ref"),
+        _m(request, "project"),
+        _m(request, "name"),
+        _m(request, "ref"),
         delete_aliases=_flag(request, P.DELETE_ALIASES_PARAM),
     )
     return web.json_response(info.to_json())
@@ -337,7 +338,8 @@ async def delete_version(request: web.Request) -> web.Response:
 
 async def delete_collection(request: web.Request) -> web.Response:
     deleted = await _repo(request).delete_collection(
-        _m(request, "project"), _m(request, "name"),
+        _m(request, "project"),
+        _m(request, "name"),
         delete_aliases=_flag(request, P.DELETE_ALIASES_PARAM),
     )
     return web.json_response({"versions": [v.to_json() for v in deleted]})

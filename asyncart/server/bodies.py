@@ -94,9 +94,7 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     try:
         data = json.loads(raw, parse_constant=_refuse_constant)
     except RecursionError:
-        raise ConfigError(
-            f"request body is nested deeper than {P.MAX_JSON_DEPTH} levels"
-        ) from None
+        raise ConfigError(f"request body is nested deeper than {P.MAX_JSON_DEPTH} levels") from None
     except (ValueError, UnicodeDecodeError) as exc:
         if isinstance(exc, ConfigError):
             raise

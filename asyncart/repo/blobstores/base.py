@@ -146,9 +146,7 @@ class BlobStore(ABC):
         """Delete one unfinished write (no error if absent)."""
 
     @abstractmethod
-    async def hash_ranges(
-        self, key: str, ranges: Sequence[tuple[int, int]]
-    ) -> list[str | None]:
+    async def hash_ranges(self, key: str, ranges: Sequence[tuple[int, int]]) -> list[str | None]:
         """blake3 hex of each ``(offset, length)`` range; None for a range past the end.
 
         Raises NotFoundError if the object is absent.

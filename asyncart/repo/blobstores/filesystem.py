@@ -255,9 +255,7 @@ class FilesystemBlobStore(BlobStore):
         with contextlib.suppress(FileNotFoundError):
             await aiofiles.os.remove(self.tmp / name)
 
-    async def hash_ranges(
-        self, key: str, ranges: Sequence[tuple[int, int]]
-    ) -> list[str | None]:
+    async def hash_ranges(self, key: str, ranges: Sequence[tuple[int, int]]) -> list[str | None]:
         path = self.path_for(key)
 
         def work() -> list[str | None]:

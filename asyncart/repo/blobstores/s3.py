@@ -355,13 +355,16 @@ class S3BlobStore(BlobStore):
         """A URL that GETs ``key`` (Range requests allowed) without credentials, valid for
         ``expires`` seconds."""
         s3_key = self._key(key)
-        return str(await self._call(
-            f"signing a download of {key}",
-            lambda c: c.generate_presigned_url(
-                "get_object", Params={"Bucket": self.bucket, "Key": s3_key},
-                ExpiresIn=expiry(expires),
-            ),
-        ))
+        return str(
+            await self._call(
+                f"signing a download of {key}",
+                lambda c: c.generate_presigned_url(
+                    "get_object",
+                    Params={"Bucket": self.bucket, "Key": s3_key},
+                    ExpiresIn=expiry(expires),
+                ),
+            )
+        )
 
     async def presign_put(
         self,
@@ -384,12 +387,14 @@ class S3BlobStore(BlobStore):
             params["ContentMD5"] = content_md5
         if content_length is not None:
             params["ContentLength"] = content_length
-        return str(await self._call(
-            f"signing an upload of {key}",
-            lambda c: c.generate_presigned_url(
-                "put_object", Params=params, ExpiresIn=expiry(expires)
-            ),
-        ))
+        return str(
+            await self._call(
+                f"signing an upload of {key}",
+                lambda c: c.generate_presigned_url(
+                    "put_object", Params=params, ExpiresIn=expiry(expires)
+                ),
+            )
+        )
 
     # -- maintenance ----------------------------------------------------------------
 
@@ -406,7 +411,7 @@ class S3BlobStore(BlobStore):
     def _infos(self, objects: list[dict[str, Any]], base: str) -> list[BlobInfo]:
         found = []
         for obj in objects:
-            rest = obj["Key"][len(base):]
+            rest = obj["Key"][len(base) :]
             kind, _, name = rest.partition("/")
             if kind in KINDS and _HEX64.fullmatch(name):
                 found.append(
@@ -441,7 +446,7 @@ class S3BlobStore(BlobStore):
             paginator = c.get_paginator("list_multipart_uploads")
             async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
                 for up in page.get("Uploads", ()):
-                    key = up["Key"][len(self.prefix):]
+                    key = up["Key"][len(self.prefix) :]
                     if not up["Key"].startswith(self.prefix) or "@" in key:
                         continue
                     size, mtime = 0, up["Initiated"].timestamp()
@@ -463,11 +468,11 @@ class S3BlobStore(BlobStore):
         found = await self._call("listing unfinished uploads", run)
         base = f"{self.prefix}{INCOMING}/"
         for obj in await self._list(base, "listing direct uploads"):
-            name = f"{INCOMING}/{obj['Key'][len(base):]}"
+            name = f"{INCOMING}/{obj['Key'][len(base) :]}"
             with contextlib.suppress(ConfigError):
-                found.append(BlobInfo(
-                    check_key(name), int(obj["Size"]), obj["LastModified"].timestamp()
-                ))
+                found.append(
+                    BlobInfo(check_key(name), int(obj["Size"]), obj["LastModified"].timestamp())
+                )
         return found
 
     async def remove_partial(self, name: str) -> None:
@@ -486,9 +491,7 @@ class S3BlobStore(BlobStore):
                 ),
             )
 
-    async def hash_ranges(
-        self, key: str, ranges: Sequence[tuple[int, int]]
-    ) -> list[str | None]:
+    async def hash_ranges(self, key: str, ranges: Sequence[tuple[int, int]]) -> list[str | None]:
         """One GET of the span the ranges cover; each range hashed as its bytes stream by."""
         s3_key = self._key(key)
         out: list[str | None] = [None] * len(ranges)
@@ -582,9 +585,7 @@ class S3BlobStore(BlobStore):
 
     async def purge(self, key: str) -> None:
         trash = self._trash(key)
-        await self._call(
-            f"purging {key}", lambda c: c.delete_object(Bucket=self.bucket, Key=trash)
-        )
+        await self._call(f"purging {key}", lambda c: c.delete_object(Bucket=self.bucket, Key=trash))
 
     async def list_hidden(self) -> list[BlobInfo]:
         base = f"{self.prefix}trash/"

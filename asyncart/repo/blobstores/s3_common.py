@@ -15,8 +15,13 @@ DEFAULT_LOCK_LEASE = 120.0
 NOT_FOUND = {"NoSuchKey", "404", "NotFound", "NoSuchUpload"}
 PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
 DENIED = {
-    "AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken",
-    "InvalidToken", "AllAccessDisabled",
+    "AccessDenied",
+    "403",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "AllAccessDisabled",
 }
 
 
@@ -40,7 +45,6 @@ def error_code(exc: BaseException) -> str | None:
             code = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         return None if code is None else str(code)
     return None
-
 
 
 def is_precondition(exc: BaseException) -> bool:

@@ -34,12 +34,14 @@ class LeaseLock:
         self.lost: str | None = None
 
     def _body(self) -> bytes:
-        return json.dumps({
-            "owner": f"{socket.gethostname()} pid {os.getpid()}",
-            "token": uuid.uuid4().hex,
-            "lease": self.store.lock_lease,
-            "since": time.time(),
-        }).encode()
+        return json.dumps(
+            {
+                "owner": f"{socket.gethostname()} pid {os.getpid()}",
+                "token": uuid.uuid4().hex,
+                "lease": self.store.lock_lease,
+                "since": time.time(),
+            }
+        ).encode()
 
     async def _put(self, what: str, **condition: str) -> str:
         """PUT a fresh lock body under ``condition`` (IfNoneMatch / IfMatch); its ETag."""
@@ -47,7 +49,10 @@ class LeaseLock:
         resp = await store._call(
             what,
             lambda c: c.put_object(
-                Bucket=store.bucket, Key=store._lock_key, Body=body, ContentMD5=md5_b64(body),
+                Bucket=store.bucket,
+                Key=store._lock_key,
+                Body=body,
+                ContentMD5=md5_b64(body),
                 **condition,
             ),
         )
@@ -149,13 +154,18 @@ class LeaseLock:
             raise ConflictError(f"lost the maintenance lock: {self.lost}; stopped") from exc
         store, etag = self.store, self.etag
         try:
-            await asyncio.wait_for(asyncio.shield(store._call(
-                "releasing the maintenance lock",
-                lambda c: c.delete_object(Bucket=store.bucket, Key=store._lock_key, IfMatch=etag),
-            )), timeout=max(self.store.lock_lease, 30.0))
+            await asyncio.wait_for(
+                asyncio.shield(
+                    store._call(
+                        "releasing the maintenance lock",
+                        lambda c: c.delete_object(
+                            Bucket=store.bucket, Key=store._lock_key, IfMatch=etag
+                        ),
+                    )
+                ),
+                timeout=max(self.store.lock_lease, 30.0),
+            )
         except (BlobStoreError, NotFoundError, asyncio.TimeoutError) as release_error:
             if exc is None:
                 log.warning("could not release the maintenance lock: %s", release_error)
         return False
-
-

@@ -47,8 +47,12 @@ class MultipartUpload:
         resp = await self.store._call(
             f"storing part {number} of {self.key}",
             lambda c: c.upload_part(
-                Bucket=self.store.bucket, Key=self.s3_key, UploadId=self.upload_id,
-                PartNumber=number, Body=body, ContentMD5=digest,
+                Bucket=self.store.bucket,
+                Key=self.s3_key,
+                UploadId=self.upload_id,
+                PartNumber=number,
+                Body=body,
+                ContentMD5=digest,
             ),
         )
         self.etags[number - 1] = resp["ETag"]
@@ -64,7 +68,9 @@ class MultipartUpload:
         await self.store._call(
             f"finishing the upload of {self.key}",
             lambda c: c.complete_multipart_upload(
-                Bucket=self.store.bucket, Key=self.s3_key, UploadId=self.upload_id,
+                Bucket=self.store.bucket,
+                Key=self.s3_key,
+                UploadId=self.upload_id,
                 MultipartUpload={"Parts": parts},
             ),
         )
@@ -93,5 +99,3 @@ class MultipartUpload:
             await asyncio.shield(abort())
         except BaseException as exc:  # the original error matters more
             log.warning("could not abort the upload of %s: %s", self.key, exc)
-
-

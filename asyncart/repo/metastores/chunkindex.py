@@ -88,8 +88,9 @@ class ChunkIndexMethods(ABC):
         rows: dict[bytes, dict[str, Any]] = {}
         for c in chunks:
             raw = _hash_bytes(c.hash)
-            rows.setdefault(raw, {"hash": raw, "pack_id": pack_id, "offset": c.offset,
-                                  "length": c.length})
+            rows.setdefault(
+                raw, {"hash": raw, "pack_id": pack_id, "offset": c.offset, "length": c.length}
+            )
 
         async def work(conn: AsyncConnection) -> int:
             new = await packindex.add_pack_rows(

@@ -78,9 +78,7 @@ async def delete_version(
         successor = newest.scalar_one_or_none()
         if successor is not None:
             await conn.execute(
-                aliases.insert().values(
-                    collection_id=coll.id, alias=LATEST, version_id=successor
-                )
+                aliases.insert().values(collection_id=coll.id, alias=LATEST, version_id=successor)
             )
     await conn.execute(
         update(collections).where(collections.c.id == coll.id).values(updated_at=now)
@@ -98,8 +96,10 @@ async def delete_collection(
     if not delete_aliases:
         _refuse_aliases(infos, _artifact(project, name))
     ids = (
-        await conn.execute(select(versions.c.id).where(versions.c.collection_id == coll.id))
-    ).scalars().all()
+        (await conn.execute(select(versions.c.id).where(versions.c.collection_id == coll.id)))
+        .scalars()
+        .all()
+    )
     await _drop(conn, list(ids))
     await conn.execute(
         update(collections).where(collections.c.id == coll.id).values(updated_at=now)

@@ -136,8 +136,7 @@ async def lock_object(conn: AsyncConnection, space: int, name: str) -> None:
     """
     if conn.dialect.name != "postgresql":
         return
-    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=4).digest(), "big",
-                         signed=True)
+    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=4).digest(), "big", signed=True)
     await conn.execute(select(func.pg_advisory_xact_lock(space, key)))
 
 

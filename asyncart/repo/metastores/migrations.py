@@ -188,7 +188,9 @@ def _m3_users_and_keys(conn: Connection) -> None:
         frozen,
         Column("id", Integer, primary_key=True),
         Column(
-            "user_id", Integer, ForeignKey("users.id", name="fk_api_keys_user_id_users"),
+            "user_id",
+            Integer,
+            ForeignKey("users.id", name="fk_api_keys_user_id_users"),
             nullable=False,
         ),
         Column("key_hash", LargeBinary(32), nullable=False),
@@ -220,7 +222,9 @@ def _m4_projects_access(conn: Connection) -> None:
         "grants",
         frozen,
         Column(
-            "user_id", Integer, ForeignKey("users.id", name="fk_grants_user_id_users"),
+            "user_id",
+            Integer,
+            ForeignKey("users.id", name="fk_grants_user_id_users"),
             primary_key=True,
         ),
         Column("project", String(schema.NAME), primary_key=True),
@@ -232,7 +236,8 @@ def _m4_projects_access(conn: Connection) -> None:
         frozen,
         Column("hash", LargeBinary(32), primary_key=True),
         Column(
-            "project_id", Integer,
+            "project_id",
+            Integer,
             ForeignKey("projects.id", name="fk_chunk_holders_project_id_projects"),
             primary_key=True,
         ),
@@ -280,7 +285,10 @@ def _m4_projects_access(conn: Connection) -> None:
 
 #: Every migration step, oldest first; ``len(MIGRATIONS)`` is the current schema version.
 MIGRATIONS: tuple[Step, ...] = (
-    _m1_initial, _m2_gc_support, _m3_users_and_keys, _m4_projects_access
+    _m1_initial,
+    _m2_gc_support,
+    _m3_users_and_keys,
+    _m4_projects_access,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -314,9 +322,7 @@ def _apply_next(conn: Connection) -> bool:
     if version >= SCHEMA_VERSION:
         return True
     MIGRATIONS[version](conn)
-    conn.execute(
-        insert(schema.schema_version).values(version=version + 1, applied_at=time.time())
-    )
+    conn.execute(insert(schema.schema_version).values(version=version + 1, applied_at=time.time()))
     return False
 
 

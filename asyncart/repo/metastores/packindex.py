@@ -79,9 +79,7 @@ async def touch_packs(conn: AsyncConnection, pack_ids: Iterable[str], now: float
             update(packs)
             .where(packs.c.id.in_(batch))
             .values(
-                touched_at=case(
-                    (packs.c.touched_at < now, now), else_=packs.c.touched_at + TICK
-                )
+                touched_at=case((packs.c.touched_at < now, now), else_=packs.c.touched_at + TICK)
             )
         )
 
@@ -115,9 +113,7 @@ async def add_pack_rows(
     """
     await lock_object(conn, PACK_LOCK, pack_id)  # ordered with gc's drop_pack
     added = await conn.execute(
-        insert_or_ignore(conn, packs).values(
-            id=pack_id, size=size, created_at=now, touched_at=now
-        )
+        insert_or_ignore(conn, packs).values(id=pack_id, size=size, created_at=now, touched_at=now)
     )
     if added.rowcount == 0:  # uploaded again (a retry, or content gc is removing)
         await touch_packs(conn, [pack_id], now)

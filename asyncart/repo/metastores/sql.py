@@ -259,8 +259,12 @@ class SqlMetaStore(ChunkIndexMethods, MetaStore):
         project_id = await _project_id(conn, new.project, now)
         await conn.execute(
             insert_or_ignore(conn, collections).values(
-                project_id=project_id, name=new.name, type=new.type,
-                next_index=0, created_at=now, updated_at=now,
+                project_id=project_id,
+                name=new.name,
+                type=new.type,
+                next_index=0,
+                created_at=now,
+                updated_at=now,
             )
         )
         stmt = select(collections).where(
@@ -271,9 +275,7 @@ class SqlMetaStore(ChunkIndexMethods, MetaStore):
             emptied = (await conn.execute(stmt.where(HAS_VERSIONS))).first() is None
             if emptied:  # every version was deleted: the next one sets the type again
                 await conn.execute(
-                    update(collections)
-                    .where(collections.c.id == coll.id)
-                    .values(type=new.type)
+                    update(collections).where(collections.c.id == coll.id).values(type=new.type)
                 )
                 return (await conn.execute(stmt)).one()
             raise ConflictError(
@@ -289,9 +291,15 @@ class SqlMetaStore(ChunkIndexMethods, MetaStore):
         """Insert the collection's next version and advance its counter; returns the id."""
         result = await conn.execute(
             versions.insert().values(
-                collection_id=coll.id, idx=coll.next_index, digest=new.digest, size=new.size,
-                file_count=new.file_count, metadata=meta, description=new.description,
-                created_at=now, created_by=new.run_id,
+                collection_id=coll.id,
+                idx=coll.next_index,
+                digest=new.digest,
+                size=new.size,
+                file_count=new.file_count,
+                metadata=meta,
+                description=new.description,
+                created_at=now,
+                created_by=new.run_id,
             )
         )
         await conn.execute(
@@ -394,9 +402,7 @@ class SqlMetaStore(ChunkIndexMethods, MetaStore):
         """Every project name, sorted."""
 
         async def work(conn: AsyncConnection) -> list[str]:
-            found = await conn.execute(
-                select(projects.c.name).order_by(bytewise(projects.c.name))
-            )
+            found = await conn.execute(select(projects.c.name).order_by(bytewise(projects.c.name)))
             return list(found.scalars())
 
         return await self._run("list projects", work, write=False)

@@ -49,9 +49,7 @@ async def visible_hashes(
     found: set[bytes] = set()
     for batch in _batches(list(raws)):
         rows = await conn.execute(
-            select(chunk_index.c.hash).where(
-                chunk_index.c.hash.in_(batch), visible_clause(scope)
-            )
+            select(chunk_index.c.hash).where(chunk_index.c.hash.in_(batch), visible_clause(scope))
         )
         found.update(raw for (raw,) in rows)
     return found

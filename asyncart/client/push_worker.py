@@ -1,0 +1,160 @@
+"""``python -m asyncart.client.push_worker``: pushes files' bytes on behalf of another process.
+
+Started by :class:`asyncart.client.offload.PushWorker` for uploads that run
+while the caller goes on (a training loop's ``log_artifact``). It runs the same
+``push_files`` pipeline as an in-process push, at a lower CPU priority (nice
++10), so reading, cutting, hashing and sending a multi-GB checkpoint neither
+competes with the caller for the GIL nor takes a core the caller wants: the
+scheduler gives this process what the caller leaves idle.
+
+Requests come on stdin, answers go to stdout (``worker_wire``); anything else
+printed here goes to stderr. When stdin closes (the parent exited or was
+killed) every push in flight is cancelled and the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from typing import Any
+
+from asyncart.client.client import Client
+from asyncart.client.progress import Progress, TransferStats
+from asyncart.client.upload import push_files
+from asyncart.client.worker_wire import (
+    decode,
+    encode,
+    entries_to_json,
+    error_to_json,
+    file_from_json,
+    settings_from_json,
+    settings_to_json,
+    stats_to_json,
+)
+
+WORKER_NICE = 10  # CFS weight 110 against a default process's 1024: about a tenth under contention
+
+
+class _Forward(Progress):
+    """Sends one push's progress to the parent."""
+
+    def __init__(self, job: int, send: Any) -> None:
+        self.job, self.send = job, send
+
+    def on_start(self, phase: str, total_bytes: int, total_files: int) -> None:
+        self.send(
+            {
+                "id": self.job,
+                "event": "start",
+                "phase": phase,
+                "total_bytes": total_bytes,
+                "total_files": total_files,
+            }
+        )
+
+    def on_progress(self, nbytes: int) -> None:
+        self.send({"id": self.job, "event": "progress", "nbytes": nbytes})
+
+
+class Worker:
+    """Runs the pushes the parent asks for, each as a task, and answers on ``out``."""
+
+    def __init__(self, out: asyncio.StreamWriter) -> None:
+        self.out = out
+        self.jobs: dict[int, asyncio.Task[None]] = {}
+        self.clients: dict[str, Client] = {}
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.out.write(encode(message))
+
+    async def serve(self, requests: asyncio.StreamReader) -> None:
+        self.send({"event": "ready", "pid": os.getpid()})
+        try:
+            while line := await requests.readline():
+                self.handle(decode(line))
+                await self.out.drain()
+        finally:
+            for task in self.jobs.values():
+                task.cancel()
+            await asyncio.gather(*self.jobs.values(), return_exceptions=True)
+            for client in self.clients.values():
+                await client.close()
+
+    def handle(self, message: dict[str, Any]) -> None:
+        job = message.get("id")
+        if not isinstance(job, int):
+            raise ValueError(f"push worker request without an integer id: {message!r:.200}")
+        if message.get("op") == "push":
+            task = asyncio.get_running_loop().create_task(self.push(job, message))
+            self.jobs[job] = task
+            task.add_done_callback(lambda _: self.jobs.pop(job, None))
+        elif message.get("op") == "cancel":
+            if job in self.jobs:
+                self.jobs[job].cancel()
+        else:
+            raise ValueError(f"push worker request with an unknown op: {message!r:.200}")
+
+    async def push(self, job: int, message: dict[str, Any]) -> None:
+        stats = TransferStats()
+        try:
+            settings = settings_from_json(message["settings"])
+            files = [file_from_json(f) for f in message["files"]]
+            client = await self._client(settings)
+            async with client.use() as remote:
+                entries = await push_files(remote, files, settings, stats, _Forward(job, self.send))
+        except asyncio.CancelledError:
+            self.send({"id": job, "event": "cancelled"})
+            raise
+        except Exception as exc:
+            self.send({"id": job, "event": "error", "error": error_to_json(exc)})
+            return
+        finally:
+            with contextlib.suppress(ConnectionError):
+                await self.out.drain()
+        self.send(
+            {
+                "id": job,
+                "event": "done",
+                "entries": entries_to_json(entries),
+                "stats": stats_to_json(stats),
+            }
+        )
+        await self.out.drain()
+
+    async def _client(self, settings: Any) -> Client:
+        key = repr(sorted(settings_to_json(settings).items()))
+        client = self.clients.get(key)
+        if client is None:
+            client = self.clients[key] = Client(settings)
+            await client.open()
+        return client
+
+
+async def _main() -> None:
+    loop = asyncio.get_running_loop()
+    requests = asyncio.StreamReader(limit=64 << 20)  # a push of many files is one long line
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(requests), sys.stdin)
+    out_file = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)  # a stray print() goes to stderr, never into the answers
+    transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, out_file)
+    out = asyncio.StreamWriter(transport, protocol, None, loop)
+    await Worker(out).serve(requests)
+    with contextlib.suppress(ConnectionError):
+        await out.drain()
+    transport.close()
+
+
+def main() -> None:
+    # A Ctrl-C in the terminal reaches the whole process group; the parent decides what
+    # happens to its uploads (finish() waits for them), and closes our stdin when it exits.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICE)
+    asyncio.run(_main())
+
+
+if __name__ == "__main__":
+    main()
