@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
+import psutil  # type: ignore[import-untyped, unused-ignore]
 
 
 @dataclass
@@ -110,7 +110,7 @@ def reset_peak_rss(pid: int) -> None:
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process and its children that have been waited for."""
     t = psutil.Process(pid).cpu_times()
-    return t.user + t.system + t.children_user + t.children_system
+    return float(t.user + t.system + t.children_user + t.children_system)
 
 
 @dataclass
