@@ -8,15 +8,16 @@ its run finished still works without leaking a session.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from asyncart.client.offload import PushWorker, should_offload
 from asyncart.client.progress import Progress, TransferStats
+from asyncart.client.publish import Publication, publish
 from asyncart.client.remote import Remote, open_remote
-from asyncart.client.upload import SourceFile, push_files
 from asyncart.config import Settings
-from asyncart.core.manifest import ManifestEntry
+from asyncart.core.manifest import Manifest
+from asyncart.core.models import VersionInfo
 
 
 class Client:
@@ -49,26 +50,27 @@ class Client:
         finally:
             await remote.close()
 
-    async def push(
+    async def publish(
         self,
         remote: Remote,
-        files: Sequence[SourceFile],
+        pub: Publication,
         stats: TransferStats,
         progress: Progress | None,
         *,
         background: bool = False,
-    ) -> list[ManifestEntry]:
-        """Upload what the store lacks of ``files``; return their manifest entries.
+    ) -> tuple[VersionInfo, Manifest]:
+        """Upload what the store lacks of ``pub`` and commit it; see ``publish.publish``.
 
         ``background``: the caller goes on while this runs (a non-blocking
-        ``log_artifact``); then, per ``settings.push_worker``, the bytes are read,
-        hashed and sent by a low-priority worker process (see ``offload.py``).
+        ``log_artifact``); then, per ``settings.push_worker``, the files are read,
+        hashed and sent, and the version committed, by a low-priority worker
+        process (see ``offload.py``).
         """
-        if self.is_open and should_offload(self.settings, files, background):
+        if self.is_open and should_offload(self.settings, pub.files, background):
             if self._worker is None:
                 self._worker = PushWorker()
-            return await self._worker.push(self.settings, files, stats, progress or Progress())
-        return await push_files(remote, files, self.settings, stats, progress)
+            return await self._worker.publish(self.settings, pub, stats, progress or Progress())
+        return await publish(remote, pub, self.settings, stats, progress)
 
     async def close(self) -> None:
         worker, self._worker = self._worker, None

@@ -9,8 +9,9 @@ the GIL nor a core the loop wants. See docs/design.md, "Background pushes".
 
 :class:`PushWorker` starts ``python -m asyncart.client.push_worker`` on first
 use and keeps it for later pushes (one per :class:`~asyncart.client.Client`);
-pushes run concurrently in it. The worker only moves bytes and returns the
-manifest entries: committing, aliases and lineage stay in the caller's process.
+pushes run concurrently in it. The worker uploads and commits (``publish.py``)
+and answers with the version; the caller's run, its lineage and the artifact
+object stay in the caller's process.
 """
 
 from __future__ import annotations
@@ -24,18 +25,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asyncart.client.progress import Progress, TransferStats
+from asyncart.client.publish import Publication
 from asyncart.client.upload import SourceFile
 from asyncart.client.worker_wire import (
     decode,
     encode,
-    entries_from_json,
     error_from_json,
-    file_to_json,
+    publication_to_json,
     settings_to_json,
     stats_into,
 )
 from asyncart.config import Settings
-from asyncart.core.manifest import ManifestEntry
+from asyncart.core.manifest import Manifest
+from asyncart.core.models import VersionInfo
 from asyncart.errors import PushWorkerError
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,7 @@ _STOP_SECONDS = 10.0
 
 
 def should_offload(settings: Settings, files: Sequence[SourceFile], background: bool) -> bool:
-    """Whether ``files`` go through the worker process (see ``ASYNCART_PUSH_WORKER``)."""
+    """Whether a log of ``files`` runs in the worker process (see ``ASYNCART_PUSH_WORKER``)."""
     if settings.push_worker == "always":
         return True
     if settings.push_worker == "never" or not background:
@@ -58,7 +60,7 @@ def should_offload(settings: Settings, files: Sequence[SourceFile], background: 
 class _Job:
     progress: Progress
     done: asyncio.Event = field(default_factory=asyncio.Event)
-    entries: list[ManifestEntry] | None = None
+    result: tuple[VersionInfo, Manifest] | None = None
     stats: dict[str, Any] = field(default_factory=dict)
     error: BaseException | None = None
 
@@ -74,16 +76,16 @@ class PushWorker:
         self._start_lock = asyncio.Lock()
         self.pid: int | None = None
 
-    async def push(
+    async def publish(
         self,
         settings: Settings,
-        files: Sequence[SourceFile],
+        pub: Publication,
         stats: TransferStats,
         progress: Progress,
-    ) -> list[ManifestEntry]:
-        """Like ``push_files``, with the reading, hashing and sending done by the worker.
+    ) -> tuple[VersionInfo, Manifest]:
+        """Like ``publish.publish``, run by the worker: upload and commit.
 
-        Raises what ``push_files`` raises (rebuilt from the worker's answer), and
+        Raises what ``publish`` raises (rebuilt from the worker's answer), and
         PushWorkerError when the worker cannot start or dies before answering.
         """
         process = await self._ensure_started()
@@ -91,10 +93,10 @@ class PushWorker:
         job_id, job = self._next_id, _Job(progress)
         self._jobs[job_id] = job
         request = {
-            "op": "push",
+            "op": "log",
             "id": job_id,
             "settings": settings_to_json(settings),
-            "files": [file_to_json(f) for f in files],
+            "publication": publication_to_json(pub),
         }
         try:
             await self._send(process, request)
@@ -109,8 +111,8 @@ class PushWorker:
         if job.error is not None:
             raise job.error
         stats_into(stats, job.stats)
-        assert job.entries is not None
-        return job.entries
+        assert job.result is not None
+        return job.result
 
     async def close(self) -> None:
         """Ask the worker to stop (pushes in flight are cancelled) and wait for it."""
@@ -196,7 +198,10 @@ class PushWorker:
         elif event == "progress":
             job.progress.on_progress(int(message["nbytes"]))
         elif event == "done":
-            job.entries = entries_from_json(message["entries"])
+            job.result = (
+                VersionInfo.from_json(message["version"]),
+                Manifest.from_json(message["manifest"]),
+            )
             job.stats = message.get("stats") or {}
             job.progress.on_done()
             job.done.set()

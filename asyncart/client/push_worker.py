@@ -23,13 +23,12 @@ from typing import Any
 
 from asyncart.client.client import Client
 from asyncart.client.progress import Progress, TransferStats
-from asyncart.client.upload import push_files
+from asyncart.client.publish import publish
 from asyncart.client.worker_wire import (
     decode,
     encode,
-    entries_to_json,
     error_to_json,
-    file_from_json,
+    publication_from_json,
     settings_from_json,
     settings_to_json,
     stats_to_json,
@@ -60,7 +59,7 @@ class _Forward(Progress):
 
 
 class Worker:
-    """Runs the pushes the parent asks for, each as a task, and answers on ``out``."""
+    """Runs the logs the parent asks for, each as a task, and answers on ``out``."""
 
     def __init__(self, out: asyncio.StreamWriter) -> None:
         self.out = out
@@ -87,8 +86,8 @@ class Worker:
         job = message.get("id")
         if not isinstance(job, int):
             raise ValueError(f"push worker request without an integer id: {message!r:.200}")
-        if message.get("op") == "push":
-            task = asyncio.get_running_loop().create_task(self.push(job, message))
+        if message.get("op") == "log":
+            task = asyncio.get_running_loop().create_task(self.log(job, message))
             self.jobs[job] = task
             task.add_done_callback(lambda _: self.jobs.pop(job, None))
         elif message.get("op") == "cancel":
@@ -97,14 +96,16 @@ class Worker:
         else:
             raise ValueError(f"push worker request with an unknown op: {message!r:.200}")
 
-    async def push(self, job: int, message: dict[str, Any]) -> None:
+    async def log(self, job: int, message: dict[str, Any]) -> None:
         stats = TransferStats()
         try:
             settings = settings_from_json(message["settings"])
-            files = [file_from_json(f) for f in message["files"]]
+            pub = publication_from_json(message["publication"])
             client = await self._client(settings)
             async with client.use() as remote:
-                entries = await push_files(remote, files, settings, stats, _Forward(job, self.send))
+                info, manifest = await publish(
+                    remote, pub, settings, stats, _Forward(job, self.send)
+                )
         except asyncio.CancelledError:
             self.send({"id": job, "event": "cancelled"})
             raise
@@ -118,7 +119,8 @@ class Worker:
             {
                 "id": job,
                 "event": "done",
-                "entries": entries_to_json(entries),
+                "version": info.to_json(),
+                "manifest": manifest.to_json(),
                 "stats": stats_to_json(stats),
             }
         )
@@ -152,7 +154,10 @@ def main() -> None:
     # happens to its uploads (finish() waits for them), and closes our stdin when it exits.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):
-        os.nice(WORKER_NICE)
+        if os.environ.get("_ASYNCART_WORKER_SCHED") != "none":
+            os.nice(WORKER_NICE)
+    if os.environ.get("_ASYNCART_WORKER_SCHED") == "idle":
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     asyncio.run(_main())
 
 

@@ -2,14 +2,14 @@
 
 Messages are JSON objects, one per line. The parent sends::
 
-    {"op": "push", "id": 7, "settings": {...}, "files": [{"path", "local", "identity"}]}
+    {"op": "log", "id": 7, "settings": {...}, "publication": {..., "files": [...]}}
     {"op": "cancel", "id": 7}
 
 and the worker answers (after ``{"event": "ready", "pid": ...}`` once)::
 
     {"id": 7, "event": "start", "phase": "push", "total_bytes": ..., "total_files": ...}
     {"id": 7, "event": "progress", "nbytes": ...}
-    {"id": 7, "event": "done", "entries": [...], "stats": {...}}
+    {"id": 7, "event": "done", "version": {...}, "manifest": {...}, "stats": {...}}
     {"id": 7, "event": "error", "error": {...}}
 
 Errors travel as class, arguments and attributes and are rebuilt as the same
@@ -27,11 +27,11 @@ from typing import Any
 
 from asyncart import errors
 from asyncart.client.progress import TransferStats
+from asyncart.client.publish import Publication, Reference
 from asyncart.client.scan import FileIdentity
 from asyncart.client.upload import SourceFile
 from asyncart.config import Settings
 from asyncart.core.chunking import ChunkerSpec
-from asyncart.core.manifest import ManifestEntry
 from asyncart.errors import AsyncartError, ProtocolError
 
 _PATH_FIELDS = ("store_dir", "cache_dir", "config_dir", "ca_bundle")
@@ -89,12 +89,39 @@ def file_from_json(data: dict[str, Any]) -> SourceFile:
     return SourceFile(data["path"], Path(data["local"]), FileIdentity(*data["identity"]))
 
 
-def entries_to_json(entries: list[ManifestEntry]) -> list[dict[str, Any]]:
-    return [e.to_json() for e in entries]
+def publication_to_json(pub: Publication) -> dict[str, Any]:
+    return {
+        "project": pub.project,
+        "name": pub.name,
+        "type": pub.type,
+        "files": [file_to_json(f) for f in pub.files],
+        "references": [
+            {**file_to_json(SourceFile(r.path, r.local, r.identity)), "uri": r.uri}
+            for r in pub.references
+        ],
+        "aliases": list(pub.aliases),
+        "metadata": pub.metadata,
+        "description": pub.description,
+        "run_id": pub.run_id,
+    }
 
 
-def entries_from_json(data: list[dict[str, Any]]) -> list[ManifestEntry]:
-    return [ManifestEntry.from_json(e) for e in data]
+def publication_from_json(data: dict[str, Any]) -> Publication:
+    refs = []
+    for r in data["references"]:
+        source = file_from_json(r)
+        refs.append(Reference(source.path, r["uri"], source.local, source.identity))
+    return Publication(
+        project=data["project"],
+        name=data["name"],
+        type=data["type"],
+        files=tuple(file_from_json(f) for f in data["files"]),
+        references=tuple(refs),
+        aliases=tuple(data["aliases"]),
+        metadata=data["metadata"],
+        description=data["description"],
+        run_id=data["run_id"],
+    )
 
 
 def stats_to_json(stats: TransferStats) -> dict[str, Any]:

@@ -19,12 +19,12 @@ import anyio.to_thread
 from asyncart.client.client import Client
 from asyncart.client.download import download_manifest, verify_directory
 from asyncart.client.progress import Progress, TransferStats
-from asyncart.client.scan import FileIdentity, hash_file
+from asyncart.client.publish import Publication, Reference
 from asyncart.client.upload import SourceFile
-from asyncart.core.manifest import Manifest, ManifestEntry
-from asyncart.core.models import CommitRequest, RunInfo, VersionInfo
+from asyncart.core.manifest import Manifest
+from asyncart.core.models import RunInfo, VersionInfo
 from asyncart.core.names import validate_alias, validate_name
-from asyncart.errors import ChunkMissing, ConfigError, FileChangedError, IntegrityError
+from asyncart.errors import ConfigError, IntegrityError
 from asyncart.sdk import portal
 from asyncart.sdk.draft import Draft, DraftFile, DraftReference
 from asyncart.sdk.pending import PendingUpload
@@ -246,7 +246,7 @@ class BaseArtifact:
     ) -> None:
         """Upload what the store lacks and commit the version (or find the existing one).
 
-        ``background``: the caller goes on meanwhile (see ``Client.push``).
+        ``background``: the caller goes on meanwhile (see ``Client.publish``).
         """
         if self._info is not None:
             self._require_draft()  # raises: already stored
@@ -254,41 +254,24 @@ class BaseArtifact:
         alias_list = [validate_alias(a) for a in (aliases or [])]
         if not draft.entries:
             raise ConfigError(f"artifact {self.name!r} is empty; add files before logging it")
-        settings = client.settings
         files = [e for e in draft.entries.values() if isinstance(e, DraftFile)]
         refs = [e for e in draft.entries.values() if isinstance(e, DraftReference)]
+        pub = Publication(
+            project=project,
+            name=self.name,
+            type=self.type,
+            files=tuple(SourceFile(f.path, f.local, f.identity) for f in files),
+            references=tuple(Reference(r.path, r.uri, r.local, r.identity) for r in refs),
+            aliases=tuple(alias_list),
+            metadata=self.metadata,
+            description=self.description,
+            run_id=run_id,
+        )
         stats = TransferStats()
         async with client.use() as remote:
-            for attempt in range(2):
-                entries = await client.push(
-                    remote,
-                    [SourceFile(f.path, f.local, f.identity) for f in files],
-                    stats,
-                    progress,
-                    background=background,
-                )
-                for ref in refs:
-                    entries.append(await anyio.to_thread.run_sync(_reference_entry, ref))
-                manifest = Manifest(tuple(entries), chunker=settings.chunker)
-                request = CommitRequest(
-                    project=project,
-                    name=self.name,
-                    type=self.type,
-                    manifest=manifest,
-                    aliases=tuple(alias_list),
-                    metadata=self.metadata,
-                    description=self.description,
-                    run_id=run_id,
-                )
-                try:
-                    info = await remote.commit(request)
-                    break
-                except ChunkMissing:
-                    # Chunks the store said it held were removed before the commit
-                    # (garbage collection, or fsck --repair quarantined them): push
-                    # again, which uploads exactly those, and commit once more.
-                    if attempt == 1:
-                        raise
+            info, manifest = await client.publish(
+                remote, pub, stats, progress, background=background
+            )
         self._bind(client, info, manifest)
         self.last_transfer = stats
         draft.cleanup()
@@ -347,14 +330,6 @@ class BaseArtifact:
         async with client.use() as remote:
             await remote.delete_version(info.project, info.name, info.version, delete_aliases)
         self._deleted = True
-
-
-def _reference_entry(ref: DraftReference) -> ManifestEntry:
-    if FileIdentity.of(os.stat(ref.local)) != ref.identity:
-        raise FileChangedError(f"referenced file {str(ref.local)!r} changed after it was added")
-    return ManifestEntry(
-        path=ref.path, size=ref.identity.size, digest=hash_file(ref.local), ref=ref.uri
-    )
 
 
 class ArtifactPath:

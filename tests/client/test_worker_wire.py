@@ -9,17 +9,18 @@ import pytest
 
 from asyncart import errors
 from asyncart.client.progress import TransferStats
+from asyncart.client.publish import Publication, Reference
 from asyncart.client.scan import FileIdentity
 from asyncart.client.upload import SourceFile
 from asyncart.client.worker_wire import (
     decode,
     encode,
-    entries_from_json,
-    entries_to_json,
     error_from_json,
     error_to_json,
     file_from_json,
     file_to_json,
+    publication_from_json,
+    publication_to_json,
     settings_from_json,
     settings_to_json,
     stats_into,
@@ -27,7 +28,6 @@ from asyncart.client.worker_wire import (
 )
 from asyncart.config import Settings
 from asyncart.core.chunking import ChunkerSpec
-from asyncart.core.manifest import ChunkRef, ManifestEntry
 
 
 def _roundtrip(message: dict) -> dict:  # type: ignore[type-arg]
@@ -52,14 +52,23 @@ def test_settings_come_back_equal(tmp_path: Path) -> None:
     assert settings_from_json(settings_to_json(Settings())) == Settings()
 
 
-def test_files_and_entries_come_back_equal() -> None:
+def test_files_and_publications_come_back_equal() -> None:
     source = SourceFile("dir/ckpt.pt", Path("/data/ckpt.pt"), FileIdentity(10, 1, 2, 3))
     assert file_from_json(_roundtrip({"f": file_to_json(source)})["f"]) == source
-    entries = [
-        ManifestEntry.for_file("a", 3, "d" * 64, [ChunkRef("1" * 64, 1), ChunkRef("2" * 64, 2)]),
-        ManifestEntry.for_file("b", 0, "e" * 64, []),
-    ]
-    assert entries_from_json(_roundtrip({"e": entries_to_json(entries)})["e"]) == entries
+    pub = Publication(
+        project="proj",
+        name="model",
+        type="model",
+        files=(source,),
+        references=(
+            Reference("ref.csv", "file:///d/ref.csv", Path("/d/ref.csv"), FileIdentity(1, 2, 3, 4)),
+        ),
+        aliases=("best",),
+        metadata={"step": 10, "nested": {"a": [1, 2]}},
+        description="a checkpoint",
+        run_id="run-1",
+    )
+    assert publication_from_json(_roundtrip({"p": publication_to_json(pub)})["p"]) == pub
 
 
 def test_stats_add_up_as_a_retried_push_does() -> None:

@@ -103,7 +103,7 @@ def test_an_unknown_mode_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> 
 # -- pushes through the worker ---------------------------------------------------------------
 
 
-def test_the_worker_sends_the_bytes_at_low_priority_and_the_caller_commits(
+def test_the_worker_sends_the_bytes_at_low_priority_and_commits(
     server: LiveServer, proxy: Proxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ASYNCART_PUSH_WORKER", "always")

@@ -1,0 +1,99 @@
+"""Logging one version: upload what the store lacks, then commit the manifest.
+
+The one routine behind ``log_artifact``, run in the caller's process or, for
+background logs, in the push worker (``offload.py``): the commit goes with the
+upload because on the embedded store a commit is many database round trips,
+each of which would wait for a GIL the training loop holds.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+
+from asyncart.client.progress import Progress, TransferStats
+from asyncart.client.remote import Remote
+from asyncart.client.scan import FileIdentity, hash_file
+from asyncart.client.upload import SourceFile, push_files
+from asyncart.config import Settings
+from asyncart.core.manifest import Manifest, ManifestEntry
+from asyncart.core.models import CommitRequest, VersionInfo
+from asyncart.errors import ChunkMissing, FileChangedError
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A ``file://`` reference: its size and digest are recorded, its bytes are not uploaded."""
+
+    path: str
+    uri: str
+    local: Path
+    identity: FileIdentity
+
+
+@dataclass(frozen=True)
+class Publication:
+    """A version to log: where it goes, the files to upload and the references to record."""
+
+    project: str
+    name: str
+    type: str
+    files: tuple[SourceFile, ...]
+    references: tuple[Reference, ...] = ()
+    aliases: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+    description: str | None = None
+    run_id: str | None = None
+
+
+async def publish(
+    remote: Remote,
+    pub: Publication,
+    settings: Settings,
+    stats: TransferStats,
+    progress: Progress | None = None,
+) -> tuple[VersionInfo, Manifest]:
+    """Upload ``pub``'s files and commit the version (or find the identical one).
+
+    Raises:
+        FileChangedError: a file changed while it was read (nothing is committed).
+        ChunkMissing: chunks vanished twice between upload and commit.
+        AsyncartError: the store could not take the bytes or the commit.
+    """
+    for attempt in range(2):
+        entries = await push_files(remote, pub.files, settings, stats, progress)
+        for ref in pub.references:
+            entries.append(await anyio.to_thread.run_sync(reference_entry, ref))
+        manifest = Manifest(tuple(entries), chunker=settings.chunker)
+        request = CommitRequest(
+            project=pub.project,
+            name=pub.name,
+            type=pub.type,
+            manifest=manifest,
+            aliases=pub.aliases,
+            metadata=pub.metadata,
+            description=pub.description,
+            run_id=pub.run_id,
+        )
+        try:
+            return await remote.commit(request), manifest
+        except ChunkMissing:
+            # Chunks the store said it held were removed before the commit (garbage
+            # collection, or fsck --repair quarantined them): push again, which uploads
+            # exactly those, and commit once more.
+            if attempt == 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def reference_entry(ref: Reference) -> ManifestEntry:
+    """The manifest entry of a referenced file: its digest, read now, and its URI."""
+    if FileIdentity.of(os.stat(ref.local)) != ref.identity:
+        raise FileChangedError(f"referenced file {str(ref.local)!r} changed after it was added")
+    return ManifestEntry(
+        path=ref.path, size=ref.identity.size, digest=hash_file(ref.local), ref=ref.uri
+    )
