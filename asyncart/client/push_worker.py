@@ -154,10 +154,7 @@ def main() -> None:
     # happens to its uploads (finish() waits for them), and closes our stdin when it exits.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):
-        if os.environ.get("_ASYNCART_WORKER_SCHED") != "none":
-            os.nice(WORKER_NICE)
-    if os.environ.get("_ASYNCART_WORKER_SCHED") == "idle":
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        os.nice(WORKER_NICE)  # before any thread starts: Linux threads inherit it
     asyncio.run(_main())
 
 

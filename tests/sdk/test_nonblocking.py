@@ -376,6 +376,32 @@ def test_snapshot_of_a_file_being_written_fails_at_add_file() -> None:
     assert target.read_bytes() == b"y" * 1001 and identity.size == 1001
 
 
+@pytest.mark.parametrize("kernel_copy", [True, False], ids=["copy_file_range", "read-write"])
+def test_a_snapshot_copy_is_exact_with_and_without_a_kernel_copy(
+    kernel_copy: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where copy_file_range is refused (EXDEV across file systems on old kernels,
+    no such call off Linux) the copy reads and writes through one reused buffer."""
+    import errno
+
+    from asyncart.client import snapshot
+    from asyncart.client.scan import stat_source
+
+    if not kernel_copy:
+
+        def refused(*args: object) -> int:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+        monkeypatch.setattr(os, "copy_file_range", refused, raising=False)
+        monkeypatch.setattr(snapshot, "_COPY_BUFFER", 1000)  # many buffers' worth
+    data = _random_file("f.bin", 10_001, 41)
+    identity, reflinked = snapshot.snapshot_file(
+        Path("f.bin"), stat_source(Path("f.bin")), Path("s")
+    )
+    assert Path("s").read_bytes() == data and identity.size == len(data)
+    assert not reflinked or kernel_copy
+
+
 # -- exit --------------------------------------------------------------------------------------
 
 EXIT_SCRIPT = """
