@@ -274,6 +274,7 @@ def render(results: dict[str, Any], docs: Path, results_name: str) -> str:
     out += [f"| {name} | {value} |" for name, value in context(cases, main)]
     out += ["", "## All cases", "", *case_table(cases, ceilings), ""]
     out += backends_section(docs.parent / "bench" / "results")
+    out += training_section(docs.parent / "bench" / "results")
     for png, title in (
         ("throughput-size.png", "Throughput against file size"),
         ("throughput-concurrency.png", "Throughput against concurrency"),
@@ -287,6 +288,31 @@ def render(results: dict[str, Any], docs: Path, results_name: str) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def training_section(results_dir: Path) -> list[str]:
+    """The ``python -m bench.training_overhead`` runs of the newest date (issue 8)."""
+    from bench.training_overhead import format_table
+
+    runs = [
+        (p, json.loads(p.read_text())) for p in sorted(results_dir.glob("training-overhead*.json"))
+    ]
+    if not runs:
+        return []
+    newest = max(data["date"] for _, data in runs)
+    out = [
+        "## A training loop while a checkpoint uploads (issue 8)",
+        "",
+        "A CPU-bound loop's steps/s while `run.log_artifact` uploads in the background, "
+        "against its own rate before and after; `push worker` is `ASYNCART_PUSH_WORKER`. "
+        "What the figures mean: `docs/performance-notes.md`.",
+        "",
+    ]
+    for path, data in runs:
+        if data["date"] == newest:
+            command = data.get("command", "python -m bench.training_overhead")
+            out += [f"`{command}` (`bench/results/{path.name}`):", "", format_table(data), ""]
+    return out
 
 
 def backends_section(results_dir: Path) -> list[str]:

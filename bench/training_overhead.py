@@ -30,6 +30,9 @@ started per measurement rather than per repeat so that at most one source and on
 (4 GiB each by default) exist at a time and every upload meets an empty store. The
 server is a process on the same machine: it shares the cores with the loop, so the
 server rows include its CPU competing with the loop (its CPU seconds are recorded).
+``server-niced`` runs that server at nice 19, so it mostly gets the CPU the loop leaves:
+the nearest this one machine comes to a server elsewhere, where the training machine
+pays only the client's side.
 
 Push-worker modes (``--push-worker``): ``ASYNCART_PUSH_WORKER`` in the trainer's
 environment, ``never`` (the upload runs in the training process) or ``auto`` (large
@@ -66,12 +69,14 @@ import numpy as np
 
 import asyncart
 from bench.cases import _server
-from bench.measure import python_module
+from bench.measure import python_module, service
 
 ROOT = Path(__file__).resolve().parent.parent
 GiB = 1 << 30
 LOOPS = ("python", "numpy")
-STORES = ("embedded", "server")
+STORES = ("embedded", "server", "server-niced")
+#: ``server-niced``: the server at this nice level, a stand-in for a server on another machine.
+SERVER_NICE = 19
 MODES = ("never", "auto")
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -140,7 +145,16 @@ def store_for(config: Config, work: Path) -> Iterator[tuple[dict[str, str], Any]
         yield {"ASYNCART_DIR": str(work / "store")}, None
         return
     clean = {k: v for k, v in os.environ.items() if not k.startswith("ASYNCART_")}
-    with _server(work / "server-store", clean) as srv:
+    if config.store == "server":
+        with _server(work / "server-store", clean) as srv:
+            yield {"ASYNCART_URL": srv.url}, srv
+        return
+    command = python_module(
+        "asyncart", "server", "--root", str(work / "server-store"), "--host", "127.0.0.1",
+        "--port", "0",
+    )  # fmt: skip
+    niced = ["nice", "-n", str(SERVER_NICE), *command]
+    with service(niced, ready="asyncart server listening on", env=clean) as srv:
         yield {"ASYNCART_URL": srv.url}, srv
 
 
@@ -338,8 +352,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                 measurements.append(result)
     snapshots = [m["snapshot_stall_s"] for m in measurements if "snapshot_stall_s" in m]
     date = datetime.date.today().isoformat()
+    given = list(sys.argv[1:] if argv is None else argv)
     results: dict[str, Any] = {
         "date": date,
+        "command": " ".join(["python -m bench.training_overhead", *given]),
         "machine": info,
         "params": {
             "size": size,

@@ -1,15 +1,15 @@
-"""``python -m asyncart.client.push_worker``: pushes files' bytes on behalf of another process.
+"""``python -m asyncart.client.push_worker``: logs artifact versions for another process.
 
-Started by :class:`asyncart.client.offload.PushWorker` for uploads that run
-while the caller goes on (a training loop's ``log_artifact``). It runs the same
-``push_files`` pipeline as an in-process push, at a lower CPU priority (nice
-+10), so reading, cutting, hashing and sending a multi-GB checkpoint neither
-competes with the caller for the GIL nor takes a core the caller wants: the
-scheduler gives this process what the caller leaves idle.
+Started by :class:`asyncart.client.offload.PushWorker` for logs that run while
+the caller goes on (a training loop's ``log_artifact``). It runs the same
+``publish`` routine (upload, then commit) as an in-process log, at the lowest
+CPU priority (nice 19), so reading, cutting, hashing and sending a multi-GB
+checkpoint neither competes with the caller for the GIL nor takes a core the
+caller wants: the scheduler gives this process what the caller leaves idle.
 
 Requests come on stdin, answers go to stdout (``worker_wire``); anything else
 printed here goes to stderr. When stdin closes (the parent exited or was
-killed) every push in flight is cancelled and the process exits.
+killed) every log in flight is cancelled and the process exits.
 """
 
 from __future__ import annotations
@@ -34,7 +34,10 @@ from asyncart.client.worker_wire import (
     stats_to_json,
 )
 
-WORKER_NICE = 10  # CFS weight 110 against a default process's 1024: about a tenth under contention
+# CFS weight 15 against a default process's 1,024: about 1.5 % of a core the caller also
+# wants, every cycle it leaves idle. Not SCHED_IDLE: that can starve outright while the
+# worker holds the embedded store's write lock.
+WORKER_NICE = 19
 
 
 class _Forward(Progress):
