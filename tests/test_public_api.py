@@ -25,6 +25,7 @@ def test_top_level_exports() -> None:
             "IntegrityError",
             "InvalidNameError",
             "NotFoundError",
+            "PushWorkerError",
             "RequestTimeout",
             "RetriesExhausted",
             "Run",

@@ -28,6 +28,8 @@ version 1 really built.
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any
@@ -113,7 +115,16 @@ def _install_sqlite_hooks(engine: AsyncEngine, busy_timeout: float) -> None:
             "PRAGMA synchronous=NORMAL",
             "PRAGMA foreign_keys=ON",
         ):
-            cursor.execute(pragma)
+            try:
+                cursor.execute(pragma)
+            except sqlite3.OperationalError as exc:
+                # Switching a new file to WAL needs it alone, and SQLite answers "locked"
+                # at once, without its busy handler, while another connection does the
+                # same: that one will have switched it (the mode is stored in the file),
+                # and migrate() checks it did.
+                if pragma != "PRAGMA journal_mode=WAL" or "locked" not in str(exc):
+                    raise
+                continue
             cursor.fetchall()
         cursor.close()
 
@@ -326,6 +337,22 @@ def _apply_next(conn: Connection) -> bool:
     return False
 
 
+async def _ensure_wal(engine: AsyncEngine, attempts: int = 100) -> None:
+    """Make sure a SQLite file is in WAL mode (connections racing to switch it may not)."""
+    for _ in range(attempts):
+        async with engine.connect() as conn:
+            mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar()
+        if str(mode).lower() == "wal":
+            return
+        # New connections try to switch it (_on_connect), outside any transaction.
+        await engine.dispose()
+        await asyncio.sleep(0.05)
+    raise MetadataStoreError(
+        f"could not switch {engine.url.database} to WAL journaling (another process kept it "
+        "locked); check no other program holds the database open"
+    )
+
+
 async def migrate(engine: AsyncEngine) -> int:
     """Bring the database to :data:`SCHEMA_VERSION`, one transaction per step.
 
@@ -338,6 +365,8 @@ async def migrate(engine: AsyncEngine) -> int:
         MetadataStoreError: the database is newer than this code (upgrade asyncart).
         sqlalchemy.exc.SQLAlchemyError: the database failed; the caller wraps it.
     """
+    if engine.dialect.name == "sqlite":
+        await _ensure_wal(engine)
     async with engine.connect() as conn, conn.begin():
         version = await conn.run_sync(current_version)
     check_supported(version)
