@@ -1,9 +1,9 @@
 """First opens of a new SQLite store racing each other all succeed, and leave it in WAL mode.
 
 Switching a new file to WAL needs it alone; SQLite answers "database is locked" at once
-(no busy handler) to a connection that tries while another does. This failed about one
-round in sixty before the switch was made tolerant (``migrations._on_connect``) and
-checked (``migrations._ensure_wal``).
+(no busy handler) to a connection that tries while another does. With 12 racing opens
+this failed within 40 rounds in each of 3 tries before the switch was made tolerant
+(``migrations._on_connect``) and checked (``migrations._ensure_wal``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ async def test_racing_first_opens_of_a_new_file_all_succeed(tmp_path: Path) -> N
     for round_ in range(40):
         db = tmp_path / f"round-{round_}" / "meta.db"
         db.parent.mkdir()
-        stores = [SqlMetaStore(f"sqlite:///{db}") for _ in range(6)]
+        stores = [SqlMetaStore(f"sqlite:///{db}") for _ in range(12)]
         try:
             await asyncio.gather(*(s.open() for s in stores))
         finally:
