@@ -311,7 +311,14 @@ def training_section(results_dir: Path) -> list[str]:
     for path, data in runs:
         if data["date"] == newest:
             command = data.get("command", "python -m bench.training_overhead")
-            out += [f"`{command}` (`bench/results/{path.name}`):", "", format_table(data), ""]
+            note = [data["note"], ""] if data.get("note") else []
+            out += [
+                f"`{command}` (`bench/results/{path.name}`):",
+                "",
+                *note,
+                format_table(data),
+                "",
+            ]
     return out
 
 
