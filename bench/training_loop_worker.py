@@ -1,8 +1,8 @@
 """One training-loop measurement in its own process (started by ``bench.training_overhead``).
 
 ``python -m bench.training_loop_worker --loop python|numpy|idle --source PATH --size N
---seed S [--window SECONDS] [--snapshot]`` writes ``size`` random bytes to ``PATH``
-(before anything is timed), then:
+--seed S [--window SECONDS] [--snapshot] [--control SECONDS]`` writes ``size`` random
+bytes to ``PATH`` (before anything is timed), then:
 
 1. ``before``: steps the loop for ``window`` seconds (``idle``: sleeps as long);
 2. ``add_file(policy="immutable")`` + ``run.log_artifact``: the time these calls
@@ -11,6 +11,10 @@
 3. ``after``: steps the loop for ``window`` seconds again;
 4. with ``--snapshot``: times ``add_file(policy="mutable")`` of the same file (the
    snapshot copy, or reflink) and discards it.
+
+With ``--control SECONDS`` step 2 logs nothing: the loop steps for ``SECONDS`` as its
+*during* window. That is the noise floor of the ratio: what three adjacent windows of
+the same loop differ by on this machine when nothing else happens.
 
 The store and the engine's settings come from ``ASYNCART_*`` in the environment. Prints
 one JSON line with its figures.
@@ -164,14 +168,22 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         step()  # warm up (numpy's first product, code paths)
     steps, elapsed = step_for(step, args.window)
     out["before_steps_s"] = steps / elapsed if step is not None else None
-    out.update(upload_while_stepping(run, source, step, f"ckpt-{args.seed}"))
+    if args.control is None:
+        out.update(upload_while_stepping(run, source, step, f"ckpt-{args.seed}"))
+    else:
+        steps, elapsed = step_for(step, args.control)
+        out["during_window_s"] = elapsed
+        out["during_steps_s"] = steps / elapsed if step is not None else None
     steps, elapsed = step_for(step, args.window)
     out["after_steps_s"] = steps / elapsed if step is not None else None
     run.finish()
-    out["upload_mb_s"] = args.size / out["upload_s"] / 1e6
+    if args.control is None:
+        out["upload_mb_s"] = args.size / out["upload_s"] / 1e6
     if step is not None:
         base = (out["before_steps_s"] + out["after_steps_s"]) / 2
         out["ratio"] = out["during_steps_s"] / base if out["during_steps_s"] else None
+        # What the upload cost the loop in all: seconds of its stepping lost.
+        out["loop_s_lost"] = (1 - out["ratio"]) * out["during_window_s"] if out["ratio"] else None
     if args.snapshot:
         out["snapshot_stall_s"] = snapshot_stall(source)
     return out
@@ -185,6 +197,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--window", type=float, default=4.0, help="seconds before and after")
     parser.add_argument("--snapshot", action="store_true", help="also time a mutable add_file")
+    parser.add_argument(
+        "--control", type=float, metavar="SECONDS", help="log nothing: step this long instead"
+    )
     args = parser.parse_args()
     result = measure(args)
     sys.stdout.write(json.dumps(result) + "\n")

@@ -34,6 +34,12 @@ server rows include its CPU competing with the loop (its CPU seconds are recorde
 the nearest this one machine comes to a server elsewhere, where the training machine
 pays only the client's side.
 
+A ``control`` row per loop (``--control-window``, seconds; 0 leaves it out) logs
+nothing: the trainer steps through a *during* window of that length as well. Its
+ratio is what adjacent windows of the same loop differ by on this machine with no
+upload at all, the noise every other row's ratio carries. **loop s lost** = (1 -
+ratio) x during window: the seconds of stepping a whole upload cost the loop.
+
 Push-worker modes (``--push-worker``): ``ASYNCART_PUSH_WORKER`` in the trainer's
 environment, ``never`` (the upload runs in the training process) or ``auto`` (large
 background uploads go to a low-priority worker process, where the engine supports it;
@@ -78,6 +84,8 @@ STORES = ("embedded", "server", "server-niced")
 #: ``server-niced``: the server at this nice level, a stand-in for a server on another machine.
 SERVER_NICE = 19
 MODES = ("never", "auto")
+#: The store of the rows that log nothing (the ratio's noise floor).
+CONTROL = "control"
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -94,11 +102,16 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def plan(stores: Sequence[str], loops: Sequence[str], modes: Sequence[str]) -> list[Config]:
+def plan(
+    stores: Sequence[str], loops: Sequence[str], modes: Sequence[str], control: bool = False
+) -> list[Config]:
     """Every configuration of one repeat, with an idle trainer per store and mode."""
-    return [
+    configs = [
         Config(store, loop, mode) for store in stores for mode in modes for loop in (*loops, "idle")
     ]
+    if control:
+        configs += [Config(CONTROL, loop, "-") for loop in loops]
+    return configs
 
 
 def repeat_order(configs: list[Config], repeat: int) -> list[Config]:
@@ -114,7 +127,8 @@ def trainer_env(config: Config, work: Path, store: dict[str, str]) -> dict[str, 
         {
             "ASYNCART_CACHE_DIR": str(work / "cache"),
             "ASYNCART_HASH_CACHE": "0",
-            "ASYNCART_PUSH_WORKER": config.push_worker,
+            # A control logs nothing: any valid mode will do.
+            "ASYNCART_PUSH_WORKER": "never" if config.store == CONTROL else config.push_worker,
             **store,
         }
     )
@@ -141,7 +155,7 @@ def run_trainer(args: list[str], env: dict[str, str], timeout: float) -> dict[st
 @contextmanager
 def store_for(config: Config, work: Path) -> Iterator[tuple[dict[str, str], Any]]:
     """The trainer's store settings and the server (None for the embedded store)."""
-    if config.store == "embedded":
+    if config.store in ("embedded", CONTROL):
         yield {"ASYNCART_DIR": str(work / "store")}, None
         return
     clean = {k: v for k, v in os.environ.items() if not k.startswith("ASYNCART_")}
@@ -165,6 +179,7 @@ def measure(
     seed: int,
     window: float,
     snapshot: bool,
+    control_window: float = 0.0,
 ) -> dict[str, Any]:
     """One trainer run in its own work directory, removed afterwards."""
     work = scratch / f"m-{seed}"
@@ -178,6 +193,8 @@ def measure(
     ]  # fmt: skip
     if snapshot:
         args.append("--snapshot")
+    if config.store == CONTROL:
+        args += ["--control", str(control_window)]
     timeout = 600 + 2 * window + size / 1e6  # >= 1 MB/s; never hit in practice
     try:
         with store_for(config, work) as (store, srv):
@@ -217,6 +234,9 @@ def _pick(measurements: list[dict[str, Any]], config: Config, repeat: int) -> di
     )
 
 
+_LOOP_FIGURES = ("before_steps_s", "during_steps_s", "after_steps_s", "ratio", "loop_s_lost")
+
+
 def _div(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
@@ -229,18 +249,25 @@ def summarize(
     for config in configs:
         if config.loop == "idle":
             continue
-        idle = Config(config.store, "idle", config.push_worker)
         runs = [_pick(measurements, config, r) for r in range(repeats)]
+        if config.store == CONTROL:
+            rows.append(
+                {
+                    "store": config.store,
+                    "loop": config.loop,
+                    "push_worker": config.push_worker,
+                    **{k: stat([m[k] for m in runs]) for k in _LOOP_FIGURES},
+                }
+            )
+            continue
+        idle = Config(config.store, "idle", config.push_worker)
         idles = [_pick(measurements, idle, r) for r in range(repeats)]
         rows.append(
             {
                 "store": config.store,
                 "loop": config.loop,
                 "push_worker": config.push_worker,
-                "before_steps_s": stat([m["before_steps_s"] for m in runs]),
-                "during_steps_s": stat([m["during_steps_s"] for m in runs]),
-                "after_steps_s": stat([m["after_steps_s"] for m in runs]),
-                "ratio": stat([m["ratio"] for m in runs]),
+                **{k: stat([m.get(k) for m in runs]) for k in _LOOP_FIGURES},
                 "upload_s": stat([m["upload_s"] for m in runs]),
                 "upload_mb_s": stat([m["upload_mb_s"] for m in runs]),
                 "upload_idle_s": stat([m["upload_s"] for m in idles]),
@@ -266,6 +293,11 @@ def _range(s: dict[str, Any], spec: str) -> str:
     return f"{s['median']:{spec}} ({s['min']:{spec}}-{s['max']:{spec}})"
 
 
+def _median(row: dict[str, Any], key: str) -> float | None:
+    """A row's median of ``key``; None where the row (an older run, a control) has none."""
+    return row[key]["median"] if key in row else None
+
+
 def format_table(results: dict[str, Any]) -> str:
     """The Markdown table of a results dict (as written to the JSON file)."""
     params = results["params"]
@@ -275,8 +307,9 @@ def format_table(results: dict[str, Any]) -> str:
         "upload slowdown = upload s with loop / upload s idle.",
         "",
         "| store | loop | push worker | steps/s before | steps/s during | steps/s after "
-        "| ratio | upload s (loop) | upload s (idle) | upload slowdown | log_artifact stall ms |",
-        "|---|---|---|---:|---:|---:|---|---:|---:|---|---:|",
+        "| ratio | loop s lost | upload s (loop) | upload s (idle) | upload slowdown "
+        "| log_artifact stall ms |",
+        "|---|---|---|---:|---:|---:|---|---:|---:|---:|---|---:|",
     ]
     for row in results["rows"]:
         lines.append(
@@ -285,10 +318,11 @@ def format_table(results: dict[str, Any]) -> str:
             f"| {_fmt(row['during_steps_s']['median'], '.0f')} "
             f"| {_fmt(row['after_steps_s']['median'], '.0f')} "
             f"| {_range(row['ratio'], '.2f')} "
-            f"| {_fmt(row['upload_s']['median'], '.1f')} "
-            f"| {_fmt(row['upload_idle_s']['median'], '.1f')} "
-            f"| {_range(row['upload_slowdown'], '.2f')} "
-            f"| {_fmt(row['stall_ms']['median'], '.1f')} |"
+            f"| {_fmt(_median(row, 'loop_s_lost'), '.2f')} "
+            f"| {_fmt(_median(row, 'upload_s'), '.1f')} "
+            f"| {_fmt(_median(row, 'upload_idle_s'), '.1f')} "
+            f"| {_range(row['upload_slowdown'], '.2f') if 'upload_slowdown' in row else '-'} "
+            f"| {_fmt(_median(row, 'stall_ms'), '.1f')} |"
         )
     snap = results["snapshot_stall_s"]
     lines += [
@@ -327,6 +361,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--loops", type=lambda t: _names(t, LOOPS), default=list(LOOPS))
     parser.add_argument("--stores", type=lambda t: _names(t, STORES), default=list(STORES))
     parser.add_argument("--push-worker", type=lambda t: _names(t, MODES), default=list(MODES))
+    parser.add_argument(
+        "--control-window",
+        type=float,
+        default=6.0,
+        help="seconds of the control rows' during window (0: no control rows)",
+    )
     parser.add_argument("--scratch", type=Path, help="parent of the work directory")
     parser.add_argument("--out", type=Path)
     return parser.parse_args(argv)
@@ -335,7 +375,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     size = int(args.size_gib * GiB)
-    configs = plan(args.stores, args.loops, args.push_worker)
+    configs = plan(args.stores, args.loops, args.push_worker, args.control_window > 0)
     info = machine()
     measurements: list[dict[str, Any]] = []
     seed = 1000
@@ -347,7 +387,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 snapshot = config.loop == "idle" and not snapshot_done
                 snapshot_done = snapshot_done or snapshot
                 log(f"repeat {r + 1}/{args.repeats}: {config}")
-                result = measure(config, Path(tmp), size, seed, args.window, snapshot)
+                result = measure(
+                    config, Path(tmp), size, seed, args.window, snapshot, args.control_window
+                )
                 result.update(repeat=r, position=i)
                 measurements.append(result)
     snapshots = [m["snapshot_stall_s"] for m in measurements if "snapshot_stall_s" in m]
@@ -364,6 +406,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "loops": args.loops,
             "stores": args.stores,
             "push_worker": args.push_worker,
+            "control_window_s": args.control_window,
         },
         "rows": summarize(measurements, configs, args.repeats),
         "snapshot_stall_s": stat(snapshots),

@@ -19,6 +19,7 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from typing import Any
 
 from asyncart.client.client import Client
@@ -40,13 +41,21 @@ from asyncart.client.worker_wire import (
 WORKER_NICE = 19
 
 
+#: Seconds between two progress messages of one push. The parent's event loop thread
+#: needs its GIL for each, which a pure-Python training loop holds; a bar needs no more.
+PROGRESS_INTERVAL = 0.25
+
+
 class _Forward(Progress):
-    """Sends one push's progress to the parent."""
+    """Sends one push's progress to the parent, at most every ``PROGRESS_INTERVAL`` s."""
 
     def __init__(self, job: int, send: Any) -> None:
         self.job, self.send = job, send
+        self.unsent = 0
+        self.sent_at = 0.0
 
     def on_start(self, phase: str, total_bytes: int, total_files: int) -> None:
+        self.flush()
         self.send(
             {
                 "id": self.job,
@@ -58,7 +67,19 @@ class _Forward(Progress):
         )
 
     def on_progress(self, nbytes: int) -> None:
-        self.send({"id": self.job, "event": "progress", "nbytes": nbytes})
+        self.unsent += nbytes
+        if time.monotonic() - self.sent_at >= PROGRESS_INTERVAL:
+            self.flush()
+
+    def on_done(self) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        """Send the bytes not reported yet, if any."""
+        if self.unsent:
+            self.send({"id": self.job, "event": "progress", "nbytes": self.unsent})
+            self.unsent = 0
+            self.sent_at = time.monotonic()
 
 
 class Worker:
@@ -101,23 +122,24 @@ class Worker:
 
     async def log(self, job: int, message: dict[str, Any]) -> None:
         stats = TransferStats()
+        forward = _Forward(job, self.send)
         try:
             settings = settings_from_json(message["settings"])
             pub = publication_from_json(message["publication"])
             client = await self._client(settings)
             async with client.use() as remote:
-                info, manifest = await publish(
-                    remote, pub, settings, stats, _Forward(job, self.send)
-                )
+                info, manifest = await publish(remote, pub, settings, stats, forward)
         except asyncio.CancelledError:
             self.send({"id": job, "event": "cancelled"})
             raise
         except Exception as exc:
+            forward.flush()
             self.send({"id": job, "event": "error", "error": error_to_json(exc)})
             return
         finally:
             with contextlib.suppress(ConnectionError):
                 await self.out.drain()
+        forward.flush()
         self.send(
             {
                 "id": job,

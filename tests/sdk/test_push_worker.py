@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import asyncart
 from asyncart import aio
 from asyncart.client.offload import OFFLOAD_MIN_BYTES, should_offload
 from asyncart.client.progress import TransferStats
+from asyncart.client.push_worker import PROGRESS_INTERVAL
 from asyncart.client.scan import FileIdentity
 from asyncart.client.upload import SourceFile
 from asyncart.config import Settings
@@ -194,6 +196,37 @@ async def test_the_async_api_composes_with_gather(
             art = await api.artifact(f"part-{i}:latest")
             out = await art.download(f"out{i}")
             assert Path(out, f"f{i}.bin").read_bytes() == data
+
+
+class _CountingProgress(TransferStats):
+    """Counts the progress events that reached this process."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events = 0
+
+    def on_progress(self, nbytes: int) -> None:
+        super().on_progress(nbytes)
+        self.events += 1
+
+
+async def test_progress_from_the_worker_is_coalesced_and_complete(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small packs make one progress report per MiB in the worker; the parent, whose
+    # event loop needs the GIL for each message, hears a few a second.
+    monkeypatch.setenv("ASYNCART_PUSH_WORKER", "always")
+    monkeypatch.setenv("ASYNCART_PACK_SIZE", str(MiB))
+    data = random_file("big.bin", 48 * MiB, 31)
+    seen = _CountingProgress()
+    async with await aio.init(job_type="train") as run:
+        art = aio.Artifact("big", type="model")
+        art.add_file("big.bin", policy="immutable")
+        start = time.monotonic()
+        await run.log_artifact(art, progress=seen)
+        elapsed = time.monotonic() - start
+    assert seen.total_bytes == seen.done_bytes == len(data)
+    assert 1 <= seen.events <= elapsed / PROGRESS_INTERVAL + 2, (seen.events, elapsed)
 
 
 # -- errors come back as themselves ---------------------------------------------------------------

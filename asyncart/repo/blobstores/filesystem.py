@@ -32,6 +32,7 @@ from asyncart.errors import (
     NotFoundError,
 )
 from asyncart.repo.blobstores.base import KINDS, BlobInfo, BlobStore, check_key
+from asyncart.repo.blobstores.direct_write import AlignedBuffers, DirectWriter
 
 _WRITE_BATCH = 4 << 20
 _IOV_MAX = 1024
@@ -66,6 +67,13 @@ def _write_all(fd: int, parts: list[bytes | memoryview]) -> None:
                 n = 0
 
 
+def _write_parts(fd: int, writer: DirectWriter | None, parts: list[bytes | memoryview]) -> None:
+    if writer is None:
+        _write_all(fd, parts)
+    else:
+        writer.write(parts)
+
+
 def _describe_os_error(exc: OSError, what: str) -> BlobStoreError | DiskFullError:
     if exc.errno in NO_SPACE_ERRNOS:
         return DiskFullError(
@@ -79,12 +87,16 @@ class FilesystemBlobStore(BlobStore):
     """Objects as files under one directory; survives SIGKILL at any point without
     leaving a partial object under its final name."""
 
-    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+    def __init__(self, root: Path, *, fsync: bool = True, direct_io: bool = True) -> None:
         self.root = Path(root)
         self.tmp = self.root / "tmp"
         self.trash = self.root / "trash"
         self.quarantine_dir = self.root / "quarantine"
         self.fsync = fsync
+        # Large streams (packs) bypass the page cache where the filesystem allows: see
+        # direct_write.py for why, and for the fallback.
+        self.direct_io = direct_io
+        self._buffers = AlignedBuffers()
         self.tmp.mkdir(parents=True, exist_ok=True)
 
     def path_for(self, key: str) -> Path:
@@ -100,32 +112,36 @@ class FilesystemBlobStore(BlobStore):
     async def put_stream(self, key: str, parts: AsyncIterable[bytes | memoryview]) -> int:
         final = self.path_for(key)
         tmp = self.tmp / f"{final.name}.{uuid.uuid4().hex}.tmp"
-        size = 0
         fd = -1
+        writer: DirectWriter | None = None
         try:
             fd = await anyio.to_thread.run_sync(_create, tmp)
+            writer = DirectWriter(fd, self._buffers) if self.direct_io else None
             pending: list[bytes | memoryview] = []
             pending_size = 0
+            size = 0
             async for part in parts:
                 pending.append(part)
                 pending_size += len(part)
                 if pending_size >= _WRITE_BATCH:
-                    await anyio.to_thread.run_sync(_write_all, fd, pending)
+                    await anyio.to_thread.run_sync(_write_parts, fd, writer, pending)
                     size += pending_size
                     pending, pending_size = [], 0
             if pending:
-                await anyio.to_thread.run_sync(_write_all, fd, pending)
+                await anyio.to_thread.run_sync(_write_parts, fd, writer, pending)
                 size += pending_size
+            if writer is not None:
+                await anyio.to_thread.run_sync(writer.finish)
             if self.fsync:
                 await anyio.to_thread.run_sync(os.fsync, fd)
             os.close(fd)
             fd = -1
             await anyio.to_thread.run_sync(self._publish, tmp, final)
         except OSError as exc:
-            await self._discard(tmp, fd)
+            await self._discard(tmp, fd, writer)
             raise _describe_os_error(exc, f"writing {key}") from exc
         except BaseException:
-            await self._discard(tmp, fd)
+            await self._discard(tmp, fd, writer)
             raise
         return size
 
@@ -135,7 +151,9 @@ class FilesystemBlobStore(BlobStore):
         if self.fsync:
             _fsync_dir(final.parent)
 
-    async def _discard(self, tmp: Path, fd: int = -1) -> None:
+    async def _discard(self, tmp: Path, fd: int = -1, writer: DirectWriter | None = None) -> None:
+        if writer is not None:
+            writer.release()
         if fd >= 0:
             os.close(fd)
         with contextlib.suppress(FileNotFoundError):
