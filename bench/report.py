@@ -275,6 +275,7 @@ def render(results: dict[str, Any], docs: Path, results_name: str) -> str:
     out += ["", "## All cases", "", *case_table(cases, ceilings), ""]
     out += backends_section(docs.parent / "bench" / "results")
     out += training_section(docs.parent / "bench" / "results")
+    out += pack_writes_section(docs.parent / "bench" / "results")
     for png, title in (
         ("throughput-size.png", "Throughput against file size"),
         ("throughput-concurrency.png", "Throughput against concurrency"),
@@ -320,6 +321,26 @@ def training_section(results_dir: Path) -> list[str]:
                 "",
             ]
     return out
+
+
+def pack_writes_section(results_dir: Path) -> list[str]:
+    """The newest ``python -m bench.pack_writes`` run: the store's writes, O_DIRECT or not."""
+    from bench.pack_writes import format_table
+
+    runs = sorted(results_dir.glob("pack-writes-*.json"))
+    if not runs:
+        return []
+    data = json.loads(runs[-1].read_text())
+    return [
+        "## Writing packs: O_DIRECT or the page cache",
+        "",
+        f"`{data['command']}` on {data['date']} (`bench/results/{runs[-1].name}`); why the "
+        'store writes packs with O_DIRECT: `docs/design.md`, "Writing packs past the page '
+        'cache".',
+        "",
+        format_table(data),
+        "",
+    ]
 
 
 def backends_section(results_dir: Path) -> list[str]:
