@@ -93,8 +93,9 @@ class FilesystemBlobStore(BlobStore):
         self.trash = self.root / "trash"
         self.quarantine_dir = self.root / "quarantine"
         self.fsync = fsync
-        # Large streams (packs) bypass the page cache where the filesystem allows: see
-        # direct_write.py for why, and for the fallback.
+        # Every object (packs above all) is written past the page cache where the
+        # filesystem allows; False keeps the plain writev path. Why, and the fallback:
+        # direct_write.py.
         self.direct_io = direct_io
         self._buffers = AlignedBuffers()
         self.tmp.mkdir(parents=True, exist_ok=True)
