@@ -26,6 +26,8 @@ ACTIONS = {
     "pull": "a manifest was downloaded (the start of every pull)",
     "use": "a run recorded a version as its input",
     "delete": "a version or a whole artifact was deleted",
+    "pack_read": "a key read a range of a pack that also holds chunks of projects it may "
+    "not read (the event's project: one of those; once per user and pack per hour)",
     "grant": "a user's role on a project was set or taken away",
     "key": "an API key was created or revoked",
     "user": "a user was created",

@@ -24,6 +24,7 @@ from asyncart.core.models import ChunkLocation, CollectionInfo, CommitRequest, R
 from asyncart.errors import NotFoundError, PermissionDenied, RunNotFound
 from asyncart.repo.access import Principal, Role
 from asyncart.repo.audit import AuditEvent, AuditLog
+from asyncart.repo.read_audit import RecentPackReads
 from asyncart.repo.service import PackReceipt, Repository
 
 
@@ -108,6 +109,23 @@ class ScopedRepository:
         scope = self.principal.chunk_scope()
         if scope is not None and not await self.repo.range_visible(pack_id, start, end, scope):
             raise NotFoundError(f"pack {pack_id} is not in the store")
+
+    async def audit_pack_read(
+        self, pack_id: str, first: int, last: int, recent: RecentPackReads
+    ) -> None:
+        """Audit a checked range read of a pack that also holds chunks of projects the
+        caller may not read (``pack_read``, one event per project such chunks belong to,
+        at most once per user and pack per window of ``recent``)."""
+        scope = self.principal.chunk_scope()
+        user = self.principal.user
+        if scope is None or user is None or recent.seen_recently(user, pack_id):
+            return
+        recent.remember(user, pack_id)
+        if await self.repo.meta.pack_visible(pack_id, scope):
+            return
+        foreign: list[str | None] = [*await self.repo.meta.foreign_holders(pack_id, scope)]
+        for project in foreign or [None]:  # None: chunks nobody the caller knows holds
+            await self._record("pack_read", project, pack=pack_id, first=first, last=last)
 
     # -- projects, artifacts, versions ----------------------------------------------
 

@@ -6,6 +6,7 @@ Errors become ``{"code", "message", "request_id"}`` in one middleware.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -15,7 +16,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 import asyncart
 from asyncart.core import protocol as P
@@ -28,8 +29,10 @@ from asyncart.repo.accounts import AccountStore
 from asyncart.repo.audit import MAX_QUERY as MAX_AUDIT_QUERY
 from asyncart.repo.audit import AuditLog
 from asyncart.repo.location import StoreLocation
+from asyncart.repo.read_audit import RecentPackReads
 from asyncart.repo.scoped import ScopedRepository
-from asyncart.repo.service import MAX_QUERY_HASHES, PackReceipt, Repository
+from asyncart.repo.service import MAX_QUERY_HASHES, PackReceipt, Repository, pack_key
+from asyncart.server import pack_reads
 from asyncart.server.auth import ACCOUNTS, WWW_AUTHENTICATE, auth_middleware, principal_of
 from asyncart.server.bodies import read_json_object, stream_body
 from asyncart.server.openapi import openapi_bytes
@@ -39,6 +42,7 @@ log = logging.getLogger("asyncart.server")
 REPO: web.AppKey[Repository] = web.AppKey("repo", Repository)
 BODY_TIMEOUT: web.AppKey[float] = web.AppKey("body_timeout", float)
 AUDIT: web.AppKey[AuditLog] = web.AppKey("audit", AuditLog)
+RECENT_READS: web.AppKey[RecentPackReads] = web.AppKey("recent_reads", RecentPackReads)
 REQUEST_ID = "asyncart.request_id"  # request key: the id echoed in X-Request-Id
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_PACK_BODY = PREFIX.size + ENTRY.size * MAX_PACK_CHUNKS + MAX_PACK_BYTES  # largest valid pack
@@ -249,33 +253,46 @@ async def complete_direct_upload(request: web.Request) -> web.Response:
 
 
 async def get_pack(request: web.Request) -> web.StreamResponse:
+    """A pack, or a range of it: exactly the checked bytes (``server/pack_reads.py``)."""
     pack_id = _m(request, "pack")
     scoped = _repo(request)
     repo = scoped.repo
     local = repo.pack_path(pack_id)
     restricted = scoped.principal.restricted
-    if local is not None and not restricted:
-        if not local.exists():
-            raise NotFoundError(f"pack {pack_id} is not in the store")
-        return web.FileResponse(local, headers={"Content-Type": "application/octet-stream"})
-    try:
-        rng = request.http_range
-    except ValueError:
-        raise ConfigError(
-            f"Range header {request.headers.get('Range', '')[:80]!r} is not 'bytes=first-last'"
-        ) from None
-    if rng.start is None or rng.stop is None or rng.start < 0:
+    whole_allowed = local is not None and not restricted
+    headers = request.headers.getall(hdrs.RANGE, [])
+    if not headers:
+        if whole_allowed:
+            assert local is not None
+            return await pack_reads.local_range(local, None, total_known=True)
         raise ConfigError(
             "a Range header 'bytes=first-last' is required here: "
             + ("keys read only the chunks they may see" if restricted else "this store")
         )
-    await scoped.check_pack_range(pack_id, rng.start, rng.stop)
+    try:
+        if len(headers) > 1:
+            raise pack_reads.RangeNotSatisfiable("send one Range header, not several")
+        rng = pack_reads.parse_range(headers[0])
+    except pack_reads.RangeNotSatisfiable:
+        if whole_allowed:
+            assert local is not None
+            return pack_reads.unsatisfiable(await asyncio.to_thread(pack_reads.local_size, local))
+        raise
+    if restricted:
+        await scoped.check_pack_range(pack_id, rng.first, rng.last + 1)
+        await scoped.audit_pack_read(pack_id, rng.first, rng.last, request.app[RECENT_READS])
     if local is not None:
-        if not local.exists():
+        return await pack_reads.local_range(local, rng, total_known=not restricted)
+    total: int | None = None
+    if not restricted:
+        info = await repo.blobs.stat(pack_key(pack_id))
+        if info is None:
             raise NotFoundError(f"pack {pack_id} is not in the store")
-        return web.FileResponse(local, headers={"Content-Type": "application/octet-stream"})
-    data = await repo.read_pack_range(pack_id, rng.start, rng.stop - rng.start)
-    return web.Response(body=data, status=206, content_type="application/octet-stream")
+        if rng.last >= info.size:
+            return pack_reads.unsatisfiable(info.size)
+        total = info.size
+    data = await repo.read_pack_range(pack_id, rng.first, rng.length)
+    return pack_reads.bytes_range(data, rng, total)
 
 
 async def list_projects(request: web.Request) -> web.Response:
@@ -461,6 +478,7 @@ def create_app(
     app[ACCOUNTS] = accounts
     app[AUDIT] = audit
     app[BODY_TIMEOUT] = body_timeout
+    app[RECENT_READS] = RecentPackReads()
     r = app.router
     r.add_get(P.OPENAPI_PATH, openapi)
     r.add_get(P.HEALTH, health)

@@ -168,6 +168,11 @@ class MetaStore(ABC):
         ``scope``'s caller may see (False for an unknown pack)."""
 
     @abstractmethod
+    async def foreign_holders(self, pack_id: str, scope: ChunkScope) -> list[str]:
+        """The projects ``scope``'s caller may not read that hold chunks indexed in the
+        pack, sorted (an audit of reads that cross into other projects' packs)."""
+
+    @abstractmethod
     async def holders_complete(self) -> bool:
         """Whether every version's chunks are recorded as held by its project (a store
         migrated from schema 3 is not, until :meth:`record_holders` has filled them)."""

@@ -174,3 +174,11 @@ class ChunkIndexMethods(ABC):
             return await visibility.pack_visible(conn, pack_id, scope)
 
         return await self._run(f"check pack {pack_id}", work, write=False)
+
+    async def foreign_holders(self, pack_id: str, scope: ChunkScope) -> list[str]:
+        """Projects ``scope`` may not read holding chunks of the pack (see the port)."""
+
+        async def work(conn: AsyncConnection) -> list[str]:
+            return await visibility.foreign_holders(conn, pack_id, scope)
+
+        return await self._run(f"read the holders of pack {pack_id}", work, write=False)

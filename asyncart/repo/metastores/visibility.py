@@ -106,3 +106,22 @@ async def pack_visible(conn: AsyncConnection, pack_id: str, scope: ChunkScope) -
     found = await conn.execute(select(packs.c.size).where(packs.c.id == pack_id))
     size = found.scalar_one_or_none()
     return size is not None and await range_visible(conn, pack_id, 0, int(size), scope)
+
+
+async def foreign_holders(conn: AsyncConnection, pack_id: str, scope: ChunkScope) -> list[str]:
+    """The projects ``scope``'s caller may not read that hold chunks indexed in ``pack_id``
+    (whose bytes share the pack with what the caller reads), sorted."""
+    if scope.projects is None:
+        return []
+    rows = await conn.execute(
+        select(projects.c.name)
+        .distinct()
+        .select_from(
+            chunk_holders.join(projects, projects.c.id == chunk_holders.c.project_id).join(
+                chunk_index, chunk_index.c.hash == chunk_holders.c.hash
+            )
+        )
+        .where(chunk_index.c.pack_id == pack_id, projects.c.name.not_in(sorted(scope.projects)))
+        .order_by(projects.c.name)
+    )
+    return [name for (name,) in rows]
