@@ -33,11 +33,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
+import anyio.abc
 import anyio.to_thread
 
 from asyncart.client.concurrency import AdaptiveLimit
 from asyncart.client.hashcache import CachedFile, HashCache, HashedFile
 from asyncart.client.progress import Progress, TransferStats
+from asyncart.client.push_buffers import (
+    PUSH_MEMORY_BUDGET,
+    Buffer,
+    BufferPool,
+    Pack,
+    Packer,
+    push_buffers,
+)
 from asyncart.client.remote import Remote
 from asyncart.client.scan import (
     ChunkMismatch,
@@ -57,14 +66,14 @@ from asyncart.client.tasks import task_group
 from asyncart.config import Settings
 from asyncart.core.chunking import ChunkerSpec
 from asyncart.core.manifest import ChunkRef, ManifestEntry
-from asyncart.core.pack import MAX_PACK_CHUNKS, PackHeader
+from asyncart.core.pack import PackHeader
+
+__all__ = ["PUSH_MEMORY_BUDGET", "PushPipeline", "SourceFile", "push_buffers", "push_files"]
 
 _QUEUE_BATCHES = 2
 _SMALL_FILE = 1 << 20
 _SMALL_GROUP_FILES = 1024
 _MAX_QUERY_HASHES = 20_000
-PUSH_MEMORY_BUDGET = 160 << 20  # all read and pack buffers of one push together
-_MIN_BUFFERS = 8  # reading, queued, in the dedup stage, a pack being filled: never deadlocks
 
 
 @dataclass(frozen=True)
@@ -79,94 +88,12 @@ class SourceFile:
 _Finished = tuple[int, str, Sequence[ChunkRef]]  # file index, digest, chunks
 
 
-class _Buffer:
-    """A pooled read buffer, and how many holders (a batch, packs) still need its bytes."""
-
-    __slots__ = ("data", "holders")
-
-    def __init__(self, size: int) -> None:
-        self.data = bytearray(size)
-        self.holders = 0
-
-
 @dataclass
 class _Batch:
     chunks: list[ScannedChunk]  # laid out one after another from the start of ``buffer``
     finished: list[_Finished] = field(default_factory=list)
-    buffer: _Buffer | None = None
+    buffer: Buffer | None = None
     present: list[ChunkRef] = field(default_factory=list)  # not read: the store holds them
-
-
-class _BufferPool:
-    """Read buffers reused across blocks: bounded memory, no allocator churn.
-
-    A buffer goes back to the pool when its last holder lets go: the batch that
-    was read into it, and every pack that sends bytes straight from it.
-    """
-
-    def __init__(self, count: int, size: int) -> None:
-        self._free: list[_Buffer] = []
-        self._size = size
-        self._slots = anyio.Semaphore(count)
-
-    async def acquire(self) -> _Buffer:
-        await self._slots.acquire()
-        buffer = self._free.pop() if self._free else _Buffer(self._size)
-        buffer.holders = 1
-        return buffer
-
-    def hold(self, buffer: _Buffer) -> None:
-        buffer.holders += 1
-
-    def release(self, buffer: _Buffer) -> None:
-        buffer.holders -= 1
-        if buffer.holders == 0:
-            self._free.append(buffer)
-            self._slots.release()
-
-
-@dataclass
-class _Pack:
-    """The chunks of one upload: views of read buffers (held until sent) or copied bytes."""
-
-    refs: list[ChunkRef] = field(default_factory=list)
-    parts: list[memoryview] = field(default_factory=list)
-    size: int = 0
-    held: list[_Buffer] = field(default_factory=list)
-    copy_buffer: _Buffer | None = None  # a pool buffer copied chunks go into (also held)
-    _copied: int = 0
-    _span: tuple[_Buffer, int, int] | None = None  # the last view: buffer, start, end
-
-    def add_view(self, ref: ChunkRef, buffer: _Buffer, start: int) -> None:
-        """Send ``ref``'s bytes from ``buffer`` at ``start`` (the caller holds the buffer)."""
-        end = start + ref.size
-        if self._span is not None and self._span[0] is buffer and self._span[2] == start:
-            start = self._span[1]  # adjacent to the last view: widen it
-            self.parts[-1] = memoryview(buffer.data)[start:end]
-        else:
-            self.parts.append(memoryview(buffer.data)[start:end])
-        self._span = (buffer, start, end)
-        self.refs.append(ref)
-        self.size += ref.size
-
-    def add_copy(self, ref: ChunkRef, data: memoryview) -> None:
-        """Copy ``ref``'s bytes into this pack's own buffer (sparse or small-file chunks)."""
-        assert self.copy_buffer is not None
-        end = self._copied + ref.size
-        self.copy_buffer.data[self._copied : end] = data
-        self._copied = end
-        self.refs.append(ref)
-        self.size += ref.size
-
-    def body(self) -> list[memoryview]:
-        parts = list(self.parts)
-        if self._copied:
-            assert self.copy_buffer is not None
-            parts.append(memoryview(self.copy_buffer.data)[: self._copied])
-        return parts
-
-    def __len__(self) -> int:
-        return self.size
 
 
 async def push_files(
@@ -182,82 +109,145 @@ async def push_files(
         FileChangedError: a file changed while it was read (nothing is committed).
         RetriesExhausted / AsyncartError: the store could not take the bytes.
     """
-    stats = stats or TransferStats()
-    progress = progress or Progress()
-    progress.on_start("push", sum(f.identity.size for f in files), len(files))
-    queue_send, queue_recv = anyio.create_memory_object_stream[_Batch](_QUEUE_BATCHES)
-    entries: dict[int, ManifestEntry] = {}
-    buffers, ceiling = push_buffers(settings)
-    upload_slots = AdaptiveLimit(settings.concurrency, ceiling)
-    spec = settings.chunker
-    # A block per pack: a block of new data is sent as one pack straight from its buffer.
-    block = settings.pack_size
-    # Buffers: one being read, the queued ones, the one the dedup stage reads, and one
-    # per pack in flight or being filled.
-    pool = _BufferPool(buffers, block_buffer_size(spec, block))
-    cache: HashCache | None = None
-    if settings.hash_cache:
-        cache = await anyio.to_thread.run_sync(HashCache.open, settings.cache_dir, spec)
+    return await PushPipeline(remote, files, settings, stats, progress).run()
 
-    async def lookup(indexes: list[int]) -> list[CachedFile | None]:
-        if cache is None:
+
+class PushPipeline:
+    """One push, as stages (see the module doc)::
+
+        scan (read, cut, hash; the hash cache) -> missing query -> pack -> upload
+
+    :meth:`scan_files` feeds batches of read chunks into a bounded queue;
+    :meth:`dedup_and_pack` asks the store which are missing and builds packs;
+    :meth:`upload` sends one pack. Each stage is a method so one can change alone.
+    """
+
+    def __init__(
+        self,
+        remote: Remote,
+        files: Sequence[SourceFile],
+        settings: Settings,
+        stats: TransferStats | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.remote = remote
+        self.files = files
+        self.settings = settings
+        self.stats = stats or TransferStats()
+        self.progress = progress or Progress()
+        self.spec = settings.chunker
+        # A block per pack: a block of new data is sent as one pack straight from its buffer.
+        self.block = settings.pack_size
+        buffers, ceiling = push_buffers(settings)
+        self.upload_slots = AdaptiveLimit(settings.concurrency, ceiling)
+        # Buffers: one being read, the queued ones, the one the dedup stage reads, and one
+        # per pack in flight or being filled.
+        self.pool = BufferPool(buffers, block_buffer_size(self.spec, self.block))
+        self.cache: HashCache | None = None
+        self.entries: dict[int, ManifestEntry] = {}
+        self._send, self._receive = anyio.create_memory_object_stream[_Batch](_QUEUE_BATCHES)
+
+    async def run(self) -> list[ManifestEntry]:
+        """Run every stage to the end; the files' manifest entries, in order."""
+        self.progress.on_start("push", sum(f.identity.size for f in self.files), len(self.files))
+        if self.settings.hash_cache:
+            self.cache = await anyio.to_thread.run_sync(
+                HashCache.open, self.settings.cache_dir, self.spec
+            )
+        try:
+            async with task_group() as tg:
+                tg.start_soon(self.scan_files)
+                tg.start_soon(self.dedup_and_pack, tg)
+        finally:
+            self.progress.on_done()
+            self.stats.concurrency_levels += self.upload_slots.log.levels
+            self.stats.concurrency = self.upload_slots.log.settled or self.upload_slots.limit
+            if self.cache is not None:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(self.cache.close)
+        return [self.entries[i] for i in range(len(self.files))]
+
+    # -- stage 1: read, cut, hash ---------------------------------------------------
+
+    async def scan_files(self) -> None:
+        """Every file, in order: small ones grouped, large ones block by block."""
+        async with self._send:
+            group: list[int] = []
+            group_bytes = 0
+            for index, source in enumerate(self.files):
+                if source.identity.size <= _SMALL_FILE:
+                    group.append(index)
+                    group_bytes += source.identity.size
+                    if group_bytes >= self.block or len(group) >= _SMALL_GROUP_FILES:
+                        await self.scan_small(group)
+                        group, group_bytes = [], 0
+                    continue
+                if group:
+                    await self.scan_small(group)
+                    group, group_bytes = [], 0
+                (hit,) = await self._lookup([index])
+                if hit is None or not await self.push_cached(index, source, hit):
+                    await self.scan_large(index, source)
+            if group:
+                await self.scan_small(group)
+
+    async def _lookup(self, indexes: list[int]) -> list[CachedFile | None]:
+        if self.cache is None:
             return [None] * len(indexes)
-        items = [(files[i].local, files[i].identity) for i in indexes]
-        return await anyio.to_thread.run_sync(cache.lookup, items)
+        items = [(self.files[i].local, self.files[i].identity) for i in indexes]
+        return await anyio.to_thread.run_sync(self.cache.lookup, items)
 
-    async def missing_of(hashes: Sequence[str]) -> set[str]:
-        unique = list(dict.fromkeys(hashes))
-        return set(await remote.missing_chunks(unique)) if unique else set()
-
-    async def scan_small(group: list[int]) -> None:
+    async def scan_small(self, group: list[int]) -> None:
         """Small files, many per thread hop: cache hits whose chunks are stored are not opened."""
         finished: list[_Finished] = []
         present: list[ChunkRef] = []
-        hits = {i: hit for i, hit in zip(group, await lookup(group), strict=True) if hit}
+        hits = {i: hit for i, hit in zip(group, await self._lookup(group), strict=True) if hit}
         if hits:
-            missing = await missing_of([c.hash for hit in hits.values() for c in hit.chunks])
+            missing = await self.missing_of([c.hash for hit in hits.values() for c in hit.chunks])
             for i, hit in hits.items():
                 if not any(c.hash in missing for c in hit.chunks):
                     finished.append((i, hit.digest, hit.chunks))
                     present.extend(hit.chunks)
-            stats.files_cached += len(finished)
+            self.stats.files_cached += len(finished)
         done = {i for i, _, _ in finished}
         to_read = [i for i in group if i not in done]
         chunks: list[ScannedChunk] = []
         if to_read:
-            items = [(files[i].local, files[i].identity) for i in to_read]
-            results = await anyio.to_thread.run_sync(_read_small_files, items, spec, cache)
-            stats.bytes_read += sum(files[i].identity.size for i in to_read)
+            items = [(self.files[i].local, self.files[i].identity) for i in to_read]
+            results = await anyio.to_thread.run_sync(
+                _read_small_files, items, self.spec, self.cache
+            )
+            self.stats.bytes_read += sum(self.files[i].identity.size for i in to_read)
             chunks = [c for _, cs in results for c in cs]
             for i, (scan, _) in zip(to_read, results, strict=True):
                 assert scan.digest is not None
                 finished.append((i, scan.digest, scan.chunks))
-        await queue_send.send(_Batch(chunks, finished, present=present))
+        await self._send.send(_Batch(chunks, finished, present=present))
 
-    async def scan_large(index: int, source: SourceFile) -> None:
+    async def scan_large(self, index: int, source: SourceFile) -> None:
         """One read pass over a large file, block by block into pooled buffers."""
-        scan = await anyio.to_thread.run_sync(open_scan, source.local, source.identity, spec)
+        scan = await anyio.to_thread.run_sync(open_scan, source.local, source.identity, self.spec)
         try:
             while not scan.done:
-                buffer = await pool.acquire()
+                buffer = await self.pool.acquire()
                 offset = scan.offset
                 try:
                     chunks = await anyio.to_thread.run_sync(
-                        _read_block, scan, buffer.data, block, cache
+                        _read_block, scan, buffer.data, self.block, self.cache
                     )
                 except BaseException:
-                    pool.release(buffer)
+                    self.pool.release(buffer)
                     raise
-                stats.bytes_read += scan.offset - offset
+                self.stats.bytes_read += scan.offset - offset
                 finished: list[_Finished] = []
                 if scan.done:
                     assert scan.digest is not None
                     finished.append((index, scan.digest, scan.chunks))
-                await queue_send.send(_Batch(chunks, finished, buffer))
+                await self._send.send(_Batch(chunks, finished, buffer))
         finally:
             close_scan(scan)
 
-    async def push_cached(index: int, source: SourceFile, hit: CachedFile) -> bool:
+    async def push_cached(self, index: int, source: SourceFile, hit: CachedFile) -> bool:
         """A large file the cache knows: read only the chunks the store lacks.
 
         Returns False, having dropped the cache entry, when a chunk read back
@@ -265,7 +255,7 @@ async def push_files(
         changing): the caller then reads the whole file. Chunks already sent
         were verified against their hashes, so sending them did no harm.
         """
-        missing = await missing_of([c.hash for c in hit.chunks])
+        missing = await self.missing_of([c.hash for c in hit.chunks])
         plan, present = _plan_reads(hit.chunks, missing)
         if plan:
             ranges = await anyio.to_thread.run_sync(
@@ -273,165 +263,104 @@ async def push_files(
             )
             try:
                 while not ranges.done:
-                    buffer = await pool.acquire()
+                    buffer = await self.pool.acquire()
                     read = ranges.bytes_read
                     try:
                         chunks = await anyio.to_thread.run_sync(read_ranges, ranges, buffer.data)
                     except BaseException:
-                        pool.release(buffer)
+                        self.pool.release(buffer)
                         raise
                     finally:
-                        stats.bytes_read += ranges.bytes_read - read
-                    await queue_send.send(_Batch(chunks, [], buffer))
+                        self.stats.bytes_read += ranges.bytes_read - read
+                    await self._send.send(_Batch(chunks, [], buffer))
             except ChunkMismatch:
-                assert cache is not None
-                await anyio.to_thread.run_sync(cache.forget, source.local)
+                assert self.cache is not None
+                await anyio.to_thread.run_sync(self.cache.forget, source.local)
                 return False
             finally:
                 close_ranges(ranges)
-        stats.files_cached += 1
-        await queue_send.send(_Batch([], [(index, hit.digest, hit.chunks)], present=present))
+        self.stats.files_cached += 1
+        await self._send.send(_Batch([], [(index, hit.digest, hit.chunks)], present=present))
         return True
 
-    async def scanner() -> None:
-        async with queue_send:
-            group: list[int] = []
-            group_bytes = 0
+    # -- stage 2: what the store lacks ---------------------------------------------------
 
-            async def flush_group() -> None:
-                nonlocal group, group_bytes
-                if group:
-                    pending, group, group_bytes = group, [], 0
-                    await scan_small(pending)
+    async def missing_of(self, hashes: Sequence[str]) -> set[str]:
+        """The hashes (deduplicated) the store does not hold."""
+        unique = list(dict.fromkeys(hashes))
+        return set(await self.remote.missing_chunks(unique)) if unique else set()
 
-            for index, source in enumerate(files):
-                if source.identity.size <= _SMALL_FILE:
-                    group.append(index)
-                    group_bytes += source.identity.size
-                    if group_bytes >= block or len(group) >= _SMALL_GROUP_FILES:
-                        await flush_group()
-                    continue
-                await flush_group()
-                (hit,) = await lookup([index])
-                if hit is None or not await push_cached(index, source, hit):
-                    await scan_large(index, source)
-            await flush_group()
-
-    async def copy_pack() -> _Pack:
-        buffer = await pool.acquire()
-        return _Pack(held=[buffer], copy_buffer=buffer)
-
-    async def upload(pack: _Pack, token: object) -> None:
-        moved = 0
+    async def _next_batches(self) -> list[_Batch] | None:
+        """The next batch and whatever else is ready (fewer, larger queries when the
+        network is slow); None at the end of the scan."""
         try:
-            header = PackHeader(tuple(pack.refs))
-            what = f"pack of {len(pack.refs)} chunks ({len(pack)} bytes, first {pack.refs[0].hash})"
-            await remote.upload_pack([header.encode(), *pack.body()], what)
-            moved = len(pack)
-            stats.bytes_uploaded += len(pack)
-            stats.packs_uploaded += 1
-            progress.on_progress(len(pack))
-        finally:
-            for buffer in pack.held:
-                pool.release(buffer)
-            upload_slots.release(token, moved)
+            batches = [await self._receive.receive()]
+        except anyio.EndOfStream:
+            return None
+        count = len(batches[0].chunks)
+        while count < _MAX_QUERY_HASHES:
+            try:
+                batches.append(self._receive.receive_nowait())
+            except (anyio.WouldBlock, anyio.EndOfStream):
+                break
+            count += len(batches[-1].chunks)
+        return batches
 
-    async def dedup_and_pack(tg: anyio.abc.TaskGroup) -> None:
+    # -- stage 3: packs ------------------------------------------------------------------
+
+    async def dedup_and_pack(self, tg: anyio.abc.TaskGroup) -> None:
+        """Query what is missing per group of batches, pack the new chunks, submit packs."""
         seen: set[str] = set()
-        shared: _Pack | None = None  # sparse and small-file chunks, copied
+        async def submit(pack: Pack) -> None:
+            tg.start_soon(self.upload, pack, await self.upload_slots.acquire())
 
-        async def submit(p: _Pack) -> None:
-            tg.start_soon(upload, p, await upload_slots.acquire())
-
-        def full(p: _Pack) -> bool:
-            return len(p) >= settings.pack_size or len(p.refs) >= MAX_PACK_CHUNKS
-
-        async with queue_recv:
-            while True:
-                try:
-                    batches = [await queue_recv.receive()]
-                except anyio.EndOfStream:
-                    break
-                # Take whatever else is ready: fewer, larger queries when the network is slow.
-                count = len(batches[0].chunks)
-                while count < _MAX_QUERY_HASHES:
-                    try:
-                        batches.append(queue_recv.receive_nowait())
-                    except (anyio.WouldBlock, anyio.EndOfStream):
-                        break
-                    count += len(batches[-1].chunks)
+        packer = Packer(self.pool, self.settings.pack_size, submit)
+        async with self._receive:
+            while (batches := await self._next_batches()) is not None:
                 candidates = list(
                     dict.fromkeys(
                         c.ref.hash for b in batches for c in b.chunks if c.ref.hash not in seen
                     )
                 )
-                missing = set(await remote.missing_chunks(candidates)) if candidates else set()
+                missing = await self.missing_of(candidates)
                 for batch in batches:
                     new = _new_chunks(batch, missing, seen)
-                    new_bytes = sum(batch.chunks[i].ref.size for i, _ in new)
-                    buffer = batch.buffer
-                    if buffer is not None and new_bytes >= settings.pack_size // 2:
-                        # Mostly new bytes: send them from the read buffer, no copy.
-                        own = _Pack()
-                        for i, start in new:
-                            if not own.held:
-                                pool.hold(buffer)
-                                own.held.append(buffer)
-                            own.add_view(batch.chunks[i].ref, buffer, start)
-                            if full(own):
-                                await submit(own)
-                                own = _Pack()
-                        if own.refs:
-                            await submit(own)
-                    else:
-                        for i, _ in new:
-                            if shared is None:
-                                shared = await copy_pack()
-                            shared.add_copy(batch.chunks[i].ref, batch.chunks[i].data)
-                            if full(shared):
-                                await submit(shared)
-                                shared = None
-                    skipped = sum(c.ref.size for c in batch.chunks) - new_bytes
-                    skipped += sum(ref.size for ref in batch.present)
-                    stats.bytes_skipped += skipped
-                    progress.on_progress(skipped)
-                    for index, digest, chunks in batch.finished:
-                        source = files[index]
-                        entries[index] = ManifestEntry.for_file(
-                            source.path, source.identity.size, digest, chunks
-                        )
-                    if buffer is not None:
-                        batch.chunks.clear()
-                        pool.release(buffer)
-        if shared is not None:
-            await submit(shared)
+                    new_bytes = await packer.pack(batch.chunks, batch.buffer, new)
+                    self._account(batch, new_bytes)
+        await packer.flush()
 
-    try:
-        async with task_group() as tg:
-            tg.start_soon(scanner)
-            tg.start_soon(dedup_and_pack, tg)
-    finally:
-        progress.on_done()
-        stats.concurrency_levels += upload_slots.log.levels
-        stats.concurrency = upload_slots.log.settled or upload_slots.limit
-        if cache is not None:
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(cache.close)
-    return [entries[i] for i in range(len(files))]
+    def _account(self, batch: _Batch, new_bytes: int) -> None:
+        """Progress for what a batch did not upload, its finished files, its buffer back."""
+        skipped = sum(c.ref.size for c in batch.chunks) - new_bytes
+        skipped += sum(ref.size for ref in batch.present)
+        self.stats.bytes_skipped += skipped
+        self.progress.on_progress(skipped)
+        for index, digest, chunks in batch.finished:
+            source = self.files[index]
+            self.entries[index] = ManifestEntry.for_file(
+                source.path, source.identity.size, digest, chunks
+            )
+        if batch.buffer is not None:
+            batch.chunks.clear()
+            self.pool.release(batch.buffer)
 
+    # -- stage 4: upload -----------------------------------------------------------------
 
-def push_buffers(settings: Settings) -> tuple[int, int]:
-    """How many pack-sized buffers a push may use, and the most packs in flight.
-
-    Every buffer is about ``pack_size`` bytes; together they stay within
-    ``PUSH_MEMORY_BUDGET`` (but never fewer than ``_MIN_BUFFERS``). Four are kept
-    for reading, queueing and the dedup stage; each pack in flight holds one.
-    """
-    buffers = max(
-        _MIN_BUFFERS, PUSH_MEMORY_BUDGET // (settings.pack_size + settings.chunker.max_size)
-    )
-    ceiling = max(settings.concurrency, min(settings.concurrency_ceiling, buffers - 4))
-    return max(buffers, ceiling + 4), ceiling
+    async def upload(self, pack: Pack, token: object) -> None:
+        """Send one pack; its buffers go back to the pool whatever happens."""
+        moved = 0
+        try:
+            header = PackHeader(tuple(pack.refs))
+            what = f"pack of {len(pack.refs)} chunks ({len(pack)} bytes, first {pack.refs[0].hash})"
+            await self.remote.upload_pack([header.encode(), *pack.body()], what)
+            moved = len(pack)
+            self.stats.bytes_uploaded += len(pack)
+            self.stats.packs_uploaded += 1
+            self.progress.on_progress(len(pack))
+        finally:
+            for buffer in pack.held:
+                self.pool.release(buffer)
+            self.upload_slots.release(token, moved)
 
 
 def _new_chunks(batch: _Batch, missing: set[str], seen: set[str]) -> list[tuple[int, int]]:
