@@ -77,6 +77,19 @@ def default_config_dir(environ: Mapping[str, str] | None = None) -> Path:
     return base / "asyncart"
 
 
+def env_flag(env: Mapping[str, str], var: str) -> bool | None:
+    """A boolean variable: ``1/true/yes/on`` or ``0/false/no/off`` (any case); None when
+    unset or empty. ConfigError, naming the variable, for anything else."""
+    text = env.get(var, "").strip().lower()
+    if not text:
+        return None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError(f"{var}={env[var]!r} is not a yes/no value: use 1 or 0")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Client settings; each knob is checked on construction."""
@@ -87,7 +100,6 @@ class Settings:
     concurrency: int = 4
     max_concurrency: int | None = None  # None: max(16, concurrency)
     pack_size: int = 16 * MiB
-    read_block_size: int = 8 * MiB
     range_size: int = 8 * MiB
     chunker: ChunkerSpec = field(default_factory=ChunkerSpec)
     idle_timeout: float = 60.0
@@ -124,11 +136,16 @@ class Settings:
             )
         if not MiB <= self.pack_size <= 128 * MiB:
             raise ConfigError(f"pack size must be within 1 MiB..128 MiB, got {self.pack_size}")
-        if self.read_block_size < self.chunker.max_size:
-            raise ConfigError("read block size must be at least the maximum chunk size")
-        for name in ("idle_timeout", "connect_timeout", "retry_deadline"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be positive")
+        if not 64 << 10 <= self.range_size <= 256 * MiB:
+            raise ConfigError(f"range size must be within 64 KiB..256 MiB, got {self.range_size}")
+        for name in ("idle_timeout", "connect_timeout", "retry_deadline", "retry_initial_wait"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be a positive number of seconds")
+        if not self.retry_max_wait >= self.retry_initial_wait:
+            raise ConfigError(
+                f"retry_max_wait ({self.retry_max_wait}) must be at least retry_initial_wait "
+                f"({self.retry_initial_wait})"
+            )
         if self.lock_timeout is not None and not self.lock_timeout >= 0:
             raise ConfigError(f"lock_timeout must be 0 or more seconds, got {self.lock_timeout}")
         if self.push_worker not in PUSH_WORKER_MODES:
@@ -180,25 +197,14 @@ class Settings:
         )
         if env.get("ASYNCART_CA_BUNDLE"):
             kwargs["ca_bundle"] = Path(env["ASYNCART_CA_BUNDLE"]).expanduser()
-        flag = env.get("ASYNCART_HASH_CACHE", "").strip().lower()
-        if flag in _FALSE:
-            kwargs["hash_cache"] = False
-        elif flag and flag not in _TRUE:
-            raise ConfigError(f"ASYNCART_HASH_CACHE={env['ASYNCART_HASH_CACHE']!r}: use 0 or 1")
-        flag = env.get("ASYNCART_DIRECT_TRANSFER", "").strip().lower()
-        if flag in _FALSE:
-            kwargs["direct_transfer"] = False
-        elif flag and flag not in _TRUE:
-            raise ConfigError(
-                f"ASYNCART_DIRECT_TRANSFER={env['ASYNCART_DIRECT_TRANSFER']!r}: use 0 or 1"
-            )
-        flag = env.get("ASYNCART_ALLOW_INSECURE_KEY", "").strip().lower()
-        if flag in _TRUE:
-            kwargs["allow_insecure_key"] = True
-        elif flag and flag not in _FALSE:
-            raise ConfigError(
-                f"ASYNCART_ALLOW_INSECURE_KEY={env['ASYNCART_ALLOW_INSECURE_KEY']!r}: use 0 or 1"
-            )
+        for var, key in (
+            ("ASYNCART_HASH_CACHE", "hash_cache"),
+            ("ASYNCART_DIRECT_TRANSFER", "direct_transfer"),
+            ("ASYNCART_ALLOW_INSECURE_KEY", "allow_insecure_key"),
+        ):
+            flag = env_flag(env, var)
+            if flag is not None:
+                kwargs[key] = flag
         if env.get("ASYNCART_PUSH_WORKER"):
             kwargs["push_worker"] = env["ASYNCART_PUSH_WORKER"].strip().lower()
         for var, key, conv in (

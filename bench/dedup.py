@@ -42,7 +42,7 @@ from bench.data import warm
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 ROOT = Path(__file__).resolve().parent.parent
-BLOCK_SIZE = 8 * MiB  # Settings.read_block_size
+BLOCK_SIZE = 8 * MiB  # bytes per read in this benchmark
 REPEATS = 3
 HIDDEN = 768  # GPT-2 small
 VOCAB = 50257
