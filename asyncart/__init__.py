@@ -12,37 +12,102 @@ event-loop thread::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from asyncart.config import Settings
-from asyncart.errors import (
-    AliasNotFound,
-    ArtifactNotFound,
-    AsyncartError,
-    AuthError,
-    CertificateError,
-    ChunkMissing,
-    ConfigError,
-    ConflictError,
-    ConnectError,
-    DiskFullError,
-    FileChangedError,
-    IntegrityError,
-    InvalidNameError,
-    NotFoundError,
-    PushWorkerError,
-    RequestTimeout,
-    RetriesExhausted,
-    RunNotFound,
-    ServerError,
-    ServiceUnavailable,
-    StoreError,
-    TransportError,
-    VersionNotFound,
+from asyncart._version import __version__
+
+if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
+    from asyncart.config import Settings
+    from asyncart.errors import (
+        AliasNotFound,
+        ArtifactNotFound,
+        AsyncartError,
+        AuthError,
+        CertificateError,
+        ChunkMissing,
+        ConfigError,
+        ConflictError,
+        ConnectError,
+        DiskFullError,
+        FileChangedError,
+        IntegrityError,
+        InvalidNameError,
+        NotFoundError,
+        PermissionDenied,
+        PullLockTimeout,
+        PushWorkerError,
+        RequestTimeout,
+        RetriesExhausted,
+        RunNotFound,
+        ServerError,
+        ServiceUnavailable,
+        StoreError,
+        TransportError,
+        VersionNotFound,
+    )
+    from asyncart.sdk.api import Api
+    from asyncart.sdk.artifact import Artifact
+    from asyncart.sdk.run import Run, init
+
+# The package root is lazy (PEP 562): ``import asyncart`` loads nothing but the version,
+# so the server, the CLI's server commands and the push worker do not load the SDK and
+# the client (their modules, the client's allocator tweak, the SDK's exit hook) unless
+# they use them. A name is imported from its module on first access.
+_LAZY = {
+    "Settings": "asyncart.config",
+    "Api": "asyncart.sdk.api",
+    "Artifact": "asyncart.sdk.artifact",
+    "Run": "asyncart.sdk.run",
+    "init": "asyncart.sdk.run",
+}
+_ERRORS = (
+    "AliasNotFound",
+    "ArtifactNotFound",
+    "AsyncartError",
+    "AuthError",
+    "CertificateError",
+    "ChunkMissing",
+    "ConfigError",
+    "ConflictError",
+    "ConnectError",
+    "DiskFullError",
+    "FileChangedError",
+    "IntegrityError",
+    "InvalidNameError",
+    "NotFoundError",
+    "PermissionDenied",
+    "PullLockTimeout",
+    "PushWorkerError",
+    "RequestTimeout",
+    "RetriesExhausted",
+    "RunNotFound",
+    "ServerError",
+    "ServiceUnavailable",
+    "StoreError",
+    "TransportError",
+    "VersionNotFound",
 )
-from asyncart.sdk.api import Api
-from asyncart.sdk.artifact import Artifact
-from asyncart.sdk.run import Run, init
+_LAZY.update(dict.fromkeys(_ERRORS, "asyncart.errors"))
+
+
+_SUBPACKAGES = ("aio", "cli", "client", "config", "core", "errors", "repo", "sdk", "server")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:  # ``import asyncart; asyncart.aio.init(...)`` keeps working
+        return importlib.import_module(f"asyncart.{name}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'asyncart' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "AliasNotFound",
@@ -61,6 +126,8 @@ __all__ = [
     "IntegrityError",
     "InvalidNameError",
     "NotFoundError",
+    "PermissionDenied",
+    "PullLockTimeout",
     "PushWorkerError",
     "RequestTimeout",
     "RetriesExhausted",
