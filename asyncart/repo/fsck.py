@@ -416,8 +416,8 @@ def _mismatch(report: FsckReport, name: str, users: list[StoredVersion], reason:
             name,
             f"the manifest of {_labels(users)} (manifests/{name}) is not the one its commit "
             f"stored: {reason}",
-            action="restore the object from a backup, or delete the version and push its "
-            "files again",
+            action="push the same files again with the same chunker (that rewrites the "
+            "object), restore it from a backup, or delete the version",
         )
     )
 

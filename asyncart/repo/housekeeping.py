@@ -116,16 +116,16 @@ async def read_manifest(repo: Repository, version: StoredVersion) -> Manifest:
 
     Raises:
         NotFoundError: the object is missing.
-        ManifestMismatch: the object is another manifest than the one committed.
         ConfigError: the object does not decode.
+        ManifestMismatch: it decodes, but is another manifest than the one committed.
     """
     blob = await repo.blobs.get_bytes(manifest_object_key(version.manifest_name))
+    manifest = Manifest.decode(blob)
     if version.manifest_hash is not None and manifest_hash(blob) != version.manifest_hash:
         raise ManifestMismatch(
             f"its bytes are not the ones committed (BLAKE3 {manifest_hash(blob)}, "
             f"recorded {version.manifest_hash})"
         )
-    manifest = Manifest.decode(blob)
     check_describes(manifest, version)
     return manifest
 
