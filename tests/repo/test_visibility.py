@@ -15,11 +15,11 @@ from asyncart.repo.location import StoreLocation
 from asyncart.repo.metastores.base import ChunkScope
 from asyncart.repo.service import Repository
 from tests.support.stores import (
-    back_to_schema_4,
     HOUR,
     NAME,
     PROJECT,
     age_store,
+    back_to_schema_4,
     commit_request,
     manifest_of,
     push,

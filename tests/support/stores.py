@@ -178,10 +178,13 @@ async def back_to_schema_4(repo: Repository, location: StoreLocation) -> None:
     """Make a store look as schema 4 left it: each version's manifest object under
     ``manifests/<digest>`` (the one it reads now moved there), no ``manifest_hash``
     column, schema version 4. ``repo`` is closed after."""
+    moved = set()
     for version in await repo.meta.all_versions():
         key = manifest_object_key(version.manifest_name)
         blob = await repo.blobs.get_bytes(key)
         await repo.blobs.put_bytes(manifest_object_key(version.digest), blob)
+        moved.add(key)
+    for key in moved:
         await repo.blobs.delete(key)
     await repo.close()
     await run_sql(location.db, "DROP INDEX ix_versions_manifest_hash")
