@@ -6,8 +6,9 @@ What is checked (one :class:`Finding` per problem):
   ``sample`` fraction of them; chunks lying past the end of a short pack file are
   found from the sizes alone, whatever the sample;
 * every recorded pack has its file, of the recorded size;
-* every version's manifest object exists, decodes and matches the version's
-  digest, and every chunk it names is indexed and not found damaged;
+* every version's manifest object exists, is the one its commit stored (its BLAKE3 is
+  the recorded manifest hash; it describes the version's digest, size and file count)
+  and decodes, and every chunk it names is indexed and not found damaged;
 * pack files the index does not know and unfinished writes (``tmp/``) older than
   ``grace`` are crash leftovers; younger ones are uploads in flight (noted only);
 * objects left in the trash by an interrupted gc or fsck.
@@ -29,11 +30,60 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 
+from asyncart.core.manifest import Manifest
 from asyncart.errors import ConfigError, NotFoundError
 from asyncart.repo.blobstores.base import BlobInfo
+from asyncart.repo.fsck_report import (
+    CHUNK_CORRUPT as CHUNK_CORRUPT,
+)
+from asyncart.repo.fsck_report import (
+    CHUNK_TRUNCATED as CHUNK_TRUNCATED,
+)
+from asyncart.repo.fsck_report import (
+    GARBAGE as GARBAGE,
+)
+from asyncart.repo.fsck_report import (
+    IN_FLIGHT as IN_FLIGHT,
+)
+from asyncart.repo.fsck_report import (
+    MANIFEST_BAD as MANIFEST_BAD,
+)
+from asyncart.repo.fsck_report import (
+    MANIFEST_MISMATCH as MANIFEST_MISMATCH,
+)
+from asyncart.repo.fsck_report import (
+    ORPHAN_PACK as ORPHAN_PACK,
+)
+from asyncart.repo.fsck_report import (
+    PACK_MISSING as PACK_MISSING,
+)
+from asyncart.repo.fsck_report import (
+    PACK_SIZE as PACK_SIZE,
+)
+from asyncart.repo.fsck_report import (
+    PARTIAL as PARTIAL,
+)
+from asyncart.repo.fsck_report import (
+    TRASH as TRASH,
+)
+from asyncart.repo.fsck_report import (
+    VERSION_INCOMPLETE as VERSION_INCOMPLETE,
+)
+from asyncart.repo.fsck_report import (
+    Finding as Finding,
+)
+from asyncart.repo.fsck_report import (
+    FsckReport as FsckReport,
+)
+from asyncart.repo.fsck_report import (
+    repaired as _repaired,
+)
 from asyncart.repo.housekeeping import (
+    ManifestMismatch,
+    check_describes,
+    check_unreferenced,
     describe,
     human_size,
     read_manifest,
@@ -47,82 +97,6 @@ from asyncart.repo.service import Repository, pack_key
 #: Default age (seconds) after which an unfinished write or an unindexed pack file
 #: counts as a crash leftover rather than an upload in progress.
 DEFAULT_GRACE = 3600.0
-
-# Finding kinds.
-TRASH = "trash_leftover"
-PARTIAL = "partial_leftover"
-PACK_MISSING = "pack_missing"
-PACK_SIZE = "pack_size"
-CHUNK_CORRUPT = "chunk_corrupt"
-CHUNK_TRUNCATED = "chunk_truncated"
-ORPHAN_PACK = "orphan_pack"
-MANIFEST_BAD = "manifest_bad"
-VERSION_INCOMPLETE = "version_incomplete"
-GARBAGE = "garbage"
-IN_FLIGHT = "in_flight"
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One thing fsck found; ``problem`` ones make it fail unless ``repaired``."""
-
-    kind: str
-    subject: str
-    message: str
-    problem: bool = True
-    repaired: bool = False
-    action: str | None = None  # what --repair did (or why it could not)
-
-    def line(self) -> str:
-        label = "repaired" if self.repaired else "problem" if self.problem else "note"
-        return f"{label}: {self.message}" + (f"; {self.action}" if self.action else "")
-
-
-@dataclass
-class FsckReport:
-    """Everything fsck found, and what it covered."""
-
-    repair: bool
-    sample: float
-    grace: float
-    findings: list[Finding] = field(default_factory=list)
-    packs: int = 0
-    pack_bytes: int = 0
-    chunks: int = 0
-    chunks_hashed: int = 0
-    bytes_hashed: int = 0
-    versions: int = 0
-    manifests: int = 0
-
-    @property
-    def problems(self) -> list[Finding]:
-        """Problems not repaired: fsck exits 1 if there are any."""
-        return [f for f in self.findings if f.problem and not f.repaired]
-
-    @property
-    def clean(self) -> bool:
-        return not self.problems
-
-    def kinds(self) -> set[str]:
-        """Kinds of the unrepaired problems."""
-        return {f.kind for f in self.problems}
-
-    def summary(self) -> str:
-        checked = (
-            f"checked {self.packs} pack(s) ({human_size(self.pack_bytes)}), {self.chunks} "
-            f"chunk(s) ({self.chunks_hashed} re-hashed, {human_size(self.bytes_hashed)}), "
-            f"{self.versions} version(s), {self.manifests} manifest(s)"
-        )
-        repaired = sum(f.repaired for f in self.findings)
-        fixed = f", {repaired} repaired" if repaired else ""
-        if self.clean:
-            return f"fsck: {checked}: clean{fixed}"
-        return f"fsck: {checked}: {len(self.problems)} problem(s){fixed}"
-
-    def to_json(self) -> dict[str, object]:
-        data = asdict(self)
-        data["clean"] = self.clean
-        return data
 
 
 @dataclass
@@ -377,25 +351,15 @@ async def _check_versions(
     repo: Repository, report: FsckReport, index: _Index, versions: list[StoredVersion]
 ) -> set[str]:
     """Check every version's manifest and chunks; returns the chunks versions use."""
-    by_digest: dict[str, list[StoredVersion]] = {}
+    by_name: dict[str, list[StoredVersion]] = {}
     report.versions = len(versions)
     for version in versions:
-        by_digest.setdefault(version.digest, []).append(version)
+        by_name.setdefault(version.manifest_name, []).append(version)
     usable = {c.hash for members in index.chunks.values() for c in members} - index.damaged
     live: set[str] = set()
-    for digest, users in by_digest.items():
-        labels = _labels(users)
-        try:
-            manifest = await read_manifest(repo, digest)
-        except (NotFoundError, ConfigError) as exc:
-            report.findings.append(
-                Finding(
-                    MANIFEST_BAD,
-                    digest,
-                    f"the manifest of {labels} ({digest}): {describe(exc)}",
-                    action="push the same files again to rewrite it",
-                )
-            )
+    for name, users in by_name.items():
+        manifest = await _read_checked(repo, report, name, users)
+        if manifest is None:
             continue
         hashes = manifest.chunk_hashes()
         live.update(hashes)
@@ -404,27 +368,77 @@ async def _check_versions(
             report.findings.append(
                 Finding(
                     VERSION_INCOMPLETE,
-                    digest,
-                    f"{labels}: {len(lacking)} of its {len(hashes)} chunk(s) are missing or "
-                    f"damaged (first: {lacking[0]})",
+                    name,
+                    f"{_labels(users)}: {len(lacking)} of its {len(hashes)} chunk(s) are "
+                    f"missing or damaged (first: {lacking[0]})",
                     action="push its files again: the push uploads exactly those chunks",
                 )
             )
+    await _check_unreferenced(repo, report, set(by_name))
+    return live
+
+
+async def _read_checked(
+    repo: Repository, report: FsckReport, name: str, users: list[StoredVersion]
+) -> Manifest | None:
+    """The manifest object ``name`` its versions read, if it is the one each committed;
+    a finding for each version it is not (None when no version can use it)."""
+    try:
+        manifest = await read_manifest(repo, users[0])
+    except ManifestMismatch as exc:
+        _mismatch(report, name, users, str(exc))
+        return None
+    except (NotFoundError, ConfigError) as exc:
+        report.findings.append(
+            Finding(
+                MANIFEST_BAD,
+                name,
+                f"the manifest of {_labels(users)} (manifests/{name}): {describe(exc)}",
+                action="push the same files again to rewrite it",
+            )
+        )
+        return None
+    wrong: list[tuple[StoredVersion, str]] = []
+    for version in users[1:]:
+        try:
+            check_describes(manifest, version)
+        except ManifestMismatch as exc:
+            wrong.append((version, str(exc)))
+    for version, reason in wrong:
+        _mismatch(report, name, [version], reason)
+    return manifest
+
+
+def _mismatch(report: FsckReport, name: str, users: list[StoredVersion], reason: str) -> None:
+    report.findings.append(
+        Finding(
+            MANIFEST_MISMATCH,
+            name,
+            f"the manifest of {_labels(users)} (manifests/{name}) is not the one its commit "
+            f"stored: {reason}",
+            action="push the same files again with the same chunker (that rewrites the "
+            "object), restore it from a backup, or delete the version",
+        )
+    )
+
+
+async def _check_unreferenced(repo: Repository, report: FsckReport, read: set[str]) -> None:
+    """Manifest objects no version reads: garbage, or damaged garbage."""
     stored = await repo.blobs.list_objects("manifests")
     report.manifests = len(stored)
     unused = 0
     for blob in stored:
-        digest = blob.key.partition("/")[2]
-        if digest in by_digest:
+        name = blob.key.partition("/")[2]
+        if name in read:
             continue
         try:
-            await read_manifest(repo, digest)
+            await check_unreferenced(repo, name)
             unused += 1
         except (NotFoundError, ConfigError) as exc:
             finding = Finding(
-                MANIFEST_BAD, digest, f"unreferenced manifest object {digest}: {describe(exc)}"
+                MANIFEST_BAD, name, f"unreferenced manifest object {name}: {describe(exc)}"
             )
-            if report.repair and await remove_manifest(repo, digest):
+            if report.repair and await remove_manifest(repo, name):
                 finding = _repaired(finding, "removed")
             report.findings.append(finding)
     if unused:
@@ -437,7 +451,6 @@ async def _check_versions(
                 problem=False,
             )
         )
-    return live
 
 
 def _note_garbage(report: FsckReport, index: _Index, live: set[str]) -> None:
@@ -462,7 +475,3 @@ def _note_garbage(report: FsckReport, index: _Index, live: set[str]) -> None:
 def _labels(users: Sequence[StoredVersion]) -> str:
     shown = ", ".join(v.label for v in users[:3])
     return shown if len(users) <= 3 else f"{shown} and {len(users) - 3} more"
-
-
-def _repaired(finding: Finding, action: str) -> Finding:
-    return replace(finding, repaired=True, action=action)

@@ -17,7 +17,8 @@ The rule (docs/gc.md has the reasoning and the guarantee):
   re-checks its chunks in its own transaction, so a version never names a chunk gc
   removed: at worst the commit fails with ``chunk_missing`` and pushing again
   re-uploads what is missing.
-* Unreferenced manifest objects, pack files the index does not know (a crash
+* Manifest objects no version reads (a version reads the one named by its recorded
+  manifest hash, docs/protocol.md §6.5), pack files the index does not know (a crash
   between store and index) and unfinished writes older than ``grace`` go too.
 """
 
@@ -26,8 +27,10 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 
+from asyncart.core.manifest import Manifest
 from asyncart.errors import ConfigError, NotFoundError, StoreError
 from asyncart.repo.housekeeping import (
+    check_describes,
     describe,
     human_size,
     read_manifest,
@@ -125,9 +128,9 @@ async def collect_garbage(
                     report.trash_purged += 1
         cutoff = time.time() - grace
         snapshot = await repo.meta.snapshot()
-        live, digests = await _live_chunks(repo, report, snapshot.versions)
+        live, manifests = await _live_chunks(repo, report, snapshot.versions)
         await _collect_packs(repo, report, snapshot, live, cutoff)
-        await _collect_manifests(repo, report, digests, cutoff)
+        await _collect_manifests(repo, report, manifests, cutoff)
         await _collect_partials(repo, report, cutoff)
     return report
 
@@ -135,24 +138,32 @@ async def collect_garbage(
 async def _live_chunks(
     repo: Repository, report: GcReport, versions: list[StoredVersion]
 ) -> tuple[set[str], set[str]]:
-    """Every chunk any version's manifest names, and every referenced digest."""
+    """Every chunk any version's manifest names, and the manifest objects versions read.
+
+    Versions of the same content may read different manifests (other chunk lists), so
+    each version's own manifest counts.
+    """
     report.versions = len(versions)
     live: set[str] = set()
-    digests: set[str] = set()
+    manifests: dict[str, Manifest] = {}
     for version in versions:
-        if version.digest in digests:
-            continue
-        digests.add(version.digest)
         try:
-            manifest = await read_manifest(repo, version.digest)
+            cached = manifests.get(version.manifest_name)
+            if cached is None:
+                manifest = await read_manifest(repo, version)
+            else:
+                manifest = cached
+                check_describes(manifest, version)
         except (NotFoundError, ConfigError) as exc:
             raise StoreError(
                 f"gc stopped before deleting anything: the manifest of {version.label} "
-                f"({version.digest}): {describe(exc)}, so the chunks it uses are unknown; "
-                "run 'asyncart server fsck' and push that version's files again"
+                f"({version.manifest_name}): {describe(exc)}, so the chunks it uses are "
+                "unknown; run 'asyncart server fsck' and push that version's files again"
             ) from None
-        live.update(manifest.chunk_hashes())
-    return live, digests
+        if version.manifest_name not in manifests:
+            manifests[version.manifest_name] = manifest
+            live.update(manifest.chunk_hashes())
+    return live, set(manifests)
 
 
 async def _collect_packs(
@@ -193,10 +204,10 @@ async def _collect_manifests(
     repo: Repository, report: GcReport, referenced: set[str], cutoff: float
 ) -> None:
     for blob in await repo.blobs.list_objects("manifests"):
-        digest = blob.key.partition("/")[2]
-        if digest in referenced or blob.mtime >= cutoff:
+        name = blob.key.partition("/")[2]
+        if name in referenced or blob.mtime >= cutoff:
             continue  # in use, or maybe written by a commit still in progress
-        if report.dry_run or await remove_manifest(repo, digest):
+        if report.dry_run or await remove_manifest(repo, name):
             report.deleted_manifests += 1
 
 

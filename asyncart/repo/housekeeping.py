@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 from asyncart.core.manifest import Manifest
 from asyncart.errors import ConfigError, NotFoundError
-from asyncart.repo.service import Repository, manifest_key, pack_key
+from asyncart.repo.metastores.base import StoredVersion
+from asyncart.repo.service import Repository, manifest_hash, manifest_object_key, pack_key
 
 Decision = Callable[[], Awaitable[bool]]
 
@@ -64,13 +65,13 @@ async def remove_pack(
     return await remove_safely(repo, pack_key(pack_id), decide)
 
 
-async def remove_manifest(repo: Repository, digest: str) -> bool:
-    """Remove a manifest object unless some version references its digest."""
+async def remove_manifest(repo: Repository, name: str) -> bool:
+    """Remove the manifest object ``manifests/<name>`` unless some version reads it."""
 
     async def decide() -> bool:
-        return await repo.meta.digest_unreferenced(digest)
+        return await repo.meta.manifest_unreferenced(name)
 
-    return await remove_safely(repo, manifest_key(digest), decide)
+    return await remove_safely(repo, manifest_object_key(name), decide)
 
 
 @dataclass(frozen=True)
@@ -84,14 +85,14 @@ class TrashOutcome:
 async def recover_trash(repo: Repository) -> list[TrashOutcome]:
     """Finish what an interrupted gc or fsck left in the trash.
 
-    A pack still recorded in the index, or a manifest some version references, goes
+    A pack still recorded in the index, or a manifest object some version reads, goes
     back under its key; anything else is purged. Call with the maintenance lock held.
     """
     hidden = await repo.blobs.list_hidden()
     if not hidden:
         return []
     recorded = {p.id for p in await repo.meta.list_packs()}
-    referenced = {v.digest for v in await repo.meta.all_versions()}
+    referenced = {v.manifest_name for v in await repo.meta.all_versions()}
     outcomes = []
     for blob in hidden:
         kind, _, name = blob.key.partition("/")
@@ -104,22 +105,64 @@ async def recover_trash(repo: Repository) -> list[TrashOutcome]:
     return outcomes
 
 
-async def read_manifest(repo: Repository, digest: str) -> Manifest:
-    """The stored manifest of ``digest``, checked against it.
+class ManifestMismatch(ConfigError):
+    """A stored manifest object is not what its version committed."""
+
+
+async def read_manifest(repo: Repository, version: StoredVersion) -> Manifest:
+    """The manifest ``version`` reads, checked against what its commit recorded: the
+    object's BLAKE3 is the recorded hash, and it describes the version's content
+    (artifact digest, size, file count).
 
     Raises:
-        NotFoundError: no object under ``manifests/<digest>``.
-        ConfigError: the object does not decode, or describes other content.
+        NotFoundError: the object is missing.
+        ConfigError: the object does not decode.
+        ManifestMismatch: it decodes, but is another manifest than the one committed.
     """
-    manifest = Manifest.decode(await repo.blobs.get_bytes(manifest_key(digest)))
-    if manifest.digest != digest:
-        raise ConfigError(f"it describes content {manifest.digest}, not {digest}")
+    blob = await repo.blobs.get_bytes(manifest_object_key(version.manifest_name))
+    manifest = Manifest.decode(blob)
+    if version.manifest_hash is not None and manifest_hash(blob) != version.manifest_hash:
+        raise ManifestMismatch(
+            f"its bytes are not the ones committed (BLAKE3 {manifest_hash(blob)}, "
+            f"recorded {version.manifest_hash})"
+        )
+    check_describes(manifest, version)
     return manifest
+
+
+def check_describes(manifest: Manifest, version: StoredVersion) -> None:
+    """Raise ManifestMismatch unless ``manifest`` describes ``version``'s content."""
+    found = (manifest.digest, manifest.size, len(manifest))
+    recorded = (version.digest, version.size, version.file_count)
+    if found != recorded:
+        raise ManifestMismatch(
+            f"it describes content {found[0]} ({found[1]} bytes, {found[2]} file(s)), "
+            f"not {recorded[0]} ({recorded[1]} bytes, {recorded[2]} file(s))"
+        )
+
+
+async def check_unreferenced(repo: Repository, name: str) -> None:
+    """Check a manifest object no version reads: it decodes, and its name is its
+    BLAKE3 or (an object stored before schema 5) its artifact digest.
+
+    Raises:
+        NotFoundError / ConfigError: as :func:`read_manifest`.
+    """
+    blob = await repo.blobs.get_bytes(manifest_object_key(name))
+    manifest = Manifest.decode(blob)
+    if name not in (manifest_hash(blob), manifest.digest):
+        raise ConfigError(
+            f"its name is neither its BLAKE3 nor its artifact digest {manifest.digest}"
+        )
 
 
 def describe(exc: NotFoundError | ConfigError) -> str:
     """A short reason for a manifest that could not be read."""
-    return "it is missing" if isinstance(exc, NotFoundError) else f"it is unreadable ({exc})"
+    if isinstance(exc, NotFoundError):
+        return "it is missing"
+    if isinstance(exc, ManifestMismatch):
+        return f"it is not the manifest its commit stored: {exc}"
+    return f"it is unreadable ({exc})"
 
 
 def human_size(n: float) -> str:

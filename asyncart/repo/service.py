@@ -6,9 +6,11 @@ adds rules of its own.
 * A pack is verified chunk by chunk while it streams in, stored whole under
   ``packs/<id>`` (temp name + fsync + rename), and only then indexed.
 * A commit decodes and validates the manifest, refuses it if any chunk is not
-  held, stores the manifest under ``manifests/<artifact digest>`` and records the
-  version in one metastore transaction. A crash between the two leaves at most
-  an unreferenced manifest blob, never a version without its manifest.
+  held, stores the encoded manifest under ``manifests/<its BLAKE3>`` and records the
+  version, with that hash, in one metastore transaction. A crash between the two
+  leaves at most an unreferenced manifest blob, never a version without its
+  manifest. The name is the content's, so no commit, in any project, changes the
+  bytes another version reads (docs/protocol.md §6.5); a reused version keeps its own.
 * Garbage collection (``repo/gc.py``) may run at any time: uploads, ``missing``
   answers and commits touch the packs a client relies on, and a commit re-checks
   its chunks and its manifest object inside its transaction, so a version never
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from asyncart.core import protocol as P
-from asyncart.core.manifest import Manifest, check_hex_digest
+from asyncart.core.manifest import check_hex_digest
 from asyncart.core.models import (
     ChunkLocation,
     CollectionInfo,
@@ -36,11 +38,16 @@ from asyncart.core.models import (
 )
 from asyncart.core.names import parse_version, validate_alias, validate_name
 from asyncart.core.pack import PackHeader
-from asyncart.errors import ChunkMissing, ConfigError, ConflictError, IntegrityError, NotFoundError
+from asyncart.errors import ChunkMissing, ConfigError, ConflictError, IntegrityError
+from asyncart.repo.backfill import complete_holders, complete_manifest_hashes
 from asyncart.repo.blobstores.base import BlobStore, check_key
+from asyncart.repo.keys import incoming_key as incoming_key
+from asyncart.repo.keys import manifest_hash as manifest_hash
+from asyncart.repo.keys import manifest_object_key as manifest_object_key
+from asyncart.repo.keys import pack_key as pack_key
 from asyncart.repo.location import StoreLocation
 from asyncart.repo.metastores import MetaStore, NewVersion, PackChunk, open_metastore
-from asyncart.repo.metastores.base import ChunkScope
+from asyncart.repo.metastores.base import ChunkScope, StoredCheck
 from asyncart.repo.packs import PackReader, read_pack_header, verified_chunk_data
 
 MAX_QUERY_HASHES = 100_000
@@ -57,11 +64,6 @@ class PackReceipt:
     size: int
 
 
-def incoming_key(pack_id: str, token: str) -> str:
-    """Where a direct upload of pack ``pack_id`` lands before it is verified."""
-    return f"incoming/{pack_id}-{token}"
-
-
 async def _parse_header(header_bytes: bytes) -> PackHeader:
     """A pack header sent on its own (base64 in a JSON body): exactly a header, no data."""
 
@@ -73,14 +75,6 @@ async def _parse_header(header_bytes: bytes) -> PackHeader:
         if len(extra):
             raise ConfigError("the pack header is followed by other bytes; send the header only")
     return header
-
-
-def manifest_key(digest: str) -> str:
-    return f"manifests/{digest}"
-
-
-def pack_key(pack_id: str) -> str:
-    return f"packs/{pack_id}"
 
 
 class Repository:
@@ -111,25 +105,12 @@ class Repository:
             raise
         repo = cls(blobs, meta)
         try:
-            await repo.complete_holders()
+            await complete_manifest_hashes(blobs, meta)
+            await complete_holders(blobs, meta)
         except BaseException:
             await repo.close()
             raise
         return repo
-
-    async def complete_holders(self) -> None:
-        """Record each version's project as holder of its chunks, once, for a store
-        whose versions predate schema 4 (docs/protocol.md §6.4)."""
-        if await self.meta.holders_complete():
-            return
-        for version in await self.meta.all_versions():
-            try:
-                blob = await self.blobs.get_bytes(manifest_key(version.digest))
-            except NotFoundError:
-                continue  # fsck reports a version without its manifest
-            hashes = sorted(Manifest.decode(blob).chunk_hashes())
-            await self.meta.record_holders(version.project, hashes)
-        await self.meta.record_holders("", (), complete=True)  # marks the backfill done
 
     async def close(self) -> None:
         await self.meta.close()
@@ -294,15 +275,16 @@ class Repository:
                 f"(first: {missing[0]}); upload them before committing (pushing again "
                 "uploads exactly what the store lacks)"
             )
-        digest = manifest.digest
-        key = manifest_key(digest)
-        await self.blobs.put_bytes(key, manifest.encode())
-        return await self.meta.commit_version(
+        blob = manifest.encode()
+        content = manifest_hash(blob)
+        key = manifest_object_key(content)
+        await self.blobs.put_bytes(key, blob)  # content-addressed: rewriting is harmless
+        info = await self.meta.commit_version(
             NewVersion(
                 project=req.project,
                 name=req.name,
                 type=req.type,
-                digest=digest,
+                digest=manifest.digest,
                 size=manifest.size,
                 file_count=len(manifest),
                 metadata=dict(req.metadata),
@@ -310,9 +292,33 @@ class Repository:
                 run_id=req.run_id,
                 aliases=aliases,
                 chunks=tuple(hashes),
+                manifest_hash=content,
             ),
             manifest_stored=lambda: self.blobs.exists(key),
         )
+        if not info.created:
+            await self._replace_lost_manifest(info, content)
+        return info
+
+    async def _replace_lost_manifest(self, info: VersionInfo, content: str) -> None:
+        """A reused version keeps its own manifest, unless that object is lost: then the
+        commit's (same digest, stored as ``content``) takes its place, so pushing the same
+        files again repairs a version fsck reports without its manifest."""
+        _, name = await self.meta.get_version_manifest(info.project, info.name, info.version)
+        if name == content or await self.blobs.exists(manifest_object_key(name)):
+            return
+        await self.meta.replace_lost_manifest(
+            info.project,
+            info.name,
+            info.index,
+            name,
+            content,
+            stored=self._stored_check(manifest_object_key(content)),
+        )
+
+    def _stored_check(self, key: str) -> StoredCheck:
+        """Whether ``key`` is (still) stored, for a metastore transaction to ask."""
+        return lambda: self.blobs.exists(key)
 
     async def get_version(self, project: str, name: str, ref: str) -> VersionInfo:
         return await self.meta.get_version(project, name, ref)
@@ -338,8 +344,9 @@ class Repository:
     async def get_manifest_blob(
         self, project: str, name: str, ref: str
     ) -> tuple[VersionInfo, bytes]:
-        info = await self.meta.get_version(project, name, ref)
-        return info, await self.blobs.get_bytes(manifest_key(info.digest))
+        """A version and the exact manifest bytes its commit stored."""
+        info, manifest = await self.meta.get_version_manifest(project, name, ref)
+        return info, await self.blobs.get_bytes(manifest_object_key(manifest))
 
     async def list_versions(self, project: str, name: str) -> list[VersionInfo]:
         return await self.meta.list_versions(project, name)

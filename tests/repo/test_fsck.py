@@ -12,7 +12,7 @@ from asyncart.errors import ConfigError
 from asyncart.repo import fsck as checker
 from asyncart.repo.fsck import fsck
 from asyncart.repo.location import StoreLocation
-from asyncart.repo.service import Repository, manifest_key, pack_key
+from asyncart.repo.service import Repository, pack_key
 from tests.support.stores import (
     HOUR,
     NAME,
@@ -23,6 +23,7 @@ from tests.support.stores import (
     pack_files,
     push,
     upload,
+    version_manifest_key,
 )
 from tests.support.stores import data as d
 
@@ -122,11 +123,12 @@ async def test_crash_leftovers_are_problems_once_old_and_repair_removes_them(
 
 async def test_a_damaged_manifest_is_named(repo: Repository, root: Path) -> None:
     info = await push(repo, FILES)
-    path = root / "blobs" / "manifests" / info.digest[:2] / info.digest
+    name = (await version_manifest_key(repo, info)).partition("/")[2]
+    path = root / "blobs" / "manifests" / name[:2] / name
     path.write_bytes(path.read_bytes()[:10])  # a partial manifest under its final name
     found = await fsck(repo)
     [bad] = found.problems
-    assert (bad.kind, bad.subject) == (checker.MANIFEST_BAD, info.digest)
+    assert (bad.kind, bad.subject) == (checker.MANIFEST_BAD, name)
     assert "proj/bike dataset:v0" in bad.message and "push the same files again" in bad.line()
     await push(repo, FILES)  # the commit rewrites the manifest of the same version
     assert (await fsck(repo)).clean
@@ -156,6 +158,6 @@ async def test_trash_left_by_an_interrupted_gc(repo: Repository) -> None:
 
 async def test_a_deleted_manifest_blob_of_a_version(repo: Repository) -> None:
     info = await push(repo, FILES)
-    await repo.blobs.delete(manifest_key(info.digest))
+    await repo.blobs.delete(await version_manifest_key(repo, info))
     [bad] = (await fsck(repo)).problems
     assert bad.kind == checker.MANIFEST_BAD and "it is missing" in bad.message

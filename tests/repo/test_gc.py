@@ -16,7 +16,7 @@ from asyncart.repo.gc import collect_garbage
 from asyncart.repo.housekeeping import remove_pack
 from asyncart.repo.location import StoreLocation
 from asyncart.repo.metastores import NewVersion, PackChunk
-from asyncart.repo.service import Repository, manifest_key, pack_key
+from asyncart.repo.service import Repository, pack_key
 from tests.support.packs import pack_body
 from tests.support.stores import (
     HOUR,
@@ -28,7 +28,9 @@ from tests.support.stores import (
     one_piece,
     pack_files,
     push,
+    stored_key,
     upload,
+    version_manifest_key,
 )
 from tests.support.stores import data as d
 
@@ -127,7 +129,7 @@ async def test_gc_deletes_nothing_when_a_manifest_is_unreadable(
     info = await push(repo, {"f": d("x", 3000)})
     await push(repo, {"f": d("y", 3000)})
     await repo.delete_version(PROJECT, NAME, "v1")
-    await repo.blobs.delete(manifest_key(info.digest))
+    await repo.blobs.delete(await version_manifest_key(repo, info))
     await age_store(location, 2 * HOUR)
     with pytest.raises(StoreError, match=r"before deleting anything.*dataset:v0.*missing"):
         await collect_garbage(repo, grace=HOUR)
@@ -271,13 +273,14 @@ async def test_a_commit_whose_manifest_gc_removed_is_retried(
     await push(repo, files)
     await repo.delete_version(PROJECT, NAME, "v0")
     manifest = manifest_of(files)[0]
-    key = manifest_key(manifest.digest)
+    key = stored_key(manifest)
     assert await repo.blobs.hide(key)  # gc is removing the (unreferenced) manifest
     new = NewVersion(PROJECT, NAME, "dataset", manifest.digest, manifest.size, len(manifest),
-                     chunks=tuple(manifest.chunk_hashes()))
+                     chunks=tuple(manifest.chunk_hashes()),
+                     manifest_hash=key.partition("/")[2])
     with pytest.raises(StoreRetry, match="commit again"):
         await repo.meta.commit_version(new, manifest_stored=lambda: repo.blobs.exists(key))
-    assert await repo.meta.digest_unreferenced(manifest.digest)
+    assert await repo.meta.manifest_unreferenced(key.partition("/")[2])
     await repo.blobs.purge(key)
     info = await repo.commit(commit_request(manifest))  # the retried commit rewrites it
     assert info.index == 1

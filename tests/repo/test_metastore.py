@@ -48,7 +48,7 @@ from asyncart.repo.metastores import (
 from asyncart.repo.metastores.base import PackRecord
 from asyncart.repo.metastores.migrations import async_url, make_engine
 from tests.repo.metastore_workers import commit_versions
-from tests.support.stores import run_sql
+from tests.support.stores import insert_legacy_version, run_sql
 
 
 def digest(n: int) -> str:
@@ -442,8 +442,8 @@ async def test_a_version_1_store_upgrades_and_keeps_its_data(
         db_url, "INSERT INTO chunks VALUES (:hash, :pack, 0, 10)",
         {"hash": bytes(32), "pack": "a" * 64},
     )
-    await old.commit_version(new())
     await old.close()
+    await insert_legacy_version(db_url, "p", "bike dataset", digest(1), 10, 1)
     monkeypatch.undo()
 
     upgraded = SqlMetaStore(db_url)
@@ -452,6 +452,8 @@ async def test_a_version_1_store_upgrades_and_keeps_its_data(
         assert await upgraded.list_packs() == [PackRecord("a" * 64, 10, 123.5, 123.5)]
         assert await upgraded.chunks_by_pack() == {"a" * 64: [PackChunk("00" * 32, 0, 10)]}
         assert (await upgraded.get_version("p", "bike dataset", "latest")).index == 0
+        [version] = await upgraded.all_versions()
+        assert (version.manifest_hash, version.manifest_name) == (None, digest(1))
     finally:
         await upgraded.close()
     assert await schema_versions(db_url) == list(range(1, migrations.SCHEMA_VERSION + 1))
@@ -688,7 +690,7 @@ async def test_gc_waits_for_a_commit_inserting_the_manifests_version(postgres_ur
     decisions: list[asyncio.Task[bool]] = []
 
     async def manifest_stored() -> bool:
-        decisions.append(asyncio.create_task(gc.digest_unreferenced(digest(5))))
+        decisions.append(asyncio.create_task(gc.manifest_unreferenced(digest(5))))
         await blocked_or_done(postgres_url, decisions[0])
         return True
 

@@ -22,8 +22,9 @@ from asyncart.errors import (
     VersionNotFound,
 )
 from asyncart.repo.location import StoreLocation
-from asyncart.repo.service import Repository, manifest_key, pack_key
+from asyncart.repo.service import Repository, pack_key
 from tests.support.packs import h, pack_body, ref_of
+from tests.support.stores import stored_key
 
 SPEC = ChunkerSpec.fixed(1024)
 
@@ -203,7 +204,7 @@ async def test_commit_creates_versions_and_stores_the_manifest(repo: Repository)
     assert (info.size, info.file_count) == (3005, 2)
     assert info.aliases == ("latest", "production")
     assert info.metadata == {"rows": 3} and info.description == "first"
-    assert await repo.blobs.exists(manifest_key(manifest.digest))
+    assert await repo.blobs.exists(stored_key(manifest))
 
     got, blob = await repo.get_manifest_blob("proj", "bike dataset", "production")
     assert got.index == 0 and not got.created
@@ -223,7 +224,7 @@ async def test_commit_with_a_chunk_not_held_creates_no_version(repo: Repository)
     with pytest.raises(ArtifactNotFound):
         await repo.list_versions("proj", "bike dataset")
     assert await repo.list_collections("proj") == []
-    assert not await repo.blobs.exists(manifest_key(manifest.digest))
+    assert not await repo.blobs.exists(stored_key(manifest))
 
 
 async def test_chunk_missing_does_not_touch_an_existing_collection(repo: Repository) -> None:
@@ -313,7 +314,7 @@ async def test_invalid_names_are_refused_before_anything_is_stored(
     with pytest.raises(InvalidNameError):
         await repo.commit(request(m, **bad))  # type: ignore[arg-type]
     assert await repo.list_projects() == []
-    assert not await repo.blobs.exists(manifest_key(m.digest))
+    assert not await repo.blobs.exists(stored_key(m))
 
 
 async def test_invalid_project_name_is_refused(repo: Repository) -> None:

@@ -31,9 +31,9 @@ from asyncart.repo.blobstores.s3_lock import LeaseLock
 from asyncart.repo.fsck import fsck
 from asyncart.repo.gc import collect_garbage
 from asyncart.repo.location import StoreLocation
-from asyncart.repo.service import Repository, manifest_key, pack_key
+from asyncart.repo.service import Repository, pack_key
 from tests.support.s3 import S3Bucket, s3_bucket, s3_server  # noqa: F401 - fixtures
-from tests.support.stores import NAME, PROJECT, manifest_of, push
+from tests.support.stores import NAME, PROJECT, manifest_of, push, version_manifest_key
 from tests.support.stores import data as d
 
 MiB = 1 << 20
@@ -380,14 +380,14 @@ async def test_push_read_and_reopen(
         assert repo.pack_path(where.pack) is None  # served by read_range
         assert await repo.read_pack_range(where.pack, where.offset, where.length) == chunks[h]
     keys = bucket_keys(s3, bucket)
-    assert f"{bucket.prefix}/{manifest_key(info.digest)}" in keys
+    assert f"{bucket.prefix}/{await version_manifest_key(repo, info)}" in keys
     assert len([k for k in keys if "/packs/" in k]) == 1
 
     again = await Repository.open(StoreLocation.of(tmp_path / "store", blobs=bucket.url))
     try:
         version, blob = await again.get_manifest_blob(PROJECT, NAME, "latest")
         assert version.digest == info.digest
-        assert blob == await repo.blobs.get_bytes(manifest_key(info.digest))
+        assert blob == await repo.blobs.get_bytes(await version_manifest_key(repo, info))
     finally:
         await again.close()
 

@@ -19,6 +19,7 @@ from tests.support.stores import (
     NAME,
     PROJECT,
     age_store,
+    back_to_schema_4,
     commit_request,
     manifest_of,
     push,
@@ -94,7 +95,7 @@ async def test_users_from_before_roles_keep_full_access(location: StoreLocation)
     try:
         await push(repo, {"x": d("x", 500)})
     finally:
-        await repo.close()
+        await back_to_schema_4(repo, location)
     # Back to what schema 3 was:
     for table in ("grants", "chunk_holders", "chunk_uploads", "audit_events", "store_state"):
         await run_sql(location.db, f"DROP TABLE {table}")

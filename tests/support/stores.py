@@ -20,6 +20,7 @@ from sqlalchemy import Row, text
 from asyncart.core.chunking import ChunkerSpec, chunk_bytes
 from asyncart.core.manifest import Manifest, ManifestEntry
 from asyncart.core.models import CommitRequest, VersionInfo
+from asyncart.repo.keys import manifest_hash, manifest_object_key
 from asyncart.repo.location import StoreLocation
 from asyncart.repo.metastores.base import ChunkScope
 from asyncart.repo.metastores.migrations import WRITE_OPTION, async_url, make_engine
@@ -71,6 +72,17 @@ async def push(
     return await repo.commit(commit_request(manifest, name=name, aliases=aliases))
 
 
+def stored_key(manifest: Manifest) -> str:
+    """The key a commit of ``manifest`` stores it under (its encoded bytes' BLAKE3)."""
+    return manifest_object_key(manifest_hash(manifest.encode()))
+
+
+async def version_manifest_key(repo: Repository, info: VersionInfo) -> str:
+    """The key of the manifest object version ``info`` reads."""
+    _, name = await repo.meta.get_version_manifest(info.project, info.name, info.version)
+    return manifest_object_key(name)
+
+
 def commit_request(
     manifest: Manifest, *, name: str = NAME, aliases: tuple[str, ...] = ()
 ) -> CommitRequest:
@@ -120,3 +132,61 @@ def flip_byte(path: Path, offset: int = 0) -> None:
         byte = f.read(1)
         f.seek(offset)
         f.write(bytes([byte[0] ^ 0xFF]))
+
+
+async def insert_legacy_version(
+    url: str, project: str, name: str, digest: str, size: int, file_count: int
+) -> None:
+    """Insert, with plain SQL, the next version of ``project/name`` (type ``dataset``, alias
+    ``latest``) as every schema before 5 wrote it: no manifest hash, so it reads the
+    object ``manifests/<digest>``. Works on a database at any schema version."""
+    await run_sql(
+        url,
+        "INSERT INTO projects (name, created_at) VALUES (:p, 0) ON CONFLICT DO NOTHING",
+        {"p": project},
+    )
+    pid = "(SELECT id FROM projects WHERE name = :p)"
+    await run_sql(
+        url,
+        "INSERT INTO collections (project_id, name, type, next_index, created_at, updated_at) "
+        f"VALUES ({pid}, :n, 'dataset', 0, 0, 0) ON CONFLICT DO NOTHING",
+        {"p": project, "n": name},
+    )
+    cid = f"(SELECT id FROM collections WHERE project_id = {pid} AND name = :n)"
+    await run_sql(
+        url,
+        "INSERT INTO versions (collection_id, idx, digest, size, file_count, metadata, "
+        f"created_at) SELECT {cid}, next_index, :d, :s, :f, '{{}}', 0 FROM collections "
+        f"WHERE id = {cid}",
+        {"p": project, "n": name, "d": digest, "s": size, "f": file_count},
+    )
+    await run_sql(
+        url, f"UPDATE collections SET next_index = next_index + 1 WHERE id = {cid}",
+        {"p": project, "n": name},
+    )
+    await run_sql(url, f"DELETE FROM aliases WHERE collection_id = {cid} AND alias = 'latest'",
+                  {"p": project, "n": name})
+    await run_sql(
+        url,
+        "INSERT INTO aliases (collection_id, alias, version_id) "
+        f"SELECT {cid}, 'latest', MAX(id) FROM versions WHERE collection_id = {cid}",
+        {"p": project, "n": name},
+    )
+
+
+async def back_to_schema_4(repo: Repository, location: StoreLocation) -> None:
+    """Make a store look as schema 4 left it: each version's manifest object under
+    ``manifests/<digest>`` (the one it reads now moved there), no ``manifest_hash``
+    column, schema version 4. ``repo`` is closed after."""
+    moved = set()
+    for version in await repo.meta.all_versions():
+        key = manifest_object_key(version.manifest_name)
+        blob = await repo.blobs.get_bytes(key)
+        await repo.blobs.put_bytes(manifest_object_key(version.digest), blob)
+        moved.add(key)
+    for key in moved:
+        await repo.blobs.delete(key)
+    await repo.close()
+    await run_sql(location.db, "DROP INDEX ix_versions_manifest_hash")
+    await run_sql(location.db, "ALTER TABLE versions DROP COLUMN manifest_hash")
+    await run_sql(location.db, "DELETE FROM schema_version WHERE version > 4")

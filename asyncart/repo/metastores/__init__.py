@@ -5,8 +5,9 @@ Design
 :class:`MetaStore` (``base.py``) is the port the repository talks to; every method
 is one transaction and raises only :mod:`asyncart.errors` classes.
 :class:`SqlMetaStore` (``sql.py``, with its row conversions and lookups in
-``lookups.py``, version deletion in ``deletion.py`` and the pack-table work that
-keeps garbage collection safe in ``packindex.py``) implements it once, with SQLAlchemy 2 Core on
+``lookups.py``, version deletion in ``deletion.py``, the pack-table work that
+keeps garbage collection safe in ``packindex.py`` and which manifest object each
+version reads in ``manifestrefs.py``) implements it once, with SQLAlchemy 2 Core on
 its asyncio extension, for SQLite (aiosqlite) and PostgreSQL (asyncpg). The SQL is
 portable; the few dialect-specific pieces are isolated helpers (``migrations.make_engine``
 and ``migrations.transaction_options``; in ``lookups``: ``insert_or_ignore``,

@@ -57,6 +57,10 @@ class NewVersion:
     #: Chunk hashes the manifest names: checked (and their packs touched) inside the
     #: commit transaction, so a version never names a chunk the index lacks.
     chunks: tuple[str, ...] = ()
+    #: BLAKE3 (hex) of the encoded manifest, stored as ``manifests/<manifest_hash>``.
+    #: None records no hash: the version reads ``manifests/<digest>``, as versions
+    #: committed before schema 5 did.
+    manifest_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,10 +81,24 @@ class StoredVersion:
     name: str
     index: int
     digest: str
+    size: int
+    file_count: int
+    manifest_hash: str | None
 
     @property
     def label(self) -> str:
         return f"{self.project}/{self.name}:{format_version(self.index)}"
+
+    @property
+    def manifest_name(self) -> str:
+        """The name of the manifest object this version reads (``manifests/<name>``):
+        its recorded hash, or its digest for a version committed before schema 5."""
+        return manifest_name(self.manifest_hash, self.digest)
+
+
+def manifest_name(manifest_hash: str | None, digest: str) -> str:
+    """See :attr:`StoredVersion.manifest_name`."""
+    return digest if manifest_hash is None else manifest_hash
 
 
 @dataclass(frozen=True)
@@ -328,6 +346,47 @@ class MetaStore(ABC):
         """Remove the index entries of ``hashes`` that point into ``pack_id``; returns how many."""
 
     @abstractmethod
-    async def digest_unreferenced(self, digest: str) -> bool:
-        """Whether no version has artifact ``digest``, asked in a write transaction so a
-        concurrent commit is ordered entirely before or after the answer."""
+    async def manifest_unreferenced(self, name: str) -> bool:
+        """Whether no version reads the manifest object ``manifests/<name>`` (see
+        :attr:`StoredVersion.manifest_name`), asked in a write transaction so a concurrent
+        commit is ordered entirely before or after the answer."""
+
+    # -- manifest objects (schema 5) -----------------------------------------------
+
+    @abstractmethod
+    async def get_version_manifest(
+        self, project: str, name: str, ref: str
+    ) -> tuple[VersionInfo, str]:
+        """Resolve ``ref`` as :meth:`get_version` does, in the same transaction as the name
+        of the manifest object the version reads (:attr:`StoredVersion.manifest_name`)."""
+
+    @abstractmethod
+    async def legacy_manifest_digests(self) -> list[str]:
+        """The digests of versions that record no manifest hash (committed before schema
+        5): each reads ``manifests/<digest>``."""
+
+    @abstractmethod
+    async def record_manifest_hash(
+        self, digest: str, manifest_hash: str, *, stored: StoredCheck
+    ) -> int:
+        """Make the versions of ``digest`` that record no manifest hash read
+        ``manifests/<manifest_hash>`` instead; returns how many changed.
+
+        ``stored`` is awaited inside the transaction (ordered with gc's decision on that
+        object): if it says the object is gone, nothing changes and 0 is returned.
+        """
+
+    @abstractmethod
+    async def replace_lost_manifest(
+        self,
+        project: str,
+        name: str,
+        index: int,
+        lost: str,
+        manifest_hash: str,
+        *,
+        stored: StoredCheck,
+    ) -> bool:
+        """Make version ``index`` read ``manifests/<manifest_hash>`` if it still reads the
+        object ``lost`` (which the caller found missing) and ``stored`` (awaited inside the
+        transaction) says the new object is there. True when it changed."""

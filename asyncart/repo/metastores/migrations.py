@@ -294,12 +294,27 @@ def _m4_projects_access(conn: Connection) -> None:
     )
 
 
+def _m5_manifest_hash(conn: Connection) -> None:
+    """Version 5: ``versions.manifest_hash``, the name of the version's manifest object.
+
+    Before, a manifest was stored as ``manifests/<artifact digest>``, a name any commit of
+    the same (path, file digest) pairs overwrote, in any project (issue 15). Existing
+    versions start with NULL (their object is still ``manifests/<digest>``); the
+    repository copies each such object to its content address and records the hash when
+    it next opens (``Repository.complete_manifest_hashes``: blobstores are out of reach
+    of a SQL step).
+    """
+    conn.exec_driver_sql("ALTER TABLE versions ADD COLUMN manifest_hash VARCHAR(64)")
+    conn.exec_driver_sql("CREATE INDEX ix_versions_manifest_hash ON versions (manifest_hash)")
+
+
 #: Every migration step, oldest first; ``len(MIGRATIONS)`` is the current schema version.
 MIGRATIONS: tuple[Step, ...] = (
     _m1_initial,
     _m2_gc_support,
     _m3_users_and_keys,
     _m4_projects_access,
+    _m5_manifest_hash,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

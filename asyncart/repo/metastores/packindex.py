@@ -24,14 +24,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from asyncart.errors import ChunkMissing
 from asyncart.repo.metastores import visibility
 from asyncart.repo.metastores.base import PackChunk, PackRecord, StoredVersion, StoreSnapshot
 from asyncart.repo.metastores.lookups import (
-    MANIFEST_LOCK,
     PACK_LOCK,
     _batches,
     _hash_bytes,
@@ -163,9 +162,17 @@ async def chunks_by_pack(conn: AsyncConnection) -> dict[str, list[PackChunk]]:
 async def all_versions(conn: AsyncConnection) -> list[StoredVersion]:
     view = version_view.subquery()
     rows = await conn.execute(
-        select(view.c.project, view.c.name, view.c.index, view.c.digest).order_by(
-            bytewise(view.c.project), bytewise(view.c.name), view.c.index
+        select(
+            view.c.project,
+            view.c.name,
+            view.c.index,
+            view.c.digest,
+            view.c.size,
+            view.c.file_count,
+            versions.c.manifest_hash,
         )
+        .join(versions, versions.c.id == view.c.id)
+        .order_by(bytewise(view.c.project), bytewise(view.c.name), view.c.index)
     )
     return [StoredVersion(*row) for row in rows]
 
@@ -205,11 +212,3 @@ async def drop_chunks(conn: AsyncConnection, pack_id: str, hashes: Sequence[str]
         )
         dropped += result.rowcount
     return dropped
-
-
-async def digest_unreferenced(conn: AsyncConnection, digest: str) -> bool:
-    await lock_object(conn, MANIFEST_LOCK, digest)  # waits for a commit inserting it
-    found = await conn.execute(
-        select(func.count()).select_from(versions).where(versions.c.digest == digest)
-    )
-    return int(found.scalar_one()) == 0

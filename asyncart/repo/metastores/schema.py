@@ -98,8 +98,13 @@ versions = Table(
     Column("description", Text, nullable=True),
     Column("created_at", Float, nullable=False),
     Column("created_by", String(NAME), ForeignKey("runs.id"), nullable=True),
+    # BLAKE3 of the stored (encoded) manifest: the object is ``manifests/<manifest_hash>``
+    # (schema v5). NULL only for a version committed before v5 whose object
+    # ``manifests/<digest>`` the repository could not copy yet (``Repository.open``).
+    Column("manifest_hash", String(64), nullable=True),
     UniqueConstraint("collection_id", "idx"),
     UniqueConstraint("collection_id", "digest"),
+    Index(None, "manifest_hash"),
 )
 
 aliases = Table(

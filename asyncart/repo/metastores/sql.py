@@ -36,6 +36,7 @@ from asyncart.repo.metastores.base import (
     StoredCheck,
     StoredVersion,
     StoreSnapshot,
+    manifest_name,
 )
 from asyncart.repo.metastores.chunkindex import ChunkIndexMethods
 from asyncart.repo.metastores.lookups import (
@@ -55,6 +56,7 @@ from asyncart.repo.metastores.lookups import (
     insert_or_ignore,
     lock_object,
 )
+from asyncart.repo.metastores.manifestrefs import ManifestRefMethods
 from asyncart.repo.metastores.migrations import (
     async_url,
     make_engine,
@@ -95,7 +97,7 @@ def _retryable(exc: DBAPIError) -> bool:
 # -- the store ----------------------------------------------------------------
 
 
-class SqlMetaStore(ChunkIndexMethods, MetaStore):
+class SqlMetaStore(ChunkIndexMethods, ManifestRefMethods, MetaStore):
     """:class:`MetaStore` on SQLAlchemy Core (async).
 
     Args:
@@ -208,8 +210,8 @@ class SqlMetaStore(ChunkIndexMethods, MetaStore):
         async def work(conn: AsyncConnection) -> VersionInfo:
             now = time.time()
             await packindex.claim_chunks(conn, new.chunks, now)
-            # Ordered with gc's decision on this manifest (digest_unreferenced).
-            await lock_object(conn, MANIFEST_LOCK, new.digest)
+            # Ordered with gc's decision on this manifest object (manifest_unreferenced).
+            await lock_object(conn, MANIFEST_LOCK, manifest_name(new.manifest_hash, new.digest))
             if manifest_stored is not None and not await manifest_stored():
                 raise StoreRetry(
                     f"the manifest of {_artifact(new.project, new.name)} was removed by a "
@@ -300,6 +302,7 @@ class SqlMetaStore(ChunkIndexMethods, MetaStore):
                 description=new.description,
                 created_at=now,
                 created_by=new.run_id,
+                manifest_hash=new.manifest_hash,
             )
         )
         await conn.execute(
@@ -512,11 +515,3 @@ class SqlMetaStore(ChunkIndexMethods, MetaStore):
             return await packindex.drop_chunks(conn, pack_id, hashes)
 
         return await self._run(f"drop chunks of pack {pack_id}", work, write=True)
-
-    async def digest_unreferenced(self, digest: str) -> bool:
-        """Whether no version has ``digest`` (a write transaction: ordered with commits)."""
-
-        async def work(conn: AsyncConnection) -> bool:
-            return await packindex.digest_unreferenced(conn, digest)
-
-        return await self._run(f"look up versions of digest {digest}", work, write=True)
