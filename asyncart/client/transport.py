@@ -32,6 +32,8 @@ from aiohttp.abc import AbstractStreamWriter
 from aiohttp.payload import Payload
 
 import asyncart
+from asyncart.client import answers
+from asyncart.client.answers import MalformedAnswer
 from asyncart.client.credentials import api_key_for, display_url, key_source
 from asyncart.client.retry import RetryStats, with_retries
 from asyncart.config import Settings
@@ -53,6 +55,8 @@ T = TypeVar("T")
 _COMPRESS_ABOVE = 64 << 10
 _WRITE_SLICE = 1 << 20
 _READ_BUFSIZE = 4 << 20
+MAX_JSON_ANSWER = P.MAX_JSON_BODY  # decoded bytes of one JSON answer (64 MiB)
+MAX_ERROR_BODY = 64 << 10  # decoded bytes of an error answer's body read for its message
 
 
 class PartsPayload(Payload):
@@ -283,16 +287,54 @@ class HttpTransport:
             self.settings, what or f"{method} {shown}", attempt, self.counters.retry
         )
 
-    async def json(self, method: str, path: str, json_body: Any = None, **kw: Any) -> Any:
-        async def read(resp: aiohttp.ClientResponse) -> Any:
-            raw = await resp.read()
-            self.counters.bytes_received += len(raw)
-            try:
-                return json.loads(raw)
-            except ValueError as exc:
-                raise ProtocolError(f"{resp.url}: answer is not JSON ({exc})") from exc
+    async def answer(
+        self,
+        method: str,
+        path: str,
+        record: type[T],
+        json_body: Any = None,
+        *,
+        what: str,
+        doing: str | None = None,
+        body: Payload | None = None,
+    ) -> T:
+        """Send one request and decode its JSON answer into ``record`` (``answers.py``),
+        reading at most :data:`MAX_JSON_ANSWER` decoded bytes. ``what`` names the answer
+        in errors ("version"), ``doing`` the request in retry messages.
 
-        return await self.call(method, path, read, json_body=json_body, **kw)
+        Raises:
+            MalformedAnswer: the answer is too large, not JSON, or breaks ``record``'s rules.
+        """
+
+        async def read(resp: aiohttp.ClientResponse) -> T:
+            raw = await read_bounded(resp, MAX_JSON_ANSWER, f"the {what}")
+            self.counters.bytes_received += len(raw)
+            return answers.decode(raw, record, what, f"server {self.base_url}")
+
+        return await self.call(method, path, read, json_body=json_body, body=body, what=doing)
+
+
+async def read_bounded(resp: aiohttp.ClientResponse, limit: int, what: str) -> bytearray:
+    """The body of ``resp``, decoded (gzip and all), or MalformedAnswer once it passes ``limit``
+    bytes: reading stops there, so neither an endless body nor a compression bomb can take
+    more memory than that."""
+    buf = bytearray()
+    async for data in resp.content.iter_any():
+        if len(buf) + len(data) > limit:
+            raise MalformedAnswer(
+                f"{resp.method} {resp.url.path}: {what} passed {human_limit(limit)} (decoded), "
+                "the most this client reads of such an answer; the server is broken or hostile"
+            )
+        buf += data
+    return buf
+
+
+def human_limit(limit: int) -> str:
+    """``64 MiB``, ``64 KiB``, ``512 MiB``."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if limit >= 1 << shift and limit % (1 << shift) == 0:
+            return f"{limit >> shift} {unit}"
+    return f"{limit} bytes"
 
 
 class DirectTransferError(ServerError):
@@ -301,7 +343,7 @@ class DirectTransferError(ServerError):
 
 async def _direct_error(resp: aiohttp.ClientResponse) -> Exception:
     """The exception for an object store's error answer (an XML body, not ours)."""
-    raw = await resp.read()
+    raw = await _error_bytes(resp)
     code_match = re.search(rb"<Code>([^<]{1,64})</Code>", raw)
     code = code_match.group(1).decode("ascii", "replace") if code_match else "http_error"
     message = f"object store answered {resp.status} {resp.reason} ({code})"
@@ -331,12 +373,14 @@ async def _error_from(
     """The exception an error answer stands for; the key sent is never in its message."""
     key = auth.key if auth is not None else None
     request_id = resp.headers.get(P.REQUEST_ID_HEADER)
+    if request_id is not None:
+        request_id = answers.printable(request_id, 64)
+    body = answers.error_body(await _error_bytes(resp))
     server_message: str | None
-    try:
-        body = await resp.json(content_type=None)
-        code, server_message = str(body["code"]), str(body["message"])
-    except (ValueError, KeyError, TypeError, aiohttp.ClientError):
+    if body is None:
         code, server_message = "http_error", None
+    else:
+        code, server_message = body.code, answers.printable(body.message)
     if server_message is not None and key:
         server_message = _redact(server_message, key)
     if resp.status == 401:
@@ -360,6 +404,20 @@ async def _error_from(
             url=url,
         )
     return error_for_code(code, message, status=resp.status, request_id=request_id, url=url)
+
+
+async def _error_bytes(resp: aiohttp.ClientResponse) -> bytes:
+    """Up to :data:`MAX_ERROR_BODY` bytes of an error answer's body (the rest is dropped
+    with the connection); empty if it breaks off."""
+    buf = bytearray()
+    try:
+        async for data in resp.content.iter_any():
+            buf += data
+            if len(buf) > MAX_ERROR_BODY:
+                return b""  # no error body is that long: not ours, say only the status
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        return b""
+    return bytes(buf)
 
 
 _KEY_BODY = re.compile(r"acart_([A-Za-z0-9_-]{20,})")

@@ -41,7 +41,7 @@ import blake3
 from aiohttp import web
 
 from asyncart.core.chunking import DEFAULT_CHUNKER
-from asyncart.core.manifest import MANIFEST_FORMAT, ChunkRef
+from asyncart.core.manifest import MANIFEST_FORMAT, MAX_SIZE, ChunkRef
 from asyncart.core.pack import PackHeader
 from asyncart.core.paths import normalize_entry_path
 from asyncart.errors import ConfigError
@@ -172,6 +172,7 @@ class Served:
         entries = self.manifest_doc.get("entries")
         entries = entries if isinstance(entries, list) else []
         sizes = [e.get("size") for e in entries if isinstance(e, dict)]
+        total = sum(s for s in sizes if isinstance(s, int) and s >= 0)
         return {
             "project": PROJECT,
             "name": NAME,
@@ -179,7 +180,7 @@ class Served:
             "index": 0,
             "version": "v0",
             "digest": self.digest(),
-            "size": sum(s for s in sizes if isinstance(s, int) and s >= 0),
+            "size": total if total <= MAX_SIZE else 0,  # lies in entries reach the manifest
             "file_count": len(entries),
             "aliases": ["latest"],
             "metadata": {},
