@@ -56,10 +56,10 @@ def read(path: Path, digest: str, size: int) -> list[tuple[int, int]] | None:
     except OSError:
         return None
     try:
-        size = os.fstat(fd).st_size
+        length = os.fstat(fd).st_size
         # One record per verified region: a journal is never near this long; a file
         # that is, is not ours to read into memory.
-        data = os.read(fd, size) if size <= MAX_JOURNAL_BYTES else b""
+        data = os.read(fd, length) if length <= MAX_JOURNAL_BYTES else b""
     finally:
         os.close(fd)
     head = len(_MAGIC) + _HEADER.size
