@@ -81,7 +81,10 @@ class VersionAnswer(Answer):
     def __post_init__(self) -> None:
         _names(self, "project", "name", "type")
         for alias in self.aliases:
-            validate_alias(alias)
+            try:
+                validate_alias(alias)
+            except InvalidNameError as exc:
+                raise ValueError(f"field `aliases`: {exc}") from None
         if self.version is not None and self.version != format_version(self.index):
             raise ValueError(
                 f"field `version` is {self.version[:40]!r}, but `index` {self.index} "
@@ -145,7 +148,7 @@ class ProjectList(Answer):
 
     def __post_init__(self) -> None:
         for project in self.projects:
-            validate_name(project, what="field `projects[]`")
+            validate_name(project, what="an entry of field `projects`")
 
 
 class RunAnswer(Answer):

@@ -31,7 +31,7 @@ from asyncart.client.transport import (
 )
 from asyncart.config import Settings
 from asyncart.core import protocol as P
-from asyncart.core.manifest import Manifest
+from asyncart.core.manifest import Manifest, ManifestTooLarge
 from asyncart.core.models import (
     ChunkLocation,
     CollectionInfo,
@@ -389,6 +389,10 @@ class HttpRemote(Remote):
         blob, header = await self.http.call("GET", path, read)
         try:
             return checked_manifest(blob, header.digest)
+        except ManifestTooLarge as exc:
+            raise MalformedAnswer(
+                f"{self.description} sent an unusable manifest for {project}/{name}:{ref}: {exc}"
+            ) from None
         except ConfigError as exc:  # a hostile or broken server: say where the manifest came from
             raise type(exc)(
                 f"{self.description} sent an unusable manifest for {project}/{name}:{ref}: {exc}"

@@ -228,12 +228,16 @@ class Manifest:
         try:
             raw = gunzip_bounded(blob, limit) if blob[:2] == b"\x1f\x8b" else blob
             if len(raw) > limit:
-                raise ConfigError(_too_large(limit))
+                raise ManifestTooLarge(_too_large(limit))
             return cls.from_json(json.loads(raw))
         except (OSError, EOFError, ValueError, zlib.error) as exc:
             if isinstance(exc, ConfigError):
                 raise
             raise ConfigError(f"manifest could not be decoded: {exc}") from None
+
+
+class ManifestTooLarge(ConfigError):
+    """A manifest that decompresses to more than the limit (a compression bomb)."""
 
 
 def _too_large(limit: int) -> str:
@@ -253,7 +257,7 @@ def gunzip_bounded(blob: bytes | bytearray, limit: int) -> bytes:
     for piece in _gunzip_pieces(blob, limit):
         total += len(piece)
         if total > limit:
-            raise ConfigError(_too_large(limit))
+            raise ManifestTooLarge(_too_large(limit))
     return b"".join(_gunzip_pieces(blob, limit))
 
 

@@ -96,13 +96,13 @@ def gzip_bomb(prefix: bytes = b"") -> bytes:
 
 
 def with_future_fields(value: Any) -> Any:
-    """``value`` with :data:`FUTURE` added to every object in it (metadata/config left alone)."""
+    """``value`` with :data:`FUTURE` added to every record in it (maps such as metadata left alone)."""
     if isinstance(value, list):
         return [with_future_fields(v) for v in value]
     if not isinstance(value, dict):
         return value
     out = {
-        k: v if k in ("metadata", "config", "locations") else with_future_fields(v)
+        k: v if k in ("metadata", "config", "locations", "urls") else with_future_fields(v)
         for k, v in value.items()
     }
     out.update(FUTURE)
