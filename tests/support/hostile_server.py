@@ -96,7 +96,7 @@ def gzip_bomb(prefix: bytes = b"") -> bytes:
 
 
 def with_future_fields(value: Any) -> Any:
-    """``value`` with :data:`FUTURE` added to every record in it (maps such as metadata left alone)."""
+    """``value`` with :data:`FUTURE` added to every record in it (maps left alone)."""
     if isinstance(value, list):
         return [with_future_fields(v) for v in value]
     if not isinstance(value, dict):
