@@ -21,14 +21,8 @@ import blake3
 
 from asyncart.client import answers as A
 from asyncart.client.answers import MalformedAnswer
-from asyncart.client.transport import (
-    MAX_ERROR_BODY,
-    Counters,
-    DirectTransferError,
-    HttpTransport,
-    PartsPayload,
-    read_bounded,
-)
+from asyncart.client.http_errors import MAX_ERROR_BODY, DirectTransferError
+from asyncart.client.transport import Counters, HttpTransport, PartsPayload, read_bounded
 from asyncart.config import Settings
 from asyncart.core import protocol as P
 from asyncart.core.manifest import Manifest, ManifestTooLarge
