@@ -19,7 +19,7 @@ from pathlib import Path
 
 import blake3
 
-from asyncart.client import journal
+from asyncart.client import journal, side_files
 from asyncart.core.manifest import ManifestEntry
 from asyncart.errors import NO_SPACE_ERRNOS, DiskFullError, IntegrityError
 
@@ -78,7 +78,7 @@ class PartFile:
         """
         if self.created:
             return  # resumed: its verified chunks stay
-        fd = os.open(self.part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        fd = side_files.create(self.part)
         try:
             if self.entry.size >= _PREALLOCATE_FROM:
                 preallocate(fd, self.entry.size, self.part)
@@ -95,12 +95,12 @@ class PartFile:
         removed.
         """
         regions = journal.read(self.journal, self.entry.digest, self.entry.size)
-        if not regions or not self.part.is_file():
+        if not regions or not side_files.check(self.part):
             self.discard()
             return 0
         covered = _merge(regions)
         keep: list[tuple[int, int]] = []
-        fd = os.open(self.part, os.O_RDONLY)
+        fd = side_files.open_existing(self.part, os.O_RDONLY)
         try:
             offset = 0
             for chunk in self.entry.chunks:
@@ -178,7 +178,7 @@ class PartFile:
     def _hash_region(self, start: int, end: int) -> None:
         assert self._hasher is not None
         buf = _read_buffer()
-        fd = os.open(self.part, os.O_RDONLY)
+        fd = side_files.open_existing(self.part, os.O_RDONLY)
         try:
             pos = start
             while pos < end:

@@ -15,22 +15,23 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import stat
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import anyio
 import anyio.to_thread
 
+from asyncart.client import side_files
 from asyncart.client.assembly import PartFile, discard_all, finalize_all, keep_resumable
 from asyncart.client.concurrency import AdaptiveLimit
 from asyncart.client.delta import LocalPiece, chunk_index, copy_local_pieces, scan_local_file
 from asyncart.client.hashcache import HashCache, HashedFile
+from asyncart.client.journal import journal_path
 from asyncart.client.progress import Progress, TransferStats
 from asyncart.client.pull_lock import pull_lock
 from asyncart.client.range_writer import PackRange, Piece, RangeWriter
+from asyncart.client.references import copy_reference
 from asyncart.client.remote import Remote
 from asyncart.client.scan import FileIdentity, hash_file
 from asyncart.client.tasks import task_group
@@ -38,6 +39,7 @@ from asyncart.config import Settings
 from asyncart.core.chunking import ChunkerSpec
 from asyncart.core.manifest import ChunkRef, Manifest, ManifestEntry
 from asyncart.core.models import ChunkLocation
+from asyncart.core.names import parse_version, validate_name
 from asyncart.core.paths import RESERVED_SUFFIX, safe_join, sidecar_path
 from asyncart.errors import ChunkMissing, ConfigError, IntegrityError, ProtocolError
 
@@ -88,22 +90,28 @@ def _create_parts(targets: list[PartFile]) -> None:
         target.create()
 
 
-def _copy_reference(entry: ManifestEntry, final: Path) -> None:
-    assert entry.ref is not None
-    parsed = urlparse(entry.ref)
-    if parsed.scheme != "file":
-        raise ConfigError(f"reference {entry.ref!r}: only file:// references can be downloaded")
-    source = Path(unquote(parsed.path))
-    final.parent.mkdir(parents=True, exist_ok=True)
-    part = sidecar_path(final, RESERVED_SUFFIX)
-    try:
-        shutil.copyfile(source, part)
-    except OSError as exc:
-        raise ConfigError(f"reference {entry.ref!r} cannot be read: {exc.strerror}") from None
-    if hash_file(part) != entry.digest:
-        part.unlink(missing_ok=True)
-        raise IntegrityError(f"referenced file {entry.ref!r} changed since it was logged")
-    os.replace(part, final)
+DOWNLOADS_DIR = Path("artifacts")
+
+
+def default_root(name: str, version: str) -> Path:
+    """``artifacts/<name>:<version>`` (relative to the working directory), checked to be one
+    directory inside ``artifacts``: the name and version come from a server's answer.
+
+    Raises:
+        ConfigError: the name or version is not one, or the directory is a symlink out.
+    """
+    validate_name(name)
+    if parse_version(version) is None:
+        raise ConfigError(f"version {version[:40]!r} is not of the form v<number>")
+    target = DOWNLOADS_DIR / f"{name}:{version}"
+    base = DOWNLOADS_DIR.resolve()
+    resolved = target.resolve()
+    if len(target.parts) != 2 or resolved.parent != base:
+        raise ConfigError(
+            f"the default download directory {str(target)!r} leads out of {str(DOWNLOADS_DIR)!r} "
+            f"(to {str(resolved)!r}); pass a directory to download into"
+        )
+    return target
 
 
 async def download_manifest(
@@ -232,14 +240,16 @@ def _targets_to_fetch(
         if have is not None and have.digest == entry.digest and have.identity.size == entry.size:
             skipped += 1
             continue
+        side_files.check_final(final, root)
+        side_files.check(journal_path(final))
         if entry.ref is not None:
-            _copy_reference(entry, final)
+            copy_reference(entry, final)
             continue
         if have is not None and len(entry.chunks) > 1:
             previous[final] = have.chunks
         target = PartFile(entry, final, sidecar_path(final, RESERVED_SUFFIX))
         _prepare(target, made_dirs)
-        if target.part.exists():
+        if side_files.check(target.part):
             resumed += target.resume()
         if target.remaining == 0:  # empty, or wholly kept from an interrupted pull
             if not target.created:

@@ -17,11 +17,13 @@ import os
 import struct
 from pathlib import Path
 
+from asyncart.client import side_files
 from asyncart.core.paths import JOURNAL_SUFFIX, sidecar_path
 
 _MAGIC = b"asyncart-journal-v1\n"
 _HEADER = struct.Struct("<32sQ")
 _RECORD = struct.Struct("<QQ")
+MAX_JOURNAL_BYTES = 256 << 20
 
 
 def journal_path(final: Path) -> Path:
@@ -31,7 +33,7 @@ def journal_path(final: Path) -> Path:
 
 def start(path: Path, digest: str, size: int) -> None:
     """Begin an empty journal for the file with ``digest`` and ``size`` (replacing any)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    fd = side_files.create(path)
     try:
         os.write(fd, _MAGIC + _HEADER.pack(bytes.fromhex(digest), size))
     finally:
@@ -40,7 +42,7 @@ def start(path: Path, digest: str, size: int) -> None:
 
 def append(path: Path, regions: list[tuple[int, int]]) -> None:
     """Record verified ``(offset, length)`` regions."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    fd = side_files.open_existing(path, os.O_WRONLY | os.O_APPEND)
     try:
         os.write(fd, b"".join(_RECORD.pack(off, length) for off, length in regions))
     finally:
@@ -50,9 +52,16 @@ def append(path: Path, regions: list[tuple[int, int]]) -> None:
 def read(path: Path, digest: str, size: int) -> list[tuple[int, int]] | None:
     """The recorded regions, or None if there is no journal for this very file."""
     try:
-        data = path.read_bytes()
+        fd = side_files.open_existing(path, os.O_RDONLY)
     except OSError:
         return None
+    try:
+        length = os.fstat(fd).st_size
+        # One record per verified region: a journal is never near this long; a file
+        # that is, is not ours to read into memory.
+        data = os.read(fd, length) if length <= MAX_JOURNAL_BYTES else b""
+    finally:
+        os.close(fd)
     head = len(_MAGIC) + _HEADER.size
     if len(data) < head or not data.startswith(_MAGIC):
         return None

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from asyncart.client.answers import VersionAnswer, convert
 from asyncart.client.progress import Progress, TransferStats
 from asyncart.client.publish import Publication
 from asyncart.client.upload import SourceFile
@@ -199,7 +200,7 @@ class PushWorker:
             job.progress.on_progress(int(message["nbytes"]))
         elif event == "done":
             job.result = (
-                VersionInfo.from_json(message["version"]),
+                convert(message["version"], VersionAnswer, "version", "the push worker").info(),
                 Manifest.from_json(message["manifest"]),
             )
             job.stats = message.get("stats") or {}

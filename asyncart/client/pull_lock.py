@@ -43,6 +43,7 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
+from asyncart.client import side_files
 from asyncart.core.paths import sidecar_path
 from asyncart.errors import PullLockTimeout
 
@@ -77,7 +78,7 @@ def _open_lock(root: Path, cache_dir: Path) -> tuple[int, Path] | None:
     for path in candidates:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666), path
+            return _open(path), path
         except OSError as exc:
             if exc.errno not in _UNWRITABLE:
                 raise
@@ -108,14 +109,25 @@ def _holder(fd: int) -> str:
 
 
 def _open(path: Path) -> int:
-    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    """Open (creating if needed) the lock file at ``path``, never through a link: it is
+    truncated to note the holder, so a planted symlink or hard link must not reach
+    another file (``side_files.py``)."""
+    try:
+        return side_files.open_existing(path, os.O_RDWR)
+    except FileNotFoundError:
+        pass
+    try:
+        return side_files.create(path, os.O_RDWR, replace=False)
+    except FileExistsError:
+        # Another puller created it in between: open theirs (checked like any other).
+        return side_files.open_existing(path, os.O_RDWR)
 
 
 def _still_there(fd: int, path: Path) -> bool:
     """Whether the locked ``fd`` is still the file at ``path`` (a holder that finished
     removed it, and a newcomer may have created another there since)."""
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
     except FileNotFoundError:
         return False
     held = os.fstat(fd)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import anyio.to_thread
 import blake3
 
+from asyncart.client import side_files
 from asyncart.client.assembly import PartFile, no_space
 from asyncart.client.remote import RangeSink
 from asyncart.core.models import ChunkLocation
@@ -175,8 +176,11 @@ class RangeWriter(RangeSink):
     def _write_run(self, run: _Run) -> None:
         fd = self._fds.get(run.file)
         if fd is None:
-            create = os.O_CREAT | os.O_TRUNC if run.file.single_range else 0
-            fd = self._fds[run.file] = os.open(run.file.part, os.O_WRONLY | create, 0o666)
+            if run.file.single_range:  # created by this write (afresh on a retried attempt)
+                fd = side_files.create(run.file.part)
+            else:
+                fd = side_files.open_existing(run.file.part, os.O_WRONLY)
+            self._fds[run.file] = fd
         views, offset = run.views, run.offset
         while views:
             group = views[:_IOV_MAX]

@@ -9,26 +9,23 @@ server runs, called directly on a store directory.
 from __future__ import annotations
 
 import base64
-import json
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import aiohttp
+import blake3
 
-from asyncart.client.transport import (
-    Counters,
-    DirectTransferError,
-    HttpTransport,
-    PartsPayload,
-)
+from asyncart.client import answers as A
+from asyncart.client.answers import MalformedAnswer
+from asyncart.client.http_errors import MAX_ERROR_BODY, DirectTransferError
+from asyncart.client.transport import Counters, HttpTransport, PartsPayload, read_bounded
 from asyncart.config import Settings
 from asyncart.core import protocol as P
-from asyncart.core.chunking import MAX_CHUNK_SIZE
-from asyncart.core.manifest import DIGEST_HEX_LENGTH, MAX_SIZE, Manifest
+from asyncart.core.manifest import Manifest, ManifestTooLarge
 from asyncart.core.models import (
     ChunkLocation,
     CollectionInfo,
@@ -47,11 +44,12 @@ from asyncart.errors import (
 )
 
 QUERY_BATCH = 20_000
+T = TypeVar("T")
 log = logging.getLogger("asyncart.client")
 
 
 async def _drain(resp: aiohttp.ClientResponse) -> None:
-    await resp.read()
+    await read_bounded(resp, MAX_ERROR_BODY, "the object store's answer to an upload")
 
 
 @dataclass
@@ -72,10 +70,10 @@ class DirectTransfer:
     def __post_init__(self) -> None:
         self.uploads = self.downloads = self.enabled
 
-    def offered(self, answer: Any) -> None:
+    def offered(self, direct: bool) -> None:
         """Learn from a ``missing``/``locate`` answer whether the server offers direct
         transfer (``"direct": true``; absent from older servers: not offered)."""
-        if not (isinstance(answer, dict) and answer.get("direct") is True):
+        if not direct:
             self.uploads = self.downloads = False
 
     def give_up(self, why: str) -> None:
@@ -198,31 +196,58 @@ class HttpRemote(Remote):
     async def missing_chunks(self, hashes: Sequence[str]) -> list[str]:
         out: list[str] = []
         for i in range(0, len(hashes), QUERY_BATCH):
-            body = {"hashes": list(hashes[i : i + QUERY_BATCH])}
-            answer = await self.http.json("POST", P.CHUNKS_MISSING, body)
-            self._direct.offered(answer)
-            out += answer["missing"]
+            asked = list(hashes[i : i + QUERY_BATCH])
+            answer = await self.http.answer(
+                "POST", P.CHUNKS_MISSING, A.MissingAnswer, {"hashes": asked}, what="missing answer"
+            )
+            self._direct.offered(answer.direct)
+            unasked = set(answer.missing).difference(asked)
+            if unasked:
+                raise MalformedAnswer(
+                    f"{self.description} answered chunks/missing with hash {min(unasked)}, "
+                    "which was not asked about"
+                )
+            out += answer.missing
         return out
 
     async def upload_pack(self, parts: Sequence[bytes | memoryview], what: str) -> None:
         if self._direct.uploads and await self._upload_direct(parts, what):
             return
         payload = PartsPayload(parts, P.PACK_MEDIA_TYPE)
-        await self.http.json("POST", P.PACKS, body=payload, what=f"upload of {what}")
+        receipt = await self.http.answer(
+            "POST",
+            P.PACKS,
+            A.PackReceipt,
+            body=payload,
+            what="pack receipt",
+            doing=f"upload of {what}",
+        )
+        self._check_receipt(receipt, parts)
+
+    def _check_receipt(self, receipt: A.PackReceipt, parts: Sequence[bytes | memoryview]) -> None:
+        """The receipt must name the pack sent (its id is the BLAKE3 of its header)."""
+        sent = blake3.blake3(parts[0]).hexdigest()
+        if receipt.pack != sent:
+            raise MalformedAnswer(
+                f"{self.description} answered the upload of pack {sent} with a receipt for "
+                f"pack {receipt.pack}"
+            )
 
     async def _upload_direct(self, parts: Sequence[bytes | memoryview], what: str) -> bool:
         """Upload a pack's bytes straight to the object store, then have the server verify
         and record them (docs/protocol.md §3.10). False: not offered, use the server."""
         header = base64.b64encode(bytes(parts[0])).decode("ascii")
-        offer = await self._offer(P.PACKS_DIRECT, {"header": header})
-        if not isinstance(offer, dict) or not offer.get("url"):
+        offer = await self._offer(
+            P.PACKS_DIRECT, {"header": header}, A.DirectUploadOffer, "direct upload offer"
+        )
+        if offer is None or offer.url is None or offer.key is None:
             self._direct.uploads = False  # this server does not offer it: never ask again
             return False
         data = parts[1:]
         try:
             await self.http.call_direct(
                 "PUT",
-                offer["url"],
+                offer.url,
                 _drain,
                 body=PartsPayload(data, "application/octet-stream"),
                 what=f"direct upload of {what}",
@@ -230,19 +255,22 @@ class HttpRemote(Remote):
         except (DirectTransferError, ConnectError, CertificateError) as exc:
             self._direct.give_up(f"uploads to the object store failed ({exc})")
             return False
-        await self.http.json(
+        receipt = await self.http.answer(
             "POST",
             P.PACKS_DIRECT_COMPLETE,
-            {"header": header, "key": offer["key"]},
-            what=f"verification of {what}",
+            A.PackReceipt,
+            {"header": header, "key": offer.key},
+            what="pack receipt",
+            doing=f"verification of {what}",
         )
+        self._check_receipt(receipt, parts)
         return True
 
-    async def _offer(self, path: str, body: dict[str, Any]) -> Any:
+    async def _offer(self, path: str, body: dict[str, Any], record: type[T], what: str) -> T | None:
         """POST to a direct-transfer route; None from a server that has no such route (an
         older asyncart, or another implementation of the protocol)."""
         try:
-            return await self.http.json("POST", path, body)
+            return await self.http.answer("POST", path, record, body, what=what)
         except (NotFoundError, ServerError) as exc:
             if getattr(exc, "status", 404) in (404, 405):
                 return None
@@ -255,26 +283,22 @@ class HttpRemote(Remote):
             return
         wanted = [p for p in dict.fromkeys(packs) if p not in self._direct.urls]
         for i in range(0, len(wanted), P.MAX_PACK_URLS):
-            answer = await self._offer(P.PACK_URLS, {"packs": wanted[i : i + P.MAX_PACK_URLS]})
-            urls = answer.get("urls") if isinstance(answer, dict) else None
-            if (
-                not isinstance(answer, dict)
-                or not answer.get("offered")
-                or not isinstance(urls, dict)
-            ):
+            asked = wanted[i : i + P.MAX_PACK_URLS]
+            answer = await self._offer(P.PACK_URLS, {"packs": asked}, A.PackUrls, "pack URLs")
+            if answer is None or not answer.offered:
                 self._direct.downloads = False  # not offered by this server
                 return
-            self._direct.urls.update(
-                {k: v for k, v in urls.items() if isinstance(k, str) and isinstance(v, str)}
-            )
+            self._direct.urls.update({k: v for k, v in answer.urls.items() if k in asked})
 
     async def locate_chunks(self, hashes: Sequence[str]) -> dict[str, ChunkLocation]:
         out: dict[str, ChunkLocation] = {}
         for i in range(0, len(hashes), QUERY_BATCH):
             body = {"hashes": list(hashes[i : i + QUERY_BATCH])}
-            answer = await self.http.json("POST", P.CHUNKS_LOCATE, body)
-            self._direct.offered(answer)
-            out.update(parse_locations(answer, self.description))
+            answer = await self.http.answer(
+                "POST", P.CHUNKS_LOCATE, A.LocateAnswer, body, what="locate answer"
+            )
+            self._direct.offered(answer.direct)
+            out.update(answer.chunk_locations())
         return out
 
     async def read_range(
@@ -334,46 +358,62 @@ class HttpRemote(Remote):
             "run_id": req.run_id,
         }
         path = P.path(P.VERSIONS, project=req.project, name=req.name)
-        return VersionInfo.from_json(await self.http.json("POST", path, body))
+        return (await self._version("POST", path, body)).info()
+
+    async def _version(self, method: str, path: str, body: Any = None) -> A.VersionAnswer:
+        return await self.http.answer(method, path, A.VersionAnswer, body, what="version")
 
     async def get_version(self, project: str, name: str, ref: str) -> VersionInfo:
         path = P.path(P.VERSION, project=project, name=name, ref=ref)
-        return parse_version_info(await self.http.json("GET", path), self.description)
+        return (await self._version("GET", path)).info()
 
     async def get_manifest(self, project: str, name: str, ref: str) -> Manifest:
-        async def read(resp: aiohttp.ClientResponse) -> tuple[bytes, str]:
-            blob = await resp.read()
+        async def read(resp: aiohttp.ClientResponse) -> tuple[bytearray, A.VersionHeader]:
+            header = A.decode(
+                resp.headers.get(P.VERSION_INFO_HEADER, "{}").encode(),
+                A.VersionHeader,
+                f"{P.VERSION_INFO_HEADER} header",
+                self.description,
+            )
+            blob = await read_bounded(resp, P.MAX_MANIFEST_BODY, "the manifest")
             self.http.counters.bytes_received += len(blob)
-            return blob, resp.headers.get(P.VERSION_INFO_HEADER, "{}")
+            return blob, header
 
         path = P.path(P.MANIFEST, project=project, name=name, ref=ref)
         blob, header = await self.http.call("GET", path, read)
         try:
-            info = json.loads(header)
-        except ValueError:
-            info = None
-        if not isinstance(info, dict):
-            raise ProtocolError(
-                f"{self.description} sent the manifest of {project}/{name}:{ref} with a "
-                f"malformed {P.VERSION_INFO_HEADER} header {header[:200]!r}"
-            )
-        try:
-            return checked_manifest(blob, str(info.get("digest")))
+            return checked_manifest(blob, header.digest)
+        except ManifestTooLarge as exc:
+            raise MalformedAnswer(
+                f"{self.description} sent an unusable manifest for {project}/{name}:{ref}: {exc}"
+            ) from None
         except ConfigError as exc:  # a hostile or broken server: say where the manifest came from
             raise type(exc)(
                 f"{self.description} sent an unusable manifest for {project}/{name}:{ref}: {exc}"
             ) from None
 
+    async def _versions(self, method: str, path: str) -> list[VersionInfo]:
+        data = await self.http.answer(method, path, A.VersionList, what="version list")
+        return [v.info() for v in data.versions]
+
+    async def _runs(self, path: str) -> list[RunInfo]:
+        data = await self.http.answer("GET", path, A.RunList, what="run list")
+        return [r.info() for r in data.runs]
+
+    async def _run(self, path: str, body: Any) -> RunInfo:
+        return (await self.http.answer("POST", path, A.RunAnswer, body, what="run")).info()
+
     async def list_versions(self, project: str, name: str) -> list[VersionInfo]:
-        data = await self.http.json("GET", P.path(P.VERSIONS, project=project, name=name))
-        return [VersionInfo.from_json(v) for v in data["versions"]]
+        return await self._versions("GET", P.path(P.VERSIONS, project=project, name=name))
 
     async def list_collections(self, project: str) -> list[CollectionInfo]:
-        data = await self.http.json("GET", P.path(P.COLLECTIONS, project=project))
-        return [CollectionInfo.from_json(c) for c in data["collections"]]
+        path = P.path(P.COLLECTIONS, project=project)
+        data = await self.http.answer("GET", path, A.CollectionList, what="collection list")
+        return [c.info() for c in data.collections]
 
     async def list_projects(self) -> list[str]:
-        return list((await self.http.json("GET", P.PROJECTS))["projects"])
+        data = await self.http.answer("GET", P.PROJECTS, A.ProjectList, what="project list")
+        return list(data.projects)
 
     async def create_run(
         self, project: str, job_type: str, name: str | None, config: dict[str, Any], run_id: str
@@ -385,11 +425,10 @@ class HttpRemote(Remote):
             "name": name,
             "config": config,
         }
-        return RunInfo.from_json(await self.http.json("POST", P.RUNS, body))
+        return await self._run(P.RUNS, body)
 
     async def finish_run(self, run_id: str, status: str) -> RunInfo:
-        path = P.path(P.RUN_FINISH, run_id=run_id)
-        return RunInfo.from_json(await self.http.json("POST", path, {"status": status}))
+        return await self._run(P.path(P.RUN_FINISH, run_id=run_id), {"status": status})
 
     async def use_version(
         self, run_id: str | None, project: str, name: str, ref: str, type: str | None
@@ -398,26 +437,22 @@ class HttpRemote(Remote):
             path = P.path(P.VERSION, project=project, name=name, ref=ref)
             if type is not None:
                 path += "?" + urlencode({"type": type})
-            return parse_version_info(await self.http.json("GET", path), self.description)
+            return (await self._version("GET", path)).info()
         body = {"project": project, "name": name, "ref": ref, "type": type}
         path = P.path(P.RUN_INPUTS, run_id=run_id)
-        return parse_version_info(await self.http.json("POST", path, body), self.description)
+        return (await self._version("POST", path, body)).info()
 
     async def run_outputs(self, run_id: str) -> list[VersionInfo]:
-        data = await self.http.json("GET", P.path(P.RUN_OUTPUTS, run_id=run_id))
-        return [VersionInfo.from_json(v) for v in data["versions"]]
+        return await self._versions("GET", P.path(P.RUN_OUTPUTS, run_id=run_id))
 
     async def run_inputs(self, run_id: str) -> list[VersionInfo]:
-        data = await self.http.json("GET", P.path(P.RUN_INPUTS, run_id=run_id))
-        return [VersionInfo.from_json(v) for v in data["versions"]]
+        return await self._versions("GET", P.path(P.RUN_INPUTS, run_id=run_id))
 
     async def version_consumers(self, project: str, name: str, ref: str) -> list[RunInfo]:
-        path = P.path(P.VERSION_CONSUMERS, project=project, name=name, ref=ref)
-        return [RunInfo.from_json(r) for r in (await self.http.json("GET", path))["runs"]]
+        return await self._runs(P.path(P.VERSION_CONSUMERS, project=project, name=name, ref=ref))
 
     async def version_producers(self, project: str, name: str, ref: str) -> list[RunInfo]:
-        path = P.path(P.VERSION_PRODUCERS, project=project, name=name, ref=ref)
-        return [RunInfo.from_json(r) for r in (await self.http.json("GET", path))["runs"]]
+        return await self._runs(P.path(P.VERSION_PRODUCERS, project=project, name=name, ref=ref))
 
     async def close(self) -> None:
         await self.http.close()
@@ -427,65 +462,18 @@ class HttpRemote(Remote):
     ) -> VersionInfo:
         path = P.path(P.VERSION, project=project, name=name, ref=ref)
         path += "?" + urlencode({P.DELETE_ALIASES_PARAM: str(delete_aliases).lower()})
-        return VersionInfo.from_json(await self.http.json("DELETE", path))
+        return (await self._version("DELETE", path)).info()
 
     async def delete_collection(
         self, project: str, name: str, delete_aliases: bool
     ) -> list[VersionInfo]:
         path = P.path(P.COLLECTION, project=project, name=name)
         path += "?" + urlencode({P.DELETE_ALIASES_PARAM: str(delete_aliases).lower()})
-        data = await self.http.json("DELETE", path)
-        return [VersionInfo.from_json(v) for v in data["versions"]]
+        return await self._versions("DELETE", path)
 
 
-def parse_version_info(answer: Any, source: str) -> VersionInfo:
-    """The ``VersionInfo`` of an answer that should hold one (a pull starts from it).
-
-    Raises:
-        ProtocolError: the answer is not a ``VersionInfo`` object.
-    """
-    try:
-        return VersionInfo.from_json(answer)
-    except (TypeError, ValueError, KeyError, AttributeError):
-        raise ProtocolError(
-            f"{source} answered with a malformed version: {json.dumps(answer)[:200]}"
-        ) from None
-
-
-def parse_locations(answer: Any, source: str) -> dict[str, ChunkLocation]:
-    """The chunk locations of a ``chunks/locate`` answer, each checked for shape and range.
-
-    Raises:
-        ProtocolError: the answer is not ``{"locations": {hash: [pack, offset, length]}}``
-            with a 64-hex pack id, ``0 <= offset``, ``1 <= length <= MAX_CHUNK_SIZE`` and
-            ``offset + length <= MAX_SIZE``.
-    """
-    found = answer.get("locations") if isinstance(answer, dict) else None
-    if not isinstance(found, dict):
-        raise ProtocolError(f"{source} answered chunks/locate without a 'locations' object")
-    out: dict[str, ChunkLocation] = {}
-    for h, loc in found.items():
-        if not (
-            isinstance(loc, list)
-            and len(loc) == 3
-            and isinstance(loc[0], str)
-            and len(loc[0]) == DIGEST_HEX_LENGTH
-            and not loc[0].strip("0123456789abcdef")
-            and all(isinstance(v, int) and not isinstance(v, bool) for v in loc[1:])
-            and loc[1] >= 0
-            and 0 < loc[2] <= MAX_CHUNK_SIZE
-            and loc[1] + loc[2] <= MAX_SIZE
-        ):
-            raise ProtocolError(
-                f"{source} answered chunks/locate with an impossible location for chunk "
-                f"{str(h)[:64]}: {json.dumps(loc)[:200]} (expected [64-hex pack id, offset >= 0, "
-                f"length 1..{MAX_CHUNK_SIZE}])"
-            )
-        out[h] = ChunkLocation(loc[0], loc[1], loc[2])
-    return out
-
-
-def checked_manifest(blob: bytes, digest: str) -> Manifest:
+def checked_manifest(blob: bytes | bytearray, digest: str) -> Manifest:
+    """The manifest ``blob`` decodes to, if its digest is ``digest``."""
     manifest = Manifest.decode(blob)
     if manifest.digest != digest:
         raise IntegrityError(

@@ -14,6 +14,7 @@ from tenacity import (
     stop_before_delay,
 )
 
+from asyncart.client.answers import MalformedAnswer
 from asyncart.config import Settings
 from asyncart.errors import IntegrityError, RetriesExhausted, ServiceUnavailable, TransportError
 
@@ -25,8 +26,11 @@ def is_retryable(exc: BaseException) -> bool:
 
     Transport failures (no answer, reset, timeout, truncated body), 429/5xx
     answers, and bytes that arrived corrupted are retried; every other answer
-    from the server is final.
+    from the server is final, and so is an answer that breaks the protocol
+    (a malformed field, a body over its limit).
     """
+    if isinstance(exc, MalformedAnswer):  # the same question would get the same answer
+        return False
     return isinstance(exc, (TransportError, ServiceUnavailable, IntegrityError))
 
 

@@ -20,11 +20,9 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import re
 import secrets
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
@@ -32,27 +30,30 @@ from aiohttp.abc import AbstractStreamWriter
 from aiohttp.payload import Payload
 
 import asyncart
+from asyncart.client import answers
+from asyncart.client.answers import MalformedAnswer
 from asyncart.client.credentials import api_key_for, display_url, key_source
+from asyncart.client.http_errors import (
+    AuthContext,
+    direct_error,
+    error_from,
+)
 from asyncart.client.retry import RetryStats, with_retries
 from asyncart.config import Settings
 from asyncart.core import protocol as P
 from asyncart.errors import (
-    AuthError,
     CertificateError,
     ConfigError,
     ConnectError,
-    DiskFullError,
     ProtocolError,
     RequestTimeout,
-    ServerError,
-    ServiceUnavailable,
-    error_for_code,
 )
 
 T = TypeVar("T")
 _COMPRESS_ABOVE = 64 << 10
 _WRITE_SLICE = 1 << 20
 _READ_BUFSIZE = 4 << 20
+MAX_JSON_ANSWER = P.MAX_JSON_BODY  # decoded bytes of one JSON answer (64 MiB)
 
 
 class PartsPayload(Payload):
@@ -162,8 +163,8 @@ class HttpTransport:
             )
         return self._direct
 
-    def _auth_context(self) -> _AuthContext:
-        return _AuthContext(
+    def _auth_context(self) -> AuthContext:
+        return AuthContext(
             display_url(self.base_url), self._api_key, self._key_source, self._key_from_env
         )
 
@@ -201,7 +202,7 @@ class HttpTransport:
         size = body.size if body is not None else (len(data) if data is not None else 0)
 
         async def error(resp: aiohttp.ClientResponse) -> Exception:
-            return await _error_from(resp, url, self._auth_context())
+            return await error_from(resp, url, self._auth_context())
 
         return await self._send(self._get_session, method, url, data, hdrs, size, read, error, what)
 
@@ -221,7 +222,7 @@ class HttpTransport:
         size = body.size if body is not None else 0
 
         async def error(resp: aiohttp.ClientResponse) -> Exception:
-            return await _direct_error(resp)
+            return await direct_error(resp)
 
         return await self._send(
             self._get_direct_session,
@@ -283,136 +284,51 @@ class HttpTransport:
             self.settings, what or f"{method} {shown}", attempt, self.counters.retry
         )
 
-    async def json(self, method: str, path: str, json_body: Any = None, **kw: Any) -> Any:
-        async def read(resp: aiohttp.ClientResponse) -> Any:
-            raw = await resp.read()
+    async def answer(
+        self,
+        method: str,
+        path: str,
+        record: type[T],
+        json_body: Any = None,
+        *,
+        what: str,
+        doing: str | None = None,
+        body: Payload | None = None,
+    ) -> T:
+        """Send one request and decode its JSON answer into ``record`` (``answers.py``),
+        reading at most :data:`MAX_JSON_ANSWER` decoded bytes. ``what`` names the answer
+        in errors ("version"), ``doing`` the request in retry messages.
+
+        Raises:
+            MalformedAnswer: the answer is too large, not JSON, or breaks ``record``'s rules.
+        """
+
+        async def read(resp: aiohttp.ClientResponse) -> T:
+            raw = await read_bounded(resp, MAX_JSON_ANSWER, f"the {what}")
             self.counters.bytes_received += len(raw)
-            try:
-                return json.loads(raw)
-            except ValueError as exc:
-                raise ProtocolError(f"{resp.url}: answer is not JSON ({exc})") from exc
+            return answers.decode(raw, record, what, f"server {self.base_url}")
 
-        return await self.call(method, path, read, json_body=json_body, **kw)
+        return await self.call(method, path, read, json_body=json_body, body=body, what=doing)
 
 
-class DirectTransferError(ServerError):
-    """An object store refused a presigned request (e.g. the URL expired: 403)."""
+async def read_bounded(resp: aiohttp.ClientResponse, limit: int, what: str) -> bytearray:
+    """The body of ``resp``, decoded (gzip and all), or MalformedAnswer once it passes ``limit``
+    bytes: reading stops there, so neither an endless body nor a compression bomb can take
+    more memory than that."""
+    buf = bytearray()
+    async for data in resp.content.iter_any():
+        if len(buf) + len(data) > limit:
+            raise MalformedAnswer(
+                f"{resp.method} {resp.url.path}: {what} passed {human_limit(limit)} (decoded), "
+                "the most this client reads of such an answer; the server is broken or hostile"
+            )
+        buf += data
+    return buf
 
 
-async def _direct_error(resp: aiohttp.ClientResponse) -> Exception:
-    """The exception for an object store's error answer (an XML body, not ours)."""
-    raw = await resp.read()
-    code_match = re.search(rb"<Code>([^<]{1,64})</Code>", raw)
-    code = code_match.group(1).decode("ascii", "replace") if code_match else "http_error"
-    message = f"object store answered {resp.status} {resp.reason} ({code})"
-    if resp.status == 429 or resp.status >= 500:
-        return ServiceUnavailable(
-            message,
-            status=resp.status,
-            code=code,
-            retry_after=_retry_after(resp.headers.get("Retry-After")),
-        )
-    return DirectTransferError(message, status=resp.status, code=code)
-
-
-@dataclass(frozen=True)
-class _AuthContext:
-    """What a 401 message needs: the server's URL and where the key sent (if any) came from."""
-
-    base: str
-    key: str | None = field(default=None, repr=False)
-    key_source: str | None = None  # e.g. "the API key in ASYNCART_API_KEY"
-    key_from_env: bool = False
-
-
-async def _error_from(
-    resp: aiohttp.ClientResponse, url: str, auth: _AuthContext | None = None
-) -> Exception:
-    """The exception an error answer stands for; the key sent is never in its message."""
-    key = auth.key if auth is not None else None
-    request_id = resp.headers.get(P.REQUEST_ID_HEADER)
-    server_message: str | None
-    try:
-        body = await resp.json(content_type=None)
-        code, server_message = str(body["code"]), str(body["message"])
-    except (ValueError, KeyError, TypeError, aiohttp.ClientError):
-        code, server_message = "http_error", None
-    if server_message is not None and key:
-        server_message = _redact(server_message, key)
-    if resp.status == 401:
-        message = _unauthenticated_message(
-            auth or _AuthContext(display_url(url)),
-            server_message,
-            resp.headers.get("WWW-Authenticate"),
-        )
-        if key:
-            message = _redact(message, key)
-        return AuthError(message, status=401, code=code, request_id=request_id, url=url)
-    message = f"HTTP {resp.status} {resp.reason}" if server_message is None else server_message
-    if (resp.status == 429 or resp.status >= 500) and code != DiskFullError.code:
-        retry_after = _retry_after(resp.headers.get("Retry-After"))
-        return ServiceUnavailable(
-            f"{url}: {message}",
-            retry_after=retry_after,
-            status=resp.status,
-            code=code,
-            request_id=request_id,
-            url=url,
-        )
-    return error_for_code(code, message, status=resp.status, request_id=request_id, url=url)
-
-
-_KEY_BODY = re.compile(r"acart_([A-Za-z0-9_-]{20,})")
-_CHALLENGE_PARAM = re.compile(r'([A-Za-z_]+)\s*=\s*(?:"([^"]*)"|([^\s,]+))')
-
-
-def _redact(text: str, key: str) -> str:
-    """``text`` with ``key`` (and its body after ``acart_``) cut out, should a server echo it."""
-    text = text.replace(key, "[API key]")
-    match = _KEY_BODY.fullmatch(key)
-    if match is not None:
-        text = text.replace(match.group(1), "[API key]")
-    return text
-
-
-def _unauthenticated_message(auth: _AuthContext, detail: str | None, challenge: str | None) -> str:
-    """What a 401 means and what to do, naming where the refused key came from.
-
-    ``detail`` is the server's message; without one, the ``error_description`` of a
-    ``WWW-Authenticate: Bearer ...`` challenge stands in.
-    """
-    base = auth.base
-    scheme, _, params = (challenge or "").strip().partition(" ")
-    if detail is None and params:
-        for match in _CHALLENGE_PARAM.finditer(params):
-            if match.group(1).lower() == "error_description":
-                detail = match.group(2) if match.group(2) is not None else match.group(3)
-    create = "an admin creates one with 'asyncart server admin create-key'"
-    if not auth.key:
-        message = (
-            f"{base} needs an API key and none is set for it: run "
-            f"'asyncart login --url {base}' or set ASYNCART_API_KEY ({create})"
-        )
-    else:
-        if auth.key_from_env:
-            fix = "put a valid key in ASYNCART_API_KEY"
-        else:
-            fix = f"store a valid key with 'asyncart login --url {base}'"
-        reason = detail or f"the key is unknown, revoked or malformed ({create})"
-        source = auth.key_source or "the API key"
-        message = f"{base} refused {source}: {reason}; {fix}"
-    if scheme and scheme.lower() != "bearer":
-        message += (
-            f"; note: the answer asks for {scheme} authentication, not an asyncart API key "
-            f"(is {base} an asyncart server, or a proxy in front of one?)"
-        )
-    return message
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
+def human_limit(limit: int) -> str:
+    """``64 MiB``, ``64 KiB``, ``512 MiB``."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if limit >= 1 << shift and limit % (1 << shift) == 0:
+            return f"{limit >> shift} {unit}"
+    return f"{limit} bytes"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,8 @@ _DIGEST_DOMAIN = b"asyncart.artifact-digest.v1\n"
 EMPTY_DIGEST = blake3.blake3(b"").hexdigest()
 MAX_ENTRIES = 1_000_000  # entries in one manifest
 MAX_SIZE = (1 << 62) - 1  # bytes of one entry, and of all entries of a manifest together
+MAX_DECODED = 512 << 20  # bytes of a manifest's JSON, decompressed (protocol.MAX_MANIFEST_BODY)
+_GUNZIP_STEP = 4 << 20
 
 
 def check_hex_digest(value: object, *, what: str = "digest") -> str:
@@ -216,11 +219,59 @@ class Manifest:
         return gzip.compress(raw, compresslevel=5, mtime=0)
 
     @classmethod
-    def decode(cls, blob: bytes) -> Manifest:
+    def decode(cls, blob: bytes | bytearray, limit: int = MAX_DECODED) -> Manifest:
+        """The manifest in ``blob`` (gzip-compressed JSON, or plain JSON).
+
+        Raises:
+            ConfigError: it is not a manifest, or decompresses to more than ``limit`` bytes.
+        """
         try:
-            raw = gzip.decompress(blob) if blob[:2] == b"\x1f\x8b" else blob
+            raw = gunzip_bounded(blob, limit) if blob[:2] == b"\x1f\x8b" else blob
+            if len(raw) > limit:
+                raise ManifestTooLarge(_too_large(limit))
             return cls.from_json(json.loads(raw))
-        except (OSError, EOFError, ValueError) as exc:
+        except (OSError, EOFError, ValueError, zlib.error) as exc:
             if isinstance(exc, ConfigError):
                 raise
             raise ConfigError(f"manifest could not be decoded: {exc}") from None
+
+
+class ManifestTooLarge(ConfigError):
+    """A manifest that decompresses to more than the limit (a compression bomb)."""
+
+
+def _too_large(limit: int) -> str:
+    return (
+        f"manifest decompresses to more than {limit >> 20} MiB, the most a manifest may hold "
+        "(a compression bomb, or a broken store)"
+    )
+
+
+def gunzip_bounded(blob: bytes | bytearray, limit: int) -> bytes:
+    """Decompress gzip ``blob`` (one member or several), or ConfigError past ``limit`` bytes.
+
+    The size is learnt first by decompressing into a small window that is thrown away,
+    so a compression bomb costs time up to ``limit`` but never that much memory.
+    """
+    total = 0
+    for piece in _gunzip_pieces(blob, limit):
+        total += len(piece)
+        if total > limit:
+            raise ManifestTooLarge(_too_large(limit))
+    return b"".join(_gunzip_pieces(blob, limit))
+
+
+def _gunzip_pieces(blob: bytes | bytearray, limit: int) -> Iterator[bytes]:
+    data = memoryview(blob)
+    while data:
+        d = zlib.decompressobj(wbits=31)  # gzip framing
+        pending: bytes | memoryview = data
+        while not d.eof:
+            out = d.decompress(pending, _GUNZIP_STEP)
+            pending = d.unconsumed_tail
+            if not out and not pending:
+                raise ConfigError("manifest could not be decoded: the gzip stream is truncated")
+            yield out
+        data = memoryview(d.unused_data)
+        while data and data[0] == 0:  # gzip permits zero padding after the last member
+            data = data[1:]

@@ -1,4 +1,8 @@
-"""Records exchanged between client, repository and server, with their JSON forms."""
+"""Records exchanged between client, repository and server, with their JSON forms.
+
+The client never builds these from a server's JSON directly: every answer is parsed,
+field by field with types and ranges, by ``asyncart.client.answers``.
+"""
 
 from __future__ import annotations
 
@@ -41,13 +45,6 @@ class VersionInfo:
         out["version"] = self.version
         return out
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> VersionInfo:
-        data = dict(data)
-        data.pop("version", None)
-        data["aliases"] = tuple(data.get("aliases") or ())
-        return cls(**data)
-
 
 @dataclass(frozen=True)
 class CollectionInfo:
@@ -62,10 +59,6 @@ class CollectionInfo:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CollectionInfo:
-        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -83,10 +76,6 @@ class RunInfo:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RunInfo:
-        return cls(**data)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import IO, Any
 import anyio.to_thread
 
 from asyncart.client.client import Client
-from asyncart.client.download import download_manifest, verify_directory
+from asyncart.client.download import default_root, download_manifest, verify_directory
 from asyncart.client.progress import Progress, TransferStats
 from asyncart.client.publish import Publication, Reference
 from asyncart.client.upload import SourceFile
@@ -283,7 +283,7 @@ class BaseArtifact:
 
     def _default_root(self) -> Path:
         info = self._require_stored("download")[0]
-        return Path("artifacts") / f"{info.name}:{info.version}"
+        return default_root(info.name, info.version)
 
     async def _download(
         self, root: str | os.PathLike[str] | None = None, progress: Progress | None = None

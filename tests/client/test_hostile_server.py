@@ -291,7 +291,7 @@ def _add_entry(served: Served, **entry: Any) -> None:
 
 MANIFEST_LIES: list[tuple[str, Lie, type[AsyncartError], str]] = [
     (
-        "version-info-unknown-fields",
+        "version-info-only-unknown-fields",
         lambda s: setattr(s, "version_answer", {"surprise": 1}),
         ProtocolError,
         "malformed version",
@@ -323,8 +323,8 @@ MANIFEST_LIES: list[tuple[str, Lie, type[AsyncartError], str]] = [
     (
         "version-header-missing-digest",
         lambda s: setattr(s, "version_header", '{"index": 0}'),
-        IntegrityError,
-        "does not match",
+        ProtocolError,
+        "missing required field `digest`",
     ),
     (
         "manifest-not-gzip-json",

@@ -21,6 +21,7 @@ from aiohttp import web
 
 import asyncart
 from asyncart import aio
+from asyncart.client.answers import ProjectList
 from asyncart.client.credentials import clear_text_host, credentials_path, store_key
 from asyncart.client.transport import HttpTransport
 from asyncart.config import Settings
@@ -209,7 +210,7 @@ async def auth_error(url: str, key: str | None, tmp_path: Path) -> asyncart.Auth
     transport = HttpTransport(Settings(url=url, api_key=key, config_dir=tmp_path / "cfg"))
     try:
         with pytest.raises(asyncart.AuthError) as caught:
-            await transport.json("GET", "/v1/projects")
+            await transport.answer("GET", "/v1/projects", ProjectList, what="project list")
     finally:
         await transport.close()
     assert caught.value.status == 401
@@ -235,7 +236,7 @@ async def test_a_401_for_a_key_names_where_the_key_came_from(tmp_path: Path) -> 
         transport = HttpTransport(Settings(url=url, config_dir=tmp_path / "cfg"))
         try:
             with pytest.raises(asyncart.AuthError) as caught:
-                await transport.json("GET", "/v1/projects")
+                await transport.answer("GET", "/v1/projects", ProjectList, what="project list")
         finally:
             await transport.close()
     message = str(caught.value)
@@ -284,7 +285,7 @@ async def test_a_server_echoing_the_key_does_not_get_it_into_the_error(tmp_path:
         transport = HttpTransport(Settings(url=url, api_key=KEY))
         try:
             with pytest.raises(asyncart.AuthError) as caught:
-                await transport.json("GET", "/v1/other")
+                await transport.answer("GET", "/v1/other", ProjectList, what="project list")
         finally:
             await transport.close()
     assert caught.value.status == 403

@@ -15,7 +15,15 @@ and ranged pack reads. Everything it serves lives in plain attributes of
 * ``locations``: ``hash -> [pack, offset, length]`` answered to ``locate``
   (``locate_answer`` replaces the whole JSON answer);
 * ``packs``: pack id -> stored bytes; ``range_lie`` changes how ranges are answered
-  (one of :data:`RANGE_LIES`).
+  (one of :data:`RANGE_LIES`);
+* ``body_lie``: the version or manifest answer becomes endless or a compression bomb
+  (one of :data:`BODY_LIES`);
+* ``extra_fields``: every JSON object answered (records in lists, the version header
+  too) gains fields no client knows, and lists a ``next`` cursor, as a newer server's;
+* ``answers``: route name (``"versions"``, ``"collections"``, ``"projects"``) -> the raw
+  JSON to answer instead of the honest list.
+
+Besides a pull it answers the lists of versions, collections and projects.
 
 Sync tests use :func:`running_hostile_server`, which runs the server's event loop
 in its own thread and stops it when the block ends::
@@ -28,10 +36,12 @@ in its own thread and stops it when the block ends::
 from __future__ import annotations
 
 import asyncio
+import functools
 import gzip
 import json
 import re
 import threading
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,7 +51,7 @@ import blake3
 from aiohttp import web
 
 from asyncart.core.chunking import DEFAULT_CHUNKER
-from asyncart.core.manifest import MANIFEST_FORMAT, ChunkRef
+from asyncart.core.manifest import MANIFEST_FORMAT, MAX_SIZE, ChunkRef
 from asyncart.core.pack import PackHeader
 from asyncart.core.paths import normalize_entry_path
 from asyncart.errors import ConfigError
@@ -51,6 +61,53 @@ PROJECT = "project"
 NAME = "name"
 REF = f"{PROJECT}/{NAME}:v0"
 _DIGEST_DOMAIN = b"asyncart.artifact-digest.v1\n"
+
+BODY_LIES = (
+    "endless_json",  # the version answer never ends (chunked, no Content-Length)
+    "gzip_bomb_json",  # the version answer: 1 MiB with Content-Encoding: gzip, 1 GiB decoded
+    "endless_manifest",  # the manifest body never ends
+    "gzip_bomb_manifest",  # the manifest blob: gzip of 1 GiB (the format's own compression)
+    "endless_error",  # a 500 whose error body never ends
+)
+FUTURE = {"added_by_a_newer_server": {"nested": [1, "two", None]}, "zz_flag": True}
+_BOMB_DECODED = 1 << 30
+
+
+@functools.cache
+def gzip_bomb(prefix: bytes = b"") -> bytes:
+    """``prefix`` and then 1 GiB of spaces, gzip-compressed (about 1 MiB).
+
+    Built in well under a second: one 1 MiB block of spaces is compressed after a full
+    flush (so its compressed form stands alone) and that form repeated.
+    """
+    block = b" " * (1 << 20)
+    z = zlib.compressobj(9, zlib.DEFLATED, -15)
+    head = z.compress(prefix) + z.flush(zlib.Z_FULL_FLUSH)
+    packed = z.compress(block) + z.flush(zlib.Z_FULL_FLUSH)
+    tail = z.flush(zlib.Z_FINISH)
+    crc = zlib.crc32(prefix)
+    count = _BOMB_DECODED >> 20
+    for _ in range(count):
+        crc = zlib.crc32(block, crc)
+    size = (len(prefix) + count * len(block)) & 0xFFFFFFFF
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+    trailer = crc.to_bytes(4, "little") + size.to_bytes(4, "little")
+    return header + head + packed * count + tail + trailer
+
+
+def with_future_fields(value: Any) -> Any:
+    """``value`` with :data:`FUTURE` added to every record in it (maps left alone)."""
+    if isinstance(value, list):
+        return [with_future_fields(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {
+        k: v if k in ("metadata", "config", "locations", "urls") else with_future_fields(v)
+        for k, v in value.items()
+    }
+    out.update(FUTURE)
+    return out
+
 
 RANGE_LIES = (
     "wrong_bytes",  # the right length, one byte flipped in every chunk
@@ -104,6 +161,9 @@ class Served:
     version_header: str | None = None
     locate_answer: Any = None
     range_lie: str | None = None
+    body_lie: str | None = None
+    extra_fields: bool = False
+    answers: dict[str, Any] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
 
     @classmethod
@@ -172,6 +232,7 @@ class Served:
         entries = self.manifest_doc.get("entries")
         entries = entries if isinstance(entries, list) else []
         sizes = [e.get("size") for e in entries if isinstance(e, dict)]
+        total = sum(s for s in sizes if isinstance(s, int) and s >= 0)
         return {
             "project": PROJECT,
             "name": NAME,
@@ -179,7 +240,7 @@ class Served:
             "index": 0,
             "version": "v0",
             "digest": self.digest(),
-            "size": sum(s for s in sizes if isinstance(s, int) and s >= 0),
+            "size": total if total <= MAX_SIZE else 0,  # lies in entries reach the manifest
             "file_count": len(entries),
             "aliases": ["latest"],
             "metadata": {},
@@ -218,6 +279,9 @@ class HostileServer:
         app = web.Application()
         r = app.router
         r.add_get("/v1/health", self._health)
+        r.add_get("/v1/projects", self._projects)
+        r.add_get("/v1/projects/{project}/artifacts", self._collections)
+        r.add_get("/v1/projects/{project}/artifacts/{name}/versions", self._versions)
         r.add_get("/v1/projects/{project}/artifacts/{name}/versions/{ref}", self._version)
         r.add_get("/v1/projects/{project}/artifacts/{name}/versions/{ref}/manifest", self._manifest)
         r.add_post("/v1/chunks/locate", self._locate)
@@ -252,9 +316,56 @@ class HostileServer:
             return _error(404, "version_not_found", f"no version {m['ref']}; versions: v0")
         return None
 
-    async def _version(self, request: web.Request) -> web.Response:
+    def _json(self, value: Any) -> web.Response:
+        if self.served.extra_fields:
+            value = with_future_fields(value)
+            if isinstance(value, dict) and any(isinstance(v, list) for v in value.values()):
+                value["next"] = "cursor-of-a-newer-server"
+        return web.json_response(value)
+
+    async def _projects(self, request: web.Request) -> web.Response:
         self._log(request)
-        return self._check_version(request) or web.json_response(self.served.version_info())
+        return self._json(self.served.answers.get("projects", {"projects": [PROJECT]}))
+
+    async def _collections(self, request: web.Request) -> web.Response:
+        self._log(request)
+        honest = {
+            "collections": [
+                {
+                    "project": PROJECT,
+                    "name": NAME,
+                    "type": "dataset",
+                    "version_count": 1,
+                    "created_at": 0.0,
+                    "updated_at": 0.0,
+                }
+            ]
+        }
+        return self._json(self.served.answers.get("collections", honest))
+
+    async def _versions(self, request: web.Request) -> web.Response:
+        self._log(request)
+        honest = {"versions": [self.served.version_info()]}
+        return self._json(self.served.answers.get("versions", honest))
+
+    async def _version(self, request: web.Request) -> web.StreamResponse:
+        self._log(request)
+        refused = self._check_version(request)
+        if refused is not None:
+            return refused
+        lie = self.served.body_lie
+        if lie == "endless_json":
+            return await _endless(request, b'{"project": "', b"a" * (1 << 20))
+        if lie == "gzip_bomb_json":
+            return web.Response(
+                body=gzip_bomb(b'{"project": "project", "pad": "'),
+                headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+            )
+        if lie == "endless_error":
+            return await _endless(
+                request, b'{"code": "internal", "message": "', b"x" * (1 << 20), status=500
+            )
+        return self._json(self.served.version_info())
 
     async def _manifest(self, request: web.Request) -> web.Response:
         self._log(request)
@@ -264,9 +375,17 @@ class HostileServer:
         served = self.served
         header = served.version_header
         if header is None:
-            header = json.dumps({"digest": served.digest(), "index": 0})
+            fields: dict[str, Any] = {"digest": served.digest(), "index": 0}
+            header = json.dumps(with_future_fields(fields) if served.extra_fields else fields)
+        if served.body_lie == "endless_manifest":
+            return await _endless(
+                request, b"", b"\x1f" * (1 << 20), headers={"X-Asyncart-Version": header}
+            )
+        body = served.manifest_body()
+        if served.body_lie == "gzip_bomb_manifest":
+            body = gzip_bomb(b'{"format": 1, "entries": [], "pad": "')
         return web.Response(
-            body=served.manifest_body(),
+            body=body,
             content_type="application/x-asyncart-manifest",
             headers={"X-Asyncart-Version": header},
         )
@@ -278,7 +397,7 @@ class HostileServer:
             return web.json_response(served.locate_answer)
         hashes = (await request.json())["hashes"]
         found = {h: served.locations[h] for h in hashes if h in served.locations}
-        return web.json_response({"locations": found})
+        return self._json({"locations": found})
 
     async def _unknown(self, request: web.Request) -> web.Response:
         self._log(request)
@@ -331,6 +450,27 @@ class HostileServer:
         return web.Response(
             body=data, status=206, headers=headers, content_type="application/octet-stream"
         )
+
+
+async def _endless(
+    request: web.Request,
+    head: bytes,
+    block: bytes,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> web.StreamResponse:
+    """``head`` then ``block`` again and again (up to 4 GiB), until the client hangs up."""
+    resp = web.StreamResponse(status=status, headers=headers)
+    resp.content_type = "application/json"
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    try:
+        await resp.write(head)
+        for _ in range((4 << 30) // len(block)):
+            await resp.write(block)
+    except (ConnectionError, RuntimeError):
+        pass  # the client stopped reading: what it must do
+    return resp
 
 
 @contextmanager

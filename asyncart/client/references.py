@@ -1,0 +1,101 @@
+"""Pulling a ``file://`` reference: copy exactly the recorded bytes, verified, or nothing.
+
+A reference's URI comes from the manifest, that is from the server. It must name a
+regular file (a symlink to one is followed; to a device, FIFO, socket or directory
+it is refused) of exactly the recorded size. At most that many bytes are copied,
+into the part file beside the target (opened as every side file is,
+``side_files.py``), hashed on the way; the part file is renamed into place only if
+the digest matches, and removed on any failure: no partial file is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import blake3
+
+from asyncart.client import side_files
+from asyncart.core.manifest import ManifestEntry
+from asyncart.core.paths import RESERVED_SUFFIX, sidecar_path
+from asyncart.errors import ConfigError, IntegrityError
+
+_STEP = 1 << 20
+
+
+def reference_source(entry: ManifestEntry) -> Path:
+    """The local file a ``file://`` reference names.
+
+    Raises:
+        ConfigError: another scheme, or a host other than this one.
+    """
+    assert entry.ref is not None
+    parsed = urlparse(entry.ref)
+    if parsed.scheme != "file":
+        raise ConfigError(f"reference {entry.ref!r}: only file:// references can be downloaded")
+    if parsed.netloc not in ("", "localhost"):
+        raise ConfigError(
+            f"reference {entry.ref!r} names host {parsed.netloc!r}; only local files can be copied"
+        )
+    return Path(unquote(parsed.path))
+
+
+def copy_reference(entry: ManifestEntry, final: Path) -> None:
+    """Copy the file ``entry.ref`` names to ``final``, verified against the entry.
+
+    Raises:
+        ConfigError: the reference is not a readable regular file.
+        IntegrityError: its size or digest is not the recorded one.
+    """
+    source = reference_source(entry)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        src = os.open(source, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ConfigError(f"reference {entry.ref!r} cannot be read: {exc.strerror}") from None
+    try:
+        st = os.fstat(src)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(
+                f"reference {entry.ref!r} is not a regular file (a device, FIFO, socket or "
+                "directory); only files can be referenced"
+            )
+        if st.st_size != entry.size:
+            raise IntegrityError(
+                f"referenced file {entry.ref!r} has {st.st_size} bytes, the artifact records "
+                f"{entry.size}: it changed since it was logged"
+            )
+        os.set_blocking(src, True)
+        _copy_verified(src, entry, sidecar_path(final, RESERVED_SUFFIX), final)
+    finally:
+        os.close(src)
+
+
+def _copy_verified(src: int, entry: ManifestEntry, part: Path, final: Path) -> None:
+    dst = side_files.create(part)
+    try:
+        hasher = blake3.blake3()
+        left = entry.size
+        while left:
+            data = os.read(src, min(_STEP, left))
+            if not data:
+                break
+            hasher.update(data)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(dst, view) :]
+            left -= len(data)
+        os.close(dst)
+        dst = -1
+        if left or hasher.hexdigest() != entry.digest:
+            raise IntegrityError(f"referenced file {entry.ref!r} changed since it was logged")
+        os.replace(part, final)
+    except BaseException:
+        if dst >= 0:
+            os.close(dst)
+        with contextlib.suppress(OSError):
+            os.unlink(part)
+        raise
