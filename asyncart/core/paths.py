@@ -89,9 +89,7 @@ def twin_key(path: str) -> str:
     ``Model.bin`` / ``model.bin`` and a precomposed / decomposed ``é`` are one file
     there. The key is Unicode canonical caseless matching: NFD(casefold(NFD(path))).
     """
-    return unicodedata.normalize(
-        "NFD", unicodedata.normalize("NFD", path).casefold()
-    )
+    return unicodedata.normalize("NFD", unicodedata.normalize("NFD", path).casefold())
 
 
 class TwinIndex:
