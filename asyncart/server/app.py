@@ -424,7 +424,7 @@ def _int_query(request: web.Request, key: str, default: int, low: int, high: int
     text = request.query.get(key)
     if text is None:
         return default
-    # ASCII digits only: str.isdigit() and int() also take '²', '٣', '３'.
+    # ASCII digits only: str.isdigit() and int() also take superscript, fullwidth, etc.
     if not (text.isascii() and text.isdigit() and len(text) <= 20) or not (
         low <= int(text) <= high
     ):
