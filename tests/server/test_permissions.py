@@ -43,6 +43,7 @@ class Seeded:
     chunk: bytes
     run_id: str
     location: tuple[str, int, int] = ("", 0, 0)
+    client_run_id: str = ""  # the id its creator sent
 
 
 @dataclass
@@ -96,15 +97,16 @@ async def seed(world: World, where: str) -> None:
     _, body = pack_body([chunk])
     status, _, _ = await call(world, owner, "POST", "/v1/packs", data=body)
     assert status == 201
-    run_id = os.urandom(6).hex()
-    status, _, _ = await call(
+    client_id = os.urandom(6).hex()
+    status, run, _ = await call(
         world,
         owner,
         "POST",
         "/v1/runs",
-        json={"project": project, "job_type": "train", "id": run_id},
+        json={"project": project, "job_type": "train", "id": client_id},
     )
     assert status == 201
+    run_id = run["id"]
     status, _, _ = await call(
         world,
         owner,
@@ -130,7 +132,9 @@ async def seed(world: World, where: str) -> None:
         world, owner, "POST", "/v1/chunks/locate", json={"hashes": [h(chunk)]}
     )
     assert status == 200
-    world.seeded[where] = Seeded(chunk, run_id, tuple(located["locations"][h(chunk)]))
+    world.seeded[where] = Seeded(
+        chunk, run_id, tuple(located["locations"][h(chunk)]), client_run_id=client_id
+    )
 
 
 @pytest.fixture(scope="module")
@@ -391,15 +395,15 @@ async def test_a_hidden_project_answers_exactly_like_a_missing_one(world: World)
 async def test_lineage_and_run_lists_leave_out_hidden_projects(world: World) -> None:
     """A proj-a run that used data of both projects (made by a user who may read both):
     a proj-a reader sees only the proj-a input; proj-b's admin sees no proj-a consumer."""
-    both = os.urandom(6).hex()
-    status, _, _ = await call(
+    status, run, _ = await call(
         world,
         "bridge",
         "POST",
         "/v1/runs",
-        json={"project": "proj-a", "job_type": "mix", "id": both},
+        json={"project": "proj-a", "job_type": "mix", "id": os.urandom(6).hex()},
     )
     assert status == 201
+    both = run["id"]
     for project in ("proj-a", "proj-b"):
         status, _, _ = await call(
             world,
@@ -427,6 +431,74 @@ async def test_lineage_and_run_lists_leave_out_hidden_projects(world: World) -> 
     assert both in {r["id"] for r in body["runs"]}
     status, body, _ = await call(world, world.owner["other"], "GET", consumers)
     assert status == 200 and {r["project"] for r in body["runs"]} == {"proj-b"}
+
+
+# -- existence oracles: ids of another project's things ---------------------------------------
+
+
+def _reply_shape(reply: tuple[int, Any, dict[str, str]], *ids: str) -> tuple[int, Any]:
+    """Status and body with the given ids (and run fields that always differ) masked."""
+    status, body, _ = reply
+    if isinstance(body, dict):  # fresh per answer: a run's id and start, a request id
+        body = {k: v for k, v in body.items() if k not in ("id", "started_at", "request_id")}
+    text = repr(body)
+    for i in ids:
+        text = text.replace(i, "X")
+    return status, text
+
+
+@pytest.mark.parametrize("who", ["write", "admin", "bridge"])
+@pytest.mark.parametrize("taken", ["client id", "run id"])
+async def test_creating_a_run_with_another_projects_run_id_reveals_nothing(
+    world: World, who: str, taken: str
+) -> None:
+    """A run id used in proj-b, sent as the id of a new proj-a run, answers exactly like an
+    id nobody used: 201, a run of the caller's project; proj-b's run is untouched."""
+    other = world.seeded["other"]
+    foreign = other.client_run_id if taken == "client id" else other.run_id
+    fresh = os.urandom(6).hex() if taken == "client id" else os.urandom(12).hex()
+    body = {"project": "proj-a", "job_type": "train", "name": None, "config": {}}
+    clash = await call(world, who, "POST", "/v1/runs", json={**body, "id": foreign})
+    unused = await call(world, who, "POST", "/v1/runs", json={**body, "id": fresh})
+    assert clash[0] == unused[0] == 201, (clash, unused)
+    assert _reply_shape(clash, foreign) == _reply_shape(unused, fresh)
+    assert clash[1]["project"] == "proj-a" and clash[1]["id"] != other.run_id
+    again = await call(world, who, "POST", "/v1/runs", json={**body, "id": foreign})
+    assert again[0] == 201 and again[1]["id"] == clash[1]["id"]  # a retry finds the same run
+    status, run_b, _ = await call(world, world.owner["other"], "GET", f"/v1/runs/{other.run_id}")
+    assert status == 200 and run_b["project"] == "proj-b" and run_b["job_type"] == "train"
+
+
+async def test_a_same_project_id_conflict_stays_visible(world: World) -> None:
+    client_id = os.urandom(6).hex()
+    body = {"project": "proj-a", "job_type": "train", "id": client_id}
+    first = await call(world, "write", "POST", "/v1/runs", json=body)
+    clash = await call(world, "write", "POST", "/v1/runs", json={**body, "job_type": "other"})
+    assert (first[0], clash[0]) == (201, 409)
+
+
+@pytest.mark.parametrize("who", ["write", "admin"])
+async def test_foreign_run_ids_answer_like_missing_ones_everywhere(world: World, who: str) -> None:
+    """Every route taking a run id, with proj-b's run and with an id nobody used."""
+    foreign, absent = world.seeded["other"].run_id, "0123456789ab"
+    commit = {"type": "dataset", "manifest": manifest_json(world.seeded["own"].chunk)}
+    for method, tail, payload in [
+        ("GET", "", None),
+        ("POST", "/finish", {"status": "finished"}),
+        ("POST", "/inputs", {"project": "proj-a", "name": "data", "ref": "best"}),
+        ("GET", "/inputs", None),
+        ("GET", "/outputs", None),
+    ]:
+        hidden = await call(world, who, method, f"/v1/runs/{foreign}{tail}", json=payload)
+        missing = await call(world, who, method, f"/v1/runs/{absent}{tail}", json=payload)
+        assert hidden[0] == missing[0] == 404, (tail, hidden, missing)
+        assert _reply_shape(hidden, foreign) == _reply_shape(missing, absent)
+    name = world.fresh("from-foreign-run")
+    versions = _art("proj-a", name, "/versions")
+    hidden = await call(world, who, "POST", versions, json={**commit, "run_id": foreign})
+    missing = await call(world, who, "POST", versions, json={**commit, "run_id": absent})
+    assert hidden[0] == missing[0] == 404, (hidden, missing)
+    assert _reply_shape(hidden, foreign) == _reply_shape(missing, absent)
 
 
 async def test_audit_log_records_who_did_what(world: World) -> None:
