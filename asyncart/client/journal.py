@@ -31,7 +31,7 @@ def journal_path(final: Path) -> Path:
 
 def start(path: Path, digest: str, size: int) -> None:
     """Begin an empty journal for the file with ``digest`` and ``size`` (replacing any)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.write(fd, _MAGIC + _HEADER.pack(bytes.fromhex(digest), size))
     finally:

@@ -20,6 +20,7 @@ from asyncart.client.scan import FileIdentity, stat_source
 from asyncart.client.snapshot import snapshot_file
 from asyncart.config import Settings
 from asyncart.core.paths import TwinIndex, is_ancestor_path, normalize_entry_path
+from asyncart.core.private_fs import private_dir
 from asyncart.errors import ConfigError
 from asyncart.sdk import portal
 
@@ -115,8 +116,7 @@ class Draft:
         if policy == "immutable":
             return DraftFile(path, local.resolve(), identity)
         if self._snapshots is None:
-            parent = Settings.from_env().cache_dir / "staging"
-            parent.mkdir(parents=True, exist_ok=True)
+            parent = private_dir(Settings.from_env().cache_dir / "staging")
             self._snapshots = Path(tempfile.mkdtemp(prefix="snap-", dir=parent))
             self._track(self._snapshots)
         self._snapshot_count += 1
