@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import shlex
+import socket
 import stat
 import subprocess
 import sys
@@ -360,3 +361,114 @@ async def async_api_round(ev: Evidence) -> None:
             ev.add_error("aio missing version", exc)
         else:
             raise AssertionError("v99 should not exist")
+
+
+# -- malformed requests: aiohttp's own refusals must not quote the key either ----------------
+
+_GET = "GET /v1/projects HTTP/1.1\r\n"
+
+#: Requests aiohttp's parser refuses, each carrying ``{auth}`` (an Authorization header
+#: value) and, where it fits, ``{key}`` (the bare credential) in other places too.
+MALFORMED = {
+    "request-line-extra-token": "GET /v1/projects HTTP/1.1 x\r\nAuthorization: {auth}\r\n\r\n",
+    "request-line-bad-version": "GET /v1/projects HTTP/9\r\nAuthorization: {auth}\r\n\r\n",
+    "request-line-too-long": "GET /v1/projects?q={key}{pad} HTTP/1.1\r\n"
+    "Authorization: {auth}\r\n\r\n",
+    "key-in-target-bad-char": "GET /v1/projects?{key}=\x7f HTTP/1.1\r\n"
+    "Authorization: {auth}\r\n\r\n",
+    "header-without-colon": _GET + "Authorization: {auth}\r\nBad Header\r\n\r\n",
+    "header-control-char": _GET + "Authorization: {auth}\x01\r\n\r\n",
+    "header-nul": _GET + "Authorization: {auth}\x00x\r\n\r\n",
+    "header-name-space": "GET /v1/projects HTTP/1.1\r\nAuthorization : {auth}\r\n\r\n",
+    "header-obs-fold": "GET /v1/projects HTTP/1.1\r\nAuthorization: x\r\n {auth}\r\n\r\n",
+    "authorization-too-long": _GET + "Authorization: {auth}{pad}\r\n\r\n",
+    "other-header-too-long": _GET + "Authorization: {auth}\r\nX-Pad: {pad}\r\n\r\n",
+    "too-many-headers": _GET + "Authorization: {auth}\r\n{many}\r\n",
+    "bad-chunk-size": (
+        "POST /v1/runs HTTP/1.1\r\nAuthorization: {auth}\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "zz\r\n{key}\r\n0\r\n\r\n"
+    ),
+    "bad-chunk-extension": (
+        "POST /v1/runs HTTP/1.1\r\nAuthorization: {auth}\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "2;{key}\x01\r\n{{}}\r\n0\r\n\r\n"
+    ),
+    "bad-transfer-encoding": (
+        "POST /v1/runs HTTP/1.1\r\nAuthorization: {auth}\r\nTransfer-Encoding: {key}\r\n\r\n"
+    ),
+    "length-and-chunked": (
+        "POST /v1/runs HTTP/1.1\r\nAuthorization: {auth}\r\nContent-Length: 5\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    ),
+    "bad-content-length": (
+        "POST /v1/runs HTTP/1.1\r\nAuthorization: {auth}\r\nContent-Length: {key}\r\n\r\n"
+    ),
+    "unicode-content-length": (
+        "POST /v1/runs HTTP/1.1\r\nAuthorization: {auth}\r\nContent-Length: \xb2\r\n\r\n"
+    ),
+    "invalid-method": "G@T /v1/projects HTTP/1.1\r\nAuthorization: {auth}\r\n\r\n",
+    "key-as-method": "{key} /v1/projects HTTP/1.1\r\nAuthorization: {auth}\r\n\r\n",
+    "not-http": "\x16\x03\x01{key}\r\nAuthorization: {auth}\r\n\r\n",
+}
+
+
+def _exchange(port: int, request: bytes) -> bytes:
+    """Send ``request`` raw on a fresh connection; everything answered until it closes.
+
+    (Not half-closed: aiohttp drops a request whose client ended its sending side.)
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_malformed_requests_quote_no_credential(tmp_path: Path) -> None:
+    ev = Evidence(tmp_path)
+    root = tmp_path / "server-store"
+    admin = f"server --root {shlex.quote(str(root))} admin"
+    ev.cli(f"{admin} create-user alice")
+    canary = ev.cli(f"{admin} create-key alice --label canary", keep=False).stdout.strip()
+    secrets_sent = {
+        "canary key": (f"Bearer {canary}", canary),
+        "unknown bearer token": ("Bearer s3cr3t-b3arer-t0ken-9f8e7d", "s3cr3t-b3arer-t0ken-9f8e7d"),
+        "basic credentials": (
+            "Basic YWxpY2U6aHVudGVyMi1wYXNzd29yZA==",
+            "YWxpY2U6aHVudGVyMi1wYXNzd29yZA==",
+        ),
+    }
+    many = "".join(f"X-H{i}: {i}\r\n" for i in range(200))
+    answers: list[tuple[str, bytes]] = []
+    with live_server(root, extra_env=ev.env) as srv:
+        port = int(srv.url.rsplit(":", 1)[1])
+        for case, template in MALFORMED.items():
+            for label, (auth, key) in secrets_sent.items():
+                raw = template.format(auth=auth, key=key, pad="a" * 9000, many=many)
+                raw = raw.replace(" HTTP/1.1\r\n", " HTTP/1.1\r\nHost: localhost\r\n", 1)
+                answer = _exchange(port, raw.encode("latin-1"))
+                answers.append((f"{case} with {label}", answer))
+        # the server still serves, and a well-formed request with the key works
+        good = f"{_GET}Host: localhost\r\nAuthorization: Bearer {canary}\r\nConnection: close"
+        ok = _exchange(port, f"{good}\r\n\r\n".encode())
+        assert ok.startswith(b"HTTP/1.1 200"), ok[:200]
+    log = "".join(srv.log)
+    assert "DEBUG" in log  # logging really was on in the server
+    leaks = [
+        f"{label} ({what}) in {where}"
+        for label, (auth, key) in secrets_sent.items()
+        for what, secret in (("header value", auth), ("credential", key))
+        for where, text in [("server log", log), *((c, a.decode("latin-1")) for c, a in answers)]
+        if secret in text
+    ]
+    leaks += [
+        f"key form {f} in the server log"
+        for f, v in canary_forms(canary).items()
+        if f != "raw" and v.decode() in log
+    ]
+    assert leaks == []
+    refused = [(c, a) for c, a in answers if a.startswith((b"HTTP/1.0 400", b"HTTP/1.1 400"))]
+    assert len(refused) == len(answers), [(c, a[:80]) for c, a in answers if (c, a) not in refused]
+    for case, answer in refused:
+        body = answer.split(b"\r\n\r\n", 1)[1]
+        assert json.loads(body)["code"] == "bad_request", (case, body)

@@ -47,6 +47,7 @@ import blake3
 from asyncart.client.scan import FileIdentity
 from asyncart.core.chunking import ChunkerSpec
 from asyncart.core.manifest import HASH_ALGORITHM, ChunkRef
+from asyncart.core.private_fs import create_private, private_dir, tighten
 
 log = logging.getLogger(__name__)
 
@@ -152,9 +153,11 @@ class HashCache:
         """
         path = directory / FILE_NAME
         try:
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_dir(directory)  # 0700 down from the first directory it creates
             if not path.exists():
-                os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # private: it lists paths
+                os.close(create_private(path, os.O_RDWR | os.O_CREAT))  # private: it lists paths
+            for suffix in ("", "-wal", "-shm"):  # SQLite gives these the database's mode
+                tighten(Path(f"{path}{suffix}"))
         except OSError as exc:
             log.info("hash cache disabled: cannot create %s: %s", path, exc)
             return None

@@ -33,7 +33,7 @@ def journal_path(final: Path) -> Path:
 
 def start(path: Path, digest: str, size: int) -> None:
     """Begin an empty journal for the file with ``digest`` and ``size`` (replacing any)."""
-    fd = side_files.create(path)
+    fd = side_files.create(path, mode=0o600)
     try:
         os.write(fd, _MAGIC + _HEADER.pack(bytes.fromhex(digest), size))
     finally:

@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 
 from asyncart.client.scan import FileIdentity, open_checked
+from asyncart.core.private_fs import create_private
 from asyncart.errors import ConfigError, FileChangedError
 
 FICLONE = 0x40049409  # _IOW(0x94, 9, int), linux/fs.h
@@ -43,7 +44,7 @@ def snapshot_file(source: Path, expected: FileIdentity, target: Path) -> tuple[F
     src = open_checked(source, expected)
     try:
         try:
-            dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            dst = create_private(target)
         except OSError as exc:
             raise ConfigError(f"cannot stage a snapshot of {str(source)!r}: {exc}") from None
         try:

@@ -29,7 +29,7 @@ from typing import Any
 import blake3
 
 from asyncart.core.chunking import DEFAULT_CHUNKER, MAX_CHUNK_SIZE, ChunkerSpec
-from asyncart.core.paths import is_ancestor_path, is_utf8_encodable, normalize_entry_path
+from asyncart.core.paths import TwinIndex, is_utf8_encodable, normalize_entry_path
 from asyncart.errors import ConfigError
 
 MANIFEST_FORMAT = 1
@@ -127,6 +127,16 @@ class ManifestEntry:
             raise ConfigError(f"manifest entry {data!r:.200} is malformed: {exc}") from None
 
 
+def _file_above(path: str, files: dict[str, ManifestEntry]) -> str | None:
+    """The entry of ``files`` that is a directory of ``path``, if any."""
+    end = path.rfind("/")
+    while end > 0:
+        if path[:end] in files:
+            return path[:end]
+        end = path.rfind("/", 0, end)
+    return None
+
+
 def _nonneg_int(value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ConfigError(f"expected a non-negative integer, got {value!r}")
@@ -150,15 +160,19 @@ class Manifest:
         if self.hash_algorithm != HASH_ALGORITHM:
             raise ConfigError(f"hash algorithm {self.hash_algorithm!r} is not supported")
         by_path = self._by_path
-        for prev, entry in zip((None, *entries), entries, strict=False):
-            if prev is not None and (
-                prev.path == entry.path or is_ancestor_path(prev.path, entry.path)
-            ):
+        twins = TwinIndex()
+        for entry in entries:
+            path = entry.path
+            # Sorted, a file comes before every path below it (its name is their prefix).
+            clash = path if path in by_path else _file_above(path, by_path)
+            if clash is not None:
                 raise ConfigError(
-                    f"entry paths {prev.path!r} and {entry.path!r} collide "
+                    f"entry paths {clash!r} and {path!r} collide "
                     "(the same path twice, or a file where a directory is needed)"
                 )
-            by_path[entry.path] = entry
+            twins.check(path)
+            twins.add(path)
+            by_path[path] = entry
 
     def __iter__(self) -> Iterator[ManifestEntry]:
         return iter(self.entries)

@@ -6,6 +6,7 @@ import hashlib
 import posixpath
 import re
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 
 from asyncart.errors import ConfigError
@@ -23,7 +24,9 @@ def normalize_entry_path(path: object) -> str:
     """Return the canonical form of an artifact entry path, or raise.
 
     Accepts ``a/b.txt``, ``./a//b.txt``; refuses absolute paths, ``..``
-    components, NUL and control characters, backslashes, Windows drives,
+    components, NUL and control characters, invisible format characters
+    (category Cf: the right-to-left override, zero-width spaces and joiners,
+    the byte-order mark), backslashes, Windows drives,
     empty paths, and components ending in a download suffix
     (``RESERVED_SUFFIXES``: a directory ``x.asyncart-part`` would collide with
     the part file of ``x``).
@@ -45,6 +48,13 @@ def normalize_entry_path(path: object) -> str:
         raise ConfigError(f"entry path {path!r} contains a backslash; use '/' as the separator")
     if any(unicodedata.category(ch) == "Cc" for ch in path):
         raise ConfigError(f"entry path {path!r} contains a control character")
+    formats = sorted({f"U+{ord(ch):04X}" for ch in path if unicodedata.category(ch) == "Cf"})
+    if formats:
+        raise ConfigError(
+            f"entry path {path!r} contains the invisible format character(s) "
+            f"{', '.join(formats)} (direction overrides, zero-width characters, byte-order "
+            "marks make a name display as another one); remove them"
+        )
     if path.startswith("/") or _DRIVE_RE.match(path):
         raise ConfigError(
             f"entry path {path!r} is absolute; entry paths are relative to the artifact"
@@ -70,6 +80,72 @@ def normalize_entry_path(path: object) -> str:
                     "downloads use for partly written files; rename it"
                 )
     return "/".join(parts)
+
+
+def twin_key(path: str) -> str:
+    """The key under which two entry paths name the same file on macOS or Windows.
+
+    Their default filesystems ignore case and (APFS, HFS+) Unicode normalisation, so
+    ``Model.bin`` / ``model.bin`` and a precomposed / decomposed ``é`` are one file
+    there. The key is Unicode canonical caseless matching: NFD(casefold(NFD(path))).
+    """
+    return unicodedata.normalize("NFD", unicodedata.normalize("NFD", path).casefold())
+
+
+class TwinIndex:
+    """Entry paths seen so far, by :func:`twin_key`, to refuse a twin of one of them.
+
+    A twin is a different path with the same key, or a file whose key is that of a
+    directory of another path spelt differently (``Data`` a file, ``data/x`` below).
+    Identical spellings are left to the callers' exact checks (same path twice, a
+    file where a directory is needed), which say so in their own words.
+    """
+
+    def __init__(self) -> None:
+        self._files: dict[str, str] = {}  # key -> the path that claimed it
+        self._dirs: dict[str, dict[str, str]] = {}  # key -> {directory as spelt: a path below}
+
+    def check(self, path: str) -> None:
+        """Raise if ``path`` (normalised) is a twin of a path already :meth:`add`-ed.
+
+        Raises:
+            ConfigError: naming both paths.
+        """
+        key = twin_key(path)
+        other = self._files.get(key)
+        if other == path:
+            other = None
+        if other is None:
+            other = next((p for d, p in self._dirs.get(key, {}).items() if d != path), None)
+        if other is None:
+            for depth, parent in enumerate(_parent_keys(key), 1):
+                found = self._files.get(parent)
+                if found is not None and found != path.rsplit("/", depth)[0]:
+                    other = found
+                    break
+        if other is not None:
+            raise ConfigError(
+                f"entry paths {other!r} and {path!r} differ only in letter case or Unicode "
+                "normalisation, so they would be the same file on macOS and Windows; "
+                "rename one of them"
+            )
+
+    def add(self, path: str) -> None:
+        """Record ``path`` (normalised, already :meth:`check`-ed)."""
+        key = twin_key(path)
+        self._files[key] = path
+        spelt = path
+        for parent in _parent_keys(key):
+            spelt = spelt.rsplit("/", 1)[0]
+            self._dirs.setdefault(parent, {}).setdefault(spelt, path)
+
+
+def _parent_keys(key: str) -> Iterator[str]:
+    """The keys of the directories above ``key``, innermost first."""
+    end = key.rfind("/")
+    while end > 0:
+        yield key[:end]
+        end = key.rfind("/", 0, end)
 
 
 def sidecar_path(final: Path, suffix: str) -> Path:

@@ -12,9 +12,12 @@ stateless servers may share them:
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from asyncart.core.private_fs import create_private, private_dir, tighten
 from asyncart.errors import ConfigError
 from asyncart.repo.blobstores.base import BlobStore
 from asyncart.repo.blobstores.filesystem import FilesystemBlobStore
@@ -74,9 +77,31 @@ class StoreLocation:
         return f"db {db}, blobs {self.blobs}"
 
     def prepare(self) -> None:
-        """Create the local directories the location needs (the default layout's root)."""
+        """Create the local directories the location needs (the default layout's root),
+        private to this user (0700; an existing root it owns is tightened), and make a
+        local SQLite database and its ``-wal`` / ``-shm`` files 0600.
+
+        SQLite creates its files 0644 and gives the journal files its database's mode,
+        so the database is created empty and 0600 before SQLite opens it.
+        """
         if self.root is not None:
-            self.root.mkdir(parents=True, exist_ok=True)
+            private_dir(self.root)
+        db_file = self.sqlite_file
+        if db_file is not None and db_file.parent.is_dir():
+            if not db_file.exists():
+                with contextlib.suppress(FileExistsError):
+                    os.close(create_private(db_file))
+            for path in (db_file, Path(f"{db_file}-wal"), Path(f"{db_file}-shm")):
+                tighten(path)
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The file of a local SQLite database (None for other databases, or in memory)."""
+        prefix = "sqlite:///"
+        if not self.db.startswith(prefix) and not self.db.startswith("sqlite+aiosqlite:///"):
+            return None
+        name = self.db.split(":///", 1)[1].split("?", 1)[0]
+        return Path(name) if name and name != ":memory:" else None
 
     def open_blobstore(self, *, fsync: bool = True) -> BlobStore:
         """The blob store, not yet used (S3 stores connect lazily)."""

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import blake3
+
 from asyncart.core import protocol as P
 from asyncart.core.manifest import check_hex_digest
 from asyncart.core.models import (
@@ -367,7 +369,12 @@ class Repository:
         config: dict[str, Any] | None = None,
         run_id: str | None = None,
     ) -> RunInfo:
-        """Create a run. A client-chosen ``run_id`` makes a retried create idempotent."""
+        """Create a run. A client-chosen ``run_id`` makes a retried create idempotent.
+
+        The run's id is then :func:`project_run_id` of the project and ``run_id``, not
+        ``run_id`` itself: client ids name runs per project, so a create never collides
+        with (and so never reveals) a run of another project. Use the answer's id.
+        """
         validate_name(project, what="project name")
         validate_name(job_type, what="job type")
         if name is not None:
@@ -375,7 +382,7 @@ class Repository:
         if run_id is not None and not _RUN_ID_RE.fullmatch(run_id):
             raise ConfigError(f"run id {run_id!r} must be 8-64 lowercase hex characters")
         run = RunInfo(
-            id=run_id or secrets.token_hex(6),
+            id=secrets.token_hex(6) if run_id is None else project_run_id(project, run_id),
             project=project,
             job_type=job_type,
             name=name,
@@ -432,6 +439,16 @@ class Repository:
         if index is None:
             index = (await self.meta.get_version(project, name, ref)).index
         return index
+
+
+def project_run_id(project: str, client_id: str) -> str:
+    """The id of the run a client creates in ``project`` with its own id ``client_id``.
+
+    24 hex characters (server-made ids have 12, so the two never meet); a retried create
+    finds the same run, and another project's runs are out of reach.
+    """
+    material = f"asyncart run id\0{project}\0{client_id}".encode()
+    return blake3.blake3(material).hexdigest()[:24]
 
 
 def _check_query_size(hashes: Sequence[str]) -> None:

@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +19,8 @@ from urllib.parse import unquote, urlparse
 from asyncart.client.scan import FileIdentity, stat_source
 from asyncart.client.snapshot import snapshot_file
 from asyncart.config import Settings
-from asyncart.core.paths import is_ancestor_path, normalize_entry_path
+from asyncart.core.paths import TwinIndex, is_ancestor_path, normalize_entry_path
+from asyncart.core.private_fs import private_dir
 from asyncart.errors import ConfigError
 from asyncart.sdk import portal
 
@@ -68,12 +69,14 @@ class Draft:
 
     def __init__(self) -> None:
         self.entries: dict[str, DraftEntry] = {}
+        self._twins = TwinIndex()  # the entries' paths, by case/normalisation-folded key
         self._staging: Path | None = None
         self._snapshots: Path | None = None
         self._snapshot_count = 0
 
-    def _claim(self, path: str) -> str:
+    def _claim(self, path: str, twins: TwinIndex | None = None) -> str:
         path = normalize_entry_path(path)
+        (self._twins if twins is None else twins).check(path)
         if path in self.entries:
             raise ConfigError(
                 f"the artifact already has an entry {path!r}; "
@@ -86,6 +89,13 @@ class Draft:
                 )
         return path
 
+    @staticmethod
+    def _twins_of(paths: Iterable[str]) -> TwinIndex:
+        twins = TwinIndex()
+        for path in paths:
+            twins.add(path)
+        return twins
+
     def add_file(
         self, local_path: str | os.PathLike[str], name: str | None = None, policy: str = "mutable"
     ) -> DraftFile:
@@ -94,16 +104,19 @@ class Draft:
         identity = stat_source(local)
         path = self._claim(name if name is not None else local.name)
         entry = self._entry(path, local, identity, policy)
-        self.entries[path] = entry
+        self._put(path, entry)
         return entry
+
+    def _put(self, path: str, entry: DraftEntry) -> None:
+        self.entries[path] = entry
+        self._twins.add(path)
 
     def _entry(self, path: str, local: Path, identity: FileIdentity, policy: str) -> DraftFile:
         """The entry to upload: the file itself (immutable) or a snapshot of it (mutable)."""
         if policy == "immutable":
             return DraftFile(path, local.resolve(), identity)
         if self._snapshots is None:
-            parent = Settings.from_env().cache_dir / "staging"
-            parent.mkdir(parents=True, exist_ok=True)
+            parent = private_dir(Settings.from_env().cache_dir / "staging")
             self._snapshots = Path(tempfile.mkdtemp(prefix="snap-", dir=parent))
             self._track(self._snapshots)
         self._snapshot_count += 1
@@ -127,11 +140,16 @@ class Draft:
                 rel = full.relative_to(root).as_posix()
                 found.append((prefix + rel, full))
         # Validate everything before changing the draft: all or nothing.
-        staged = [(self._claim(p), full, stat_source(full)) for p, full in found]
+        twins = self._twins_of(self.entries)  # these files' twins of each other count too
+        staged = []
+        for p, full in found:
+            path = self._claim(p, twins)
+            twins.add(path)
+            staged.append((path, full, stat_source(full)))
         added = []
         for path, full, identity in staged:
             entry = self._entry(path, full, identity, policy)
-            self.entries[path] = entry
+            self._put(path, entry)
             added.append(entry)
         return added
 
@@ -145,7 +163,7 @@ class Draft:
         identity = stat_source(local)
         path = self._claim(name if name is not None else local.name)
         entry = DraftReference(path, uri, local, identity)
-        self.entries[path] = entry
+        self._put(path, entry)
         return entry
 
     @contextmanager
@@ -157,6 +175,7 @@ class Draft:
         path = normalize_entry_path(name)
         if path in self.entries:
             raise ConfigError(f"the artifact already has an entry {path!r}")
+        self._twins.check(path)
         if self._staging is None:
             self._staging = Path(tempfile.mkdtemp(prefix="asyncart-new-"))
             self._track(self._staging)
@@ -174,6 +193,8 @@ class Draft:
             raise ConfigError(
                 f"the artifact has no entry {path!r}; entries: {_listing(self.entries)}"
             )
+        gone = set(removed)
+        self._twins = self._twins_of(p for p in self.entries if p not in gone)
         for p in removed:
             entry = self.entries.pop(p)
             if self._snapshots is not None and entry.local.parent == self._snapshots:

@@ -337,7 +337,8 @@ async def get_version(request: web.Request) -> web.Response:
 
 
 def _flag(request: web.Request, key: str) -> bool:
-    value = request.query.get(key, "false").lower()
+    value = request.query.get(key, "false")
+    value = value.lower() if value.isascii() else value
     if value not in ("true", "false"):
         raise ConfigError(f"query parameter {key!r} must be 'true' or 'false', not {value!r}")
     return value == "true"
@@ -440,7 +441,10 @@ def _int_query(request: web.Request, key: str, default: int, low: int, high: int
     text = request.query.get(key)
     if text is None:
         return default
-    if not text.isdigit() or not low <= int(text) <= high:
+    # ASCII digits only: str.isdigit() and int() also take superscript, fullwidth, etc.
+    if not (text.isascii() and text.isdigit() and len(text) <= 20) or not (
+        low <= int(text) <= high
+    ):
         raise ConfigError(f"query parameter {key!r} must be an integer from {low} to {high}")
     return int(text)
 

@@ -64,7 +64,7 @@ def _bearer(request: web.Request) -> str | None:
     if value is None:
         return None
     scheme, _, token = value.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if not scheme.isascii() or scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated(
             "the Authorization header must be 'Bearer <API key>'; "
             "create a key with 'asyncart server admin create-key'"

@@ -15,6 +15,7 @@ from asyncart.errors import ConfigError
 from asyncart.repo.location import StoreLocation
 from asyncart.server.app import REPO, open_app
 from asyncart.server.auth import ACCOUNTS, check_bind
+from asyncart.server.malformed import SafeAppRunner
 
 READY_PREFIX = "asyncart server listening on "
 
@@ -70,10 +71,12 @@ async def serve(
         for close in app.on_cleanup:  # the app never started: close the store directly
             await close(app)
         raise
-    # A 4 MiB read buffer instead of aiohttp's 64 KiB: pack uploads are multi-MiB bodies.
+    # SafeAppRunner: a malformed request's answer and log line never quote what it sent
+    # (its Authorization header). A 4 MiB read buffer instead of aiohttp's 64 KiB: pack
+    # uploads are multi-MiB bodies.
     # aiohttp's keep-alive timer runs from the connection's start (or its previous answer)
     # until a full request head has arrived, so it is also the slow-headers timeout.
-    runner = web.AppRunner(
+    runner = SafeAppRunner(
         app,
         access_log=None,
         handle_signals=False,

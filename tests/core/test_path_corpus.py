@@ -24,7 +24,13 @@ from asyncart.core.chunking import DEFAULT_CHUNKER
 from asyncart.core.manifest import MANIFEST_FORMAT, Manifest, ManifestEntry
 from asyncart.core.paths import normalize_entry_path, safe_join
 from asyncart.errors import AsyncartError, ConfigError
-from tests.support.hostile_paths import HOSTILE_PATHS, ODD_BUT_SAFE_PATHS, PROBE_DIR, hostile_ids
+from tests.support.hostile_paths import (
+    HOSTILE_PATHS,
+    ODD_BUT_SAFE_PATHS,
+    PROBE_DIR,
+    TWIN_PATHS,
+    hostile_ids,
+)
 
 DATA = b"the bytes of a file\n"
 DIGEST = blake3.blake3(DATA).hexdigest()
@@ -240,3 +246,121 @@ def test_manifest_accepts_odd_but_safe_paths(case: str, path: str, normalised: s
     manifest = Manifest.from_json(manifest_doc(path))
     assert [e.path for e in manifest] == [normalised]
     assert Manifest.decode(manifest.encode()) == manifest
+
+
+# -- twins: one file on macOS / Windows, two names here --------------------------------------
+
+TWINS = pytest.mark.parametrize(
+    ("case", "first", "second"), TWIN_PATHS, ids=[c for c, _, _ in TWIN_PATHS]
+)
+
+
+def _snapshots(tmp_path: Path) -> list[Path]:
+    """Every file the drafts copied into the cache's staging area."""
+    staging = tmp_path / "cache" / "staging"
+    return sorted(p for p in staging.rglob("*") if p.is_file()) if staging.exists() else []
+
+
+def test_the_twin_corpus_pairs_different_strings() -> None:
+    assert len(TWIN_PATHS) >= 10
+    for _, first, second in TWIN_PATHS:
+        assert first != second
+        assert normalize_entry_path(first) == first
+        assert normalize_entry_path(second) == second
+
+
+@TWINS
+@pytest.mark.parametrize("order", ["as-listed", "reversed"])
+def test_manifest_refuses_twins_naming_both(case: str, first: str, second: str, order: str) -> None:
+    doc = manifest_doc(first)
+    doc["entries"].append({"path": second, "size": len(DATA), "digest": DIGEST})
+    if order == "reversed":
+        doc["entries"].reverse()
+    with pytest.raises(ConfigError) as info:
+        Manifest.from_json(doc)
+    assert repr(first) in str(info.value) and repr(second) in str(info.value), str(info.value)
+    assert "letter case" in str(info.value)
+
+
+@TWINS
+def test_manifest_takes_either_twin_alone(case: str, first: str, second: str) -> None:
+    for path in (first, second):
+        assert [e.path for e in Manifest.from_json(manifest_doc(path))] == [path]
+
+
+def test_manifest_refuses_a_file_above_another_file_not_adjacent_in_order() -> None:
+    # 'a' < 'a.txt' < 'a/b': the file 'a' and the path below it are not neighbours.
+    doc = manifest_doc("a")
+    for path in ("a.txt", "a/b"):
+        doc["entries"].append({"path": path, "size": len(DATA), "digest": DIGEST})
+    with pytest.raises(ConfigError, match="collide"):
+        Manifest.from_json(doc)
+
+
+@TWINS
+def test_add_file_refuses_a_twin_before_copying_it(
+    tmp_path: Path, local_file: Path, case: str, first: str, second: str
+) -> None:
+    art = _draft()
+    art.add_file(local_file, name=first)
+    copied = _snapshots(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        art.add_file(local_file, name=second)
+    assert repr(first) in str(info.value) and repr(second) in str(info.value), str(info.value)
+    assert [f.path for f in art.files()] == [first]
+    assert _snapshots(tmp_path) == copied  # no bytes moved for the refused name
+
+
+@TWINS
+def test_new_file_and_add_reference_refuse_a_twin(
+    local_file: Path, case: str, first: str, second: str
+) -> None:
+    art = _draft()
+    art.add_file(local_file, name=first, policy="immutable")
+    with pytest.raises(ConfigError, match="letter case"), art.new_file(second) as f:
+        f.write("never written")
+    with pytest.raises(ConfigError, match="letter case"):
+        art.add_reference(local_file.as_uri(), name=second)
+    assert [f.path for f in art.files()] == [first]
+
+
+@TWINS
+def test_add_dir_refuses_twins_inside_the_directory(
+    tmp_path: Path, case: str, first: str, second: str
+) -> None:
+    folder = tmp_path / "folder"
+    for path in (first, second):
+        local = folder.joinpath(*path.split("/"))
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_bytes(DATA)
+    art = _draft()
+    with pytest.raises(ConfigError) as info:
+        art.add_dir(folder)
+    assert repr(first) in str(info.value) and repr(second) in str(info.value), str(info.value)
+    assert art.files() == []
+    assert _snapshots(tmp_path) == []  # refused before a single file was copied
+
+
+@TWINS
+def test_add_dir_refuses_a_twin_of_an_earlier_entry(
+    tmp_path: Path, local_file: Path, case: str, first: str, second: str
+) -> None:
+    folder = tmp_path / "folder"
+    local = folder.joinpath(*second.split("/"))
+    local.parent.mkdir(parents=True)
+    local.write_bytes(DATA)
+    art = _draft()
+    art.add_file(local_file, name=first)
+    with pytest.raises(ConfigError, match="letter case"):
+        art.add_dir(folder)
+    assert [f.path for f in art.files()] == [first]
+
+
+@TWINS
+def test_a_removed_entry_frees_its_twin(
+    local_file: Path, case: str, first: str, second: str
+) -> None:
+    art = _draft()
+    art.add_file(local_file, name=first)
+    art.remove(first)
+    assert art.add_file(local_file, name=second).path == second

@@ -207,20 +207,47 @@ def test_grants_and_the_audit_log_from_the_admin_cli(tmp_path: Path) -> None:
     Path("w.bin").write_bytes(os.urandom(50_000))
     env = {"ASYNCART_API_KEY": key}
     with live_server(root) as srv:
-        ok("push", "w.bin", "--name", "w", "--type", "model", "--project", "vision",
-           "--url", srv.url, env=env)
+        ok(
+            "push",
+            "w.bin",
+            "--name",
+            "w",
+            "--type",
+            "model",
+            "--project",
+            "vision",
+            "--url",
+            srv.url,
+            env=env,
+        )
         ok("pull", "w:latest", "--project", "vision", "--url", srv.url, "-o", "out", env=env)
-        refused = run_cli("push", "w.bin", "--name", "w", "--type", "model", "--project",
-                          "other", "--url", srv.url, env=env)
+        refused = run_cli(
+            "push",
+            "w.bin",
+            "--name",
+            "w",
+            "--type",
+            "model",
+            "--project",
+            "other",
+            "--url",
+            srv.url,
+            env=env,
+        )
         assert refused.returncode == 1 and "no access" in refused.stderr
         ok("server", "admin", "revoke", "dana", "vision", "--root", str(root))
-        gone = run_cli("pull", "w:latest", "--project", "vision", "--url", srv.url, "-o", "o2",
-                       env=env)
+        gone = run_cli(
+            "pull", "w:latest", "--project", "vision", "--url", srv.url, "-o", "o2", env=env
+        )
         assert gone.returncode == 1 and "no access" in gone.stderr
     lines = ok("server", "admin", "audit", "--json", "--root", str(root)).stdout.splitlines()
     events = [json.loads(line) for line in lines]
     assert [(e["action"], e["user"]) for e in events] == [
-        ("grant", None), ("pull", "dana"), ("push", "dana"), ("key", None), ("grant", None),
+        ("grant", None),
+        ("pull", "dana"),
+        ("push", "dana"),
+        ("key", None),
+        ("grant", None),
         ("user", None),
     ]
     assert events[0]["detail"]["role"] is None and events[4]["detail"]["role"] == "write"

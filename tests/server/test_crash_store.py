@@ -32,8 +32,20 @@ LEFTOVERS = {checker.PARTIAL, checker.ORPHAN_PACK}
 
 def start_push(url: str, path: Path, name: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "asyncart", "push", str(path), "--name", name,
-         "--type", "dataset", "--url", url, "--json"],
+        [
+            sys.executable,
+            "-m",
+            "asyncart",
+            "push",
+            str(path),
+            "--name",
+            name,
+            "--type",
+            "dataset",
+            "--url",
+            url,
+            "--json",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
@@ -108,7 +120,10 @@ def test_sigkilled_server_leaves_a_sound_store_and_pushes_commit_once(tmp_path: 
             assert two["bytes_uploaded"] == 0
             listing = subprocess.run(
                 [sys.executable, "-m", "asyncart", "ls", name, "--url", srv.url, "--json"],
-                capture_output=True, text=True, check=True, timeout=60,
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=60,
             )
             digests = [v["digest"] for v in json.loads(listing.stdout)]
             assert digests.count(one["digest"]) == 1

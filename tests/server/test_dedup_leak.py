@@ -36,7 +36,9 @@ SIZE = 3 << 20  # several chunks, at least one pack
 def cli(*args: str, key: str) -> dict[str, Any]:
     proc = subprocess.run(
         [sys.executable, "-m", "asyncart", *args, "--json"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "ASYNCART_API_KEY": key},
     )
     assert proc.returncode == 0, proc.stderr
@@ -77,19 +79,35 @@ def leak(tmp_path: Path) -> Iterator[Leak]:
     secret_file.write_bytes(os.urandom(SIZE))
     with live_server(root) as server:
         world = World(server, keys, owner={})
-        pushed = cli("push", str(secret_file), "--name", "weights", "--type", "model",
-                     "--project", "secret", "--url", server.url, key=keys["alice"])
+        pushed = cli(
+            "push",
+            str(secret_file),
+            "--name",
+            "weights",
+            "--type",
+            "model",
+            "--project",
+            "secret",
+            "--url",
+            server.url,
+            key=keys["alice"],
+        )
         assert pushed["created"] and pushed["bytes_uploaded"] == SIZE
 
         async def learn() -> tuple[Manifest, dict[str, list[Any]]]:
             status, blob, _ = await call(
-                world, "alice", "GET",
+                world,
+                "alice",
+                "GET",
                 "/v1/projects/secret/artifacts/weights/versions/v0/manifest",
             )
             assert status == 200
             manifest = Manifest.decode(blob)
             status, found, _ = await call(
-                world, "alice", "POST", "/v1/chunks/locate",
+                world,
+                "alice",
+                "POST",
+                "/v1/chunks/locate",
                 json={"hashes": sorted(manifest.chunk_hashes())},
             )
             assert status == 200
@@ -106,26 +124,29 @@ async def test_a_stranger_who_knows_the_hashes_learns_nothing(leak: Leak) -> Non
     never = [h(os.urandom(64)) for _ in hashes]
 
     # 1. "missing": everything is missing, exactly as for hashes nobody ever stored.
-    status, body, _ = await call(world, "mallory", "POST", "/v1/chunks/missing",
-                                 json={"hashes": hashes})
+    status, body, _ = await call(
+        world, "mallory", "POST", "/v1/chunks/missing", json={"hashes": hashes}
+    )
     assert status == 200 and body["missing"] == hashes
-    status, body, _ = await call(world, "mallory", "POST", "/v1/chunks/missing",
-                                 json={"hashes": never})
+    status, body, _ = await call(
+        world, "mallory", "POST", "/v1/chunks/missing", json={"hashes": never}
+    )
     assert status == 200 and body["missing"] == never
 
     # 2. "locate": nothing is anywhere.
-    status, body, _ = await call(world, "mallory", "POST", "/v1/chunks/locate",
-                                 json={"hashes": hashes})
+    status, body, _ = await call(
+        world, "mallory", "POST", "/v1/chunks/locate", json={"hashes": hashes}
+    )
     assert status == 200 and body["locations"] == {}
 
     # 3. Reading the packs where the chunks lie: as if the packs did not exist.
     for pack, offset, length in leak.locations.values():
         ranged = {"Range": f"bytes={offset}-{offset + length - 1}"}
-        status, hidden, _ = await call(world, "mallory", "GET", f"/v1/packs/{pack}",
-                                       headers=ranged)
+        status, hidden, _ = await call(world, "mallory", "GET", f"/v1/packs/{pack}", headers=ranged)
         fake = "f" * len(pack)
-        status2, absent, _ = await call(world, "mallory", "GET", f"/v1/packs/{fake}",
-                                        headers=ranged)
+        status2, absent, _ = await call(
+            world, "mallory", "GET", f"/v1/packs/{fake}", headers=ranged
+        )
         assert status == status2 == 404
         assert hidden["message"].replace(pack, "X") == absent["message"].replace(fake, "X")
         status, _, _ = await call(world, "mallory", "GET", f"/v1/packs/{pack}")
@@ -134,20 +155,23 @@ async def test_a_stranger_who_knows_the_hashes_learns_nothing(leak: Leak) -> Non
     # 4. Committing a manifest that names the chunks: refused like chunks never stored.
     versions = "/v1/projects/public/artifacts/stolen/versions"
     manifest_json = leak.manifest.to_json()
-    status, refused, _ = await call(world, "mallory", "POST", versions,
-                                    json={"type": "model", "manifest": manifest_json})
+    status, refused, _ = await call(
+        world, "mallory", "POST", versions, json={"type": "model", "manifest": manifest_json}
+    )
     assert status == 409 and refused["code"] == "chunk_missing"
     fake_manifest = json.loads(json.dumps(manifest_json).replace(hashes[0], never[0]))
-    status, _, _ = await call(world, "mallory", "POST", versions,
-                              json={"type": "model", "manifest": fake_manifest})
+    status, _, _ = await call(
+        world, "mallory", "POST", versions, json={"type": "model", "manifest": fake_manifest}
+    )
     assert status == 409
     assert f"{len(hashes)} chunk(s)" in refused["message"]
     status, _, _ = await call(world, "mallory", "GET", f"{versions}/latest")
     assert status == 404  # nothing was committed
 
     # 5. The secret project itself does not exist for mallory.
-    status, body, _ = await call(world, "mallory", "GET",
-                                 "/v1/projects/secret/artifacts/weights/versions/v0/manifest")
+    status, body, _ = await call(
+        world, "mallory", "GET", "/v1/projects/secret/artifacts/weights/versions/v0/manifest"
+    )
     assert status == 404 and body["code"] == "not_found"
 
 
@@ -156,19 +180,23 @@ async def test_ranges_must_be_made_of_chunks_the_caller_may_see(leak: Leak) -> N
     visible to the caller; uploading a chunk's bytes makes its stored copy visible."""
     world = leak.world
     first, second = os.urandom(1000), os.urandom(1500)
-    status, receipt, _ = await call(world, "mallory", "POST", "/v1/packs",
-                                    data=pack_body([first, second])[1])
+    status, receipt, _ = await call(
+        world, "mallory", "POST", "/v1/packs", data=pack_body([first, second])[1]
+    )
     assert status == 201 and receipt["new_chunks"] == 2
-    status, found, _ = await call(world, "mallory", "POST", "/v1/chunks/locate",
-                                  json={"hashes": [h(first), h(second)]})
+    status, found, _ = await call(
+        world, "mallory", "POST", "/v1/chunks/locate", json={"hashes": [h(first), h(second)]}
+    )
     pack, offset, _ = found["locations"][h(first)]
     both = f"bytes={offset}-{offset + 2500 - 1}"
-    status, body, _ = await call(world, "mallory", "GET", f"/v1/packs/{pack}",
-                                 headers={"Range": both})
+    status, body, _ = await call(
+        world, "mallory", "GET", f"/v1/packs/{pack}", headers={"Range": both}
+    )
     assert status == 206 and body == first + second
     past = f"bytes={offset}-{offset + 2500}"
-    assert (await call(world, "mallory", "GET", f"/v1/packs/{pack}",
-                       headers={"Range": past}))[0] == 404
+    assert (await call(world, "mallory", "GET", f"/v1/packs/{pack}", headers={"Range": past}))[
+        0
+    ] == 404
 
     # One of alice's chunks, now uploaded by mallory next to a chunk of her own: the
     # index keeps alice's copy, so the bytes in mallory's pack belong to no index entry.
@@ -183,21 +211,24 @@ async def test_ranges_must_be_made_of_chunks_the_caller_may_see(leak: Leak) -> N
     stolen = data[at : at + a_len]
     assert h(stolen) == alice_hash
     ranged = {"Range": f"bytes={a_off}-{a_off + a_len - 1}"}
-    assert (await call(world, "mallory", "GET", f"/v1/packs/{alice_pack}",
-                       headers=ranged))[0] == 404
+    assert (await call(world, "mallory", "GET", f"/v1/packs/{alice_pack}", headers=ranged))[
+        0
+    ] == 404
     own = os.urandom(700)
-    status, _, _ = await call(world, "mallory", "POST", "/v1/packs",
-                              data=pack_body([own, stolen])[1])
+    status, _, _ = await call(
+        world, "mallory", "POST", "/v1/packs", data=pack_body([own, stolen])[1]
+    )
     assert status == 201
-    status, found, _ = await call(world, "mallory", "POST", "/v1/chunks/locate",
-                                  json={"hashes": [h(own), alice_hash]})
+    status, found, _ = await call(
+        world, "mallory", "POST", "/v1/chunks/locate", json={"hashes": [h(own), alice_hash]}
+    )
     own_pack, own_off, _ = found["locations"][h(own)]
     assert found["locations"][alice_hash] == [alice_pack, a_off, a_len]
     span = f"bytes={own_off}-{own_off + 700 + a_len - 1}"
-    assert (await call(world, "mallory", "GET", f"/v1/packs/{own_pack}",
-                       headers={"Range": span}))[0] == 404
-    status, body, _ = await call(world, "mallory", "GET", f"/v1/packs/{alice_pack}",
-                                 headers=ranged)
+    assert (await call(world, "mallory", "GET", f"/v1/packs/{own_pack}", headers={"Range": span}))[
+        0
+    ] == 404
+    status, body, _ = await call(world, "mallory", "GET", f"/v1/packs/{alice_pack}", headers=ranged)
     assert status == 206 and body == stolen  # she proved she has these bytes
 
 
@@ -206,30 +237,64 @@ def test_uploading_the_bytes_proves_possession_and_readers_dedup(leak: Leak) -> 
     keys = leak.world.keys
     # Mallory has the file: she must upload every byte (the store will not tell her it
     # already holds them), and then it is hers to pull.
-    pushed = cli("push", str(leak.secret_file), "--name", "weights", "--type", "model",
-                 "--project", "public", "--url", url, key=keys["mallory"])
+    pushed = cli(
+        "push",
+        str(leak.secret_file),
+        "--name",
+        "weights",
+        "--type",
+        "model",
+        "--project",
+        "public",
+        "--url",
+        url,
+        key=keys["mallory"],
+    )
     assert pushed["created"] and pushed["bytes_uploaded"] == SIZE
     out = leak.secret_file.parent / "mallory-pull"
-    pulled = cli("pull", "weights:latest", "--project", "public", "--url", url,
-                 "--output", str(out), key=keys["mallory"])
+    pulled = cli(
+        "pull",
+        "weights:latest",
+        "--project",
+        "public",
+        "--url",
+        url,
+        "--output",
+        str(out),
+        key=keys["mallory"],
+    )
     assert pulled["files"] == 1
     assert (out / "weights.bin").read_bytes() == leak.secret_file.read_bytes()
     # Carol may read "secret": its chunks are visible to her, so copying the same file
     # into "public" uploads nothing.
-    copied = cli("push", str(leak.secret_file), "--name", "weights-copy", "--type", "model",
-                 "--project", "public", "--url", url, key=keys["carol"])
+    copied = cli(
+        "push",
+        str(leak.secret_file),
+        "--name",
+        "weights-copy",
+        "--type",
+        "model",
+        "--project",
+        "public",
+        "--url",
+        url,
+        key=keys["carol"],
+    )
     assert copied["created"] and copied["bytes_uploaded"] == 0
 
 
 async def test_the_upload_receipt_does_not_say_whether_chunks_were_stored(leak: Leak) -> None:
     """A pack of chunks alice stored long ago: mallory's receipt calls them all new."""
     chunk = os.urandom(2000)
-    status, receipt, _ = await call(leak.world, "alice", "POST", "/v1/packs",
-                                    data=pack_body([chunk])[1])
+    status, receipt, _ = await call(
+        leak.world, "alice", "POST", "/v1/packs", data=pack_body([chunk])[1]
+    )
     assert status == 201 and receipt["new_chunks"] == 1
-    status, receipt, _ = await call(leak.world, "mallory", "POST", "/v1/packs",
-                                    data=pack_body([chunk])[1])
+    status, receipt, _ = await call(
+        leak.world, "mallory", "POST", "/v1/packs", data=pack_body([chunk])[1]
+    )
     assert status == 201 and receipt["new_chunks"] == 1
-    status, again, _ = await call(leak.world, "mallory", "POST", "/v1/packs",
-                                  data=pack_body([chunk])[1])
+    status, again, _ = await call(
+        leak.world, "mallory", "POST", "/v1/packs", data=pack_body([chunk])[1]
+    )
     assert status == 201 and again["new_chunks"] == 0  # her own upload: she may know

@@ -62,9 +62,7 @@ async def test_pack_bytes_bypass_the_server(proxy: FaultProxy, tmp_path: Path) -
     await round_trip(proxy.url, tmp_path, "direct")
     assert proxy.count("POST", "/v1/packs/direct/complete") >= 1
     assert proxy.count("POST", "/v1/packs/urls") == 1
-    uploads_via_server = proxy.count("POST", "/v1/packs") - proxy.count(
-        "POST", "/v1/packs/"
-    )
+    uploads_via_server = proxy.count("POST", "/v1/packs") - proxy.count("POST", "/v1/packs/")
     assert uploads_via_server == 0
     assert proxy.count("GET", "/v1/packs/") == 0  # every range came from the object store
 
@@ -93,8 +91,7 @@ async def test_bytes_that_do_not_match_the_header_are_refused(s3_live: LiveServe
         done = f"{s3_live.url}/v1/packs/direct/complete"
         async with http.post(done, json={"header": encoded, "key": offer["key"]}) as r:
             assert r.status == 422 and (await r.json())["code"] == "integrity"
-        async with http.post(f"{s3_live.url}/v1/chunks/missing",
-                             json={"hashes": [h(chunk)]}) as r:
+        async with http.post(f"{s3_live.url}/v1/chunks/missing", json={"hashes": [h(chunk)]}) as r:
             assert (await r.json())["missing"] == [h(chunk)]
         # A key of another pack, or none at all, is refused before any byte is read.
         other = offer["key"].replace(header.pack_id, "0" * 64)
@@ -110,7 +107,8 @@ async def test_bytes_that_do_not_match_the_header_are_refused(s3_live: LiveServe
 
 
 async def test_restricted_keys_get_urls_only_for_packs_they_may_read_whole(
-    tmp_path: Path, s3_bucket: S3Bucket  # noqa: F811
+    tmp_path: Path,
+    s3_bucket: S3Bucket,  # noqa: F811
 ) -> None:
     root = tmp_path / "store"
     root.mkdir()
@@ -124,25 +122,35 @@ async def test_restricted_keys_get_urls_only_for_packs_they_may_read_whole(
         stranger = (await accounts.create_key("stranger"))[1]
     finally:
         await accounts.close()
-    with live_server(root, extra_args=["--blobs", s3_bucket.url],
-                     extra_env=s3_bucket.env) as server:
+    with live_server(
+        root, extra_args=["--blobs", s3_bucket.url], extra_env=s3_bucket.env
+    ) as server:
         chunk = os.urandom(4000)
         header, body = pack_body([chunk])
 
         async def post(key: str, path: str, **kw: object) -> tuple[int, dict[str, object]]:
             headers = {"Authorization": f"Bearer {key}"}
-            async with aiohttp.ClientSession(headers=headers) as http, http.post(
-                server.url + path, **kw  # type: ignore[arg-type]
-            ) as r:
+            async with (
+                aiohttp.ClientSession(headers=headers) as http,
+                http.post(
+                    server.url + path,
+                    **kw,  # type: ignore[arg-type]
+                ) as r,
+            ):
                 return r.status, await r.json()
 
         assert (await post(owner, "/v1/packs", data=body))[0] == 201
-        manifest = {"format": 1, "hash": "blake3",
-                    "chunker": {"kind": "cdc", "avg_size": 262144, "min_size": 65536,
-                                "max_size": 1048576},
-                    "entries": [{"path": "x.bin", "size": len(chunk), "digest": h(chunk)}]}
-        status, _ = await post(owner, "/v1/projects/a/artifacts/x/versions",
-                               json={"type": "data", "manifest": manifest})
+        manifest = {
+            "format": 1,
+            "hash": "blake3",
+            "chunker": {"kind": "cdc", "avg_size": 262144, "min_size": 65536, "max_size": 1048576},
+            "entries": [{"path": "x.bin", "size": len(chunk), "digest": h(chunk)}],
+        }
+        status, _ = await post(
+            owner,
+            "/v1/projects/a/artifacts/x/versions",
+            json={"type": "data", "manifest": manifest},
+        )
         assert status == 201
         status, mine = await post(owner, "/v1/packs/urls", json={"packs": [header.pack_id]})
         assert status == 200 and mine["offered"] and header.pack_id in mine["urls"]  # type: ignore[operator]
@@ -155,9 +163,10 @@ async def test_restricted_keys_get_urls_only_for_packs_they_may_read_whole(
 
 def test_a_filesystem_store_does_not_offer_it(server: LiveServer) -> None:
     async def ask() -> dict[str, object]:
-        async with aiohttp.ClientSession() as http, http.post(
-            f"{server.url}/v1/packs/urls", json={"packs": ["a" * 64]}
-        ) as r:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{server.url}/v1/packs/urls", json={"packs": ["a" * 64]}) as r,
+        ):
             return await r.json()  # type: ignore[no-any-return]
 
     answer = asyncio.run(ask())

@@ -50,8 +50,9 @@ def commit_url(project: str = "hardening", name: str = "n") -> str:
 async def post_raw(
     http: aiohttp.ClientSession, url: str, body: bytes, **headers: str
 ) -> tuple[int, dict[str, Any]]:
-    async with http.post(url, data=body, headers={"Content-Type": "application/json", **headers}
-                         ) as resp:
+    async with http.post(
+        url, data=body, headers={"Content-Type": "application/json", **headers}
+    ) as resp:
         return resp.status, await error_of(resp, resp.status, (await resp.json())["code"])
 
 
@@ -68,10 +69,13 @@ async def head_of(live: LiveServer, request: bytes) -> bytes:
 
 
 async def test_declared_json_body_over_the_limit_is_413_before_reading(live: LiveServer) -> None:
-    head = await head_of(live, (
-        f"POST {P.CHUNKS_MISSING} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {P.MAX_JSON_BODY + 1}\r\n\r\n"
-    ).encode())
+    head = await head_of(
+        live,
+        (
+            f"POST {P.CHUNKS_MISSING} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {P.MAX_JSON_BODY + 1}\r\n\r\n"
+        ).encode(),
+    )
     assert head.startswith(b"HTTP/1.1 413"), head
 
 
@@ -84,10 +88,13 @@ async def test_gzip_bomb_is_413_after_decoding(http: aiohttp.ClientSession) -> N
 
 
 async def test_declared_pack_size_over_the_limit_is_413_before_reading(live: LiveServer) -> None:
-    head = await head_of(live, (
-        f"POST {P.PACKS} HTTP/1.1\r\nHost: x\r\nContent-Type: {P.PACK_MEDIA_TYPE}\r\n"
-        f"Content-Length: {MAX_PACK_BODY + 1}\r\n\r\n"
-    ).encode())
+    head = await head_of(
+        live,
+        (
+            f"POST {P.PACKS} HTTP/1.1\r\nHost: x\r\nContent-Type: {P.PACK_MEDIA_TYPE}\r\n"
+            f"Content-Length: {MAX_PACK_BODY + 1}\r\n\r\n"
+        ).encode(),
+    )
     assert head.startswith(b"HTTP/1.1 413"), head
 
 
@@ -104,8 +111,9 @@ async def test_json_at_the_depth_limit_is_accepted(http: aiohttp.ClientSession) 
     inner = P.MAX_JSON_DEPTH - 2  # body object, metadata object, then the arrays
     nested = "[" * inner + "]" * inner
     body = f'{{"type": "t", "manifest": {json.dumps(MANIFEST)}, "metadata": {{"x": {nested}}}}}'
-    async with http.post(commit_url(name="deep ok"), data=body,
-                         headers={"Content-Type": "application/json"}) as resp:
+    async with http.post(
+        commit_url(name="deep ok"), data=body, headers={"Content-Type": "application/json"}
+    ) as resp:
         assert resp.status == 201, await resp.text()
 
 
@@ -137,8 +145,9 @@ async def test_lone_surrogate_in_an_entry_path_is_400(http: aiohttp.ClientSessio
 async def test_emoji_as_surrogate_pair_escapes_are_fine(http: aiohttp.ClientSession) -> None:
     body = json.dumps({"type": "t", "manifest": MANIFEST, "description": "bikes \U0001f6b2"})
     assert "\\ud83d" in body
-    async with http.post(commit_url(name="emoji"), data=body,
-                         headers={"Content-Type": "application/json"}) as resp:
+    async with http.post(
+        commit_url(name="emoji"), data=body, headers={"Content-Type": "application/json"}
+    ) as resp:
         assert resp.status == 201, await resp.text()
         assert (await resp.json())["description"] == "bikes \U0001f6b2"
 
@@ -146,15 +155,27 @@ async def test_emoji_as_surrogate_pair_escapes_are_fine(http: aiohttp.ClientSess
 @pytest.mark.parametrize(
     "manifest",
     [
-        pytest.param({**MANIFEST, "entries": [{"path": "a", "size": 10**30, "digest": DIGEST}]},
-                     id="huge-size"),
-        pytest.param({**MANIFEST, "entries": [{"path": "a", "size": 1 << 25, "digest": DIGEST}]},
-                     id="implied-chunk-over-16MiB"),
-        pytest.param({**MANIFEST, "entries": [
-            {"path": "a", "size": 5, "digest": DIGEST, "chunks": [[DIGEST, 0], [DIGEST, 5]]}]},
-            id="zero-size-chunk"),
-        pytest.param({**MANIFEST, "chunker": {**MANIFEST["chunker"], "avg_size": 1e400}},
-                     id="infinite-chunker-size"),
+        pytest.param(
+            {**MANIFEST, "entries": [{"path": "a", "size": 10**30, "digest": DIGEST}]},
+            id="huge-size",
+        ),
+        pytest.param(
+            {**MANIFEST, "entries": [{"path": "a", "size": 1 << 25, "digest": DIGEST}]},
+            id="implied-chunk-over-16MiB",
+        ),
+        pytest.param(
+            {
+                **MANIFEST,
+                "entries": [
+                    {"path": "a", "size": 5, "digest": DIGEST, "chunks": [[DIGEST, 0], [DIGEST, 5]]}
+                ],
+            },
+            id="zero-size-chunk",
+        ),
+        pytest.param(
+            {**MANIFEST, "chunker": {**MANIFEST["chunker"], "avg_size": 1e400}},
+            id="infinite-chunker-size",
+        ),
         pytest.param({**MANIFEST, "entries": [["a", 1]]}, id="entry-not-an-object"),
     ],
 )
@@ -177,8 +198,15 @@ async def test_too_many_hashes_is_400(http: aiohttp.ClientSession) -> None:
     assert (status, err["code"]) == (400, "bad_request")
 
 
-@pytest.mark.parametrize("path", ["/v1/runs/x%00y", "/v1/runs/not-hex-at-all",
-                                  "/v1/projects/p%3Aq/artifacts", "/v1/projects/%20p/artifacts"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/runs/x%00y",
+        "/v1/runs/not-hex-at-all",
+        "/v1/projects/p%3Aq/artifacts",
+        "/v1/projects/%20p/artifacts",
+    ],
+)
 async def test_bad_path_parameters_are_400(http: aiohttp.ClientSession, path: str) -> None:
     async with http.get(path) as resp:
         assert resp.status == 400, await resp.text()
@@ -209,13 +237,18 @@ async def test_a_stalled_body_is_answered_408(live: LiveServer) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     writer.write(
         f"POST {P.CHUNKS_MISSING} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        "Content-Length: 100\r\n\r\n{\"hashes\":".encode()
+        'Content-Length: 100\r\n\r\n{"hashes":'.encode()
     )
     await writer.drain()
     head = await reader.readuntil(b"\r\n\r\n")  # the server gives up on the body (1 s)
     assert head.startswith(b"HTTP/1.1 408"), head
-    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                      if line.lower().startswith(b"content-length")))
+    length = int(
+        next(
+            line.split(b":")[1]
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        )
+    )
     assert json.loads(await reader.readexactly(length))["code"] == "request_timeout"
     writer.close()
 
@@ -227,5 +260,3 @@ async def test_slow_headers_get_the_connection_closed(live: LiveServer) -> None:
     await writer.drain()
     assert await reader.read() == b""  # the server closed it (after its 1 s header timeout)
     writer.close()
-
-

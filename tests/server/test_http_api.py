@@ -25,7 +25,7 @@ from tests.support.live_server import LiveServer, live_server
 from tests.support.packs import h, pack_body, ref_of
 
 SPEC = ChunkerSpec.fixed(64)
-STACK_TRACE_MARKERS = ("Traceback", 'File "', "site-packages", ".py\", line", "aiohttp/web")
+STACK_TRACE_MARKERS = ("Traceback", 'File "', "site-packages", '.py", line', "aiohttp/web")
 
 
 def entry_for(path: str, data: bytes) -> tuple[ManifestEntry, list[bytes]]:
@@ -124,9 +124,7 @@ async def test_health(http: aiohttp.ClientSession) -> None:
         assert resp.headers[P.REQUEST_ID_HEADER]
 
 
-async def test_error_body_shape_and_request_id(
-    http: aiohttp.ClientSession, project: str
-) -> None:
+async def test_error_body_shape_and_request_id(http: aiohttp.ClientSession, project: str) -> None:
     url = P.path(P.VERSION, project=project, name="nothing", ref="latest")
     async with http.get(url, headers={P.REQUEST_ID_HEADER: "req-from-client-42"}) as resp:
         body = await error_of(resp, 404, "artifact_not_found")
@@ -180,7 +178,10 @@ async def test_names_with_spaces_through_percent_escaped_urls(
     url = P.path(P.VERSIONS, project=project, name="bike dataset")
     assert "my%20proj%20" in url and "bike%20dataset" in url
     manifest, info = await store_and_commit(
-        http, project, "bike dataset", {"dir with space/f.txt": b"hello world"},
+        http,
+        project,
+        "bike dataset",
+        {"dir with space/f.txt": b"hello world"},
         aliases=["best model"],
     )
     assert (info["project"], info["name"], info["version"]) == (project, "bike dataset", "v0")
@@ -339,14 +340,13 @@ async def test_commit_twice_is_201_then_200_with_the_same_version(
     assert two["aliases"] == ["latest", "again"]
 
 
-async def test_type_conflicts_are_409(
-    http: aiohttp.ClientSession, project: str
-) -> None:
+async def test_type_conflicts_are_409(http: aiohttp.ClientSession, project: str) -> None:
     await store_and_commit(http, project, "set", {"f": b"1"})
     entry, chunks = entry_for("f", b"2")
     await upload(http, chunks)
-    async with await commit(http, project, "set", Manifest(entries=(entry,)).to_json(),
-                            type="model") as resp:
+    async with await commit(
+        http, project, "set", Manifest(entries=(entry,)).to_json(), type="model"
+    ) as resp:
         await error_of(resp, 409, "conflict")
     url = P.path(P.VERSION, project=project, name="set", ref="latest")
     async with http.get(url, params={"type": "model"}) as resp:
@@ -381,18 +381,29 @@ async def test_invalid_json_bodies_are_400(
         pytest.param({"type": "dataset", "manifest": {"format": 1, "entries": "x"}}, id="entries"),
         pytest.param({"type": "dataset", "manifest": {"format": 9, "entries": []}}, id="format"),
         pytest.param(
-            {"type": "dataset", "manifest": {"format": 1, "entries": [], "chunker": {
-                "kind": "cdc", "avg_size": "big", "min_size": 64, "max_size": 1024}}},
+            {
+                "type": "dataset",
+                "manifest": {
+                    "format": 1,
+                    "entries": [],
+                    "chunker": {"kind": "cdc", "avg_size": "big", "min_size": 64, "max_size": 1024},
+                },
+            },
             id="chunker-not-a-number",
         ),
         pytest.param(
-            {"type": "dataset", "manifest": {"format": 1, "entries": [], "chunker": {
-                "kind": "cdc", "avg_size": 64, "min_size": 64, "max_size": 64}}},
+            {
+                "type": "dataset",
+                "manifest": {
+                    "format": 1,
+                    "entries": [],
+                    "chunker": {"kind": "cdc", "avg_size": 64, "min_size": 64, "max_size": 64},
+                },
+            },
             id="chunker-out-of-range",
         ),
         pytest.param(
-            {"type": "dataset", "aliases": "latest",
-             "manifest": Manifest(entries=()).to_json()},
+            {"type": "dataset", "aliases": "latest", "manifest": Manifest(entries=()).to_json()},
             id="aliases-not-a-list",
         ),
     ],
@@ -430,11 +441,12 @@ async def test_create_run_with_client_id_is_idempotent_and_fields_are_checked(se
         first = await s.post(f"{server.url}/v1/runs", json=body)
         again = await s.post(f"{server.url}/v1/runs", json=body)
         assert first.status == again.status == 201
-        assert (await first.json())["id"] == (await again.json())["id"] == "0123456789ab"
+        run_id = (await first.json())["id"]
+        assert (await again.json())["id"] == run_id  # per-project id: the answer's counts
         clash = await s.post(f"{server.url}/v1/runs", json={**body, "job_type": "other"})
         assert clash.status == 409
         missing = await s.post(
-            f"{server.url}/v1/runs/0123456789ab/inputs", json={"project": "idem", "name": "x"}
+            f"{server.url}/v1/runs/{run_id}/inputs", json={"project": "idem", "name": "x"}
         )
         assert missing.status == 400
         assert (await missing.json())["code"] == "bad_request"

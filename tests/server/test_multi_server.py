@@ -27,7 +27,9 @@ ROUNDS = 3
 
 @pytest.fixture
 def two_servers(
-    tmp_path: Path, postgres_url: str, s3_bucket: S3Bucket  # noqa: F811
+    tmp_path: Path,
+    postgres_url: str,
+    s3_bucket: S3Bucket,  # noqa: F811
 ) -> Iterator[tuple[LiveServer, LiveServer]]:
     args = ["--db", postgres_url, "--blobs", s3_bucket.url]
     with (

@@ -85,14 +85,28 @@ def test_schemathesis_finds_no_server_error_and_no_spec_violation(
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     proc = subprocess.run(
         [
-            sys.executable, "-m", "schemathesis.cli", "run", f"{url}/openapi.json", *extra,
-            "--checks", CHECKS,
-            "--phases", "examples,coverage,fuzzing",
-            "--max-examples", str(MAX_EXAMPLES),
-            "--seed", str(SEED),
-            "--workers", "1",
-            "--max-failures", "20",
-            "--report", "json", "--report-json-path", str(tmp_path / "report.json"),
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "run",
+            f"{url}/openapi.json",
+            *extra,
+            "--checks",
+            CHECKS,
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--max-examples",
+            str(MAX_EXAMPLES),
+            "--seed",
+            str(SEED),
+            "--workers",
+            "1",
+            "--max-failures",
+            "20",
+            "--report",
+            "json",
+            "--report-json-path",
+            str(tmp_path / "report.json"),
         ],
         cwd=tmp_path,
         env=env,
@@ -110,3 +124,55 @@ def test_schemathesis_finds_no_server_error_and_no_spec_violation(
     # The figure the issue asks for: requests generated, server errors seen (none).
     print(f"schemathesis: {generated} generated requests, 0 server errors")
     assert json.loads((tmp_path / "report.json").read_text())  # the run left its report
+
+
+#: Digits ``str.isdigit()`` and ``int()`` take that are not ASCII: superscript two,
+#: Arabic-Indic three, fullwidth three, and one after an ASCII digit.
+UNICODE_DIGITS = ["\u00b2", "\u0663", "\uff13", "1\u00b2"]
+#: Values of a path parameter that let a request reach its query parsing.
+PATH_VALUES = {"pack": "0" * 64, "run_id": "0" * 16}
+
+
+def _query_params(kind: str) -> list[tuple[str, str, str]]:
+    """(method, path, parameter) for every query parameter of kind ``integer`` or ``flag``
+    (a string of enum ``true`` / ``false``)."""
+    found = []
+    for path, ops in openapi_spec()["paths"].items():
+        for method, op in ops.items():
+            for param in op.get("parameters", []):
+                schema = param.get("schema", {})
+                is_flag = schema.get("enum") == ["true", "false"]
+                if param.get("in") == "query" and (
+                    schema.get("type") == kind or (kind == "flag" and is_flag)
+                ):
+                    found.append((method.upper(), path, param["name"]))
+    return found
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: PATH_VALUES.get(m.group(1), "p"), path)
+
+
+async def test_every_numeric_query_param_refuses_unicode_digits(server: LiveServer) -> None:
+    numeric = _query_params("integer")
+    assert len(numeric) >= 2  # audit's limit and before, at least
+    async with aiohttp.ClientSession() as http:
+        for method, path, name in numeric:
+            for digits in UNICODE_DIGITS:
+                url = f"{server.url}{_concrete(path)}"
+                async with http.request(method, url, params={name: digits}) as resp:
+                    body = await resp.json()
+                    assert resp.status == 400, (method, path, name, digits, body)
+                    assert body["code"] == "bad_request" and name in body["message"], body
+
+
+async def test_every_flag_query_param_refuses_look_alikes(server: LiveServer) -> None:
+    flags = _query_params("flag")
+    assert len(flags) >= 2  # delete_aliases, on a version and on a collection
+    async with aiohttp.ClientSession() as http:
+        for method, path, name in flags:
+            for value in ["\uff54rue", "tru\u0435", "\u0130", "1"]:
+                url = f"{server.url}{_concrete(path)}"
+                async with http.request(method, url, params={name: value}) as resp:
+                    body = await resp.json()
+                    assert resp.status == 400, (method, path, name, value, body)

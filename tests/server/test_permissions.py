@@ -43,6 +43,7 @@ class Seeded:
     chunk: bytes
     run_id: str
     location: tuple[str, int, int] = ("", 0, 0)
+    client_run_id: str = ""  # the id its creator sent
 
 
 @dataclass
@@ -59,17 +60,24 @@ class World:
 
 
 async def call(
-    world: World, caller: str | None, method: str, path: str, *,
-    json: Any = None, data: bytes | None = None, headers: dict[str, str] | None = None,
+    world: World,
+    caller: str | None,
+    method: str,
+    path: str,
+    *,
+    json: Any = None,
+    data: bytes | None = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, Any, dict[str, str]]:
     """One request as ``caller`` (a caller name, or a raw key); (status, body, headers)."""
     sent = dict(headers or {})
     key = world.keys.get(caller or "", caller if caller and caller.startswith("acart_") else None)
     if key:
         sent["Authorization"] = f"Bearer {key}"
-    async with aiohttp.ClientSession() as http, http.request(
-        method, world.server.url + path, json=json, data=data, headers=sent
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, world.server.url + path, json=json, data=data, headers=sent) as resp,
+    ):
         raw = await resp.read()
         body: Any = raw
         if resp.content_type == "application/json":
@@ -89,22 +97,34 @@ async def seed(world: World, where: str) -> None:
     _, body = pack_body([chunk])
     status, _, _ = await call(world, owner, "POST", "/v1/packs", data=body)
     assert status == 201
-    run_id = os.urandom(6).hex()
+    client_id = os.urandom(6).hex()
+    status, run, _ = await call(
+        world,
+        owner,
+        "POST",
+        "/v1/runs",
+        json={"project": project, "job_type": "train", "id": client_id},
+    )
+    assert status == 201
+    run_id = run["id"]
     status, _, _ = await call(
-        world, owner, "POST", "/v1/runs",
-        json={"project": project, "job_type": "train", "id": run_id},
+        world,
+        owner,
+        "POST",
+        route("/v1/projects/{project}/artifacts/{name}/versions", project=project, name="data"),
+        json={
+            "type": "dataset",
+            "manifest": manifest_json(chunk),
+            "aliases": ["best"],
+            "run_id": run_id,
+        },
     )
     assert status == 201
     status, _, _ = await call(
-        world, owner, "POST", route(
-            "/v1/projects/{project}/artifacts/{name}/versions", project=project, name="data"
-        ),
-        json={"type": "dataset", "manifest": manifest_json(chunk), "aliases": ["best"],
-              "run_id": run_id},
-    )
-    assert status == 201
-    status, _, _ = await call(
-        world, owner, "POST", f"/v1/runs/{run_id}/inputs",
+        world,
+        owner,
+        "POST",
+        f"/v1/runs/{run_id}/inputs",
         json={"project": project, "name": "data", "ref": "best"},
     )
     assert status == 200
@@ -112,7 +132,9 @@ async def seed(world: World, where: str) -> None:
         world, owner, "POST", "/v1/chunks/locate", json={"hashes": [h(chunk)]}
     )
     assert status == 200
-    world.seeded[where] = Seeded(chunk, run_id, tuple(located["locations"][h(chunk)]))
+    world.seeded[where] = Seeded(
+        chunk, run_id, tuple(located["locations"][h(chunk)]), client_run_id=client_id
+    )
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +197,10 @@ async def _victim(world: World, where: str) -> str:
     """A fresh artifact in the project (made by its admin) for a deletion to remove."""
     name = world.fresh("victim")
     status, _, _ = await call(
-        world, world.owner[where], "POST", _art(PROJECT[where], name, "/versions"),
+        world,
+        world.owner[where],
+        "POST",
+        _art(PROJECT[where], name, "/versions"),
         json={"type": "dataset", "manifest": manifest_json(world.seeded[where].chunk)},
     )
     assert status == 201
@@ -183,19 +208,26 @@ async def _victim(world: World, where: str) -> str:
 
 
 async def op_missing(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
-    return await call(w, who, "POST", "/v1/chunks/missing",
-                      json={"hashes": [h(w.seeded[where].chunk)]})
+    return await call(
+        w, who, "POST", "/v1/chunks/missing", json={"hashes": [h(w.seeded[where].chunk)]}
+    )
 
 
 async def op_locate(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
-    return await call(w, who, "POST", "/v1/chunks/locate",
-                      json={"hashes": [h(w.seeded[where].chunk)]})
+    return await call(
+        w, who, "POST", "/v1/chunks/locate", json={"hashes": [h(w.seeded[where].chunk)]}
+    )
 
 
 async def op_get_pack(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
     pack, offset, length = w.seeded[where].location
-    return await call(w, who, "GET", f"/v1/packs/{pack}",
-                      headers={"Range": f"bytes={offset}-{offset + length - 1}"})
+    return await call(
+        w,
+        who,
+        "GET",
+        f"/v1/packs/{pack}",
+        headers={"Range": f"bytes={offset}-{offset + length - 1}"},
+    )
 
 
 async def op_put_pack(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
@@ -208,15 +240,21 @@ async def op_projects(w: World, who: str, where: str) -> tuple[int, Any, dict[st
 
 def _get(tail: str) -> Callable[[World, str, str], Awaitable[tuple[int, Any, dict[str, str]]]]:
     async def send(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
-        return await call(w, who, "GET", tail.format(
-            project=PROJECT[where], run=w.seeded[where].run_id
-        ))
+        return await call(
+            w, who, "GET", tail.format(project=PROJECT[where], run=w.seeded[where].run_id)
+        )
+
     return send
 
 
 async def op_commit(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
-    return await call(w, who, "POST", _art(PROJECT[where], w.fresh("copy"), "/versions"),
-                      json={"type": "dataset", "manifest": manifest_json(w.seeded[where].chunk)})
+    return await call(
+        w,
+        who,
+        "POST",
+        _art(PROJECT[where], w.fresh("copy"), "/versions"),
+        json={"type": "dataset", "manifest": manifest_json(w.seeded[where].chunk)},
+    )
 
 
 async def op_delete_version(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
@@ -230,18 +268,25 @@ async def op_delete_artifact(w: World, who: str, where: str) -> tuple[int, Any, 
 
 
 async def op_create_run(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
-    return await call(w, who, "POST", "/v1/runs",
-                      json={"project": PROJECT[where], "job_type": "eval"})
+    return await call(
+        w, who, "POST", "/v1/runs", json={"project": PROJECT[where], "job_type": "eval"}
+    )
 
 
 async def op_finish_run(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
-    return await call(w, who, "POST", f"/v1/runs/{w.seeded[where].run_id}/finish",
-                      json={"status": "finished"})
+    return await call(
+        w, who, "POST", f"/v1/runs/{w.seeded[where].run_id}/finish", json={"status": "finished"}
+    )
 
 
 async def op_add_input(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
-    return await call(w, who, "POST", f"/v1/runs/{w.seeded[where].run_id}/inputs",
-                      json={"project": PROJECT[where], "name": "data", "ref": "best"})
+    return await call(
+        w,
+        who,
+        "POST",
+        f"/v1/runs/{w.seeded[where].run_id}/inputs",
+        json={"project": PROJECT[where], "name": "data", "ref": "best"},
+    )
 
 
 V = "/v1/projects/{project}/artifacts/data/versions"
@@ -305,9 +350,7 @@ async def test_authorization_matrix(world: World, op: Op, who: str, where: str) 
     assert status == want, (op.name, who, where, body)
     if status >= 400:
         assert set(body) == {"code", "message", "request_id"}
-        assert body["code"] == {401: "unauthenticated", 403: "forbidden"}.get(
-            status, body["code"]
-        )
+        assert body["code"] == {401: "unauthenticated", 403: "forbidden"}.get(status, body["code"])
         assert "Traceback" not in body["message"]
     if status == 401:
         assert headers["WWW-Authenticate"] == 'Bearer realm="asyncart"'
@@ -326,8 +369,13 @@ async def test_a_hidden_project_answers_exactly_like_a_missing_one(world: World)
     """Same status, code and message (but for the name) for proj-b and for a project that
     does not exist, on every project route and for every caller without a role there."""
     for who in ("no-grant", "read", "write", "admin"):
-        for tail in ("/artifacts", "/artifacts/data/versions", "/artifacts/data/versions/v0",
-                     "/artifacts/data/versions/v0/manifest", "/audit"):
+        for tail in (
+            "/artifacts",
+            "/artifacts/data/versions",
+            "/artifacts/data/versions/v0",
+            "/artifacts/data/versions/v0/manifest",
+            "/audit",
+        ):
             hidden = await call(world, who, "GET", f"/v1/projects/proj-b{tail}")
             absent = await call(world, who, "GET", f"/v1/projects/proj-zz{tail}")
             assert hidden[0] == absent[0] == 404
@@ -347,17 +395,32 @@ async def test_a_hidden_project_answers_exactly_like_a_missing_one(world: World)
 async def test_lineage_and_run_lists_leave_out_hidden_projects(world: World) -> None:
     """A proj-a run that used data of both projects (made by a user who may read both):
     a proj-a reader sees only the proj-a input; proj-b's admin sees no proj-a consumer."""
-    both = os.urandom(6).hex()
-    status, _, _ = await call(world, "bridge", "POST", "/v1/runs",
-                              json={"project": "proj-a", "job_type": "mix", "id": both})
+    status, run, _ = await call(
+        world,
+        "bridge",
+        "POST",
+        "/v1/runs",
+        json={"project": "proj-a", "job_type": "mix", "id": os.urandom(6).hex()},
+    )
     assert status == 201
+    both = run["id"]
     for project in ("proj-a", "proj-b"):
-        status, _, _ = await call(world, "bridge", "POST", f"/v1/runs/{both}/inputs",
-                                  json={"project": project, "name": "data", "ref": "v0"})
+        status, _, _ = await call(
+            world,
+            "bridge",
+            "POST",
+            f"/v1/runs/{both}/inputs",
+            json={"project": project, "name": "data", "ref": "v0"},
+        )
         assert status == 200
     # proj-b's admin may not touch a proj-a run: it does not exist for it.
-    status, _, _ = await call(world, world.owner["other"], "POST", f"/v1/runs/{both}/inputs",
-                              json={"project": "proj-b", "name": "data", "ref": "v0"})
+    status, _, _ = await call(
+        world,
+        world.owner["other"],
+        "POST",
+        f"/v1/runs/{both}/inputs",
+        json={"project": "proj-b", "name": "data", "ref": "v0"},
+    )
     assert status == 404
     status, body, _ = await call(world, "bridge", "GET", f"/v1/runs/{both}/inputs")
     assert [v["project"] for v in body["versions"]] == ["proj-a", "proj-b"]
@@ -370,6 +433,74 @@ async def test_lineage_and_run_lists_leave_out_hidden_projects(world: World) -> 
     assert status == 200 and {r["project"] for r in body["runs"]} == {"proj-b"}
 
 
+# -- existence oracles: ids of another project's things ---------------------------------------
+
+
+def _reply_shape(reply: tuple[int, Any, dict[str, str]], *ids: str) -> tuple[int, Any]:
+    """Status and body with the given ids (and run fields that always differ) masked."""
+    status, body, _ = reply
+    if isinstance(body, dict):  # fresh per answer: a run's id and start, a request id
+        body = {k: v for k, v in body.items() if k not in ("id", "started_at", "request_id")}
+    text = repr(body)
+    for i in ids:
+        text = text.replace(i, "X")
+    return status, text
+
+
+@pytest.mark.parametrize("who", ["write", "admin", "bridge"])
+@pytest.mark.parametrize("taken", ["client id", "run id"])
+async def test_creating_a_run_with_another_projects_run_id_reveals_nothing(
+    world: World, who: str, taken: str
+) -> None:
+    """A run id used in proj-b, sent as the id of a new proj-a run, answers exactly like an
+    id nobody used: 201, a run of the caller's project; proj-b's run is untouched."""
+    other = world.seeded["other"]
+    foreign = other.client_run_id if taken == "client id" else other.run_id
+    fresh = os.urandom(6).hex() if taken == "client id" else os.urandom(12).hex()
+    body = {"project": "proj-a", "job_type": "train", "name": None, "config": {}}
+    clash = await call(world, who, "POST", "/v1/runs", json={**body, "id": foreign})
+    unused = await call(world, who, "POST", "/v1/runs", json={**body, "id": fresh})
+    assert clash[0] == unused[0] == 201, (clash, unused)
+    assert _reply_shape(clash, foreign) == _reply_shape(unused, fresh)
+    assert clash[1]["project"] == "proj-a" and clash[1]["id"] != other.run_id
+    again = await call(world, who, "POST", "/v1/runs", json={**body, "id": foreign})
+    assert again[0] == 201 and again[1]["id"] == clash[1]["id"]  # a retry finds the same run
+    status, run_b, _ = await call(world, world.owner["other"], "GET", f"/v1/runs/{other.run_id}")
+    assert status == 200 and run_b["project"] == "proj-b" and run_b["job_type"] == "train"
+
+
+async def test_a_same_project_id_conflict_stays_visible(world: World) -> None:
+    client_id = os.urandom(6).hex()
+    body = {"project": "proj-a", "job_type": "train", "id": client_id}
+    first = await call(world, "write", "POST", "/v1/runs", json=body)
+    clash = await call(world, "write", "POST", "/v1/runs", json={**body, "job_type": "other"})
+    assert (first[0], clash[0]) == (201, 409)
+
+
+@pytest.mark.parametrize("who", ["write", "admin"])
+async def test_foreign_run_ids_answer_like_missing_ones_everywhere(world: World, who: str) -> None:
+    """Every route taking a run id, with proj-b's run and with an id nobody used."""
+    foreign, absent = world.seeded["other"].run_id, "0123456789ab"
+    commit = {"type": "dataset", "manifest": manifest_json(world.seeded["own"].chunk)}
+    for method, tail, payload in [
+        ("GET", "", None),
+        ("POST", "/finish", {"status": "finished"}),
+        ("POST", "/inputs", {"project": "proj-a", "name": "data", "ref": "best"}),
+        ("GET", "/inputs", None),
+        ("GET", "/outputs", None),
+    ]:
+        hidden = await call(world, who, method, f"/v1/runs/{foreign}{tail}", json=payload)
+        missing = await call(world, who, method, f"/v1/runs/{absent}{tail}", json=payload)
+        assert hidden[0] == missing[0] == 404, (tail, hidden, missing)
+        assert _reply_shape(hidden, foreign) == _reply_shape(missing, absent)
+    name = world.fresh("from-foreign-run")
+    versions = _art("proj-a", name, "/versions")
+    hidden = await call(world, who, "POST", versions, json={**commit, "run_id": foreign})
+    missing = await call(world, who, "POST", versions, json={**commit, "run_id": absent})
+    assert hidden[0] == missing[0] == 404, (hidden, missing)
+    assert _reply_shape(hidden, foreign) == _reply_shape(missing, absent)
+
+
 async def test_audit_log_records_who_did_what(world: World) -> None:
     name = await _victim(world, "own")
     await call(world, "read", "GET", _art("proj-a", name, "/versions/v0/manifest"))
@@ -379,15 +510,18 @@ async def test_audit_log_records_who_did_what(world: World) -> None:
     assert status == 200
     mine = [e for e in body["events"] if e["artifact"] == name]
     assert [(e["action"], e["user"]) for e in mine] == [
-        ("delete", "admin"), ("pull", "read"), ("push", "admin")
+        ("delete", "admin"),
+        ("pull", "read"),
+        ("push", "admin"),
     ]
     assert all(e["project"] == "proj-a" for e in body["events"])
     assert mine[2]["version"] == "v0" and mine[2]["detail"]["aliases"] == ["latest"]
     assert mine[0]["request_id"]
     # Paging: the events before the newest one.
     newest = body["events"][0]["id"]
-    status, page, _ = await call(world, "admin", "GET",
-                                 f"/v1/projects/proj-a/audit?limit=2&before={newest}")
+    status, page, _ = await call(
+        world, "admin", "GET", f"/v1/projects/proj-a/audit?limit=2&before={newest}"
+    )
     ids = [e["id"] for e in page["events"]]
     assert status == 200 and len(ids) == 2 and newest > ids[0] > ids[1]
     status, bad, _ = await call(world, "admin", "GET", "/v1/projects/proj-a/audit?limit=0")

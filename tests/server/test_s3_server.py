@@ -41,9 +41,22 @@ def bucket_keys(bucket: S3Bucket) -> list[str]:
 def maintain(root: Path, bucket: S3Bucket, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASYNCART_")}
     return subprocess.run(
-        [sys.executable, "-m", "asyncart", "server", "--root", str(root), "--blobs", bucket.url,
-         *args],
-        capture_output=True, text=True, env={**env, **bucket.env}, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "asyncart",
+            "server",
+            "--root",
+            str(root),
+            "--blobs",
+            bucket.url,
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env={**env, **bucket.env},
+        timeout=120,
+        check=False,
     )
 
 
@@ -71,9 +84,9 @@ async def test_push_and_pull_through_a_server_with_s3_blobs(
         assert not (root / "blobs" / "packs").exists()  # nothing local but the database
 
         async with aio.Api(url=srv.url) as api:
-            pulled = Path(await (await api.artifact("checkpoint:latest")).download(
-                tmp_path / "pulled"
-            ))
+            pulled = Path(
+                await (await api.artifact("checkpoint:latest")).download(tmp_path / "pulled")
+            )
         got = (pulled / "weights.bin").read_bytes()
         assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
         assert (pulled / "small.txt").read_bytes() == b"a small file next to it\n"

@@ -128,7 +128,7 @@ async def test_page_on_a_store_with_users_needs_the_key_typed_into_it(
                 }
                 # Clicking a version in the graph follows it.
                 await page.evaluate(
-                    "document.querySelector(`#graph g.node[data-id=\"version:"
+                    'document.querySelector(`#graph g.node[data-id="version:'
                     f"{PROJECT}/report:v0\"]`).dispatchEvent(new MouseEvent('click'))"
                 )
                 await page.wait_for(

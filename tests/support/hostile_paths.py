@@ -70,6 +70,21 @@ HOSTILE_PATHS: list[tuple[str, str]] = [
     ("c1-nel", "a\x85b"),
     ("c1-csi", "a\x9bb"),
     ("lone-surrogate", "a\ud800b"),
+    # -- invisible format characters (category Cf): a name that displays as another ----------
+    ("rtl-override", "invoice\u202egpj.exe"),
+    ("ltr-override", "a\u202db"),
+    ("rtl-isolate", "a\u2067b\u2069"),
+    ("rtl-mark", "a\u200fb"),
+    ("zero-width-space", "model\u200b.bin"),
+    ("zero-width-joiner", "a\u200db"),
+    ("zero-width-non-joiner", "a\u200cb"),
+    ("word-joiner", "a\u2060b"),
+    ("bom", "\ufeffREADME.md"),
+    ("bom-in-directory", "dir\ufeff/x"),
+    ("soft-hyphen", "pass\u00adwd"),
+    ("arabic-letter-mark", "a\u061cb"),
+    ("interlinear-annotation", "a\ufff9b"),
+    ("tag-character", "a\U000e0041b"),
     # -- backslash tricks ---------------------------------------------------------------------
     ("backslash-dotdot", "..\\..\\x"),
     ("backslash-dotdot-middle", "a\\..\\..\\b"),
@@ -123,6 +138,28 @@ ODD_BUT_SAFE_PATHS: list[tuple[str, str, str]] = [
     # shortened sidecar name (asyncart.core.paths.sidecar_path).
     ("name-of-255-bytes", "n" * 255, "n" * 255),
     ("utf8-name-of-254-bytes", "d/" + "\u00e9" * 127, "d/" + "\u00e9" * 127),
+]
+
+
+#: Pairs of entry paths that are different strings but the same file on macOS / Windows
+#: (case-insensitive, and on APFS/HFS+ normalisation-insensitive): one manifest may hold
+#: either, never both. Each case is ``(id, first, second)``.
+TWIN_PATHS: list[tuple[str, str, str]] = [
+    ("case", "Model.bin", "model.bin"),
+    ("case-upper", "README", "readme"),
+    ("case-in-directory", "Data/x.bin", "data/x.bin"),
+    ("case-deep", "a/B/c/d.txt", "a/b/c/D.txt"),
+    ("nfc-nfd", "caf\u00e9.txt", "cafe\u0301.txt"),
+    ("nfc-nfd-directory", "\u00e9t\u00e9/x", "e\u0301te\u0301/x"),
+    ("nfc-nfd-hangul", "\ud55c.txt", "\u1112\u1161\u11ab.txt"),
+    ("case-and-nfd", "CAF\u00c9", "cafe\u0301"),
+    ("sharp-s", "stra\u00dfe", "STRASSE"),
+    ("greek-sigma", "\u03c3.txt", "\u03a3.txt"),
+    ("kelvin-sign", "\u212a.txt", "k.txt"),
+    ("angstrom-sign", "\u212b", "\u00e5"),
+    # a file of one spelling where the other spelling is a directory
+    ("file-vs-directory-case", "Data", "data/x.bin"),
+    ("file-vs-directory-nfd", "\u00e9", "e\u0301/x"),
 ]
 
 

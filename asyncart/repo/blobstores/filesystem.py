@@ -23,6 +23,7 @@ import aiofiles.os
 import anyio.to_thread
 import blake3
 
+from asyncart.core.private_fs import PRIVATE_FILE, create_private, private_dir
 from asyncart.errors import (
     NO_SPACE_ERRNOS,
     BlobStoreError,
@@ -50,7 +51,12 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _create(path: Path) -> int:
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    return create_private(path)
+
+
+def _make_parent(path: Path) -> None:
+    if not path.parent.is_dir():
+        private_dir(path.parent)
 
 
 def _write_all(fd: int, parts: list[bytes | memoryview]) -> None:
@@ -98,7 +104,10 @@ class FilesystemBlobStore(BlobStore):
         # direct_write.py.
         self.direct_io = direct_io
         self._buffers = AlignedBuffers()
-        self.tmp.mkdir(parents=True, exist_ok=True)
+        # 0700 directories, 0600 files (asyncart.core.private_fs); an older store's root
+        # is tightened, which closes everything below it to other users.
+        private_dir(self.root)
+        private_dir(self.tmp)
 
     def path_for(self, key: str) -> Path:
         kind, _, name = check_key(key).partition("/")
@@ -147,7 +156,7 @@ class FilesystemBlobStore(BlobStore):
         return size
 
     def _publish(self, tmp: Path, final: Path) -> None:
-        final.parent.mkdir(parents=True, exist_ok=True)
+        _make_parent(final)
         os.replace(tmp, final)
         if self.fsync:
             _fsync_dir(final.parent)
@@ -299,7 +308,7 @@ class FilesystemBlobStore(BlobStore):
         src, dst = self.path_for(key), self._trash_path(key)
 
         def move() -> bool:
-            dst.parent.mkdir(parents=True, exist_ok=True)
+            _make_parent(dst)
             try:
                 os.rename(src, dst)
             except FileNotFoundError:
@@ -312,7 +321,7 @@ class FilesystemBlobStore(BlobStore):
         src, dst = self._trash_path(key), self.path_for(key)
 
         def move() -> None:
-            dst.parent.mkdir(parents=True, exist_ok=True)
+            _make_parent(dst)
             with contextlib.suppress(FileNotFoundError):
                 os.replace(src, dst)
 
@@ -337,10 +346,11 @@ class FilesystemBlobStore(BlobStore):
         src, dst = self.path_for(key), self.quarantine_dir / check_key(key)
 
         def keep() -> str:
-            dst.parent.mkdir(parents=True, exist_ok=True)
+            _make_parent(dst)
             if not dst.exists():
                 part = dst.with_name(f"{dst.name}.{uuid.uuid4().hex}.tmp")
                 shutil.copyfile(src, part)
+                os.chmod(part, PRIVATE_FILE)
                 os.replace(part, dst)
             return str(dst)
 
@@ -373,7 +383,7 @@ class _FileLock:
         self.fd = -1
 
     def __enter__(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = create_private(self.path, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
