@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import asyncart
 from asyncart import aio
 
@@ -25,6 +28,8 @@ def test_top_level_exports() -> None:
             "IntegrityError",
             "InvalidNameError",
             "NotFoundError",
+            "PermissionDenied",
+            "PullLockTimeout",
             "PushWorkerError",
             "RequestTimeout",
             "RetriesExhausted",
@@ -42,6 +47,20 @@ def test_top_level_exports() -> None:
     )
     for name in asyncart.__all__:
         assert hasattr(asyncart, name), name
+
+
+def test_the_package_root_loads_nothing_until_a_name_is_used() -> None:
+    """``import asyncart`` (as the server does for its version) loads no SDK or client."""
+    code = (
+        "import sys, asyncart; assert asyncart.__version__;"
+        "loaded = sorted(m for m in sys.modules if m.startswith('asyncart.'));"
+        "assert loaded == ['asyncart._version'], loaded;"
+        "import asyncart.server.app;"
+        "bad = sorted(m for m in sys.modules if m.startswith(('asyncart.client', 'asyncart.sdk')));"
+        "assert not bad, bad;"
+        "assert asyncart.Artifact.__module__ == 'asyncart.sdk.artifact'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
 def test_async_exports() -> None:
