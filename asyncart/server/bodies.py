@@ -15,9 +15,13 @@ Decoding the JSON is ``server/schemas.py``'s job.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
@@ -87,6 +91,12 @@ def check_declared_length(request: web.Request, limit: int) -> None:
         )
 
 
+def remove_spooled(path: Path) -> None:
+    """Remove a file :meth:`BodyRead.spool` made (gone already is fine)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
 class BodyRead:
     """One JSON body being read in two steps: a head up to some size, then the rest."""
 
@@ -123,6 +133,27 @@ class BodyRead:
         """The whole body (after :meth:`read` completed it)."""
         assert self.complete
         return b"".join(self._parts)
+
+    async def spool(self) -> Path:
+        """Read the rest of the body into a new temporary file (the caller removes it):
+        a large body is not held in this process's memory, nor copied through a pipe.
+
+        Raises: as :meth:`read` (the file is removed then).
+        """
+        fd, name = tempfile.mkstemp(prefix="asyncart-body-", suffix=".json")
+        path = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while True:
+                    for part in self._parts:
+                        await asyncio.to_thread(out.write, part)
+                    self._parts.clear()
+                    if self.complete:
+                        return path
+                    await self.read(up_to=self._total + (8 << 20))
+        except BaseException:
+            remove_spooled(path)
+            raise
 
 
 async def read_limited(request: web.Request, limit: int, timing: BodyTiming) -> bytes:

@@ -14,6 +14,8 @@ The worker processes are started on first use and stopped by :meth:`BodyParser.c
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import functools
 import multiprocessing
 import signal
@@ -27,8 +29,14 @@ from aiohttp import web
 from asyncart.core import protocol as P
 from asyncart.errors import AsyncartError
 from asyncart.repo.prepared import PreparedCommit
-from asyncart.server.bodies import BodyRead, BodyTiming
-from asyncart.server.prepare import CompactCommit, prepare_commit, query_hashes, split_hashes
+from asyncart.server.bodies import BodyRead, BodyTiming, remove_spooled
+from asyncart.server.prepare import (
+    CompactCommit,
+    from_file,
+    prepare_commit,
+    query_hashes,
+    split_hashes,
+)
 from asyncart.server.schemas import B, decode_body
 
 PARSE_INLINE_BYTES = 1 << 20  # a larger body is parsed in a worker process
@@ -47,6 +55,9 @@ def _worker_init() -> None:
     # The server stops its workers itself; a Ctrl-C at the terminal reaches the whole
     # process group, and would only print tracebacks here.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Parsing is background work: the event loop's process answers first.
+    with contextlib.suppress(OSError):
+        os.nice(10)
 
 
 class BodyParser:
@@ -81,16 +92,17 @@ class BodyParser:
         if body.complete:
             return work(body.data())
         async with self._big:
-            await body.read()
-            raw = body.data()
+            path = await body.spool()
             loop = asyncio.get_running_loop()
             try:
-                return await loop.run_in_executor(self._executor(), work, raw)
+                return await loop.run_in_executor(self._executor(), from_file, work, str(path))
             except BrokenProcessPool:
                 self._pool = None  # a fresh pool next time
                 raise ParserUnavailable(
                     "the server's body parser process stopped; send the request again"
                 ) from None
+            finally:
+                remove_spooled(path)
 
     async def body(self, request: web.Request, kind: type[B], limit: int) -> B:
         """The body decoded as ``kind`` (at most ``limit`` bytes decoded)."""

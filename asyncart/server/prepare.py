@@ -7,8 +7,9 @@ result: the event loop only reads bodies and writes answers (``server/parsing.py
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from asyncart.core.chunking import ChunkerSpec
 from asyncart.core.manifest import (
@@ -23,6 +24,7 @@ from asyncart.repo.prepared import PreparedManifest, check_description, check_me
 from asyncart.server.schemas import CommitBody, HashQuery, ManifestWire, decode_body
 
 _HEX = re.compile(r"[0-9a-f]*")
+T = TypeVar("T")
 
 
 def manifest_of(wire: ManifestWire) -> Manifest:
@@ -103,6 +105,13 @@ def query_hashes(raw: bytes) -> str:
     if len(joined) % 64 or not _HEX.fullmatch(joined):
         raise ConfigError("'hashes' must be a list of 64-character lowercase hex chunk hashes")
     return joined
+
+
+def from_file(work: Callable[[bytes], T], path: str) -> T:
+    """``work`` on the body spooled to ``path`` (in a worker process)."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    return work(raw)
 
 
 def split_hashes(joined: str) -> tuple[str, ...]:
