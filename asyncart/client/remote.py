@@ -364,16 +364,36 @@ class HttpRemote(Remote):
                 f"{self.description} sent an unusable manifest for {project}/{name}:{ref}: {exc}"
             ) from None
 
+    async def _pages(self, path: str, key: str) -> list[Any]:
+        """Every item of a paginated list answer (docs/protocol.md §3.6): follows ``next``
+        until it is null (or absent: a server from before pagination)."""
+        items: list[Any] = []
+        cursor: str | None = None
+        seen: set[str] = set()
+        while True:
+            query = "" if cursor is None else "?" + urlencode({"cursor": cursor})
+            data = await self.http.json("GET", path + query)  # the server's default page
+            page = data.get(key) if isinstance(data, dict) else None
+            if not isinstance(page, list):
+                raise ProtocolError(f"{self.description}: list answer without a {key!r} list")
+            items += page
+            cursor = data.get("next")
+            if cursor is None:
+                return items
+            if not isinstance(cursor, str) or cursor in seen:
+                raise ProtocolError(f"{self.description}: list answer with a bad 'next' cursor")
+            seen.add(cursor)
+
     async def list_versions(self, project: str, name: str) -> list[VersionInfo]:
-        data = await self.http.json("GET", P.path(P.VERSIONS, project=project, name=name))
-        return [VersionInfo.from_json(v) for v in data["versions"]]
+        items = await self._pages(P.path(P.VERSIONS, project=project, name=name), "versions")
+        return [VersionInfo.from_json(v) for v in items]
 
     async def list_collections(self, project: str) -> list[CollectionInfo]:
-        data = await self.http.json("GET", P.path(P.COLLECTIONS, project=project))
-        return [CollectionInfo.from_json(c) for c in data["collections"]]
+        items = await self._pages(P.path(P.COLLECTIONS, project=project), "collections")
+        return [CollectionInfo.from_json(c) for c in items]
 
     async def list_projects(self) -> list[str]:
-        return list((await self.http.json("GET", P.PROJECTS))["projects"])
+        return list(await self._pages(P.PROJECTS, "projects"))
 
     async def create_run(
         self, project: str, job_type: str, name: str | None, config: dict[str, Any], run_id: str
@@ -404,20 +424,20 @@ class HttpRemote(Remote):
         return parse_version_info(await self.http.json("POST", path, body), self.description)
 
     async def run_outputs(self, run_id: str) -> list[VersionInfo]:
-        data = await self.http.json("GET", P.path(P.RUN_OUTPUTS, run_id=run_id))
-        return [VersionInfo.from_json(v) for v in data["versions"]]
+        items = await self._pages(P.path(P.RUN_OUTPUTS, run_id=run_id), "versions")
+        return [VersionInfo.from_json(v) for v in items]
 
     async def run_inputs(self, run_id: str) -> list[VersionInfo]:
-        data = await self.http.json("GET", P.path(P.RUN_INPUTS, run_id=run_id))
-        return [VersionInfo.from_json(v) for v in data["versions"]]
+        items = await self._pages(P.path(P.RUN_INPUTS, run_id=run_id), "versions")
+        return [VersionInfo.from_json(v) for v in items]
 
     async def version_consumers(self, project: str, name: str, ref: str) -> list[RunInfo]:
         path = P.path(P.VERSION_CONSUMERS, project=project, name=name, ref=ref)
-        return [RunInfo.from_json(r) for r in (await self.http.json("GET", path))["runs"]]
+        return [RunInfo.from_json(r) for r in await self._pages(path, "runs")]
 
     async def version_producers(self, project: str, name: str, ref: str) -> list[RunInfo]:
         path = P.path(P.VERSION_PRODUCERS, project=project, name=name, ref=ref)
-        return [RunInfo.from_json(r) for r in (await self.http.json("GET", path))["runs"]]
+        return [RunInfo.from_json(r) for r in await self._pages(path, "runs")]
 
     async def close(self) -> None:
         await self.http.close()
