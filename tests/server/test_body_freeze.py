@@ -9,10 +9,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import gzip
 import io
-from http.client import HTTPConnection
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -56,10 +59,8 @@ def tree_rss(pid: int) -> int:
     proc = psutil.Process(pid)
     total = proc.memory_info().rss
     for child in proc.children(recursive=True):
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             total += child.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
     return total
 
 
@@ -84,20 +85,6 @@ class Sampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
-
-
-def health_probe(conn: HTTPConnection) -> Any:
-    """A function timing one ``GET /v1/health`` on ``conn`` (kept alive)."""
-
-    def probe() -> float:
-        start = time.perf_counter()
-        conn.request("GET", P.HEALTH)
-        resp = conn.getresponse()
-        assert resp.status == 200
-        resp.read()
-        return time.perf_counter() - start
-
-    return probe
 
 
 async def test_a_bomb_over_the_query_bound_is_413(http: aiohttp.ClientSession) -> None:
@@ -166,34 +153,81 @@ def biggest_commit() -> bytes:
     return raw
 
 
+# Probes from a process of their own: the test process's garbage (a 262k-entry body
+# built in Python) must not pause the measuring thread.
+PROBE = """
+import json, sys, threading, time
+from http.client import HTTPConnection
+host, port = sys.argv[1], int(sys.argv[2])
+conn = HTTPConnection(host, port, timeout=60)
+out, stop = [], threading.Event()
+def run():
+    while not stop.is_set():
+        start = time.perf_counter()
+        conn.request("GET", "/v1/health")
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == 200
+        out.append((start, time.perf_counter() - start))
+        time.sleep(0.005)
+t = threading.Thread(target=run)
+t.start()
+print("probing", flush=True)
+sys.stdin.read()
+stop.set()
+t.join()
+print(json.dumps(out), flush=True)
+"""
+
+
+def start_prober(url: str) -> subprocess.Popen[str]:
+    """A process probing ``/v1/health`` until its stdin closes; then it prints the
+    latencies as JSON."""
+    parts = urlsplit(url)
+    prober = subprocess.Popen(
+        [sys.executable, "-c", PROBE, str(parts.hostname), str(parts.port)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    assert prober.stdout is not None and prober.stdout.readline() == "probing\n"
+    return prober
+
+
+def stop_prober(prober: subprocess.Popen[str]) -> list[float]:
+    """Sorted latencies of a :func:`start_prober` process (stopped and reaped)."""
+    try:
+        out, _ = prober.communicate("", timeout=120)
+    finally:
+        if prober.poll() is None:
+            prober.kill()
+            prober.wait()
+    return sorted(v for _, v in json.loads(out.splitlines()[-1]))
+
+
 async def test_health_answers_within_100ms_while_the_biggest_commit_is_parsed(
     live: LiveServer, http: aiohttp.ClientSession
 ) -> None:
     await _store_chunks(http)
-    raw = biggest_commit()
-    body = gzip.compress(raw, compresslevel=1)  # as the client sends large JSON
-    parts = urlsplit(live.url)
-    conn = HTTPConnection(parts.hostname, parts.port, timeout=60)
-    probe = health_probe(conn)
-    probe()  # connected
-    url = P.path(P.VERSIONS, project="freeze", name="biggest")
+    body = gzip.compress(biggest_commit(), compresslevel=1)  # as the client sends large JSON
+    gc.collect()
+    prober = start_prober(live.url)
     try:
-        with Sampler(probe, period=0.005) as latencies:
-            start = time.perf_counter()
-            async with http.post(url, data=io.BytesIO(body), headers={
-                "Content-Type": "application/json", "Content-Encoding": "gzip"
-            }) as resp:
-                assert resp.status == 201, await resp.text()
-                info = await resp.json()
-            took = time.perf_counter() - start
+        url = P.path(P.VERSIONS, project="freeze", name="biggest")
+        start = time.perf_counter()
+        async with http.post(url, data=io.BytesIO(body), headers={
+            "Content-Type": "application/json", "Content-Encoding": "gzip"
+        }) as resp:
+            assert resp.status == 201, await resp.text()
+            info = await resp.json()
+        took = time.perf_counter() - start
     finally:
-        conn.close()
+        latencies = stop_prober(prober)
     assert info["file_count"] == PACKS * CHUNKS_PER_PACK
-    worst = max(latencies.values)
+    worst = latencies[-1]
     print(
-        f"commit of {len(raw) / 2**20:.1f} MiB ({info['file_count']} entries) took "
-        f"{took:.2f}s; /v1/health over {len(latencies.values)} probes: "
-        f"max {worst * 1000:.1f} ms"
+        f"commit of {info['file_count']} entries ({len(body) / 2**20:.1f} MiB gzip) took "
+        f"{took:.2f}s; /v1/health over {len(latencies)} probes: median "
+        f"{latencies[len(latencies) // 2] * 1000:.1f} ms, p99 "
+        f"{latencies[len(latencies) * 99 // 100] * 1000:.1f} ms, max {worst * 1000:.1f} ms"
     )
-    assert len(latencies.values) >= 10
+    assert len(latencies) >= 10
     assert worst < HEALTH_BOUND

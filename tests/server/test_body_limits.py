@@ -216,7 +216,9 @@ async def test_bad_page_parameters_are_400(http: aiohttp.ClientSession, query: s
 
 
 @pytest.fixture(scope="module")
-def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, dict[str, str]]]:
+def guarded(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[LiveServer, dict[str, str]]]:
     root = tmp_path_factory.mktemp("guarded") / "store"
     root.mkdir()
     keys: dict[str, str] = {}
