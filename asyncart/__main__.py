@@ -2,4 +2,5 @@
 
 from asyncart.cli.main import main
 
-main()
+if __name__ == "__main__":  # not when a spawned worker process imports this as __mp_main__
+    main()

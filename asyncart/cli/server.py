@@ -50,6 +50,20 @@ from asyncart.core import protocol as P
     help="Seconds a request body may stall before the request is answered 408.",
 )
 @click.option(
+    "--body-grace",
+    default=P.BODY_GRACE,
+    show_default=True,
+    type=float,
+    help="Seconds a request body may take before --body-min-rate applies.",
+)
+@click.option(
+    "--body-min-rate",
+    default=P.BODY_MIN_RATE,
+    show_default=True,
+    type=float,
+    help="Bytes/s a request body must average once --body-grace has passed (else 408).",
+)
+@click.option(
     "--direct-transfer/--no-direct-transfer",
     default=True,
     show_default=True,
@@ -71,6 +85,8 @@ def server(
     keyfile: Path | None,
     header_timeout: float,
     body_timeout: float,
+    body_grace: float,
+    body_min_rate: float,
     direct_transfer: bool,
     insecure_anonymous: bool,
 ) -> None:
@@ -81,8 +97,10 @@ def server(
 
     if keyfile is not None and certfile is None:
         raise click.UsageError("--keyfile needs --certfile")
-    if header_timeout <= 0 or body_timeout <= 0:
-        raise click.UsageError("--header-timeout and --body-timeout must be positive")
+    if min(header_timeout, body_timeout, body_grace, body_min_rate) <= 0:
+        raise click.UsageError(
+            "--header-timeout, --body-timeout, --body-grace and --body-min-rate must be positive"
+        )
     context = None if certfile is None else server_ssl_context(certfile, keyfile)
     asyncio.run(
         serve(
@@ -91,6 +109,8 @@ def server(
             port,
             header_timeout=header_timeout,
             body_timeout=body_timeout,
+            body_grace=body_grace,
+            body_min_rate=body_min_rate,
             ssl_context=context,
             insecure_anonymous=insecure_anonymous,
             direct_transfer=direct_transfer,

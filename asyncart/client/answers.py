@@ -109,8 +109,18 @@ class VersionAnswer(Answer):
         )
 
 
-class VersionList(Answer):
-    """``{"versions": [VersionInfo, …]}`` (a ``next`` cursor, if any, is ignored)."""
+Cursor = Annotated[str, Meta(min_length=1, max_length=1024)]
+
+
+class Page(Answer, kw_only=True):
+    """A page of a list answer: ``next`` is the cursor of the following page (null, or
+    absent from a server from before pagination: the last page)."""
+
+    next: Cursor | None = None
+
+
+class VersionList(Page, kw_only=True):
+    """``{"versions": [VersionInfo, …], "next": …}``."""
 
     versions: list[VersionAnswer]
 
@@ -139,11 +149,11 @@ class CollectionAnswer(Answer):
         )
 
 
-class CollectionList(Answer):
+class CollectionList(Page, kw_only=True):
     collections: list[CollectionAnswer]
 
 
-class ProjectList(Answer):
+class ProjectList(Page, kw_only=True):
     projects: list[Name]
 
     def __post_init__(self) -> None:
@@ -179,7 +189,7 @@ class RunAnswer(Answer):
         )
 
 
-class RunList(Answer):
+class RunList(Page, kw_only=True):
     runs: list[RunAnswer]
 
 

@@ -45,6 +45,7 @@ from asyncart.errors import (
 
 QUERY_BATCH = 20_000
 T = TypeVar("T")
+PageT = TypeVar("PageT", bound=A.Page)
 log = logging.getLogger("asyncart.client")
 
 
@@ -392,28 +393,45 @@ class HttpRemote(Remote):
                 f"{self.description} sent an unusable manifest for {project}/{name}:{ref}: {exc}"
             ) from None
 
-    async def _versions(self, method: str, path: str) -> list[VersionInfo]:
-        data = await self.http.answer(method, path, A.VersionList, what="version list")
-        return [v.info() for v in data.versions]
+    async def _pages(self, path: str, record: type[PageT], what: str) -> list[PageT]:
+        """Every page of a paginated list answer (docs/protocol.md §3.6), following
+        ``next`` until it is null or absent (a server from before pagination)."""
+        pages: list[PageT] = []
+        seen: set[str] = set()
+        cursor: str | None = None
+        while True:
+            query = "" if cursor is None else "?" + urlencode({"cursor": cursor})
+            page = await self.http.answer("GET", path + query, record, what=what)
+            pages.append(page)
+            cursor = page.next
+            if cursor is None:
+                return pages
+            if cursor in seen:
+                raise MalformedAnswer(f"{self.description}: the {what} repeats a 'next' cursor")
+            seen.add(cursor)
+
+    async def _versions(self, path: str) -> list[VersionInfo]:
+        pages = await self._pages(path, A.VersionList, "version list")
+        return [v.info() for page in pages for v in page.versions]
 
     async def _runs(self, path: str) -> list[RunInfo]:
-        data = await self.http.answer("GET", path, A.RunList, what="run list")
-        return [r.info() for r in data.runs]
+        pages = await self._pages(path, A.RunList, "run list")
+        return [r.info() for page in pages for r in page.runs]
 
     async def _run(self, path: str, body: Any) -> RunInfo:
         return (await self.http.answer("POST", path, A.RunAnswer, body, what="run")).info()
 
     async def list_versions(self, project: str, name: str) -> list[VersionInfo]:
-        return await self._versions("GET", P.path(P.VERSIONS, project=project, name=name))
+        return await self._versions(P.path(P.VERSIONS, project=project, name=name))
 
     async def list_collections(self, project: str) -> list[CollectionInfo]:
         path = P.path(P.COLLECTIONS, project=project)
-        data = await self.http.answer("GET", path, A.CollectionList, what="collection list")
-        return [c.info() for c in data.collections]
+        pages = await self._pages(path, A.CollectionList, "collection list")
+        return [c.info() for page in pages for c in page.collections]
 
     async def list_projects(self) -> list[str]:
-        data = await self.http.answer("GET", P.PROJECTS, A.ProjectList, what="project list")
-        return list(data.projects)
+        pages = await self._pages(P.PROJECTS, A.ProjectList, "project list")
+        return [p for page in pages for p in page.projects]
 
     async def create_run(
         self, project: str, job_type: str, name: str | None, config: dict[str, Any], run_id: str
@@ -443,10 +461,10 @@ class HttpRemote(Remote):
         return (await self._version("POST", path, body)).info()
 
     async def run_outputs(self, run_id: str) -> list[VersionInfo]:
-        return await self._versions("GET", P.path(P.RUN_OUTPUTS, run_id=run_id))
+        return await self._versions(P.path(P.RUN_OUTPUTS, run_id=run_id))
 
     async def run_inputs(self, run_id: str) -> list[VersionInfo]:
-        return await self._versions("GET", P.path(P.RUN_INPUTS, run_id=run_id))
+        return await self._versions(P.path(P.RUN_INPUTS, run_id=run_id))
 
     async def version_consumers(self, project: str, name: str, ref: str) -> list[RunInfo]:
         return await self._runs(P.path(P.VERSION_CONSUMERS, project=project, name=name, ref=ref))
@@ -469,7 +487,8 @@ class HttpRemote(Remote):
     ) -> list[VersionInfo]:
         path = P.path(P.COLLECTION, project=project, name=name)
         path += "?" + urlencode({P.DELETE_ALIASES_PARAM: str(delete_aliases).lower()})
-        return await self._versions("DELETE", path)
+        data = await self.http.answer("DELETE", path, A.VersionList, what="deleted versions")
+        return [v.info() for v in data.versions]
 
 
 def checked_manifest(blob: bytes | bytearray, digest: str) -> Manifest:

@@ -9,11 +9,22 @@ PACK_MEDIA_TYPE = "application/x-asyncart-pack"
 MANIFEST_MEDIA_TYPE = "application/x-asyncart-manifest"  # gzip-compressed JSON
 REQUEST_ID_HEADER = "X-Request-Id"
 VERSION_INFO_HEADER = "X-Asyncart-Version"  # JSON VersionInfo beside a manifest body
-MAX_JSON_BODY = 64 << 20  # bytes of a JSON request body, after gzip decoding
+MAX_JSON_BODY = 64 << 20  # bytes of a commit body (the largest JSON body), after gzip decoding
+MAX_QUERY_BODY = 8 << 20  # bytes of a missing/locate body (100,000 hashes are ~7 MB)
+MAX_HEADER_BODY = 4 << 20  # bytes of a direct-upload body (a base64 pack header)
+MAX_RUN_BODY = 2 << 20  # bytes of a run creation body (its config is at most 1 MiB)
+MAX_SMALL_BODY = 256 << 10  # bytes of the other JSON bodies (run finish/inputs, pack urls)
+MAX_QUERY_HASHES = 100_000  # hashes per missing/locate query
+MAX_METADATA_BYTES = 1 << 20  # a version's metadata / a run's config, as compact JSON
+MAX_DESCRIPTION_BYTES = 64 << 10  # a version's description, UTF-8
+LIST_PAGE = 100  # items in one page of a list answer, unless ?limit= says otherwise
+MAX_LIST_PAGE = 1000  # the largest ?limit= of a list answer
 MAX_JSON_DEPTH = 64  # nesting of arrays/objects in a JSON request body
 MAX_MANIFEST_BODY = 512 << 20
 HEADER_TIMEOUT = 60.0  # seconds the server waits for a request's headers (and on keep-alive)
 BODY_IDLE_TIMEOUT = 60.0  # seconds the server waits for the next bytes of a request body
+BODY_GRACE = 60.0  # seconds a request body may take before BODY_MIN_RATE applies
+BODY_MIN_RATE = 64 << 10  # bytes/s a request body must average once BODY_GRACE has passed
 OPENAPI_PATH = "/openapi.json"  # the OpenAPI 3 description of this protocol
 DELETE_ALIASES_PARAM = "delete_aliases"  # query flag of the DELETE routes: "true" / "false"
 

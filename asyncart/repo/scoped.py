@@ -24,6 +24,7 @@ from asyncart.core.models import ChunkLocation, CollectionInfo, CommitRequest, R
 from asyncart.errors import NotFoundError, PermissionDenied, RunNotFound
 from asyncart.repo.access import Principal, Role
 from asyncart.repo.audit import AuditEvent, AuditLog
+from asyncart.repo.prepared import PreparedCommit
 from asyncart.repo.read_audit import RecentPackReads
 from asyncart.repo.service import PackReceipt, Repository
 
@@ -73,14 +74,34 @@ class ScopedRepository:
         """Where the chunks the caller may see live."""
         return await self.repo.locate_chunks(hashes, scope=self.principal.chunk_scope())
 
-    def check_may_upload(self) -> None:
+    # -- checks made before a request body is read ----------------------------------
+
+    def check_may_upload(self, doing: str = "upload") -> None:
         """Raise PermissionDenied unless some grant lets the caller write (checked before
-        a pack body is read)."""
+        a pack body, or a body naming its project inside, is read)."""
         if not self.principal.may_write_somewhere():
             raise PermissionDenied(
-                f"user {self.principal.user!r} may not upload: no project grants it write "
+                f"user {self.principal.user!r} may not {doing}: no project grants it write "
                 "access (ask an admin: 'asyncart server admin grant USER PROJECT write')"
             )
+
+    def check_has_grant(self, doing: str) -> None:
+        """Raise PermissionDenied for a key with no grant at all (checked before a chunk
+        query's body is read: such a key could learn nothing from it)."""
+        if self.principal.restricted and not self.principal.grants:
+            raise PermissionDenied(
+                f"user {self.principal.user!r} may not {doing}: it has no grant on any "
+                "project (ask an admin: 'asyncart server admin grant USER PROJECT read')"
+            )
+
+    def require(self, project: str, role: Role, doing: str) -> None:
+        """Raise unless the caller has ``role`` on ``project`` (404 with no role at all)."""
+        self.principal.require(project, role, doing)
+
+    async def require_run(self, run_id: str, role: Role, doing: str) -> None:
+        """Raise unless the caller has ``role`` on the run's project (a run it may not see
+        answers like a run that does not exist)."""
+        await self._run_of(run_id, role, doing)
 
     async def put_pack(self, body: AsyncIterable[bytes | memoryview]) -> PackReceipt:
         """Store an uploaded pack, recording the caller as the uploader of its chunks."""
@@ -138,11 +159,13 @@ class ScopedRepository:
         self.principal.require(project, Role.READ, "listing artifacts")
         return await self.repo.list_collections(project)
 
-    async def list_versions(self, project: str, name: str) -> list[VersionInfo]:
+    async def list_versions(
+        self, project: str, name: str, *, after: int | None = None, limit: int | None = None
+    ) -> list[VersionInfo]:
         self.principal.require(project, Role.READ, "listing versions")
-        return await self.repo.list_versions(project, name)
+        return await self.repo.list_versions(project, name, after=after, limit=limit)
 
-    async def commit(self, req: CommitRequest) -> VersionInfo:
+    async def commit(self, req: CommitRequest | PreparedCommit) -> VersionInfo:
         """Commit a version (write access; every chunk visible to the caller)."""
         self.principal.require(req.project, Role.WRITE, "pushing an artifact")
         if req.run_id is not None:

@@ -40,7 +40,12 @@ from asyncart.core.models import (
 )
 from asyncart.core.names import parse_version, validate_alias, validate_name
 from asyncart.core.pack import PackHeader
-from asyncart.errors import ChunkMissing, ConfigError, ConflictError, IntegrityError
+from asyncart.errors import (
+    ChunkMissing,
+    ConfigError,
+    ConflictError,
+    IntegrityError,
+)
 from asyncart.repo.backfill import complete_holders, complete_manifest_hashes
 from asyncart.repo.blobstores.base import BlobStore, check_key
 from asyncart.repo.keys import incoming_key as incoming_key
@@ -51,8 +56,15 @@ from asyncart.repo.location import StoreLocation
 from asyncart.repo.metastores import MetaStore, NewVersion, PackChunk, open_metastore
 from asyncart.repo.metastores.base import ChunkScope, StoredCheck
 from asyncart.repo.packs import PackReader, read_pack_header, verified_chunk_data
+from asyncart.repo.prepared import (
+    PreparedCommit,
+    PreparedManifest,
+    check_description,
+    check_metadata,
+)
 
-MAX_QUERY_HASHES = 100_000
+MAX_QUERY_HASHES = P.MAX_QUERY_HASHES
+_BATCH = 10_000  # hashes per metastore query of a large request
 _RUN_ID_RE = re.compile(r"[0-9a-f]{8,64}")
 
 
@@ -129,7 +141,12 @@ class Repository:
         collection keeps them for its grace period (docs/gc.md).
         """
         _check_query_size(hashes)
-        return await self.meta.missing_chunks(hashes, touch=True, scope=scope)
+        missing: list[str] = []
+        for i in range(0, len(hashes), _BATCH):  # batches: the event loop runs between them
+            missing += await self.meta.missing_chunks(
+                hashes[i : i + _BATCH], touch=True, scope=scope
+            )
+        return list(dict.fromkeys(missing)) if len(hashes) > _BATCH else missing
 
     async def put_pack(
         self, body: AsyncIterable[bytes | memoryview], *, scope: ChunkScope | None = None
@@ -235,7 +252,10 @@ class Repository:
     ) -> dict[str, ChunkLocation]:
         """Where each held (and, with ``scope``, visible) chunk lives; others left out."""
         _check_query_size(hashes)
-        return await self.meta.locate_chunks(hashes, scope=scope)
+        found: dict[str, ChunkLocation] = {}
+        for i in range(0, len(hashes), _BATCH):
+            found.update(await self.meta.locate_chunks(hashes[i : i + _BATCH], scope=scope))
+        return found
 
     async def range_visible(
         self, pack_id: str, start: int, end: int, scope: ChunkScope | None
@@ -251,14 +271,19 @@ class Repository:
 
     # -- versions --------------------------------------------------------------
 
-    async def commit(self, req: CommitRequest, *, scope: ChunkScope | None = None) -> VersionInfo:
+    async def commit(
+        self, req: CommitRequest | PreparedCommit, *, scope: ChunkScope | None = None
+    ) -> VersionInfo:
         """Record a version; reuse the existing one if its content digest is already there.
 
+        ``req`` may carry its manifest already encoded and digested (a
+        :class:`PreparedCommit`: the server prepares large ones in a worker process).
         With a ``scope``, chunks its caller may not see count as missing (so a manifest
         cannot claim bytes its author never had).
 
         Raises:
             InvalidNameError / ConfigError: bad names, aliases or manifest.
+            PayloadTooLarge: metadata or description over their limits.
             ChunkMissing: the manifest names chunks the store does not hold.
             ConflictError: the collection exists with another type.
         """
@@ -266,11 +291,15 @@ class Repository:
         validate_name(req.name)
         validate_name(req.type, what="artifact type")
         aliases = tuple(dict.fromkeys(validate_alias(a) for a in req.aliases))
-        manifest = req.manifest
-        hashes = sorted(manifest.chunk_hashes())
+        check_metadata(req.metadata, "version metadata")
+        check_description(req.description)
+        manifest = (
+            req.manifest if isinstance(req, PreparedCommit) else PreparedManifest.of(req.manifest)
+        )
+        hashes = manifest.hashes
         missing: list[str] = []
-        for i in range(0, len(hashes), 10_000):
-            missing += await self.meta.missing_chunks(hashes[i : i + 10_000], scope=scope)
+        for i in range(0, len(hashes), _BATCH):
+            missing += await self.meta.missing_chunks(hashes[i : i + _BATCH], scope=scope)
         if missing:
             raise ChunkMissing(
                 f"the manifest names {len(missing)} chunk(s) the store does not hold "
@@ -350,8 +379,11 @@ class Repository:
         info, manifest = await self.meta.get_version_manifest(project, name, ref)
         return info, await self.blobs.get_bytes(manifest_object_key(manifest))
 
-    async def list_versions(self, project: str, name: str) -> list[VersionInfo]:
-        return await self.meta.list_versions(project, name)
+    async def list_versions(
+        self, project: str, name: str, *, after: int | None = None, limit: int | None = None
+    ) -> list[VersionInfo]:
+        """Versions oldest first; a page of them with ``after`` (an index) / ``limit``."""
+        return await self.meta.list_versions(project, name, after=after, limit=limit)
 
     async def list_collections(self, project: str) -> list[CollectionInfo]:
         return await self.meta.list_collections(project)
@@ -381,6 +413,7 @@ class Repository:
             validate_name(name, what="run name")
         if run_id is not None and not _RUN_ID_RE.fullmatch(run_id):
             raise ConfigError(f"run id {run_id!r} must be 8-64 lowercase hex characters")
+        check_metadata(config or {}, "run config")
         run = RunInfo(
             id=secrets.token_hex(6) if run_id is None else project_run_id(project, run_id),
             project=project,

@@ -14,39 +14,45 @@ import logging
 import re
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import hdrs, web
 
 import asyncart
 from asyncart.core import protocol as P
-from asyncart.core.manifest import Manifest, check_hex_digest
-from asyncart.core.models import CommitRequest
 from asyncart.core.names import validate_name
 from asyncart.core.pack import ENTRY, MAX_PACK_BYTES, MAX_PACK_CHUNKS, PREFIX
 from asyncart.errors import AsyncartError, ConfigError, NotFoundError, PayloadTooLarge
+from asyncart.repo.access import Role
 from asyncart.repo.accounts import AccountStore
 from asyncart.repo.audit import MAX_QUERY as MAX_AUDIT_QUERY
 from asyncart.repo.audit import AuditLog
 from asyncart.repo.location import StoreLocation
 from asyncart.repo.read_audit import RecentPackReads
 from asyncart.repo.scoped import ScopedRepository
-from asyncart.repo.service import MAX_QUERY_HASHES, PackReceipt, Repository, pack_key
-from asyncart.server import pack_reads
+from asyncart.repo.service import PackReceipt, Repository, pack_key
+from asyncart.server import pack_reads, pages
 from asyncart.server.auth import ACCOUNTS, WWW_AUTHENTICATE, auth_middleware, principal_of
-from asyncart.server.bodies import read_json_object, stream_body
+from asyncart.server.bodies import DEFAULT_TIMING, BodyTiming, stream_body
 from asyncart.server.openapi import openapi_bytes
+from asyncart.server.parsing import BodyParser
+from asyncart.server.schemas import (
+    B,
+    PackHeaderBody,
+    PackUrlsQuery,
+    RunCreateBody,
+    RunFinishBody,
+    RunInputBody,
+)
 from asyncart.server.webui import add_routes as add_web_routes
 
 log = logging.getLogger("asyncart.server")
 REPO: web.AppKey[Repository] = web.AppKey("repo", Repository)
-BODY_TIMEOUT: web.AppKey[float] = web.AppKey("body_timeout", float)
+PARSER: web.AppKey[BodyParser] = web.AppKey("parser", BodyParser)
 AUDIT: web.AppKey[AuditLog] = web.AppKey("audit", AuditLog)
 RECENT_READS: web.AppKey[RecentPackReads] = web.AppKey("recent_reads", RecentPackReads)
 REQUEST_ID = "asyncart.request_id"  # request key: the id echoed in X-Request-Id
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_PACK_BODY = PREFIX.size + ENTRY.size * MAX_PACK_CHUNKS + MAX_PACK_BYTES  # largest valid pack
-MAX_HEADER_B64 = 4 * (PREFIX.size + ENTRY.size * MAX_PACK_CHUNKS + 2) // 3 + 4
 
 
 def _error(status: int, code: str, message: str, request_id: str) -> web.Response:
@@ -55,6 +61,13 @@ def _error(status: int, code: str, message: str, request_id: str) -> web.Respons
         status=status,
         headers={P.REQUEST_ID_HEADER: request_id},
     )
+
+
+class UnsupportedEncoding(AsyncartError):
+    """415: a pack upload sent with a Content-Encoding (packs are sent as they are)."""
+
+    code = "unsupported_media_type"
+    http_status = 415
 
 
 _REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -98,35 +111,9 @@ async def error_middleware(request: web.Request, handler: _Handler) -> web.Strea
     return response
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    return await read_json_object(request, request.app[BODY_TIMEOUT])
-
-
-def _hashes(data: dict[str, Any]) -> list[str]:
-    hashes = data.get("hashes")
-    if not isinstance(hashes, list) or not all(isinstance(h, str) for h in hashes):
-        raise ConfigError("'hashes' must be a list of hex strings")
-    if len(hashes) > MAX_QUERY_HASHES:
-        raise ConfigError(
-            f"{len(hashes)} hashes in one query; the limit is {MAX_QUERY_HASHES}, send several"
-        )
-    for value in hashes:
-        check_hex_digest(value, what="chunk hash")
-    return hashes
-
-
-def _required(data: dict[str, Any], key: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str):
-        raise ConfigError(f"field {key!r} is required and must be a string")
-    return value
-
-
-def _optional(data: dict[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    if value is not None and not isinstance(value, str):
-        raise ConfigError(f"field {key!r} must be a string")
-    return value
+async def _body(request: web.Request, kind: type[B], limit: int = P.MAX_SMALL_BODY) -> B:
+    """The JSON body as ``kind`` (docs/protocol.md §2 JSON, §3.9 limits)."""
+    return await request.app[PARSER].body(request, kind, limit)
 
 
 def _name(value: str, what: str) -> str:
@@ -170,15 +157,17 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def chunks_missing(request: web.Request) -> web.Response:
-    hashes = _hashes(await _json_body(request))
     repo = _repo(request)
+    repo.check_has_grant("query chunks")  # before a byte of the body is read
+    hashes = await request.app[PARSER].hashes(request)
     missing = await repo.missing_chunks(hashes)
     return web.json_response({"missing": missing, "direct": repo.repo.direct_transfer})
 
 
 async def chunks_locate(request: web.Request) -> web.Response:
-    hashes = _hashes(await _json_body(request))
     repo = _repo(request)
+    repo.check_has_grant("locate chunks")
+    hashes = await request.app[PARSER].hashes(request)
     found = await repo.locate_chunks(hashes)
     return web.json_response(
         {
@@ -194,9 +183,15 @@ async def put_pack(request: web.Request) -> web.Response:
             f"pack upload is {request.content_length} bytes; the limit is {MAX_PACK_BODY} "
             f"({MAX_PACK_CHUNKS} chunks, {MAX_PACK_BYTES} chunk bytes)"
         )
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding != "identity":
+        raise UnsupportedEncoding(
+            f"a pack upload must not be Content-Encoding {encoding[:40]!r}: send the pack "
+            "bytes as they are (they are compressed already, or do not compress)"
+        )
     repo = _repo(request)
     repo.check_may_upload()  # before a byte of the body is read
-    receipt = await repo.put_pack(stream_body(request, request.app[BODY_TIMEOUT]))
+    receipt = await repo.put_pack(stream_body(request, request.app[PARSER].timing))
     return _receipt(receipt)
 
 
@@ -212,10 +207,7 @@ def _receipt(receipt: PackReceipt) -> web.Response:
     )
 
 
-def _header_field(data: dict[str, Any]) -> bytes:
-    text = _required(data, "header")
-    if len(text) > MAX_HEADER_B64:
-        raise PayloadTooLarge(f"a pack header is at most {MAX_HEADER_B64} base64 characters")
+def _header_field(text: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (ValueError, binascii.Error):
@@ -223,13 +215,9 @@ def _header_field(data: dict[str, Any]) -> bytes:
 
 
 async def pack_urls(request: web.Request) -> web.Response:
-    data = await _json_body(request)
-    packs = data.get("packs")
-    if not isinstance(packs, list) or not all(isinstance(p, str) for p in packs):
-        raise ConfigError("'packs' must be a list of pack ids")
-    if len(packs) > P.MAX_PACK_URLS:
-        raise ConfigError(f"{len(packs)} packs in one request; the limit is {P.MAX_PACK_URLS}")
     repo = _repo(request)
+    repo.check_has_grant("read packs")
+    packs = (await _body(request, PackUrlsQuery)).packs
     urls = await repo.pack_urls(packs)
     return web.json_response(
         {"offered": repo.repo.direct_transfer, "urls": urls, "expires_in": P.DIRECT_URL_SECONDS}
@@ -237,8 +225,10 @@ async def pack_urls(request: web.Request) -> web.Response:
 
 
 async def begin_direct_upload(request: web.Request) -> web.Response:
-    header = _header_field(await _json_body(request))
-    target = await _repo(request).begin_direct_upload(header)
+    repo = _repo(request)
+    repo.check_may_upload()
+    body = await _body(request, PackHeaderBody, P.MAX_HEADER_BODY)
+    target = await repo.begin_direct_upload(_header_field(body.header))
     if target is None:
         return web.json_response({"url": None, "key": None, "expires_in": None})
     key, url = target
@@ -246,9 +236,12 @@ async def begin_direct_upload(request: web.Request) -> web.Response:
 
 
 async def complete_direct_upload(request: web.Request) -> web.Response:
-    data = await _json_body(request)
-    header = _header_field(data)
-    receipt = await _repo(request).complete_direct_upload(header, _required(data, "key"))
+    repo = _repo(request)
+    repo.check_may_upload()
+    body = await _body(request, PackHeaderBody, P.MAX_HEADER_BODY)
+    if body.key is None:
+        raise ConfigError("field 'key' is required: the key the direct upload answer gave")
+    receipt = await repo.complete_direct_upload(_header_field(body.header), body.key)
     return _receipt(receipt)
 
 
@@ -296,36 +289,35 @@ async def get_pack(request: web.Request) -> web.StreamResponse:
 
 
 async def list_projects(request: web.Request) -> web.Response:
-    return web.json_response({"projects": await _repo(request).list_projects()})
+    page = pages.page_request(request)
+    chosen, after = pages.by_name(await _repo(request).list_projects(), page, lambda p: p)
+    return pages.answer("projects", list(chosen), after)
 
 
 async def list_collections(request: web.Request) -> web.Response:
+    page = pages.page_request(request)
     cols = await _repo(request).list_collections(_m(request, "project"))
-    return web.json_response({"collections": [c.to_json() for c in cols]})
+    chosen, after = pages.by_name(cols, page, lambda c: c.name)
+    return pages.answer("collections", [c.to_json() for c in chosen], after)
 
 
 async def list_versions(request: web.Request) -> web.Response:
-    versions = await _repo(request).list_versions(_m(request, "project"), _m(request, "name"))
-    return web.json_response({"versions": [v.to_json() for v in versions]})
+    page = pages.page_request(request)
+    versions = await _repo(request).list_versions(
+        _m(request, "project"), _m(request, "name"), after=page.number(), limit=page.limit + 1
+    )
+    chosen = versions[: page.limit]
+    after = str(chosen[-1].index) if len(versions) > page.limit else None
+    return pages.answer("versions", [v.to_json() for v in chosen], after)
 
 
 async def commit_version(request: web.Request) -> web.Response:
-    data = await _json_body(request)
-    aliases = data.get("aliases") or []
-    metadata = data.get("metadata") or {}
-    if not isinstance(aliases, list) or not isinstance(metadata, dict):
-        raise ConfigError("'aliases' must be a list and 'metadata' an object")
-    req = CommitRequest(
-        project=_m(request, "project"),
-        name=_m(request, "name"),
-        type=_required(data, "type"),
-        manifest=Manifest.from_json(data.get("manifest")),
-        aliases=tuple(aliases),
-        metadata=metadata,
-        description=_optional(data, "description"),
-        run_id=_run_id(_optional(data, "run_id")),
-    )
-    info = await _repo(request).commit(req)
+    project, name = _m(request, "project"), _m(request, "name")
+    repo = _repo(request)
+    repo.require(project, Role.WRITE, "pushing an artifact")  # before the body is read
+    prepared = await request.app[PARSER].commit(request, project, name)
+    _run_id(prepared.run_id)
+    info = await repo.commit(prepared)
     return web.json_response(info.to_json(), status=201 if info.created else 200)
 
 
@@ -375,30 +367,33 @@ async def get_manifest(request: web.Request) -> web.Response:
 
 
 async def version_consumers(request: web.Request) -> web.Response:
+    page = pages.page_request(request)
     runs = await _repo(request).version_consumers(
         _m(request, "project"), _m(request, "name"), _m(request, "ref")
     )
-    return web.json_response({"runs": [r.to_json() for r in runs]})
+    chosen, after = pages.by_offset(runs, page)
+    return pages.answer("runs", [r.to_json() for r in chosen], after)
 
 
 async def version_producers(request: web.Request) -> web.Response:
+    page = pages.page_request(request)
     runs = await _repo(request).version_producers(
         _m(request, "project"), _m(request, "name"), _m(request, "ref")
     )
-    return web.json_response({"runs": [r.to_json() for r in runs]})
+    chosen, after = pages.by_offset(runs, page)
+    return pages.answer("runs", [r.to_json() for r in chosen], after)
 
 
 async def create_run(request: web.Request) -> web.Response:
-    data = await _json_body(request)
-    config = data.get("config") or {}
-    if not isinstance(config, dict):
-        raise ConfigError("'config' must be an object")
-    run = await _repo(request).create_run(
-        project=_required(data, "project"),
-        job_type=_required(data, "job_type"),
-        name=_optional(data, "name"),
-        config=config,
-        run_id=_optional(data, "id"),
+    repo = _repo(request)
+    repo.check_may_upload("start a run")  # the project is in the body: checked after it
+    body = await _body(request, RunCreateBody, P.MAX_RUN_BODY)
+    run = await repo.create_run(
+        project=body.project,
+        job_type=body.job_type,
+        name=body.name,
+        config=body.config or {},
+        run_id=body.id,
     )
     return web.json_response(run.to_json(), status=201)
 
@@ -408,21 +403,25 @@ async def get_run(request: web.Request) -> web.Response:
 
 
 async def finish_run(request: web.Request) -> web.Response:
-    data = await _json_body(request)
-    status = _optional(data, "status") or "finished"
     run_id = _m(request, "run_id")
-    run = await _repo(request).finish_run(run_id, status)
+    repo = _repo(request)
+    await repo.require_run(run_id, Role.WRITE, "finishing a run")  # before the body
+    status = (await _body(request, RunFinishBody)).status or "finished"
+    run = await repo.finish_run(run_id, status)
     return web.json_response(run.to_json())
 
 
 async def add_run_input(request: web.Request) -> web.Response:
-    data = await _json_body(request)
-    info = await _repo(request).use_version(
-        _m(request, "run_id"),
-        _name(_required(data, "project"), "project name"),
-        _name(_required(data, "name"), "artifact name"),
-        _name(_required(data, "ref"), "version or alias"),
-        None if (kind := _optional(data, "type")) is None else _name(kind, "type"),
+    run_id = _m(request, "run_id")
+    repo = _repo(request)
+    await repo.require_run(run_id, Role.WRITE, "recording a run's input")  # before the body
+    body = await _body(request, RunInputBody)
+    info = await repo.use_version(
+        run_id,
+        _name(body.project, "project name"),
+        _name(body.name, "artifact name"),
+        _name(body.ref, "version or alias"),
+        None if body.type is None else _name(body.type, "type"),
     )
     return web.json_response(info.to_json())
 
@@ -450,13 +449,17 @@ def _int_query(request: web.Request, key: str, default: int, low: int, high: int
 
 
 async def run_inputs(request: web.Request) -> web.Response:
+    page = pages.page_request(request)
     versions = await _repo(request).run_inputs(_m(request, "run_id"))
-    return web.json_response({"versions": [v.to_json() for v in versions]})
+    chosen, after = pages.by_offset(versions, page)
+    return pages.answer("versions", [v.to_json() for v in chosen], after)
 
 
 async def run_outputs(request: web.Request) -> web.Response:
+    page = pages.page_request(request)
     versions = await _repo(request).run_outputs(_m(request, "run_id"))
-    return web.json_response({"versions": [v.to_json() for v in versions]})
+    chosen, after = pages.by_offset(versions, page)
+    return pages.answer("versions", [v.to_json() for v in chosen], after)
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -468,12 +471,13 @@ def create_app(
     accounts: AccountStore,
     audit: AuditLog,
     *,
-    body_timeout: float = P.BODY_IDLE_TIMEOUT,
+    timing: BodyTiming = DEFAULT_TIMING,
 ) -> web.Application:
     """The HTTP API over an opened repository, its accounts and audit log (the caller
     closes all three).
 
-    ``body_timeout``: seconds a request body may stall before the request is answered 408.
+    ``timing``: how long a request body may stall, and how slowly it may arrive, before
+    the request is answered 408. The app's body-parsing worker processes stop on cleanup.
     """
     app = web.Application(
         middlewares=[error_middleware, auth_middleware], client_max_size=P.MAX_JSON_BODY
@@ -481,8 +485,13 @@ def create_app(
     app[REPO] = repo
     app[ACCOUNTS] = accounts
     app[AUDIT] = audit
-    app[BODY_TIMEOUT] = body_timeout
     app[RECENT_READS] = RecentPackReads()
+    parser = app[PARSER] = BodyParser(timing)
+
+    async def stop_parser(_: web.Application) -> None:
+        await parser.close()
+
+    app.on_cleanup.append(stop_parser)
     r = app.router
     r.add_get(P.OPENAPI_PATH, openapi)
     r.add_get(P.HEALTH, health)
@@ -515,7 +524,7 @@ def create_app(
 
 
 async def open_app(
-    location: StoreLocation, *, body_timeout: float = P.BODY_IDLE_TIMEOUT
+    location: StoreLocation, *, timing: BodyTiming = DEFAULT_TIMING
 ) -> web.Application:
     """Open the store at ``location`` and build the app; the store closes on app cleanup."""
     repo = await Repository.open(location)
@@ -528,7 +537,7 @@ async def open_app(
         await accounts.close()
         await repo.close()
         raise
-    app = create_app(repo, accounts, audit, body_timeout=body_timeout)
+    app = create_app(repo, accounts, audit, timing=timing)
 
     async def close_repo(_: web.Application) -> None:
         await audit.close()

@@ -1,125 +1,175 @@
-"""Reading request bodies defensively: size, idle-time, JSON depth and Unicode limits.
+"""Reading request bodies defensively: decoded size, idle time and average rate.
 
-Every JSON body goes through :func:`read_json_object` and every pack upload
-through :func:`stream_body`, so a slow, huge, deeply nested or malformed body is
-answered with a 4xx error (never a crash, never a connection held open forever).
+Every JSON body is read through :func:`read_limited` and every pack upload through
+:func:`stream_body`, so a slow or huge body is answered with a 4xx error (never a
+crash, never a connection held open forever):
+
+* over the route's limit (counted after gzip decoding): ``413``;
+* no byte for ``idle`` seconds, or, once ``grace`` seconds have passed, an average
+  rate under ``min_rate`` bytes/s since the body began (a trickle of one byte per idle
+  period): ``408``.
+
+Decoding the JSON is ``server/schemas.py``'s job.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import re
+import contextlib
+import os
+import tempfile
+import time
 from collections.abc import AsyncIterator
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
 from asyncart.core import protocol as P
-from asyncart.core.paths import is_utf8_encodable
 from asyncart.errors import ConfigError, PayloadTooLarge, RequestBodyTimeout
 
-# A JSON ``\uD800``-``\uDFFF`` escape: only bodies holding one can decode to a lone surrogate.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+@dataclass(frozen=True)
+class BodyTiming:
+    """How long a request body may take (``asyncart server --body-timeout`` etc.)."""
+
+    idle: float = P.BODY_IDLE_TIMEOUT  #: seconds without a byte
+    grace: float = P.BODY_GRACE  #: seconds before ``min_rate`` applies
+    min_rate: float = P.BODY_MIN_RATE  #: bytes/s a body must average after ``grace``
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ConfigError(f"request body holds {name}, which JSON does not allow; send a number")
+DEFAULT_TIMING = BodyTiming()
 
 
-async def _read_piece(request: web.Request, size: int, idle_timeout: float) -> bytes:
+class _Clock:
+    """The deadline of one body: its next byte must come within ``idle`` seconds, and by
+    the time it has taken ``max(grace, received / min_rate)`` seconds in all."""
+
+    def __init__(self, timing: BodyTiming) -> None:
+        self.timing = timing
+        self.start = time.monotonic()
+        self.received = 0
+
+    def wait(self) -> tuple[float, bool]:
+        """Seconds to wait for the next piece, and whether that is the rate deadline."""
+        t = self.timing
+        rate_left = self.start + max(t.grace, self.received / t.min_rate) - time.monotonic()
+        if rate_left < t.idle:
+            return max(rate_left, 0.0), True
+        return t.idle, False
+
+
+async def _read_piece(request: web.Request, size: int, clock: _Clock) -> bytes:
+    wait, by_rate = clock.wait()
     try:
-        return await asyncio.wait_for(request.content.read(size), idle_timeout)
+        piece = await asyncio.wait_for(request.content.read(size), wait)
     except asyncio.TimeoutError:
+        t = clock.timing
+        if by_rate:
+            raise RequestBodyTimeout(
+                f"the request body arrived at under {t.min_rate:g} bytes/s on average "
+                f"({clock.received} bytes in {time.monotonic() - clock.start:.1f}s, after a "
+                f"{t.grace:g}s grace period); the request was abandoned"
+            ) from None
         raise RequestBodyTimeout(
-            f"no request body bytes arrived for {idle_timeout:g}s; the request was abandoned"
+            f"no request body bytes arrived for {t.idle:g}s; the request was abandoned"
         ) from None
     except ConnectionError:
         raise ConfigError("the request body was cut short by the client") from None
     except RequestPayloadError as exc:
         raise ConfigError(f"the request body could not be read: {exc}") from None
+    clock.received += len(piece)
+    return piece
 
 
-async def read_limited(request: web.Request, limit: int, idle_timeout: float) -> bytes:
-    """The whole (decoded) body, refused with 413 past ``limit`` bytes, 408 when it stalls."""
+def check_declared_length(request: web.Request, limit: int) -> None:
+    """413 before reading when the declared (wire) length is already over ``limit``."""
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(
             f"request body is {request.content_length} bytes; the limit is {limit}"
         )
-    parts: list[bytes] = []
-    total = 0
-    while True:
-        piece = await _read_piece(request, 1 << 20, idle_timeout)
-        if not piece:
-            return b"".join(parts)
-        total += len(piece)
-        if total > limit:
-            raise PayloadTooLarge(f"request body is over {limit} bytes (after decoding)")
-        parts.append(piece)
 
 
-def check_depth(data: Any, limit: int = P.MAX_JSON_DEPTH) -> None:
-    """Refuse JSON values nested deeper than ``limit`` arrays/objects (iterative walk)."""
-    stack: list[tuple[Any, int]] = [(data, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if depth > limit:
-            raise ConfigError(f"request body is nested deeper than {limit} levels")
-        if isinstance(value, dict):
-            stack.extend((v, depth + 1) for v in value.values() if isinstance(v, (dict, list)))
-        elif isinstance(value, list):
-            stack.extend((v, depth + 1) for v in value if isinstance(v, (dict, list)))
+def remove_spooled(path: Path) -> None:
+    """Remove a file :meth:`BodyRead.spool` made (gone already is fine)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
-def _check_unicode(data: Any) -> None:
-    stack: list[Any] = [data]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, str):
-            if not is_utf8_encodable(value):
-                raise ConfigError(
-                    "request body holds a string with a lone surrogate escape (\\udXXX); "
-                    "send valid Unicode"
+class BodyRead:
+    """One JSON body being read in two steps: a head up to some size, then the rest."""
+
+    def __init__(self, request: web.Request, limit: int, timing: BodyTiming) -> None:
+        check_declared_length(request, limit)
+        self._request = request
+        self._limit = limit
+        self._clock = _Clock(timing)
+        self._parts: list[bytes] = []
+        self._total = 0
+        self.complete = False
+
+    async def read(self, up_to: int | None = None) -> None:
+        """Read until the body ends or (given ``up_to``) more than ``up_to`` bytes are in.
+
+        Raises:
+            PayloadTooLarge: over the limit after decoding.
+            RequestBodyTimeout: stalled or too slow (see the module doc).
+        """
+        while not self.complete and (up_to is None or self._total <= up_to):
+            piece = await _read_piece(self._request, 1 << 20, self._clock)
+            if not piece:
+                self.complete = True
+                return
+            self._total += len(piece)
+            if self._total > self._limit:
+                raise PayloadTooLarge(
+                    f"request body is over {self._limit} bytes (after decoding); "
+                    f"that is this route's limit"
                 )
-        elif isinstance(value, dict):
-            stack.extend(value.keys())
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
+            self._parts.append(piece)
 
+    def data(self) -> bytes:
+        """The whole body (after :meth:`read` completed it)."""
+        assert self.complete
+        return b"".join(self._parts)
 
-def parse_json_object(raw: bytes) -> dict[str, Any]:
-    """Decode a JSON request body that must be an object; every failure is a ``ConfigError``."""
-    try:
-        data = json.loads(raw, parse_constant=_refuse_constant)
-    except RecursionError:
-        raise ConfigError(f"request body is nested deeper than {P.MAX_JSON_DEPTH} levels") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        if isinstance(exc, ConfigError):
+    async def spool(self) -> Path:
+        """Read the rest of the body into a new temporary file (the caller removes it):
+        a large body is not held in this process's memory, nor copied through a pipe.
+
+        Raises: as :meth:`read` (the file is removed then).
+        """
+        fd, name = tempfile.mkstemp(prefix="asyncart-body-", suffix=".json")
+        path = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while True:
+                    for part in self._parts:
+                        await asyncio.to_thread(out.write, part)
+                    self._parts.clear()
+                    if self.complete:
+                        return path
+                    await self.read(up_to=self._total + (8 << 20))
+        except BaseException:
+            remove_spooled(path)
             raise
-        raise ConfigError(f"request body is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError("request body must be a JSON object")
-    check_depth(data)
-    if _SURROGATE_ESCAPE.search(raw):
-        _check_unicode(data)
-    return data
 
 
-async def read_json_object(
-    request: web.Request, idle_timeout: float = P.BODY_IDLE_TIMEOUT
-) -> dict[str, Any]:
-    """Read and decode a JSON object body within the protocol's limits (docs/protocol.md)."""
-    return parse_json_object(await read_limited(request, P.MAX_JSON_BODY, idle_timeout))
+async def read_limited(request: web.Request, limit: int, timing: BodyTiming) -> bytes:
+    """The whole (decoded) body, refused with 413 past ``limit`` bytes, 408 when slow."""
+    body = BodyRead(request, limit, timing)
+    await body.read()
+    return body.data()
 
 
 async def stream_body(
-    request: web.Request, idle_timeout: float = P.BODY_IDLE_TIMEOUT, piece: int = 1 << 20
+    request: web.Request, timing: BodyTiming, piece: int = 1 << 20
 ) -> AsyncIterator[bytes]:
-    """The body in pieces of at most ``piece`` bytes; 408 when it stalls, 400 when cut."""
+    """The body in pieces of at most ``piece`` bytes; 408 when slow, 400 when cut."""
+    clock = _Clock(timing)
     while True:
-        data = await _read_piece(request, piece, idle_timeout)
+        data = await _read_piece(request, piece, clock)
         if not data:
             return
         yield data

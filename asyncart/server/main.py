@@ -15,6 +15,7 @@ from asyncart.errors import ConfigError
 from asyncart.repo.location import StoreLocation
 from asyncart.server.app import REPO, open_app
 from asyncart.server.auth import ACCOUNTS, check_bind
+from asyncart.server.bodies import BodyTiming
 from asyncart.server.malformed import SafeAppRunner
 
 READY_PREFIX = "asyncart server listening on "
@@ -45,6 +46,8 @@ async def serve(
     *,
     header_timeout: float = P.HEADER_TIMEOUT,
     body_timeout: float = P.BODY_IDLE_TIMEOUT,
+    body_grace: float = P.BODY_GRACE,
+    body_min_rate: float = P.BODY_MIN_RATE,
     ssl_context: ssl.SSLContext | None = None,
     insecure_anonymous: bool = False,
     direct_transfer: bool = True,
@@ -54,6 +57,8 @@ async def serve(
     ``header_timeout``: seconds a connection may take to send a request's headers (from
     connecting, or from the previous answer on a kept-alive connection) before it is closed.
     ``body_timeout``: seconds a request body may stall before the request is answered 408.
+    ``body_grace`` / ``body_min_rate``: once a body has taken ``body_grace`` seconds, it
+    must average ``body_min_rate`` bytes/s since it began, else the request is answered 408.
     ``ssl_context``: serve HTTPS with it (see :func:`server_ssl_context`).
     ``insecure_anonymous``: serve a store without users on a non-loopback address.
     ``direct_transfer``: hand out presigned object-store URLs (when the blob store can).
@@ -62,7 +67,8 @@ async def serve(
         ConfigError: the store has no user, ``host`` is not loopback and
             ``insecure_anonymous`` is false (see :func:`asyncart.server.auth.check_bind`).
     """
-    app = await open_app(location, body_timeout=body_timeout)
+    timing = BodyTiming(idle=body_timeout, grace=body_grace, min_rate=body_min_rate)
+    app = await open_app(location, timing=timing)
     app[REPO].offer_direct = direct_transfer
     try:
         has_users = await app[ACCOUNTS].has_users()

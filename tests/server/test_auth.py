@@ -130,7 +130,7 @@ async def test_server_needs_a_valid_key_once_the_store_has_a_user(
             assert body["code"] == "unauthenticated"
             assert set(body) == {"code", "message", "request_id"}
             assert "Traceback" not in body["message"]
-        assert await get(projects, key) == (200, {"projects": []})
+        assert await get(projects, key) == (200, {"projects": [], "next": None})
 
         # The SDK with ASYNCART_API_KEY: push and pull.
         monkeypatch.setenv("ASYNCART_URL", srv.url)

@@ -327,6 +327,10 @@ def expected_status(op: Op, who: str, where: str) -> int:
     rank = RANK[who]
     if op.name == "POST /packs":
         return op.ok if rank >= Role.WRITE else 403
+    if op.name == "POST /runs" and rank < Role.WRITE:
+        return 403  # no write grant anywhere: refused before the body (and its project) is read
+    if op.name in ("POST /chunks/missing", "POST /chunks/locate") and rank == 0:
+        return 403  # a key with no grant: refused before the body is read
     if op.need is None:
         return op.ok  # chunk queries and the project list answer everyone (filtered)
     if where == "other" or rank == 0:

@@ -260,8 +260,11 @@ class MetaStore(ABC):
         """
 
     @abstractmethod
-    async def list_versions(self, project: str, name: str) -> list[VersionInfo]:
-        """All versions of a collection, oldest first. Raises ArtifactNotFound."""
+    async def list_versions(
+        self, project: str, name: str, *, after: int | None = None, limit: int | None = None
+    ) -> list[VersionInfo]:
+        """Versions of a collection, oldest first: those with an index over ``after`` (if
+        given), at most ``limit`` (if given). Raises ArtifactNotFound."""
 
     @abstractmethod
     async def get_collection(self, project: str, name: str) -> CollectionInfo:

@@ -10,9 +10,10 @@ what does exist. The underscore names are private to this package.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import ColumnElement, Insert, Row, Select, String, Table, exists, func, select
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 BATCH = 500  # bound parameters per IN (...) statement
+OFF_LOOP_ITEMS = 10_000  # see off_loop()
 #: The largest version index the ``INTEGER`` column holds (32 bits on PostgreSQL), while
 #: ``vN`` may name up to ten digits.
 MAX_INDEX = 2**31 - 1
@@ -159,6 +161,15 @@ def _unique_hashes(hashes: Iterable[str]) -> dict[bytes, str]:
     for h in hashes:
         out.setdefault(_hash_bytes(h), h)
     return out
+
+
+async def off_loop(work: Callable[[], T], items: int) -> T:
+    """``work()``, in a thread when it walks more than ``OFF_LOOP_ITEMS`` items: a large
+    commit's Python steps then share the GIL with the event loop instead of stalling it
+    (docs/protocol.md §3.9)."""
+    if items <= OFF_LOOP_ITEMS:
+        return work()
+    return await asyncio.to_thread(work)
 
 
 def _batches(items: Sequence[T], size: int = BATCH) -> Iterator[Sequence[T]]:

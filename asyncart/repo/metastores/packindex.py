@@ -38,6 +38,7 @@ from asyncart.repo.metastores.lookups import (
     bytewise,
     insert_or_ignore,
     lock_object,
+    off_loop,
 )
 from asyncart.repo.metastores.schema import chunks as chunk_index
 from asyncart.repo.metastores.schema import packs, version_view, versions
@@ -90,16 +91,18 @@ async def claim_chunks(conn: AsyncConnection, hashes: Sequence[str], now: float)
         ChunkMissing: some chunk is not indexed (never uploaded, or removed by garbage
             collection since the client was told it was present).
     """
-    wanted = _unique_hashes(hashes)
+    n = len(hashes)
+    wanted = await off_loop(lambda: _unique_hashes(hashes), n)
     found = await present_chunks(conn, list(wanted), lock=True)
-    missing = [h for raw, h in wanted.items() if raw not in found]
+    missing = await off_loop(lambda: [h for raw, h in wanted.items() if raw not in found], n)
     if missing:
         raise ChunkMissing(
             f"the manifest names {len(missing)} chunk(s) the store does not hold "
             f"(first: {missing[0]}); upload them before committing (pushing again "
             "uploads exactly what the store lacks)"
         )
-    await touch_packs(conn, (pack_id for pack_id, _ in found.values()), now)
+    held = await off_loop(lambda: {pack_id for pack_id, _ in found.values()}, n)
+    await touch_packs(conn, held, now)
 
 
 async def add_pack_rows(

@@ -351,13 +351,17 @@ class SqlMetaStore(ChunkIndexMethods, ManifestRefMethods, MetaStore):
 
         return await self._run(f"read {_artifact(project, name)}", work, write=False)
 
-    async def list_versions(self, project: str, name: str) -> list[VersionInfo]:
-        """All versions of a collection, oldest first."""
+    async def list_versions(
+        self, project: str, name: str, *, after: int | None = None, limit: int | None = None
+    ) -> list[VersionInfo]:
+        """Versions of a collection, oldest first (a page: see the port)."""
 
         async def work(conn: AsyncConnection) -> list[VersionInfo]:
             coll = await _collection(conn, project, name)
             stmt = version_view.where(versions.c.collection_id == coll.id)
-            return await _version_infos(conn, stmt.order_by(versions.c.idx))
+            if after is not None:
+                stmt = stmt.where(versions.c.idx > after)
+            return await _version_infos(conn, stmt.order_by(versions.c.idx).limit(limit))
 
         return await self._run(f"list versions of {_artifact(project, name)}", work, write=False)
 
