@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,13 @@ class Leak:
 
 @pytest.fixture
 def leak(tmp_path: Path) -> Iterator[Leak]:
+    with leak_world(tmp_path) as world:
+        yield world
+
+
+@contextmanager
+def leak_world(tmp_path: Path) -> Iterator[Leak]:
+    """Alice's secret file pushed to a fresh server with alice, mallory and carol."""
     root = tmp_path / "store"
     root.mkdir()
     keys: dict[str, str] = {}

@@ -16,16 +16,24 @@ The old code answered ``If-Range`` with a date in the past by 200 and the whole 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.server.test_dedup_leak import Leak, leak  # noqa: F401 - fixture
+from tests.server.test_dedup_leak import Leak, leak_world
 from tests.server.test_permissions import call
 from tests.support.live_server import live_server
 from tests.support.packs import h, pack_body
 from tests.support.s3 import S3Bucket, s3_bucket, s3_server  # noqa: F401 - fixtures
+
+
+@pytest.fixture(scope="module")
+def leak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Leak]:
+    """One server for the module: every test only reads (and re-uploads one chunk)."""
+    with leak_world(tmp_path_factory.mktemp("exact")) as world:
+        yield world
 
 
 @dataclass
@@ -36,7 +44,7 @@ class Stolen:
     pack_size: int
 
 
-async def _mallory_owns_one_of_alices_chunks(leak: Leak) -> Stolen:  # noqa: F811
+async def _mallory_owns_one_of_alices_chunks(leak: Leak) -> Stolen:
     alice_hash, (pack, offset, length) = next(iter(leak.locations.items()))
     entry = next(e for e in leak.manifest if e.chunks)
     data = leak.secret_file.read_bytes()
@@ -98,7 +106,7 @@ def _variants(s: Stolen) -> list[str]:
     ]
 
 
-def _holds_none_of(body: object, leak: Leak, s: Stolen) -> bool:  # noqa: F811
+def _holds_none_of(body: object, leak: Leak, s: Stolen) -> bool:
     """No 64-byte window of alice's file except the stolen chunk's appears in ``body``."""
     raw = body if isinstance(body, bytes) else repr(body).encode()
     if not raw:
@@ -111,7 +119,7 @@ def _holds_none_of(body: object, leak: Leak, s: Stolen) -> bool:  # noqa: F811
 
 @pytest.mark.parametrize("extra", EXTRA_HEADERS)
 async def test_extra_headers_never_widen_a_permitted_range(
-    leak: Leak, extra: dict[str, str]  # noqa: F811
+    leak: Leak, extra: dict[str, str]
 ) -> None:
     s = await _mallory_owns_one_of_alices_chunks(leak)
     status, body, headers = await call(leak.world, "mallory", "GET", f"/v1/packs/{s.pack}",
@@ -121,7 +129,7 @@ async def test_extra_headers_never_widen_a_permitted_range(
     assert headers["Content-Range"] == f"{_range(s).replace('=', ' ')}/*"  # no pack size
 
 
-async def test_other_ranges_are_refused_without_a_byte(leak: Leak) -> None:  # noqa: F811
+async def test_other_ranges_are_refused_without_a_byte(leak: Leak) -> None:
     s = await _mallory_owns_one_of_alices_chunks(leak)
     for rng in _variants(s):
         status, body, _ = await call(leak.world, "mallory", "GET", f"/v1/packs/{s.pack}",
@@ -130,7 +138,7 @@ async def test_other_ranges_are_refused_without_a_byte(leak: Leak) -> None:  # n
         assert _holds_none_of(body, leak, s), rng
 
 
-async def test_two_range_headers_are_refused(leak: Leak) -> None:  # noqa: F811
+async def test_two_range_headers_are_refused(leak: Leak) -> None:
     import aiohttp
     from multidict import CIMultiDict
 
@@ -147,7 +155,7 @@ async def test_two_range_headers_are_refused(leak: Leak) -> None:  # noqa: F811
         assert _holds_none_of(body, leak, s)
 
 
-async def test_head_answers_the_range_headers_and_no_body(leak: Leak) -> None:  # noqa: F811
+async def test_head_answers_the_range_headers_and_no_body(leak: Leak) -> None:
     s = await _mallory_owns_one_of_alices_chunks(leak)
     for extra in ({}, {"If-Range": "Mon, 01 Jan 1990 00:00:00 GMT"}):
         status, body, headers = await call(leak.world, "mallory", "HEAD", f"/v1/packs/{s.pack}",
@@ -158,7 +166,7 @@ async def test_head_answers_the_range_headers_and_no_body(leak: Leak) -> None:  
     assert status == 400 and "Content-Range" not in headers
 
 
-async def test_a_read_into_another_projects_pack_is_audited(leak: Leak) -> None:  # noqa: F811
+async def test_a_read_into_another_projects_pack_is_audited(leak: Leak) -> None:
     world = leak.world
     s = await _mallory_owns_one_of_alices_chunks(leak)
     for _ in range(3):  # one pull reads many ranges: one event per user and pack

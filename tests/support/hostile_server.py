@@ -19,7 +19,8 @@ and ranged pack reads. Everything it serves lives in plain attributes of
 * ``body_lie``: the version or manifest answer becomes endless or a compression bomb
   (one of :data:`BODY_LIES`);
 * ``extra_fields``: every JSON object answered (records in lists, the version header
-  too) gains fields no client knows, and lists a ``next`` cursor, as a newer server's;
+  too) gains fields no client knows, and lists come in two pages (the list, then an empty
+  page whose `next` is null), as a newer, paginating server answers them;
 * ``answers``: route name (``"versions"``, ``"collections"``, ``"projects"``) -> the raw
   JSON to answer instead of the honest list.
 
@@ -316,16 +317,21 @@ class HostileServer:
             return _error(404, "version_not_found", f"no version {m['ref']}; versions: v0")
         return None
 
-    def _json(self, value: Any) -> web.Response:
+    def _json(self, value: Any, request: web.Request | None = None) -> web.Response:
         if self.served.extra_fields:
             value = with_future_fields(value)
-            if isinstance(value, dict) and any(isinstance(v, list) for v in value.values()):
-                value["next"] = "cursor-of-a-newer-server"
+        if request is not None and self.served.extra_fields and isinstance(value, dict):
+            # A paginating server: the list, then an empty second page that ends it.
+            if request.query.get("cursor") == "page-2":
+                value = {k: [] if isinstance(v, list) else v for k, v in value.items()}
+                value["next"] = None
+            else:
+                value["next"] = "page-2"
         return web.json_response(value)
 
     async def _projects(self, request: web.Request) -> web.Response:
         self._log(request)
-        return self._json(self.served.answers.get("projects", {"projects": [PROJECT]}))
+        return self._json(self.served.answers.get("projects", {"projects": [PROJECT]}), request)
 
     async def _collections(self, request: web.Request) -> web.Response:
         self._log(request)
@@ -341,12 +347,12 @@ class HostileServer:
                 }
             ]
         }
-        return self._json(self.served.answers.get("collections", honest))
+        return self._json(self.served.answers.get("collections", honest), request)
 
     async def _versions(self, request: web.Request) -> web.Response:
         self._log(request)
         honest = {"versions": [self.served.version_info()]}
-        return self._json(self.served.answers.get("versions", honest))
+        return self._json(self.served.answers.get("versions", honest), request)
 
     async def _version(self, request: web.Request) -> web.StreamResponse:
         self._log(request)
