@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import ssl
 import sys
@@ -90,6 +91,11 @@ async def serve(
         keepalive_timeout=header_timeout,
     )
     await runner.setup()
+    # Everything loaded so far lives as long as the server: move it out of the cyclic
+    # collector's sight, so a full collection during a large commit walks only the
+    # request's own objects (a full walk of the loaded modules stalled the loop ~0.1 s).
+    gc.collect()
+    gc.freeze()
     site = web.TCPSite(runner, host, port, backlog=1024, ssl_context=ssl_context)
     await site.start()
     server = site._server

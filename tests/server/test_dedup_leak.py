@@ -53,6 +53,20 @@ class Leak:
     manifest: Manifest
     locations: dict[str, list[Any]]
 
+    def first_chunk(self) -> tuple[str, str, int, bytes]:
+        """One chunk of alice's secret: its hash, the pack and offset it is stored at, and
+        its bytes (cut from the secret file by the manifest's chunk list)."""
+        chunk_hash, (pack, offset, length) = next(iter(self.locations.items()))
+        entry = next(e for e in self.manifest if e.chunks)
+        at = 0
+        for ref in entry.chunks:
+            if ref.hash == chunk_hash:
+                break
+            at += ref.size
+        data = self.secret_file.read_bytes()[at : at + length]
+        assert h(data) == chunk_hash
+        return chunk_hash, pack, offset, data
+
 
 @pytest.fixture
 def leak(tmp_path: Path) -> Iterator[Leak]:
@@ -208,16 +222,8 @@ async def test_ranges_must_be_made_of_chunks_the_caller_may_see(leak: Leak) -> N
 
     # One of alice's chunks, now uploaded by mallory next to a chunk of her own: the
     # index keeps alice's copy, so the bytes in mallory's pack belong to no index entry.
-    alice_hash, (alice_pack, a_off, a_len) = next(iter(leak.locations.items()))
-    entry = next(e for e in leak.manifest if e.chunks)
-    data = leak.secret_file.read_bytes()
-    at = 0
-    for ref in entry.chunks:
-        if ref.hash == alice_hash:
-            break
-        at += ref.size
-    stolen = data[at : at + a_len]
-    assert h(stolen) == alice_hash
+    alice_hash, alice_pack, a_off, stolen = leak.first_chunk()
+    a_len = len(stolen)
     ranged = {"Range": f"bytes={a_off}-{a_off + a_len - 1}"}
     assert (await call(world, "mallory", "GET", f"/v1/packs/{alice_pack}", headers=ranged))[
         0

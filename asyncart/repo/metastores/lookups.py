@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import heapq
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import ColumnElement, Insert, Row, Select, String, Table, exists, func, select
@@ -170,6 +172,24 @@ async def off_loop(work: Callable[[], T], items: int) -> T:
     if items <= OFF_LOOP_ITEMS:
         return work()
     return await asyncio.to_thread(work)
+
+
+_SORT_RUN = 4096  # items sorted by one C call (which holds the GIL throughout)
+
+
+def sorted_unique(items: Iterable[bytes]) -> list[bytes]:
+    """``sorted(set(items))``, in steps that let other threads run between them.
+
+    Run in a thread (:func:`off_loop`): one ``sorted()`` of 262,144 hashes is a single
+    C call that holds the GIL, and so the event loop, for 0.1-0.3 s. Sorting runs of
+    :data:`_SORT_RUN` and merging them in Python shares the GIL every few milliseconds;
+    input that is already sorted (a prepared commit's hashes are) costs linear time.
+    """
+    unique = list(dict.fromkeys(items))
+    runs = [sorted(unique[i : i + _SORT_RUN]) for i in range(0, len(unique), _SORT_RUN)]
+    if all(a[-1] < b[0] for a, b in pairwise(runs)):
+        return [item for run in runs for item in run]  # already in order: no merge
+    return list(heapq.merge(*runs))
 
 
 def _batches(items: Sequence[T], size: int = BATCH) -> Iterator[Sequence[T]]:

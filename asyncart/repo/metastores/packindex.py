@@ -122,8 +122,12 @@ async def add_pack_rows(
     if not rows:
         return 0
     # RETURNING yields only the rows actually inserted (SQLite >= 3.35, PostgreSQL).
+    # In batches: SQLAlchemy prepares every row's parameters on the event loop before
+    # the first is sent, so one 65,536-row statement would stall the server for ~1 s.
     stmt = insert_or_ignore(conn, chunk_index).returning(chunk_index.c.hash)
-    inserted = {raw for (raw,) in (await conn.execute(stmt, list(rows))).all()}
+    inserted: set[bytes] = set()
+    for batch in _batches(rows):
+        inserted.update(raw for (raw,) in (await conn.execute(stmt, list(batch))).all())
     elsewhere: list[bytes] = [r["hash"] for r in rows if r["hash"] not in inserted]
     if elsewhere:
         # Already indexed in another pack: the client now relies on that one.

@@ -19,7 +19,13 @@ from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from asyncart.repo.metastores.base import ChunkScope
-from asyncart.repo.metastores.lookups import OFF_LOOP_ITEMS, _batches, insert_or_ignore, off_loop
+from asyncart.repo.metastores.lookups import (
+    OFF_LOOP_ITEMS,
+    _batches,
+    insert_or_ignore,
+    off_loop,
+    sorted_unique,
+)
 from asyncart.repo.metastores.schema import chunk_holders, chunk_uploads, packs, projects
 from asyncart.repo.metastores.schema import chunks as chunk_index
 
@@ -57,7 +63,7 @@ async def visible_hashes(
 
 async def record_holders(conn: AsyncConnection, project_id: int, raws: Iterable[bytes]) -> None:
     """Record ``project_id`` as a holder of each chunk (idempotent)."""
-    ordered = await off_loop(lambda: sorted(set(raws)), OFF_LOOP_ITEMS + 1)  # size unknown
+    ordered = await off_loop(lambda: sorted_unique(raws), OFF_LOOP_ITEMS + 1)  # size unknown
     for batch in _batches(ordered):
         rows = [{"hash": raw, "project_id": project_id} for raw in batch]
         await conn.execute(insert_or_ignore(conn, chunk_holders), rows)
@@ -65,9 +71,10 @@ async def record_holders(conn: AsyncConnection, project_id: int, raws: Iterable[
 
 async def record_uploads(conn: AsyncConnection, user: str, raws: Iterable[bytes]) -> None:
     """Record that ``user`` uploaded the bytes of each chunk (idempotent)."""
-    rows = [{"hash": raw, "user_name": user} for raw in sorted(set(raws))]
-    for batch in _batches(rows):
-        await conn.execute(insert_or_ignore(conn, chunk_uploads), list(batch))
+    ordered = await off_loop(lambda: sorted_unique(raws), OFF_LOOP_ITEMS + 1)  # size unknown
+    for batch in _batches(ordered):
+        rows = [{"hash": raw, "user_name": user} for raw in batch]
+        await conn.execute(insert_or_ignore(conn, chunk_uploads), rows)
 
 
 async def forget_pack_chunks(conn: AsyncConnection, pack_id: str) -> None:
