@@ -15,89 +15,99 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from asyncart._version import __version__
+from asyncart._version import __version__ as __version__
 
-if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
-    from asyncart.config import Settings
+if TYPE_CHECKING:  # the lazy names below, for type checkers and IDEs (``X as X``: re-exported)
+    from asyncart.config import Settings as Settings
     from asyncart.errors import (
-        AliasNotFound,
-        ArtifactNotFound,
-        AsyncartError,
-        AuthError,
-        CertificateError,
-        ChunkMissing,
-        ConfigError,
-        ConflictError,
-        ConnectError,
-        DiskFullError,
-        FileChangedError,
-        IntegrityError,
-        InvalidNameError,
-        NotFoundError,
-        PermissionDenied,
-        PullLockTimeout,
-        PushWorkerError,
-        RequestTimeout,
-        RetriesExhausted,
-        RunNotFound,
-        ServerError,
-        ServiceUnavailable,
-        StoreError,
-        TransportError,
-        VersionNotFound,
+        AliasNotFound as AliasNotFound,
+        ArtifactNotFound as ArtifactNotFound,
+        AsyncartError as AsyncartError,
+        AuthError as AuthError,
+        CertificateError as CertificateError,
+        ChunkMissing as ChunkMissing,
+        ConfigError as ConfigError,
+        ConflictError as ConflictError,
+        ConnectError as ConnectError,
+        DiskFullError as DiskFullError,
+        FileChangedError as FileChangedError,
+        IntegrityError as IntegrityError,
+        InvalidNameError as InvalidNameError,
+        NotFoundError as NotFoundError,
+        PermissionDenied as PermissionDenied,
+        PullLockTimeout as PullLockTimeout,
+        PushWorkerError as PushWorkerError,
+        RequestTimeout as RequestTimeout,
+        RetriesExhausted as RetriesExhausted,
+        RunNotFound as RunNotFound,
+        ServerError as ServerError,
+        ServiceUnavailable as ServiceUnavailable,
+        StoreError as StoreError,
+        TransportError as TransportError,
+        VersionNotFound as VersionNotFound,
     )
-    from asyncart.sdk.api import Api
-    from asyncart.sdk.artifact import Artifact
-    from asyncart.sdk.run import Run, init
+    from asyncart.sdk.api import Api as Api
+    from asyncart.sdk.artifact import Artifact as Artifact
+    from asyncart.sdk.run import Run as Run
+    from asyncart.sdk.run import init as init
 
 # The package root is lazy (PEP 562): ``import asyncart`` loads nothing but the version,
 # so the server, the CLI's server commands and the push worker do not load the SDK and
 # the client (their modules, the client's allocator tweak, the SDK's exit hook) unless
 # they use them. A name is imported from its module on first access.
-_LAZY = {
+#
+# This table is the one list of the public names: ``__all__`` and ``__dir__`` derive from
+# it. The ``TYPE_CHECKING`` imports above must name the same (type checkers cannot read a
+# table); tests/test_public_api.py holds the two together.
+_EXPORTS: dict[str, str] = {
     "Settings": "asyncart.config",
     "Api": "asyncart.sdk.api",
     "Artifact": "asyncart.sdk.artifact",
     "Run": "asyncart.sdk.run",
     "init": "asyncart.sdk.run",
+    **dict.fromkeys(
+        (
+            "AliasNotFound",
+            "ArtifactNotFound",
+            "AsyncartError",
+            "AuthError",
+            "CertificateError",
+            "ChunkMissing",
+            "ConfigError",
+            "ConflictError",
+            "ConnectError",
+            "DiskFullError",
+            "FileChangedError",
+            "IntegrityError",
+            "InvalidNameError",
+            "NotFoundError",
+            "PermissionDenied",
+            "PullLockTimeout",
+            "PushWorkerError",
+            "RequestTimeout",
+            "RetriesExhausted",
+            "RunNotFound",
+            "ServerError",
+            "ServiceUnavailable",
+            "StoreError",
+            "TransportError",
+            "VersionNotFound",
+        ),
+        "asyncart.errors",
+    ),
 }
-_ERRORS = (
-    "AliasNotFound",
-    "ArtifactNotFound",
-    "AsyncartError",
-    "AuthError",
-    "CertificateError",
-    "ChunkMissing",
-    "ConfigError",
-    "ConflictError",
-    "ConnectError",
-    "DiskFullError",
-    "FileChangedError",
-    "IntegrityError",
-    "InvalidNameError",
-    "NotFoundError",
-    "PermissionDenied",
-    "PullLockTimeout",
-    "PushWorkerError",
-    "RequestTimeout",
-    "RetriesExhausted",
-    "RunNotFound",
-    "ServerError",
-    "ServiceUnavailable",
-    "StoreError",
-    "TransportError",
-    "VersionNotFound",
-)
-_LAZY.update(dict.fromkeys(_ERRORS, "asyncart.errors"))
 
-
+# ``import asyncart; asyncart.aio.init(...)`` keeps working: submodules load on access too.
 _SUBPACKAGES = ("aio", "cli", "client", "config", "core", "errors", "repo", "sdk", "server")
+
+if not TYPE_CHECKING:  # type checkers take the explicit re-exports above as the star names
+    __all__ = ["__version__", *_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _SUBPACKAGES:  # ``import asyncart; asyncart.aio.init(...)`` keeps working
+    if name in _SUBPACKAGES:
         return importlib.import_module(f"asyncart.{name}")
-    module = _LAZY.get(name)
+    module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'asyncart' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
@@ -106,39 +116,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
-
-
-__all__ = [
-    "AliasNotFound",
-    "Api",
-    "Artifact",
-    "ArtifactNotFound",
-    "AsyncartError",
-    "AuthError",
-    "CertificateError",
-    "ChunkMissing",
-    "ConfigError",
-    "ConflictError",
-    "ConnectError",
-    "DiskFullError",
-    "FileChangedError",
-    "IntegrityError",
-    "InvalidNameError",
-    "NotFoundError",
-    "PermissionDenied",
-    "PullLockTimeout",
-    "PushWorkerError",
-    "RequestTimeout",
-    "RetriesExhausted",
-    "Run",
-    "RunNotFound",
-    "ServerError",
-    "ServiceUnavailable",
-    "Settings",
-    "StoreError",
-    "TransportError",
-    "VersionNotFound",
-    "__version__",
-    "init",
-]
+    return sorted(set(globals()) | set(_EXPORTS))

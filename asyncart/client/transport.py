@@ -29,7 +29,7 @@ import aiohttp
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.payload import Payload
 
-import asyncart
+from asyncart._version import __version__
 from asyncart.client import answers
 from asyncart.client.answers import MalformedAnswer
 from asyncart.client.credentials import api_key_for, display_url, key_source
@@ -130,7 +130,7 @@ class HttpTransport:
             connector = aiohttp.TCPConnector(
                 limit=self.settings.concurrency_ceiling + 4, ssl=client_ssl_context(self.settings)
             )
-            headers = {"User-Agent": f"asyncart/{asyncart.__version__}"}
+            headers = {"User-Agent": f"asyncart/{__version__}"}
             if self._api_key:
                 headers["Authorization"] = f"Bearer {self._api_key}"
             self._session = aiohttp.ClientSession(
@@ -157,7 +157,7 @@ class HttpTransport:
                     limit=self.settings.concurrency_ceiling + 4,
                     ssl=client_ssl_context(self.settings),
                 ),
-                headers={"User-Agent": f"asyncart/{asyncart.__version__}"},
+                headers={"User-Agent": f"asyncart/{__version__}"},
                 auto_decompress=False,
                 read_bufsize=_READ_BUFSIZE,
             )
