@@ -186,7 +186,9 @@ def test_the_layer_check_finds_planted_violations(tmp_path: Path) -> None:
         ("asyncart.repo.service", ("asyncart.client", "asyncart.sdk", "asyncart.server")),
     ],
 )
-def test_a_layer_loads_no_module_of_the_layers_above(module: str, forbidden: tuple[str, ...]) -> None:
+def test_a_layer_loads_no_module_of_the_layers_above(
+    module: str, forbidden: tuple[str, ...]
+) -> None:
     """What runs, not just what is written: importing the server loads no client or SDK."""
     code = (
         f"import sys, {module};"
