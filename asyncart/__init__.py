@@ -19,33 +19,31 @@ from asyncart._version import __version__ as __version__
 
 if TYPE_CHECKING:  # the lazy names below, for type checkers and IDEs (``X as X``: re-exported)
     from asyncart.config import Settings as Settings
-    from asyncart.errors import (
-        AliasNotFound as AliasNotFound,
-        ArtifactNotFound as ArtifactNotFound,
-        AsyncartError as AsyncartError,
-        AuthError as AuthError,
-        CertificateError as CertificateError,
-        ChunkMissing as ChunkMissing,
-        ConfigError as ConfigError,
-        ConflictError as ConflictError,
-        ConnectError as ConnectError,
-        DiskFullError as DiskFullError,
-        FileChangedError as FileChangedError,
-        IntegrityError as IntegrityError,
-        InvalidNameError as InvalidNameError,
-        NotFoundError as NotFoundError,
-        PermissionDenied as PermissionDenied,
-        PullLockTimeout as PullLockTimeout,
-        PushWorkerError as PushWorkerError,
-        RequestTimeout as RequestTimeout,
-        RetriesExhausted as RetriesExhausted,
-        RunNotFound as RunNotFound,
-        ServerError as ServerError,
-        ServiceUnavailable as ServiceUnavailable,
-        StoreError as StoreError,
-        TransportError as TransportError,
-        VersionNotFound as VersionNotFound,
-    )
+    from asyncart.errors import AliasNotFound as AliasNotFound
+    from asyncart.errors import ArtifactNotFound as ArtifactNotFound
+    from asyncart.errors import AsyncartError as AsyncartError
+    from asyncart.errors import AuthError as AuthError
+    from asyncart.errors import CertificateError as CertificateError
+    from asyncart.errors import ChunkMissing as ChunkMissing
+    from asyncart.errors import ConfigError as ConfigError
+    from asyncart.errors import ConflictError as ConflictError
+    from asyncart.errors import ConnectError as ConnectError
+    from asyncart.errors import DiskFullError as DiskFullError
+    from asyncart.errors import FileChangedError as FileChangedError
+    from asyncart.errors import IntegrityError as IntegrityError
+    from asyncart.errors import InvalidNameError as InvalidNameError
+    from asyncart.errors import NotFoundError as NotFoundError
+    from asyncart.errors import PermissionDenied as PermissionDenied
+    from asyncart.errors import PullLockTimeout as PullLockTimeout
+    from asyncart.errors import PushWorkerError as PushWorkerError
+    from asyncart.errors import RequestTimeout as RequestTimeout
+    from asyncart.errors import RetriesExhausted as RetriesExhausted
+    from asyncart.errors import RunNotFound as RunNotFound
+    from asyncart.errors import ServerError as ServerError
+    from asyncart.errors import ServiceUnavailable as ServiceUnavailable
+    from asyncart.errors import StoreError as StoreError
+    from asyncart.errors import TransportError as TransportError
+    from asyncart.errors import VersionNotFound as VersionNotFound
     from asyncart.sdk.api import Api as Api
     from asyncart.sdk.artifact import Artifact as Artifact
     from asyncart.sdk.run import Run as Run

@@ -205,3 +205,18 @@ def test_only_config_reads_asyncart_environment_variables() -> None:
         if "ASYNCART_" in p.read_text() and "environ" in p.read_text()
     ]
     assert readers == ["config.py"]
+
+
+def test_the_cli_uses_no_private_attribute_of_another_object() -> None:
+    """The CLI goes through the SDK's public face: no ``artifact._info``, ``x._download``
+    (its own objects' ``self._x`` are fine)."""
+    reaches = [
+        f"{path.relative_to(PACKAGE).as_posix()}:{node.lineno} .{node.attr}"
+        for path in sorted((PACKAGE / "cli").rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+        and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+    ]
+    assert reaches == []
