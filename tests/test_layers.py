@@ -68,14 +68,34 @@ def _is_module(name: str, package: Path) -> bool:
     return where.with_suffix(".py").is_file() or (where / "__init__.py").is_file()
 
 
-def imported_modules(path: Path, package: Path, root_names: Mapping[str, str]) -> set[str]:
+def _type_checking_imports(tree: ast.Module) -> set[ast.AST]:
+    """The import statements under ``if TYPE_CHECKING:`` (annotations only, never run)."""
+    return {
+        stmt
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If)
+        and isinstance(node.test, ast.Name)
+        and node.test.id == "TYPE_CHECKING"
+        for stmt in ast.walk(node)
+        if isinstance(stmt, (ast.Import, ast.ImportFrom))
+    }
+
+
+def imported_modules(
+    path: Path, package: Path, root_names: Mapping[str, str], *, runtime_only: bool = False
+) -> set[str]:
     """The modules of ``package`` that ``path`` imports; ``root_names`` maps each name the
-    package root re-exports to the module it comes from."""
+    package root re-exports to the module it comes from. ``runtime_only``: leave out the
+    imports under ``if TYPE_CHECKING:``."""
     root = package.name
     here = _module_name(path, package)
     current_package = here if path.name == "__init__.py" else here.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    skipped = _type_checking_imports(tree) if runtime_only else set()
+    for node in ast.walk(tree):
+        if node in skipped:
+            continue
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -131,6 +151,55 @@ def _root_names() -> dict[str, str]:
 
 def test_layers_import_one_way() -> None:
     assert layer_violations(PACKAGE, _root_names()) == []
+
+
+def import_cycles(package: Path, root_names: Mapping[str, str]) -> list[list[str]]:
+    """Groups of modules that import each other, directly or round a loop. An import inside
+    a function counts (it hides a cycle from the load order, not from the design); one
+    under ``TYPE_CHECKING`` does not (annotations only)."""
+    graph = {
+        _module_name(path, package): imported_modules(path, package, root_names, runtime_only=True)
+        for path in package.rglob("*.py")
+        if path.relative_to(package).as_posix() != "__init__.py"
+    }
+
+    def reach(start: str) -> set[str]:
+        seen: set[str] = set()
+        todo = [start]
+        while todo:
+            for nxt in graph.get(todo.pop(), set()) - seen:
+                seen.add(nxt)
+                todo.append(nxt)
+        return seen
+
+    reachable = {module: reach(module) for module in graph}
+    groups = {
+        tuple(sorted(m for m in reachable[module] if module in reachable.get(m, set())))
+        for module in graph
+        if module in reachable[module]
+    }
+    return sorted(list(group) for group in groups)
+
+
+def test_no_import_cycles() -> None:
+    assert import_cycles(PACKAGE, _root_names()) == []
+
+
+def test_the_cycle_check_finds_a_planted_cycle(tmp_path: Path) -> None:
+    package = tmp_path / "asyncart"
+    files = {
+        "__init__.py": "",
+        "client/__init__.py": "",
+        "client/remote.py": "def open_remote():\n    from asyncart.client.local import L\n",
+        "client/local.py": "from .remote import Remote\n",
+        "client/port.py": "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from asyncart.client.user import U\n",
+        "client/user.py": "from asyncart.client import port\n",
+    }
+    for name, text in files.items():
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
+        (package / name).write_text(text)
+    assert import_cycles(package, {}) == [["asyncart.client.local", "asyncart.client.remote"]]
 
 
 PLANTED = {

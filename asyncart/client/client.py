@@ -14,7 +14,8 @@ from contextlib import asynccontextmanager
 from asyncart.client.offload import PushWorker, should_offload
 from asyncart.client.progress import Progress, TransferStats
 from asyncart.client.publish import Publication, publish
-from asyncart.client.remote import Remote, open_remote
+from asyncart.client.remote import Remote
+from asyncart.client.remote_factory import open_remote
 from asyncart.config import Settings
 from asyncart.core.manifest import Manifest
 from asyncart.core.models import VersionInfo
