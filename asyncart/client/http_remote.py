@@ -28,7 +28,13 @@ from asyncart.client.answer_checks import (
 from asyncart.client.direct_transfer import DirectTransfer
 from asyncart.client.http_errors import MAX_ERROR_BODY, DirectTransferError
 from asyncart.client.remote import RangeSink, Remote
-from asyncart.client.transport import HttpTransport, PartsPayload, read_bounded
+from asyncart.client.transport import (
+    ConnectorFactory,
+    HttpTransport,
+    PartsPayload,
+    read_bounded,
+    tcp_connector,
+)
 from asyncart.config import Settings
 from asyncart.core import protocol as P
 from asyncart.core.manifest import Manifest
@@ -58,8 +64,8 @@ async def _drain(resp: aiohttp.ClientResponse) -> None:
 class HttpRemote(Remote):
     """A store behind ``asyncart server``."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.http = HttpTransport(settings)
+    def __init__(self, settings: Settings, *, connector: ConnectorFactory = tcp_connector) -> None:
+        self.http = HttpTransport(settings, connector=connector)
         self.counters = self.http.counters
         self.description = f"server {self.http.base_url}"
         self._direct = DirectTransfer(enabled=settings.direct_transfer)
