@@ -34,7 +34,7 @@ from typing import Any, BinaryIO
 import blake3
 import numpy as np
 
-from asyncart.client.remote import QUERY_BATCH
+from asyncart.client.http_remote import QUERY_BATCH
 from asyncart.core.chunking import ChunkerSpec, Cutter
 from asyncart.core.manifest import ChunkRef, Manifest, ManifestEntry
 from asyncart.core.pack import ENTRY

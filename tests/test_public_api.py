@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 import asyncart
 from asyncart import aio
@@ -47,6 +49,27 @@ def test_top_level_exports() -> None:
     )
     for name in asyncart.__all__:
         assert hasattr(asyncart, name), name
+
+
+def test_the_type_checking_imports_name_the_lazy_table() -> None:
+    """The root's one table of public names and the static imports type checkers read
+    (``if TYPE_CHECKING:``) say the same: each name, from the same module."""
+    tree = ast.parse(Path(asyncart.__file__).read_text())
+    (block,) = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name)
+        if node.test.id == "TYPE_CHECKING"
+    ]
+    imports = [
+        (node.module, alias)
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    ]
+    assert {alias.name: module for module, alias in imports} == asyncart._EXPORTS
+    # ``X as X``: the form that re-exports a name under mypy --strict
+    assert [alias.name for _, alias in imports if alias.asname != alias.name] == []
 
 
 def test_the_package_root_loads_nothing_until_a_name_is_used() -> None:

@@ -78,12 +78,8 @@ async def _delete(
     project: str | None,
     url: str | None,
 ) -> list[VersionInfo]:
-    ref = parse_artifact_ref(reference)
     async with open_api(url, project) as api:
         if all_versions:
+            ref = parse_artifact_ref(reference)
             return await api.delete_artifact(ref.name, ref.project, delete_aliases=delete_aliases)
-        async with api.client.use() as remote:
-            info = await remote.delete_version(
-                ref.project or api.project, ref.name, ref.ref, delete_aliases
-            )
-        return [info]
+        return [await api.delete_version(reference, delete_aliases=delete_aliases)]

@@ -6,13 +6,13 @@ import sys
 
 import click
 
-import asyncart
+from asyncart._version import __version__
 from asyncart.cli import delete, lineage, login, ls, pull, push, server, verify
 from asyncart.errors import AsyncartError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(asyncart.__version__, prog_name="asyncart")
+@click.version_option(__version__, prog_name="asyncart")
 def cli() -> None:
     """Versioned ML artifacts: push and pull files, list versions, run a server.
 

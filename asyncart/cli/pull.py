@@ -46,7 +46,7 @@ async def _pull(
     started = time.perf_counter()
     async with open_api(url, project) as api:
         artifact = await api.artifact(name, type=type_)
-        path = await artifact._download(output, progress_for(json_output))
+        path = await artifact.download(output, progress=progress_for(json_output))
     seconds = time.perf_counter() - started
     stats = artifact.last_transfer
     assert stats is not None

@@ -58,8 +58,8 @@ async def _push(
         await run.log_artifact(artifact, aliases=aliases, progress=progress_for(json_output))
     seconds = time.perf_counter() - started
     stats = artifact.last_transfer
-    assert stats is not None and artifact._info is not None
-    created = artifact._info.created
+    assert stats is not None
+    created = bool(artifact.is_new_version)
     if json_output:
         emit_json(
             {

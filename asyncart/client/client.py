@@ -14,7 +14,9 @@ from contextlib import asynccontextmanager
 from asyncart.client.offload import PushWorker, should_offload
 from asyncart.client.progress import Progress, TransferStats
 from asyncart.client.publish import Publication, publish
-from asyncart.client.remote import Remote, open_remote
+from asyncart.client.remote import Remote
+from asyncart.client.remote_factory import open_remote
+from asyncart.client.transport import ConnectorFactory, tcp_connector
 from asyncart.config import Settings
 from asyncart.core.manifest import Manifest
 from asyncart.core.models import VersionInfo
@@ -23,8 +25,12 @@ from asyncart.core.models import VersionInfo
 class Client:
     """Where the SDK objects of one event loop send their requests."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, connector: ConnectorFactory = tcp_connector) -> None:
+        """``connector``: how requests reach a server (the transport seam, see
+        ``transport.py``); the embedded store has no use for it. With another connector
+        than the default, pushes never go to the push worker process."""
         self.settings = settings
+        self._connector = connector
         self._remote: Remote | None = None
         self._worker: PushWorker | None = None
 
@@ -35,7 +41,7 @@ class Client:
     async def open(self) -> Remote:
         """Open the long-lived remote (idempotent)."""
         if self._remote is None:
-            self._remote = await open_remote(self.settings)
+            self._remote = await open_remote(self.settings, connector=self._connector)
         return self._remote
 
     @asynccontextmanager
@@ -44,7 +50,7 @@ class Client:
         if self._remote is not None:
             yield self._remote
             return
-        remote = await open_remote(self.settings)
+        remote = await open_remote(self.settings, connector=self._connector)
         try:
             yield remote
         finally:
@@ -66,7 +72,10 @@ class Client:
         hashed and sent, and the version committed, by a low-priority worker
         process (see ``offload.py``).
         """
-        if self.is_open and should_offload(self.settings, pub.files, background):
+        # The worker process reaches the server over TCP: a client given another
+        # connector (the transport seam) publishes in this process.
+        offload = self.is_open and self._connector is tcp_connector
+        if offload and should_offload(self.settings, pub.files, background):
             if self._worker is None:
                 self._worker = PushWorker()
             return await self._worker.publish(self.settings, pub, stats, progress or Progress())

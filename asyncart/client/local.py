@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from asyncart.client.remote import RangeSink, Remote, checked_manifest
+from asyncart.client.answer_checks import checked_manifest
+from asyncart.client.remote import RangeSink, Remote
 from asyncart.client.transport import Counters
 from asyncart.config import Settings
 from asyncart.core.manifest import Manifest

@@ -13,6 +13,15 @@ policy, the idle timeout, and maps failures:
 A key is sent only where it cannot cross a network in clear text (see
 :func:`asyncart.client.credentials.check_key_transport`): the transport refuses at
 construction, before any request.
+
+The seam (in the style of httpx's ``transport=``): how the bytes reach the server is
+the aiohttp connector, and ``HttpTransport(settings, connector=...)`` takes a
+:data:`ConnectorFactory` in place of the default :func:`tcp_connector`: e.g.
+``lambda settings: aiohttp.UnixConnector(path)`` for the real server app listening on
+a Unix socket in the test's own process. Everything above the connector (retries,
+timeouts, the key, error mapping, bounded reads) runs as in production. ``Client`` and
+``HttpRemote`` pass it down; the push worker process and presigned object-store URLs
+always use TCP.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ import aiohttp
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.payload import Payload
 
-import asyncart
+from asyncart._version import __version__
 from asyncart.client import answers
 from asyncart.client.answers import MalformedAnswer
 from asyncart.client.credentials import api_key_for, display_url, key_source
@@ -94,6 +103,18 @@ def client_ssl_context(settings: Settings) -> ssl.SSLContext:
         ) from None
 
 
+ConnectorFactory = Callable[[Settings], aiohttp.BaseConnector]
+"""Makes the connector of a new session (sessions are made lazily and again after a close)."""
+
+
+def tcp_connector(settings: Settings) -> aiohttp.BaseConnector:
+    """The default: TCP, certificates verified (:func:`client_ssl_context`), a pool a few
+    connections wider than the most transfers the engine runs at once."""
+    return aiohttp.TCPConnector(
+        limit=settings.concurrency_ceiling + 4, ssl=client_ssl_context(settings)
+    )
+
+
 class Counters:
     """Requests made and bytes moved (for progress, benchmarks and tests)."""
 
@@ -105,11 +126,16 @@ class Counters:
 
 
 class HttpTransport:
-    """An aiohttp session bound to one server URL."""
+    """An aiohttp session bound to one server URL.
 
-    def __init__(self, settings: Settings) -> None:
+    ``connector``: how requests to the server travel (default :func:`tcp_connector`; see
+    the module docstring).
+    """
+
+    def __init__(self, settings: Settings, *, connector: ConnectorFactory = tcp_connector) -> None:
         assert settings.url is not None
         self.settings = settings
+        self._connector = connector
         self.base_url = settings.url.rstrip("/")
         self.counters = Counters()
         self._session: aiohttp.ClientSession | None = None
@@ -127,10 +153,8 @@ class HttpTransport:
                 connect=self.settings.connect_timeout,
                 sock_read=self.settings.idle_timeout,
             )
-            connector = aiohttp.TCPConnector(
-                limit=self.settings.concurrency_ceiling + 4, ssl=client_ssl_context(self.settings)
-            )
-            headers = {"User-Agent": f"asyncart/{asyncart.__version__}"}
+            connector = self._connector(self.settings)
+            headers = {"User-Agent": f"asyncart/{__version__}"}
             if self._api_key:
                 headers["Authorization"] = f"Bearer {self._api_key}"
             self._session = aiohttp.ClientSession(
@@ -153,11 +177,8 @@ class HttpTransport:
                     connect=self.settings.connect_timeout,
                     sock_read=self.settings.idle_timeout,
                 ),
-                connector=aiohttp.TCPConnector(
-                    limit=self.settings.concurrency_ceiling + 4,
-                    ssl=client_ssl_context(self.settings),
-                ),
-                headers={"User-Agent": f"asyncart/{asyncart.__version__}"},
+                connector=tcp_connector(self.settings),
+                headers={"User-Agent": f"asyncart/{__version__}"},
                 auto_decompress=False,
                 read_bufsize=_READ_BUFSIZE,
             )

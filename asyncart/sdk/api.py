@@ -82,6 +82,19 @@ class AsyncApi(Generic[A]):
         async with self.client.use() as remote:
             return await remote.delete_collection(project, name, delete_aliases)
 
+    async def delete_version(self, name: str, *, delete_aliases: bool = False) -> VersionInfo:
+        """Delete the version ``[project/]name:version|alias``; returns it as it was.
+
+        Refused (ConflictError) if it holds aliases other than ``latest``, unless
+        ``delete_aliases=True``; ``latest`` moves to the newest remaining version. Its
+        chunks no other version uses are freed by the next ``asyncart server gc``.
+        """
+        ref = parse_artifact_ref(name)
+        async with self.client.use() as remote:
+            return await remote.delete_version(
+                ref.project or self.project, ref.name, ref.ref, delete_aliases
+            )
+
     def _split(self, name: str, project: str | None) -> tuple[str, str]:
         if "/" in name:
             project, _, name = name.partition("/")
@@ -126,6 +139,14 @@ class Api:
         self, name: str, project: str | None, delete_aliases: bool
     ) -> list[VersionInfo]:
         return await self._async.delete_artifact(name, project, delete_aliases=delete_aliases)
+
+    def delete_version(self, name: str, *, delete_aliases: bool = False) -> VersionInfo:
+        """Delete the version ``[project/]name:version|alias`` (see
+        :meth:`AsyncApi.delete_version`); returns it as it was."""
+        return portal.call(self._delete_version, name, delete_aliases)
+
+    async def _delete_version(self, name: str, delete_aliases: bool) -> VersionInfo:
+        return await self._async.delete_version(name, delete_aliases=delete_aliases)
 
     def close(self) -> None:
         """Nothing to release: the sync API shares one connection per store, closed at exit."""

@@ -144,6 +144,15 @@ class BaseArtifact:
         return info.created_at if info else None
 
     @property
+    def is_new_version(self) -> bool | None:
+        """Whether the log that stored this artifact made a new version: False when the
+        store already held the same content and the log returned that version (also for
+        an artifact fetched or used rather than logged); None for a draft. Waits for a
+        log in flight."""
+        info = self._committed()
+        return info.created if info else None
+
+    @property
     def manifest(self) -> Manifest:
         """The stored manifest (entries with sizes, digests and chunks)."""
         return self._require_stored("read the manifest of")[1]
@@ -401,9 +410,15 @@ class Artifact(BaseArtifact):
 class AsyncArtifact(BaseArtifact):
     """A versioned artifact whose I/O methods are coroutines."""
 
-    async def download(self, root: str | os.PathLike[str] | None = None) -> str:
-        """Download (verified) into ``root`` (default ``./artifacts/<name>:<version>``)."""
-        return await self._download(root)
+    async def download(
+        self, root: str | os.PathLike[str] | None = None, *, progress: Progress | None = None
+    ) -> str:
+        """Download (verified) into ``root`` (default ``./artifacts/<name>:<version>``).
+
+        ``progress`` hears the transfer as it goes; :attr:`last_transfer` holds its
+        totals afterwards (bytes downloaded, reused from local files, resumed).
+        """
+        return await self._download(root, progress)
 
     async def download_file(self, name: str, root: str | os.PathLike[str] | None = None) -> str:
         """Download one file (verified); returns its local path."""

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import hdrs, web
 
-import asyncart
+from asyncart._version import __version__
 from asyncart.core import protocol as P
 from asyncart.core.names import validate_name
 from asyncart.core.pack import ENTRY, MAX_PACK_BYTES, MAX_PACK_CHUNKS, PREFIX
@@ -153,7 +153,7 @@ def _repo(request: web.Request) -> ScopedRepository:
 
 
 async def health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "version": asyncart.__version__})
+    return web.json_response({"status": "ok", "version": __version__})
 
 
 async def chunks_missing(request: web.Request) -> web.Response:

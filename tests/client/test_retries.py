@@ -1,7 +1,8 @@
 """Retries against a real server, through our fault-injecting proxy.
 
-Every test pushes and/or pulls real files through ``FaultProxy`` to an ``asyncart
-server`` subprocess and checks the outcome: the bytes that come back, the versions
+Every test pushes and/or pulls real files through ``FaultProxy`` to the real server
+app, run in this process (``in_process_server``: a subprocess would add only its
+start-up), and checks the outcome: the bytes that come back, the versions
 the store holds, the error raised. Packs are 1 MiB and chunks ~64 KiB so a few MB
 make several packs and ranges.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import random
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ import pytest
 import asyncart
 from asyncart import aio
 from tests.support.fault_proxy import Fault, FaultProxy, running_fault_proxy
-from tests.support.live_server import LiveServer
+from tests.support.in_process_server import InProcessServer, in_process_server
 
 MiB = 1 << 20
 PACKS = "/v1/packs"
@@ -28,6 +30,13 @@ NAME = "retry data"
 def small_packs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ASYNCART_PACK_SIZE", str(MiB))
     monkeypatch.setenv("ASYNCART_CHUNK_SIZE", str(64 << 10))
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[InProcessServer]:
+    """The real server app with a fresh store, in this process."""
+    with in_process_server(tmp_path / "server-store") as srv:
+        yield srv
 
 
 @pytest.fixture
@@ -70,12 +79,12 @@ def assert_same_files(root: Path, files: dict[str, bytes]) -> None:
         assert on_disk[rel] == data, rel
 
 
-async def versions_on_server(server: LiveServer, name: str = NAME) -> list[str]:
+async def versions_on_server(server: InProcessServer, name: str = NAME) -> list[str]:
     async with aio.Api(url=server.url) as api:
         return [v.version for v in await api.artifact_versions(name)]
 
 
-async def round_trip(proxy: FaultProxy, server: LiveServer, files: dict[str, bytes]) -> None:
+async def round_trip(proxy: FaultProxy, server: InProcessServer, files: dict[str, bytes]) -> None:
     """Push and pull through the proxy; the pulled bytes and the store must be exact."""
     await push(proxy.url, files)
     assert_same_files(await pull(proxy.url, Path("through-proxy")), files)
@@ -96,7 +105,7 @@ def closed_port_url() -> str:
 
 @pytest.mark.parametrize("forward_first", [False, True], ids=["refused", "answer-lost"])
 async def test_503_with_retry_after_on_first_two_pack_uploads(
-    server: LiveServer, files: dict[str, bytes], forward_first: bool
+    server: InProcessServer, files: dict[str, bytes], forward_first: bool
 ) -> None:
     """Refused before the server saw them, or stored by the server with the answer lost."""
     async with FaultProxy(server.url) as proxy:
@@ -108,7 +117,7 @@ async def test_503_with_retry_after_on_first_two_pack_uploads(
 
 
 async def test_connection_reset_mid_pack_upload(
-    server: LiveServer, files: dict[str, bytes]
+    server: InProcessServer, files: dict[str, bytes]
 ) -> None:
     async with FaultProxy(server.url) as proxy:
         fault = proxy.reset_request(300_000, method="POST", path=PACKS)
@@ -118,7 +127,7 @@ async def test_connection_reset_mid_pack_upload(
     assert list((server.root / "blobs" / "tmp").iterdir()) == []
 
 
-async def test_429_on_missing_chunk_query(server: LiveServer, files: dict[str, bytes]) -> None:
+async def test_429_on_missing_chunk_query(server: InProcessServer, files: dict[str, bytes]) -> None:
     async with FaultProxy(server.url) as proxy:
         fault = proxy.answer(429, method="POST", path="/v1/chunks/missing", retry_after="0")
         await round_trip(proxy, server, files)
@@ -127,7 +136,7 @@ async def test_429_on_missing_chunk_query(server: LiveServer, files: dict[str, b
 
 @pytest.mark.parametrize("forward_first", [False, True], ids=["lost-request", "lost-answer"])
 async def test_commit_failing_twice_creates_exactly_one_version(
-    server: LiveServer, files: dict[str, bytes], forward_first: bool
+    server: InProcessServer, files: dict[str, bytes], forward_first: bool
 ) -> None:
     """500 twice on the commit, then success: one version, whether or not the server got it."""
     commit_path = f"/v1/projects/default/artifacts/{NAME}/versions"
@@ -143,7 +152,7 @@ async def test_commit_failing_twice_creates_exactly_one_version(
     assert_same_files(await pull(server.url, Path("direct")), files)
 
 
-async def test_pack_upload_refused_every_time_exhausts_retries(server: LiveServer) -> None:
+async def test_pack_upload_refused_every_time_exhausts_retries(server: InProcessServer) -> None:
     Path("src").mkdir()
     Path("src/one.bin").write_bytes(random.Random(1).randbytes(200_000))  # a single pack
     async with FaultProxy(server.url) as proxy:
@@ -161,7 +170,7 @@ async def test_pack_upload_refused_every_time_exhausts_retries(server: LiveServe
 
 
 async def test_connection_reset_mid_range_download(
-    server: LiveServer, files: dict[str, bytes]
+    server: InProcessServer, files: dict[str, bytes]
 ) -> None:
     async with FaultProxy(server.url) as proxy:
         fault = proxy.reset_response(100_000, method="GET", path=PACKS + "/")
@@ -169,7 +178,7 @@ async def test_connection_reset_mid_range_download(
         assert fault.fired == 1
 
 
-async def test_truncated_range_download(server: LiveServer, files: dict[str, bytes]) -> None:
+async def test_truncated_range_download(server: InProcessServer, files: dict[str, bytes]) -> None:
     async with FaultProxy(server.url) as proxy:
         fault = proxy.truncate(1000, method="GET", path=PACKS + "/")
         await round_trip(proxy, server, files)
@@ -177,7 +186,7 @@ async def test_truncated_range_download(server: LiveServer, files: dict[str, byt
 
 
 async def test_corrupted_range_download_is_detected_and_fetched_again(
-    server: LiveServer, files: dict[str, bytes]
+    server: InProcessServer, files: dict[str, bytes]
 ) -> None:
     async with FaultProxy(server.url) as proxy:
         fault = proxy.corrupt(at_byte=5000, method="GET", path=PACKS + "/", times=2)
@@ -186,7 +195,7 @@ async def test_corrupted_range_download_is_detected_and_fetched_again(
 
 
 async def test_range_corrupted_every_time_fails_without_leaving_files(
-    server: LiveServer, files: dict[str, bytes]
+    server: InProcessServer, files: dict[str, bytes]
 ) -> None:
     await push(server.url, files)
     async with FaultProxy(server.url) as proxy:
@@ -198,7 +207,7 @@ async def test_range_corrupted_every_time_fails_without_leaving_files(
 
 
 async def test_stalled_range_download_times_out_and_is_retried(
-    server: LiveServer, files: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+    server: InProcessServer, files: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await push(server.url, files)
     monkeypatch.setenv("ASYNCART_IDLE_TIMEOUT", "1")
@@ -220,7 +229,7 @@ def test_unreachable_server_raises_retries_exhausted_naming_the_url() -> None:
     assert isinstance(info.value.last_exception, asyncart.ConnectError)
 
 
-def test_unknown_artifact_is_not_retried(server: LiveServer) -> None:
+def test_unknown_artifact_is_not_retried(server: InProcessServer) -> None:
     with running_fault_proxy(server.url) as proxy:
         with pytest.raises(asyncart.ArtifactNotFound, match="nothing here"):
             asyncart.Api(url=proxy.url).artifact("nothing here:v0")
@@ -228,7 +237,7 @@ def test_unknown_artifact_is_not_retried(server: LiveServer) -> None:
         assert sum(proxy.injected.values()) == 0
 
 
-def test_sync_push_and_pull_through_503s(server: LiveServer, files: dict[str, bytes]) -> None:
+def test_sync_push_and_pull_through_503s(server: InProcessServer, files: dict[str, bytes]) -> None:
     with running_fault_proxy(server.url) as proxy:
         fault = proxy.answer(503, method="GET", path=PACKS + "/", times=2, retry_after="0")
         run = asyncart.init(job_type="push", url=proxy.url)
@@ -245,7 +254,7 @@ def test_sync_push_and_pull_through_503s(server: LiveServer, files: dict[str, by
 
 
 async def test_a_slow_but_moving_download_is_never_aborted_by_the_idle_timeout(
-    server: LiveServer, files: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+    server: InProcessServer, files: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """1 s idle timeout; each range arrives in 16 KiB pieces 0.05 s apart (seconds in total)."""
     await push(server.url, files)
@@ -258,7 +267,7 @@ async def test_a_slow_but_moving_download_is_never_aborted_by_the_idle_timeout(
 
 
 async def test_a_pack_corrupted_on_its_way_up_is_refused_and_sent_again(
-    server: LiveServer, files: dict[str, bytes]
+    server: InProcessServer, files: dict[str, bytes]
 ) -> None:
     async with FaultProxy(server.url) as proxy:
         fault = proxy.add(Fault("corrupt_request", method="POST", path=PACKS, after_bytes=5000))

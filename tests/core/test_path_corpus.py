@@ -3,8 +3,9 @@
 On the push side a name is refused when it is given (``add_file``, ``add_dir``,
 ``new_file``, ``add_reference``), before a run exists or a byte is read, with a
 ``ConfigError`` that shows the name; on the pull side ``Manifest.from_json`` /
-``Manifest.decode`` refuse a manifest holding it. ``tests/client/test_hostile_server.py``
-serves the same corpus from a hostile server.
+``Manifest.decode`` refuse a manifest holding it.
+``tests/client/test_hostile_server_manifest.py`` serves the same corpus from a hostile
+server.
 """
 
 from __future__ import annotations

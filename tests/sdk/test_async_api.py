@@ -11,6 +11,7 @@ import pytest
 
 import asyncart
 from asyncart import aio
+from asyncart.client.progress import TransferStats
 from asyncart.sdk import portal
 
 
@@ -75,3 +76,27 @@ def test_sync_call_from_the_portal_thread_raises_instead_of_deadlocking() -> Non
     portal.call(inside)
     assert errors and "asyncart.aio" in str(errors[0])
     assert threading.current_thread() is not portal._thread
+
+
+async def test_download_reports_progress_and_a_log_says_whether_it_made_a_version(
+    store: str,
+) -> None:
+    """The public calls the CLI's push and pull use: ``is_new_version``, ``download(progress=)``."""
+    Path("a.bin").write_bytes(os.urandom(100_000))
+    async with await aio.init(job_type="train") as run:
+        first = aio.Artifact("data", type="dataset")
+        assert first.is_new_version is None  # a draft
+        first.add_file("a.bin")
+        assert (await run.log_artifact(first)).is_new_version is True
+        again = aio.Artifact("data", type="dataset")
+        again.add_file("a.bin")
+        assert (await run.log_artifact(again)).is_new_version is False  # same content: v0
+        assert again.version == "v0"
+    async with aio.Api() as api:
+        fetched = await api.artifact("data:v0")
+        assert fetched.is_new_version is False
+        heard = TransferStats()
+        await fetched.download("out", progress=heard)
+    assert heard.total_bytes == heard.done_bytes == 100_000
+    assert fetched.last_transfer is not None
+    assert fetched.last_transfer.bytes_downloaded == 100_000

@@ -63,3 +63,26 @@ async def test_async_delete(store: str) -> None:
         deleted = await api.delete_artifact("bike model")
         assert [v.version for v in deleted] == ["v0"]
         assert await api.artifact_collections() == []
+
+
+def test_delete_one_version_by_reference(store: str) -> None:
+    """``Api.delete_version`` (what ``asyncart delete NAME:REF`` calls): no manifest fetched,
+    the version returned as it was."""
+    log(b"zero", aliases=["production"])
+    log(b"one")
+    api = asyncart.Api()
+    with pytest.raises(ConflictError, match="production"):
+        api.delete_version("bike model:production")
+    deleted = api.delete_version("bike model:production", delete_aliases=True)
+    assert (deleted.version, list(deleted.aliases)) == ("v0", ["production"])
+    assert versions(api) == [("v1", ["latest"])]
+    with pytest.raises(VersionNotFound):
+        api.delete_version("bike model:v0")
+
+
+async def test_async_delete_one_version_by_reference(store: str) -> None:
+    log(b"zero")
+    async with aio.Api() as api:
+        deleted = await api.delete_version(f"{api.project}/bike model:v0")
+        assert deleted.version == "v0"
+        assert await api.artifact_collections() == []

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from asyncart.client.remote import HttpRemote
+from asyncart.client.http_remote import HttpRemote
 from asyncart.config import Settings
 from asyncart.core import protocol as P
 from asyncart.core.manifest import Manifest
