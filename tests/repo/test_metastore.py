@@ -46,7 +46,7 @@ from asyncart.repo.metastores import (
     schema,
 )
 from asyncart.repo.metastores.base import PackRecord
-from asyncart.repo.metastores.migrations import async_url, make_engine
+from asyncart.repo.metastores.engine import async_url, make_engine
 from tests.repo.metastore_workers import commit_versions
 from tests.support.stores import insert_legacy_version, run_sql
 
