@@ -164,16 +164,18 @@ class Database:
         through; driver errors become :class:`MetadataStoreError` naming ``what``.
         """
         engine = self.engine
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(is_race if write else lambda _: False),
-            stop=stop_after_attempt(MAX_ATTEMPTS),
-            wait=_jitter,
-            reraise=True,
-        )
         try:
+            if not write:  # a read loses no race: one attempt
+                return await self._transaction(engine, work, write=False)
+            retrying = AsyncRetrying(
+                retry=retry_if_exception(is_race),
+                stop=stop_after_attempt(MAX_ATTEMPTS),
+                wait=_jitter,
+                reraise=True,
+            )
             async for attempt in retrying:
                 with attempt:
-                    return await self._transaction(engine, work, write=write)
+                    return await self._transaction(engine, work, write=True)
         except AsyncartError:
             raise
         except (SQLAlchemyError, OSError) as exc:
