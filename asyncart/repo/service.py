@@ -111,11 +111,8 @@ class Repository:
     async def open(
         cls, location: StoreLocation, *, fsync: bool = True, database: Database | None = None
     ) -> Repository:
-        """Open the store at ``location`` (migrating its database schema if needed).
-
-        ``database``: the :class:`Database` at ``location.db`` to share (a server shares
-        it with its accounts and audit log); by default the repository opens its own.
-        """
+        """Open the store at ``location`` (migrating its database schema if needed); on
+        ``database`` (the one at ``location.db``) if given, shared with its other users."""
         location.prepare()
         meta = open_metastore(location.db if database is None else database)
         await meta.open()

@@ -528,10 +528,7 @@ async def open_app(
     location: StoreLocation, *, timing: BodyTiming = DEFAULT_TIMING
 ) -> web.Application:
     """Open the store at ``location`` and build the app; the store closes on app cleanup.
-
-    The repository, the accounts and the audit log share one :class:`Database` (one
-    engine and connection pool); the last of them to close disposes of it.
-    """
+    The repository, accounts and audit log share one :class:`Database` (one pool)."""
     database = Database(location.db)
     repo = await Repository.open(location, database=database)
     accounts, audit = AccountStore(database), AuditLog(database)
