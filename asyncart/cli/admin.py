@@ -17,6 +17,7 @@ from asyncart.repo.access import Role
 from asyncart.repo.accounts import AccountStore, KeyInfo
 from asyncart.repo.audit import ACTIONS, MAX_QUERY, AuditEvent, AuditLog
 from asyncart.repo.location import StoreLocation
+from asyncart.repo.metastores.database import Database
 
 T = TypeVar("T")
 
@@ -36,17 +37,17 @@ def _with_accounts(
         check_exists(location)
 
     async def run() -> T:
-        accounts = await AccountStore.open_url(location.db)
+        database = Database(location.db)  # one connection pool for both
+        accounts, log = AccountStore(database), AuditLog(database)
         try:
+            await accounts.open()
             result = await work(accounts)
-        finally:
-            await accounts.close()
-        if audit is not None:
-            log = await AuditLog.open_url(location.db)
-            try:
+            if audit is not None:
+                await log.open()
                 await log.record(audit(result))
-            finally:
-                await log.close()
+        finally:
+            await log.close()
+            await accounts.close()
         return result
 
     return anyio.run(run)

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from asyncart.core.names import validate_name
 from asyncart.errors import ConflictError, NotFoundError
 from asyncart.repo.access import ALL_PROJECTS, Principal, Role
+from asyncart.repo.metastores.database import Database
 from asyncart.repo.metastores.lookups import bytewise, insert_or_replace
 from asyncart.repo.metastores.schema import api_keys, grants, users
 from asyncart.repo.sidestore import SideStore
@@ -79,13 +79,11 @@ class AccountStore(SideStore):
     """Users, API keys and per-project grants in a store's metadata database.
 
     Args:
-        url: the metadata database, e.g. ``sqlite:///store/meta.db``.
+        database: the shared :class:`Database`, or a URL such as ``sqlite:///store/meta.db``.
     """
 
-    what = "account store"
-
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
+    def __init__(self, database: str | Database) -> None:
+        super().__init__(database)
         self._has_users = False  # users are never deleted: once true, stays true
 
     # -- users ---------------------------------------------------------------------
@@ -101,12 +99,13 @@ class AccountStore(SideStore):
         now = time.time()
 
         async def work(conn: AsyncConnection) -> None:
+            # Checked first: a racing creation of the same name makes this insert fail on
+            # the unique name, and the transaction's second attempt then lands here.
+            if await _find_user_id(conn, name) is not None:
+                raise ConflictError(f"user {name!r} already exists")
             await conn.execute(insert(users).values(name=name, created_at=now))
 
-        try:
-            await self._run("create a user", work, write=True)
-        except IntegrityError:
-            raise ConflictError(f"user {name!r} already exists") from None
+        await self._run("create a user", work, write=True)
         return UserInfo(name, now)
 
     async def has_users(self) -> bool:
@@ -282,11 +281,16 @@ class AccountStore(SideStore):
         return await self._run("list grants", work, write=False)
 
 
-async def _user_id(conn: AsyncConnection, user: str) -> int:
+async def _find_user_id(conn: AsyncConnection, user: str) -> int | None:
     found = await conn.execute(select(users.c.id).where(users.c.name == user))
     user_id = found.scalar_one_or_none()
+    return None if user_id is None else int(user_id)
+
+
+async def _user_id(conn: AsyncConnection, user: str) -> int:
+    user_id = await _find_user_id(conn, user)
     if user_id is None:
         raise NotFoundError(
             f"no user {user!r}; create it first with 'asyncart server admin create-user'"
         )
-    return int(user_id)
+    return user_id

@@ -65,9 +65,11 @@ class AuditEvent:
 
 
 class AuditLog(SideStore):
-    """Append and query audit events in a store's metadata database."""
+    """Append and query audit events in a store's metadata database.
 
-    what = "audit log"
+    Args:
+        database: the shared :class:`Database`, or a URL such as ``sqlite:///store/meta.db``.
+    """
 
     async def record(self, event: AuditEvent) -> None:
         """Append ``event`` (its ``at`` and ``id`` are assigned here)."""

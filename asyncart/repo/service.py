@@ -55,6 +55,7 @@ from asyncart.repo.keys import pack_key as pack_key
 from asyncart.repo.location import StoreLocation
 from asyncart.repo.metastores import MetaStore, NewVersion, PackChunk, open_metastore
 from asyncart.repo.metastores.base import ChunkScope, StoredCheck
+from asyncart.repo.metastores.database import Database
 from asyncart.repo.packs import PackReader, read_pack_header, verified_chunk_data
 from asyncart.repo.prepared import (
     PreparedCommit,
@@ -107,10 +108,13 @@ class Repository:
         return await cls.open(StoreLocation.of(root), fsync=fsync)
 
     @classmethod
-    async def open(cls, location: StoreLocation, *, fsync: bool = True) -> Repository:
-        """Open the store at ``location`` (migrating its database schema if needed)."""
+    async def open(
+        cls, location: StoreLocation, *, fsync: bool = True, database: Database | None = None
+    ) -> Repository:
+        """Open the store at ``location`` (migrating its database schema if needed); on
+        ``database`` (the one at ``location.db``) if given, shared with its other users."""
         location.prepare()
-        meta = open_metastore(location.db)
+        meta = open_metastore(location.db if database is None else database)
         await meta.open()
         try:
             blobs = location.open_blobstore(fsync=fsync)

@@ -27,6 +27,7 @@ from asyncart.repo.accounts import AccountStore
 from asyncart.repo.audit import MAX_QUERY as MAX_AUDIT_QUERY
 from asyncart.repo.audit import AuditLog
 from asyncart.repo.location import StoreLocation
+from asyncart.repo.metastores.database import Database
 from asyncart.repo.read_audit import RecentPackReads
 from asyncart.repo.scoped import ScopedRepository
 from asyncart.repo.service import PackReceipt, Repository, pack_key
@@ -526,9 +527,11 @@ def create_app(
 async def open_app(
     location: StoreLocation, *, timing: BodyTiming = DEFAULT_TIMING
 ) -> web.Application:
-    """Open the store at ``location`` and build the app; the store closes on app cleanup."""
-    repo = await Repository.open(location)
-    accounts, audit = AccountStore(location.db), AuditLog(location.db)
+    """Open the store at ``location`` and build the app; the store closes on app cleanup.
+    The repository, accounts and audit log share one :class:`Database` (one pool)."""
+    database = Database(location.db)
+    repo = await Repository.open(location, database=database)
+    accounts, audit = AccountStore(database), AuditLog(database)
     try:
         await accounts.open()
         await audit.open()

@@ -1,7 +1,7 @@
 """Fixtures for the repository tests: a store on SQLite and on PostgreSQL, and a repository
 open on it.
 
-Every test taking ``db_url``, ``location`` or ``repo`` runs twice: against a SQLite file
+Every test taking ``db_url``, ``meta``, ``location`` or ``repo`` runs twice: against a SQLite file
 in the store directory (the default layout) and against a fresh database on the
 session's throwaway PostgreSQL cluster (tests/support/postgres.py, registered as a
 plugin in tests/conftest.py).
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from asyncart.repo.location import StoreLocation
+from asyncart.repo.metastores import MetaStore, open_metastore
 from asyncart.repo.service import Repository
 
 DIALECTS = ("sqlite", "postgresql")
@@ -40,6 +41,23 @@ def db_url(dialect: str, root: Path, request: pytest.FixtureRequest) -> str:
         root.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{root / 'meta.db'}"
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """A SQLite database file, for the tests of SQLite's own locking."""
+    return tmp_path / "meta.db"
+
+
+@pytest.fixture
+async def meta(db_url: str) -> AsyncIterator[MetaStore]:
+    """A metadata store open on ``db_url``, closed after the test."""
+    s = open_metastore(db_url)
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
 
 
 @pytest.fixture

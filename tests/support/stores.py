@@ -23,7 +23,7 @@ from asyncart.core.models import CommitRequest, VersionInfo
 from asyncart.repo.keys import manifest_hash, manifest_object_key
 from asyncart.repo.location import StoreLocation
 from asyncart.repo.metastores.base import ChunkScope
-from asyncart.repo.metastores.migrations import WRITE_OPTION, async_url, make_engine
+from asyncart.repo.metastores.engine import WRITE_OPTION, async_url, make_engine
 from asyncart.repo.service import Repository
 from tests.support.packs import h, pack_body, ref_of
 

@@ -9,8 +9,8 @@ is one transaction and raises only :mod:`asyncart.errors` classes.
 keeps garbage collection safe in ``packindex.py`` and which manifest object each
 version reads in ``manifestrefs.py``) implements it once, with SQLAlchemy 2 Core on
 its asyncio extension, for SQLite (aiosqlite) and PostgreSQL (asyncpg). The SQL is
-portable; the few dialect-specific pieces are isolated helpers (``migrations.make_engine``
-and ``migrations.transaction_options``; in ``lookups``: ``insert_or_ignore``,
+portable; the few dialect-specific pieces are isolated helpers (``engine.make_engine``
+and ``engine.transaction_options``; in ``lookups``: ``insert_or_ignore``,
 ``insert_or_replace``, ``bytewise`` and ``lock_object``; the advisory lock in
 ``migrations``):
 
@@ -28,7 +28,8 @@ and ``migrations.transaction_options``; in ``lookups``: ``insert_or_ignore``,
   and gc's decision about the same pack or manifest a transaction-scoped advisory lock
   on its name (a row still being inserted cannot be locked). Every write transaction
   is retried a few times on unique-constraint races, deadlocks and serialization
-  failures.
+  failures (``database.py``: the one engine, pool and transaction runner the store
+  shares with the accounts and the audit log on the same database).
 * "insert or ignore" is ``INSERT … ON CONFLICT DO NOTHING`` from the dialect's
   own ``insert()`` construct; "insert or replace" its ``ON CONFLICT … DO UPDATE``.
 * Text is listed in code-point order on both (``bytewise``: ``COLLATE "C"`` on
@@ -45,17 +46,23 @@ applies missing steps and refuses a database written by a newer asyncart.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from asyncart.repo.metastores.base import MetaStore, NewVersion, PackChunk
 from asyncart.repo.metastores.sql import SqlMetaStore
+
+if TYPE_CHECKING:
+    from asyncart.repo.metastores.database import Database
 
 __all__ = ["MetaStore", "NewVersion", "PackChunk", "SqlMetaStore", "open_metastore"]
 
 
-def open_metastore(url: str) -> MetaStore:
+def open_metastore(url: str | Database) -> MetaStore:
     """The metadata store at ``url``, not yet opened: the caller awaits ``.open()``.
 
     ``sqlite:////abs/path/meta.db`` (i.e. ``f"sqlite:///{abs_path}"``) uses aiosqlite;
-    ``postgresql://user:pass@host/db`` uses asyncpg.
+    ``postgresql://user:pass@host/db`` uses asyncpg. Given a :class:`Database`, the store
+    shares it (its engine and pool) with the database's other users.
 
     Raises:
         ConfigError: the URL is malformed or names an unsupported database.

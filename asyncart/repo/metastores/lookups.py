@@ -1,7 +1,7 @@
 """Helpers of :class:`~asyncart.repo.metastores.sql.SqlMetaStore`: rows to models, lookups.
 
 Everything here runs inside the caller's transaction (an ``AsyncConnection``
-that :meth:`SqlMetaStore._run` opened): the dialect helpers (insert-or-ignore,
+that :meth:`Database.run` opened): the dialect helpers (insert-or-ignore,
 insert-or-replace, code-point ordering, per-object advisory locks), small
 pure helpers, the row -> :mod:`asyncart.core.models` conversions, and the
 project / collection / version / alias / run lookups whose not-found errors list
@@ -63,7 +63,7 @@ MAX_INDEX = 2**31 - 1
 LIST_LIMIT = 20  # names shown in a not-found message before "…"
 
 
-# -- dialect helpers (engine setup lives in migrations.make_engine) -------------
+# -- dialect helpers (engine setup lives in engine.make_engine) -----------------
 
 
 def _dialect_insert(conn: AsyncConnection, table: Table) -> sqlite.Insert | postgresql.Insert:
