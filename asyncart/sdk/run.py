@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import secrets
-import threading
+from concurrent.futures import Future
+from functools import partial
 from pathlib import Path
+from threading import current_thread
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 import anyio
+import anyio.abc
 import anyio.to_thread
 
 from asyncart.client.client import Client
@@ -20,7 +23,15 @@ from asyncart.core.names import parse_artifact_ref, validate_alias, validate_nam
 from asyncart.errors import ConfigError
 from asyncart.sdk import portal
 from asyncart.sdk.artifact import Artifact, AsyncArtifact, BaseArtifact
-from asyncart.sdk.pending import PendingUpload, describe, report, track
+from asyncart.sdk.draft import stage_snapshots_for
+from asyncart.sdk.pending import (
+    PendingUpload,
+    UploadMeter,
+    report,
+    settled,
+    wait_before_pools_stop,
+    wait_reporting,
+)
 from asyncart.sdk.shared import shared_client
 
 A = TypeVar("A", bound=BaseArtifact)
@@ -69,6 +80,7 @@ class AsyncRun(Generic[A]):
         self._owns_client = owns_client
         self._uploads: list[PendingUpload] = []  # logs not yet settled, or failed unseen
         self._name_locks: dict[str, anyio.Lock] = {}
+        stage_snapshots_for(client.settings)  # artifacts built from now on snapshot in its cache
 
     @classmethod
     async def start(
@@ -147,23 +159,58 @@ class AsyncRun(Generic[A]):
         committed, the artifact with ``.version``, ``.digest``, ``.aliases`` and
         ``.size`` set. Logs of different names run concurrently (``asyncio.gather``);
         logs of one name from one run commit one after another, in call order.
+        The caller waits, so the push runs in this process (a foreground log,
+        never handed to the push worker unless ``ASYNCART_PUSH_WORKER=always``);
+        cancelling the awaiting task cancels the log.
         """
-        artifact, alias_list, pending = self._prepare_log(
-            artifact_or_path, name, type, aliases, threading.current_thread()
-        )
+        artifact, alias_list = self._check_log(artifact_or_path, name, type, aliases)
+        meter, future = UploadMeter(artifact.size), Future[None]()
+        pending = PendingUpload(artifact.name, meter, future, current_thread())
+        self._track(artifact, pending)
         pending.observed = True  # the caller gets the error from this await
-        await self._upload(artifact, alias_list, pending, progress, background=True)
+        try:
+            await self._upload(artifact, alias_list, meter, progress, background=False)
+        except BaseException as exc:
+            future.set_exception(exc)
+            raise
+        future.set_result(None)
         return artifact
 
-    def _prepare_log(
+    def _log_from_thread(
         self,
         artifact_or_path: A | str | os.PathLike[str],
         name: str | None,
         type: str | None,
         aliases: list[str] | None,
-        loop_thread: threading.Thread | None,
-    ) -> tuple[A, list[str], PendingUpload]:
-        """Check everything that can be checked without I/O and mark the artifact as logging.
+        *,
+        wait: bool,
+    ) -> A:
+        """The sync API's log: check now, in the caller's thread, then upload on the portal loop.
+
+        ``wait=False``: return at once; the caller goes on, so a large push may run in
+        the push worker process (``ASYNCART_PUSH_WORKER``); ``artifact.wait()``,
+        ``artifact.cancel()``, ``finish()`` and exit settle it. ``wait=True``: block
+        until committed (re-raising its error), pushing in this process.
+        """
+        artifact, alias_list = self._check_log(artifact_or_path, name, type, aliases)
+        meter = UploadMeter(artifact.size)
+        future, scope = portal.start_task(self._upload_task, artifact, alias_list, meter, not wait)
+        stop = partial(portal.call, scope.cancel)
+        pending = PendingUpload(artifact.name, meter, future, portal.loop_thread(), stop)
+        self._track(artifact, pending)
+        wait_before_pools_stop(_wait_for_open_runs)
+        if wait:
+            pending.wait()
+        return artifact
+
+    def _check_log(
+        self,
+        artifact_or_path: A | str | os.PathLike[str],
+        name: str | None,
+        type: str | None,
+        aliases: list[str] | None,
+    ) -> tuple[A, list[str]]:
+        """Check everything that can be checked without I/O (beyond snapshots of a path).
 
         Runs in the caller's thread (the sync facade's too), so mistakes raise at once.
         """
@@ -179,62 +226,69 @@ class AsyncRun(Generic[A]):
         alias_list = [validate_alias(a) for a in (aliases or [])]
         if not artifact._draft.entries:
             raise ConfigError(f"artifact {artifact.name!r} is empty; add files before logging it")
-        pending = PendingUpload(artifact.name, loop_thread, artifact.size)
+        return artifact, alias_list
+
+    def _track(self, artifact: A, pending: PendingUpload) -> PendingUpload:
+        """Mark ``artifact`` as logging; keep what finish() needs (logs in flight, failures
+        nobody saw)."""
         artifact._pending = pending
-        # Keep what finish() needs: logs in flight and failures nobody saw.
-        self._uploads = [
-            p for p in self._uploads if not p.done.is_set() or (p.error and not p.observed)
-        ]
+        self._uploads = [p for p in self._uploads if p.unsettled_or_unseen]
         self._uploads.append(pending)
-        return artifact, alias_list, pending
+        return pending
+
+    async def _upload_task(
+        self,
+        artifact: A,
+        aliases: list[str],
+        meter: UploadMeter,
+        background: bool,
+        *,
+        task_status: anyio.abc.TaskStatus[anyio.CancelScope] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """:meth:`_upload` as a task that hands its cancel scope to whoever started it.
+
+        Cancelling the scope (``artifact.cancel()``) stops the upload; the task then ends
+        with the loop's cancellation exception, so its future reads cancelled only once
+        the task has stopped, and a commit that won the race reads committed.
+        (``Future.cancel()`` would mark it cancelled at once, while the task unwinds.)
+        """
+        with anyio.CancelScope() as scope:
+            task_status.started(scope)
+            await self._upload(artifact, aliases, meter, background=background)
+        if scope.cancelled_caught:
+            raise anyio.get_cancelled_exc_class()()
 
     async def _upload(
         self,
         artifact: A,
         aliases: list[str],
-        pending: PendingUpload,
+        meter: UploadMeter,
         progress: Progress | None = None,
         *,
-        background: bool = False,
+        background: bool,
     ) -> None:
-        """Push and commit (on the engine's loop); settle ``pending`` either way.
+        """Push and commit, after the logs of this name started before it (call order).
 
         ``background``: the caller goes on meanwhile, so a large push may run in
         the push worker process (``ASYNCART_PUSH_WORKER``).
         """
-        error: BaseException | None = None
-        try:
-            lock = self._name_locks.setdefault(artifact.name, anyio.Lock())
-            async with lock:
-                subscriber = pending if progress is None else Fanout(pending, progress)
-                await artifact._log(
-                    self.client, self.project, self.id, aliases, subscriber, background=background
-                )
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            pending.settle(error)
+        async with self._name_locks.setdefault(artifact.name, anyio.Lock()):
+            subscriber = meter if progress is None else Fanout(meter, progress)
+            await artifact._log(
+                self.client, self.project, self.id, aliases, subscriber, background=background
+            )
 
     async def _settle_uploads(self) -> list[BaseException]:
         """Wait for every log in flight, reporting progress on stderr; the errors nobody saw."""
-        waiting = [p for p in self._uploads if not p.done.is_set()]
+        waiting = [p for p in self._uploads if not p.done]
         if waiting:
-            report(describe(waiting))
-            while True:
-                left = [p for p in waiting if not p.done.is_set()]
-                if not left:
-                    break
-                await anyio.to_thread.run_sync(left[0].done.wait, 2.0)
-                if not left[0].done.is_set():
-                    report(describe(waiting))
-            report(f"{len(waiting)} upload(s) settled")
+            await anyio.to_thread.run_sync(wait_reporting, waiting)
         errors = []
         for p in self._uploads:
             if p.error is not None and not p.observed:
                 report(f"logging artifact {p.name!r} failed: {p.error!r}")
                 errors.append(p.error)
-        self._uploads = [p for p in self._uploads if not p.done.is_set()]
+        self._uploads = [p for p in self._uploads if not p.done]
         return errors
 
     def _as_artifact(self, obj: Any, name: str | None, type: str | None) -> A:
@@ -245,6 +299,7 @@ class AsyncRun(Generic[A]):
             if name is None or type is None:
                 raise ConfigError("logging a path needs name= and type=")
             artifact = self.artifact_class(name, type)
+            artifact._draft.cache_dir = self.client.settings.cache_dir
             if path.is_dir():
                 artifact.add_dir(path)
             else:
@@ -277,11 +332,11 @@ class AsyncRun(Generic[A]):
                 raise ConfigError(
                     f"artifact {artifact.name!r} has type {artifact.type!r}, not {type!r}"
                 )
-            if artifact._pending is not None and not artifact._pending.done.is_set():
-                await anyio.to_thread.run_sync(artifact._pending.done.wait)
-            if artifact._pending is not None and artifact._pending.error is not None:
-                artifact._pending.observed = True
-                raise artifact._pending.error
+            if artifact._pending is not None:
+                await settled([artifact._pending])
+                if artifact._pending.error is not None:
+                    artifact._pending.observed = True
+                    raise artifact._pending.error
             if artifact.is_draft:
                 await artifact._log(self.client, self.project, None, aliases)
             info = artifact._info
@@ -294,9 +349,7 @@ class AsyncRun(Generic[A]):
         # This run's own logs of that name in flight commit first ('model:latest' right
         # after a non-blocking log of 'model' means that version).
         wanted = parse_artifact_ref(target).name
-        for p in list(self._uploads):
-            if p.name == wanted and not p.done.is_set():
-                await anyio.to_thread.run_sync(p.done.wait)
+        await settled(p for p in list(self._uploads) if p.name == wanted)
         return await fetch_artifact(
             self.client,
             self.artifact_class,
@@ -308,9 +361,7 @@ class AsyncRun(Generic[A]):
 
     async def logged_artifacts(self) -> list[VersionInfo]:
         """Versions this run logged (after its logs in flight settled)."""
-        for p in list(self._uploads):
-            if not p.done.is_set():
-                await anyio.to_thread.run_sync(p.done.wait)
+        await settled(list(self._uploads))
         async with self.client.use() as remote:
             return await remote.run_outputs(self.id)
 
@@ -363,8 +414,16 @@ async def _finish_open_runs() -> None:
         await run._async.finish(raise_errors=False)
 
 
+def _wait_for_open_runs() -> None:
+    """At interpreter exit, before the thread pools stop: every open run's logs settle."""
+    wait_reporting([p for run in list(_open_runs) for p in run._async._uploads])
+
+
 class Run:
-    """A run (sync API). Create one with ``asyncart.init(job_type=...)``."""
+    """A run (sync API). Create one with ``asyncart.init(job_type=...)``.
+
+    Every method runs :class:`AsyncRun`'s on the portal loop (``sdk/portal.py``).
+    """
 
     def __init__(self, async_run: AsyncRun[Artifact], *, sync: bool = False) -> None:
         self._async = async_run
@@ -392,22 +451,14 @@ class Run:
         Returns at once: the upload and commit go on in the background.
         ``artifact.wait()`` blocks until committed (re-raising the upload's
         error); so do properties that need the commit (``version``, ``digest``,
-        ``aliases``...). ``run.finish()`` and interpreter exit wait for every
-        pending upload. ``wait=True`` (or ``init(sync=True)``) blocks here.
-        Mistakes found without I/O (a stored or empty artifact, a bad alias, a
-        finished run) raise here, at once.
+        ``aliases``...); ``artifact.cancel()`` stops it. ``run.finish()`` and
+        interpreter exit wait for every pending upload. ``wait=True`` (or
+        ``init(sync=True)``) blocks here. Mistakes found without I/O (a stored or
+        empty artifact, a bad alias, a finished run) raise here, at once.
         """
-        artifact, alias_list, pending = self._async._prepare_log(
-            artifact_or_path, name, type, aliases, portal.loop_thread()
+        return self._async._log_from_thread(
+            artifact_or_path, name, type, aliases, wait=self.sync if wait is None else wait
         )
-        track(pending)
-        blocking = bool(wait or (wait is None and self.sync))
-        portal.start_soon(
-            lambda: self._async._upload(artifact, alias_list, pending, background=not blocking)
-        )
-        if blocking:
-            artifact.wait()
-        return artifact
 
     def use_artifact(
         self,
@@ -423,9 +474,11 @@ class Run:
         )
 
     def logged_artifacts(self) -> list[VersionInfo]:
+        """Versions this run logged (after its logs in flight settled)."""
         return portal.call(self._async.logged_artifacts)
 
     def used_artifacts(self) -> list[VersionInfo]:
+        """Versions this run used."""
         return portal.call(self._async.used_artifacts)
 
     def finish(self, status: str = "finished") -> None:
@@ -446,11 +499,7 @@ class Run:
         tb: TracebackType | None,
     ) -> None:
         _open_runs.discard(self)
-        portal.call(
-            lambda: self._async.finish(
-                "failed" if exc_type else "finished", raise_errors=exc_type is None
-            )
-        )
+        portal.call(self._async.__aexit__, exc_type, exc, tb)
 
     def __repr__(self) -> str:
         return f"<Run {self.id} project={self.project!r} job_type={self.job_type!r}>"
