@@ -13,7 +13,7 @@ import pytest
 from asyncart import aio
 from asyncart.client.client import Client
 from asyncart.config import Settings
-from asyncart.sdk.run import AsyncRun
+from asyncart.sdk.async_run import AsyncRun
 
 
 def _staged(cache_dir: Path) -> list[str]:
