@@ -15,7 +15,7 @@ from typing import Any
 
 from asyncart.sdk.api import AsyncApi as Api
 from asyncart.sdk.artifact import AsyncArtifact as Artifact
-from asyncart.sdk.run import AsyncRun
+from asyncart.sdk.async_run import AsyncRun
 
 __all__ = ["Api", "Artifact", "AsyncRun", "init"]
 

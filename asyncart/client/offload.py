@@ -21,7 +21,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from asyncart.client.answers import VersionAnswer, convert
@@ -57,13 +57,16 @@ def should_offload(settings: Settings, files: Sequence[SourceFile], background: 
     return sum(f.identity.size for f in files) >= OFFLOAD_MIN_BYTES
 
 
+#: What the worker answers for a push it committed: the version, its manifest, its stats.
+_Outcome = tuple[VersionInfo, Manifest, dict[str, Any]]
+
+
 @dataclass
 class _Job:
+    """A push in flight in the worker: where its progress goes, and its outcome."""
+
     progress: Progress
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-    result: tuple[VersionInfo, Manifest] | None = None
-    stats: dict[str, Any] = field(default_factory=dict)
-    error: BaseException | None = None
+    outcome: asyncio.Future[_Outcome]
 
 
 class PushWorker:
@@ -91,8 +94,8 @@ class PushWorker:
         """
         process = await self._ensure_started()
         self._next_id += 1
-        job_id, job = self._next_id, _Job(progress)
-        self._jobs[job_id] = job
+        job_id = self._next_id
+        job = self._jobs[job_id] = _Job(progress, asyncio.get_running_loop().create_future())
         request = {
             "op": "log",
             "id": job_id,
@@ -101,19 +104,16 @@ class PushWorker:
         }
         try:
             await self._send(process, request)
-            await job.done.wait()
+            info, manifest, job_stats = await asyncio.shield(job.outcome)
         except asyncio.CancelledError:
-            if not job.done.is_set():
+            if not job.outcome.done():
                 with contextlib.suppress(ConnectionError, PushWorkerError):
                     await self._send(process, {"op": "cancel", "id": job_id})
             raise
         finally:
             self._jobs.pop(job_id, None)
-        if job.error is not None:
-            raise job.error
-        stats_into(stats, job.stats)
-        assert job.result is not None
-        return job.result
+        stats_into(stats, job_stats)
+        return info, manifest
 
     async def close(self) -> None:
         """Ask the worker to stop (pushes in flight are cancelled) and wait for it."""
@@ -177,20 +177,22 @@ class PushWorker:
         if process.stdin is not None:
             process.stdin.close()
         for job in list(self._jobs.values()):
-            if not job.done.is_set():
-                job.error = PushWorkerError(
-                    f"the push worker (pid {process.pid}) exited with code {code} before it "
-                    "finished uploading; nothing was committed. Its stderr above says why; "
-                    "log the artifact again (ASYNCART_PUSH_WORKER=never pushes in this process)"
+            if not job.outcome.done():
+                job.outcome.set_exception(
+                    PushWorkerError(
+                        f"the push worker (pid {process.pid}) exited with code {code} before "
+                        "it finished uploading; nothing was committed. Its stderr above says "
+                        "why; log the artifact again (ASYNCART_PUSH_WORKER=never pushes in "
+                        "this process)"
+                    )
                 )
-                job.done.set()
         if self._process is process:
             self._process = None
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         event = message.get("event")
         job = self._jobs.get(message.get("id"))  # type: ignore[arg-type]
-        if job is None or job.done.is_set():
+        if job is None or job.outcome.done():
             return  # "ready", or a job its caller stopped waiting for
         if event == "start":
             job.progress.on_start(
@@ -199,17 +201,16 @@ class PushWorker:
         elif event == "progress":
             job.progress.on_progress(int(message["nbytes"]))
         elif event == "done":
-            job.result = (
-                convert(message["version"], VersionAnswer, "version", "the push worker").info(),
-                Manifest.from_json(message["manifest"]),
+            job.outcome.set_result(
+                (
+                    convert(message["version"], VersionAnswer, "version", "the push worker").info(),
+                    Manifest.from_json(message["manifest"]),
+                    message.get("stats") or {},
+                )
             )
-            job.stats = message.get("stats") or {}
             job.progress.on_done()
-            job.done.set()
         elif event == "error":
-            job.error = error_from_json(message["error"])
+            job.outcome.set_exception(error_from_json(message["error"]))
             job.progress.on_done()
-            job.done.set()
         elif event == "cancelled":
-            job.error = PushWorkerError("the push was cancelled in the push worker")
-            job.done.set()
+            job.outcome.set_exception(PushWorkerError("the push was cancelled in the push worker"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 from asyncart.client.client import Client
@@ -9,8 +10,8 @@ from asyncart.core.models import CollectionInfo, VersionInfo
 from asyncart.core.names import parse_artifact_ref, validate_name
 from asyncart.sdk import portal
 from asyncart.sdk.artifact import Artifact, AsyncArtifact, BaseArtifact
+from asyncart.sdk.async_run import fetch_artifact, resolve_settings
 from asyncart.sdk.lineage import LineageGraph, build_lineage
-from asyncart.sdk.run import fetch_artifact, resolve_settings
 from asyncart.sdk.shared import shared_client
 
 A = TypeVar("A", bound=BaseArtifact)
@@ -133,12 +134,9 @@ class Api:
         self, name: str, project: str | None = None, *, delete_aliases: bool = False
     ) -> list[VersionInfo]:
         """Delete every version of ``[project/]name`` (see :meth:`AsyncApi.delete_artifact`)."""
-        return portal.call(self._delete_artifact, name, project, delete_aliases)
-
-    async def _delete_artifact(
-        self, name: str, project: str | None, delete_aliases: bool
-    ) -> list[VersionInfo]:
-        return await self._async.delete_artifact(name, project, delete_aliases=delete_aliases)
+        return portal.call(
+            partial(self._async.delete_artifact, delete_aliases=delete_aliases), name, project
+        )
 
     def delete_version(self, name: str, *, delete_aliases: bool = False) -> VersionInfo:
         """Delete the version ``[project/]name:version|alias`` (see

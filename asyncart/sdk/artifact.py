@@ -84,7 +84,7 @@ class BaseArtifact:
     @property
     def is_logging(self) -> bool:
         """True while ``log_artifact`` for this artifact has not settled."""
-        return self._pending is not None and not self._pending.done.is_set()
+        return self._pending is not None and not self._pending.done
 
     def _committed(self) -> VersionInfo | None:
         """The version info, after waiting for a log in flight (its error is re-raised)."""
@@ -405,6 +405,16 @@ class Artifact(BaseArtifact):
             self._pending.wait(timeout)
         self._require_stored("wait for")
         return self
+
+    def cancel(self) -> bool:
+        """Stop this artifact's pending ``run.log_artifact``; return once the upload stopped.
+
+        True if it stopped before the version was committed: nothing is stored, the
+        artifact is a draft again (log it again, or let it go; ``finish()`` reports no
+        error for it). False if there was nothing to stop: the log had already
+        committed or failed (``wait()`` says which), or the artifact was never logged.
+        """
+        return self._pending is not None and self._pending.cancel()
 
 
 class AsyncArtifact(BaseArtifact):

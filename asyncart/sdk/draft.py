@@ -37,6 +37,21 @@ def _remove_staging() -> None:
 
 portal.after_exit(_remove_staging)
 
+# The settings of the run started last: snapshots of files added to an artifact go into
+# their cache directory (``Settings.from_env()``'s before any run started).
+_run_settings: Settings | None = None
+
+
+def stage_snapshots_for(settings: Settings) -> None:
+    """Make ``settings.cache_dir`` hold the snapshots of artifacts built from now on."""
+    global _run_settings
+    _run_settings = settings
+
+
+def snapshot_cache_dir() -> Path:
+    """Where a new draft stages its snapshots: the last run's cache dir, else the environment's."""
+    return (_run_settings or Settings.from_env()).cache_dir
+
 
 @dataclass(frozen=True)
 class DraftFile:
@@ -67,8 +82,10 @@ POLICIES = ("mutable", "immutable")
 class Draft:
     """The entries of an artifact being built, validated as they are added."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache_dir: Path | None = None) -> None:
         self.entries: dict[str, DraftEntry] = {}
+        # Snapshots go under <cache_dir>/staging (None: decided at the first one).
+        self.cache_dir = cache_dir
         self._twins = TwinIndex()  # the entries' paths, by case/normalisation-folded key
         self._staging: Path | None = None
         self._snapshots: Path | None = None
@@ -116,7 +133,9 @@ class Draft:
         if policy == "immutable":
             return DraftFile(path, local.resolve(), identity)
         if self._snapshots is None:
-            parent = private_dir(Settings.from_env().cache_dir / "staging")
+            if self.cache_dir is None:
+                self.cache_dir = snapshot_cache_dir()
+            parent = private_dir(self.cache_dir / "staging")
             self._snapshots = Path(tempfile.mkdtemp(prefix="snap-", dir=parent))
             self._track(self._snapshots)
         self._snapshot_count += 1

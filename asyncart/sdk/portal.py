@@ -13,7 +13,8 @@ import contextlib
 import sys
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from concurrent.futures import Future
+from typing import Any, TypeVar, overload
 
 import anyio
 from anyio.from_thread import BlockingPortal
@@ -53,32 +54,34 @@ def portal() -> BlockingPortal:
         return _portal
 
 
-def call(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-    """Run ``fn(*args)`` on the portal loop and wait for its result.
+@overload
+def call(fn: Callable[..., Awaitable[T]], *args: Any) -> T: ...
+@overload
+def call(fn: Callable[..., T], *args: Any) -> T: ...
+def call(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run ``fn(*args)`` on the portal loop (awaited if it is a coroutine function); its result.
 
     Raises:
         RuntimeError: when called from the portal loop itself (it would deadlock);
             use the async API (``asyncart.aio``) inside coroutines.
     """
-    if threading.current_thread() is _thread:
-        raise RuntimeError(
-            "a sync asyncart call was made from asyncart's own event loop; "
-            "use the async API (asyncart.aio) inside coroutines"
-        )
+    _check_thread()
     return portal().call(fn, *args)
 
 
-def start_soon(fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
-    """Start ``fn(*args)`` as a task on the portal loop and return at once.
+def start_task(fn: Callable[..., Awaitable[T]], *args: Any) -> tuple[Future[T], Any]:
+    """Start ``fn(*args, task_status=...)`` as a task on the portal loop; return once it
+    called ``task_status.started(value)``: the task's future and that value."""
+    _check_thread()
+    return portal().start_task(fn, *args)
 
-    The task reports its own outcome (see ``PendingUpload``); its future is dropped.
-    """
+
+def _check_thread() -> None:
     if threading.current_thread() is _thread:
         raise RuntimeError(
             "a sync asyncart call was made from asyncart's own event loop; "
             "use the async API (asyncart.aio) inside coroutines"
         )
-    portal().start_task_soon(fn, *args)
 
 
 def loop_thread() -> threading.Thread:

@@ -1,357 +1,17 @@
-"""Runs: ``AsyncRun`` holds the logic; ``Run`` is the sync facade over it."""
+"""Runs, sync: ``Run`` runs each method of ``AsyncRun`` (``async_run.py``) through the portal."""
 
 from __future__ import annotations
 
 import os
-import secrets
-import threading
-from pathlib import Path
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-import anyio
-import anyio.to_thread
-
-from asyncart.client.client import Client
-from asyncart.client.progress import Fanout, Progress
-from asyncart.config import Settings
-from asyncart.core.models import RunInfo, VersionInfo
-from asyncart.core.names import parse_artifact_ref, validate_alias, validate_name
-from asyncart.errors import ConfigError
+from asyncart.core.models import VersionInfo
 from asyncart.sdk import portal
-from asyncart.sdk.artifact import Artifact, AsyncArtifact, BaseArtifact
-from asyncart.sdk.pending import PendingUpload, describe, report, track
+from asyncart.sdk.artifact import Artifact
+from asyncart.sdk.async_run import AsyncRun, resolve_settings
+from asyncart.sdk.pending import wait_before_pools_stop, wait_reporting
 from asyncart.sdk.shared import shared_client
-
-A = TypeVar("A", bound=BaseArtifact)
-
-
-def resolve_settings(url: str | None = None, project: str | None = None) -> Settings:
-    """Environment settings with explicit ``init`` arguments taking precedence."""
-    settings = Settings.from_env()
-    if url is not None:
-        settings = settings.with_overrides(url=url.rstrip("/"))
-    if project is not None:
-        settings = settings.with_overrides(project=validate_name(project, what="project name"))
-    return settings
-
-
-async def fetch_artifact(
-    client: Client,
-    cls: type[A],
-    reference: str,
-    *,
-    type: str | None = None,
-    run_id: str | None = None,
-    default_project: str,
-) -> A:
-    """Resolve ``[project/]name[:ref]``, check the type, record the use, load the manifest."""
-    ref = parse_artifact_ref(reference)
-    project = ref.project or default_project
-    async with client.use() as remote:
-        info = await remote.use_version(run_id, project, ref.name, ref.ref, type)
-        manifest = await remote.get_manifest(project, ref.name, info.version)
-    artifact = cls(info.name, info.type)
-    artifact._bind(client, info, manifest)
-    return artifact
-
-
-class AsyncRun(Generic[A]):
-    """One step of a pipeline: logs artifacts as outputs, uses artifacts as inputs."""
-
-    def __init__(
-        self, client: Client, info: RunInfo, artifact_class: type[A], *, owns_client: bool = True
-    ) -> None:
-        self.client = client
-        self.info = info
-        self.artifact_class = artifact_class
-        self.finished = False
-        self._owns_client = owns_client
-        self._uploads: list[PendingUpload] = []  # logs not yet settled, or failed unseen
-        self._name_locks: dict[str, anyio.Lock] = {}
-
-    @classmethod
-    async def start(
-        cls,
-        job_type: str,
-        project: str | None = None,
-        name: str | None = None,
-        config: dict[str, Any] | None = None,
-        url: str | None = None,
-        *,
-        artifact_class: type[Any] = AsyncArtifact,
-        client: Client | None = None,
-    ) -> AsyncRun[Any]:
-        """Create a run on the configured store (the embedded one unless a URL is set).
-
-        With ``client`` given, the run borrows it; otherwise it opens its own
-        and closes it at :meth:`finish`.
-        """
-        if config is not None and not isinstance(config, dict):
-            raise ConfigError("config must be a dict")
-        owns = client is None
-        if client is None:
-            client = Client(resolve_settings(url, project))
-        remote = await client.open()
-        try:
-            info = await remote.create_run(
-                project or client.settings.project,
-                job_type,
-                name,
-                dict(config or {}),
-                secrets.token_hex(6),
-            )
-        except BaseException:
-            if owns:
-                await client.close()
-            raise
-        return cls(client, info, artifact_class, owns_client=owns)
-
-    @property
-    def id(self) -> str:
-        return self.info.id
-
-    @property
-    def project(self) -> str:
-        return self.info.project
-
-    @property
-    def job_type(self) -> str:
-        return self.info.job_type
-
-    @property
-    def name(self) -> str | None:
-        return self.info.name
-
-    @property
-    def config(self) -> dict[str, Any]:
-        return self.info.config
-
-    def _check_open(self) -> None:
-        if self.finished:
-            raise ConfigError(f"run {self.id} is finished; start a new one with asyncart.init()")
-
-    async def log_artifact(
-        self,
-        artifact_or_path: A | str | os.PathLike[str],
-        name: str | None = None,
-        type: str | None = None,
-        aliases: list[str] | None = None,
-        *,
-        progress: Progress | None = None,
-    ) -> A:
-        """Log an artifact as this run's output: a new version only if the content changed.
-
-        ``artifact_or_path`` may be a path, with ``name`` and ``type`` given.
-        Moves ``latest`` and applies ``aliases``. Returns, once the version is
-        committed, the artifact with ``.version``, ``.digest``, ``.aliases`` and
-        ``.size`` set. Logs of different names run concurrently (``asyncio.gather``);
-        logs of one name from one run commit one after another, in call order.
-        """
-        artifact, alias_list, pending = self._prepare_log(
-            artifact_or_path, name, type, aliases, threading.current_thread()
-        )
-        pending.observed = True  # the caller gets the error from this await
-        await self._upload(artifact, alias_list, pending, progress, background=True)
-        return artifact
-
-    def _prepare_log(
-        self,
-        artifact_or_path: A | str | os.PathLike[str],
-        name: str | None,
-        type: str | None,
-        aliases: list[str] | None,
-        loop_thread: threading.Thread | None,
-    ) -> tuple[A, list[str], PendingUpload]:
-        """Check everything that can be checked without I/O and mark the artifact as logging.
-
-        Runs in the caller's thread (the sync facade's too), so mistakes raise at once.
-        """
-        self._check_open()
-        artifact = self._as_artifact(artifact_or_path, name, type)
-        if artifact.is_logging:
-            raise ConfigError(f"artifact {artifact.name!r} is already being logged")
-        if not artifact.is_draft:
-            raise ConfigError(
-                f"artifact {artifact.qualified_name} is already stored; to add aliases, log a new "
-                "Artifact with the same content"
-            )
-        alias_list = [validate_alias(a) for a in (aliases or [])]
-        if not artifact._draft.entries:
-            raise ConfigError(f"artifact {artifact.name!r} is empty; add files before logging it")
-        pending = PendingUpload(artifact.name, loop_thread, artifact.size)
-        artifact._pending = pending
-        # Keep what finish() needs: logs in flight and failures nobody saw.
-        self._uploads = [
-            p for p in self._uploads if not p.done.is_set() or (p.error and not p.observed)
-        ]
-        self._uploads.append(pending)
-        return artifact, alias_list, pending
-
-    async def _upload(
-        self,
-        artifact: A,
-        aliases: list[str],
-        pending: PendingUpload,
-        progress: Progress | None = None,
-        *,
-        background: bool = False,
-    ) -> None:
-        """Push and commit (on the engine's loop); settle ``pending`` either way.
-
-        ``background``: the caller goes on meanwhile, so a large push may run in
-        the push worker process (``ASYNCART_PUSH_WORKER``).
-        """
-        error: BaseException | None = None
-        try:
-            lock = self._name_locks.setdefault(artifact.name, anyio.Lock())
-            async with lock:
-                subscriber = pending if progress is None else Fanout(pending, progress)
-                await artifact._log(
-                    self.client, self.project, self.id, aliases, subscriber, background=background
-                )
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            pending.settle(error)
-
-    async def _settle_uploads(self) -> list[BaseException]:
-        """Wait for every log in flight, reporting progress on stderr; the errors nobody saw."""
-        waiting = [p for p in self._uploads if not p.done.is_set()]
-        if waiting:
-            report(describe(waiting))
-            while True:
-                left = [p for p in waiting if not p.done.is_set()]
-                if not left:
-                    break
-                await anyio.to_thread.run_sync(left[0].done.wait, 2.0)
-                if not left[0].done.is_set():
-                    report(describe(waiting))
-            report(f"{len(waiting)} upload(s) settled")
-        errors = []
-        for p in self._uploads:
-            if p.error is not None and not p.observed:
-                report(f"logging artifact {p.name!r} failed: {p.error!r}")
-                errors.append(p.error)
-        self._uploads = [p for p in self._uploads if not p.done.is_set()]
-        return errors
-
-    def _as_artifact(self, obj: Any, name: str | None, type: str | None) -> A:
-        if isinstance(obj, BaseArtifact):
-            return obj  # type: ignore[return-value]
-        if isinstance(obj, (str, os.PathLike)):
-            path = Path(obj)
-            if name is None or type is None:
-                raise ConfigError("logging a path needs name= and type=")
-            artifact = self.artifact_class(name, type)
-            if path.is_dir():
-                artifact.add_dir(path)
-            else:
-                artifact.add_file(path)
-            return artifact
-        raise ConfigError(f"expected an Artifact or a path, got {obj.__class__.__name__}")
-
-    async def use_artifact(
-        self,
-        artifact_or_name: A | str | None = None,
-        type: str | None = None,
-        aliases: list[str] | None = None,
-        *,
-        name: str | None = None,
-    ) -> A:
-        """Use an artifact as this run's input.
-
-        By name (``'bike dataset:latest'``, ``'p/name:v3'``, also as ``name=``):
-        resolves it, checks ``type`` if given, records the input. With an
-        ``Artifact`` object: logs it if its content is new (idempotent), then
-        records the input.
-        """
-        self._check_open()
-        target = artifact_or_name if artifact_or_name is not None else name
-        if target is None:
-            raise ConfigError("use_artifact needs an artifact or a name")
-        if isinstance(target, BaseArtifact):
-            artifact: A = target
-            if type is not None and type != artifact.type:
-                raise ConfigError(
-                    f"artifact {artifact.name!r} has type {artifact.type!r}, not {type!r}"
-                )
-            if artifact._pending is not None and not artifact._pending.done.is_set():
-                await anyio.to_thread.run_sync(artifact._pending.done.wait)
-            if artifact._pending is not None and artifact._pending.error is not None:
-                artifact._pending.observed = True
-                raise artifact._pending.error
-            if artifact.is_draft:
-                await artifact._log(self.client, self.project, None, aliases)
-            info = artifact._info
-            assert info is not None
-            async with self.client.use() as remote:
-                await remote.use_version(self.id, info.project, info.name, info.version, None)
-            return artifact
-        if not isinstance(target, str):
-            raise ConfigError(f"expected an Artifact or a name, got {target.__class__.__name__}")
-        # This run's own logs of that name in flight commit first ('model:latest' right
-        # after a non-blocking log of 'model' means that version).
-        wanted = parse_artifact_ref(target).name
-        for p in list(self._uploads):
-            if p.name == wanted and not p.done.is_set():
-                await anyio.to_thread.run_sync(p.done.wait)
-        return await fetch_artifact(
-            self.client,
-            self.artifact_class,
-            target,
-            type=type,
-            run_id=self.id,
-            default_project=self.project,
-        )
-
-    async def logged_artifacts(self) -> list[VersionInfo]:
-        """Versions this run logged (after its logs in flight settled)."""
-        for p in list(self._uploads):
-            if not p.done.is_set():
-                await anyio.to_thread.run_sync(p.done.wait)
-        async with self.client.use() as remote:
-            return await remote.run_outputs(self.id)
-
-    async def used_artifacts(self) -> list[VersionInfo]:
-        """Versions this run used."""
-        async with self.client.use() as remote:
-            return await remote.run_inputs(self.id)
-
-    async def finish(self, status: str = "finished", *, raise_errors: bool = True) -> None:
-        """Wait for logs in flight, mark the run finished (idempotent), release connections.
-
-        Progress is shown on stderr while uploads are pending. A failed upload
-        nobody has seen yet (through ``wait()``, a property, or the awaited
-        ``log_artifact``) is reported on stderr, the run is marked ``failed``,
-        and the first such error is raised once everything settled (unless
-        ``raise_errors`` is False).
-        """
-        if not self.finished:
-            self.finished = True
-            errors = await self._settle_uploads()
-            try:
-                async with self.client.use() as remote:
-                    self.info = await remote.finish_run(self.id, "failed" if errors else status)
-            finally:
-                if self._owns_client:
-                    await self.client.close()
-            if errors and raise_errors:
-                raise errors[0]
-
-    async def __aenter__(self) -> AsyncRun[A]:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        # With an exception on its way, upload errors are reported, not raised over it.
-        await self.finish("failed" if exc_type else "finished", raise_errors=exc_type is None)
-
 
 _open_runs: set[Run] = set()
 
@@ -363,13 +23,22 @@ async def _finish_open_runs() -> None:
         await run._async.finish(raise_errors=False)
 
 
+def _wait_for_open_runs() -> None:
+    """At interpreter exit, before the thread pools stop: every open run's logs settle."""
+    wait_reporting([p for run in list(_open_runs) for p in run._async._uploads])
+
+
 class Run:
-    """A run (sync API). Create one with ``asyncart.init(job_type=...)``."""
+    """A run (sync API). Create one with ``asyncart.init(job_type=...)``.
+
+    Every method runs :class:`AsyncRun`'s on the portal loop (``sdk/portal.py``).
+    """
 
     def __init__(self, async_run: AsyncRun[Artifact], *, sync: bool = False) -> None:
         self._async = async_run
         self.sync = sync
         _open_runs.add(self)
+        wait_before_pools_stop(_wait_for_open_runs)
 
     id = property(lambda self: self._async.id)
     project = property(lambda self: self._async.project)
@@ -392,22 +61,14 @@ class Run:
         Returns at once: the upload and commit go on in the background.
         ``artifact.wait()`` blocks until committed (re-raising the upload's
         error); so do properties that need the commit (``version``, ``digest``,
-        ``aliases``...). ``run.finish()`` and interpreter exit wait for every
-        pending upload. ``wait=True`` (or ``init(sync=True)``) blocks here.
-        Mistakes found without I/O (a stored or empty artifact, a bad alias, a
-        finished run) raise here, at once.
+        ``aliases``...); ``artifact.cancel()`` stops it. ``run.finish()`` and
+        interpreter exit wait for every pending upload. ``wait=True`` (or
+        ``init(sync=True)``) blocks here. Mistakes found without I/O (a stored or
+        empty artifact, a bad alias, a finished run) raise here, at once.
         """
-        artifact, alias_list, pending = self._async._prepare_log(
-            artifact_or_path, name, type, aliases, portal.loop_thread()
+        return self._async._log_from_thread(
+            artifact_or_path, name, type, aliases, wait=self.sync if wait is None else wait
         )
-        track(pending)
-        blocking = bool(wait or (wait is None and self.sync))
-        portal.start_soon(
-            lambda: self._async._upload(artifact, alias_list, pending, background=not blocking)
-        )
-        if blocking:
-            artifact.wait()
-        return artifact
 
     def use_artifact(
         self,
@@ -423,9 +84,11 @@ class Run:
         )
 
     def logged_artifacts(self) -> list[VersionInfo]:
+        """Versions this run logged (after its logs in flight settled)."""
         return portal.call(self._async.logged_artifacts)
 
     def used_artifacts(self) -> list[VersionInfo]:
+        """Versions this run used."""
         return portal.call(self._async.used_artifacts)
 
     def finish(self, status: str = "finished") -> None:
@@ -446,11 +109,7 @@ class Run:
         tb: TracebackType | None,
     ) -> None:
         _open_runs.discard(self)
-        portal.call(
-            lambda: self._async.finish(
-                "failed" if exc_type else "finished", raise_errors=exc_type is None
-            )
-        )
+        portal.call(self._async.__aexit__, exc_type, exc, tb)
 
     def __repr__(self) -> str:
         return f"<Run {self.id} project={self.project!r} job_type={self.job_type!r}>"

@@ -172,6 +172,21 @@ def test_auto_keeps_small_and_blocking_logs_in_process(monkeypatch: pytest.Monke
         assert len(workers()) == 1
 
 
+async def test_an_awaited_async_log_is_pushed_in_process(store: str) -> None:
+    """``await run.log_artifact`` is a foreground log (issue 19's note): the caller waits, so
+    even 64 MiB is pushed here, at the caller's priority, not by the nice-19 worker."""
+    data = random_file("big.bin", OFFLOAD_MIN_BYTES, 3)
+    async with await aio.init(job_type="push") as run:
+        art = aio.Artifact("big", type="model")
+        art.add_file("big.bin", policy="immutable")
+        await run.log_artifact(art)
+        assert art.version == "v0"
+        assert workers() == []  # a worker, once started, lives until the client closes
+    async with aio.Api() as api:
+        pulled = await api.artifact("big:v0")
+        assert Path(await pulled.download("out"), "big.bin").read_bytes() == data
+
+
 async def test_the_async_api_composes_with_gather(
     store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

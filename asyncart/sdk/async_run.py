@@ -1,0 +1,404 @@
+"""Runs, async: ``AsyncRun`` holds the logic; ``Run`` (``run.py``) is the sync facade over it."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from concurrent.futures import Future
+from functools import partial
+from pathlib import Path
+from threading import current_thread
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+import anyio
+import anyio.abc
+import anyio.to_thread
+
+from asyncart.client.client import Client
+from asyncart.client.progress import Fanout, Progress
+from asyncart.config import Settings
+from asyncart.core.models import RunInfo, VersionInfo
+from asyncart.core.names import parse_artifact_ref, validate_alias, validate_name
+from asyncart.errors import ConfigError
+from asyncart.sdk import portal
+from asyncart.sdk.artifact import AsyncArtifact, BaseArtifact
+from asyncart.sdk.draft import stage_snapshots_for
+from asyncart.sdk.pending import (
+    PendingUpload,
+    UploadMeter,
+    report,
+    settled,
+    wait_reporting,
+)
+
+A = TypeVar("A", bound=BaseArtifact)
+
+
+def resolve_settings(url: str | None = None, project: str | None = None) -> Settings:
+    """Environment settings with explicit ``init`` arguments taking precedence."""
+    settings = Settings.from_env()
+    if url is not None:
+        settings = settings.with_overrides(url=url.rstrip("/"))
+    if project is not None:
+        settings = settings.with_overrides(project=validate_name(project, what="project name"))
+    return settings
+
+
+async def fetch_artifact(
+    client: Client,
+    cls: type[A],
+    reference: str,
+    *,
+    type: str | None = None,
+    run_id: str | None = None,
+    default_project: str,
+) -> A:
+    """Resolve ``[project/]name[:ref]``, check the type, record the use, load the manifest."""
+    ref = parse_artifact_ref(reference)
+    project = ref.project or default_project
+    async with client.use() as remote:
+        info = await remote.use_version(run_id, project, ref.name, ref.ref, type)
+        manifest = await remote.get_manifest(project, ref.name, info.version)
+    artifact = cls(info.name, info.type)
+    artifact._bind(client, info, manifest)
+    return artifact
+
+
+class AsyncRun(Generic[A]):
+    """One step of a pipeline: logs artifacts as outputs, uses artifacts as inputs."""
+
+    def __init__(
+        self, client: Client, info: RunInfo, artifact_class: type[A], *, owns_client: bool = True
+    ) -> None:
+        self.client = client
+        self.info = info
+        self.artifact_class = artifact_class
+        self.finished = False
+        self._owns_client = owns_client
+        self._uploads: list[PendingUpload] = []  # logs not yet settled, or failed unseen
+        self._name_locks: dict[str, anyio.Lock] = {}
+        stage_snapshots_for(client.settings)  # artifacts built from now on snapshot in its cache
+
+    @classmethod
+    async def start(
+        cls,
+        job_type: str,
+        project: str | None = None,
+        name: str | None = None,
+        config: dict[str, Any] | None = None,
+        url: str | None = None,
+        *,
+        artifact_class: type[Any] = AsyncArtifact,
+        client: Client | None = None,
+    ) -> AsyncRun[Any]:
+        """Create a run on the configured store (the embedded one unless a URL is set).
+
+        With ``client`` given, the run borrows it; otherwise it opens its own
+        and closes it at :meth:`finish`.
+        """
+        if config is not None and not isinstance(config, dict):
+            raise ConfigError("config must be a dict")
+        owns = client is None
+        if client is None:
+            client = Client(resolve_settings(url, project))
+        remote = await client.open()
+        try:
+            info = await remote.create_run(
+                project or client.settings.project,
+                job_type,
+                name,
+                dict(config or {}),
+                secrets.token_hex(6),
+            )
+        except BaseException:
+            if owns:
+                await client.close()
+            raise
+        return cls(client, info, artifact_class, owns_client=owns)
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+    @property
+    def project(self) -> str:
+        return self.info.project
+
+    @property
+    def job_type(self) -> str:
+        return self.info.job_type
+
+    @property
+    def name(self) -> str | None:
+        return self.info.name
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.info.config
+
+    def _check_open(self) -> None:
+        if self.finished:
+            raise ConfigError(f"run {self.id} is finished; start a new one with asyncart.init()")
+
+    async def log_artifact(
+        self,
+        artifact_or_path: A | str | os.PathLike[str],
+        name: str | None = None,
+        type: str | None = None,
+        aliases: list[str] | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> A:
+        """Log an artifact as this run's output: a new version only if the content changed.
+
+        ``artifact_or_path`` may be a path, with ``name`` and ``type`` given.
+        Moves ``latest`` and applies ``aliases``. Returns, once the version is
+        committed, the artifact with ``.version``, ``.digest``, ``.aliases`` and
+        ``.size`` set. Logs of different names run concurrently (``asyncio.gather``);
+        logs of one name from one run commit one after another, in call order.
+        The caller waits, so the push runs in this process (a foreground log,
+        never handed to the push worker unless ``ASYNCART_PUSH_WORKER=always``);
+        cancelling the awaiting task cancels the log.
+        """
+        artifact, alias_list = self._check_log(artifact_or_path, name, type, aliases)
+        meter, future = UploadMeter(artifact.size), Future[None]()
+        pending = PendingUpload(artifact.name, meter, future, current_thread())
+        self._track(artifact, pending)
+        pending.observed = True  # the caller gets the error from this await
+        try:
+            await self._upload(artifact, alias_list, meter, progress, background=False)
+        except anyio.get_cancelled_exc_class():
+            future.cancel()  # as artifact.cancel() leaves it: a draft again, no error
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            raise
+        future.set_result(None)
+        return artifact
+
+    def _log_from_thread(
+        self,
+        artifact_or_path: A | str | os.PathLike[str],
+        name: str | None,
+        type: str | None,
+        aliases: list[str] | None,
+        *,
+        wait: bool,
+    ) -> A:
+        """The sync API's log: check now, in the caller's thread, then upload on the portal loop.
+
+        ``wait=False``: return at once; the caller goes on, so a large push may run in
+        the push worker process (``ASYNCART_PUSH_WORKER``); ``artifact.wait()``,
+        ``artifact.cancel()``, ``finish()`` and exit settle it. ``wait=True``: block
+        until committed (re-raising its error), pushing in this process.
+        """
+        artifact, alias_list = self._check_log(artifact_or_path, name, type, aliases)
+        meter = UploadMeter(artifact.size)
+        future, scope = portal.start_task(self._upload_task, artifact, alias_list, meter, not wait)
+        stop = partial(portal.call, scope.cancel)
+        pending = PendingUpload(artifact.name, meter, future, portal.loop_thread(), stop)
+        self._track(artifact, pending)
+        if wait:
+            pending.wait()
+        return artifact
+
+    def _check_log(
+        self,
+        artifact_or_path: A | str | os.PathLike[str],
+        name: str | None,
+        type: str | None,
+        aliases: list[str] | None,
+    ) -> tuple[A, list[str]]:
+        """Check everything that can be checked without I/O (beyond snapshots of a path).
+
+        Runs in the caller's thread (the sync facade's too), so mistakes raise at once.
+        """
+        self._check_open()
+        artifact = self._as_artifact(artifact_or_path, name, type)
+        if artifact.is_logging:
+            raise ConfigError(f"artifact {artifact.name!r} is already being logged")
+        if not artifact.is_draft:
+            raise ConfigError(
+                f"artifact {artifact.qualified_name} is already stored; to add aliases, log a new "
+                "Artifact with the same content"
+            )
+        alias_list = [validate_alias(a) for a in (aliases or [])]
+        if not artifact._draft.entries:
+            raise ConfigError(f"artifact {artifact.name!r} is empty; add files before logging it")
+        return artifact, alias_list
+
+    def _track(self, artifact: A, pending: PendingUpload) -> PendingUpload:
+        """Mark ``artifact`` as logging; keep what finish() needs (logs in flight, failures
+        nobody saw)."""
+        artifact._pending = pending
+        self._uploads = [p for p in self._uploads if p.unsettled_or_unseen]
+        self._uploads.append(pending)
+        return pending
+
+    async def _upload_task(
+        self,
+        artifact: A,
+        aliases: list[str],
+        meter: UploadMeter,
+        background: bool,
+        *,
+        task_status: anyio.abc.TaskStatus[anyio.CancelScope] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """:meth:`_upload` as a task that hands its cancel scope to whoever started it.
+
+        Cancelling the scope (``artifact.cancel()``) stops the upload; the task then ends
+        with the loop's cancellation exception, so its future reads cancelled only once
+        the task has stopped, and a commit that won the race reads committed.
+        (``Future.cancel()`` would mark it cancelled at once, while the task unwinds.)
+        """
+        with anyio.CancelScope() as scope:
+            task_status.started(scope)
+            await self._upload(artifact, aliases, meter, background=background)
+        if scope.cancelled_caught:
+            raise anyio.get_cancelled_exc_class()()
+
+    async def _upload(
+        self,
+        artifact: A,
+        aliases: list[str],
+        meter: UploadMeter,
+        progress: Progress | None = None,
+        *,
+        background: bool,
+    ) -> None:
+        """Push and commit, after the logs of this name started before it (call order).
+
+        ``background``: the caller goes on meanwhile, so a large push may run in
+        the push worker process (``ASYNCART_PUSH_WORKER``).
+        """
+        async with self._name_locks.setdefault(artifact.name, anyio.Lock()):
+            subscriber = meter if progress is None else Fanout(meter, progress)
+            await artifact._log(
+                self.client, self.project, self.id, aliases, subscriber, background=background
+            )
+
+    async def _settle_uploads(self) -> list[BaseException]:
+        """Wait for every log in flight, reporting progress on stderr; the errors nobody saw."""
+        waiting = [p for p in self._uploads if not p.done]
+        if waiting:
+            await anyio.to_thread.run_sync(wait_reporting, waiting)
+        errors = []
+        for p in self._uploads:
+            if p.error is not None and not p.observed:
+                report(f"logging artifact {p.name!r} failed: {p.error!r}")
+                errors.append(p.error)
+        self._uploads = [p for p in self._uploads if not p.done]
+        return errors
+
+    def _as_artifact(self, obj: Any, name: str | None, type: str | None) -> A:
+        if isinstance(obj, BaseArtifact):
+            return obj  # type: ignore[return-value]
+        if isinstance(obj, (str, os.PathLike)):
+            path = Path(obj)
+            if name is None or type is None:
+                raise ConfigError("logging a path needs name= and type=")
+            artifact = self.artifact_class(name, type)
+            artifact._draft.cache_dir = self.client.settings.cache_dir
+            if path.is_dir():
+                artifact.add_dir(path)
+            else:
+                artifact.add_file(path)
+            return artifact
+        raise ConfigError(f"expected an Artifact or a path, got {obj.__class__.__name__}")
+
+    async def use_artifact(
+        self,
+        artifact_or_name: A | str | None = None,
+        type: str | None = None,
+        aliases: list[str] | None = None,
+        *,
+        name: str | None = None,
+    ) -> A:
+        """Use an artifact as this run's input.
+
+        By name (``'bike dataset:latest'``, ``'p/name:v3'``, also as ``name=``):
+        resolves it, checks ``type`` if given, records the input. With an
+        ``Artifact`` object: logs it if its content is new (idempotent), then
+        records the input.
+        """
+        self._check_open()
+        target = artifact_or_name if artifact_or_name is not None else name
+        if target is None:
+            raise ConfigError("use_artifact needs an artifact or a name")
+        if isinstance(target, BaseArtifact):
+            artifact: A = target
+            if type is not None and type != artifact.type:
+                raise ConfigError(
+                    f"artifact {artifact.name!r} has type {artifact.type!r}, not {type!r}"
+                )
+            if artifact._pending is not None:
+                await settled([artifact._pending])
+                if artifact._pending.error is not None:
+                    artifact._pending.observed = True
+                    raise artifact._pending.error
+            if artifact.is_draft:
+                await artifact._log(self.client, self.project, None, aliases)
+            info = artifact._info
+            assert info is not None
+            async with self.client.use() as remote:
+                await remote.use_version(self.id, info.project, info.name, info.version, None)
+            return artifact
+        if not isinstance(target, str):
+            raise ConfigError(f"expected an Artifact or a name, got {target.__class__.__name__}")
+        # This run's own logs of that name in flight commit first ('model:latest' right
+        # after a non-blocking log of 'model' means that version).
+        wanted = parse_artifact_ref(target).name
+        await settled(p for p in list(self._uploads) if p.name == wanted)
+        return await fetch_artifact(
+            self.client,
+            self.artifact_class,
+            target,
+            type=type,
+            run_id=self.id,
+            default_project=self.project,
+        )
+
+    async def logged_artifacts(self) -> list[VersionInfo]:
+        """Versions this run logged (after its logs in flight settled)."""
+        await settled(list(self._uploads))
+        async with self.client.use() as remote:
+            return await remote.run_outputs(self.id)
+
+    async def used_artifacts(self) -> list[VersionInfo]:
+        """Versions this run used."""
+        async with self.client.use() as remote:
+            return await remote.run_inputs(self.id)
+
+    async def finish(self, status: str = "finished", *, raise_errors: bool = True) -> None:
+        """Wait for logs in flight, mark the run finished (idempotent), release connections.
+
+        Progress is shown on stderr while uploads are pending. A failed upload
+        nobody has seen yet (through ``wait()``, a property, or the awaited
+        ``log_artifact``) is reported on stderr, the run is marked ``failed``,
+        and the first such error is raised once everything settled (unless
+        ``raise_errors`` is False).
+        """
+        if not self.finished:
+            self.finished = True
+            errors = await self._settle_uploads()
+            try:
+                async with self.client.use() as remote:
+                    self.info = await remote.finish_run(self.id, "failed" if errors else status)
+            finally:
+                if self._owns_client:
+                    await self.client.close()
+            if errors and raise_errors:
+                raise errors[0]
+
+    async def __aenter__(self) -> AsyncRun[A]:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # With an exception on its way, upload errors are reported, not raised over it.
+        await self.finish("failed" if exc_type else "finished", raise_errors=exc_type is None)
