@@ -1,4 +1,4 @@
-"""200 pushes and 200 pulls of mixed sizes through random faults: every one completes, exactly.
+"""100 pushes and 100 pulls of mixed sizes through random faults: every one completes, exactly.
 
 The fault proxy drops 10 % of connections at a random byte of the upload or of
 the answer, and answers 5 % of requests 503. Every transfer must still succeed
@@ -18,7 +18,7 @@ from asyncart import aio
 from tests.support.fault_proxy import FaultProxy
 from tests.support.live_server import LiveServer
 
-COUNT = 200
+COUNT = 100
 SIZES = (0, 100, 10_000, 300_000, 1_500_000, 3_000_000)
 
 

@@ -24,7 +24,7 @@ from asyncart.repo import fsck as checker
 from asyncart.repo.service import Repository
 from tests.support.live_server import live_server
 
-ROUNDS = 5
+ROUNDS = 3
 SIZES = (2 << 20, 5 << 20, 9 << 20, 14 << 20)  # small ones commit while large ones upload
 #: What a SIGKILL may leave: unfinished writes and stored-but-unindexed packs.
 LEFTOVERS = {checker.PARTIAL, checker.ORPHAN_PACK}

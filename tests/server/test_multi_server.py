@@ -22,7 +22,7 @@ from tests.support.live_server import LiveServer, live_server
 from tests.support.s3 import S3Bucket, s3_bucket, s3_server  # noqa: F401 - fixtures
 
 CLIENTS = 16
-ROUNDS = 3
+ROUNDS = 2
 
 
 @pytest.fixture
