@@ -63,7 +63,6 @@ from asyncart.repo.prepared import (
     check_metadata,
 )
 
-MAX_QUERY_HASHES = P.MAX_QUERY_HASHES
 _BATCH = 10_000  # hashes per metastore query of a large request
 _RUN_ID_RE = re.compile(r"[0-9a-f]{8,64}")
 
@@ -485,7 +484,7 @@ def project_run_id(project: str, client_id: str) -> str:
 
 
 def _check_query_size(hashes: Sequence[str]) -> None:
-    if len(hashes) > MAX_QUERY_HASHES:
+    if len(hashes) > P.MAX_QUERY_HASHES:
         raise ConfigError(
-            f"{len(hashes)} hashes in one query; the limit is {MAX_QUERY_HASHES}, send several"
+            f"{len(hashes)} hashes in one query; the limit is {P.MAX_QUERY_HASHES}, send several"
         )

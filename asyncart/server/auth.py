@@ -17,7 +17,7 @@ from aiohttp import web
 
 from asyncart.core import protocol as P
 from asyncart.core.net import is_loopback
-from asyncart.errors import AsyncartError, ConfigError
+from asyncart.errors import ConfigError, Unauthenticated
 from asyncart.repo.access import Principal
 from asyncart.repo.accounts import AccountStore
 from asyncart.server.webui import WEB_PATHS
@@ -33,14 +33,6 @@ OPEN_ROUTES = frozenset(
     | {(method, path) for path in WEB_PATHS for method in ("GET", "HEAD")}
 )
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class Unauthenticated(AsyncartError):
-    """The request carried no valid API key (answered 401 ``unauthenticated`` with a
-    ``WWW-Authenticate`` challenge)."""
-
-    code = "unauthenticated"
-    http_status = 401
 
 
 def check_bind(host: str, *, has_users: bool, insecure_anonymous: bool) -> None:
