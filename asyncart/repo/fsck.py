@@ -32,6 +32,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from asyncart.core.humanize import human_size
 from asyncart.core.manifest import Manifest
 from asyncart.errors import ConfigError, NotFoundError
 from asyncart.repo.blobstores.base import BlobInfo
@@ -85,7 +86,6 @@ from asyncart.repo.housekeeping import (
     check_describes,
     check_unreferenced,
     describe,
-    human_size,
     read_manifest,
     recover_trash,
     remove_manifest,
