@@ -1,0 +1,73 @@
+"""Fail any blocking call asyncart makes on a running event loop (``blockbuster``).
+
+Blockbuster patches the blocking functions (``time.sleep``, file reads and writes,
+``os.stat``/``rename``/…, blocking sockets, ``sqlite3``, a contended lock); a call of
+one of them from a thread that runs an event loop, with an ``asyncart`` frame on the
+stack, raises ``BlockingError``. Calls from worker threads (``to_thread``) and from test
+code are not checked.
+
+Every call is also recorded (:data:`FOUND`) when it is refused, so a refusal that
+asyncart code catches and swallows (``except Exception``) still fails the test; in a
+server subprocess (:mod:`tests.support.checked_server`) it is printed with
+:data:`MARKER`, and ``live_server`` fails the test that started the server.
+
+:data:`ALLOWED` lists the calls allowed on purpose, each with why.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from blockbuster import BlockBuster
+from blockbuster import blockbuster as _engine
+
+MARKER = "asyncart-test: blocking call on the event loop: "
+
+#: (blockbuster function, file suffix, functions there, why the call may block).
+ALLOWED: list[tuple[str, str, set[str], str]] = []
+
+#: The refused calls, as "function\nstack", since the guard was activated.
+FOUND: list[str] = []
+
+
+class _RecordedBlockingError(_engine.BlockingError):
+    """The engine's error, remembered (and announced in a server) as it is raised."""
+
+    def __init__(self, func: str) -> None:
+        super().__init__(func)
+        where = "".join(traceback.format_stack(limit=25)[:-2])
+        FOUND.append(f"{func}\n{where}")
+        if _announce:
+            print(f"{MARKER}{func}\n{where}", file=sys.stderr, flush=True)
+
+
+_announce = False
+
+
+def guard() -> BlockBuster:
+    """A blockbuster over asyncart's modules, with :data:`ALLOWED` let through."""
+    buster = BlockBuster(scanned_modules=["asyncart"])
+    for function, filename, names, _why in ALLOWED:
+        buster.functions[function].can_block_in(filename, names)
+    return buster
+
+
+@contextmanager
+def no_blocking_calls(*, announce: bool = False) -> Iterator[list[str]]:
+    """Refuse blocking calls on the event loop while in the block; yields :data:`FOUND`.
+
+    ``announce``: also print each one (with :data:`MARKER`) on stderr, for a subprocess.
+    """
+    global _announce
+    _announce = announce
+    _engine.BlockingError = _RecordedBlockingError  # type: ignore[misc]
+    FOUND.clear()
+    buster = guard()
+    buster.activate()
+    try:
+        yield FOUND
+    finally:
+        buster.deactivate()
