@@ -2,9 +2,10 @@
 
 Blockbuster patches the blocking functions (``time.sleep``, file reads and writes,
 ``os.stat``/``rename``/…, blocking sockets, ``sqlite3``, a contended lock); a call of
-one of them from a thread that runs an event loop, with an ``asyncart`` frame on the
-stack, raises ``BlockingError``. Calls from worker threads (``to_thread``) and from test
-code are not checked.
+one of them from a thread that runs an event loop raises ``BlockingError`` when an
+asyncart coroutine is on its stack: asyncart's async code made it, directly or through
+sync helpers. Calls from worker threads (``to_thread``) are not checked, nor are the
+test's own: a test coroutine may call asyncart's sync helpers directly to set a case up.
 
 Every call is also recorded (:data:`FOUND`) when it is refused, so a refusal that
 asyncart code catches and swallows (``except Exception``) still fails the test; in a
@@ -16,14 +17,20 @@ server subprocess (:mod:`tests.support.checked_server`) it is printed with
 
 from __future__ import annotations
 
+import inspect
 import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from blockbuster import BlockBuster
 from blockbuster import blockbuster as _engine
 
+import asyncart
+
+_PACKAGE = str(Path(asyncart.__file__).parent)
+_ASYNC_CODE = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
 MARKER = "asyncart-test: blocking call on the event loop: "
 
 #: (blockbuster function, file suffix, functions there, why the call may block).
@@ -47,9 +54,24 @@ class _RecordedBlockingError(_engine.BlockingError):
 _announce = False
 
 
+def _no_asyncart_coroutine_on_stack() -> bool:
+    frame = inspect.currentframe()
+    while frame is not None:
+        code = frame.f_code
+        if code.co_flags & _ASYNC_CODE and code.co_filename.startswith(_PACKAGE):
+            return False
+        frame = frame.f_back
+    return True
+
+
 def guard() -> BlockBuster:
-    """A blockbuster over asyncart's modules, with :data:`ALLOWED` let through."""
+    """A blockbuster over asyncart's coroutines, with :data:`ALLOWED` let through."""
     buster = BlockBuster(scanned_modules=["asyncart"])
+    for function in buster.functions.values():
+        own = function.can_block_predicate
+        function.can_block_predicate = lambda *a, _own=own, **k: (  # type: ignore[misc]
+            _own(*a, **k) or _no_asyncart_coroutine_on_stack()
+        )
     for function, filename, names, _why in ALLOWED:
         buster.functions[function].can_block_in(filename, names)
     return buster
