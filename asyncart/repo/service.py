@@ -19,6 +19,7 @@ adds rules of its own.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import time
@@ -108,11 +109,11 @@ class Repository:
     @classmethod
     async def open(cls, location: StoreLocation, *, fsync: bool = True) -> Repository:
         """Open the store at ``location`` (migrating its database schema if needed)."""
-        location.prepare()
+        await asyncio.to_thread(location.prepare)  # creates directories, checks modes
         meta = open_metastore(location.db)
         await meta.open()
         try:
-            blobs = location.open_blobstore(fsync=fsync)
+            blobs = await asyncio.to_thread(location.open_blobstore, fsync=fsync)
         except BaseException:
             await meta.close()
             raise

@@ -274,7 +274,7 @@ class BaseArtifact:
             )
         self._bind(client, info, manifest)
         self.last_transfer = stats
-        draft.cleanup()
+        await anyio.to_thread.run_sync(draft.cleanup)  # removes the staged copies
 
     def _bind(self, client: Client, info: VersionInfo, manifest: Manifest) -> None:
         self._client, self._info, self._manifest = client, info, manifest
