@@ -104,7 +104,8 @@ class Repository:
     @classmethod
     async def open_dir(cls, root: Path | str, *, fsync: bool = True) -> Repository:
         """Open (creating if needed) the default store layout: ``blobs/`` + ``meta.db`` (SQLite)."""
-        return await cls.open(StoreLocation.of(root), fsync=fsync)
+        location = await asyncio.to_thread(StoreLocation.of, root)  # resolves symlinks
+        return await cls.open(location, fsync=fsync)
 
     @classmethod
     async def open(cls, location: StoreLocation, *, fsync: bool = True) -> Repository:
