@@ -117,8 +117,8 @@ def live_server(
         pump.join(timeout=5)
         if proc.stdout:
             proc.stdout.close()
-    if checked:
-        _fail_on_blocking_calls(log)
+        if checked:  # also after a failure: the blocking call may be its cause
+            _fail_on_blocking_calls(log)
 
 
 def _fail_on_blocking_calls(log: list[str]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 import asyncart
@@ -16,7 +18,8 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.Response(body=openapi_bytes(), content_type="application/json")
+    body = await asyncio.to_thread(openapi_bytes)  # read from the package once, then cached
+    return web.Response(body=body, content_type="application/json")
 
 
 async def audit_log(request: web.Request) -> web.Response:
