@@ -57,6 +57,23 @@ ALLOWED: list[tuple[str, str, set[str], str]] = [
         )
         for function in ("io.TextIOWrapper.write", "io.BufferedWriter.write")
     ),
+    # Known, not yet fixed: aiobotocore builds its S3 client (once per blob store, at the
+    # first request) by reading botocore's bundled JSON models and ~/.aws/config on the
+    # loop, and offers no way to do that elsewhere. Allowed until the client is built in
+    # advance (see the issue-16 report).
+    *(
+        (function, "asyncart/repo/blobstores/s3.py", {"_s3"}, "aiobotocore client set-up")
+        for function in (
+            "os.stat",
+            "os.path.abspath",
+            "os.listdir",
+            "os.scandir",
+            "os.access",
+            "os.path.islink",
+            "io.BufferedReader.read",
+            "io.TextIOWrapper.read",
+        )
+    ),
 ]
 
 #: The refused calls, as "function\nstack", since the guard was activated.
