@@ -289,7 +289,10 @@ class BaseArtifact:
         self, root: str | os.PathLike[str] | None = None, progress: Progress | None = None
     ) -> str:
         _, manifest, client = self._require_stored("download")
-        target = Path(root) if root is not None else self._default_root()
+        if root is not None:
+            target = Path(root)
+        else:  # checked by resolving its symlinks: file system calls
+            target = await anyio.to_thread.run_sync(self._default_root)
         stats = TransferStats()
         async with client.use() as remote:
             await download_manifest(remote, manifest, target, client.settings, stats, progress)
