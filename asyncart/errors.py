@@ -3,40 +3,49 @@
 ::
 
     AsyncartError
-    ├── ConfigError(ValueError)            bad argument, name, path or setting
-    │   ├── InvalidNameError               an artifact/project/alias name that is not allowed
-    │   ├── PayloadTooLarge                413: a request body over the server's limit
-    │   └── RequestBodyTimeout             408: a request body stalled (server side)
-    ├── TransportError                     the request did not get an answer (retryable)
+    ├── ConfigError(ValueError)                bad argument, name, path or setting
+    │   ├── InvalidNameError                   an artifact/project/alias name that is not allowed
+    │   ├── PayloadTooLarge                    413: a request body over the server's limit
+    │   ├── RequestBodyTimeout                 408: a request body stalled (server side)
+    │   └── UnsupportedEncoding                415: a pack upload sent Content-Encoded
+    ├── TransportError                         the request did not get an answer (retryable)
     │   ├── ConnectError(ConnectionError)
     │   ├── RequestTimeout(TimeoutError)
-    │   └── ProtocolError                  a malformed or truncated answer
-    ├── CertificateError                   the server's TLS certificate did not verify (final)
-    ├── ServerError                        the server answered with an error:
-    │                                      .status, .code, .request_id
-    │   ├── ServiceUnavailable             429 / 5xx (retryable)
-    │   └── AuthError(PermissionError)
-    ├── PermissionDenied(PermissionError)  403: the key's user lacks the role for this
+    │   └── ProtocolError                      a malformed or truncated answer
+    ├── CertificateError                       the server's TLS certificate did not verify (final)
+    ├── ServerError                            the server answered with an error:
+    │   │                                      .status, .code, .request_id, .url
+    │   ├── ServiceUnavailable                 429 / 5xx (retryable)
+    │   ├── AuthError(PermissionError)         401, or 403 without a known code
+    │   └── DirectTransferError                an object store refused a presigned request
+    ├── Unauthenticated(PermissionError)       401 (server side): no valid API key
+    ├── PermissionDenied(PermissionError)      403: the key's user lacks the role for this
     ├── NotFoundError(LookupError)
     │   ├── ArtifactNotFound
     │   ├── VersionNotFound
     │   ├── AliasNotFound
     │   ├── RunNotFound
     │   └── ChunkMissing
-    ├── ConflictError                      e.g. a type mismatch on an existing collection
-    │   └── PullLockTimeout(TimeoutError)  another process held a pull's target too long
-    ├── IntegrityError                     a digest did not match the bytes
-    │   └── FileChangedError               a source file changed while it was being read
-    ├── RetriesExhausted                   .attempts, .last_exception
-    ├── PushWorkerError                    the background push process failed to start or died
-    └── StoreError                         server side
-        ├── BlobStoreError(OSError)
-        ├── MetadataStoreError
-        └── StoreRetry                     503: raced with store maintenance; retry
+    ├── ConflictError                          e.g. a type mismatch on an existing collection
+    │   └── PullLockTimeout(TimeoutError)      another process held a pull's target too long
+    ├── IntegrityError                         a digest did not match the bytes
+    │   └── FileChangedError                   a source file changed while it was being read
+    ├── RetriesExhausted                       .attempts, .last_exception
+    ├── PushWorkerError                        the background push process failed to start or died
+    ├── StoreError                             server side
+    │   ├── BlobStoreError(OSError)
+    │   │   └── S3Error                        an object-store request failed: .s3_code
+    │   ├── MetadataStoreError
+    │   └── StoreRetry                         503: raced with store maintenance; retry
+    └── DiskFullError(OSError)                 507: no room on a disk (final)
 
 Builtins are mixed in so ``except OSError`` / ``except LookupError`` keep working.
-The server sends ``{"code", "message", "request_id"}``; :func:`error_for_code`
-maps ``code`` back to a class, in this one table.
+(``tests/test_errors.py`` checks this drawing against the classes below.) A few modules
+refine a class for their one raiser (e.g. ``MalformedAnswer(ProtocolError)`` in
+``asyncart.client.answers``); they are not drawn here.
+
+The server sends ``{"code", "message", "request_id"}``; :func:`error_for_answer` is the
+one rule that turns an error answer's status and ``code`` back into a class.
 """
 
 from __future__ import annotations
@@ -119,11 +128,23 @@ class AuthError(ServerError, PermissionError):
     """The request lacked valid credentials or permission."""
 
 
+class DirectTransferError(ServerError):
+    """An object store refused a presigned request (e.g. the URL expired: 403)."""
+
+
 class PermissionDenied(AsyncartError, PermissionError):
     """The caller's key is valid but its user lacks the role the operation needs (403)."""
 
     code = "forbidden"
     http_status = 403
+
+
+class Unauthenticated(AsyncartError, PermissionError):
+    """The request carried no valid API key (the server answers 401 ``unauthenticated``
+    with a ``WWW-Authenticate`` challenge; the client sees :class:`AuthError`)."""
+
+    code = "unauthenticated"
+    http_status = 401
 
 
 class NotFoundError(AsyncartError, LookupError):
@@ -215,6 +236,14 @@ class BlobStoreError(StoreError, OSError):
     code = "blobstore_error"
 
 
+class S3Error(BlobStoreError):
+    """A failed object-store request; ``s3_code`` is the S3 error code (or HTTP status)."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.s3_code = code
+
+
 class MetadataStoreError(StoreError):
     code = "metastore_error"
 
@@ -253,6 +282,13 @@ class RequestBodyTimeout(ConfigError):
     http_status = 408
 
 
+class UnsupportedEncoding(ConfigError):
+    """415: a pack upload sent with a Content-Encoding (packs are sent as they are)."""
+
+    code = "unsupported_media_type"
+    http_status = 415
+
+
 _BY_CODE: dict[str, type[AsyncartError]] = {
     cls.code: cls
     for cls in (
@@ -275,15 +311,51 @@ _BY_CODE: dict[str, type[AsyncartError]] = {
 }
 
 
-def error_for_code(
-    code: str, message: str, *, status: int, request_id: str | None, url: str | None
+def is_retryable_status(status: int) -> bool:
+    """429 and every 5xx: the server (or store) is overloaded or failing; asking again may work."""
+    return status == 429 or status >= 500
+
+
+def error_for_answer(
+    status: int,
+    message: str,
+    *,
+    code: str = "http_error",
+    request_id: str | None = None,
+    url: str | None = None,
+    retry_after: float | None = None,
+    object_store: bool = False,
 ) -> AsyncartError:
-    """Turn a server error body back into the exception class the server raised."""
+    """The one rule from an error answer (its HTTP ``status`` and ``code``) to an exception.
+
+    * 429 / 5xx -> :class:`ServiceUnavailable` (retried; ``message`` gets ``url:`` in
+      front), except a server's ``disk_full`` (507), which is final
+    * from an object store (``object_store``, ``code`` is its own) -> :class:`DirectTransferError`
+    * 401 -> :class:`AuthError`
+    * a ``code`` of the table below -> the class the server raised (e.g. ``not_found``)
+    * 403 with another code -> :class:`AuthError`
+    * anything else -> :class:`ServerError`
+    """
+
+    def answered(cls: type[ServerError]) -> ServerError:
+        return cls(message, status=status, code=code, request_id=request_id, url=url)
+
+    if is_retryable_status(status) and (object_store or code != DiskFullError.code):
+        return ServiceUnavailable(
+            message if url is None else f"{url}: {message}",
+            retry_after=retry_after,
+            status=status,
+            code=code,
+            request_id=request_id,
+            url=url,
+        )
+    if object_store:
+        return answered(DirectTransferError)
+    if status == 401:
+        return answered(AuthError)
     cls = _BY_CODE.get(code)
     if cls is not None:
         return cls(message)
-    if status in (401, 403):
-        return AuthError(message, status=status, code=code, request_id=request_id, url=url)
-    if status == 429 or status >= 500:
-        return ServiceUnavailable(message, status=status, code=code, request_id=request_id, url=url)
-    return ServerError(message, status=status, code=code, request_id=request_id, url=url)
+    if status == 403:
+        return answered(AuthError)
+    return answered(ServerError)

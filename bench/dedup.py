@@ -34,7 +34,7 @@ from typing import Any, BinaryIO
 import blake3
 import numpy as np
 
-from asyncart.client.http_remote import QUERY_BATCH
+from asyncart.core import protocol as P
 from asyncart.core.chunking import ChunkerSpec, Cutter
 from asyncart.core.manifest import ChunkRef, Manifest, ManifestEntry
 from asyncart.core.pack import ENTRY
@@ -338,8 +338,8 @@ def json_hashes_bytes(hashes: list[bytes], key: str) -> int:
     """Bytes of the JSON bodies listing ``hashes`` under ``key``, batched like the client."""
     hexes = [h.hex() for h in hashes]
     return sum(
-        len(json.dumps({key: hexes[i : i + QUERY_BATCH]}))
-        for i in range(0, max(len(hexes), 1), QUERY_BATCH)
+        len(json.dumps({key: hexes[i : i + P.CLIENT_QUERY_HASHES]}))
+        for i in range(0, max(len(hexes), 1), P.CLIENT_QUERY_HASHES)
     )
 
 

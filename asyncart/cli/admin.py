@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -13,6 +12,7 @@ import anyio
 import click
 
 from asyncart.cli.maintenance import check_exists, store_location, store_options
+from asyncart.core.humanize import human_time
 from asyncart.repo.access import Role
 from asyncart.repo.accounts import AccountStore, KeyInfo
 from asyncart.repo.audit import ACTIONS, MAX_QUERY, AuditEvent, AuditLog
@@ -244,10 +244,10 @@ def audit(
         if json_output:
             click.echo(json.dumps(event.to_json(), sort_keys=True))
             continue
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(event.at))
+        when = human_time(event.at, utc=True)
         what = "/".join(x for x in (event.project, event.artifact) if x)
         version = "" if event.version is None else f":v{event.version}"
         click.echo(
-            f"{when}Z\t{event.user or '-'}\t{event.action}\t{what}{version}\t"
+            f"{when}\t{event.user or '-'}\t{event.action}\t{what}{version}\t"
             f"{json.dumps(event.detail, sort_keys=True)}"
         )

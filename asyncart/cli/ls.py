@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import datetime
-
 import anyio
 import click
 
 from asyncart.cli.common import client_options, open_api
-from asyncart.cli.output import emit_json, human_size
-
-
-def _date(ts: float) -> str:
-    return datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+from asyncart.cli.output import emit_json
+from asyncart.core.humanize import human_size, human_time
 
 
 @click.command()
@@ -34,7 +29,7 @@ async def _ls(name: str | None, project: str | None, url: str | None, json_outpu
                 click.echo(f"no artifacts in project {api.project!r}")
             for c in cols:
                 click.echo(
-                    f"{c.name}\t{c.type}\t{c.version_count} version(s)\t{_date(c.updated_at)}"
+                    f"{c.name}\t{c.type}\t{c.version_count} version(s)\t{human_time(c.updated_at)}"
                 )
             return
         versions = await api.artifact_versions(name.split(":")[0])
@@ -44,5 +39,5 @@ async def _ls(name: str | None, project: str | None, url: str | None, json_outpu
         for v in versions:
             click.echo(
                 f"{v.version}\t{','.join(v.aliases) or '-'}\t{human_size(v.size)}\t"
-                f"{v.file_count} file(s)\t{_date(v.created_at)}\t{v.digest[:12]}"
+                f"{v.file_count} file(s)\t{human_time(v.created_at)}\t{v.digest[:12]}"
             )

@@ -9,7 +9,8 @@ import anyio
 import click
 
 from asyncart.cli.common import client_options, open_api
-from asyncart.cli.output import emit_json, human_size, progress_for
+from asyncart.cli.output import emit_json, progress_for
+from asyncart.core.humanize import human_size
 
 
 @click.command()

@@ -10,7 +10,8 @@ import click
 
 from asyncart import aio
 from asyncart.cli.common import client_options
-from asyncart.cli.output import emit_json, human_size, progress_for
+from asyncart.cli.output import emit_json, progress_for
+from asyncart.core.humanize import human_size
 
 
 @click.command()

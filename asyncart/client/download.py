@@ -13,6 +13,7 @@ with one request of up to ``range_size`` bytes.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import stat
@@ -155,7 +156,7 @@ async def _download_locked(
     stats: TransferStats,
     progress: Progress,
 ) -> None:
-    root.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - one cheap call, kept inline
+    await anyio.to_thread.run_sync(functools.partial(root.mkdir, parents=True, exist_ok=True))
     progress.on_start("pull", sum(e.size for e in wanted), len(wanted))
     cache: HashCache | None = None
     if settings.hash_cache:

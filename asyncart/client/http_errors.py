@@ -17,19 +17,11 @@ import aiohttp
 from asyncart.client import answers
 from asyncart.client.credentials import display_url
 from asyncart.core import protocol as P
-from asyncart.errors import (
-    AuthError,
-    DiskFullError,
-    ServerError,
-    ServiceUnavailable,
-    error_for_code,
-)
+from asyncart.errors import DirectTransferError, error_for_answer
+
+__all__ = ["MAX_ERROR_BODY", "AuthContext", "DirectTransferError", "direct_error", "error_from"]
 
 MAX_ERROR_BODY = 64 << 10  # decoded bytes of an error answer's body read for its message
-
-
-class DirectTransferError(ServerError):
-    """An object store refused a presigned request (e.g. the URL expired: 403)."""
 
 
 async def direct_error(resp: aiohttp.ClientResponse) -> Exception:
@@ -37,15 +29,13 @@ async def direct_error(resp: aiohttp.ClientResponse) -> Exception:
     raw = await _error_bytes(resp)
     code_match = re.search(rb"<Code>([^<]{1,64})</Code>", raw)
     code = code_match.group(1).decode("ascii", "replace") if code_match else "http_error"
-    message = f"object store answered {resp.status} {resp.reason} ({code})"
-    if resp.status == 429 or resp.status >= 500:
-        return ServiceUnavailable(
-            message,
-            status=resp.status,
-            code=code,
-            retry_after=_retry_after(resp.headers.get("Retry-After")),
-        )
-    return DirectTransferError(message, status=resp.status, code=code)
+    return error_for_answer(
+        resp.status,
+        f"object store answered {resp.status} {resp.reason} ({code})",
+        code=code,
+        retry_after=_retry_after(resp.headers.get("Retry-After")),
+        object_store=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -82,19 +72,16 @@ async def error_from(
         )
         if key:
             message = _redact(message, key)
-        return AuthError(message, status=401, code=code, request_id=request_id, url=url)
-    message = f"HTTP {resp.status} {resp.reason}" if server_message is None else server_message
-    if (resp.status == 429 or resp.status >= 500) and code != DiskFullError.code:
-        retry_after = _retry_after(resp.headers.get("Retry-After"))
-        return ServiceUnavailable(
-            f"{url}: {message}",
-            retry_after=retry_after,
-            status=resp.status,
-            code=code,
-            request_id=request_id,
-            url=url,
-        )
-    return error_for_code(code, message, status=resp.status, request_id=request_id, url=url)
+    else:
+        message = f"HTTP {resp.status} {resp.reason}" if server_message is None else server_message
+    return error_for_answer(
+        resp.status,
+        message,
+        code=code,
+        request_id=request_id,
+        url=url,
+        retry_after=_retry_after(resp.headers.get("Retry-After")),
+    )
 
 
 async def _error_bytes(resp: aiohttp.ClientResponse) -> bytes:

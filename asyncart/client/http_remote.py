@@ -52,7 +52,7 @@ from asyncart.errors import (
     ServerError,
 )
 
-QUERY_BATCH = 20_000
+QUERY_BATCH = P.CLIENT_QUERY_HASHES
 T = TypeVar("T")
 PageT = TypeVar("PageT", bound=A.Page)
 

@@ -159,7 +159,10 @@ async def pull_lock(root: Path, cache_dir: Path, patience: float | None) -> Asyn
         await anyio.to_thread.run_sync(_note_holder, fd)
         yield
     finally:
-        _release(fd, path)  # a killed process releases by the kernel closing ``fd``
+        # Shielded: a cancelled pull still removes its lock file (in a thread, like every
+        # file operation here). A killed process releases by the kernel closing ``fd``.
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(_release, fd, path)
 
 
 async def _acquire(fd: int, path: Path, root: Path, patience: float | None) -> int:
@@ -178,8 +181,9 @@ async def _acquire(fd: int, path: Path, root: Path, patience: float | None) -> i
                 continue
             waited = time.monotonic() - started
             if patience is not None and waited >= patience:
+                holder = await anyio.to_thread.run_sync(_holder, fd)
                 raise PullLockTimeout(
-                    f"{_holder(fd)} has been pulling into {root} for more than {patience:g}s "
+                    f"{holder} has been pulling into {root} for more than {patience:g}s "
                     f"(lock file {path}); raise ASYNCART_LOCK_TIMEOUT or unset it to wait "
                     "as long as it takes"
                 )
@@ -187,7 +191,7 @@ async def _acquire(fd: int, path: Path, root: Path, patience: float | None) -> i
                 announced = True
                 log.warning(
                     "waiting for %s, which is pulling into %s (lock file %s)",
-                    _holder(fd),
+                    await anyio.to_thread.run_sync(_holder, fd),
                     root,
                     path,
                 )

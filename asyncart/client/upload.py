@@ -64,6 +64,7 @@ from asyncart.client.scan import (
 )
 from asyncart.client.tasks import task_group
 from asyncart.config import Settings
+from asyncart.core import protocol as P
 from asyncart.core.chunking import ChunkerSpec
 from asyncart.core.manifest import ChunkRef, ManifestEntry
 from asyncart.core.pack import PackHeader
@@ -73,7 +74,6 @@ __all__ = ["PUSH_MEMORY_BUDGET", "PushPipeline", "SourceFile", "push_buffers", "
 _QUEUE_BATCHES = 2
 _SMALL_FILE = 1 << 20
 _SMALL_GROUP_FILES = 1024
-_MAX_QUERY_HASHES = 20_000
 
 
 @dataclass(frozen=True)
@@ -298,7 +298,7 @@ class PushPipeline:
         except anyio.EndOfStream:
             return None
         count = len(batches[0].chunks)
-        while count < _MAX_QUERY_HASHES:
+        while count < P.CLIENT_QUERY_HASHES:
             try:
                 batches.append(self._receive.receive_nowait())
             except (anyio.WouldBlock, anyio.EndOfStream):

@@ -14,7 +14,10 @@ MAX_QUERY_BODY = 8 << 20  # bytes of a missing/locate body (100,000 hashes are ~
 MAX_HEADER_BODY = 4 << 20  # bytes of a direct-upload body (a base64 pack header)
 MAX_RUN_BODY = 2 << 20  # bytes of a run creation body (its config is at most 1 MiB)
 MAX_SMALL_BODY = 256 << 10  # bytes of the other JSON bodies (run finish/inputs, pack urls)
-MAX_QUERY_HASHES = 100_000  # hashes per missing/locate query
+MAX_QUERY_HASHES = 100_000  # hashes per missing/locate query the server accepts
+# Hashes per missing/locate query the client sends: well under the server's limit, so a
+# batch's answer stays small and the next stage can start on it sooner.
+CLIENT_QUERY_HASHES = 20_000
 MAX_METADATA_BYTES = 1 << 20  # a version's metadata / a run's config, as compact JSON
 MAX_DESCRIPTION_BYTES = 64 << 10  # a version's description, UTF-8
 LIST_PAGE = 100  # items in one page of a list answer, unless ?limit= says otherwise

@@ -34,6 +34,7 @@ from __future__ import annotations
 import random
 import time
 
+from asyncart.core.humanize import human_size
 from asyncart.errors import ConfigError
 from asyncart.repo.fsck_packs import FsckIndex, check_packs
 from asyncart.repo.fsck_report import (
@@ -54,7 +55,7 @@ from asyncart.repo.fsck_report import (
 )
 from asyncart.repo.fsck_report import repaired as _repaired
 from asyncart.repo.fsck_versions import check_versions
-from asyncart.repo.housekeeping import human_size, recover_trash, remove_pack
+from asyncart.repo.housekeeping import recover_trash, remove_pack
 from asyncart.repo.service import Repository
 
 # The finding kinds and report types are re-exported: callers read them from here.

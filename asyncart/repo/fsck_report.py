@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
-from asyncart.repo.housekeeping import human_size
+from asyncart.core.humanize import human_size
 
 # Finding kinds.
 TRASH = "trash_leftover"

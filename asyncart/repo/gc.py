@@ -27,12 +27,12 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 
+from asyncart.core.humanize import human_size
 from asyncart.core.manifest import Manifest
 from asyncart.errors import ConfigError, NotFoundError, StoreError
 from asyncart.repo.housekeeping import (
     check_describes,
     describe,
-    human_size,
     read_manifest,
     recover_trash,
     remove_manifest,

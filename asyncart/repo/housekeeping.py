@@ -165,10 +165,3 @@ def describe(exc: NotFoundError | ConfigError) -> str:
     return f"it is unreadable ({exc})"
 
 
-def human_size(n: float) -> str:
-    """``1.5 MiB`` style sizes for reports."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} B" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")

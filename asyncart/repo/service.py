@@ -19,6 +19,7 @@ adds rules of its own.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import time
@@ -64,7 +65,6 @@ from asyncart.repo.prepared import (
     check_metadata,
 )
 
-MAX_QUERY_HASHES = P.MAX_QUERY_HASHES
 _BATCH = 10_000  # hashes per metastore query of a large request
 _RUN_ID_RE = re.compile(r"[0-9a-f]{8,64}")
 
@@ -105,7 +105,8 @@ class Repository:
     @classmethod
     async def open_dir(cls, root: Path | str, *, fsync: bool = True) -> Repository:
         """Open (creating if needed) the default store layout: ``blobs/`` + ``meta.db`` (SQLite)."""
-        return await cls.open(StoreLocation.of(root), fsync=fsync)
+        location = await asyncio.to_thread(StoreLocation.of, root)  # resolves symlinks
+        return await cls.open(location, fsync=fsync)
 
     @classmethod
     async def open(
@@ -113,11 +114,11 @@ class Repository:
     ) -> Repository:
         """Open the store at ``location`` (migrating its database schema if needed); on
         ``database`` (the one at ``location.db``) if given, shared with its other users."""
-        location.prepare()
+        await asyncio.to_thread(location.prepare)  # creates directories, checks modes
         meta = open_metastore(location.db if database is None else database)
         await meta.open()
         try:
-            blobs = location.open_blobstore(fsync=fsync)
+            blobs = await asyncio.to_thread(location.open_blobstore, fsync=fsync)
         except BaseException:
             await meta.close()
             raise
@@ -489,7 +490,7 @@ def project_run_id(project: str, client_id: str) -> str:
 
 
 def _check_query_size(hashes: Sequence[str]) -> None:
-    if len(hashes) > MAX_QUERY_HASHES:
+    if len(hashes) > P.MAX_QUERY_HASHES:
         raise ConfigError(
-            f"{len(hashes)} hashes in one query; the limit is {MAX_QUERY_HASHES}, send several"
+            f"{len(hashes)} hashes in one query; the limit is {P.MAX_QUERY_HASHES}, send several"
         )

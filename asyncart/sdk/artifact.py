@@ -283,7 +283,7 @@ class BaseArtifact:
             )
         self._bind(client, info, manifest)
         self.last_transfer = stats
-        draft.cleanup()
+        await anyio.to_thread.run_sync(draft.cleanup)  # removes the staged copies
 
     def _bind(self, client: Client, info: VersionInfo, manifest: Manifest) -> None:
         self._client, self._info, self._manifest = client, info, manifest
@@ -298,7 +298,10 @@ class BaseArtifact:
         self, root: str | os.PathLike[str] | None = None, progress: Progress | None = None
     ) -> str:
         _, manifest, client = self._require_stored("download")
-        target = Path(root) if root is not None else self._default_root()
+        if root is not None:
+            target = Path(root)
+        else:  # checked by resolving its symlinks: file system calls
+            target = await anyio.to_thread.run_sync(self._default_root)
         stats = TransferStats()
         async with client.use() as remote:
             await download_manifest(remote, manifest, target, client.settings, stats, progress)

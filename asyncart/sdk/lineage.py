@@ -15,12 +15,12 @@ the same calls with the same rules and draws the same nodes and edges.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from asyncart.core.humanize import human_size, human_time
 from asyncart.core.models import RunInfo, VersionInfo
 
 Direction = Literal["root", "upstream", "downstream"]
@@ -71,11 +71,11 @@ class LineageNode:
         if self.version is not None:
             v = self.version
             aliases = f" [{', '.join(v.aliases)}]" if v.aliases else ""
-            return f"{v.project}/{v.name}:{v.version}{aliases} ({v.type}, {_size(v.size)})"
+            return f"{v.project}/{v.name}:{v.version}{aliases} ({v.type}, {human_size(v.size)})"
         assert self.run is not None
         r = self.run
         name = f" {r.name}" if r.name else ""
-        return f"run {r.id}{name} ({r.job_type}, {r.status}, {_date(r.started_at)})"
+        return f"run {r.id}{name} ({r.job_type}, {r.status}, {human_time(r.started_at)})"
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -251,14 +251,3 @@ def _dot_str(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"  # pragma: no cover
-
-
-def _date(ts: float) -> str:
-    return datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")

@@ -11,19 +11,16 @@ unless the operator insists.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import cast
 
 from aiohttp import web
 
 from asyncart.core import protocol as P
 from asyncart.core.net import is_loopback
-from asyncart.errors import AsyncartError, ConfigError
+from asyncart.errors import ConfigError, Unauthenticated
 from asyncart.repo.access import Principal
-from asyncart.repo.accounts import AccountStore
+from asyncart.server.keys import ACCOUNTS, PRINCIPAL
 from asyncart.server.webui import WEB_PATHS
 
-ACCOUNTS: web.AppKey[AccountStore] = web.AppKey("accounts", AccountStore)
-PRINCIPAL = "asyncart.principal"  # request key: the Principal the request acts as
 #: Sent with every 401 (RFC 6750): the scheme a client must use.
 WWW_AUTHENTICATE = 'Bearer realm="asyncart"'
 
@@ -33,14 +30,6 @@ OPEN_ROUTES = frozenset(
     | {(method, path) for path in WEB_PATHS for method in ("GET", "HEAD")}
 )
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class Unauthenticated(AsyncartError):
-    """The request carried no valid API key (answered 401 ``unauthenticated`` with a
-    ``WWW-Authenticate`` challenge)."""
-
-    code = "unauthenticated"
-    http_status = 401
 
 
 def check_bind(host: str, *, has_users: bool, insecure_anonymous: bool) -> None:
@@ -99,4 +88,4 @@ async def auth_middleware(request: web.Request, handler: _Handler) -> web.Stream
 
 def principal_of(request: web.Request) -> Principal:
     """Who ``request`` acts as (set by :func:`auth_middleware`)."""
-    return cast(Principal, request[PRINCIPAL])
+    return request[PRINCIPAL]

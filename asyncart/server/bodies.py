@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import tempfile
 import time
@@ -140,10 +141,12 @@ class BodyRead:
 
         Raises: as :meth:`read` (the file is removed then).
         """
-        fd, name = tempfile.mkstemp(prefix="asyncart-body-", suffix=".json")
+        mkstemp = functools.partial(tempfile.mkstemp, prefix="asyncart-body-", suffix=".json")
+        fd, name = await asyncio.to_thread(mkstemp)
         path = Path(name)
         try:
-            with os.fdopen(fd, "wb") as out:
+            out = os.fdopen(fd, "wb")
+            try:
                 while True:
                     for part in self._parts:
                         await asyncio.to_thread(out.write, part)
@@ -151,8 +154,10 @@ class BodyRead:
                     if self.complete:
                         return path
                     await self.read(up_to=self._total + (8 << 20))
+            finally:
+                await asyncio.to_thread(out.close)  # writes what is still buffered
         except BaseException:
-            remove_spooled(path)
+            await asyncio.to_thread(remove_spooled, path)
             raise
 
 

@@ -14,9 +14,10 @@ from aiohttp import web
 from asyncart.core import protocol as P
 from asyncart.errors import ConfigError
 from asyncart.repo.location import StoreLocation
-from asyncart.server.app import REPO, open_app
-from asyncart.server.auth import ACCOUNTS, check_bind
+from asyncart.server.app import create_app
+from asyncart.server.auth import check_bind
 from asyncart.server.bodies import BodyTiming
+from asyncart.server.keys import ACCOUNTS
 from asyncart.server.malformed import SafeAppRunner
 
 READY_PREFIX = "asyncart server listening on "
@@ -69,15 +70,7 @@ async def serve(
             ``insecure_anonymous`` is false (see :func:`asyncart.server.auth.check_bind`).
     """
     timing = BodyTiming(idle=body_timeout, grace=body_grace, min_rate=body_min_rate)
-    app = await open_app(location, timing=timing)
-    app[REPO].offer_direct = direct_transfer
-    try:
-        has_users = await app[ACCOUNTS].has_users()
-        check_bind(host, has_users=has_users, insecure_anonymous=insecure_anonymous)
-    except BaseException:
-        for close in app.on_cleanup:  # the app never started: close the store directly
-            await close(app)
-        raise
+    app = create_app(location, timing=timing, direct_transfer=direct_transfer)
     # SafeAppRunner: a malformed request's answer and log line never quote what it sent
     # (its Authorization header). A 4 MiB read buffer instead of aiohttp's 64 KiB: pack
     # uploads are multi-MiB bodies.
@@ -90,14 +83,20 @@ async def serve(
         read_bufsize=4 << 20,
         keepalive_timeout=header_timeout,
     )
-    await runner.setup()
-    # Everything loaded so far lives as long as the server: move it out of the cyclic
-    # collector's sight, so a full collection during a large commit walks only the
-    # request's own objects (a full walk of the loaded modules stalled the loop ~0.1 s).
-    gc.collect()
-    gc.freeze()
-    site = web.TCPSite(runner, host, port, backlog=1024, ssl_context=ssl_context)
-    await site.start()
+    try:
+        await runner.setup()  # opens the store (the app's cleanup_ctx)
+        has_users = await app[ACCOUNTS].has_users()
+        check_bind(host, has_users=has_users, insecure_anonymous=insecure_anonymous)
+        # Everything loaded so far lives as long as the server: move it out of the cyclic
+        # collector's sight, so a full collection during a large commit walks only the
+        # request's own objects (a full walk of the loaded modules stalled the loop ~0.1 s).
+        gc.collect()
+        gc.freeze()
+        site = web.TCPSite(runner, host, port, backlog=1024, ssl_context=ssl_context)
+        await site.start()
+    except BaseException:
+        await runner.cleanup()  # closes whatever the failed start opened
+        raise
     server = site._server
     sockets = getattr(server, "sockets", None) or []
     bound_port = sockets[0].getsockname()[1] if sockets else port

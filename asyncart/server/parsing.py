@@ -19,9 +19,11 @@ import functools
 import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import TypeVar
 
 from aiohttp import web
@@ -76,15 +78,20 @@ class BodyParser:
         self._workers = workers
         self._big = asyncio.Semaphore(at_once)
         self._pool: ProcessPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                self._workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_worker_init,
-            )
-        return self._pool
+    def _submit(self, work: Callable[[bytes], T], path: Path) -> Future[T]:
+        """Hand ``work`` on the file at ``path`` to a worker process. Called in a thread:
+        it may make the pool, and the pool may start a worker process (a spawn writes to
+        pipes and waits for the child)."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    self._workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_worker_init,
+                )
+            return self._pool.submit(from_file, work, str(path))
 
     async def _parse(self, request: web.Request, limit: int, work: Callable[[bytes], T]) -> T:
         body = BodyRead(request, limit, self.timing)
@@ -93,16 +100,16 @@ class BodyParser:
             return work(body.data())
         async with self._big:
             path = await body.spool()
-            loop = asyncio.get_running_loop()
             try:
-                return await loop.run_in_executor(self._executor(), from_file, work, str(path))
+                future = await asyncio.to_thread(self._submit, work, path)
+                return await asyncio.wrap_future(future)
             except BrokenProcessPool:
                 self._pool = None  # a fresh pool next time
                 raise ParserUnavailable(
                     "the server's body parser process stopped; send the request again"
                 ) from None
             finally:
-                remove_spooled(path)
+                await asyncio.to_thread(remove_spooled, path)
 
     async def body(self, request: web.Request, kind: type[B], limit: int) -> B:
         """The body decoded as ``kind`` (at most ``limit`` bytes decoded)."""

@@ -9,7 +9,7 @@ users shows nothing to a visitor without a key. The files ship in the package
 
 from __future__ import annotations
 
-from functools import cache
+import asyncio
 from importlib import resources
 
 from aiohttp import web
@@ -34,24 +34,30 @@ _HEADERS = {
 }
 
 
-@cache
-def _file(name: str) -> bytes:
-    return resources.files("asyncart.server").joinpath("web", name).read_bytes()
+_loaded: dict[str, bytes] = {}  # each file is read once, by its first request
 
 
-def _answer(name: str, content_type: str) -> web.Response:
+async def _file(name: str) -> bytes:
+    body = _loaded.get(name)
+    if body is None:
+        path = resources.files("asyncart.server").joinpath("web", name)
+        body = _loaded[name] = await asyncio.to_thread(path.read_bytes)
+    return body
+
+
+async def _answer(name: str, content_type: str) -> web.Response:
     return web.Response(
-        body=_file(name), content_type=content_type, charset="utf-8", headers=_HEADERS
+        body=await _file(name), content_type=content_type, charset="utf-8", headers=_HEADERS
     )
 
 
 async def index(request: web.Request) -> web.Response:
-    return _answer("index.html", "text/html")
+    return await _answer("index.html", "text/html")
 
 
 async def asset(request: web.Request) -> web.Response:
     name, content_type = ASSETS[request.path]
-    return _answer(name, content_type)
+    return await _answer(name, content_type)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

@@ -28,8 +28,8 @@ from asyncart.repo.audit import AuditEvent, AuditLog
 from asyncart.repo.location import StoreLocation
 from asyncart.repo.metastores import SqlMetaStore
 from asyncart.repo.metastores.database import MAX_ATTEMPTS, Database, Work
-from asyncart.server.app import AUDIT, REPO, open_app
-from asyncart.server.auth import ACCOUNTS
+from asyncart.server.app import create_app
+from asyncart.server.keys import ACCOUNTS, AUDIT, REPO
 from tests.support.stores import run_sql
 
 # -- one pool per server ------------------------------------------------------------------
@@ -54,25 +54,22 @@ async def until_backends(url: str, expected: int) -> None:
         await asyncio.sleep(0.05)
 
 
-# In process, aiohttp's warning about plain-string request keys would fail the test (the
-# subprocess servers of tests/server do not turn warnings into errors).
-@pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 async def test_a_server_on_postgresql_uses_one_pool(postgres_url: str, tmp_path: Path) -> None:
-    """A real server (open_app on 127.0.0.1, port 0) under concurrent requests that
+    """A real server (create_app on 127.0.0.1, port 0) under concurrent requests that
     authenticate (accounts), list projects (metastore) and read the audit log, while it
     records events: every connection to the database belongs to the one pool, and
     closing the server closes them all."""
-    app = await open_app(StoreLocation.of(tmp_path / "store", db=postgres_url))
-    repo, accounts, audit = app[REPO], app[ACCOUNTS], app[AUDIT]
-    assert isinstance(repo.meta, SqlMetaStore)
-    database = repo.meta.database
-    assert accounts.database is database and audit.database is database
-    await accounts.create_user("alice")
-    await accounts.grant("alice", "proj", Role.ADMIN)
-    _, key = await accounts.create_key("alice")
+    app = create_app(StoreLocation.of(tmp_path / "store", db=postgres_url))
     runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
+    await runner.setup()  # opens the store
     try:
+        repo, accounts, audit = app[REPO], app[ACCOUNTS], app[AUDIT]
+        assert isinstance(repo.meta, SqlMetaStore)
+        database = repo.meta.database
+        assert accounts.database is database and audit.database is database
+        await accounts.create_user("alice")
+        await accounts.grant("alice", "proj", Role.ADMIN)
+        _, key = await accounts.create_key("alice")
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = runner.addresses[0][1]

@@ -21,12 +21,11 @@ import aiohttp
 import blake3
 import pytest
 
-from asyncart.errors import BlobStoreError, ConfigError, ConflictError
+from asyncart.errors import BlobStoreError, ConfigError, ConflictError, S3Error
 from asyncart.repo import fsck as checker
 from asyncart.repo.blobstores import s3 as s3_module
 from asyncart.repo.blobstores import s3_multipart
 from asyncart.repo.blobstores.s3 import S3BlobStore
-from asyncart.repo.blobstores.s3_common import S3Error
 from asyncart.repo.blobstores.s3_lock import LeaseLock
 from asyncart.repo.fsck import fsck
 from asyncart.repo.gc import collect_garbage

@@ -20,7 +20,7 @@ import pytest
 from asyncart.core import protocol as P
 from asyncart.core.manifest import MAX_ENTRIES, Manifest
 from asyncart.errors import ConfigError
-from asyncart.server.app import MAX_PACK_BODY
+from asyncart.server.routes.packs import MAX_PACK_BODY
 from tests.server.test_http_api import error_of
 from tests.support.live_server import LiveServer, live_server
 from tests.support.packs import pack_body

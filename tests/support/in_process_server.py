@@ -1,7 +1,7 @@
 """The real server app in the test's own process, stopped by the test.
 
 For client tests where a server subprocess adds nothing but its start-up: the same
-app ``asyncart server`` runs (``open_app`` on a store directory, the same runner
+app ``asyncart server`` runs (``create_app`` on a store directory, the same runner
 options), listening on 127.0.0.1 with an OS-chosen port, or on a Unix socket for the
 client's transport seam (``HttpTransport(connector=...)``). Its event loop runs on a
 thread of its own, so sync tests (whose SDK calls block their thread) can use it too.
@@ -22,7 +22,7 @@ from aiohttp import web
 
 from asyncart.config import Settings
 from asyncart.repo.location import StoreLocation
-from asyncart.server.app import open_app
+from asyncart.server.app import create_app
 from asyncart.server.malformed import SafeAppRunner
 
 
@@ -42,9 +42,9 @@ class InProcessServer:
 
 
 async def _start(root: Path, unix_socket: Path | None) -> tuple[web.AppRunner, str]:
-    app = await open_app(StoreLocation.of(root))
+    app = create_app(StoreLocation.of(root))
     runner = SafeAppRunner(app, access_log=None, handle_signals=False, read_bufsize=4 << 20)
-    await runner.setup()
+    await runner.setup()  # opens the store
     site: web.BaseSite
     if unix_socket is None:
         site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 READY_PREFIX = "asyncart server listening on "
+#: Start servers that refuse blocking calls on their event loop (set for the client and
+#: server suites by ``tests.support.blocking_fixtures``), and fail a test whose server made one.
+CHECK_BLOCKING = False
+_CHECKED_SERVER = Path(__file__).with_name("checked_server.py")
 
 
 @dataclass
@@ -60,11 +64,12 @@ def live_server(
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASYNCART_")}
     env.update(extra_env or {})
+    checked = CHECK_BLOCKING
+    program = [str(_CHECKED_SERVER)] if checked else ["-m", "asyncart"]
     proc = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "asyncart",
+            *program,
             "server",
             "--root",
             str(root),
@@ -112,3 +117,15 @@ def live_server(
         pump.join(timeout=5)
         if proc.stdout:
             proc.stdout.close()
+        if checked:  # also after a failure: the blocking call may be its cause
+            _fail_on_blocking_calls(log)
+
+
+def _fail_on_blocking_calls(log: list[str]) -> None:
+    """Fail if the server announced a blocking call on its event loop (``checked_server``)."""
+    from tests.support.blocking import MARKER
+
+    text = "".join(log)
+    if MARKER in text:
+        first = text[text.index(MARKER) :]
+        raise AssertionError(f"the server made a blocking call on its event loop:\n{first[:4000]}")

@@ -54,14 +54,13 @@ from urllib.parse import urlsplit
 import anyio.to_thread
 import blake3
 
-from asyncart.errors import BlobStoreError, ConfigError, ConflictError, NotFoundError
+from asyncart.errors import BlobStoreError, ConfigError, ConflictError, NotFoundError, S3Error
 from asyncart.repo.blobstores.base import INCOMING, KINDS, BlobInfo, BlobStore, check_key
 from asyncart.repo.blobstores.s3_common import (
     DEFAULT_LOCK_LEASE,
     DENIED,
     NOT_FOUND,
     MiB,
-    S3Error,
     configured_endpoint,
     describe,
     error_code,

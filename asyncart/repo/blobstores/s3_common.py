@@ -7,7 +7,7 @@ import hashlib
 import os
 from typing import Any
 
-from asyncart.errors import BlobStoreError, ConfigError
+from asyncart.errors import ConfigError, S3Error
 
 MiB = 1 << 20
 #: How long a maintenance lock survives without renewal (seconds).
@@ -27,14 +27,6 @@ DENIED = {
 
 def md5_b64(data: bytes | bytearray | memoryview) -> str:
     return base64.b64encode(hashlib.md5(data).digest()).decode()
-
-
-class S3Error(BlobStoreError):
-    """A failed object-store request; ``s3_code`` is the S3 error code (or HTTP status)."""
-
-    def __init__(self, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.s3_code = code
 
 
 def error_code(exc: BaseException) -> str | None:

@@ -1,0 +1,31 @@
+"""How sizes and times read to a person: the one formatter of each, for every report.
+
+The CLI, the SDK's lineage drawing and the store's fsck/gc reports all print through
+these, so ``1.5 MiB`` and ``2026-12-02 14:03:07`` look the same wherever they appear.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+_LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
+_UTC_FORMAT = _LOCAL_FORMAT + "Z"
+
+
+def human_size(n: float) -> str:
+    """``512 B``, ``1.5 MiB``, ``3.0 TiB`` (binary units; TiB is the largest)."""
+    for unit in _UNITS:
+        if abs(n) < 1024 or unit == _UNITS[-1]:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def human_time(ts: float, *, utc: bool = False) -> str:
+    """``2026-12-02 14:03:07`` in local time for a Unix time, or ``...07Z`` in UTC."""
+    if utc:
+        return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime(
+            "%Y-%m-%d %H:%M:%SZ"
+        )
+    return datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")

@@ -1,0 +1,119 @@
+"""Routes of what the store holds by name: projects, artifact collections, their versions
+(commit, read, delete), manifests, and which runs consumed or produced a version.
+"""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from asyncart.core import protocol as P
+from asyncart.repo.access import Role
+from asyncart.server import pages
+from asyncart.server.keys import PARSER
+from asyncart.server.params import (
+    checked_run_id,
+    flag_query,
+    path_param,
+    scoped_repo,
+    type_query,
+)
+
+
+async def list_projects(request: web.Request) -> web.Response:
+    page = pages.page_request(request)
+    chosen, after = pages.by_name(await scoped_repo(request).list_projects(), page, lambda p: p)
+    return pages.answer("projects", list(chosen), after)
+
+
+async def list_collections(request: web.Request) -> web.Response:
+    page = pages.page_request(request)
+    cols = await scoped_repo(request).list_collections(path_param(request, "project"))
+    chosen, after = pages.by_name(cols, page, lambda c: c.name)
+    return pages.answer("collections", [c.to_json() for c in chosen], after)
+
+
+async def list_versions(request: web.Request) -> web.Response:
+    page = pages.page_request(request)
+    versions = await scoped_repo(request).list_versions(
+        path_param(request, "project"),
+        path_param(request, "name"),
+        after=page.number(),
+        limit=page.limit + 1,
+    )
+    chosen = versions[: page.limit]
+    after = str(chosen[-1].index) if len(versions) > page.limit else None
+    return pages.answer("versions", [v.to_json() for v in chosen], after)
+
+
+async def commit_version(request: web.Request) -> web.Response:
+    project, name = path_param(request, "project"), path_param(request, "name")
+    repo = scoped_repo(request)
+    repo.require(project, Role.WRITE, "pushing an artifact")  # before the body is read
+    prepared = await request.app[PARSER].commit(request, project, name)
+    checked_run_id(prepared.run_id)
+    info = await repo.commit(prepared)
+    return web.json_response(info.to_json(), status=201 if info.created else 200)
+
+
+def _version_path(request: web.Request) -> tuple[str, str, str]:
+    return path_param(request, "project"), path_param(request, "name"), path_param(request, "ref")
+
+
+async def get_version(request: web.Request) -> web.Response:
+    info = await scoped_repo(request).get_version(*_version_path(request), type_query(request))
+    return web.json_response(info.to_json())
+
+
+async def delete_version(request: web.Request) -> web.Response:
+    info = await scoped_repo(request).delete_version(
+        *_version_path(request), delete_aliases=flag_query(request, P.DELETE_ALIASES_PARAM)
+    )
+    return web.json_response(info.to_json())
+
+
+async def delete_collection(request: web.Request) -> web.Response:
+    deleted = await scoped_repo(request).delete_collection(
+        path_param(request, "project"),
+        path_param(request, "name"),
+        delete_aliases=flag_query(request, P.DELETE_ALIASES_PARAM),
+    )
+    return web.json_response({"versions": [v.to_json() for v in deleted]})
+
+
+async def get_manifest(request: web.Request) -> web.Response:
+    info, blob = await scoped_repo(request).get_manifest_blob(*_version_path(request))
+    return web.Response(
+        body=blob,
+        content_type=P.MANIFEST_MEDIA_TYPE,
+        headers={P.VERSION_INFO_HEADER: json.dumps({"digest": info.digest, "index": info.index})},
+    )
+
+
+async def version_consumers(request: web.Request) -> web.Response:
+    page = pages.page_request(request)
+    runs = await scoped_repo(request).version_consumers(*_version_path(request))
+    chosen, after = pages.by_offset(runs, page)
+    return pages.answer("runs", [r.to_json() for r in chosen], after)
+
+
+async def version_producers(request: web.Request) -> web.Response:
+    page = pages.page_request(request)
+    runs = await scoped_repo(request).version_producers(*_version_path(request))
+    chosen, after = pages.by_offset(runs, page)
+    return pages.answer("runs", [r.to_json() for r in chosen], after)
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    """Register the project, collection and version routes."""
+    router.add_get(P.PROJECTS, list_projects)
+    router.add_get(P.COLLECTIONS, list_collections)
+    router.add_get(P.VERSIONS, list_versions)
+    router.add_post(P.VERSIONS, commit_version)
+    router.add_get(P.VERSION, get_version)
+    router.add_delete(P.VERSION, delete_version)
+    router.add_delete(P.COLLECTION, delete_collection)
+    router.add_get(P.MANIFEST, get_manifest)
+    router.add_get(P.VERSION_CONSUMERS, version_consumers)
+    router.add_get(P.VERSION_PRODUCERS, version_producers)
