@@ -115,9 +115,7 @@ def publication_from_json(data: dict[str, Any]) -> Publication:
     for r in data["references"]:
         source = file_from_json(r)
         refs.append(
-            Reference(
-                source.path, r["uri"], source.local, source.identity, r.get("checksum", True)
-            )
+            Reference(source.path, r["uri"], source.local, source.identity, r.get("checksum", True))
         )
     return Publication(
         project=data["project"],

@@ -72,9 +72,11 @@ def test_add_new_file(artifact: asyncart.Artifact) -> None:
 
 def test_add_new_file_encode_error(artifact: asyncart.Artifact) -> None:
     """Mirrors test_wandb_artifacts.py::test_add_new_file_encode_error: nothing is added."""
-    with pytest.raises(UnicodeEncodeError):
-        with artifact.new_file("wave.txt", mode="w", encoding="ascii") as f:
-            f.write("∂²u/∂t²=c²·∂²u/∂x²")
+    with (
+        pytest.raises(UnicodeEncodeError),
+        artifact.new_file("wave.txt", mode="w", encoding="ascii") as f,
+    ):
+        f.write("∂²u/∂t²=c²·∂²u/∂x²")
     assert artifact.manifest.entries == {}
 
 
@@ -399,9 +401,8 @@ def test_new_file_mode_x_refuses_an_existing_name_and_w_replaces_it() -> None:
     artifact = asyncart.Artifact("test-artifact", "test-type")
     with artifact.new_file("a.txt") as f:
         f.write("one")
-    with pytest.raises(ValueError, match="already has an entry"):
-        with artifact.new_file("a.txt") as f:
-            f.write("two")
+    with pytest.raises(ValueError, match="already has an entry"), artifact.new_file("a.txt") as f:
+        f.write("two")
     with artifact.new_file("a.txt", mode="w") as f:
         f.write("three")
     assert contents(artifact) == {"a.txt": (5, None)}
@@ -412,14 +413,14 @@ def test_new_file_mode_x_refuses_an_existing_name_and_w_replaces_it() -> None:
 @pytest.mark.parametrize("invalid_name", ["../test.txt", "/test.txt", r"C:\test.txt"])
 def test_add_file_rejects_invalid_artifact_path(tmp_path: Path, invalid_name: str) -> None:
     """Mirrors tests/unit_tests/test_artifacts/test_wandb_artifacts.py::
-    test_add_file_rejects_invalid_artifact_path (and test_new_file_rejects_invalid_artifact_path)."""
+    test_add_file_rejects_invalid_artifact_path and
+    ::test_new_file_rejects_invalid_artifact_path."""
     artifact = asyncart.Artifact("test-artifact", "test-type")
     (tmp_path / "test.txt").write_text("hello")
     with pytest.raises(ValueError):
         artifact.add_file(str(tmp_path / "test.txt"), name=invalid_name)
-    with pytest.raises(ValueError):
-        with artifact.new_file(invalid_name, "w") as f:
-            f.write("test")
+    with pytest.raises(ValueError), artifact.new_file(invalid_name, "w") as f:
+        f.write("test")
     assert artifact.manifest.entries == {}
 
 
@@ -468,3 +469,23 @@ def test_remove_after_log() -> None:
         retrieved.remove("file1.txt")
     with pytest.raises(asyncart.ConfigError, match="already stored"):
         artifact.add_file(__file__)
+
+
+async def test_async_face_adds_as_the_sync_one() -> None:
+    """Mirrors test_wandb_artifacts.py::test_add_one_file and ::test_remove_file through
+    asyncart.aio: the same draft logic (one core), the same digest."""
+    from asyncart import aio
+
+    Path("file1.txt").write_text("hello")
+    sync = asyncart.Artifact("a", type="dataset")
+    sync.add_file("file1.txt")
+    art = aio.Artifact("a", type="dataset")
+    entry = art.add_file(Path("file1.txt"))
+    art.add_file("file1.txt")  # the same bytes: a no-op
+    (ref,) = art.add_reference(Path("file1.txt").resolve().as_uri(), name="r.txt")
+    art.remove(ref)
+    assert list(art.manifest.entries) == ["file1.txt"]
+    assert entry.digest == sync.manifest.entries["file1.txt"].digest
+    async with await aio.init(job_type="compat") as run:
+        await run.log_artifact(art)
+    assert art.digest == sync.digest
