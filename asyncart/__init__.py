@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the lazy names below, for type checkers and IDEs (``X as X`
     from asyncart.errors import ConflictError as ConflictError
     from asyncart.errors import ConnectError as ConnectError
     from asyncart.errors import DiskFullError as DiskFullError
+    from asyncart.errors import EntryNotFound as EntryNotFound
     from asyncart.errors import FileChangedError as FileChangedError
     from asyncart.errors import IntegrityError as IntegrityError
     from asyncart.errors import InvalidNameError as InvalidNameError
@@ -75,6 +76,7 @@ _EXPORTS: dict[str, str] = {
             "ConflictError",
             "ConnectError",
             "DiskFullError",
+            "EntryNotFound",
             "FileChangedError",
             "IntegrityError",
             "InvalidNameError",

@@ -25,6 +25,7 @@
     │   ├── VersionNotFound
     │   ├── AliasNotFound
     │   ├── RunNotFound
+    │   ├── EntryNotFound(KeyError, FileNotFoundError)  no such entry in an artifact
     │   └── ChunkMissing
     ├── ConflictError                          e.g. a type mismatch on an existing collection
     │   └── PullLockTimeout(TimeoutError)      another process held a pull's target too long
@@ -173,6 +174,17 @@ class RunNotFound(NotFoundError):
     def for_id(cls, run_id: str) -> RunNotFound:
         """The one answer for a run that does not exist or that the caller may not see."""
         return cls(f"no run with id {run_id!r}")
+
+
+class EntryNotFound(NotFoundError, KeyError, FileNotFoundError):
+    """An artifact has no entry of that name (``get_entry``, ``remove``).
+
+    A ``KeyError`` and a ``FileNotFoundError`` too, as W&B's ``get_entry`` and
+    ``remove`` raise those.
+    """
+
+    def __str__(self) -> str:  # not KeyError's repr of the message
+        return str(self.args[0]) if self.args else ""
 
 
 class ChunkMissing(NotFoundError):

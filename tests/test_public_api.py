@@ -26,6 +26,7 @@ def test_top_level_exports() -> None:
             "ConflictError",
             "ConnectError",
             "DiskFullError",
+            "EntryNotFound",
             "FileChangedError",
             "IntegrityError",
             "InvalidNameError",
@@ -96,6 +97,8 @@ def test_errors_share_one_base_and_mix_in_builtins() -> None:
     assert issubclass(asyncart.ConnectError, ConnectionError)
     assert issubclass(asyncart.RequestTimeout, TimeoutError)
     assert issubclass(asyncart.AuthError, PermissionError)
+    assert issubclass(asyncart.EntryNotFound, KeyError)  # W&B's get_entry
+    assert issubclass(asyncart.EntryNotFound, FileNotFoundError)  # W&B's remove
     for name in asyncart.__all__:
         obj = getattr(asyncart, name)
         if isinstance(obj, type) and issubclass(obj, Exception):

@@ -20,19 +20,23 @@ from asyncart.client.remote import Remote
 from asyncart.client.scan import FileIdentity, hash_file
 from asyncart.client.upload import SourceFile, push_files
 from asyncart.config import Settings
-from asyncart.core.manifest import Manifest, ManifestEntry
+from asyncart.core.manifest import Manifest, ManifestEntry, uri_digest
 from asyncart.core.models import CommitRequest, VersionInfo
 from asyncart.errors import ChunkMissing, FileChangedError
 
 
 @dataclass(frozen=True)
 class Reference:
-    """A ``file://`` reference: its size and digest are recorded, its bytes are not uploaded."""
+    """A ``file://`` reference: its size and digest are recorded, its bytes are not uploaded.
+
+    ``checksum=False``: the URI alone is recorded (its digest is ``uri_digest(uri)``).
+    """
 
     path: str
     uri: str
     local: Path
     identity: FileIdentity
+    checksum: bool = True
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,10 @@ async def publish(
 
 def reference_entry(ref: Reference) -> ManifestEntry:
     """The manifest entry of a referenced file: its digest, read now, and its URI."""
+    if not ref.checksum:
+        return ManifestEntry(
+            path=ref.path, size=ref.identity.size, digest=uri_digest(ref.uri), ref=ref.uri
+        )
     if FileIdentity.of(os.stat(ref.local)) != ref.identity:
         raise FileChangedError(f"referenced file {str(ref.local)!r} changed after it was added")
     return ManifestEntry(

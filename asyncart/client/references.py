@@ -6,6 +6,9 @@ it is refused) of exactly the recorded size. At most that many bytes are copied,
 into the part file beside the target (opened as every side file is,
 ``side_files.py``), hashed on the way; the part file is renamed into place only if
 the digest matches, and removed on any failure: no partial file is left.
+
+A reference recorded by URI only (``add_reference(checksum=False)``) has no size or
+digest to hold the file to: it is copied as it is when downloaded.
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ def copy_reference(entry: ManifestEntry, final: Path) -> None:
                 f"reference {entry.ref!r} is not a regular file (a device, FIFO, socket or "
                 "directory); only files can be referenced"
             )
-        if st.st_size != entry.size:
+        if entry.checksummed and st.st_size != entry.size:
             raise IntegrityError(
                 f"referenced file {entry.ref!r} has {st.st_size} bytes, the artifact records "
                 f"{entry.size}: it changed since it was logged"
@@ -78,19 +81,20 @@ def _copy_verified(src: int, entry: ManifestEntry, part: Path, final: Path) -> N
     dst = side_files.create(part)
     try:
         hasher = blake3.blake3()
+        unchecked = not entry.checksummed
         left = entry.size
-        while left:
-            data = os.read(src, min(_STEP, left))
+        while left or unchecked:
+            data = os.read(src, _STEP if unchecked else min(_STEP, left))
             if not data:
                 break
             hasher.update(data)
             view = memoryview(data)
             while view:
                 view = view[os.write(dst, view) :]
-            left -= len(data)
+            left = max(0, left - len(data))
         os.close(dst)
         dst = -1
-        if left or hasher.hexdigest() != entry.digest:
+        if not unchecked and (left or hasher.hexdigest() != entry.digest):
             raise IntegrityError(f"referenced file {entry.ref!r} changed since it was logged")
         os.replace(part, final)
     except BaseException:

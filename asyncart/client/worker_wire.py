@@ -96,7 +96,11 @@ def publication_to_json(pub: Publication) -> dict[str, Any]:
         "type": pub.type,
         "files": [file_to_json(f) for f in pub.files],
         "references": [
-            {**file_to_json(SourceFile(r.path, r.local, r.identity)), "uri": r.uri}
+            {
+                **file_to_json(SourceFile(r.path, r.local, r.identity)),
+                "uri": r.uri,
+                "checksum": r.checksum,
+            }
             for r in pub.references
         ],
         "aliases": list(pub.aliases),
@@ -110,7 +114,9 @@ def publication_from_json(data: dict[str, Any]) -> Publication:
     refs = []
     for r in data["references"]:
         source = file_from_json(r)
-        refs.append(Reference(source.path, r["uri"], source.local, source.identity))
+        refs.append(
+            Reference(source.path, r["uri"], source.local, source.identity, r.get("checksum", True))
+        )
     return Publication(
         project=data["project"],
         name=data["name"],

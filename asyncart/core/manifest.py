@@ -36,6 +36,7 @@ MANIFEST_FORMAT = 1
 HASH_ALGORITHM = "blake3"
 DIGEST_HEX_LENGTH = 64
 _DIGEST_DOMAIN = b"asyncart.artifact-digest.v1\n"
+_URI_DIGEST_DOMAIN = b"asyncart.uri-reference.v1\n"
 EMPTY_DIGEST = blake3.blake3(b"").hexdigest()
 MAX_ENTRIES = 1_000_000  # entries in one manifest
 MAX_SIZE = (1 << 62) - 1  # bytes of one entry, and of all entries of a manifest together
@@ -52,6 +53,23 @@ def check_hex_digest(value: object, *, what: str = "digest") -> str:
     ):
         raise ConfigError(f"{what} {value!r} is not a 64-character lowercase hex blake3 digest")
     return value
+
+
+def artifact_digest(pairs: Iterable[tuple[str, str]]) -> str:
+    """The artifact digest of ``(entry path, file digest)`` pairs, sorted by path here."""
+    h = blake3.blake3(_DIGEST_DOMAIN)
+    for path, digest in sorted(pairs):
+        h.update(path.encode() + b"\0" + digest.encode() + b"\n")
+    return h.hexdigest()
+
+
+def uri_digest(uri: str) -> str:
+    """The digest recorded for a reference added with ``checksum=False``: of its URI only.
+
+    It marks the entry as unchecked (its bytes were never read), so a download copies
+    whatever the URI holds then, and the artifact digest changes only with the URI.
+    """
+    return blake3.blake3(_URI_DIGEST_DOMAIN + uri.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -88,6 +106,11 @@ class ManifestEntry:
             )
         if self.ref is None and sum(c.size for c in self.chunks) != self.size:
             raise ConfigError(f"chunks of {self.path!r} do not add up to its size {self.size}")
+
+    @property
+    def checksummed(self) -> bool:
+        """False for a reference recorded by URI only (``add_reference(checksum=False)``)."""
+        return self.ref is None or self.digest != uri_digest(self.ref)
 
     @classmethod
     def for_file(
@@ -190,10 +213,7 @@ class Manifest:
     @property
     def digest(self) -> str:
         """The artifact digest: over sorted (path, file digest) pairs only."""
-        h = blake3.blake3(_DIGEST_DOMAIN)
-        for e in self.entries:
-            h.update(e.path.encode() + b"\0" + e.digest.encode() + b"\n")
-        return h.hexdigest()
+        return artifact_digest((e.path, e.digest) for e in self.entries)
 
     def chunk_hashes(self) -> set[str]:
         """Every chunk the stored bytes of this manifest need (references excluded)."""

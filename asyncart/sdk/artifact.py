@@ -8,11 +8,9 @@ those coroutines; ``Artifact`` (sync) runs each through the portal in one line.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, cast
 
 import anyio.to_thread
 
@@ -24,9 +22,12 @@ from asyncart.client.upload import SourceFile
 from asyncart.core.manifest import Manifest
 from asyncart.core.models import RunInfo, VersionInfo
 from asyncart.core.names import validate_alias, validate_name
-from asyncart.errors import ConfigError, IntegrityError
+from asyncart.core.paths import normalize_entry_path
+from asyncart.errors import ConfigError, EntryNotFound, IntegrityError
 from asyncart.sdk import portal
-from asyncart.sdk.draft import Draft, DraftFile, DraftReference
+from asyncart.sdk.building import DraftBuilder
+from asyncart.sdk.draft import Draft, DraftFile, DraftReference, entry_name
+from asyncart.sdk.entry import ArtifactEntry, ArtifactManifest, AsyncArtifactEntry, BaseEntry
 from asyncart.sdk.pending import PendingUpload
 
 
@@ -39,9 +40,14 @@ class ArtifactFileInfo:
     digest: str | None
     ref: str | None = None
 
+    @property
+    def name(self) -> str:
+        """The same as ``path`` (the name W&B's file listings use)."""
+        return self.path
 
-class BaseArtifact:
-    """Shared state and logic of sync and async artifacts."""
+
+class BaseArtifact(DraftBuilder):
+    """Shared state and logic of sync and async artifacts (building: ``DraftBuilder``)."""
 
     def __init__(
         self,
@@ -59,6 +65,7 @@ class BaseArtifact:
         self._draft = Draft()
         self._info: VersionInfo | None = None
         self._manifest: Manifest | None = None
+        self._stored_view: ArtifactManifest | None = None
         self._client: Client | None = None
         self._deleted = False
         self._pending: PendingUpload | None = None
@@ -112,9 +119,14 @@ class BaseArtifact:
         return info.version if info else None
 
     @property
-    def digest(self) -> str | None:
+    def digest(self) -> str:
+        """The content digest: the version's once logged; a draft's from its entries.
+
+        A draft reads each file whose digest it does not know yet, once (adding
+        only stats files).
+        """
         info = self._committed()
-        return info.digest if info else None
+        return info.digest if info else self._draft_manifest().digest()
 
     @property
     def aliases(self) -> list[str]:
@@ -153,93 +165,65 @@ class BaseArtifact:
         return info.created if info else None
 
     @property
-    def manifest(self) -> Manifest:
-        """The stored manifest (entries with sizes, digests and chunks)."""
-        return self._require_stored("read the manifest of")[1]
-
-    def files(self) -> list[ArtifactFileInfo]:
-        """The entries: from the manifest once stored, else from the draft."""
-        if self._manifest is not None:
-            return [ArtifactFileInfo(e.path, e.size, e.digest, e.ref) for e in self._manifest]
-        return [
-            ArtifactFileInfo(
-                p, e.identity.size, None, e.uri if isinstance(e, DraftReference) else None
+    def manifest(self) -> ArtifactManifest:
+        """The entries (``manifest.entries``: ``{path: entry}``): stored, or the draft's now."""
+        if self._committed() is None and not self._deleted:
+            return self._draft_manifest()
+        stored = self._require_stored("read the manifest of")[1]
+        if self._stored_view is None or self._stored_view.stored is not stored:
+            self._stored_view = ArtifactManifest(
+                {
+                    e.path: self._entry_class(self, e.path, e.size, digest=e.digest, ref=e.ref)
+                    for e in stored
+                },
+                stored,
             )
-            for p, e in sorted(self._draft.entries.items())
-        ]
+        return self._stored_view
+
+    def files(self, names: list[str] | None = None, per_page: int = 50) -> list[ArtifactFileInfo]:
+        """The entries (each with ``.name``/``.path``), all or those of ``names``.
+
+        From the manifest once stored, else from the draft (whose digests are None:
+        listing reads no file). ``per_page`` is accepted for W&B's callers: the
+        listing comes from the manifest already at hand, in one piece.
+        """
+        if not isinstance(per_page, int) or isinstance(per_page, bool) or per_page < 1:
+            raise ConfigError(f"per_page must be a positive integer, got {per_page!r}")
+        if self._manifest is not None:
+            listed = [ArtifactFileInfo(e.path, e.size, e.digest, e.ref) for e in self._manifest]
+        else:
+            listed = [
+                ArtifactFileInfo(
+                    p, e.identity.size, None, e.uri if isinstance(e, DraftReference) else None
+                )
+                for p, e in sorted(self._draft.entries.items())
+            ]
+        if names is None:
+            return listed
+        wanted = {normalize_entry_path(entry_name(n)) for n in names}
+        return [f for f in listed if f.path in wanted]
+
+    def get_entry(self, name: str | os.PathLike[str]) -> BaseEntry:
+        """The entry at ``name`` of this logged version.
+
+        Raises:
+            ConfigError: the artifact is a draft (W&B too needs it logged).
+            EntryNotFound: (a ``KeyError``) it has no entry of that name.
+        """
+        self._require_stored("get an entry of")
+        path = normalize_entry_path(entry_name(name))
+        entry = self.manifest.get(path)
+        if entry is None:
+            raise EntryNotFound(
+                f"artifact {self.qualified_name} has no entry {path!r}; "
+                f"entries: {', '.join(list(self.manifest.entries)[:10]) or '(none)'}"
+            )
+        return entry
 
     def __repr__(self) -> str:
         shown = self._info.qualified_name if self._info else self.name  # never waits
         state = " (logging)" if self.is_logging else ""
         return f"<{type(self).__name__} {shown} type={self.type!r}{state}>"
-
-    # -- building (drafts only) --------------------------------------------------
-
-    def _require_draft(self) -> Draft:
-        if self.is_logging:
-            raise ConfigError(
-                f"artifact {self.name!r} is being logged and cannot change; "
-                "create a new Artifact for further files"
-            )
-        if self._info is not None:
-            raise ConfigError(
-                f"artifact {self.qualified_name} is already stored and cannot change; "
-                f"create a new Artifact({self.name!r}, type={self.type!r}) for a new version"
-            )
-        return self._draft
-
-    def add_file(
-        self,
-        local_path: str | os.PathLike[str],
-        name: str | None = None,
-        *,
-        policy: str = "mutable",
-    ) -> ArtifactFileInfo:
-        """Add a local file (checked now: missing or unreadable files fail here).
-
-        ``policy='mutable'`` (default) snapshots the file now (a reflink where the
-        file system can, else a copy into a staging directory under the cache
-        directory): the version holds the bytes of this moment even if the file is
-        overwritten, in place or by rename, before the upload ends.
-        ``policy='immutable'`` promises the file will not change until the upload
-        ends: no copy; if it changes anyway, the log fails with FileChangedError
-        (raised by ``wait()``/``finish()``), never commits a torn version.
-        """
-        e = self._require_draft().add_file(local_path, name, policy)
-        return ArtifactFileInfo(e.path, e.identity.size, None)
-
-    def add_dir(
-        self,
-        local_path: str | os.PathLike[str],
-        name: str | None = None,
-        *,
-        policy: str = "mutable",
-    ) -> list[ArtifactFileInfo]:
-        """Add every file under a directory, recursively, optionally under ``name/``.
-
-        ``policy`` as for :meth:`add_file`, for every file.
-        """
-        return [
-            ArtifactFileInfo(e.path, e.identity.size, None)
-            for e in self._require_draft().add_dir(local_path, name, policy)
-        ]
-
-    def add_reference(self, uri: str, name: str | None = None) -> ArtifactFileInfo:
-        """Record a ``file://`` URI with its size and digest; its bytes are not uploaded."""
-        e = self._require_draft().add_reference(uri, name)
-        return ArtifactFileInfo(e.path, e.identity.size, None, uri)
-
-    @contextmanager
-    def new_file(
-        self, name: str, mode: str = "w", encoding: str | None = None
-    ) -> Iterator[IO[Any]]:
-        """Write a new file into the artifact: ``with art.new_file('a.txt') as f: f.write(...)``."""
-        with self._require_draft().new_file(name, mode, encoding) as f:
-            yield f
-
-    def remove(self, name: str) -> None:
-        """Remove an entry (or every entry under a directory name)."""
-        self._require_draft().remove(name)
 
     # -- async core ----------------------------------------------------------------
 
@@ -270,7 +254,9 @@ class BaseArtifact:
             name=self.name,
             type=self.type,
             files=tuple(SourceFile(f.path, f.local, f.identity) for f in files),
-            references=tuple(Reference(r.path, r.uri, r.local, r.identity) for r in refs),
+            references=tuple(
+                Reference(r.path, r.uri, r.local, r.identity, r.checksum) for r in refs
+            ),
             aliases=tuple(alias_list),
             metadata=self.metadata,
             description=self.description,
@@ -287,6 +273,7 @@ class BaseArtifact:
 
     def _bind(self, client: Client, info: VersionInfo, manifest: Manifest) -> None:
         self._client, self._info, self._manifest = client, info, manifest
+        self._stored_view = None
         self.metadata = dict(info.metadata)
         self.description = info.description
 
@@ -315,7 +302,8 @@ class BaseArtifact:
             await download_manifest(remote, manifest, target, client.settings, only=[path])
         entry = manifest.get(path)
         assert entry is not None
-        return str(target.joinpath(*entry.path.split("/")))
+        local = target.joinpath(*entry.path.split("/"))
+        return await anyio.to_thread.run_sync(os.path.abspath, local)  # reads the cwd
 
     async def _verify(self, root: str | os.PathLike[str] | None = None) -> None:
         _, manifest, _ = self._require_stored("verify")
@@ -344,28 +332,10 @@ class BaseArtifact:
         self._deleted = True
 
 
-class ArtifactPath:
-    """One file of a stored artifact: ``artifact.get_path('a.csv').download()``."""
-
-    def __init__(self, artifact: BaseArtifact, path: str) -> None:
-        entry = artifact.manifest.get(path)
-        if entry is None:
-            raise ConfigError(
-                f"artifact {artifact.qualified_name} has no file {path!r}; "
-                f"files: {', '.join(e.path for e in artifact.manifest.entries[:10])}"
-            )
-        self.artifact = artifact
-        self.path = entry.path
-        self.size = entry.size
-        self.digest = entry.digest
-
-    def download(self, root: str | os.PathLike[str] | None = None) -> str:
-        """Download just this file (verified); returns its local path."""
-        return portal.call(self.artifact._download_file, self.path, root)
-
-
 class Artifact(BaseArtifact):
     """A versioned artifact (sync API); see ``asyncart.aio.Artifact`` for the async one."""
+
+    _entry_class = ArtifactEntry
 
     def download(self, root: str | os.PathLike[str] | None = None) -> str:
         """Download (verified) into ``root``; return it.
@@ -374,9 +344,18 @@ class Artifact(BaseArtifact):
         """
         return portal.call(self._download, root)
 
-    def get_path(self, name: str) -> ArtifactPath:
-        """One file of the artifact, to download on its own."""
-        return ArtifactPath(self, name)
+    def get_entry(self, name: str | os.PathLike[str]) -> ArtifactEntry:
+        """The entry at ``name`` of this logged version: ``.download()`` fetches it alone.
+
+        Raises:
+            ConfigError: the artifact is a draft (W&B too needs it logged).
+            EntryNotFound: (a ``KeyError``) it has no entry of that name.
+        """
+        return cast(ArtifactEntry, super().get_entry(name))
+
+    def get_path(self, name: str | os.PathLike[str]) -> ArtifactEntry:
+        """The same as :meth:`get_entry` (W&B's older name, which it keeps as an alias)."""
+        return self.get_entry(name)
 
     def verify(self, root: str | os.PathLike[str] | None = None) -> None:
         """Raise IntegrityError unless ``root`` holds exactly this version's files."""
@@ -423,6 +402,21 @@ class Artifact(BaseArtifact):
 class AsyncArtifact(BaseArtifact):
     """A versioned artifact whose I/O methods are coroutines."""
 
+    _entry_class = AsyncArtifactEntry
+
+    def get_entry(self, name: str | os.PathLike[str]) -> AsyncArtifactEntry:
+        """The entry at ``name`` of this logged version: ``await entry.download()``.
+
+        Raises:
+            ConfigError: the artifact is a draft.
+            EntryNotFound: (a ``KeyError``) it has no entry of that name.
+        """
+        return cast(AsyncArtifactEntry, super().get_entry(name))
+
+    def get_path(self, name: str | os.PathLike[str]) -> AsyncArtifactEntry:
+        """The same as :meth:`get_entry`."""
+        return self.get_entry(name)
+
     async def download(
         self, root: str | os.PathLike[str] | None = None, *, progress: Progress | None = None
     ) -> str:
@@ -434,7 +428,7 @@ class AsyncArtifact(BaseArtifact):
         return await self._download(root, progress)
 
     async def download_file(self, name: str, root: str | os.PathLike[str] | None = None) -> str:
-        """Download one file (verified); returns its local path."""
+        """Download one file (verified); returns its absolute local path."""
         return await self._download_file(name, root)
 
     async def verify(self, root: str | os.PathLike[str] | None = None) -> None:

@@ -62,6 +62,7 @@ def test_files_and_publications_come_back_equal() -> None:
         files=(source,),
         references=(
             Reference("ref.csv", "file:///d/ref.csv", Path("/d/ref.csv"), FileIdentity(1, 2, 3, 4)),
+            Reference("u.csv", "file:///u.csv", Path("/u.csv"), FileIdentity(1, 2, 3, 5), False),
         ),
         aliases=("best",),
         metadata={"step": 10, "nested": {"a": [1, 2]}},
