@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from concurrent.futures import Future
@@ -101,7 +102,8 @@ class AsyncRun(Generic[A]):
             raise ConfigError("config must be a dict")
         owns = client is None
         if client is None:
-            client = Client(resolve_settings(url, project))
+            # Reading the settings stats files (a CA bundle): not on the event loop.
+            client = Client(await asyncio.to_thread(resolve_settings, url, project))
         remote = await client.open()
         try:
             info = await remote.create_run(

@@ -383,7 +383,7 @@ class Draft:
         return digest
 
     def _track(self, staging: Path) -> None:
-        weakref.finalize(self, shutil.rmtree, staging, True).atexit = False
+        weakref.finalize(self, _remove_in_background, staging).atexit = False
         _live.add(self)
 
     def cleanup(self) -> None:
@@ -430,3 +430,11 @@ def _listing(names: dict[str, Any] | list[str], limit: int = 10) -> str:
         return "(none)"
     shown = ", ".join(items[:limit])
     return shown + (f", … ({len(items) - limit} more)" if len(items) > limit else "")
+
+
+def _remove_in_background(staging: Path) -> None:
+    """Remove a dropped draft's staging directory on a thread of its own: a finalizer
+    runs wherever the garbage collector runs, an event loop included."""
+    threading.Thread(
+        target=shutil.rmtree, args=(staging, True), name="asyncart-cleanup", daemon=True
+    ).start()

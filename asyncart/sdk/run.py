@@ -129,8 +129,10 @@ def init(
     ``sync=True``: ``log_artifact`` blocks until the version is committed.
     """
 
+    settings = resolve_settings(url, project)  # in the caller's thread: it stats files
+
     async def start() -> AsyncRun[Artifact]:
-        client = await shared_client(resolve_settings(url, project))
+        client = await shared_client(settings)
         return await AsyncRun.start(
             job_type, project, name, config, artifact_class=Artifact, client=client
         )

@@ -33,7 +33,7 @@ from tests.support.live_server import LiveServer, live_server
 from tests.support.packs import h, pack_body
 
 HEALTH_BOUND = 0.100  # seconds: the issue's figure, asserted at the 99th percentile
-HEALTH_WORST = 2.0  # seconds: no probe may wait this long (the old code froze for 77 s)
+HEALTH_WORST = 1.0  # seconds: no probe may wait this long (the old code froze for 77 s)
 RSS_BOUND = 1500 << 20  # generous: three bombs once took 3.3 GB
 
 
@@ -231,10 +231,10 @@ async def test_health_keeps_answering_while_the_biggest_commit_is_parsed(
         f"{latencies[len(latencies) * 99 // 100] * 1000:.1f} ms, max {worst * 1000:.1f} ms"
     )
     assert len(latencies) >= 10
-    # The issue asks for every probe within 100 ms. Not met yet: single stalls of
-    # 0.2-0.9 s remain in the metastore's commit transaction (SQLAlchemy's per-row bind
-    # processing for ~262k chunk rows runs on the event loop; see the closing note of
-    # issue 15). What holds, and is asserted: 99 % of probes within 100 ms, none near a
-    # freeze.
+    # Every probe answered within 100 ms in runs on this 2-core machine while other test
+    # suites ran (max 52-78 ms): the parse runs in a worker process, the metastore's
+    # statements go in 500-row batches, large sorts share the GIL, and the server's
+    # startup objects are frozen out of the collector. Asserted with headroom for a
+    # shared CI machine's scheduler: 99 % within 100 ms, none near a freeze.
     assert latencies[len(latencies) * 99 // 100] < HEALTH_BOUND
     assert worst < HEALTH_WORST

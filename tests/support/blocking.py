@@ -47,6 +47,21 @@ ALLOWED: list[tuple[str, str, set[str], str]] = [
         {"make_engine"},
         "SQLAlchemy makes a SQLite path absolute once per engine (a getcwd; no disk I/O)",
     ),
+    # asyncpg reads its connection defaults (~/.pgpass, ~/.postgresql/ certificates) on
+    # the loop when it opens a connection; a pool opens few, and asyncpg has no other way.
+    *(
+        (function, "asyncpg/connect_utils.py", {"_parse_connect_dsn_and_args"}, "asyncpg")
+        for function in (
+            "os.stat",
+            "os.path.islink",
+            "os.readlink",
+            "os.access",
+            "os.getcwd",
+            "os.path.abspath",
+            "io.BufferedReader.read",
+            "io.TextIOWrapper.read",
+        )
+    ),
     *(
         (
             function,
