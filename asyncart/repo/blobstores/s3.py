@@ -82,12 +82,9 @@ class S3BlobStore(BlobStore):
             raise ConfigError("the multipart threshold must be at least the part size")
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
-        self.endpoint_url = endpoint_url
-        self.region = region
         self.part_size = part_size
         self.multipart_threshold = multipart_threshold
         self.lock_lease = lock_lease
-        self.max_connections = max_connections
         self.client = S3Client(
             bucket,
             self.url,

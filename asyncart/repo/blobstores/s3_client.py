@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from asyncart.errors import BlobStoreError, ConfigError, ConflictError, NotFoundError, S3Error
@@ -32,26 +32,18 @@ class UnfinishedUpload:
     mtime: float
 
 
+@dataclass(eq=False)
 class S3Client:
     """Requests to one bucket (``url`` names it in messages); call :meth:`close` when done."""
 
-    def __init__(
-        self,
-        bucket: str,
-        url: str,
-        *,
-        endpoint_url: str | None,
-        region: str | None,
-        max_connections: int,
-    ) -> None:
-        self.bucket = bucket
-        self.url = url
-        self.endpoint_url = endpoint_url
-        self.region = region
-        self.max_connections = max_connections
-        self._client: Any = None
-        self._client_cm: Any = None
-        self._client_lock = asyncio.Lock()
+    bucket: str
+    url: str
+    endpoint_url: str | None = None
+    region: str | None = None
+    max_connections: int = 64
+    _client: Any = field(default=None, init=False, repr=False)
+    _client_cm: Any = field(default=None, init=False, repr=False)
+    _client_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
     async def connect(self) -> Any:
         """The aiobotocore client, built on first use.
