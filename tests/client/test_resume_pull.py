@@ -20,6 +20,7 @@ from asyncart import aio
 from asyncart.client import journal
 from tests.support.fault_proxy import FaultProxy, running_fault_proxy
 from tests.support.live_server import LiveServer
+from tests.support.transfers import use_small_transfers
 
 MiB = 1 << 20
 PACKS = "/v1/packs/"
@@ -29,10 +30,7 @@ SIZE = 12 * MiB
 @pytest.fixture(autouse=True)
 def small_transfers(monkeypatch: pytest.MonkeyPatch) -> None:
     """1 MiB packs and ranges taken one at a time, so an interruption point is exact."""
-    monkeypatch.setenv("ASYNCART_PACK_SIZE", str(MiB))
-    monkeypatch.setenv("ASYNCART_CHUNK_SIZE", str(64 << 10))
-    monkeypatch.setenv("ASYNCART_CONCURRENCY", "1")
-    monkeypatch.setenv("ASYNCART_MAX_CONCURRENCY", "1")
+    use_small_transfers(monkeypatch, MiB, one_at_a_time=True)
 
 
 @pytest.fixture
