@@ -296,7 +296,6 @@ class S3BlobStore(BlobStore):
         ``<key>@<upload id>`` (the size is what their parts hold, the mtime their latest
         part's, or their start), and direct uploads never completed, named by their key
         ``incoming/<pack id>-<token>``."""
-
         found = [
             BlobInfo(f"{up.key[len(self.prefix) :]}@{up.upload_id}", up.size, up.mtime)
             for up in await self.client.unfinished_uploads(self.prefix)
