@@ -45,8 +45,11 @@ Builtins are mixed in so ``except OSError`` / ``except LookupError`` keep workin
 refine a class for their one raiser (e.g. ``MalformedAnswer(ProtocolError)`` in
 ``asyncart.client.answers``); they are not drawn here.
 
-The server sends ``{"code", "message", "request_id"}``; :func:`error_for_answer` is the
-one rule that turns an error answer's status and ``code`` back into a class.
+Each class names the ``code`` and HTTP status the server answers it with in its header
+(``class ChunkMissing(NotFoundError, code="chunk_missing", http_status=409)``); one
+without them keeps its base's. The server sends ``{"code", "message", "request_id"}``;
+:func:`error_for_answer` is the one rule that turns an error answer's status and
+``code`` back into a class.
 """
 
 from __future__ import annotations
@@ -60,24 +63,26 @@ class AsyncartError(Exception):
     code = "internal"
     http_status = 500
 
+    def __init_subclass__(cls, *, code: str | None = None, http_status: int | None = None) -> None:
+        """``class X(AsyncartError, code=..., http_status=...)`` sets the answer's code and
+        status of a subclass (a subclass without them keeps its base's)."""
+        super().__init_subclass__()
+        if code is not None:
+            cls.code = code
+        if http_status is not None:
+            cls.http_status = http_status
 
-class ConfigError(AsyncartError, ValueError):
+
+class ConfigError(AsyncartError, ValueError, code="bad_request", http_status=400):
     """An argument, name, path or setting is not acceptable."""
 
-    code = "bad_request"
-    http_status = 400
 
-
-class InvalidNameError(ConfigError):
+class InvalidNameError(ConfigError, code="invalid_name"):
     """An artifact, project or alias name breaks the naming rules."""
 
-    code = "invalid_name"
 
-
-class TransportError(AsyncartError):
+class TransportError(AsyncartError, code="transport"):
     """The request got no (complete) answer; safe to retry."""
-
-    code = "transport"
 
 
 class ConnectError(TransportError, ConnectionError):
@@ -92,10 +97,8 @@ class ProtocolError(TransportError):
     """The answer was malformed or cut short."""
 
 
-class CertificateError(AsyncartError):
+class CertificateError(AsyncartError, code="certificate"):
     """The server's TLS certificate could not be verified; not retried (it will not change)."""
-
-    code = "certificate"
 
 
 class ServerError(AsyncartError):
@@ -133,42 +136,33 @@ class DirectTransferError(ServerError):
     """An object store refused a presigned request (e.g. the URL expired: 403)."""
 
 
-class PermissionDenied(AsyncartError, PermissionError):
+class PermissionDenied(AsyncartError, PermissionError, code="forbidden", http_status=403):
     """The caller's key is valid but its user lacks the role the operation needs (403)."""
 
-    code = "forbidden"
-    http_status = 403
 
-
-class Unauthenticated(AsyncartError, PermissionError):
+class Unauthenticated(AsyncartError, PermissionError, code="unauthenticated", http_status=401):
     """The request carried no valid API key (the server answers 401 ``unauthenticated``
     with a ``WWW-Authenticate`` challenge; the client sees :class:`AuthError`)."""
 
-    code = "unauthenticated"
-    http_status = 401
 
-
-class NotFoundError(AsyncartError, LookupError):
+class NotFoundError(AsyncartError, LookupError, code="not_found", http_status=404):
     """Something named does not exist."""
 
-    code = "not_found"
-    http_status = 404
+
+class ArtifactNotFound(NotFoundError, code="artifact_not_found"):
+    """No artifact of that name in the project."""
 
 
-class ArtifactNotFound(NotFoundError):
-    code = "artifact_not_found"
+class VersionNotFound(NotFoundError, code="version_not_found"):
+    """The artifact has no such version."""
 
 
-class VersionNotFound(NotFoundError):
-    code = "version_not_found"
+class AliasNotFound(NotFoundError, code="alias_not_found"):
+    """No version of the artifact carries that alias."""
 
 
-class AliasNotFound(NotFoundError):
-    code = "alias_not_found"
-
-
-class RunNotFound(NotFoundError):
-    code = "run_not_found"
+class RunNotFound(NotFoundError, code="run_not_found"):
+    """No run with that id (or none the caller may see)."""
 
     @classmethod
     def for_id(cls, run_id: str) -> RunNotFound:
@@ -187,43 +181,28 @@ class EntryNotFound(NotFoundError, KeyError, FileNotFoundError):
         return str(self.args[0]) if self.args else ""
 
 
-class ChunkMissing(NotFoundError):
+class ChunkMissing(NotFoundError, code="chunk_missing", http_status=409):
     """A manifest names chunks the store does not hold."""
 
-    code = "chunk_missing"
-    http_status = 409
 
-
-class ConflictError(AsyncartError):
+class ConflictError(AsyncartError, code="conflict", http_status=409):
     """The request contradicts what is stored (e.g. a different type for a collection)."""
 
-    code = "conflict"
-    http_status = 409
 
-
-class PullLockTimeout(ConflictError, TimeoutError):
+class PullLockTimeout(ConflictError, TimeoutError, code="lock_timeout"):
     """Another process kept pulling into the same directory past ``ASYNCART_LOCK_TIMEOUT``."""
 
-    code = "lock_timeout"
 
-
-class IntegrityError(AsyncartError):
+class IntegrityError(AsyncartError, code="integrity", http_status=422):
     """Bytes did not match their digest."""
 
-    code = "integrity"
-    http_status = 422
 
-
-class FileChangedError(IntegrityError):
+class FileChangedError(IntegrityError, code="file_changed"):
     """A source file changed while it was being read for upload."""
 
-    code = "file_changed"
 
-
-class RetriesExhausted(AsyncartError):
+class RetriesExhausted(AsyncartError, code="retries_exhausted"):
     """Every retry failed; ``last_exception`` holds the final cause."""
-
-    code = "retries_exhausted"
 
     def __init__(self, message: str, *, attempts: int, last_exception: BaseException) -> None:
         super().__init__(message)
@@ -231,21 +210,16 @@ class RetriesExhausted(AsyncartError):
         self.last_exception = last_exception
 
 
-class PushWorkerError(AsyncartError):
+class PushWorkerError(AsyncartError, code="push_worker"):
     """The worker process that pushes background uploads could not start or died mid-push."""
 
-    code = "push_worker"
 
-
-class StoreError(AsyncartError):
+class StoreError(AsyncartError, code="store_error", http_status=500):
     """The store itself failed (server side)."""
 
-    code = "store_error"
-    http_status = 500
 
-
-class BlobStoreError(StoreError, OSError):
-    code = "blobstore_error"
+class BlobStoreError(StoreError, OSError, code="blobstore_error"):
+    """The blob store (a directory or an object store) failed."""
 
 
 class S3Error(BlobStoreError):
@@ -256,49 +230,34 @@ class S3Error(BlobStoreError):
         self.s3_code = code
 
 
-class MetadataStoreError(StoreError):
-    code = "metastore_error"
+class MetadataStoreError(StoreError, code="metastore_error"):
+    """The metadata database failed."""
 
 
-class StoreRetry(StoreError):
+class StoreRetry(StoreError, code="store_retry", http_status=503):
     """The request raced with store maintenance (garbage collection); sending it again works.
 
     Answered as 503, which clients retry.
     """
 
-    code = "store_retry"
-    http_status = 503
 
-
-class DiskFullError(AsyncartError, OSError):
+class DiskFullError(AsyncartError, OSError, code="disk_full", http_status=507):
     """A disk (the store's or this machine's) has no room for the bytes; not retried."""
-
-    code = "disk_full"
-    http_status = 507
 
 
 NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # EFBIG: a file size limit
 
 
-class PayloadTooLarge(ConfigError):
+class PayloadTooLarge(ConfigError, code="payload_too_large", http_status=413):
     """A request body is larger than the server accepts (413)."""
 
-    code = "payload_too_large"
-    http_status = 413
 
-
-class RequestBodyTimeout(ConfigError):
+class RequestBodyTimeout(ConfigError, code="request_timeout", http_status=408):
     """No bytes of a request body arrived for the server's body idle timeout (408)."""
 
-    code = "request_timeout"
-    http_status = 408
 
-
-class UnsupportedEncoding(ConfigError):
+class UnsupportedEncoding(ConfigError, code="unsupported_media_type", http_status=415):
     """415: a pack upload sent with a Content-Encoding (packs are sent as they are)."""
-
-    code = "unsupported_media_type"
-    http_status = 415
 
 
 _BY_CODE: dict[str, type[AsyncartError]] = {

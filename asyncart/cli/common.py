@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+import functools
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
 
+import anyio
 import click
 
 from asyncart import aio
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+Params = ParamSpec("Params")
 
 
 def open_api(url: str | None, project: str | None) -> aio.Api[aio.Artifact]:
@@ -27,3 +32,25 @@ def client_options(fn: F) -> F:
         fn
     )
     return fn
+
+
+def output_dir_option(what: str) -> Callable[[F], F]:
+    """``--output/-o DIR``, the directory of a version's files; ``what`` begins its help."""
+    return click.option(
+        "--output",
+        "-o",
+        type=click.Path(path_type=Path),
+        default=None,
+        help=f"{what} (default ./artifacts/<name>:<version>).",
+    )
+
+
+def run_in_event_loop(fn: Callable[Params, Awaitable[T]]) -> Callable[Params, T]:
+    """The coroutine function ``fn`` as a plain one that runs it in a new event loop (what
+    a click command is)."""
+
+    @functools.wraps(fn)
+    def run(*args: Params.args, **kwargs: Params.kwargs) -> T:
+        return anyio.run(functools.partial(fn, *args, **kwargs))
+
+    return run

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import anyio
 import click
 
-from asyncart.cli.common import client_options, open_api
+from asyncart.cli.common import client_options, open_api, run_in_event_loop
 from asyncart.cli.output import emit_json
 from asyncart.core.humanize import human_size, human_time
 
@@ -13,12 +12,9 @@ from asyncart.core.humanize import human_size, human_time
 @click.command()
 @click.argument("name", required=False)
 @client_options
-def ls(name: str | None, project: str | None, url: str | None, json_output: bool) -> None:
+@run_in_event_loop
+async def ls(name: str | None, project: str | None, url: str | None, json_output: bool) -> None:
     """List artifact collections, or the versions of NAME with aliases, size, files, date."""
-    anyio.run(_ls, name, project, url, json_output)
-
-
-async def _ls(name: str | None, project: str | None, url: str | None, json_output: bool) -> None:
     async with open_api(url, project) as api:
         if name is None:
             cols = await api.artifact_collections()

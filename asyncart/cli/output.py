@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.progress import (
     BarColumn,
@@ -17,6 +17,9 @@ from rich.progress import (
 from rich.progress import Progress as RichProgress
 
 from asyncart.client.progress import Progress
+
+if TYPE_CHECKING:
+    from asyncart import aio
 
 
 class BarProgress(Progress):
@@ -56,3 +59,13 @@ def emit_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
+def version_json(artifact: aio.Artifact) -> dict[str, Any]:
+    """What names a version and its size, first in a transfer command's JSON output."""
+    return {
+        "name": artifact.name,
+        "project": artifact.project,
+        "version": artifact.version,
+        "digest": artifact.digest,
+        "size": artifact.size,
+        "files": len(artifact.files()),
+    }

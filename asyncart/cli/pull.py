@@ -5,26 +5,20 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import anyio
 import click
 
-from asyncart.cli.common import client_options, open_api
-from asyncart.cli.output import emit_json, progress_for
+from asyncart.cli.common import client_options, open_api, output_dir_option, run_in_event_loop
+from asyncart.cli.output import emit_json, progress_for, version_json
 from asyncart.core.humanize import human_size
 
 
 @click.command()
 @click.argument("name")
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Directory to write into (default ./artifacts/<name>:<version>).",
-)
+@output_dir_option("Directory to write into")
 @click.option("--type", "-t", "type_", default=None, help="Require this artifact type.")
 @client_options
-def pull(
+@run_in_event_loop
+async def pull(
     name: str,
     output: Path | None,
     type_: str | None,
@@ -33,17 +27,6 @@ def pull(
     json_output: bool,
 ) -> None:
     """Download a version; files already present with the right digest are kept."""
-    anyio.run(_pull, name, output, type_, project, url, json_output)
-
-
-async def _pull(
-    name: str,
-    output: Path | None,
-    type_: str | None,
-    project: str | None,
-    url: str | None,
-    json_output: bool,
-) -> None:
     started = time.perf_counter()
     async with open_api(url, project) as api:
         artifact = await api.artifact(name, type=type_)
@@ -54,12 +37,7 @@ async def _pull(
     if json_output:
         emit_json(
             {
-                "name": artifact.name,
-                "project": artifact.project,
-                "version": artifact.version,
-                "digest": artifact.digest,
-                "size": artifact.size,
-                "files": len(artifact.files()),
+                **version_json(artifact),
                 "path": path,
                 "bytes_downloaded": stats.bytes_downloaded,
                 "bytes_reused": stats.bytes_reused,

@@ -10,7 +10,7 @@ import click
 
 from asyncart import aio
 from asyncart.cli.common import client_options
-from asyncart.cli.output import emit_json, progress_for
+from asyncart.cli.output import emit_json, progress_for, version_json
 from asyncart.core.humanize import human_size
 
 
@@ -64,12 +64,7 @@ async def _push(
     if json_output:
         emit_json(
             {
-                "name": artifact.name,
-                "project": artifact.project,
-                "version": artifact.version,
-                "digest": artifact.digest,
-                "size": artifact.size,
-                "files": len(artifact.files()),
+                **version_json(artifact),
                 "aliases": artifact.aliases,
                 "created": created,
                 "bytes_uploaded": stats.bytes_uploaded,

@@ -8,13 +8,26 @@ subcommands live in ``fsck.py``, ``gc.py`` and ``admin.py`` (users, keys, grants
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from asyncart.cli import admin, fsck, gc
-from asyncart.cli.maintenance import store_location, store_options
+from asyncart.cli.maintenance import F, store_location, store_options
 from asyncart.core import protocol as P
+
+
+def _limit(name: str, default: float, help: str) -> Callable[[F], F]:
+    """A request limit (a float, checked positive by :func:`server`)."""
+    return click.option(name, default=default, show_default=True, type=float, help=help)
+
+
+def _pem_file(name: str, help: str) -> Callable[[F], F]:
+    """A PEM file for TLS (none by default)."""
+    return click.option(
+        name, type=click.Path(path_type=Path, dir_okay=False), default=None, help=help
+    )
 
 
 @click.group(invoke_without_command=True)
@@ -23,45 +36,25 @@ from asyncart.core import protocol as P
 @click.option(
     "--port", default=8765, show_default=True, type=int, help="Port (0 picks a free one)."
 )
-@click.option(
-    "--certfile",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="PEM certificate (chain): serve HTTPS instead of HTTP.",
-)
-@click.option(
-    "--keyfile",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="PEM private key of --certfile (if not in the same file).",
-)
-@click.option(
+@_pem_file("--certfile", "PEM certificate (chain): serve HTTPS instead of HTTP.")
+@_pem_file("--keyfile", "PEM private key of --certfile (if not in the same file).")
+@_limit(
     "--header-timeout",
-    default=P.HEADER_TIMEOUT,
-    show_default=True,
-    type=float,
-    help="Seconds a connection may take to send a request's headers.",
+    P.HEADER_TIMEOUT,
+    "Seconds a connection may take to send a request's headers.",
 )
-@click.option(
+@_limit(
     "--body-timeout",
-    default=P.BODY_IDLE_TIMEOUT,
-    show_default=True,
-    type=float,
-    help="Seconds a request body may stall before the request is answered 408.",
+    P.BODY_IDLE_TIMEOUT,
+    "Seconds a request body may stall before the request is answered 408.",
 )
-@click.option(
-    "--body-grace",
-    default=P.BODY_GRACE,
-    show_default=True,
-    type=float,
-    help="Seconds a request body may take before --body-min-rate applies.",
+@_limit(
+    "--body-grace", P.BODY_GRACE, "Seconds a request body may take before --body-min-rate applies."
 )
-@click.option(
+@_limit(
     "--body-min-rate",
-    default=P.BODY_MIN_RATE,
-    show_default=True,
-    type=float,
-    help="Bytes/s a request body must average once --body-grace has passed (else 408).",
+    P.BODY_MIN_RATE,
+    "Bytes/s a request body must average once --body-grace has passed (else 408).",
 )
 @click.option(
     "--direct-transfer/--no-direct-transfer",

@@ -7,19 +7,13 @@ from pathlib import Path
 import anyio
 import click
 
-from asyncart.cli.common import client_options, open_api
+from asyncart.cli.common import client_options, open_api, output_dir_option
 from asyncart.cli.output import emit_json
 
 
 @click.command()
 @click.argument("name")
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Directory holding the files (default ./artifacts/<name>:<version>).",
-)
+@output_dir_option("Directory holding the files")
 @client_options
 def verify(
     name: str, output: Path | None, project: str | None, url: str | None, json_output: bool

@@ -8,32 +8,20 @@ server subprocess (``--url``).
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import signal
 import socket
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.cli import run_cli
 from tests.support.live_server import live_server
 
 NAME = "bike dataset"
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the CLI to completion (killed if it hangs) and return its result."""
-    return subprocess.run(
-        [sys.executable, "-m", "asyncart", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-    )
 
 
 def ok(*args: str) -> str:

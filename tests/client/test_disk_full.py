@@ -19,14 +19,14 @@ import pytest
 import asyncart
 from asyncart import aio
 from tests.support.live_server import limit_file_size, live_server
+from tests.support.transfers import use_small_transfers
 
 MiB = 1 << 20
 
 
 @pytest.fixture(autouse=True)
 def small_packs(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ASYNCART_PACK_SIZE", str(4 * MiB))
-    monkeypatch.setenv("ASYNCART_CHUNK_SIZE", str(64 << 10))
+    use_small_transfers(monkeypatch, 4 * MiB)
 
 
 async def _log(url: str, name: str, data: bytes) -> aio.Artifact:

@@ -20,7 +20,7 @@ import blake3
 import pytest
 
 from asyncart import aio
-from asyncart.client import hashcache
+from asyncart.client import hashcache_db
 from asyncart.client.hashcache import FILE_NAME, HashCache, HashedFile, settled
 from asyncart.client.progress import TransferStats
 from asyncart.client.scan import FileIdentity
@@ -252,7 +252,7 @@ async def test_failed_cache_writes_do_not_affect_the_push(
     big: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another process holds the cache's write lock for the whole push: nothing is recorded."""
-    monkeypatch.setattr(hashcache, "BUSY_TIMEOUT", 0.05)
+    monkeypatch.setattr(hashcache_db, "BUSY_TIMEOUT", 0.05)
     cache = HashCache.open(cache_file().parent, Settings.from_env().chunker)
     assert cache is not None
     cache.close()

@@ -9,9 +9,6 @@ nothing. A 401 becomes an ``AuthError`` saying which key was refused and what to
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,24 +22,12 @@ from asyncart.client.answers import ProjectList
 from asyncart.client.credentials import clear_text_host, credentials_path, store_key
 from asyncart.client.transport import HttpTransport
 from asyncart.config import Settings
+from tests.support.cli import run_cli
+from tests.support.loopback import serve_on_loopback
 
 KEY = "acart_" + "k3y" * 14 + "Q"  # the shape of a real key; no server ever sees it
 BODY = KEY.removeprefix("acart_")
 FAR = "http://10.255.255.1:9"  # not loopback, and nothing answers there
-
-
-def run_cli(
-    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the CLI to completion (killed if it hangs)."""
-    return subprocess.run(
-        [sys.executable, "-m", "asyncart", *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        env={**os.environ, **(env or {})},
-        timeout=60,
-    )
 
 
 @pytest.mark.parametrize(
@@ -181,12 +166,8 @@ async def answering(handler: Handler) -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handle)
     runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield await serve_on_loopback(runner)
     finally:
         await runner.cleanup()
 
@@ -206,16 +187,22 @@ def bearer_401(request: web.Request) -> web.Response:
     )
 
 
-async def auth_error(url: str, key: str | None, tmp_path: Path) -> asyncart.AuthError:
-    transport = HttpTransport(Settings(url=url, api_key=key, config_dir=tmp_path / "cfg"))
+async def refusal(settings: Settings, path: str = "/v1/projects") -> asyncart.AuthError:
+    """The AuthError a GET of ``path`` with ``settings`` ends in; it never shows the key."""
+    transport = HttpTransport(settings)
     try:
         with pytest.raises(asyncart.AuthError) as caught:
-            await transport.answer("GET", "/v1/projects", ProjectList, what="project list")
+            await transport.answer("GET", path, ProjectList, what="project list")
     finally:
         await transport.close()
-    assert caught.value.status == 401
     assert KEY not in str(caught.value) and BODY not in str(caught.value)
     return caught.value
+
+
+async def auth_error(url: str, key: str | None, tmp_path: Path) -> asyncart.AuthError:
+    error = await refusal(Settings(url=url, api_key=key, config_dir=tmp_path / "cfg"))
+    assert error.status == 401
+    return error
 
 
 async def test_a_401_without_a_key_says_how_to_set_one(tmp_path: Path) -> None:
@@ -233,14 +220,7 @@ async def test_a_401_for_a_key_names_where_the_key_came_from(tmp_path: Path) -> 
             "revoked; ask an admin for a new one; put a valid key in ASYNCART_API_KEY"
         )
         store_key(Settings(config_dir=tmp_path / "cfg"), url, KEY)
-        transport = HttpTransport(Settings(url=url, config_dir=tmp_path / "cfg"))
-        try:
-            with pytest.raises(asyncart.AuthError) as caught:
-                await transport.answer("GET", "/v1/projects", ProjectList, what="project list")
-        finally:
-            await transport.close()
-    message = str(caught.value)
-    assert KEY not in message and BODY not in message
+        message = str(await refusal(Settings(url=url, config_dir=tmp_path / "cfg")))
     assert f"refused the API key 'asyncart login' stored in {tmp_path / 'cfg'}" in message
     assert message.endswith(f"store a valid key with 'asyncart login --url {url}'")
 
@@ -282,12 +262,6 @@ async def test_a_server_echoing_the_key_does_not_get_it_into_the_error(tmp_path:
 
     async with answering(echo) as url:
         await auth_error(url, KEY, tmp_path)
-        transport = HttpTransport(Settings(url=url, api_key=KEY))
-        try:
-            with pytest.raises(asyncart.AuthError) as caught:
-                await transport.answer("GET", "/v1/other", ProjectList, what="project list")
-        finally:
-            await transport.close()
-    assert caught.value.status == 403
-    assert KEY not in str(caught.value) and BODY not in str(caught.value)
-    assert "[API key]" in str(caught.value)
+        error = await refusal(Settings(url=url, api_key=KEY), "/v1/other")
+    assert error.status == 403
+    assert "[API key]" in str(error)

@@ -10,6 +10,7 @@ import pytest
 from asyncart import aio
 from asyncart.client.upload import push_buffers
 from asyncart.config import Settings
+from tests.support.transfers import use_small_transfers
 
 MiB = 1 << 20
 PACK = 4 * MiB
@@ -17,8 +18,7 @@ PACK = 4 * MiB
 
 @pytest.fixture(autouse=True)
 def small_packs(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ASYNCART_PACK_SIZE", str(PACK))
-    monkeypatch.setenv("ASYNCART_CHUNK_SIZE", str(64 << 10))
+    use_small_transfers(monkeypatch, PACK)
     monkeypatch.setenv("ASYNCART_HASH_CACHE", "0")
 
 

@@ -18,8 +18,10 @@ import pytest
 import asyncart
 from asyncart import aio
 from asyncart.client import journal
+from tests.support.cli import run_cli
 from tests.support.fault_proxy import FaultProxy, running_fault_proxy
 from tests.support.live_server import LiveServer
+from tests.support.transfers import use_small_transfers
 
 MiB = 1 << 20
 PACKS = "/v1/packs/"
@@ -29,10 +31,7 @@ SIZE = 12 * MiB
 @pytest.fixture(autouse=True)
 def small_transfers(monkeypatch: pytest.MonkeyPatch) -> None:
     """1 MiB packs and ranges taken one at a time, so an interruption point is exact."""
-    monkeypatch.setenv("ASYNCART_PACK_SIZE", str(MiB))
-    monkeypatch.setenv("ASYNCART_CHUNK_SIZE", str(64 << 10))
-    monkeypatch.setenv("ASYNCART_CONCURRENCY", "1")
-    monkeypatch.setenv("ASYNCART_MAX_CONCURRENCY", "1")
+    use_small_transfers(monkeypatch, MiB, one_at_a_time=True)
 
 
 @pytest.fixture
@@ -127,17 +126,7 @@ def test_a_killed_cli_pull_resumes(server: LiveServer, model: bytes) -> None:
     out = Path("out")
     with _stalling_proxy(server.url) as proxy_url:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "asyncart",
-                "pull",
-                "model:v0",
-                "-o",
-                str(out),
-                "--url",
-                proxy_url,
-            ],
+            [sys.executable, "-m", "asyncart", *_pull_args(out, proxy_url)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -153,28 +142,16 @@ def test_a_killed_cli_pull_resumes(server: LiveServer, model: bytes) -> None:
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "asyncart",
-            "pull",
-            "model:v0",
-            "-o",
-            str(out),
-            "--url",
-            server.url,
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_cli(*_pull_args(out, server.url), "--json")
     assert result.returncode == 0, result.stderr
     assert (out / "model.bin").read_bytes() == model
     report = json.loads(result.stdout)
     assert report["bytes_resumed"] > 0
     assert report["bytes_resumed"] + report["bytes_downloaded"] == SIZE
+
+
+def _pull_args(out: Path, url: str) -> tuple[str, ...]:
+    return ("pull", "model:v0", "-o", str(out), "--url", url)
 
 
 @contextmanager

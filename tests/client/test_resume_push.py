@@ -22,6 +22,7 @@ import pytest
 from asyncart import aio
 from tests.support.fault_proxy import Fault, FaultProxy, running_fault_proxy
 from tests.support.live_server import LiveServer
+from tests.support.transfers import use_small_transfers
 
 MiB = 1 << 20
 SIZE = 12 * MiB
@@ -30,10 +31,7 @@ SIZE = 12 * MiB
 @pytest.fixture(autouse=True)
 def one_pack_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """1 MiB packs sent one after another, so "three packs arrived" is exact."""
-    monkeypatch.setenv("ASYNCART_PACK_SIZE", str(MiB))
-    monkeypatch.setenv("ASYNCART_CHUNK_SIZE", str(64 << 10))
-    monkeypatch.setenv("ASYNCART_CONCURRENCY", "1")
-    monkeypatch.setenv("ASYNCART_MAX_CONCURRENCY", "1")
+    use_small_transfers(monkeypatch, MiB, one_at_a_time=True)
 
 
 def _push(url: str, *extra: str) -> subprocess.Popen[str]:

@@ -20,6 +20,7 @@ import asyncart
 from asyncart import aio
 from tests.support.fault_proxy import Fault, FaultProxy, running_fault_proxy
 from tests.support.in_process_server import InProcessServer, in_process_server
+from tests.support.transfers import use_small_transfers
 
 MiB = 1 << 20
 PACKS = "/v1/packs"
@@ -28,8 +29,7 @@ NAME = "retry data"
 
 @pytest.fixture(autouse=True)
 def small_packs(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ASYNCART_PACK_SIZE", str(MiB))
-    monkeypatch.setenv("ASYNCART_CHUNK_SIZE", str(64 << 10))
+    use_small_transfers(monkeypatch, MiB)
 
 
 @pytest.fixture

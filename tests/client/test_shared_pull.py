@@ -30,6 +30,7 @@ from asyncart.config import Settings
 from asyncart.errors import ConfigError, PullLockTimeout
 from tests.support.fault_proxy import Fault, FaultProxy, running_fault_proxy
 from tests.support.live_server import LiveServer
+from tests.support.transfers import use_small_transfers
 
 MiB = 1 << 20
 PACKS = "/v1/packs/"
@@ -42,10 +43,7 @@ SIDECARS = (".asyncart-part", ".asyncart-journal")
 @pytest.fixture(autouse=True)
 def small_transfers(monkeypatch: pytest.MonkeyPatch) -> None:
     """1 MiB packs read one range at a time: a pull's requests are the same every time."""
-    monkeypatch.setenv("ASYNCART_PACK_SIZE", str(MiB))
-    monkeypatch.setenv("ASYNCART_CHUNK_SIZE", str(64 << 10))
-    monkeypatch.setenv("ASYNCART_CONCURRENCY", "1")
-    monkeypatch.setenv("ASYNCART_MAX_CONCURRENCY", "1")
+    use_small_transfers(monkeypatch, MiB, one_at_a_time=True)
 
 
 def _log(server: LiveServer, files: dict[str, bytes]) -> None:

@@ -17,6 +17,7 @@ import pytest
 from asyncart import aio
 from tests.support.fault_proxy import FaultProxy
 from tests.support.live_server import LiveServer
+from tests.support.transfers import use_small_transfers
 
 COUNT = 100
 SIZES = (0, 100, 10_000, 300_000, 1_500_000, 3_000_000)
@@ -26,8 +27,7 @@ SIZES = (0, 100, 10_000, 300_000, 1_500_000, 3_000_000)
 def production_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ASYNCART_MAX_ATTEMPTS", "10")  # the default, not the tests' fast 3
     monkeypatch.setenv("ASYNCART_RETRY_DEADLINE", "120")
-    monkeypatch.setenv("ASYNCART_PACK_SIZE", str(1 << 20))
-    monkeypatch.setenv("ASYNCART_CHUNK_SIZE", str(64 << 10))
+    use_small_transfers(monkeypatch, 1 << 20)
 
 
 async def test_transfers_through_random_drops_and_503s(server: LiveServer) -> None:

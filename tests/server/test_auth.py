@@ -12,7 +12,6 @@ import os
 import sqlite3
 import stat
 import subprocess
-import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -23,21 +22,8 @@ import asyncart
 from asyncart import aio
 from asyncart.repo.accounts import AccountStore, hash_api_key
 from asyncart.server.auth import check_bind, is_loopback
+from tests.support.cli import run_cli
 from tests.support.live_server import live_server
-
-
-def run_cli(
-    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the CLI to completion (killed if it hangs)."""
-    return subprocess.run(
-        [sys.executable, "-m", "asyncart", *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        env={**os.environ, **(env or {})},
-        timeout=60,
-    )
 
 
 def ok(*args: str, **kw: str) -> subprocess.CompletedProcess[str]:
@@ -207,33 +193,10 @@ def test_grants_and_the_audit_log_from_the_admin_cli(tmp_path: Path) -> None:
     Path("w.bin").write_bytes(os.urandom(50_000))
     env = {"ASYNCART_API_KEY": key}
     with live_server(root) as srv:
-        ok(
-            "push",
-            "w.bin",
-            "--name",
-            "w",
-            "--type",
-            "model",
-            "--project",
-            "vision",
-            "--url",
-            srv.url,
-            env=env,
-        )
+        push = ("push", "w.bin", "--name", "w", "--type", "model", "--url", srv.url)
+        ok(*push, "--project", "vision", env=env)
         ok("pull", "w:latest", "--project", "vision", "--url", srv.url, "-o", "out", env=env)
-        refused = run_cli(
-            "push",
-            "w.bin",
-            "--name",
-            "w",
-            "--type",
-            "model",
-            "--project",
-            "other",
-            "--url",
-            srv.url,
-            env=env,
-        )
+        refused = run_cli(*push, "--project", "other", env=env)
         assert refused.returncode == 1 and "no access" in refused.stderr
         ok("server", "admin", "revoke", "dana", "vision", "--root", str(root))
         gone = run_cli(

@@ -18,8 +18,8 @@ from asyncart.config import Settings
 from asyncart.core import protocol as P
 from asyncart.core.manifest import Manifest
 from asyncart.repo.access import Role
-from asyncart.repo.accounts import AccountStore
 from tests.server.test_http_api import error_of
+from tests.support.accounts import users_with_keys
 from tests.support.live_server import LiveServer, live_server
 from tests.support.packs import pack_body
 
@@ -221,19 +221,7 @@ def guarded(
 ) -> Iterator[tuple[LiveServer, dict[str, str]]]:
     root = tmp_path_factory.mktemp("guarded") / "store"
     root.mkdir()
-    keys: dict[str, str] = {}
-
-    async def make_users() -> None:
-        accounts = await AccountStore.open_dir(root)
-        try:
-            for user in ("nobody", "reader"):
-                await accounts.create_user(user)
-                keys[user] = (await accounts.create_key(user))[1]
-            await accounts.grant("reader", "proj", Role.READ)
-        finally:
-            await accounts.close()
-
-    asyncio.run(make_users())
+    keys = asyncio.run(users_with_keys(root, {"nobody": [], "reader": [("proj", Role.READ)]}))
     with live_server(root) as srv:
         yield srv, keys
 

@@ -26,8 +26,8 @@ import pytest
 
 from asyncart.core.manifest import Manifest
 from asyncart.repo.access import Role
-from asyncart.repo.accounts import AccountStore
 from tests.server.test_permissions import World, call
+from tests.support.accounts import users_with_keys
 from tests.support.live_server import live_server
 from tests.support.packs import h, pack_body
 
@@ -79,24 +79,12 @@ def leak_world(tmp_path: Path) -> Iterator[Leak]:
     """Alice's secret file pushed to a fresh server with alice, mallory and carol."""
     root = tmp_path / "store"
     root.mkdir()
-    keys: dict[str, str] = {}
-
-    async def users() -> None:
-        accounts = await AccountStore.open_dir(root)
-        try:
-            for user, grants in [
-                ("alice", [("secret", Role.WRITE)]),
-                ("mallory", [("public", Role.WRITE)]),
-                ("carol", [("secret", Role.READ), ("public", Role.WRITE)]),
-            ]:
-                await accounts.create_user(user)
-                for project, role in grants:
-                    await accounts.grant(user, project, role)
-                keys[user] = (await accounts.create_key(user))[1]
-        finally:
-            await accounts.close()
-
-    asyncio.run(users())
+    grants = {
+        "alice": [("secret", Role.WRITE)],
+        "mallory": [("public", Role.WRITE)],
+        "carol": [("secret", Role.READ), ("public", Role.WRITE)],
+    }
+    keys = asyncio.run(users_with_keys(root, grants))
     secret_file = tmp_path / "weights.bin"
     secret_file.write_bytes(os.urandom(SIZE))
     with live_server(root) as server:

@@ -20,7 +20,7 @@ import pytest
 
 from asyncart import aio
 from asyncart.repo.access import Role
-from asyncart.repo.accounts import AccountStore
+from tests.support.accounts import users_with_keys
 from tests.support.fault_proxy import FaultProxy
 from tests.support.live_server import LiveServer, live_server
 from tests.support.packs import h, pack_body
@@ -112,16 +112,10 @@ async def test_restricted_keys_get_urls_only_for_packs_they_may_read_whole(
 ) -> None:
     root = tmp_path / "store"
     root.mkdir()
-    accounts = await AccountStore.open_dir(root)
-    try:
-        await accounts.create_user("owner")
-        await accounts.grant("owner", "a", Role.WRITE)
-        await accounts.create_user("stranger")
-        await accounts.grant("stranger", "b", Role.WRITE)
-        owner = (await accounts.create_key("owner"))[1]
-        stranger = (await accounts.create_key("stranger"))[1]
-    finally:
-        await accounts.close()
+    keys = await users_with_keys(
+        root, {"owner": [("a", Role.WRITE)], "stranger": [("b", Role.WRITE)]}
+    )
+    owner, stranger = keys["owner"], keys["stranger"]
     with live_server(
         root, extra_args=["--blobs", s3_bucket.url], extra_env=s3_bucket.env
     ) as server:

@@ -26,8 +26,8 @@ import pytest
 
 from asyncart.core.manifest import Manifest
 from asyncart.repo.access import Role
-from asyncart.repo.accounts import AccountStore
 from tests.server.test_permissions import World, call
+from tests.support.accounts import users_with_keys
 from tests.support.live_server import live_server
 from tests.support.s3 import S3Bucket, s3_bucket, s3_server  # noqa: F401 - fixtures
 
@@ -73,19 +73,9 @@ class Store:
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     root = tmp_path / "store"
     root.mkdir()
-    keys: dict[str, str] = {}
-
-    async def users() -> None:
-        accounts = await AccountStore.open_dir(root)
-        try:
-            for user, project in [("alice", "a"), ("bob", "b")]:
-                await accounts.create_user(user)
-                await accounts.grant(user, project, Role.WRITE)
-                keys[user] = (await accounts.create_key(user))[1]
-        finally:
-            await accounts.close()
-
-    asyncio.run(users())
+    keys = asyncio.run(
+        users_with_keys(root, {"alice": [("a", Role.WRITE)], "bob": [("b", Role.WRITE)]})
+    )
     blobs: list[str] = []
     env: dict[str, str] = {}
     if request.param == "s3":

@@ -23,8 +23,8 @@ import aiohttp
 import pytest
 
 from asyncart.repo.access import Role
-from asyncart.repo.accounts import AccountStore
 from asyncart.server.openapi import openapi_spec
+from tests.support.accounts import users_with_keys
 from tests.support.live_server import LiveServer, live_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -67,16 +67,8 @@ def fuzz_target(
     if request.param == "restricted-key":
         root.mkdir()
 
-        async def make_key() -> str:
-            accounts = await AccountStore.open_dir(root)
-            try:
-                await accounts.create_user("fuzzer")
-                await accounts.grant("fuzzer", "p", Role.WRITE)
-                return (await accounts.create_key("fuzzer"))[1]
-            finally:
-                await accounts.close()
-
-        extra = ["--header", f"Authorization: Bearer {asyncio.run(make_key())}"]
+        keys = asyncio.run(users_with_keys(root, {"fuzzer": [("p", Role.WRITE)]}))
+        extra = ["--header", f"Authorization: Bearer {keys['fuzzer']}"]
     with live_server(root) as server:
         yield server.url, extra, request.param
 

@@ -28,6 +28,7 @@ from asyncart.core.manifest import Manifest, ManifestEntry
 from asyncart.core.protocol import path as route
 from asyncart.repo.access import Role
 from asyncart.repo.accounts import AccountStore
+from tests.support.accounts import users_with_keys
 from tests.support.live_server import LiveServer, live_server
 from tests.support.packs import h, pack_body, ref_of
 
@@ -141,28 +142,15 @@ async def seed(world: World, where: str) -> None:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("perm") / "store"
     root.mkdir()
-    keys: dict[str, str] = {}
-
-    async def make_users() -> None:
-        accounts = await AccountStore.open_dir(root)
-        try:
-            for user, project, role in [
-                ("no-grant", None, None),
-                ("read", "proj-a", Role.READ),
-                ("write", "proj-a", Role.WRITE),
-                ("admin", "proj-a", Role.ADMIN),
-                ("owner-b", "proj-b", Role.ADMIN),
-                ("bridge", "proj-a", Role.WRITE),
-            ]:
-                await accounts.create_user(user)
-                if project is not None and role is not None:
-                    await accounts.grant(user, project, role)
-                keys[user] = (await accounts.create_key(user))[1]
-            await accounts.grant("bridge", "proj-b", Role.READ)
-        finally:
-            await accounts.close()
-
-    asyncio.run(make_users())
+    grants = {
+        "no-grant": [],
+        "read": [("proj-a", Role.READ)],
+        "write": [("proj-a", Role.WRITE)],
+        "admin": [("proj-a", Role.ADMIN)],
+        "owner-b": [("proj-b", Role.ADMIN)],
+        "bridge": [("proj-a", Role.WRITE), ("proj-b", Role.READ)],
+    }
+    keys = asyncio.run(users_with_keys(root, grants))
     with live_server(root) as server:
         w = World(server, keys, owner={"own": keys["admin"], "other": keys["owner-b"]})
 

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from asyncart.repo.access import Role
-from asyncart.repo.accounts import AccountStore
+from tests.support.accounts import users_with_keys
 from tests.support.browser import browser, chromium_path, devtools_page, dump_dom
 from tests.support.live_server import live_server
 from tests.support.pipeline import PROJECT, log_pipeline
@@ -76,13 +76,7 @@ async def test_page_on_a_store_with_users_needs_the_key_typed_into_it(
 ) -> None:
     root = tmp_path / "store"
     root.mkdir()
-    accounts = await AccountStore.open_dir(root)
-    try:
-        await accounts.create_user("alice")
-        await accounts.grant("alice", PROJECT, Role.WRITE)
-        key = (await accounts.create_key("alice"))[1]
-    finally:
-        await accounts.close()
+    key = (await users_with_keys(root, {"alice": [(PROJECT, Role.WRITE)]}))["alice"]
     monkeypatch.setenv("ASYNCART_API_KEY", key)  # for logging the pipeline
     with live_server(root) as server:
         p = await log_pipeline(url=server.url)

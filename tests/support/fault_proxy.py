@@ -46,7 +46,6 @@ import collections
 import random
 import socket
 import struct
-import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,6 +53,8 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+
+from tests.support.loopback import loop_in_thread, run_in, serve_on_loopback
 
 _HOP_BY_HOP = frozenset(
     h.lower()
@@ -193,11 +194,7 @@ class FaultProxy:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = await serve_on_loopback(self._runner)
         return self
 
     async def close(self) -> None:
@@ -357,19 +354,12 @@ def running_fault_proxy(target: str) -> Iterator[FaultProxy]:
 
     Program faults and read counters from the test thread; they are plain attributes.
     """
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="fault-proxy", daemon=True)
-    thread.start()
-    try:
-        proxy = asyncio.run_coroutine_threadsafe(_started(target), loop).result(timeout=30)
+    with loop_in_thread("fault-proxy") as loop:
+        proxy = run_in(loop, _started(target))
         try:
             yield proxy
         finally:
-            asyncio.run_coroutine_threadsafe(proxy.close(), loop).result(timeout=30)
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=30)
-        loop.close()
+            run_in(loop, proxy.close())
 
 
 async def _started(target: str) -> FaultProxy:

@@ -36,12 +36,10 @@ in its own thread and stops it when the block ends::
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import gzip
 import json
 import re
-import threading
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,6 +55,7 @@ from asyncart.core.pack import PackHeader
 from asyncart.core.paths import normalize_entry_path
 from asyncart.errors import ConfigError
 from tests.support.fault_proxy import reset_connection
+from tests.support.loopback import loop_in_thread, run_in, serve_on_loopback
 
 PROJECT = "project"
 NAME = "name"
@@ -289,11 +288,7 @@ class HostileServer:
         r.add_get("/v1/packs/{pack}", self._pack)
         r.add_route("*", "/{tail:.*}", self._unknown)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = await serve_on_loopback(self._runner)
         return self
 
     async def close(self) -> None:
@@ -485,16 +480,9 @@ def running_hostile_server(served: Served) -> Iterator[HostileServer]:
 
     Edit ``server.served`` from the test thread between pulls (plain attributes).
     """
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="hostile-server", daemon=True)
-    thread.start()
-    try:
-        server = asyncio.run_coroutine_threadsafe(HostileServer(served).start(), loop).result(30)
+    with loop_in_thread("hostile-server") as loop:
+        server = run_in(loop, HostileServer(served).start())
         try:
             yield server
         finally:
-            asyncio.run_coroutine_threadsafe(server.close(), loop).result(timeout=30)
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=30)
-        loop.close()
+            run_in(loop, server.close())

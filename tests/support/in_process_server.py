@@ -9,9 +9,7 @@ thread of its own, so sync tests (whose SDK calls block their thread) can use it
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from asyncart.config import Settings
 from asyncart.repo.location import StoreLocation
 from asyncart.server.app import create_app
 from asyncart.server.malformed import SafeAppRunner
+from tests.support.loopback import loop_in_thread, run_in
 
 
 @dataclass
@@ -67,17 +66,9 @@ def _closed_port() -> int:
 @contextmanager
 def in_process_server(root: Path, *, unix_socket: Path | None = None) -> Iterator[InProcessServer]:
     """Serve a fresh (or existing) store directory ``root`` until the block ends."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="in-process-server", daemon=True)
-    thread.start()
-    try:
-        started = asyncio.run_coroutine_threadsafe(_start(root, unix_socket), loop)
-        runner, url = started.result(timeout=30)
+    with loop_in_thread("in-process-server") as loop:
+        runner, url = run_in(loop, _start(root, unix_socket))
         try:
             yield InProcessServer(url, root, unix_socket)
         finally:
-            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
+            run_in(loop, runner.cleanup())

@@ -1,5 +1,16 @@
 """The S3 blob store's maintenance lock: a lease object taken and renewed with conditional
-PUTs, so gc and fsck runs on different machines exclude each other."""
+PUTs, so gc and fsck runs on different machines exclude each other.
+
+A conditional ``PUT`` (``If-None-Match: *``) of the lock object takes the lock: exactly
+one of several processes, on any machines, succeeds. The holder
+renews its lease (``PUT`` with ``If-Match`` of its own ETag) every quarter lease; a lock
+not renewed for a whole lease (judged by the object store's clock: the response's
+``Date`` against the object's ``Last-Modified``) belongs to a dead holder and is taken
+over, again conditionally (``If-Match`` of the stale ETag), so two waiters cannot both
+take it. A holder that finds its lock taken (its renewal refused) cancels the work under
+the lock, which ends with :class:`~asyncart.errors.ConflictError`. The object store must
+support conditional writes (AWS S3 since 2024, MinIO, SeaweedFS, Ceph RGW Squid).
+"""
 
 from __future__ import annotations
 
@@ -46,7 +57,7 @@ class LeaseLock:
     async def _put(self, what: str, **condition: str) -> str:
         """PUT a fresh lock body under ``condition`` (IfNoneMatch / IfMatch); its ETag."""
         store, body = self.store, self._body()
-        resp = await store._call(
+        resp = await store.client.call(
             what,
             lambda c: c.put_object(
                 Bucket=store.bucket,
@@ -87,7 +98,9 @@ class LeaseLock:
             return data, resp["ETag"], resp["LastModified"].timestamp(), now
 
         try:
-            data, etag, modified, now = await store._call("reading the maintenance lock", read)
+            data, etag, modified, now = await store.client.call(
+                "reading the maintenance lock", read
+            )
         except NotFoundError:
             return False  # released meanwhile: try again
         try:
@@ -156,7 +169,7 @@ class LeaseLock:
         try:
             await asyncio.wait_for(
                 asyncio.shield(
-                    store._call(
+                    store.client.call(
                         "releasing the maintenance lock",
                         lambda c: c.delete_object(
                             Bucket=store.bucket, Key=store._lock_key, IfMatch=etag
