@@ -27,10 +27,12 @@
     │   ├── RunNotFound
     │   ├── EntryNotFound(KeyError, FileNotFoundError)  no such entry in an artifact
     │   └── ChunkMissing
-    ├── ConflictError                          e.g. a type mismatch on an existing collection
+    ├── ConflictError                          the request contradicts what is stored
+    │   ├── TypeConflict(ValueError)           an artifact's type is not the collection's
     │   └── PullLockTimeout(TimeoutError)      another process held a pull's target too long
     ├── IntegrityError                         a digest did not match the bytes
-    │   └── FileChangedError                   a source file changed while it was being read
+    │   ├── FileChangedError                   a source file changed while it was being read
+    │   └── VerificationFailed(ValueError)     verify(): a directory is not the version
     ├── RetriesExhausted                       .attempts, .last_exception
     ├── PushWorkerError                        the background push process failed to start or died
     ├── StoreError                             server side
@@ -201,6 +203,12 @@ class ConflictError(AsyncartError):
     http_status = 409
 
 
+class TypeConflict(ConflictError, ValueError):
+    """An artifact's type differs from its collection's (W&B's callers catch ``ValueError``)."""
+
+    code = "type_conflict"
+
+
 class PullLockTimeout(ConflictError, TimeoutError):
     """Another process kept pulling into the same directory past ``ASYNCART_LOCK_TIMEOUT``."""
 
@@ -218,6 +226,12 @@ class FileChangedError(IntegrityError):
     """A source file changed while it was being read for upload."""
 
     code = "file_changed"
+
+
+class VerificationFailed(IntegrityError, ValueError):
+    """``artifact.verify(root)``: a file under root is extra, missing or different."""
+
+    code = "verification_failed"
 
 
 class RetriesExhausted(AsyncartError):
@@ -315,6 +329,7 @@ _BY_CODE: dict[str, type[AsyncartError]] = {
         RunNotFound,
         ChunkMissing,
         ConflictError,
+        TypeConflict,
         PermissionDenied,
         IntegrityError,
         FileChangedError,
