@@ -160,12 +160,13 @@ class AsyncApi(Generic[A]):
         return any(c.name == collection for c in infos)
 
     async def run(self, path: str) -> AsyncApiRun[A]:
-        """The run ``[project/]run_id``: ``.logged_artifacts()``, ``.used_artifacts()``.
+        """The run ``[[entity/]project/]run_id``: ``.logged_artifacts()``, ``.used_artifacts()``.
 
         Raises:
             RunNotFound: no such run (in that project, if one is named).
         """
-        project, _, run_id = path.rpartition("/")
+        parts = path.split("/")  # [entity/][project/]run_id: an entity is not checked
+        run_id, project = parts[-1], parts[-2] if len(parts) > 1 else ""
         async with self.client.use() as remote:
             info = await remote.get_run(run_id)
         if project and info.project != project:

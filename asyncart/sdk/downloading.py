@@ -91,7 +91,7 @@ class DownloadCore:
     async def _checkout(self, root: Root = None) -> str:
         manifest = self._require_stored("check out")[1]
         target = await anyio.to_thread.run_sync(lambda: self._root(root, versioned=False))
-        await anyio.to_thread.run_sync(_remove_files, files_not_in(manifest, target))
+        await anyio.to_thread.run_sync(_remove_files_not_in, manifest, target)
         return await self._download(target)
 
     async def _file(self, root: Root = None) -> str:
@@ -114,8 +114,8 @@ class DownloadCore:
             )
 
 
-def _remove_files(paths: list[Path]) -> None:
-    for path in paths:
+def _remove_files_not_in(manifest: Manifest, root: Path) -> None:
+    for path in files_not_in(manifest, root):
         path.unlink(missing_ok=True)
 
 
