@@ -34,6 +34,7 @@ from asyncart.client.pull_lock import pull_lock
 from asyncart.client.range_writer import PackRange, Piece, RangeWriter
 from asyncart.client.references import ReferenceNotFound, copy_reference
 from asyncart.client.remote import Remote
+from asyncart.client.s3_references import fetch_s3, is_s3
 from asyncart.client.scan import FileIdentity
 from asyncart.client.tasks import task_group
 from asyncart.client.url_references import fetch_url, is_url
@@ -190,6 +191,17 @@ async def _download_locked(
                 await anyio.to_thread.run_sync(cache.close)
 
 
+def fetch_reference(entry: ManifestEntry, final: Path) -> None:
+    """Copy or fetch what reference ``entry`` names to ``final`` (by its URI's scheme)."""
+    assert entry.ref is not None
+    if is_url(entry.ref):
+        fetch_url(entry, final)
+    elif is_s3(entry.ref):
+        fetch_s3(entry, final)
+    else:
+        copy_reference(entry, final)
+
+
 def _local_files(
     entries: list[ManifestEntry], finals: list[Path], spec: ChunkerSpec, cache: HashCache | None
 ) -> tuple[dict[Path, HashedFile], int]:
@@ -258,7 +270,7 @@ def _targets_to_fetch(
         side_files.check(journal_path(final))
         if entry.ref is not None:
             try:
-                (fetch_url if is_url(entry.ref) else copy_reference)(entry, final)
+                fetch_reference(entry, final)
             except ReferenceNotFound:
                 if missing_references is None:
                     raise

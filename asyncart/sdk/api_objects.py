@@ -79,7 +79,9 @@ def ordered(versions: list[VersionInfo], order: str | None) -> list[VersionInfo]
     if key not in ("version_index", "created_at") or len(order) - len(key) > 1:
         raise ConfigError(f"order {order!r} is not one of [+|-]version_index, [+|-]created_at")
     field = "index" if key == "version_index" else "created_at"
-    return sorted(versions, key=lambda v: getattr(v, field), reverse=order.startswith("-"))
+    return sorted(
+        versions, key=lambda v: (getattr(v, field), v.index), reverse=order.startswith("-")
+    )
 
 
 def with_tags(versions: list[VersionInfo], tags: Sequence[str] | None) -> list[VersionInfo]:

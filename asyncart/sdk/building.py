@@ -17,6 +17,7 @@ from asyncart.core.models import VersionInfo
 from asyncart.errors import ConfigError
 from asyncart.sdk.draft import Draft, DraftEntry, DraftFile, DraftReference
 from asyncart.sdk.entry import ArtifactManifest, BaseEntry
+from asyncart.sdk.remote_references import remote_references
 
 if TYPE_CHECKING:
     from asyncart.sdk.artifact import BaseArtifact
@@ -127,7 +128,11 @@ class DraftBuilder:
         if isinstance(uri, BaseEntry):
             uri = uri.ref_target() if uri.ref is not None else uri.ref_url()
         draft = self._require_draft()
-        added = draft.add_reference(uri, name, checksum=checksum, max_objects=max_objects)
+        remote = remote_references(uri, name, checksum, max_objects)
+        if remote is not None:
+            added = draft.put_references(remote)
+        else:
+            added = draft.add_reference(uri, name, checksum=checksum, max_objects=max_objects)
         return [self._draft_entry(e) for e in added]
 
     @contextmanager

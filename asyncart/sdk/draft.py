@@ -23,7 +23,6 @@ from urllib.parse import quote, unquote, urlparse
 
 from asyncart.client.scan import FileIdentity, hash_file, stat_source
 from asyncart.client.snapshot import snapshot_file
-from asyncart.client.url_references import is_url, probe_url
 from asyncart.config import Settings
 from asyncart.core.manifest import uri_digest
 from asyncart.core.paths import TwinIndex, is_ancestor_path, normalize_entry_path
@@ -283,18 +282,16 @@ class Draft:
         checksum: bool = True,
         max_objects: int | None = None,
     ) -> list[DraftReference]:
-        """Record a ``file://`` URI (one entry for a file, one per file below a directory)
-        or an ``http(s)://`` URL (one entry; asked once, now, for its ETag and size)."""
+        """Record a ``file://`` URI: one entry for a file, one per file below a directory
+        (``http(s)://`` and ``s3://`` ones are built by ``remote_references.py``)."""
         parsed = urlparse(uri)
         if not parsed.scheme:
             raise ConfigError(
                 f"reference {uri!r} is not a URI; to reference a local file, use file://"
             )
-        if is_url(uri):
-            return [self._add_url(uri, parsed.path, name, checksum)]
         if parsed.scheme != "file":
             raise ConfigError(
-                f"reference {uri!r}: only file:// and http(s):// URIs are supported "
+                f"reference {uri!r}: only file://, http(s):// and s3:// URIs are supported "
                 f"(got scheme {parsed.scheme!r})"
             )
         local = Path(unquote(parsed.path))
@@ -304,23 +301,9 @@ class Draft:
         else:
             found = [(base if base is not None else local.name, uri, local)]
         staged = [(normalize_entry_path(p), u, f, stat_source(f)) for p, u, f in found]
-        return self._put_references([DraftReference(p, u, f, i, checksum) for p, u, f, i in staged])
+        return self.put_references([DraftReference(p, u, f, i, checksum) for p, u, f, i in staged])
 
-    def _add_url(
-        self, uri: str, url_path: str, name: str | os.PathLike[str] | None, checksum: bool
-    ) -> DraftReference:
-        """One ``http(s)://`` reference: its ETag and size asked for now (``checksum``)."""
-        default = unquote(url_path.rstrip("/").rpartition("/")[2])
-        if name is None and not default:
-            raise ConfigError(f"reference {uri!r} names no file; pass name= for its entry")
-        path = normalize_entry_path(entry_name(name) if name is not None else default)
-        size, digest = probe_url(uri) if checksum else (0, uri_digest(uri))
-        ref = DraftReference(
-            path, uri, Path(os.devnull), FileIdentity(size, 0, 0, 0), checksum, digest
-        )
-        return self._put_references([ref])[0]
-
-    def _put_references(self, added: list[DraftReference]) -> list[DraftReference]:
+    def put_references(self, added: list[DraftReference]) -> list[DraftReference]:
         """Add ``added`` (an entry of the same URI already there is replaced)."""
         with self._lock:
             twins = self._twins_of(self.entries)
