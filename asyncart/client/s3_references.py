@@ -111,9 +111,9 @@ def _ref_uri(bucket: str, key: str, version_id: str | None) -> str:
     return uri if version_id is None else f"{uri}?versionId={quote(version_id)}"
 
 
-def probe_s3(uri: str, max_objects: int) -> list[tuple[str, str, int, str]]:
-    """``(relative name, reference URI, size, digest)`` for the object ``uri`` names, or
-    (no such object) for every object below it as a prefix, sorted by key.
+def probe_s3(uri: str, max_objects: int) -> tuple[bool, list[tuple[str, str, int, str]]]:
+    """Whether ``uri`` names an object, and ``(relative name, reference URI, size, digest)``
+    for that object, or (no such object) for every object below it as a prefix, by key.
 
     Raises:
         ReferenceNotFound: neither an object nor a prefix holding any.
@@ -131,7 +131,7 @@ def probe_s3(uri: str, max_objects: int) -> list[tuple[str, str, int, str]]:
             vid = _version_of(head)
             ref = _ref_uri(bucket, key, vid)
             size = int(head["ContentLength"])
-            return [(key.rpartition("/")[2], ref, size, s3_digest(ref, head["ETag"], vid))]
+            return True, [(key.rpartition("/")[2], ref, size, s3_digest(ref, head["ETag"], vid))]
     prefix = key if not key or key.endswith("/") else key + "/"
     found: list[tuple[str, str, int, str]] = []
     token: dict[str, str] = {}
@@ -151,7 +151,7 @@ def probe_s3(uri: str, max_objects: int) -> list[tuple[str, str, int, str]]:
         token = {"ContinuationToken": page["NextContinuationToken"]}
     if not found:
         raise ReferenceNotFound(f"reference {uri!r}: no such object, nor objects below it")
-    return found
+    return False, found
 
 
 def fetch_s3(entry: ManifestEntry, final: Path) -> None:

@@ -111,8 +111,8 @@ class DraftBuilder:
         checksum: bool = True,
         max_objects: int | None = None,
     ) -> list[BaseEntry]:
-        """Record a ``file://`` or ``http(s)://`` URI; its bytes are not uploaded. Returns
-        the entries added.
+        """Record a ``file://``, ``http(s)://`` or ``s3://`` URI; its bytes are not
+        uploaded. Returns the entries added.
 
         A directory becomes one entry per file below it (at most ``max_objects``,
         default 10,000,000), under ``name/`` if given. With ``checksum=True`` each
@@ -123,7 +123,9 @@ class DraftBuilder:
         An ``http(s)://`` URL is one entry (named by the URL's last path component
         unless ``name`` is given), asked once, now, for its ETag and ``Content-Length``
         (as W&B records it); a download fetches it and refuses other bytes (another
-        ETag). A URL answering without an ETag is recorded by URI only.
+        ETag). A URL answering without an ETag is recorded by URI only. An ``s3://``
+        object is recorded by ETag, size and version id, a prefix as one entry per
+        object below it (``client/s3_references.py``).
         """
         if isinstance(uri, BaseEntry):
             uri = uri.ref_target() if uri.ref is not None else uri.ref_url()

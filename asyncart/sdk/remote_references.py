@@ -73,9 +73,8 @@ def s3_references(
     a prefix (one entry per object below it, under ``name/`` if given)."""
     if not checksum:
         return [_reference(_named(uri, name), uri, 0, False, uri_digest(uri))]
-    found = probe_s3(uri, max_objects)
+    is_object, found = probe_s3(uri, max_objects)
     base = entry_name(name) if name is not None else None
-    is_object = len(found) == 1 and found[0][1].partition("?")[0] == uri.partition("?")[0]
     refs = []
     for rel, ref_uri, size, digest in found:
         if is_object:
