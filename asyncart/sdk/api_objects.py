@@ -17,6 +17,7 @@ import anyio
 
 from asyncart.client.client import Client
 from asyncart.client.remote import Remote
+from asyncart.client.tasks import task_group
 from asyncart.core.models import CollectionInfo, RunInfo, VersionInfo
 from asyncart.errors import ArtifactNotFound, ConfigError
 from asyncart.sdk import portal
@@ -45,7 +46,7 @@ async def gather_limited(calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]
         async with limit:
             results[i] = await calls[i]()
 
-    async with anyio.create_task_group() as tg:
+    async with task_group() as tg:
         for i in range(len(calls)):
             tg.start_soon(run, i)
     return results
