@@ -199,3 +199,26 @@ def test_draft_cannot_be_downloaded() -> None:
     for method in (art.download, art.checkout, art.file, art.verify):
         with pytest.raises(asyncart.ConfigError, match="not been logged"):
             method()
+
+
+def test_check_existing_artifact_before_download() -> None:
+    """Mirrors test_wandb_artifacts_full.py::test_check_existing_artifact_before_download:
+    files already in place and right are left there, nothing fetched."""
+    log_mnist()
+    art = asyncart.Api().artifact("mnist:latest")
+    path = Path(art.download())
+    again = asyncart.Api().artifact("mnist:latest")
+    assert Path(again.download()) == path
+    assert again.last_transfer is not None
+    assert (again.last_transfer.bytes_downloaded, again.last_transfer.files_skipped) == (0, 1)
+    assert (path / "digits.h5").read_bytes() == b"v0"
+
+
+def test_check_changed_artifact_then_download() -> None:
+    """Mirrors test_wandb_artifacts_full.py::test_check_changed_artifact_then_download: a
+    file changed in place is replaced by the version's bytes."""
+    log_mnist()
+    path = Path(asyncart.Api().artifact("mnist:latest").download())
+    (path / "digits.h5").write_text("goodbye")
+    assert Path(asyncart.Api().artifact("mnist:latest").download()) == path
+    assert (path / "digits.h5").read_bytes() == b"v0"
