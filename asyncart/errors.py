@@ -197,7 +197,7 @@ class ChunkMissing(NotFoundError):
 
 
 class ConflictError(AsyncartError):
-    """The request contradicts what is stored (e.g. a different type for a collection)."""
+    """The request contradicts what is stored (a run id taken, a version holding aliases...)."""
 
     code = "conflict"
     http_status = 409

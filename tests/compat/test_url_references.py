@@ -114,3 +114,19 @@ def test_missing_url_reference(capsys: pytest.CaptureFixture[str]) -> None:
         assert "gone.bin" in capsys.readouterr().err
         with pytest.raises(FileNotFoundError):
             asyncart.Artifact("x", "dataset").add_reference(f"{web.url}/never.bin")
+
+
+async def test_async_face_logs_and_downloads_a_url_reference() -> None:
+    """The same through asyncart.aio (add_reference asks the URL from the caller's thread,
+    as on the sync face; the download fetches it in a worker thread)."""
+    from asyncart import aio
+
+    with serving_files({"/w.bin": b"weights"}) as web:
+        async with await aio.init(job_type="t") as run:
+            art = aio.Artifact("weights", "model")
+            art.add_reference(f"{web.url}/w.bin")
+            await run.log_artifact(art)
+        async with aio.Api() as api:
+            logged = await api.artifact("weights:latest")
+            path = await logged.get_entry("w.bin").download("out")
+    assert Path(path).read_bytes() == b"weights"
