@@ -44,6 +44,8 @@ if TYPE_CHECKING:  # the lazy names below, for type checkers and IDEs (``X as X`
     from asyncart.errors import ServiceUnavailable as ServiceUnavailable
     from asyncart.errors import StoreError as StoreError
     from asyncart.errors import TransportError as TransportError
+    from asyncart.errors import TypeConflict as TypeConflict
+    from asyncart.errors import VerificationFailed as VerificationFailed
     from asyncart.errors import VersionNotFound as VersionNotFound
     from asyncart.sdk.api import Api as Api
     from asyncart.sdk.artifact import Artifact as Artifact
@@ -91,6 +93,8 @@ _EXPORTS: dict[str, str] = {
             "ServiceUnavailable",
             "StoreError",
             "TransportError",
+            "TypeConflict",
+            "VerificationFailed",
             "VersionNotFound",
         ),
         "asyncart.errors",

@@ -27,10 +27,12 @@
     │   ├── RunNotFound
     │   ├── EntryNotFound(KeyError, FileNotFoundError)  no such entry in an artifact
     │   └── ChunkMissing
-    ├── ConflictError                          e.g. a type mismatch on an existing collection
+    ├── ConflictError                          the request contradicts what is stored
+    │   ├── TypeConflict(ValueError)           an artifact's type is not the collection's
     │   └── PullLockTimeout(TimeoutError)      another process held a pull's target too long
     ├── IntegrityError                         a digest did not match the bytes
-    │   └── FileChangedError                   a source file changed while it was being read
+    │   ├── FileChangedError                   a source file changed while it was being read
+    │   └── VerificationFailed(ValueError)     verify(): a directory is not the version
     ├── RetriesExhausted                       .attempts, .last_exception
     ├── PushWorkerError                        the background push process failed to start or died
     ├── StoreError                             server side
@@ -186,7 +188,11 @@ class ChunkMissing(NotFoundError, code="chunk_missing", http_status=409):
 
 
 class ConflictError(AsyncartError, code="conflict", http_status=409):
-    """The request contradicts what is stored (e.g. a different type for a collection)."""
+    """The request contradicts what is stored (a run id taken, a version holding aliases...)."""
+
+
+class TypeConflict(ConflictError, ValueError, code="type_conflict"):
+    """An artifact's type differs from its collection's (W&B's callers catch ``ValueError``)."""
 
 
 class PullLockTimeout(ConflictError, TimeoutError, code="lock_timeout"):
@@ -199,6 +205,10 @@ class IntegrityError(AsyncartError, code="integrity", http_status=422):
 
 class FileChangedError(IntegrityError, code="file_changed"):
     """A source file changed while it was being read for upload."""
+
+
+class VerificationFailed(IntegrityError, ValueError, code="verification_failed"):
+    """``artifact.verify(root)``: a file under root is extra, missing or different."""
 
 
 class RetriesExhausted(AsyncartError, code="retries_exhausted"):
@@ -274,6 +284,7 @@ _BY_CODE: dict[str, type[AsyncartError]] = {
         RunNotFound,
         ChunkMissing,
         ConflictError,
+        TypeConflict,
         PermissionDenied,
         IntegrityError,
         FileChangedError,

@@ -13,12 +13,14 @@ from asyncart.errors import (
     AuthError,
     ChunkMissing,
     ConfigError,
+    ConflictError,
     DirectTransferError,
     DiskFullError,
     NotFoundError,
     PermissionDenied,
     ServerError,
     ServiceUnavailable,
+    TypeConflict,
     VersionNotFound,
     error_for_answer,
 )
@@ -80,6 +82,8 @@ ANSWERS = [
     (404, "version_not_found", False, VersionNotFound),
     (404, "not_found", False, NotFoundError),
     (409, "chunk_missing", False, ChunkMissing),
+    (409, "type_conflict", False, TypeConflict),  # a ValueError, as W&B's callers catch it
+    (409, "conflict", False, ConflictError),
     (403, "forbidden", False, PermissionDenied),
     (403, "something_else", False, AuthError),
     (401, "unauthenticated", False, AuthError),

@@ -43,6 +43,8 @@ def test_top_level_exports() -> None:
             "Settings",
             "StoreError",
             "TransportError",
+            "TypeConflict",
+            "VerificationFailed",
             "VersionNotFound",
             "__version__",
             "init",
@@ -99,6 +101,10 @@ def test_errors_share_one_base_and_mix_in_builtins() -> None:
     assert issubclass(asyncart.AuthError, PermissionError)
     assert issubclass(asyncart.EntryNotFound, KeyError)  # W&B's get_entry
     assert issubclass(asyncart.EntryNotFound, FileNotFoundError)  # W&B's remove
+    assert issubclass(asyncart.TypeConflict, ValueError)  # W&B's log/use of another type
+    assert issubclass(asyncart.TypeConflict, asyncart.ConflictError)
+    assert issubclass(asyncart.VerificationFailed, ValueError)  # W&B's verify
+    assert issubclass(asyncart.VerificationFailed, asyncart.IntegrityError)
     for name in asyncart.__all__:
         obj = getattr(asyncart, name)
         if isinstance(obj, type) and issubclass(obj, Exception):

@@ -32,10 +32,12 @@ from asyncart.client.journal import journal_path
 from asyncart.client.progress import Progress, TransferStats
 from asyncart.client.pull_lock import pull_lock
 from asyncart.client.range_writer import PackRange, Piece, RangeWriter
-from asyncart.client.references import copy_reference
+from asyncart.client.references import ReferenceNotFound, copy_reference
 from asyncart.client.remote import Remote
-from asyncart.client.scan import FileIdentity, hash_file
+from asyncart.client.s3_references import fetch_s3, is_s3
+from asyncart.client.scan import FileIdentity
 from asyncart.client.tasks import task_group
+from asyncart.client.url_references import fetch_url, is_url
 from asyncart.config import Settings
 from asyncart.core.chunking import ChunkerSpec
 from asyncart.core.manifest import ChunkRef, Manifest, ManifestEntry
@@ -94,17 +96,18 @@ def _create_parts(targets: list[PartFile]) -> None:
 DOWNLOADS_DIR = Path("artifacts")
 
 
-def default_root(name: str, version: str) -> Path:
+def default_root(name: str, version: str | None) -> Path:
     """``artifacts/<name>:<version>`` (relative to the working directory), checked to be one
     directory inside ``artifacts``: the name and version come from a server's answer.
+    ``version`` None: ``artifacts/<name>`` (where ``checkout`` keeps a collection's files).
 
     Raises:
         ConfigError: the name or version is not one, or the directory is a symlink out.
     """
     validate_name(name)
-    if parse_version(version) is None:
+    if version is not None and parse_version(version) is None:
         raise ConfigError(f"version {version[:40]!r} is not of the form v<number>")
-    target = DOWNLOADS_DIR / f"{name}:{version}"
+    target = DOWNLOADS_DIR / (name if version is None else f"{name}:{version}")
     base = DOWNLOADS_DIR.resolve()
     resolved = target.resolve()
     if len(target.parts) != 2 or resolved.parent != base:
@@ -123,8 +126,12 @@ async def download_manifest(
     stats: TransferStats | None = None,
     progress: Progress | None = None,
     only: Sequence[str] | None = None,
+    missing_references: list[str] | None = None,
 ) -> Path:
     """Materialise ``manifest`` under ``root`` (only the ``only`` paths if given); verified.
+
+    ``missing_references``: when given, a reference whose target is not there is
+    skipped and its path appended (else ``ReferenceNotFound`` is raised).
 
     Holds the pull lock of ``root`` (``pull_lock.py``) throughout: processes pulling
     into the same directory at once take turns, and every one after the first finds
@@ -143,7 +150,9 @@ async def download_manifest(
         raise ConfigError(f"the artifact has no file {missing[0]!r}")
     wanted: list[ManifestEntry] = [e for e in entries if e is not None]
     async with pull_lock(root, settings.cache_dir, settings.lock_timeout):
-        await _download_locked(remote, manifest, wanted, root, settings, stats, progress)
+        await _download_locked(
+            remote, manifest, wanted, root, settings, stats, progress, missing_references
+        )
     return root
 
 
@@ -155,6 +164,7 @@ async def _download_locked(
     settings: Settings,
     stats: TransferStats,
     progress: Progress,
+    missing_references: list[str] | None,
 ) -> None:
     await anyio.to_thread.run_sync(functools.partial(root.mkdir, parents=True, exist_ok=True))
     progress.on_start("pull", sum(e.size for e in wanted), len(wanted))
@@ -163,7 +173,7 @@ async def _download_locked(
         cache = await anyio.to_thread.run_sync(HashCache.open, settings.cache_dir, manifest.chunker)
     try:
         targets, previous, skipped, resumed, read = await anyio.to_thread.run_sync(
-            _targets_to_fetch, wanted, root, manifest.chunker, cache
+            _targets_to_fetch, wanted, root, manifest.chunker, cache, missing_references
         )
         stats.bytes_read += read
         stats.files_skipped += skipped
@@ -179,6 +189,17 @@ async def _download_locked(
         if cache is not None:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(cache.close)
+
+
+def fetch_reference(entry: ManifestEntry, final: Path) -> None:
+    """Copy or fetch what reference ``entry`` names to ``final`` (by its URI's scheme)."""
+    assert entry.ref is not None
+    if is_url(entry.ref):
+        fetch_url(entry, final)
+    elif is_s3(entry.ref):
+        fetch_s3(entry, final)
+    else:
+        copy_reference(entry, final)
 
 
 def _local_files(
@@ -220,7 +241,11 @@ def _local_files(
 
 
 def _targets_to_fetch(
-    entries: list[ManifestEntry], root: Path, spec: ChunkerSpec, cache: HashCache | None
+    entries: list[ManifestEntry],
+    root: Path,
+    spec: ChunkerSpec,
+    cache: HashCache | None,
+    missing_references: list[str] | None = None,
 ) -> tuple[list[PartFile], dict[Path, Sequence[ChunkRef]], int, int, int]:
     """Sync, in one worker call: skip files already present, copy references, prepare parts.
 
@@ -244,7 +269,12 @@ def _targets_to_fetch(
         side_files.check_final(final, root)
         side_files.check(journal_path(final))
         if entry.ref is not None:
-            copy_reference(entry, final)
+            try:
+                fetch_reference(entry, final)
+            except ReferenceNotFound:
+                if missing_references is None:
+                    raise
+                missing_references.append(entry.path)
             continue
         if have is not None and len(entry.chunks) > 1:
             previous[final] = have.chunks
@@ -401,19 +431,3 @@ def _after_failure(files: list[PartFile], exc: BaseException) -> None:
         discard_all(files)
     else:
         keep_resumable(files)
-
-
-def verify_directory(manifest: Manifest, root: Path) -> list[str]:
-    """Compare files under ``root`` with ``manifest``; return the problems (empty = verified)."""
-    problems = []
-    for entry in manifest:
-        target = safe_join(root, entry.path)
-        if not target.is_file():
-            problems.append(f"{entry.path}: missing")
-        elif not entry.checksummed:
-            continue  # recorded by URI only: nothing to compare the bytes with
-        elif target.stat().st_size != entry.size:
-            problems.append(f"{entry.path}: size {target.stat().st_size}, expected {entry.size}")
-        elif hash_file(target) != entry.digest:
-            problems.append(f"{entry.path}: content differs from digest {entry.digest}")
-    return problems

@@ -294,6 +294,10 @@ class HttpRemote(Remote):
     async def finish_run(self, run_id: str, status: str) -> RunInfo:
         return await self._run(P.path(P.RUN_FINISH, run_id=run_id), {"status": status})
 
+    async def get_run(self, run_id: str) -> RunInfo:
+        path = P.path(P.RUN, run_id=run_id)
+        return (await self.http.answer("GET", path, A.RunAnswer, what="run")).info()
+
     async def use_version(
         self, run_id: str | None, project: str, name: str, ref: str, type: str | None
     ) -> VersionInfo:

@@ -87,6 +87,9 @@ class LocalRemote(Remote):
     async def finish_run(self, run_id: str, status: str) -> RunInfo:
         return await self.repo.finish_run(run_id, status)
 
+    async def get_run(self, run_id: str) -> RunInfo:
+        return await self.repo.get_run(run_id)
+
     async def use_version(
         self, run_id: str | None, project: str, name: str, ref: str, type: str | None
     ) -> VersionInfo:

@@ -27,9 +27,10 @@ from asyncart.errors import ChunkMissing, FileChangedError
 
 @dataclass(frozen=True)
 class Reference:
-    """A ``file://`` reference: its size and digest are recorded, its bytes are not uploaded.
+    """A reference: its size and digest are recorded, its bytes are not uploaded.
 
     ``checksum=False``: the URI alone is recorded (its digest is ``uri_digest(uri)``).
+    ``digest``: known already (an ``http(s)://`` URL's); else read from ``local`` now.
     """
 
     path: str
@@ -37,6 +38,7 @@ class Reference:
     local: Path
     identity: FileIdentity
     checksum: bool = True
+    digest: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,9 @@ async def publish(
 
 
 def reference_entry(ref: Reference) -> ManifestEntry:
-    """The manifest entry of a referenced file: its digest, read now, and its URI."""
+    """The manifest entry of a referenced file: its digest (read now, unless known) and URI."""
+    if ref.digest is not None:
+        return ManifestEntry(path=ref.path, size=ref.identity.size, digest=ref.digest, ref=ref.uri)
     if not ref.checksum:
         return ManifestEntry(
             path=ref.path, size=ref.identity.size, digest=uri_digest(ref.uri), ref=ref.uri

@@ -24,9 +24,14 @@ import blake3
 from asyncart.client import side_files
 from asyncart.core.manifest import ManifestEntry
 from asyncart.core.paths import RESERVED_SUFFIX, sidecar_path
-from asyncart.errors import ConfigError, IntegrityError
+from asyncart.errors import ConfigError, IntegrityError, NotFoundError
 
 _STEP = 1 << 20
+
+
+class ReferenceNotFound(NotFoundError, FileNotFoundError):
+    """What a reference names is not there (a download may skip it:
+    ``allow_missing_references``)."""
 
 
 def reference_source(entry: ManifestEntry) -> Path:
@@ -50,15 +55,18 @@ def copy_reference(entry: ManifestEntry, final: Path) -> None:
     """Copy the file ``entry.ref`` names to ``final``, verified against the entry.
 
     Raises:
+        ReferenceNotFound: the file is not there.
         ConfigError: the reference is not a readable regular file.
         IntegrityError: its size or digest is not the recorded one.
     """
     source = reference_source(entry)
-    final.parent.mkdir(parents=True, exist_ok=True)
     try:
         src = os.open(source, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise ReferenceNotFound(f"referenced file {entry.ref!r} does not exist") from None
     except OSError as exc:
         raise ConfigError(f"reference {entry.ref!r} cannot be read: {exc.strerror}") from None
+    final.parent.mkdir(parents=True, exist_ok=True)
     try:
         st = os.fstat(src)
         if not stat.S_ISREG(st.st_mode):

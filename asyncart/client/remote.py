@@ -92,6 +92,10 @@ class Remote(ABC):
     async def finish_run(self, run_id: str, status: str) -> RunInfo: ...
 
     @abstractmethod
+    async def get_run(self, run_id: str) -> RunInfo:
+        """A run by id (``RunNotFound`` if there is none the caller may read)."""
+
+    @abstractmethod
     async def use_version(
         self, run_id: str | None, project: str, name: str, ref: str, type: str | None
     ) -> VersionInfo: ...

@@ -100,6 +100,7 @@ def publication_to_json(pub: Publication) -> dict[str, Any]:
                 **file_to_json(SourceFile(r.path, r.local, r.identity)),
                 "uri": r.uri,
                 "checksum": r.checksum,
+                "digest": r.digest,
             }
             for r in pub.references
         ],
@@ -115,7 +116,14 @@ def publication_from_json(data: dict[str, Any]) -> Publication:
     for r in data["references"]:
         source = file_from_json(r)
         refs.append(
-            Reference(source.path, r["uri"], source.local, source.identity, r.get("checksum", True))
+            Reference(
+                source.path,
+                r["uri"],
+                source.local,
+                source.identity,
+                r.get("checksum", True),
+                r.get("digest"),
+            )
         )
     return Publication(
         project=data["project"],

@@ -46,6 +46,7 @@ from asyncart.errors import (
     ConfigError,
     ConflictError,
     IntegrityError,
+    TypeConflict,
 )
 from asyncart.repo.backfill import complete_holders, complete_manifest_hashes
 from asyncart.repo.blobstores.base import BlobStore, check_key
@@ -290,7 +291,7 @@ class Repository:
             InvalidNameError / ConfigError: bad names, aliases or manifest.
             PayloadTooLarge: metadata or description over their limits.
             ChunkMissing: the manifest names chunks the store does not hold.
-            ConflictError: the collection exists with another type.
+            TypeConflict: the collection exists with another type.
         """
         validate_name(req.project, what="project name")
         validate_name(req.name)
@@ -450,7 +451,7 @@ class Repository:
         """Resolve a version, check its type, and record it as the run's input."""
         info = await self.meta.get_version(project, name, ref)
         if type is not None and info.type != type:
-            raise ConflictError(
+            raise TypeConflict(
                 f"artifact {project}/{name} is of type {info.type!r}, not {type!r}; "
                 f"pass type={info.type!r} or use another artifact"
             )

@@ -1,21 +1,20 @@
 """Artifacts: the W&B-style object users build, log, use and download.
 
 ``BaseArtifact`` holds everything: the draft builder (no I/O beyond ``stat``)
-and the async implementations (``_download`` etc.). ``AsyncArtifact`` exposes
-those coroutines; ``Artifact`` (sync) runs each through the portal in one line.
+and the async implementations (``_log`` etc.; downloading: ``downloading.py``).
+``AsyncArtifact`` exposes those coroutines; ``Artifact`` (sync) runs each through
+the portal in one line.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
 
 import anyio.to_thread
 
 from asyncart.client.client import Client
-from asyncart.client.download import default_root, download_manifest, verify_directory
 from asyncart.client.progress import Progress, TransferStats
 from asyncart.client.publish import Publication, Reference
 from asyncart.client.upload import SourceFile
@@ -23,9 +22,10 @@ from asyncart.core.manifest import Manifest
 from asyncart.core.models import RunInfo, VersionInfo
 from asyncart.core.names import validate_alias, validate_name
 from asyncart.core.paths import normalize_entry_path
-from asyncart.errors import ConfigError, EntryNotFound, IntegrityError
+from asyncart.errors import ConfigError, EntryNotFound
 from asyncart.sdk import portal
 from asyncart.sdk.building import DraftBuilder
+from asyncart.sdk.downloading import AsyncDownloads, DownloadCore, SyncDownloads
 from asyncart.sdk.draft import Draft, DraftFile, DraftReference, entry_name
 from asyncart.sdk.entry import ArtifactEntry, ArtifactManifest, AsyncArtifactEntry, BaseEntry
 from asyncart.sdk.pending import PendingUpload
@@ -46,7 +46,7 @@ class ArtifactFileInfo:
         return self.path
 
 
-class BaseArtifact(DraftBuilder):
+class BaseArtifact(DraftBuilder, DownloadCore):
     """Shared state and logic of sync and async artifacts (building: ``DraftBuilder``)."""
 
     def __init__(
@@ -255,7 +255,7 @@ class BaseArtifact(DraftBuilder):
             type=self.type,
             files=tuple(SourceFile(f.path, f.local, f.identity) for f in files),
             references=tuple(
-                Reference(r.path, r.uri, r.local, r.identity, r.checksum) for r in refs
+                Reference(r.path, r.uri, r.local, r.identity, r.checksum, r.digest) for r in refs
             ),
             aliases=tuple(alias_list),
             metadata=self.metadata,
@@ -277,43 +277,6 @@ class BaseArtifact(DraftBuilder):
         self.metadata = dict(info.metadata)
         self.description = info.description
 
-    def _default_root(self) -> Path:
-        info = self._require_stored("download")[0]
-        return default_root(info.name, info.version)
-
-    async def _download(
-        self, root: str | os.PathLike[str] | None = None, progress: Progress | None = None
-    ) -> str:
-        _, manifest, client = self._require_stored("download")
-        if root is not None:
-            target = Path(root)
-        else:  # checked by resolving its symlinks: file system calls
-            target = await anyio.to_thread.run_sync(self._default_root)
-        stats = TransferStats()
-        async with client.use() as remote:
-            await download_manifest(remote, manifest, target, client.settings, stats, progress)
-        self.last_transfer = stats
-        return str(target)
-
-    async def _download_file(self, path: str, root: str | os.PathLike[str] | None = None) -> str:
-        _, manifest, client = self._require_stored("download")
-        target = Path(root) if root is not None else self._default_root()
-        async with client.use() as remote:
-            await download_manifest(remote, manifest, target, client.settings, only=[path])
-        entry = manifest.get(path)
-        assert entry is not None
-        local = target.joinpath(*entry.path.split("/"))
-        return await anyio.to_thread.run_sync(os.path.abspath, local)  # reads the cwd
-
-    async def _verify(self, root: str | os.PathLike[str] | None = None) -> None:
-        _, manifest, _ = self._require_stored("verify")
-        target = Path(root) if root is not None else self._default_root()
-        problems = await anyio.to_thread.run_sync(verify_directory, manifest, target)
-        if problems:
-            raise IntegrityError(
-                f"{target} does not match {self.qualified_name}: " + "; ".join(problems[:10])
-            )
-
     async def _logged_by(self) -> RunInfo | None:
         info, _, client = self._require_stored("query lineage of")
         async with client.use() as remote:
@@ -332,17 +295,10 @@ class BaseArtifact(DraftBuilder):
         self._deleted = True
 
 
-class Artifact(BaseArtifact):
+class Artifact(BaseArtifact, SyncDownloads):
     """A versioned artifact (sync API); see ``asyncart.aio.Artifact`` for the async one."""
 
     _entry_class = ArtifactEntry
-
-    def download(self, root: str | os.PathLike[str] | None = None) -> str:
-        """Download (verified) into ``root``; return it.
-
-        ``root`` defaults to ``./artifacts/<name>:<version>``.
-        """
-        return portal.call(self._download, root)
 
     def get_entry(self, name: str | os.PathLike[str]) -> ArtifactEntry:
         """The entry at ``name`` of this logged version: ``.download()`` fetches it alone.
@@ -356,10 +312,6 @@ class Artifact(BaseArtifact):
     def get_path(self, name: str | os.PathLike[str]) -> ArtifactEntry:
         """The same as :meth:`get_entry` (W&B's older name, which it keeps as an alias)."""
         return self.get_entry(name)
-
-    def verify(self, root: str | os.PathLike[str] | None = None) -> None:
-        """Raise IntegrityError unless ``root`` holds exactly this version's files."""
-        portal.call(self._verify, root)
 
     def logged_by(self) -> RunInfo | None:
         """The run that created this version."""
@@ -399,7 +351,7 @@ class Artifact(BaseArtifact):
         return self._pending is not None and self._pending.cancel()
 
 
-class AsyncArtifact(BaseArtifact):
+class AsyncArtifact(BaseArtifact, AsyncDownloads):
     """A versioned artifact whose I/O methods are coroutines."""
 
     _entry_class = AsyncArtifactEntry
@@ -416,24 +368,6 @@ class AsyncArtifact(BaseArtifact):
     def get_path(self, name: str | os.PathLike[str]) -> AsyncArtifactEntry:
         """The same as :meth:`get_entry`."""
         return self.get_entry(name)
-
-    async def download(
-        self, root: str | os.PathLike[str] | None = None, *, progress: Progress | None = None
-    ) -> str:
-        """Download (verified) into ``root`` (default ``./artifacts/<name>:<version>``).
-
-        ``progress`` hears the transfer as it goes; :attr:`last_transfer` holds its
-        totals afterwards (bytes downloaded, reused from local files, resumed).
-        """
-        return await self._download(root, progress)
-
-    async def download_file(self, name: str, root: str | os.PathLike[str] | None = None) -> str:
-        """Download one file (verified); returns its absolute local path."""
-        return await self._download_file(name, root)
-
-    async def verify(self, root: str | os.PathLike[str] | None = None) -> None:
-        """Raise IntegrityError unless ``root`` holds exactly this version's files."""
-        await self._verify(root)
 
     async def logged_by(self) -> RunInfo | None:
         return await self._logged_by()

@@ -17,6 +17,7 @@ from asyncart.core.models import VersionInfo
 from asyncart.errors import ConfigError
 from asyncart.sdk.draft import Draft, DraftEntry, DraftFile, DraftReference
 from asyncart.sdk.entry import ArtifactManifest, BaseEntry
+from asyncart.sdk.remote_references import remote_references
 
 if TYPE_CHECKING:
     from asyncart.sdk.artifact import BaseArtifact
@@ -110,18 +111,30 @@ class DraftBuilder:
         checksum: bool = True,
         max_objects: int | None = None,
     ) -> list[BaseEntry]:
-        """Record a ``file://`` URI; its bytes are not uploaded. Returns the entries added.
+        """Record a ``file://``, ``http(s)://`` or ``s3://`` URI; its bytes are not
+        uploaded. Returns the entries added.
 
         A directory becomes one entry per file below it (at most ``max_objects``,
         default 10,000,000), under ``name/`` if given. With ``checksum=True`` each
         file's size and digest are recorded (read at log time) and a download checks
         them; ``checksum=False`` records the URI only: the version changes only when
         the URI does, and a download copies whatever the file holds then.
+
+        An ``http(s)://`` URL is one entry (named by the URL's last path component
+        unless ``name`` is given), asked once, now, for its ETag and ``Content-Length``
+        (as W&B records it); a download fetches it and refuses other bytes (another
+        ETag). A URL answering without an ETag is recorded by URI only. An ``s3://``
+        object is recorded by ETag, size and version id, a prefix as one entry per
+        object below it (``client/s3_references.py``).
         """
         if isinstance(uri, BaseEntry):
             uri = uri.ref_target() if uri.ref is not None else uri.ref_url()
         draft = self._require_draft()
-        added = draft.add_reference(uri, name, checksum=checksum, max_objects=max_objects)
+        remote = remote_references(uri, name, checksum, max_objects)
+        if remote is not None:
+            added = draft.put_references(remote)
+        else:
+            added = draft.add_reference(uri, name, checksum=checksum, max_objects=max_objects)
         return [self._draft_entry(e) for e in added]
 
     @contextmanager
@@ -159,6 +172,8 @@ class DraftBuilder:
             digest=draft._digests.get(path),
             digest_of=lambda: draft.digest_of(path),
             ref=entry.uri if isinstance(entry, DraftReference) else None,
-            local_path=str(entry.local),
+            local_path=None
+            if isinstance(entry, DraftReference) and entry.digest
+            else str(entry.local),
             skip_cache=entry.skip_cache if isinstance(entry, DraftFile) else False,
         )

@@ -58,6 +58,7 @@ def snapshot_cache_dir() -> Path:
     """Where a new draft stages its snapshots: the last run's cache dir, else the environment's."""
     return (_run_settings or Settings.from_env()).cache_dir
 
+
 #: W&B's default bound on the files one ``add_reference`` of a directory may record.
 DEFAULT_MAX_OBJECTS = 10_000_000
 
@@ -80,9 +81,11 @@ class DraftFile:
 
 @dataclass(frozen=True)
 class DraftReference:
-    """A ``file://`` reference: its size and digest are recorded, its bytes are not uploaded.
+    """A reference: its size and digest are recorded, its bytes are not uploaded.
 
     ``checksum=False``: only the URI is recorded (the digest is :func:`uri_digest`).
+    ``digest``: known when added (an ``http(s)://`` URL's, from its ETag; ``local`` is
+    then unused); else read from the ``file://`` reference's ``local`` file.
     """
 
     path: str
@@ -90,6 +93,7 @@ class DraftReference:
     local: Path
     identity: FileIdentity
     checksum: bool = True
+    digest: str | None = None
 
 
 DraftEntry = DraftFile | DraftReference
@@ -278,7 +282,8 @@ class Draft:
         checksum: bool = True,
         max_objects: int | None = None,
     ) -> list[DraftReference]:
-        """Record a ``file://`` URI: one entry for a file, one per file below a directory."""
+        """Record a ``file://`` URI: one entry for a file, one per file below a directory
+        (``http(s)://`` and ``s3://`` ones are built by ``remote_references.py``)."""
         parsed = urlparse(uri)
         if not parsed.scheme:
             raise ConfigError(
@@ -286,7 +291,8 @@ class Draft:
             )
         if parsed.scheme != "file":
             raise ConfigError(
-                f"reference {uri!r}: only file:// URIs are supported (got scheme {parsed.scheme!r})"
+                f"reference {uri!r}: only file://, http(s):// and s3:// URIs are supported "
+                f"(got scheme {parsed.scheme!r})"
             )
         local = Path(unquote(parsed.path))
         base = normalize_entry_path(entry_name(name)) if name is not None else None
@@ -295,16 +301,19 @@ class Draft:
         else:
             found = [(base if base is not None else local.name, uri, local)]
         staged = [(normalize_entry_path(p), u, f, stat_source(f)) for p, u, f in found]
+        return self.put_references([DraftReference(p, u, f, i, checksum) for p, u, f, i in staged])
+
+    def put_references(self, added: list[DraftReference]) -> list[DraftReference]:
+        """Add ``added`` (an entry of the same URI already there is replaced)."""
         with self._lock:
             twins = self._twins_of(self.entries)
-            for path, ref_uri, _, _ in staged:
-                existing = self.entries.get(path)
+            for ref in added:
+                existing = self.entries.get(ref.path)
                 if existing is None:
-                    self._claim(path, twins)
-                    twins.add(path)
-                elif not (isinstance(existing, DraftReference) and existing.uri == ref_uri):
-                    raise self._exists_error(path, "a reference cannot replace it")
-            added = [DraftReference(p, u, f, i, checksum) for p, u, f, i in staged]
+                    self._claim(ref.path, twins)
+                    twins.add(ref.path)
+                elif not (isinstance(existing, DraftReference) and existing.uri == ref.uri):
+                    raise self._exists_error(ref.path, "a reference cannot replace it")
             for entry in added:
                 self._put(entry.path, entry)
             return added
@@ -373,7 +382,9 @@ class Draft:
             if known is not None:
                 return known
             entry = self.entries[path]
-        if isinstance(entry, DraftReference) and not entry.checksum:
+        if isinstance(entry, DraftReference) and entry.digest is not None:
+            digest = entry.digest
+        elif isinstance(entry, DraftReference) and not entry.checksum:
             digest = uri_digest(entry.uri)
         else:
             digest = hash_file(entry.local, entry.identity.size)

@@ -64,7 +64,9 @@ class Run:
         ``aliases``...); ``artifact.cancel()`` stops it. ``run.finish()`` and
         interpreter exit wait for every pending upload. ``wait=True`` (or
         ``init(sync=True)``) blocks here. Mistakes found without I/O (a stored or
-        empty artifact, a bad alias, a finished run) raise here, at once.
+        empty artifact, a bad alias, a finished run) raise here, at once; a type
+        that is not the collection's is found at the commit, so ``wait()`` raises
+        it (``TypeConflict``, a ``ValueError``), or this call with ``wait=True``.
         """
         return self._async._log_from_thread(
             artifact_or_path, name, type, aliases, wait=self.sync if wait is None else wait

@@ -126,7 +126,7 @@ def test_push_pull_verify(url: list[str], files: dict[str, bytes]) -> None:
     assert pulled["version"] == "v0"
     assert pulled["digest"] == first["digest"]
     assert pulled["files"] == 3
-    assert Path(pulled["path"]) == Path("out")
+    assert Path(pulled["path"]) == Path("out").absolute()
     assert pulled["bytes_downloaded"] == size
     assert tree(Path("out")) == pulled_layout(files)
 
@@ -163,6 +163,19 @@ def test_ls_and_pull_latest(url: list[str], files: dict[str, bytes]) -> None:
     assert f"default/{NAME}:v1 -> " in ok("pull", NAME, *url)
     expected = {**pulled_layout(files), "model.bin": b"retrained"}
     assert tree(Path("artifacts") / f"{NAME}:v1") == expected
+
+
+def test_ls_by_type(files: dict[str, bytes]) -> None:
+    """``ls --type``: only the collections of that type; with NAME, NAME must be of it."""
+    push([])
+    ok_json("push", "model.bin", "--name", "bike model", "--type", "model")
+    assert [c["name"] for c in ok_json("ls", "--type", "model")] == ["bike model"]
+    lines = ok("ls", "--type", "dataset").splitlines()
+    assert [line.split("\t")[:2] for line in lines] == [[NAME, "dataset"]]
+    none = ok("ls", "--type", "report").strip()
+    assert none == "no artifacts of type 'report' in project 'default'"
+    assert ok("ls", NAME, "--type", "dataset").startswith("v0\t")
+    one_error_line(run_cli("ls", NAME, "--type", "model"), NAME, "'dataset'")
 
 
 # -- errors: one line on stderr, non-zero exit ---------------------------------------------

@@ -167,7 +167,7 @@ def test_honest_pull_into_the_default_root(
 ) -> None:
     monkeypatch.chdir(workdir)
     path = asyncart.Api(url=hostile.url).artifact(REF).download()
-    assert Path(path) == Path("artifacts") / f"{NAME}:v0"
+    assert Path(path) == workdir / "artifacts" / f"{NAME}:v0"
     for rel, data in CONTENT.items():
         assert (workdir / path / rel).read_bytes() == data
 

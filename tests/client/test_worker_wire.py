@@ -63,6 +63,15 @@ def test_files_and_publications_come_back_equal() -> None:
         references=(
             Reference("ref.csv", "file:///d/ref.csv", Path("/d/ref.csv"), FileIdentity(1, 2, 3, 4)),
             Reference("u.csv", "file:///u.csv", Path("/u.csv"), FileIdentity(1, 2, 3, 5), False),
+            # an http(s)/s3 reference: its digest known when added
+            Reference(
+                "w.bin",
+                "https://h/w.bin",
+                Path("/dev/null"),
+                FileIdentity(9, 0, 0, 0),
+                True,
+                "ab" * 32,
+            ),
         ),
         aliases=("best",),
         metadata={"step": 10, "nested": {"a": [1, 2]}},

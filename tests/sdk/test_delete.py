@@ -83,6 +83,6 @@ def test_delete_one_version_by_reference(store: str) -> None:
 async def test_async_delete_one_version_by_reference(store: str) -> None:
     log(b"zero")
     async with aio.Api() as api:
-        deleted = await api.delete_version(f"{api.project}/bike model:v0")
+        deleted = await api.delete_version(f"{api.default_project}/bike model:v0")
         assert deleted.version == "v0"
         assert await api.artifact_collections() == []

@@ -30,7 +30,8 @@ def test_seed_walkthrough(store: str) -> None:
     # 3. Use an artifact
     used = run.use_artifact(type="dataset", name="bike dataset:latest")
     artifact_dir = used.download()
-    assert Path(artifact_dir) == Path("artifacts") / "bike dataset:v0"
+    # W&B returns the directory as an absolute path: the same one, ./artifacts/<name>:<v>
+    assert Path(artifact_dir) == Path.cwd() / "artifacts" / "bike dataset:v0"
     pulled = (Path(artifact_dir) / "bicycle-data.h5").read_bytes()
     assert pulled == Path("bicycle-data.h5").read_bytes()
     used.verify(artifact_dir)

@@ -347,10 +347,10 @@ async def test_type_conflicts_are_409(http: aiohttp.ClientSession, project: str)
     async with await commit(
         http, project, "set", Manifest(entries=(entry,)).to_json(), type="model"
     ) as resp:
-        await error_of(resp, 409, "conflict")
+        await error_of(resp, 409, "type_conflict")
     url = P.path(P.VERSION, project=project, name="set", ref="latest")
     async with http.get(url, params={"type": "model"}) as resp:
-        await error_of(resp, 409, "conflict")
+        await error_of(resp, 409, "type_conflict")
     async with http.get(url, params={"type": "dataset"}) as resp:
         assert resp.status == 200
 

@@ -16,7 +16,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from asyncart.core.models import VersionInfo
-from asyncart.errors import ConflictError, StoreRetry
+from asyncart.errors import StoreRetry, TypeConflict
 from asyncart.repo.metastores import packindex, visibility
 from asyncart.repo.metastores.base import NewVersion, StoredCheck, manifest_name
 from asyncart.repo.metastores.lookups import (
@@ -117,7 +117,7 @@ async def _lock_collection(conn: AsyncConnection, new: NewVersion, now: float) -
                 update(collections).where(collections.c.id == coll.id).values(type=new.type)
             )
             return (await conn.execute(stmt)).one()
-        raise ConflictError(
+        raise TypeConflict(
             f"{_artifact(new.project, new.name)} has type {coll.type!r}; cannot log a "
             f"version of type {new.type!r} to it (use another name or type {coll.type!r})"
         )
