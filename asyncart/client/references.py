@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -104,6 +105,42 @@ def _copy_verified(src: int, entry: ManifestEntry, part: Path, final: Path) -> N
         dst = -1
         if not unchecked and (left or hasher.hexdigest() != entry.digest):
             raise IntegrityError(f"referenced file {entry.ref!r} changed since it was logged")
+        os.replace(part, final)
+    except BaseException:
+        if dst >= 0:
+            os.close(dst)
+        with contextlib.suppress(OSError):
+            os.unlink(part)
+        raise
+
+
+def stream_into_place(
+    read: Callable[[int], bytes], entry: ManifestEntry, final: Path, *, expect: int | None
+) -> None:
+    """Write what ``read(n)`` returns (until it returns nothing) to ``final``'s side file,
+    then rename it into place; with ``expect``, exactly that many bytes must come.
+
+    For remote references (``http(s)://``, ``s3://``) whose identity was checked already.
+
+    Raises:
+        IntegrityError: the source sent another number of bytes than recorded.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    part = sidecar_path(final, RESERVED_SUFFIX)
+    dst = side_files.create(part)
+    try:
+        written = 0
+        while data := read(_STEP):
+            view = memoryview(data)
+            while view:
+                view = view[os.write(dst, view) :]
+            written += len(data)
+        os.close(dst)
+        dst = -1
+        if expect is not None and written != expect:
+            raise IntegrityError(
+                f"reference {entry.ref!r} sent {written} bytes; the artifact records {expect}"
+            )
         os.replace(part, final)
     except BaseException:
         if dst >= 0:

@@ -16,7 +16,6 @@ calls :func:`fetch_s3` in a worker thread; ``add_reference`` asks from the calle
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from pathlib import Path
@@ -25,10 +24,8 @@ from urllib.parse import parse_qs, quote, unquote, urlparse
 
 import blake3
 
-from asyncart.client import side_files
-from asyncart.client.references import ReferenceNotFound
+from asyncart.client.references import ReferenceNotFound, stream_into_place
 from asyncart.core.manifest import ManifestEntry
-from asyncart.core.paths import RESERVED_SUFFIX, sidecar_path
 from asyncart.errors import ConfigError, IntegrityError
 
 _S3_DOMAIN = b"asyncart.s3-etag.v1\n"
@@ -174,29 +171,6 @@ def fetch_s3(entry: ManifestEntry, final: Path) -> None:
                 f"reference {entry.ref!r} changed since it was logged (its ETag is not the one "
                 "recorded)"
             )
-        final.parent.mkdir(parents=True, exist_ok=True)
-        part = sidecar_path(final, RESERVED_SUFFIX)
-        dst = side_files.create(part)
-        try:
-            written = 0
-            while data := body.read(_STEP):
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(dst, view) :]
-                written += len(data)
-            os.close(dst)
-            dst = -1
-            if entry.checksummed and written != entry.size:
-                raise IntegrityError(
-                    f"reference {entry.ref!r} sent {written} bytes; the artifact records "
-                    f"{entry.size}"
-                )
-            os.replace(part, final)
-        except BaseException:
-            if dst >= 0:
-                os.close(dst)
-            with contextlib.suppress(OSError):
-                os.unlink(part)
-            raise
+        stream_into_place(body.read, entry, final, expect=entry.size if entry.checksummed else None)
     finally:
         body.close()

@@ -14,8 +14,6 @@ Sync (``urllib``): the caller runs these in a worker thread (the pull pipeline d
 
 from __future__ import annotations
 
-import contextlib
-import os
 import urllib.error
 import urllib.request
 from http.client import HTTPResponse
@@ -24,10 +22,8 @@ from typing import cast
 
 import blake3
 
-from asyncart.client import side_files
-from asyncart.client.references import ReferenceNotFound
+from asyncart.client.references import ReferenceNotFound, stream_into_place
 from asyncart.core.manifest import ManifestEntry, uri_digest
-from asyncart.core.paths import RESERVED_SUFFIX, sidecar_path
 from asyncart.errors import ConfigError, IntegrityError
 
 SCHEMES = ("http", "https")
@@ -103,27 +99,5 @@ def fetch_url(entry: ManifestEntry, final: Path) -> None:
                 f"reference {entry.ref!r} changed since it was logged (its ETag is not the one "
                 "recorded)"
             )
-        final.parent.mkdir(parents=True, exist_ok=True)
-        part = sidecar_path(final, RESERVED_SUFFIX)
-        dst = side_files.create(part)
-        try:
-            written = 0
-            while data := resp.read(_STEP):
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(dst, view) :]
-                written += len(data)
-            os.close(dst)
-            dst = -1
-            if entry.checksummed and entry.size and written != entry.size:
-                raise IntegrityError(
-                    f"reference {entry.ref!r} sent {written} bytes; the artifact records "
-                    f"{entry.size}"
-                )
-            os.replace(part, final)
-        except BaseException:
-            if dst >= 0:
-                os.close(dst)
-            with contextlib.suppress(OSError):
-                os.unlink(part)
-            raise
+        known = entry.checksummed and entry.size > 0  # an answer may carry no length
+        stream_into_place(resp.read, entry, final, expect=entry.size if known else None)

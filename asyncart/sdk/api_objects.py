@@ -22,6 +22,7 @@ from asyncart.core.models import CollectionInfo, RunInfo, VersionInfo
 from asyncart.errors import ArtifactNotFound, ConfigError
 from asyncart.sdk import portal
 from asyncart.sdk.artifact import BaseArtifact
+from asyncart.sdk.run_fields import RunFields
 
 A = TypeVar("A", bound=BaseArtifact)
 T = TypeVar("T")
@@ -318,31 +319,11 @@ class Project:
         return f"<Project {self.name}>"
 
 
-class RunData:
+class RunData(RunFields):
     """A run's stored data: ``id``, ``project``, ``name``, ``job_type``, ``config``, ``state``."""
 
     def __init__(self, info: RunInfo) -> None:
         self.info = info
-
-    @property
-    def id(self) -> str:
-        return self.info.id
-
-    @property
-    def project(self) -> str:
-        return self.info.project
-
-    @property
-    def name(self) -> str | None:
-        return self.info.name
-
-    @property
-    def job_type(self) -> str:
-        return self.info.job_type
-
-    @property
-    def config(self) -> dict[str, Any]:
-        return self.info.config
 
     @property
     def state(self) -> str:

@@ -32,6 +32,7 @@ from asyncart.sdk.pending import (
     settled,
     wait_reporting,
 )
+from asyncart.sdk.run_fields import RunFields
 
 A = TypeVar("A", bound=BaseArtifact)
 
@@ -66,7 +67,7 @@ async def fetch_artifact(
     return artifact
 
 
-class AsyncRun(Generic[A]):
+class AsyncRun(RunFields, Generic[A]):
     """One step of a pipeline: logs artifacts as outputs, uses artifacts as inputs."""
 
     def __init__(
@@ -118,26 +119,6 @@ class AsyncRun(Generic[A]):
                 await client.close()
             raise
         return cls(client, info, artifact_class, owns_client=owns)
-
-    @property
-    def id(self) -> str:
-        return self.info.id
-
-    @property
-    def project(self) -> str:
-        return self.info.project
-
-    @property
-    def job_type(self) -> str:
-        return self.info.job_type
-
-    @property
-    def name(self) -> str | None:
-        return self.info.name
-
-    @property
-    def config(self) -> dict[str, Any]:
-        return self.info.config
 
     def _check_open(self) -> None:
         if self.finished:

@@ -1,0 +1,34 @@
+"""The stored fields of a run, read from its :class:`~asyncart.core.models.RunInfo`
+(shared by the run being written and the runs ``Api().run(path)`` reads)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asyncart.core.models import RunInfo
+
+
+class RunFields:
+    """``id``, ``project``, ``name``, ``job_type`` and ``config`` of ``self.info``."""
+
+    info: RunInfo
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+    @property
+    def project(self) -> str:
+        return self.info.project
+
+    @property
+    def name(self) -> str | None:
+        return self.info.name
+
+    @property
+    def job_type(self) -> str:
+        return self.info.job_type
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.info.config
