@@ -49,7 +49,6 @@ def cli() -> None:
     """
 
 
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script and ``python -m asyncart``."""
     try:

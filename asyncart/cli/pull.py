@@ -54,7 +54,7 @@ async def _pull(
     if json_output:
         emit_json(
             {
-                "name": artifact.name,
+                "name": artifact._base_name,
                 "project": artifact.project,
                 "version": artifact.version,
                 "digest": artifact.digest,

@@ -64,7 +64,7 @@ async def _push(
     if json_output:
         emit_json(
             {
-                "name": artifact.name,
+                "name": artifact._base_name,
                 "project": artifact.project,
                 "version": artifact.version,
                 "digest": artifact.digest,

@@ -15,7 +15,14 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar, cast
 
 from asyncart.core.models import VersionInfo
 from asyncart.errors import ConfigError
-from asyncart.sdk.draft import Draft, DraftEntry, DraftFile, DraftReference
+from asyncart.sdk.draft import (
+    Draft,
+    DraftEntry,
+    DraftFile,
+    DraftKept,
+    entry_ref,
+    entry_size,
+)
 from asyncart.sdk.entry import ArtifactManifest, BaseEntry
 
 if TYPE_CHECKING:
@@ -25,7 +32,8 @@ if TYPE_CHECKING:
 class DraftBuilder:
     """Adding to and removing from an artifact before it is logged."""
 
-    name: str
+    _base_name: str
+    _final: bool
     type: str
     _draft: Draft
     _info: VersionInfo | None
@@ -42,13 +50,19 @@ class DraftBuilder:
     def _require_draft(self) -> Draft:
         if self.is_logging:
             raise ConfigError(
-                f"artifact {self.name!r} is being logged and cannot change; "
+                f"artifact {self._base_name!r} is being logged and cannot change; "
                 "create a new Artifact for further files"
             )
         if self._info is not None:
             raise ConfigError(
                 f"artifact {self.qualified_name} is already stored and cannot change; "
-                f"create a new Artifact({self.name!r}, type={self.type!r}) for a new version"
+                f"create a new Artifact({self._base_name!r}, type={self.type!r}) for a new "
+                "version (or artifact.new_draft(): it starts with this version's entries)"
+            )
+        if self._final:
+            raise ConfigError(
+                f"artifact {self._base_name!r} was finalized and cannot change; "
+                "create a new Artifact for further files"
             )
         return self._draft
 
@@ -155,10 +169,10 @@ class DraftBuilder:
         return self._entry_class(
             cast("BaseArtifact", self),
             path,
-            entry.identity.size,
+            entry_size(entry),
             digest=draft._digests.get(path),
             digest_of=lambda: draft.digest_of(path),
-            ref=entry.uri if isinstance(entry, DraftReference) else None,
-            local_path=str(entry.local),
+            ref=entry_ref(entry),
+            local_path=None if isinstance(entry, DraftKept) else str(entry.local),
             skip_cache=entry.skip_cache if isinstance(entry, DraftFile) else False,
         )
