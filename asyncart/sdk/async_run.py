@@ -24,6 +24,7 @@ from asyncart.errors import ConfigError
 from asyncart.sdk import portal
 from asyncart.sdk.artifact import AsyncArtifact, BaseArtifact
 from asyncart.sdk.draft import stage_snapshots_for
+from asyncart.sdk.metadata import normalize_metadata
 from asyncart.sdk.pending import (
     PendingUpload,
     UploadMeter,
@@ -231,6 +232,7 @@ class AsyncRun(Generic[A]):
             )
         alias_list = [validate_alias(a) for a in (aliases or [])]
         validate_tags(tags or [])
+        normalize_metadata(artifact.metadata)  # changed in place since it was set: check now
         if not artifact._draft.entries:
             raise ConfigError(
                 f"artifact {artifact._base_name!r} is empty; add files before logging it"
