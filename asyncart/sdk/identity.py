@@ -5,7 +5,8 @@
 (``entity/project/name:v0``), ``id``, ``state``, ``file_count``, ``created_at`` /
 ``updated_at`` (ISO 8601 strings, UTC, as W&B's server sends them), ``collection`` and
 ``is_draft``. Like the other properties that need the commit, these wait for a log in
-flight; on a draft they give what W&B's do before logging, or None where W&B raises.
+flight (but ``name``, ``source_name``, ``is_draft`` and ``state``, which never wait); on a
+draft they give what W&B's do before logging, or None where W&B raises.
 
 Every asyncart store is one namespace, so ``entity`` is one fixed name
 (:data:`~asyncart.core.names.STORE_ENTITY`); the entity part of an
@@ -95,8 +96,9 @@ class ArtifactIdentity:
 
     @property
     def name(self) -> str:
-        """``'mnist:v0'`` once logged or fetched; the bare name of a draft."""
-        info = self._committed()
+        """``'mnist:v0'`` once committed or fetched; the bare name before (also while a
+        log is in flight: as W&B's, and it never waits, so logging code may print it)."""
+        info = self._info
         return f"{self._base_name}:{info.version}" if info else self._base_name
 
     @property
