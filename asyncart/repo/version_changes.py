@@ -78,7 +78,7 @@ class VersionChangeMethods:
 
 def check_ttl(ttl: object) -> None:
     """Refuse a ttl other than None or a whole number of seconds up to ``MAX_TTL_SECONDS``
-    (100 years: it fits the 32-bit column)."""
+    (about 68 years: the largest the 32-bit column holds)."""
     if ttl is None:
         return
     if not isinstance(ttl, int) or isinstance(ttl, bool) or not 0 < ttl <= P.MAX_TTL_SECONDS:

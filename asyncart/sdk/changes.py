@@ -17,6 +17,7 @@ import enum
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from asyncart.core import protocol as P
 from asyncart.core.models import VersionChanges, VersionInfo
 from asyncart.core.names import LATEST, validate_alias, validate_tags
 from asyncart.errors import ConfigError
@@ -155,8 +156,11 @@ class ArtifactChanges:
         elif ttl is None:
             self._ttl_inherited, self._ttl_seconds = False, None
         elif isinstance(ttl, timedelta):
-            if ttl.total_seconds() <= 0:
-                raise ConfigError(f"an artifact ttl must be positive, got {ttl}")
+            if not 0 < ttl.total_seconds() <= P.MAX_TTL_SECONDS:
+                raise ConfigError(
+                    f"an artifact ttl must be positive and at most {P.MAX_TTL_SECONDS} s "
+                    f"(about 68 years), got {ttl}"
+                )
             self._ttl_inherited, self._ttl_seconds = False, max(1, int(ttl.total_seconds()))
         else:
             raise ConfigError(f"ttl must be a timedelta, None or ArtifactTTL, not {ttl!r}")
