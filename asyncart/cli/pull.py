@@ -54,7 +54,7 @@ async def _pull(
     if json_output:
         emit_json(
             {
-                "name": artifact._base_name,
+                "name": artifact.name.partition(":")[0],  # the collection's
                 "project": artifact.project,
                 "version": artifact.version,
                 "digest": artifact.digest,

@@ -64,7 +64,7 @@ async def _push(
     if json_output:
         emit_json(
             {
-                "name": artifact._base_name,
+                "name": artifact.name.partition(":")[0],  # the collection's
                 "project": artifact.project,
                 "version": artifact.version,
                 "digest": artifact.digest,

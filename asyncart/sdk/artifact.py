@@ -20,6 +20,7 @@ from asyncart.client.download import default_root, download_manifest, verify_dir
 from asyncart.client.progress import Progress, TransferStats
 from asyncart.client.publish import Publication, Reference
 from asyncart.client.upload import SourceFile
+from asyncart.config import Settings
 from asyncart.core.manifest import Manifest
 from asyncart.core.models import RunInfo, VersionInfo
 from asyncart.core.names import validate_alias, validate_name
@@ -40,6 +41,7 @@ from asyncart.sdk.entry import ArtifactEntry, ArtifactManifest, AsyncArtifactEnt
 from asyncart.sdk.identity import ArtifactIdentity
 from asyncart.sdk.metadata import normalize_metadata
 from asyncart.sdk.pending import PendingUpload, settled
+from asyncart.sdk.shared import shared_client
 
 
 class BaseArtifact(ArtifactIdentity, ArtifactChanges, ArtifactContents, DraftBuilder):
@@ -320,10 +322,8 @@ class Artifact(BaseArtifact):
         job type ``auto`` in ``project`` (default: the settings').
         """
         if self.is_draft and not self.is_logging:
-            from asyncart.sdk.run import init  # run.py imports this module
-
-            with init(job_type="auto", project=project) as run:
-                run.log_artifact(self, wait=True)
+            client = portal.call(shared_client, Settings.from_env())
+            portal.call(self._log_in_auto_run, client, project)
             return
         self._committed()  # waits here, not on the event loop
         portal.call(self._save)
@@ -407,12 +407,7 @@ class AsyncArtifact(BaseArtifact):
         """Persist changes of a logged version (see :meth:`Artifact.save`); a draft is
         logged by a run of job type ``auto``."""
         if self.is_draft and not self.is_logging:
-            from asyncart.sdk.async_run import AsyncRun  # async_run.py imports this module
-
-            async with await AsyncRun.start(
-                "auto", project, None, None, artifact_class=type(self)
-            ) as run:
-                await run.log_artifact(self)
+            await self._log_in_auto_run(Client(Settings.from_env()), project)
             return
         await self._wait(None)
         await self._save()

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import copy
 import enum
+import secrets
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from asyncart.core import protocol as P
 from asyncart.core.models import VersionChanges, VersionInfo
-from asyncart.core.names import LATEST, validate_alias, validate_tags
+from asyncart.core.names import LATEST, validate_alias, validate_name, validate_tags
 from asyncart.errors import ConfigError
 from asyncart.sdk.metadata import normalize_metadata
 
@@ -55,6 +56,10 @@ class ArtifactChanges:
         def _committed(self) -> VersionInfo | None: ...
 
         def _require_stored(self, action: str) -> tuple[VersionInfo, Manifest, Client]: ...
+
+        async def _log(
+            self, client: Client, project: str, run_id: str | None, aliases: list[str] | None
+        ) -> None: ...
 
     def _init_changes(self, description: str | None, metadata: object) -> None:
         self._description = description
@@ -219,6 +224,20 @@ class ArtifactChanges:
         draft = type(self)(self._base_name, self.type, self._description, self._metadata)
         draft._draft.keep(manifest)
         return draft
+
+    async def _log_in_auto_run(self, client: Client, project: str | None) -> None:
+        """Log this draft from a run of job type ``auto`` (``save()`` of a draft, as W&B's
+        without an active run), finished or failed with the log."""
+        where = validate_name(project or client.settings.project, what="project name")
+        async with client.use() as remote:
+            run = await remote.create_run(where, "auto", None, {}, secrets.token_hex(8))
+        status = "failed"
+        try:
+            await self._log(client, where, run.id, None)
+            status = "finished"
+        finally:
+            async with client.use() as remote:
+                await remote.finish_run(run.id, status)
 
     async def _save_changes(self, client: Client, info: VersionInfo) -> VersionInfo:
         """Send what changed (nothing is sent if a value is refused); the version now."""
