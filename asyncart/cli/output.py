@@ -54,3 +54,5 @@ def progress_for(json_output: bool, quiet: bool = False) -> Progress | None:
 
 def emit_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
