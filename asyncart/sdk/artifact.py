@@ -316,10 +316,11 @@ class Artifact(BaseArtifact):
         self._require_stored("wait for")
         return self
 
-    def save(self, project: str | None = None) -> None:
+    def save(self, project: str | None = None, settings: object = None) -> None:
         """Persist changes of a logged version's aliases, tags, description, metadata and
         ttl (aliases move as a log moves them). A draft is logged instead, by a run of
-        job type ``auto`` in ``project`` (default: the settings').
+        job type ``auto`` in ``project`` (default: the settings'). ``settings`` (W&B's
+        ``wandb.Settings``) is accepted and ignored: the environment's settings apply.
         """
         if self.is_draft and not self.is_logging:
             client = portal.call(shared_client, Settings.from_env())
@@ -403,7 +404,7 @@ class AsyncArtifact(BaseArtifact):
         await self._wait(timeout)
         return self
 
-    async def save(self, project: str | None = None) -> None:
+    async def save(self, project: str | None = None, settings: object = None) -> None:
         """Persist changes of a logged version (see :meth:`Artifact.save`); a draft is
         logged by a run of job type ``auto``."""
         if self.is_draft and not self.is_logging:
