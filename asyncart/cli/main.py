@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ls": ("ls", "ls"),
     "verify": ("verify", "verify"),
     "delete": ("delete", "delete"),
+    "alias": ("alias", "alias"),
+    "tag": ("tag", "tag"),
     "server": ("server", "server"),
     "login": ("login", "login"),
     "lineage": ("lineage", "lineage"),

@@ -62,7 +62,7 @@ def emit_json(data: Any) -> None:
 def version_json(artifact: aio.Artifact) -> dict[str, Any]:
     """What names a version and its size, first in a transfer command's JSON output."""
     return {
-        "name": artifact.name,
+        "name": artifact.name.partition(":")[0],  # the collection's (name is NAME:vN)
         "project": artifact.project,
         "version": artifact.version,
         "digest": artifact.digest,

@@ -50,7 +50,7 @@ async def pull(
     else:
         kept = stats.bytes_reused + stats.bytes_resumed
         click.echo(
-            f"{artifact.qualified_name} -> {path} ({human_size(artifact.size)}, "
+            f"{artifact.project}/{artifact.name} -> {path} ({human_size(artifact.size)}, "
             f"{len(artifact.files())} files, {human_size(stats.bytes_downloaded)} downloaded"
             + (f", {human_size(kept)} reused from local files" if kept else "")
             + f", {seconds:.1f}s)"

@@ -79,7 +79,7 @@ async def _push(
     else:
         what = "created" if created else "unchanged, reused"
         click.echo(
-            f"{artifact.qualified_name} {what} ({human_size(artifact.size)}, "
+            f"{artifact.project}/{artifact.name} {what} ({human_size(artifact.size)}, "
             f"{len(artifact.files())} files, {human_size(stats.bytes_uploaded)} uploaded, "
             f"{seconds:.1f}s) aliases: {', '.join(artifact.aliases)}"
         )

@@ -29,6 +29,6 @@ async def _verify(
         artifact = await api.artifact(name)
         await artifact.verify(output)
     if json_output:
-        emit_json({"name": artifact.qualified_name, "verified": True})
+        emit_json({"name": f"{artifact.project}/{artifact.name}", "verified": True})
     else:
-        click.echo(f"{artifact.qualified_name}: verified")
+        click.echo(f"{artifact.project}/{artifact.name}: verified")

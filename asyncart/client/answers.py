@@ -20,10 +20,17 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 from msgspec import Meta
 
+from asyncart.core import protocol as P
 from asyncart.core.chunking import MAX_CHUNK_SIZE
 from asyncart.core.manifest import MAX_ENTRIES, MAX_SIZE
 from asyncart.core.models import ChunkLocation, CollectionInfo, RunInfo, VersionInfo
-from asyncart.core.names import MAX_NAME_LENGTH, format_version, validate_alias, validate_name
+from asyncart.core.names import (
+    MAX_NAME_LENGTH,
+    format_version,
+    validate_alias,
+    validate_name,
+    validate_tag,
+)
 from asyncart.core.pack import MAX_PACK_BYTES, MAX_PACK_CHUNKS
 from asyncart.errors import InvalidNameError, ProtocolError
 
@@ -77,14 +84,22 @@ class VersionAnswer(Answer):
     created_at: Timestamp = 0.0
     created_by: RunId | None = None
     created: bool = False
+    # Schema v6 (absent from older servers: no tags, no ttl, updated when created).
+    tags: Annotated[list[Name], Meta(max_length=10_000)] = []
+    ttl: Annotated[int, Meta(ge=1, le=P.MAX_TTL_SECONDS)] | None = None
+    updated_at: Timestamp | None = None
 
     def __post_init__(self) -> None:
         _names(self, "project", "name", "type")
-        for alias in self.aliases:
-            try:
-                validate_alias(alias)
-            except InvalidNameError as exc:
-                raise ValueError(f"field `aliases`: {exc}") from None
+        for field, values, check in (
+            ("aliases", self.aliases, validate_alias),
+            ("tags", self.tags, validate_tag),
+        ):
+            for value in values:
+                try:
+                    check(value)
+                except InvalidNameError as exc:
+                    raise ValueError(f"field `{field}`: {exc}") from None
         if self.version is not None and self.version != format_version(self.index):
             raise ValueError(
                 f"field `version` is {self.version[:40]!r}, but `index` {self.index} "
@@ -106,6 +121,9 @@ class VersionAnswer(Answer):
             created_at=self.created_at,
             created_by=self.created_by,
             created=self.created,
+            tags=tuple(self.tags),
+            ttl=self.ttl,
+            updated_at=self.created_at if self.updated_at is None else self.updated_at,
         )
 
 

@@ -43,6 +43,7 @@ from asyncart.core.models import (
     CollectionInfo,
     CommitRequest,
     RunInfo,
+    VersionChanges,
     VersionInfo,
 )
 from asyncart.errors import (
@@ -224,6 +225,30 @@ class HttpRemote(Remote):
     async def get_version(self, project: str, name: str, ref: str) -> VersionInfo:
         path = P.path(P.VERSION, project=project, name=name, ref=ref)
         return (await self._version("GET", path)).info()
+
+    async def update_version(
+        self, project: str, name: str, ref: str, changes: VersionChanges
+    ) -> VersionInfo:
+        body: dict[str, Any] = {
+            "tags_add": list(changes.tags_add),
+            "tags_remove": list(changes.tags_remove),
+        }
+        if changes.set_description:
+            body["description"] = changes.description
+        if changes.metadata is not None:
+            body["metadata"] = changes.metadata
+        if changes.set_ttl:
+            body["ttl"] = changes.ttl
+        path = P.path(P.VERSION, project=project, name=name, ref=ref)
+        return (await self._version("PATCH", path, body)).info()
+
+    async def set_alias(self, project: str, name: str, alias: str, ref: str) -> VersionInfo:
+        path = P.path(P.ALIAS, project=project, name=name, alias=alias)
+        return (await self._version("PUT", path, {"version": ref})).info()
+
+    async def remove_alias(self, project: str, name: str, alias: str) -> VersionInfo:
+        path = P.path(P.ALIAS, project=project, name=name, alias=alias)
+        return (await self._version("DELETE", path)).info()
 
     async def get_manifest(self, project: str, name: str, ref: str) -> Manifest:
         async def read(resp: aiohttp.ClientResponse) -> tuple[bytearray, A.VersionHeader]:

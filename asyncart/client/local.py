@@ -15,6 +15,7 @@ from asyncart.core.models import (
     CollectionInfo,
     CommitRequest,
     RunInfo,
+    VersionChanges,
     VersionInfo,
 )
 from asyncart.repo.service import Repository
@@ -65,6 +66,17 @@ class LocalRemote(Remote):
 
     async def get_version(self, project: str, name: str, ref: str) -> VersionInfo:
         return await self.repo.get_version(project, name, ref)
+
+    async def update_version(
+        self, project: str, name: str, ref: str, changes: VersionChanges
+    ) -> VersionInfo:
+        return await self.repo.update_version(project, name, ref, changes)
+
+    async def set_alias(self, project: str, name: str, alias: str, ref: str) -> VersionInfo:
+        return await self.repo.set_alias(project, name, alias, ref)
+
+    async def remove_alias(self, project: str, name: str, alias: str) -> VersionInfo:
+        return await self.repo.remove_alias(project, name, alias)
 
     async def get_manifest(self, project: str, name: str, ref: str) -> Manifest:
         info, blob = await self.repo.get_manifest_blob(project, name, ref)

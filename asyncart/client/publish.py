@@ -43,7 +43,11 @@ class Reference:
 
 @dataclass(frozen=True)
 class Publication:
-    """A version to log: where it goes, the files to upload and the references to record."""
+    """A version to log: where it goes, the files to upload and the references to record.
+
+    ``kept``: entries of a stored version, committed as they are (``new_draft()``): their
+    chunks are in the store already, so nothing of them is read or sent.
+    """
 
     project: str
     name: str
@@ -54,6 +58,7 @@ class Publication:
     metadata: dict[str, Any] = field(default_factory=dict)
     description: str | None = None
     run_id: str | None = None
+    kept: tuple[ManifestEntry, ...] = ()
 
 
 async def publish(
@@ -74,6 +79,7 @@ async def publish(
         entries = await push_files(remote, pub.files, settings, stats, progress)
         for ref in pub.references:
             entries.append(await anyio.to_thread.run_sync(reference_entry, ref))
+        entries.extend(pub.kept)
         manifest = Manifest(tuple(entries), chunker=settings.chunker)
         request = CommitRequest(
             project=pub.project,

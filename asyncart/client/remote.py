@@ -19,6 +19,7 @@ from asyncart.core.models import (
     CollectionInfo,
     CommitRequest,
     RunInfo,
+    VersionChanges,
     VersionInfo,
 )
 
@@ -69,6 +70,20 @@ class Remote(ABC):
 
     @abstractmethod
     async def get_version(self, project: str, name: str, ref: str) -> VersionInfo: ...
+
+    @abstractmethod
+    async def update_version(
+        self, project: str, name: str, ref: str, changes: VersionChanges
+    ) -> VersionInfo:
+        """Change a logged version's description, metadata, ttl or tags; returns it now."""
+
+    @abstractmethod
+    async def set_alias(self, project: str, name: str, alias: str, ref: str) -> VersionInfo:
+        """Point ``alias`` at version ``ref`` (moved from where it was); returns that version."""
+
+    @abstractmethod
+    async def remove_alias(self, project: str, name: str, alias: str) -> VersionInfo:
+        """Remove ``alias``; returns the version it named."""
 
     @abstractmethod
     async def get_manifest(self, project: str, name: str, ref: str) -> Manifest: ...

@@ -32,6 +32,7 @@ from asyncart.client.scan import FileIdentity
 from asyncart.client.upload import SourceFile
 from asyncart.config import Settings
 from asyncart.core.chunking import ChunkerSpec
+from asyncart.core.manifest import ManifestEntry
 from asyncart.errors import AsyncartError, ProtocolError
 
 _PATH_FIELDS = ("store_dir", "cache_dir", "config_dir", "ca_bundle")
@@ -108,6 +109,7 @@ def publication_to_json(pub: Publication) -> dict[str, Any]:
         "metadata": pub.metadata,
         "description": pub.description,
         "run_id": pub.run_id,
+        "kept": [e.to_json() for e in pub.kept],
     }
 
 
@@ -135,6 +137,7 @@ def publication_from_json(data: dict[str, Any]) -> Publication:
         metadata=data["metadata"],
         description=data["description"],
         run_id=data["run_id"],
+        kept=tuple(ManifestEntry.from_json(e) for e in data.get("kept", ())),
     )
 
 

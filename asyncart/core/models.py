@@ -30,6 +30,11 @@ class VersionInfo:
     created_at: float = 0.0
     created_by: str | None = None
     created: bool = False  # True only on the answer to the commit that made it
+    tags: tuple[str, ...] = ()
+    #: Seconds the version should live after ``created_at``; None: no limit (schema v6).
+    ttl: int | None = None
+    #: The last change of its aliases, tags, description, metadata or ttl (0: never known).
+    updated_at: float = 0.0
 
     @property
     def version(self) -> str:
@@ -42,8 +47,37 @@ class VersionInfo:
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["aliases"] = list(self.aliases)
+        out["tags"] = list(self.tags)
         out["version"] = self.version
         return out
+
+
+@dataclass(frozen=True)
+class VersionChanges:
+    """What one update of a logged version changes (the rest stays as it is).
+
+    ``description`` and ``ttl`` change only with ``set_description`` / ``set_ttl``
+    (so None can clear them); ``metadata`` replaces the version's when not None.
+    """
+
+    description: str | None = None
+    set_description: bool = False
+    metadata: dict[str, Any] | None = None
+    ttl: int | None = None
+    set_ttl: bool = False
+    tags_add: tuple[str, ...] = ()
+    tags_remove: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        """Whether it changes nothing."""
+        return not (
+            self.set_description
+            or self.set_ttl
+            or self.metadata is not None
+            or self.tags_add
+            or self.tags_remove
+        )
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,12 @@ from asyncart.errors import InvalidNameError
 
 MAX_NAME_LENGTH = 128
 LATEST = "latest"
+#: What ``Artifact.entity`` reports: an asyncart store is one namespace, so it has one
+#: name; the entity part of an ``entity/project/name:ref`` path is accepted and ignored.
+STORE_ENTITY = "asyncart"
 _VERSION_RE = re.compile(r"^v(0|[1-9][0-9]{0,9})$")
+#: W&B's tag rule: words of letters, digits, ``_`` and ``-``, separated by single or more spaces.
+_TAG_RE = re.compile(r"^[-\w]+( +[-\w]+)*$")
 
 
 def validate_name(name: object, *, what: str = "artifact name") -> str:
@@ -60,6 +65,28 @@ def validate_alias(alias: object) -> str:
     return alias
 
 
+def validate_tag(tag: object) -> str:
+    """Validate a version tag (``W&B``'s rule: ``-``/``_``/alphanumeric words, single spaces
+    or more between them, at most 128 characters)."""
+    if not isinstance(tag, str):
+        raise InvalidNameError(f"tag must be a string, got {type(tag).__name__}")
+    if len(tag) > MAX_NAME_LENGTH or not _TAG_RE.match(tag):
+        raise InvalidNameError(
+            f"Invalid tag {tag[:40]!r}: tags must only contain alphanumeric characters "
+            "separated by hyphens, underscores, and/or spaces (at most "
+            f"{MAX_NAME_LENGTH} characters)"
+        )
+    return tag
+
+
+def validate_tags(tags: object) -> list[str]:
+    """A tag or an iterable of tags, validated, duplicates dropped (first kept, in order)."""
+    items = [tags] if isinstance(tags, str) else tags
+    if not isinstance(items, (list, tuple, set, frozenset)):
+        raise InvalidNameError(f"tags must be a list of strings, got {type(tags).__name__}")
+    return list(dict.fromkeys(validate_tag(t) for t in items))
+
+
 def parse_version(ref: str) -> int | None:
     """``'v3'`` -> 3; anything else -> None (it is an alias)."""
     m = _VERSION_RE.match(ref)
@@ -73,11 +100,16 @@ def format_version(index: int) -> str:
 
 @dataclass(frozen=True)
 class ArtifactRef:
-    """A parsed ``[project/]name[:version-or-alias]`` reference."""
+    """A parsed ``[[entity/]project/]name[:version-or-alias]`` reference.
+
+    ``entity`` is what a W&B path names first; asyncart keeps it but no store uses it
+    (see :data:`STORE_ENTITY`).
+    """
 
     name: str
     ref: str = LATEST
     project: str | None = None
+    entity: str | None = None
 
     @property
     def version_index(self) -> int | None:
@@ -89,23 +121,30 @@ class ArtifactRef:
 
 
 def parse_artifact_ref(text: object) -> ArtifactRef:
-    """Parse ``name``, ``name:v3``, ``name:alias`` or ``project/name:alias``.
+    """Parse ``name``, ``name:v3``, ``name:alias``, ``project/name:alias`` or W&B's
+    ``entity/project/name:alias`` (the entity is kept, and ignored by every store).
 
     A bare name means ``:latest``.
 
     Raises:
-        InvalidNameError: for an empty part, several ``/`` or ``:``, or an invalid name.
+        InvalidNameError: for an empty part, more than two ``/``, several ``:``, or an
+            invalid name.
     """
     if not isinstance(text, str):
         raise InvalidNameError(f"artifact reference must be a string, got {type(text).__name__}")
     project: str | None = None
+    entity: str | None = None
     rest = text
     if "/" in rest:
         project, _, rest = rest.partition("/")
         if "/" in rest:
-            raise InvalidNameError(
-                f"artifact reference {text!r} has more than one '/'; expected project/name:version"
-            )
+            entity, (project, _, rest) = project, rest.partition("/")
+            if "/" in rest:
+                raise InvalidNameError(
+                    f"artifact reference {text!r} has more than two '/'; expected "
+                    "[entity/]project/name:version"
+                )
+            validate_name(entity, what="entity name")
         validate_name(project, what="project name")
     name, sep, ref = rest.partition(":")
     if sep and ":" in ref:
@@ -119,4 +158,4 @@ def parse_artifact_ref(text: object) -> ArtifactRef:
             raise InvalidNameError(f"artifact reference {text!r} has an empty version after ':'")
         if parse_version(ref) is None:
             validate_name(ref, what="alias")
-    return ArtifactRef(name=name, ref=ref if sep else LATEST, project=project)
+    return ArtifactRef(name=name, ref=ref if sep else LATEST, project=project, entity=entity)

@@ -12,7 +12,8 @@ The HTTP server builds one :class:`ScopedRepository` per request from the reques
   (docs/protocol.md §6.4);
 * lists of projects, lineage runs and run inputs/outputs leave out what the caller may
   not read;
-* pushes, pulls, alias moves, run inputs and deletions are appended to the audit log.
+* pushes, pulls, alias moves, changes of a version, run inputs and deletions are
+  appended to the audit log.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, Sequence
 from typing import Any
 
-from asyncart.core.models import ChunkLocation, CollectionInfo, CommitRequest, RunInfo, VersionInfo
+from asyncart.core.models import (
+    ChunkLocation,
+    CollectionInfo,
+    CommitRequest,
+    RunInfo,
+    VersionChanges,
+    VersionInfo,
+)
 from asyncart.errors import NotFoundError, PermissionDenied, RunNotFound
 from asyncart.repo.access import Principal, Role
 from asyncart.repo.audit import AuditEvent, AuditLog
@@ -194,6 +202,46 @@ class ScopedRepository:
         info, blob = await self.repo.get_manifest_blob(project, name, ref)
         await self._record("pull", project, name, info.index, ref=ref)
         return info, blob
+
+    async def update_version(
+        self, project: str, name: str, ref: str, changes: VersionChanges
+    ) -> VersionInfo:
+        """Change a version's description, metadata, ttl or tags (write access)."""
+        self.principal.require(project, Role.WRITE, "changing a version")
+        info = await self.repo.update_version(project, name, ref, changes)
+        changed = [
+            field
+            for field, on in (
+                ("description", changes.set_description),
+                ("metadata", changes.metadata is not None),
+                ("ttl", changes.set_ttl),
+            )
+            if on
+        ]
+        await self._record(
+            "update",
+            project,
+            name,
+            info.index,
+            changed=changed,
+            tags_added=list(changes.tags_add),
+            tags_removed=list(changes.tags_remove),
+        )
+        return info
+
+    async def set_alias(self, project: str, name: str, alias: str, ref: str) -> VersionInfo:
+        """Move ``alias`` onto version ``ref`` (write access)."""
+        self.principal.require(project, Role.WRITE, "moving an alias")
+        info = await self.repo.set_alias(project, name, alias, ref)
+        await self._record("update", project, name, info.index, alias_set=alias)
+        return info
+
+    async def remove_alias(self, project: str, name: str, alias: str) -> VersionInfo:
+        """Remove ``alias`` (write access)."""
+        self.principal.require(project, Role.WRITE, "removing an alias")
+        info = await self.repo.remove_alias(project, name, alias)
+        await self._record("update", project, name, info.index, alias_removed=alias)
+        return info
 
     async def delete_version(
         self, project: str, name: str, ref: str, *, delete_aliases: bool

@@ -22,13 +22,9 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-import time
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import blake3
 
 from asyncart.core import protocol as P
 from asyncart.core.manifest import check_hex_digest
@@ -36,17 +32,14 @@ from asyncart.core.models import (
     ChunkLocation,
     CollectionInfo,
     CommitRequest,
-    RunInfo,
     VersionInfo,
 )
-from asyncart.core.names import parse_version, validate_alias, validate_name
+from asyncart.core.names import validate_alias, validate_name
 from asyncart.core.pack import PackHeader
 from asyncart.errors import (
     ChunkMissing,
     ConfigError,
-    ConflictError,
     IntegrityError,
-    TypeConflict,
 )
 from asyncart.repo.backfill import complete_holders, complete_manifest_hashes
 from asyncart.repo.blobstores.base import BlobStore, check_key
@@ -65,6 +58,9 @@ from asyncart.repo.prepared import (
     check_description,
     check_metadata,
 )
+from asyncart.repo.runs import RunMethods
+from asyncart.repo.runs import project_run_id as project_run_id
+from asyncart.repo.version_changes import VersionChangeMethods
 
 _BATCH = 10_000  # hashes per metastore query of a large request
 _RUN_ID_RE = re.compile(r"[0-9a-f]{8,64}")
@@ -93,8 +89,13 @@ async def _parse_header(header_bytes: bytes) -> PackHeader:
     return header
 
 
-class Repository:
-    """Versioned artifacts over a blobstore and a metastore."""
+class Repository(VersionChangeMethods, RunMethods):
+    """Versioned artifacts over a blobstore and a metastore.
+
+    Chunks, packs and commits are here; changing and deleting versions come from
+    :class:`VersionChangeMethods` (``version_changes.py``), runs and lineage from
+    :class:`RunMethods` (``runs.py``).
+    """
 
     def __init__(self, blobs: BlobStore, meta: MetaStore) -> None:
         self.blobs = blobs
@@ -360,24 +361,6 @@ class Repository:
     async def get_version(self, project: str, name: str, ref: str) -> VersionInfo:
         return await self.meta.get_version(project, name, ref)
 
-    async def delete_version(
-        self, project: str, name: str, ref: str, *, delete_aliases: bool = False
-    ) -> VersionInfo:
-        """Delete a version (``vN`` or an alias); returns it as it was.
-
-        Raises:
-            ConflictError: it holds aliases other than ``latest`` and ``delete_aliases``
-                is False.
-            ArtifactNotFound / VersionNotFound / AliasNotFound: nothing to delete.
-        """
-        return await self.meta.delete_version(project, name, ref, delete_aliases=delete_aliases)
-
-    async def delete_collection(
-        self, project: str, name: str, *, delete_aliases: bool = False
-    ) -> list[VersionInfo]:
-        """Delete every version of an artifact (same alias rule); returns them, oldest first."""
-        return await self.meta.delete_collection(project, name, delete_aliases=delete_aliases)
-
     async def get_manifest_blob(
         self, project: str, name: str, ref: str
     ) -> tuple[VersionInfo, bytes]:
@@ -396,98 +379,6 @@ class Repository:
 
     async def list_projects(self) -> list[str]:
         return await self.meta.list_projects()
-
-    # -- runs and lineage ------------------------------------------------------
-
-    async def create_run(
-        self,
-        project: str,
-        job_type: str,
-        name: str | None = None,
-        config: dict[str, Any] | None = None,
-        run_id: str | None = None,
-    ) -> RunInfo:
-        """Create a run. A client-chosen ``run_id`` makes a retried create idempotent.
-
-        The run's id is then :func:`project_run_id` of the project and ``run_id``, not
-        ``run_id`` itself: client ids name runs per project, so a create never collides
-        with (and so never reveals) a run of another project. Use the answer's id.
-        """
-        validate_name(project, what="project name")
-        validate_name(job_type, what="job type")
-        if name is not None:
-            validate_name(name, what="run name")
-        if run_id is not None and not _RUN_ID_RE.fullmatch(run_id):
-            raise ConfigError(f"run id {run_id!r} must be 8-64 lowercase hex characters")
-        check_metadata(config or {}, "run config")
-        run = RunInfo(
-            id=secrets.token_hex(6) if run_id is None else project_run_id(project, run_id),
-            project=project,
-            job_type=job_type,
-            name=name,
-            config=dict(config or {}),
-            status="running",
-            started_at=time.time(),
-        )
-        try:
-            return await self.meta.create_run(run)
-        except ConflictError:
-            existing = await self.meta.get_run(run.id)
-            if (existing.project, existing.job_type, existing.name) != (project, job_type, name):
-                raise
-            return existing  # the same create, retried after its answer was lost
-
-    async def get_run(self, run_id: str) -> RunInfo:
-        return await self.meta.get_run(run_id)
-
-    async def finish_run(self, run_id: str, status: str = "finished") -> RunInfo:
-        if status not in ("finished", "failed", "crashed"):
-            raise ConfigError(f"run status {status!r} is not one of finished, failed, crashed")
-        return await self.meta.finish_run(run_id, status, time.time())
-
-    async def use_version(
-        self, run_id: str | None, project: str, name: str, ref: str, type: str | None = None
-    ) -> VersionInfo:
-        """Resolve a version, check its type, and record it as the run's input."""
-        info = await self.meta.get_version(project, name, ref)
-        if type is not None and info.type != type:
-            raise TypeConflict(
-                f"artifact {project}/{name} is of type {info.type!r}, not {type!r}; "
-                f"pass type={info.type!r} or use another artifact"
-            )
-        if run_id is not None:
-            await self.meta.add_run_input(run_id, project, name, info.index)
-        return info
-
-    async def run_outputs(self, run_id: str) -> list[VersionInfo]:
-        return await self.meta.run_outputs(run_id)
-
-    async def run_inputs(self, run_id: str) -> list[VersionInfo]:
-        return await self.meta.run_inputs(run_id)
-
-    async def version_consumers(self, project: str, name: str, ref: str) -> list[RunInfo]:
-        index = await self._index(project, name, ref)
-        return await self.meta.version_consumers(project, name, index)
-
-    async def version_producers(self, project: str, name: str, ref: str) -> list[RunInfo]:
-        index = await self._index(project, name, ref)
-        return await self.meta.version_producers(project, name, index)
-
-    async def _index(self, project: str, name: str, ref: str) -> int:
-        index = parse_version(ref)
-        if index is None:
-            index = (await self.meta.get_version(project, name, ref)).index
-        return index
-
-
-def project_run_id(project: str, client_id: str) -> str:
-    """The id of the run a client creates in ``project`` with its own id ``client_id``.
-
-    24 hex characters (server-made ids have 12, so the two never meet); a retried create
-    finds the same run, and another project's runs are out of reach.
-    """
-    material = f"asyncart run id\0{project}\0{client_id}".encode()
-    return blake3.blake3(material).hexdigest()[:24]
 
 
 def _check_query_size(hashes: Sequence[str]) -> None:

@@ -1,15 +1,16 @@
-"""Artifacts: the W&B-style object users build, log, use and download.
+"""Artifacts: the W&B-style object users build, log, use, change and download.
 
-``BaseArtifact`` holds everything: the draft builder (no I/O beyond ``stat``)
-and the async implementations (``_log`` etc.; downloading: ``downloading.py``).
-``AsyncArtifact`` exposes those coroutines; ``Artifact`` (sync) runs each through
-the portal in one line.
+``BaseArtifact`` holds everything: the draft builder (``building.py``: no I/O beyond
+``stat``), identity and state (``identity.py``), the settable values ``save()``
+persists (``changes.py``), downloading (``downloading.py``) and the async
+implementations (``_log`` etc.).
+``AsyncArtifact`` exposes those coroutines; ``Artifact`` (sync) runs each through the
+portal in one line.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any, cast
 
 import anyio.to_thread
@@ -18,36 +19,35 @@ from asyncart.client.client import Client
 from asyncart.client.progress import Progress, TransferStats
 from asyncart.client.publish import Publication, Reference
 from asyncart.client.upload import SourceFile
+from asyncart.config import Settings
 from asyncart.core.manifest import Manifest
 from asyncart.core.models import RunInfo, VersionInfo
 from asyncart.core.names import validate_alias, validate_name
-from asyncart.core.paths import normalize_entry_path
-from asyncart.errors import ConfigError, EntryNotFound
+from asyncart.errors import ConfigError
 from asyncart.sdk import portal
 from asyncart.sdk.building import DraftBuilder
+from asyncart.sdk.changes import ArtifactChanges
+from asyncart.sdk.contents import ArtifactContents
+from asyncart.sdk.contents import ArtifactFileInfo as ArtifactFileInfo
 from asyncart.sdk.downloading import AsyncDownloads, DownloadCore, SyncDownloads
-from asyncart.sdk.draft import Draft, DraftFile, DraftReference, entry_name
-from asyncart.sdk.entry import ArtifactEntry, ArtifactManifest, AsyncArtifactEntry, BaseEntry
-from asyncart.sdk.pending import PendingUpload
+from asyncart.sdk.draft import (
+    Draft,
+    DraftFile,
+    DraftKept,
+    DraftReference,
+    entry_size,
+)
+from asyncart.sdk.entry import ArtifactEntry, ArtifactManifest, AsyncArtifactEntry
+from asyncart.sdk.identity import ArtifactIdentity
+from asyncart.sdk.metadata import normalize_metadata
+from asyncart.sdk.pending import PendingUpload, settled
+from asyncart.sdk.shared import shared_client
 
 
-@dataclass(frozen=True)
-class ArtifactFileInfo:
-    """One entry as listed by :meth:`BaseArtifact.files`."""
-
-    path: str
-    size: int
-    digest: str | None
-    ref: str | None = None
-
-    @property
-    def name(self) -> str:
-        """The same as ``path`` (the name W&B's file listings use)."""
-        return self.path
-
-
-class BaseArtifact(DraftBuilder, DownloadCore):
-    """Shared state and logic of sync and async artifacts (building: ``DraftBuilder``)."""
+class BaseArtifact(ArtifactIdentity, ArtifactChanges, ArtifactContents, DraftBuilder, DownloadCore):
+    """Shared state and logic of sync and async artifacts (building: ``DraftBuilder``;
+    names and state: ``ArtifactIdentity``; what ``save()`` persists: ``ArtifactChanges``;
+    the entries: ``ArtifactContents``)."""
 
     def __init__(
         self,
@@ -56,12 +56,9 @@ class BaseArtifact(DraftBuilder, DownloadCore):
         description: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        self.name = validate_name(name)
+        self._base_name = validate_name(name)
         self.type = validate_name(type, what="artifact type")
-        self.description = description
-        if metadata is not None and not isinstance(metadata, dict):
-            raise ConfigError("metadata must be a dict")
-        self.metadata: dict[str, Any] = dict(metadata or {})
+        self._init_changes(description, metadata)
         self._draft = Draft()
         self._info: VersionInfo | None = None
         self._manifest: Manifest | None = None
@@ -72,11 +69,6 @@ class BaseArtifact(DraftBuilder, DownloadCore):
         self._last_transfer: TransferStats | None = None
 
     # -- state ---------------------------------------------------------------
-
-    @property
-    def is_draft(self) -> bool:
-        """True until the version is committed (also while it is being logged)."""
-        return self._info is None
 
     @property
     def last_transfer(self) -> TransferStats | None:
@@ -107,16 +99,11 @@ class BaseArtifact(DraftBuilder, DownloadCore):
             )
         if self._info is None or self._manifest is None or self._client is None:
             raise ConfigError(
-                f"cannot {action} artifact {self.name!r}: it has not been logged or used yet; "
+                f"cannot {action} artifact {self._base_name!r}: it has not been logged or used "
+                "yet; "
                 "call run.log_artifact(artifact) or run.use_artifact(...) first"
             )
         return self._info, self._manifest, self._client
-
-    @property
-    def version(self) -> str | None:
-        """``'v3'`` once logged or used; None for a draft."""
-        info = self._committed()
-        return info.version if info else None
 
     @property
     def digest(self) -> str:
@@ -129,31 +116,10 @@ class BaseArtifact(DraftBuilder, DownloadCore):
         return info.digest if info else self._draft_manifest().digest()
 
     @property
-    def aliases(self) -> list[str]:
-        info = self._committed()
-        return list(info.aliases) if info else []
-
-    @property
     def size(self) -> int:
         if self._info:
             return self._info.size
-        return sum(e.identity.size for e in self._draft.entries.values())
-
-    @property
-    def project(self) -> str | None:
-        info = self._committed()
-        return info.project if info else None
-
-    @property
-    def qualified_name(self) -> str:
-        """``project/name:v3`` once stored, else the bare name (waits for a log in flight)."""
-        info = self._committed()
-        return info.qualified_name if info else self.name
-
-    @property
-    def created_at(self) -> float | None:
-        info = self._committed()
-        return info.created_at if info else None
+        return sum(entry_size(e) for e in self._draft.entries.values())
 
     @property
     def is_new_version(self) -> bool | None:
@@ -164,64 +130,8 @@ class BaseArtifact(DraftBuilder, DownloadCore):
         info = self._committed()
         return info.created if info else None
 
-    @property
-    def manifest(self) -> ArtifactManifest:
-        """The entries (``manifest.entries``: ``{path: entry}``): stored, or the draft's now."""
-        if self._committed() is None and not self._deleted:
-            return self._draft_manifest()
-        stored = self._require_stored("read the manifest of")[1]
-        if self._stored_view is None or self._stored_view.stored is not stored:
-            self._stored_view = ArtifactManifest(
-                {
-                    e.path: self._entry_class(self, e.path, e.size, digest=e.digest, ref=e.ref)
-                    for e in stored
-                },
-                stored,
-            )
-        return self._stored_view
-
-    def files(self, names: list[str] | None = None, per_page: int = 50) -> list[ArtifactFileInfo]:
-        """The entries (each with ``.name``/``.path``), all or those of ``names``.
-
-        From the manifest once stored, else from the draft (whose digests are None:
-        listing reads no file). ``per_page`` is accepted for W&B's callers: the
-        listing comes from the manifest already at hand, in one piece.
-        """
-        if not isinstance(per_page, int) or isinstance(per_page, bool) or per_page < 1:
-            raise ConfigError(f"per_page must be a positive integer, got {per_page!r}")
-        if self._manifest is not None:
-            listed = [ArtifactFileInfo(e.path, e.size, e.digest, e.ref) for e in self._manifest]
-        else:
-            listed = [
-                ArtifactFileInfo(
-                    p, e.identity.size, None, e.uri if isinstance(e, DraftReference) else None
-                )
-                for p, e in sorted(self._draft.entries.items())
-            ]
-        if names is None:
-            return listed
-        wanted = {normalize_entry_path(entry_name(n)) for n in names}
-        return [f for f in listed if f.path in wanted]
-
-    def get_entry(self, name: str | os.PathLike[str]) -> BaseEntry:
-        """The entry at ``name`` of this logged version.
-
-        Raises:
-            ConfigError: the artifact is a draft (W&B too needs it logged).
-            EntryNotFound: (a ``KeyError``) it has no entry of that name.
-        """
-        self._require_stored("get an entry of")
-        path = normalize_entry_path(entry_name(name))
-        entry = self.manifest.get(path)
-        if entry is None:
-            raise EntryNotFound(
-                f"artifact {self.qualified_name} has no entry {path!r}; "
-                f"entries: {', '.join(list(self.manifest.entries)[:10]) or '(none)'}"
-            )
-        return entry
-
     def __repr__(self) -> str:
-        shown = self._info.qualified_name if self._info else self.name  # never waits
+        shown = self._info.qualified_name if self._info else self._base_name  # never waits
         state = " (logging)" if self.is_logging else ""
         return f"<{type(self).__name__} {shown} type={self.type!r}{state}>"
 
@@ -236,8 +146,10 @@ class BaseArtifact(DraftBuilder, DownloadCore):
         progress: Progress | None = None,
         *,
         background: bool = False,
+        tags: list[str] | None = None,
     ) -> None:
-        """Upload what the store lacks and commit the version (or find the existing one).
+        """Upload what the store lacks and commit the version (or find the existing one);
+        then give it ``tags`` and a ttl set on the draft (one update after the commit).
 
         ``background``: the caller goes on meanwhile (see ``Client.publish``).
         """
@@ -245,28 +157,36 @@ class BaseArtifact(DraftBuilder, DownloadCore):
             self._require_draft()  # raises: already stored
         draft = self._draft
         alias_list = [validate_alias(a) for a in (aliases or [])]
+        after_commit = self._log_changes(tags or [])
+        metadata = normalize_metadata(self._metadata)
         if not draft.entries:
-            raise ConfigError(f"artifact {self.name!r} is empty; add files before logging it")
+            raise ConfigError(f"artifact {self._base_name!r} is empty; add files before logging it")
         files = [e for e in draft.entries.values() if isinstance(e, DraftFile)]
         refs = [e for e in draft.entries.values() if isinstance(e, DraftReference)]
+        kept = tuple(e.stored for e in draft.entries.values() if isinstance(e, DraftKept))
         pub = Publication(
             project=project,
-            name=self.name,
+            name=self._base_name,
             type=self.type,
             files=tuple(SourceFile(f.path, f.local, f.identity) for f in files),
             references=tuple(
                 Reference(r.path, r.uri, r.local, r.identity, r.checksum, r.digest) for r in refs
             ),
             aliases=tuple(alias_list),
-            metadata=self.metadata,
-            description=self.description,
+            metadata=metadata,
+            description=self._description,
             run_id=run_id,
+            kept=kept,
         )
         stats = TransferStats()
         async with client.use() as remote:
             info, manifest = await client.publish(
                 remote, pub, stats, progress, background=background
             )
+            if not after_commit.empty:  # a log's tags and ttl
+                info = await remote.update_version(
+                    info.project, info.name, info.version, after_commit
+                )
         self._bind(client, info, manifest)
         self.last_transfer = stats
         await anyio.to_thread.run_sync(draft.cleanup)  # removes the staged copies
@@ -274,8 +194,16 @@ class BaseArtifact(DraftBuilder, DownloadCore):
     def _bind(self, client: Client, info: VersionInfo, manifest: Manifest) -> None:
         self._client, self._info, self._manifest = client, info, manifest
         self._stored_view = None
-        self.metadata = dict(info.metadata)
-        self.description = info.description
+        self._bind_changes(info)
+
+    async def _wait(self, timeout: float | None) -> None:  # noqa: ASYNC109 - W&B's wait()
+        if self._pending is not None:
+            with anyio.fail_after(timeout):
+                await settled([self._pending])
+            if self._pending.error is not None:
+                self._pending.observed = True
+                raise self._pending.error
+        self._require_stored("wait for")
 
     async def _logged_by(self) -> RunInfo | None:
         info, _, client = self._require_stored("query lineage of")
@@ -340,6 +268,24 @@ class Artifact(BaseArtifact, SyncDownloads):
         self._require_stored("wait for")
         return self
 
+    def save(self, project: str | None = None, settings: object = None) -> None:
+        """Persist changes of a logged version's aliases, tags, description, metadata and
+        ttl (aliases move as a log moves them). A draft is logged instead, by a run of
+        job type ``auto`` in ``project`` (default: the settings'). ``settings`` (W&B's
+        ``wandb.Settings``) is accepted and ignored: the environment's settings apply.
+        """
+        if self.is_draft and not self.is_logging:
+            client = portal.call(shared_client, Settings.from_env())
+            portal.call(self._log_in_auto_run, client, project)
+            return
+        self._committed()  # waits here, not on the event loop
+        portal.call(self._save)
+
+    def new_draft(self) -> Artifact:
+        """A draft with this version's entries, description and metadata: add and remove
+        entries, then log it as the collection's next version (only new bytes are sent)."""
+        return self._new_draft()
+
     def cancel(self) -> bool:
         """Stop this artifact's pending ``run.log_artifact``; return once the upload stopped.
 
@@ -382,3 +328,25 @@ class AsyncArtifact(BaseArtifact, AsyncDownloads):
         ``delete_aliases=True``; ``latest`` moves to the newest remaining version.
         """
         await self._delete(delete_aliases)
+
+    async def wait(self, timeout: float | None = None) -> AsyncArtifact:  # noqa: ASYNC109
+        """Until the version is committed; re-raise the upload's error if it failed.
+
+        Raises:
+            TimeoutError: not committed within ``timeout`` seconds (the upload goes on).
+        """
+        await self._wait(timeout)
+        return self
+
+    async def save(self, project: str | None = None, settings: object = None) -> None:
+        """Persist changes of a logged version (see :meth:`Artifact.save`); a draft is
+        logged by a run of job type ``auto``."""
+        if self.is_draft and not self.is_logging:
+            await self._log_in_auto_run(Client(Settings.from_env()), project)
+            return
+        await self._wait(None)
+        await self._save()
+
+    def new_draft(self) -> AsyncArtifact:
+        """A draft with this version's entries (see :meth:`Artifact.new_draft`)."""
+        return self._new_draft()

@@ -20,11 +20,12 @@ from asyncart.client.client import Client
 from asyncart.client.progress import Fanout, Progress
 from asyncart.config import Settings
 from asyncart.core.models import RunInfo, VersionInfo
-from asyncart.core.names import parse_artifact_ref, validate_alias, validate_name
+from asyncart.core.names import parse_artifact_ref, validate_alias, validate_name, validate_tags
 from asyncart.errors import ConfigError
 from asyncart.sdk import portal
 from asyncart.sdk.artifact import AsyncArtifact, BaseArtifact
 from asyncart.sdk.draft import stage_snapshots_for
+from asyncart.sdk.metadata import normalize_metadata
 from asyncart.sdk.pending import (
     PendingUpload,
     UploadMeter,
@@ -130,27 +131,28 @@ class AsyncRun(RunFields, Generic[A]):
         name: str | None = None,
         type: str | None = None,
         aliases: list[str] | None = None,
+        tags: list[str] | None = None,
         *,
         progress: Progress | None = None,
     ) -> A:
         """Log an artifact as this run's output: a new version only if the content changed.
 
         ``artifact_or_path`` may be a path, with ``name`` and ``type`` given.
-        Moves ``latest`` and applies ``aliases``. Returns, once the version is
-        committed, the artifact with ``.version``, ``.digest``, ``.aliases`` and
+        Moves ``latest`` and applies ``aliases``; gives the version ``tags``. Returns,
+        once the version is committed, the artifact with ``.version``, ``.digest``, ``.aliases`` and
         ``.size`` set. Logs of different names run concurrently (``asyncio.gather``);
         logs of one name from one run commit one after another, in call order.
         The caller waits, so the push runs in this process (a foreground log,
         never handed to the push worker unless ``ASYNCART_PUSH_WORKER=always``);
         cancelling the awaiting task cancels the log.
         """
-        artifact, alias_list = self._check_log(artifact_or_path, name, type, aliases)
+        artifact, alias_list = self._check_log(artifact_or_path, name, type, aliases, tags)
         meter, future = UploadMeter(artifact.size), Future[None]()
-        pending = PendingUpload(artifact.name, meter, future, current_thread())
+        pending = PendingUpload(artifact._base_name, meter, future, current_thread())
         self._track(artifact, pending)
         pending.observed = True  # the caller gets the error from this await
         try:
-            await self._upload(artifact, alias_list, meter, progress, background=False)
+            await self._upload(artifact, alias_list, meter, progress, background=False, tags=tags)
         except anyio.get_cancelled_exc_class():
             future.cancel()  # as artifact.cancel() leaves it: a draft again, no error
             raise
@@ -168,6 +170,7 @@ class AsyncRun(RunFields, Generic[A]):
         aliases: list[str] | None,
         *,
         wait: bool,
+        tags: list[str] | None = None,
     ) -> A:
         """The sync API's log: check now, in the caller's thread, then upload on the portal loop.
 
@@ -176,11 +179,13 @@ class AsyncRun(RunFields, Generic[A]):
         ``artifact.cancel()``, ``finish()`` and exit settle it. ``wait=True``: block
         until committed (re-raising its error), pushing in this process.
         """
-        artifact, alias_list = self._check_log(artifact_or_path, name, type, aliases)
+        artifact, alias_list = self._check_log(artifact_or_path, name, type, aliases, tags)
         meter = UploadMeter(artifact.size)
-        future, scope = portal.start_task(self._upload_task, artifact, alias_list, meter, not wait)
+        future, scope = portal.start_task(
+            self._upload_task, artifact, alias_list, meter, not wait, tags
+        )
         stop = partial(portal.call, scope.cancel)
-        pending = PendingUpload(artifact.name, meter, future, portal.loop_thread(), stop)
+        pending = PendingUpload(artifact._base_name, meter, future, portal.loop_thread(), stop)
         self._track(artifact, pending)
         if wait:
             pending.wait()
@@ -192,6 +197,7 @@ class AsyncRun(RunFields, Generic[A]):
         name: str | None,
         type: str | None,
         aliases: list[str] | None,
+        tags: list[str] | None = None,
     ) -> tuple[A, list[str]]:
         """Check everything that can be checked without I/O (beyond snapshots of a path).
 
@@ -200,15 +206,20 @@ class AsyncRun(RunFields, Generic[A]):
         self._check_open()
         artifact = self._as_artifact(artifact_or_path, name, type)
         if artifact.is_logging:
-            raise ConfigError(f"artifact {artifact.name!r} is already being logged")
+            raise ConfigError(f"artifact {artifact._base_name!r} is already being logged")
         if not artifact.is_draft:
             raise ConfigError(
-                f"artifact {artifact.qualified_name} is already stored; to add aliases, log a new "
-                "Artifact with the same content"
+                f"artifact {artifact.qualified_name} is already stored; to change its aliases "
+                "or tags set artifact.aliases / artifact.tags and call artifact.save(); for a "
+                "new version, log artifact.new_draft()"
             )
         alias_list = [validate_alias(a) for a in (aliases or [])]
+        validate_tags(tags or [])
+        normalize_metadata(artifact.metadata)  # changed in place since it was set: check now
         if not artifact._draft.entries:
-            raise ConfigError(f"artifact {artifact.name!r} is empty; add files before logging it")
+            raise ConfigError(
+                f"artifact {artifact._base_name!r} is empty; add files before logging it"
+            )
         return artifact, alias_list
 
     def _track(self, artifact: A, pending: PendingUpload) -> PendingUpload:
@@ -225,6 +236,7 @@ class AsyncRun(RunFields, Generic[A]):
         aliases: list[str],
         meter: UploadMeter,
         background: bool,
+        tags: list[str] | None = None,
         *,
         task_status: anyio.abc.TaskStatus[anyio.CancelScope] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
@@ -237,7 +249,7 @@ class AsyncRun(RunFields, Generic[A]):
         """
         with anyio.CancelScope() as scope:
             task_status.started(scope)
-            await self._upload(artifact, aliases, meter, background=background)
+            await self._upload(artifact, aliases, meter, background=background, tags=tags)
         if scope.cancelled_caught:
             raise anyio.get_cancelled_exc_class()()
 
@@ -249,16 +261,23 @@ class AsyncRun(RunFields, Generic[A]):
         progress: Progress | None = None,
         *,
         background: bool,
+        tags: list[str] | None = None,
     ) -> None:
         """Push and commit, after the logs of this name started before it (call order).
 
         ``background``: the caller goes on meanwhile, so a large push may run in
         the push worker process (``ASYNCART_PUSH_WORKER``).
         """
-        async with self._name_locks.setdefault(artifact.name, anyio.Lock()):
+        async with self._name_locks.setdefault(artifact._base_name, anyio.Lock()):
             subscriber = meter if progress is None else Fanout(meter, progress)
             await artifact._log(
-                self.client, self.project, self.id, aliases, subscriber, background=background
+                self.client,
+                self.project,
+                self.id,
+                aliases,
+                subscriber,
+                background=background,
+                tags=tags,
             )
 
     async def _settle_uploads(self) -> list[BaseException]:
@@ -313,7 +332,7 @@ class AsyncRun(RunFields, Generic[A]):
             artifact: A = target
             if type is not None and type != artifact.type:
                 raise ConfigError(
-                    f"artifact {artifact.name!r} has type {artifact.type!r}, not {type!r}"
+                    f"artifact {artifact._base_name!r} has type {artifact.type!r}, not {type!r}"
                 )
             if artifact._pending is not None:
                 await settled([artifact._pending])

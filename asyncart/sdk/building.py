@@ -15,7 +15,15 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar, cast
 
 from asyncart.core.models import VersionInfo
 from asyncart.errors import ConfigError
-from asyncart.sdk.draft import Draft, DraftEntry, DraftFile, DraftReference
+from asyncart.sdk.draft import (
+    Draft,
+    DraftEntry,
+    DraftFile,
+    DraftKept,
+    DraftReference,
+    entry_ref,
+    entry_size,
+)
 from asyncart.sdk.entry import ArtifactManifest, BaseEntry
 from asyncart.sdk.remote_references import remote_references
 
@@ -26,7 +34,8 @@ if TYPE_CHECKING:
 class DraftBuilder:
     """Adding to and removing from an artifact before it is logged."""
 
-    name: str
+    _base_name: str
+    _final: bool
     type: str
     _draft: Draft
     _info: VersionInfo | None
@@ -43,13 +52,19 @@ class DraftBuilder:
     def _require_draft(self) -> Draft:
         if self.is_logging:
             raise ConfigError(
-                f"artifact {self.name!r} is being logged and cannot change; "
+                f"artifact {self._base_name!r} is being logged and cannot change; "
                 "create a new Artifact for further files"
             )
         if self._info is not None:
             raise ConfigError(
                 f"artifact {self.qualified_name} is already stored and cannot change; "
-                f"create a new Artifact({self.name!r}, type={self.type!r}) for a new version"
+                f"create a new Artifact({self._base_name!r}, type={self.type!r}) for a new "
+                "version (or artifact.new_draft(): it starts with this version's entries)"
+            )
+        if self._final:
+            raise ConfigError(
+                f"artifact {self._base_name!r} was finalized and cannot change; "
+                "create a new Artifact for further files"
             )
         return self._draft
 
@@ -168,12 +183,13 @@ class DraftBuilder:
         return self._entry_class(
             cast("BaseArtifact", self),
             path,
-            entry.identity.size,
+            entry_size(entry),
             digest=draft._digests.get(path),
             digest_of=lambda: draft.digest_of(path),
-            ref=entry.uri if isinstance(entry, DraftReference) else None,
+            ref=entry_ref(entry),
             local_path=None
-            if isinstance(entry, DraftReference) and entry.digest
+            if isinstance(entry, DraftKept)
+            or (isinstance(entry, DraftReference) and entry.digest)
             else str(entry.local),
             skip_cache=entry.skip_cache if isinstance(entry, DraftFile) else False,
         )

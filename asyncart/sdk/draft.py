@@ -16,19 +16,25 @@ import threading
 import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path, PureWindowsPath
+from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote, unquote, urlparse
 
 from asyncart.client.scan import FileIdentity, hash_file, stat_source
 from asyncart.client.snapshot import snapshot_file
 from asyncart.config import Settings
-from asyncart.core.manifest import uri_digest
+from asyncart.core.manifest import ManifestEntry, uri_digest
 from asyncart.core.paths import TwinIndex, is_ancestor_path, normalize_entry_path
 from asyncart.core.private_fs import private_dir
 from asyncart.errors import ConfigError, EntryNotFound
 from asyncart.sdk import portal
+from asyncart.sdk.draft_entries import DraftEntry as DraftEntry
+from asyncart.sdk.draft_entries import DraftFile as DraftFile
+from asyncart.sdk.draft_entries import DraftKept as DraftKept
+from asyncart.sdk.draft_entries import DraftReference as DraftReference
+from asyncart.sdk.draft_entries import entry_name as entry_name
+from asyncart.sdk.draft_entries import entry_ref as entry_ref
+from asyncart.sdk.draft_entries import entry_size as entry_size
 
 # Staging directories are removed when their draft is garbage-collected or committed,
 # and at exit only after pending uploads settled (a finalizer's own atexit pass would
@@ -63,54 +69,10 @@ def snapshot_cache_dir() -> Path:
 DEFAULT_MAX_OBJECTS = 10_000_000
 
 
-@dataclass(frozen=True)
-class DraftFile:
-    """A local file to be uploaded under ``path``.
-
-    ``local``/``identity``: what is uploaded (the snapshot, for ``mutable``);
-    ``source``/``source_identity``: the file the user added, as it was then.
-    """
-
-    path: str
-    local: Path
-    identity: FileIdentity
-    source: Path
-    source_identity: FileIdentity
-    skip_cache: bool = False
-
-
-@dataclass(frozen=True)
-class DraftReference:
-    """A reference: its size and digest are recorded, its bytes are not uploaded.
-
-    ``checksum=False``: only the URI is recorded (the digest is :func:`uri_digest`).
-    ``digest``: known when added (an ``http(s)://`` URL's, from its ETag; ``local`` is
-    then unused); else read from the ``file://`` reference's ``local`` file.
-    """
-
-    path: str
-    uri: str
-    local: Path
-    identity: FileIdentity
-    checksum: bool = True
-    digest: str | None = None
-
-
-DraftEntry = DraftFile | DraftReference
-
 #: ``add_file`` policies: ``mutable`` snapshots the file at ``add_file`` (reflink, else a
 #: copy), ``immutable`` trusts the caller not to touch it until the upload is done.
 POLICIES = ("mutable", "immutable")
 NEW_FILE_MODES = ("w", "wb", "x", "xb")
-
-
-def entry_name(name: str | os.PathLike[str]) -> str:
-    """An entry name from a string or any path object (a Windows path in POSIX form)."""
-    if isinstance(name, PureWindowsPath):
-        return name.as_posix()
-    if isinstance(name, os.PathLike):
-        return Path(os.fspath(name)).as_posix()
-    return name
 
 
 class Draft:
@@ -140,6 +102,12 @@ class Draft:
 
     def _same_file(self, existing: DraftEntry, local: Path, identity: FileIdentity) -> bool:
         """Whether ``local`` holds the bytes of ``existing`` (read only if stat cannot tell)."""
+        if isinstance(existing, DraftKept):
+            return (
+                existing.stored.ref is None
+                and existing.stored.size == identity.size
+                and existing.stored.digest == hash_file(local, identity.size)
+            )
         if not isinstance(existing, DraftFile) or existing.identity.size != identity.size:
             return False
         if existing.source == local.resolve() and existing.source_identity == identity:
@@ -187,8 +155,11 @@ class Draft:
                 self._claim(path)
             elif not overwrite:
                 if self._same_file(existing, local, identity):
-                    return existing  # type: ignore[return-value]  # _same_file: a DraftFile
-                raise self._exists_error(path, "pass overwrite=True to replace it")
+                    if isinstance(existing, DraftFile):
+                        return existing
+                    overwrite = True  # a kept entry of these bytes: now this file's
+                else:
+                    raise self._exists_error(path, "pass overwrite=True to replace it")
             entry = self._entry(path, local, identity, policy, skip_cache)
             self._put(path, entry)
             if digest is not None:
@@ -202,9 +173,19 @@ class Draft:
         self.entries[path] = entry
         self._twins.add(path)
 
+    def keep(self, entries: Iterable[ManifestEntry]) -> None:
+        """Start from a stored version's entries (``new_draft()``)."""
+        with self._lock:
+            for stored in entries:
+                self._claim(stored.path)
+                self._put(stored.path, DraftKept(stored.path, stored))
+                self._digests[stored.path] = stored.digest
+
     def _drop(self, path: str) -> None:
         entry = self.entries.pop(path)
         self._digests.pop(path, None)
+        if isinstance(entry, DraftKept):
+            return
         if self._snapshots is not None and entry.local.parent == self._snapshots:
             entry.local.unlink(missing_ok=True)
 
@@ -382,7 +363,9 @@ class Draft:
             if known is not None:
                 return known
             entry = self.entries[path]
-        if isinstance(entry, DraftReference) and entry.digest is not None:
+        if isinstance(entry, DraftKept):
+            digest = entry.stored.digest
+        elif isinstance(entry, DraftReference) and entry.digest is not None:
             digest = entry.digest
         elif isinstance(entry, DraftReference) and not entry.checksum:
             digest = uri_digest(entry.uri)

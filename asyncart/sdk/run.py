@@ -53,6 +53,7 @@ class Run:
         name: str | None = None,
         type: str | None = None,
         aliases: list[str] | None = None,
+        tags: list[str] | None = None,
         *,
         wait: bool | None = None,
     ) -> Artifact:
@@ -69,7 +70,12 @@ class Run:
         it (``TypeConflict``, a ``ValueError``), or this call with ``wait=True``.
         """
         return self._async._log_from_thread(
-            artifact_or_path, name, type, aliases, wait=self.sync if wait is None else wait
+            artifact_or_path,
+            name,
+            type,
+            aliases,
+            wait=self.sync if wait is None else wait,
+            tags=tags,
         )
 
     def use_artifact(

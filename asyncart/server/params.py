@@ -20,7 +20,12 @@ from asyncart.server.keys import AUDIT, PARSER, REPO, REQUEST_ID
 from asyncart.server.schemas import B
 
 _RUN_ID_RE = re.compile(r"[0-9a-f]{8,64}")
-_PATH_PARAMS = {"project": "project name", "name": "artifact name", "ref": "version or alias"}
+_PATH_PARAMS = {
+    "project": "project name",
+    "name": "artifact name",
+    "ref": "version or alias",
+    "alias": "alias",
+}
 
 
 async def json_body(request: web.Request, kind: type[B], limit: int = P.MAX_SMALL_BODY) -> B:

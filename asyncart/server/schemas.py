@@ -17,10 +17,11 @@ import re
 from typing import Annotated, Any, TypeVar
 
 import msgspec
-from msgspec import Meta, Struct
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 from asyncart.core import protocol as P
 from asyncart.core.manifest import MAX_ENTRIES
+from asyncart.core.names import MAX_NAME_LENGTH
 from asyncart.core.pack import ENTRY, MAX_PACK_CHUNKS, PREFIX
 from asyncart.errors import ConfigError
 
@@ -110,6 +111,27 @@ class CommitBody(Struct, frozen=True):
     run_id: str | None = None
 
 
+Tag = Annotated[str, Meta(max_length=MAX_NAME_LENGTH)]
+Ref = Annotated[str, Meta(min_length=1, max_length=MAX_NAME_LENGTH)]
+
+
+class VersionPatchBody(Struct, frozen=True):
+    """``PATCH /v1/projects/{p}/artifacts/{name}/versions/{ref}``: a field left out stays
+    as it is; ``description``/``ttl`` null clear it; ``metadata`` replaces the version's."""
+
+    description: str | UnsetType | None = UNSET
+    metadata: dict[str, Any] | UnsetType = UNSET
+    ttl: int | UnsetType | None = UNSET
+    tags_add: Annotated[list[Tag], Meta(max_length=P.MAX_TAGS)] = []
+    tags_remove: Annotated[list[Tag], Meta(max_length=P.MAX_TAGS)] = []
+
+
+class AliasBody(Struct, frozen=True):
+    """``PUT /v1/projects/{p}/artifacts/{name}/aliases/{alias}``: the version it names."""
+
+    version: Ref
+
+
 B = TypeVar("B", bound=Struct)
 _DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
 
@@ -173,5 +195,7 @@ def _check_free_form(body: Struct) -> None:
             check_depth(body.metadata, P.MAX_JSON_DEPTH - 1)
         if body.manifest.chunker is not None:
             check_depth(body.manifest.chunker, P.MAX_JSON_DEPTH - 2)
+    elif isinstance(body, VersionPatchBody) and isinstance(body.metadata, dict):
+        check_depth(body.metadata, P.MAX_JSON_DEPTH - 1)
     elif isinstance(body, RunCreateBody) and body.config is not None:
         check_depth(body.config, P.MAX_JSON_DEPTH - 1)

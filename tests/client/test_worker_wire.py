@@ -28,6 +28,7 @@ from asyncart.client.worker_wire import (
 )
 from asyncart.config import Settings
 from asyncart.core.chunking import ChunkerSpec
+from asyncart.core.manifest import ChunkRef, ManifestEntry
 
 
 def _roundtrip(message: dict) -> dict:  # type: ignore[type-arg]
@@ -77,6 +78,10 @@ def test_files_and_publications_come_back_equal() -> None:
         metadata={"step": 10, "nested": {"a": [1, 2]}},
         description="a checkpoint",
         run_id="run-1",
+        kept=(  # entries of the version a new_draft() came from
+            ManifestEntry.for_file("old.bin", 3, "ab" * 32, [ChunkRef("cd" * 32, 3)]),
+            ManifestEntry(path="r.txt", size=1, digest="ef" * 32, ref="file:///r.txt"),
+        ),
     )
     assert publication_from_json(_roundtrip({"p": publication_to_json(pub)})["p"]) == pub
 

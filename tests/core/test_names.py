@@ -150,6 +150,8 @@ def test_parse_version_leaves_non_versions_as_aliases(text: str) -> None:
         ),
         ("proj/mnist", ArtifactRef("mnist", LATEST, "proj")),
         ("proj/mnist:v0", ArtifactRef("mnist", "v0", "proj")),
+        ("team/proj/mnist:v0", ArtifactRef("mnist", "v0", "proj", "team")),
+        ("team/proj/mnist", ArtifactRef("mnist", LATEST, "proj", "team")),
     ],
 )
 def test_parse_artifact_ref(text: str, expected: ArtifactRef) -> None:
@@ -166,7 +168,8 @@ def test_version_index_of_parsed_refs() -> None:
     ("text", "fragment"),
     [
         ("", "must not be empty"),
-        ("a/b/c", "more than one '/'"),
+        ("a/b/c/d", "more than two '/'"),  # a/b/c is entity/project/name (issue 17)
+        ("/p/bike", "entity name"),
         ("a:b:c", "more than one ':'"),
         ("bike:", "empty version"),
         ("/bike", "project name"),

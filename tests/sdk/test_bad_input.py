@@ -63,7 +63,7 @@ def test_invalid_artifact_names(bad: str) -> None:
 def test_invalid_references_and_aliases(store: str) -> None:
     _log("ds", {"a.txt": b"a"})
     with asyncart.init(job_type="t") as run:
-        for bad in ("ds:v1:x", "p/q/ds", "ds:", "/ds"):
+        for bad in ("ds:v1:x", "p/q/r/ds", "ds:", "/ds"):  # p/q/ds: entity/project/name
             with pytest.raises(asyncart.InvalidNameError):
                 run.use_artifact(bad)
         art = asyncart.Artifact("ds", type="dataset")

@@ -164,7 +164,7 @@ def test_properties_wait_for_the_commit(server: LiveServer, proxy: Proxy) -> Non
         gate.open()
         reader.join(DEADLINE)
         assert got == ["v0"]
-        assert art.digest is not None and art.qualified_name == "default/model:v0"
+        assert art.digest is not None and art.qualified_name == "asyncart/default/model:v0"
 
 
 def test_sync_init_and_wait_true_block_until_committed(server: LiveServer, proxy: Proxy) -> None:

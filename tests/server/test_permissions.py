@@ -255,6 +255,27 @@ async def op_delete_artifact(w: World, who: str, where: str) -> tuple[int, Any, 
     return await call(w, who, "DELETE", _art(PROJECT[where], name))
 
 
+async def op_update_version(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
+    return await call(
+        w, who, "PATCH", _art(PROJECT[where], "data", "/versions/v0"), json={"tags_add": ["seen"]}
+    )
+
+
+async def op_set_alias(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
+    alias = w.fresh("pinned")
+    return await call(
+        w, who, "PUT", _art(PROJECT[where], "data", f"/aliases/{alias}"), json={"version": "v0"}
+    )
+
+
+async def op_remove_alias(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
+    """An alias made by the project's admin, removed by the caller."""
+    path = _art(PROJECT[where], "data", f"/aliases/{w.fresh('doomed')}")
+    status, _, _ = await call(w, w.owner[where], "PUT", path, json={"version": "v0"})
+    assert status == 200
+    return await call(w, who, "DELETE", path)
+
+
 async def op_create_run(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
     return await call(
         w, who, "POST", "/v1/runs", json={"project": PROJECT[where], "job_type": "eval"}
@@ -291,6 +312,9 @@ OPS = [
     Op("GET .../manifest", Role.READ, 200, _get(V + "/best/manifest")),
     Op("GET .../consumers", Role.READ, 200, _get(V + "/v0/consumers")),
     Op("GET .../producers", Role.READ, 200, _get(V + "/v0/producers")),
+    Op("PATCH .../versions/{ref}", Role.WRITE, 200, op_update_version),
+    Op("PUT .../aliases/{alias}", Role.WRITE, 200, op_set_alias),
+    Op("DELETE .../aliases/{alias}", Role.WRITE, 200, op_remove_alias),
     Op("DELETE .../versions/{ref}", Role.ADMIN, 200, op_delete_version),
     Op("DELETE .../artifacts/{name}", Role.ADMIN, 200, op_delete_artifact),
     Op("GET /projects/{p}/audit", Role.ADMIN, 200, _get("/v1/projects/{project}/audit")),
@@ -331,8 +355,8 @@ def may_see(who: str, where: str) -> bool:
 
 
 def test_the_matrix_has_every_case() -> None:
-    # 19 project-scoped operations x 5 callers x 2 projects + 2 others x 5 callers.
-    assert len(CASES) == 19 * 5 * 2 + 2 * 5 == 200
+    # 22 project-scoped operations x 5 callers x 2 projects + 2 others x 5 callers.
+    assert len(CASES) == 22 * 5 * 2 + 2 * 5 == 230
 
 
 @pytest.mark.parametrize(("op", "who", "where"), CASES)

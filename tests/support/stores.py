@@ -177,7 +177,8 @@ async def insert_legacy_version(
 async def back_to_schema_4(repo: Repository, location: StoreLocation) -> None:
     """Make a store look as schema 4 left it: each version's manifest object under
     ``manifests/<digest>`` (the one it reads now moved there), no ``manifest_hash``
-    column, schema version 4. ``repo`` is closed after."""
+    column (nor schema 6's tags, ttl and updated_at), schema version 4. ``repo`` is
+    closed after."""
     moved = set()
     for version in await repo.meta.all_versions():
         key = manifest_object_key(version.manifest_name)
@@ -187,6 +188,15 @@ async def back_to_schema_4(repo: Repository, location: StoreLocation) -> None:
     for key in moved:
         await repo.blobs.delete(key)
     await repo.close()
+    await back_to_schema_5(location.db)
     await run_sql(location.db, "DROP INDEX ix_versions_manifest_hash")
     await run_sql(location.db, "ALTER TABLE versions DROP COLUMN manifest_hash")
     await run_sql(location.db, "DELETE FROM schema_version WHERE version > 4")
+
+
+async def back_to_schema_5(url: str) -> None:
+    """Undo migration 6 (tags, ttl, updated_at) on a store's database: schema version 5."""
+    await run_sql(url, "DROP TABLE version_tags")
+    await run_sql(url, "ALTER TABLE versions DROP COLUMN ttl_seconds")
+    await run_sql(url, "ALTER TABLE versions DROP COLUMN updated_at")
+    await run_sql(url, "DELETE FROM schema_version WHERE version > 5")

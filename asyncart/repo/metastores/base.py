@@ -12,7 +12,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from asyncart.core.models import ChunkLocation, CollectionInfo, RunInfo, VersionInfo
+from asyncart.core.models import (
+    ChunkLocation,
+    CollectionInfo,
+    RunInfo,
+    VersionChanges,
+    VersionInfo,
+)
 from asyncart.core.names import format_version
 
 #: A ``missing`` answer refreshes a pack's ``touched_at`` only when it is older than
@@ -249,6 +255,23 @@ class MetaStore(ABC):
         The collection then no longer lists or resolves, but keeps its version counter:
         logging the name again continues the numbering (and may choose a new type).
         """
+
+    @abstractmethod
+    async def update_version(
+        self, project: str, name: str, ref: str, changes: VersionChanges
+    ) -> VersionInfo:
+        """Change a version's description, metadata, ttl and tags (``changes``); its
+        ``updated_at`` becomes now. Returns the version as it is now."""
+
+    @abstractmethod
+    async def set_alias(self, project: str, name: str, alias: str, ref: str) -> VersionInfo:
+        """Point ``alias`` at version ``ref`` (moved from the version it named); returns
+        that version. ``latest`` is refused (ConfigError): it names the newest version."""
+
+    @abstractmethod
+    async def remove_alias(self, project: str, name: str, alias: str) -> VersionInfo:
+        """Remove ``alias`` (AliasNotFound if absent; ``latest`` refused: ConfigError);
+        returns the version it named."""
 
     @abstractmethod
     async def get_version(self, project: str, name: str, ref: str) -> VersionInfo:

@@ -73,6 +73,10 @@ async def commit_version(
     created = version_id is None
     if version_id is None:
         version_id = await _insert_version(conn, coll, new, meta, now)
+    else:  # the aliases it gains are a change of it
+        await conn.execute(
+            update(versions).where(versions.c.id == version_id).values(updated_at=now)
+        )
     await conn.execute(
         delete(aliases).where(aliases.c.collection_id == coll.id, aliases.c.alias.in_(moved))
     )
@@ -140,6 +144,7 @@ async def _insert_version(
             created_at=now,
             created_by=new.run_id,
             manifest_hash=new.manifest_hash,
+            updated_at=now,
         )
     )
     await conn.execute(

@@ -33,6 +33,7 @@ from asyncart.repo.metastores.schema import (
     collections,
     run_inputs,
     run_outputs,
+    version_tags,
     version_view,
     versions,
 )
@@ -49,7 +50,7 @@ def _refuse_aliases(infos: Sequence[VersionInfo], what: str) -> None:
 
 async def _drop(conn: AsyncConnection, version_ids: Sequence[int]) -> None:
     for batch in _batches(list(version_ids)):
-        for table in (run_inputs, run_outputs, aliases):
+        for table in (run_inputs, run_outputs, aliases, version_tags):
             await conn.execute(delete(table).where(table.c.version_id.in_(batch)))
         await conn.execute(delete(versions).where(versions.c.id.in_(batch)))
 

@@ -41,6 +41,7 @@ from asyncart.repo.metastores.schema import (
     projects,
     run_view,
     runs,
+    version_tags,
     versions,
 )
 
@@ -230,22 +231,36 @@ def _run_info(row: AnyRow) -> RunInfo:
 async def _version_infos(
     conn: AsyncConnection, stmt: AnySelect, *, created: bool = False
 ) -> list[VersionInfo]:
-    """Run a ``version_view`` query and attach each version's aliases."""
+    """Run a ``version_view`` query and attach each version's aliases and tags."""
     rows = (await conn.execute(stmt)).all()
     names: dict[int, list[str]] = {row.id: [] for row in rows}
+    tags: dict[int, list[str]] = {row.id: [] for row in rows}
     for batch in _batches(list(names)):
         found = await conn.execute(
             select(aliases.c.version_id, aliases.c.alias).where(aliases.c.version_id.in_(batch))
         )
         for version_id, alias in found:
             names[version_id].append(alias)
-    return [_version_info(row, names[row.id], created) for row in rows]
+        found = await conn.execute(
+            select(version_tags.c.version_id, version_tags.c.tag).where(
+                version_tags.c.version_id.in_(batch)
+            )
+        )
+        for version_id, tag in found:
+            tags[version_id].append(tag)
+    return [_version_info(row, names[row.id], tags[row.id], created) for row in rows]
 
 
-def _version_info(row: AnyRow, alias_names: Iterable[str], created: bool) -> VersionInfo:
+def _version_info(
+    row: AnyRow, alias_names: Iterable[str], tag_names: Iterable[str], created: bool
+) -> VersionInfo:
     fields = row._asdict()
     del fields["id"]
-    fields.update(metadata=json.loads(row.metadata), aliases=_alias_order(alias_names))
+    fields.update(
+        metadata=json.loads(row.metadata),
+        aliases=_alias_order(alias_names),
+        tags=tuple(sorted(tag_names)),
+    )
     return VersionInfo(**fields, created=created)
 
 

@@ -198,6 +198,32 @@ def _m5_manifest_hash(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX ix_versions_manifest_hash ON versions (manifest_hash)")
 
 
+def _m6_version_changes(conn: Connection) -> None:
+    """Version 6: what changing a logged version needs (issue 17, W&B's ``save()``).
+
+    * ``versions.ttl_seconds`` (NULL: no limit) and ``versions.updated_at`` (existing
+      versions: their ``created_at``);
+    * ``version_tags``: a version's tags.
+    """
+    conn.exec_driver_sql("ALTER TABLE versions ADD COLUMN ttl_seconds INTEGER")
+    conn.exec_driver_sql("ALTER TABLE versions ADD COLUMN updated_at FLOAT NOT NULL DEFAULT 0")
+    conn.exec_driver_sql("UPDATE versions SET updated_at = created_at")
+    frozen = MetaData()
+    Table("versions", frozen, Column("id", Integer, primary_key=True))  # referred to only
+    Table(
+        "version_tags",
+        frozen,
+        Column(
+            "version_id",
+            Integer,
+            ForeignKey("versions.id", name="fk_version_tags_version_id_versions"),
+            primary_key=True,
+        ),
+        Column("tag", String(schema.NAME), primary_key=True),
+    )
+    frozen.create_all(conn, tables=[frozen.tables["version_tags"]], checkfirst=False)
+
+
 #: Every migration step, oldest first; ``len(MIGRATIONS)`` is the current schema version.
 MIGRATIONS: tuple[Step, ...] = (
     _m1_initial,
@@ -205,6 +231,7 @@ MIGRATIONS: tuple[Step, ...] = (
     _m3_users_and_keys,
     _m4_projects_access,
     _m5_manifest_hash,
+    _m6_version_changes,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

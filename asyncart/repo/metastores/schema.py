@@ -102,6 +102,10 @@ versions = Table(
     # (schema v5). NULL only for a version committed before v5 whose object
     # ``manifests/<digest>`` the repository could not copy yet (``Repository.open``).
     Column("manifest_hash", String(64), nullable=True),
+    # Seconds to live after ``created_at`` (NULL: no limit), and the last change of its
+    # aliases, tags, description, metadata or ttl (schema v6; older rows: created_at).
+    Column("ttl_seconds", Integer, nullable=True),
+    Column("updated_at", Float, nullable=False),
     UniqueConstraint("collection_id", "idx"),
     UniqueConstraint("collection_id", "digest"),
     Index(None, "manifest_hash"),
@@ -114,6 +118,15 @@ aliases = Table(
     Column("alias", String(NAME), primary_key=True),
     Column("version_id", Integer, ForeignKey("versions.id"), nullable=False),
     Index(None, "version_id"),
+)
+
+
+# A version's tags (schema v6), W&B's ``Artifact.tags``: set at log time or by an update.
+version_tags = Table(
+    "version_tags",
+    metadata,
+    Column("version_id", Integer, ForeignKey("versions.id"), primary_key=True),
+    Column("tag", String(NAME), primary_key=True),
 )
 
 
@@ -252,6 +265,8 @@ version_view = select(
     versions.c.description,
     versions.c.created_at,
     versions.c.created_by,
+    versions.c.ttl_seconds.label("ttl"),
+    versions.c.updated_at,
 ).select_from(
     versions.join(collections, versions.c.collection_id == collections.c.id).join(
         projects, collections.c.project_id == projects.c.id

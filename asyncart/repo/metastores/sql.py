@@ -17,9 +17,10 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from asyncart.core.models import CollectionInfo, RunInfo, VersionInfo
+from asyncart.core.models import CollectionInfo, RunInfo, VersionChanges, VersionInfo
 from asyncart.core.names import LATEST, format_version, parse_version, validate_alias, validate_name
 from asyncart.errors import ConfigError
+from asyncart.repo.metastores import changes as version_changes
 from asyncart.repo.metastores import commit, deletion, lineage, packindex
 from asyncart.repo.metastores.base import (
     MetaStore,
@@ -120,6 +121,40 @@ class SqlMetaStore(DatabaseUser, ChunkIndexMethods, ManifestRefMethods, MetaStor
             )
 
         return await self._run(f"delete {_artifact(project, name)}", work, write=True)
+
+    async def update_version(
+        self, project: str, name: str, ref: str, changes: VersionChanges
+    ) -> VersionInfo:
+        """Change a logged version (see :meth:`MetaStore.update_version`)."""
+        meta = None if changes.metadata is None else _dumps(changes.metadata, "version metadata")
+        if changes.description is not None and "\x00" in changes.description:
+            raise ConfigError("a version description must not contain NUL characters")
+
+        async def work(conn: AsyncConnection) -> VersionInfo:
+            return await version_changes.update_version(
+                conn, project, name, ref, changes, meta, time.time()
+            )
+
+        return await self._run(f"update {_artifact(project, name)}:{ref}", work, write=True)
+
+    async def set_alias(self, project: str, name: str, alias: str, ref: str) -> VersionInfo:
+        """Move ``alias`` onto version ``ref`` (see :meth:`MetaStore.set_alias`)."""
+        validate_alias(alias)
+
+        async def work(conn: AsyncConnection) -> VersionInfo:
+            return await version_changes.set_alias(conn, project, name, alias, ref, time.time())
+
+        return await self._run(f"alias {_artifact(project, name)}:{ref}", work, write=True)
+
+    async def remove_alias(self, project: str, name: str, alias: str) -> VersionInfo:
+        """Remove ``alias`` (see :meth:`MetaStore.remove_alias`)."""
+
+        async def work(conn: AsyncConnection) -> VersionInfo:
+            return await version_changes.remove_alias(conn, project, name, alias, time.time())
+
+        return await self._run(
+            f"remove alias {alias!r} of {_artifact(project, name)}", work, write=True
+        )
 
     async def get_version(self, project: str, name: str, ref: str) -> VersionInfo:
         """Resolve ``vN`` or an alias; the not-found errors list what exists."""

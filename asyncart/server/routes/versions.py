@@ -1,5 +1,6 @@
 """Routes of what the store holds by name: projects, artifact collections, their versions
-(commit, read, delete), manifests, and which runs consumed or produced a version.
+(commit, read, change, delete), aliases, manifests, and which runs consumed or produced a
+version.
 """
 
 from __future__ import annotations
@@ -7,18 +8,23 @@ from __future__ import annotations
 import json
 
 from aiohttp import web
+from msgspec import UNSET
 
 from asyncart.core import protocol as P
+from asyncart.core.models import VersionChanges
 from asyncart.repo.access import Role
 from asyncart.server import pages
 from asyncart.server.keys import PARSER
 from asyncart.server.params import (
+    checked_name,
     checked_run_id,
     flag_query,
+    json_body,
     path_param,
     scoped_repo,
     type_query,
 )
+from asyncart.server.schemas import AliasBody, VersionPatchBody
 
 
 async def list_projects(request: web.Request) -> web.Response:
@@ -63,6 +69,46 @@ def _version_path(request: web.Request) -> tuple[str, str, str]:
 
 async def get_version(request: web.Request) -> web.Response:
     info = await scoped_repo(request).get_version(*_version_path(request), type_query(request))
+    return web.json_response(info.to_json())
+
+
+async def update_version(request: web.Request) -> web.Response:
+    """Change a version's description, metadata, ttl or tags (W&B's ``Artifact.save()``)."""
+    project, name, ref = _version_path(request)
+    repo = scoped_repo(request)
+    repo.require(project, Role.WRITE, "changing a version")  # before the body is read
+    body = await json_body(request, VersionPatchBody, P.MAX_PATCH_BODY)
+    changes = VersionChanges(
+        description=None if body.description is UNSET else body.description,
+        set_description=body.description is not UNSET,
+        metadata=None if body.metadata is UNSET else body.metadata,
+        ttl=None if body.ttl is UNSET else body.ttl,
+        set_ttl=body.ttl is not UNSET,
+        tags_add=tuple(body.tags_add),
+        tags_remove=tuple(body.tags_remove),
+    )
+    info = await repo.update_version(project, name, ref, changes)
+    return web.json_response(info.to_json())
+
+
+def _alias_path(request: web.Request) -> tuple[str, str, str]:
+    return path_param(request, "project"), path_param(request, "name"), path_param(request, "alias")
+
+
+async def set_alias(request: web.Request) -> web.Response:
+    """Point an alias at a version (moving it from the one it named)."""
+    project, name, alias = _alias_path(request)
+    repo = scoped_repo(request)
+    repo.require(project, Role.WRITE, "moving an alias")  # before the body is read
+    body = await json_body(request, AliasBody)
+    ref = checked_name(body.version, "version or alias")
+    info = await repo.set_alias(project, name, alias, ref)
+    return web.json_response(info.to_json())
+
+
+async def remove_alias(request: web.Request) -> web.Response:
+    """Remove an alias; the answer is the version it named."""
+    info = await scoped_repo(request).remove_alias(*_alias_path(request))
     return web.json_response(info.to_json())
 
 
@@ -112,7 +158,10 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get(P.VERSIONS, list_versions)
     router.add_post(P.VERSIONS, commit_version)
     router.add_get(P.VERSION, get_version)
+    router.add_patch(P.VERSION, update_version)
     router.add_delete(P.VERSION, delete_version)
+    router.add_put(P.ALIAS, set_alias)
+    router.add_delete(P.ALIAS, remove_alias)
     router.add_delete(P.COLLECTION, delete_collection)
     router.add_get(P.MANIFEST, get_manifest)
     router.add_get(P.VERSION_CONSUMERS, version_consumers)

@@ -1,0 +1,88 @@
+"""Changing and deleting logged versions in the repository (``Repository`` inherits these).
+
+A version's files never change; what may change (W&B's ``Artifact.save()``) is its
+description, metadata, ttl and tags, and which version each alias names. Deleting a
+version or a whole collection follows the alias rule of ``metastores/deletion.py``.
+"""
+
+from __future__ import annotations
+
+from asyncart.core import protocol as P
+from asyncart.core.models import VersionChanges, VersionInfo
+from asyncart.core.names import validate_alias, validate_tag
+from asyncart.errors import ConfigError
+from asyncart.repo.metastores import MetaStore
+from asyncart.repo.prepared import check_description, check_metadata
+
+
+class VersionChangeMethods:
+    """The version-changing operations of :class:`~asyncart.repo.service.Repository`."""
+
+    meta: MetaStore
+
+    async def delete_version(
+        self, project: str, name: str, ref: str, *, delete_aliases: bool = False
+    ) -> VersionInfo:
+        """Delete a version (``vN`` or an alias); returns it as it was.
+
+        Raises:
+            ConflictError: it holds aliases other than ``latest`` and ``delete_aliases``
+                is False.
+            ArtifactNotFound / VersionNotFound / AliasNotFound: nothing to delete.
+        """
+        return await self.meta.delete_version(project, name, ref, delete_aliases=delete_aliases)
+
+    async def delete_collection(
+        self, project: str, name: str, *, delete_aliases: bool = False
+    ) -> list[VersionInfo]:
+        """Delete every version of an artifact (same alias rule); returns them, oldest first."""
+        return await self.meta.delete_collection(project, name, delete_aliases=delete_aliases)
+
+    async def update_version(
+        self, project: str, name: str, ref: str, changes: VersionChanges
+    ) -> VersionInfo:
+        """Change a logged version's description, metadata, ttl or tags; returns it now.
+
+        Raises:
+            InvalidNameError: a tag breaks the tag rule (``core.names.validate_tag``).
+            ConfigError: a ttl that is not a positive number of seconds; metadata that is
+                not a JSON object.
+            PayloadTooLarge: metadata or description over their limits.
+            ArtifactNotFound / VersionNotFound / AliasNotFound: no such version.
+        """
+        for tag in (*changes.tags_add, *changes.tags_remove):
+            validate_tag(tag)
+        if changes.metadata is not None:
+            if not isinstance(changes.metadata, dict):
+                raise ConfigError("version metadata must be a JSON object")
+            check_metadata(changes.metadata, "version metadata")
+        if changes.set_description:
+            check_description(changes.description)
+        if changes.set_ttl:
+            check_ttl(changes.ttl)
+        return await self.meta.update_version(project, name, ref, changes)
+
+    async def set_alias(self, project: str, name: str, alias: str, ref: str) -> VersionInfo:
+        """Point ``alias`` at version ``ref`` (moved from where it was); returns that version.
+
+        Raises:
+            InvalidNameError: a bad alias (or a version-like one, ``v3``).
+            ConfigError: ``latest`` (it always names the newest version).
+        """
+        return await self.meta.set_alias(project, name, validate_alias(alias), ref)
+
+    async def remove_alias(self, project: str, name: str, alias: str) -> VersionInfo:
+        """Remove ``alias``; returns the version it named (AliasNotFound if none)."""
+        return await self.meta.remove_alias(project, name, validate_alias(alias))
+
+
+def check_ttl(ttl: object) -> None:
+    """Refuse a ttl other than None or a whole number of seconds up to ``MAX_TTL_SECONDS``
+    (about 68 years: the largest the 32-bit column holds)."""
+    if ttl is None:
+        return
+    if not isinstance(ttl, int) or isinstance(ttl, bool) or not 0 < ttl <= P.MAX_TTL_SECONDS:
+        raise ConfigError(
+            f"a ttl is a whole number of seconds from 1 to {P.MAX_TTL_SECONDS}, "
+            f"or None; got {ttl!r}"
+        )
