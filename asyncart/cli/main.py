@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -23,6 +24,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "login": ("login", "login"),
     "lineage": ("lineage", "lineage"),
 }
+
+
+#: Seconds a command keeps retrying a server that has not answered yet (a mistyped URL
+#: should fail in about a second); the SDK's default is longer (``Settings``).
+CLI_CONNECT_PATIENCE = "2"
 
 
 class LazyGroup(click.Group):
@@ -52,6 +58,7 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script and ``python -m asyncart``."""
+    os.environ.setdefault("ASYNCART_CONNECT_PATIENCE", CLI_CONNECT_PATIENCE)
     try:
         code = cli.main(args=argv, prog_name="asyncart", standalone_mode=False)
     except click.exceptions.Abort:
