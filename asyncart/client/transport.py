@@ -313,15 +313,16 @@ class HttpTransport:
                     f"{method} {shown}: no data for {self.settings.idle_timeout:g}s"
                 ) from exc
             except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
-                await raise_if_scheme_mismatch(url, where, exc)
+                if isinstance(exc, aiohttp.ServerDisconnectedError):  # closed without a byte
+                    await raise_if_scheme_mismatch(url, where, exc)
                 raise ProtocolError(
                     f"{method} {shown}: connection broke mid-answer ({exc})"
                 ) from exc
             except aiohttp.ClientResponseError as exc:
-                await raise_if_scheme_mismatch(url, where, exc)
                 raise ProtocolError(f"{method} {shown}: malformed answer ({exc.message})") from exc
-            except aiohttp.ClientError as exc:  # e.g. a reset (ClientOSError)
-                await raise_if_scheme_mismatch(url, where, exc)
+            except aiohttp.ClientError as exc:
+                if isinstance(exc, aiohttp.ClientOSError):  # e.g. reset before an answer
+                    await raise_if_scheme_mismatch(url, where, exc)
                 raise ProtocolError(f"{method} {shown}: {type(exc).__name__}: {exc}") from exc
 
         return await with_retries(
@@ -356,9 +357,10 @@ class HttpTransport:
 
 
 async def raise_if_scheme_mismatch(url: str, where: str, exc: Exception) -> None:
-    """Before a broken first answer from a server that never answered is retried: raise
-    the final ConnectError if the server speaks the other scheme (``http://`` to HTTPS)."""
-    if not has_answered(url):
+    """Before a connection that broke off without an answer is retried, if that server
+    never answered in this process and the URL is ``http://``: raise the final
+    ConnectError if the port speaks TLS (an HTTPS server drops a plain request unanswered)."""
+    if url.startswith("http://") and not has_answered(url):
         mismatch = await scheme_mismatch(where)
         if mismatch is not None:
             raise mismatch from exc
