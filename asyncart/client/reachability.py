@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
@@ -31,6 +32,7 @@ PROBE_TIMEOUT = 2.0
 _answered: set[tuple[str, str, int | None]] = set()
 
 
+@functools.lru_cache(maxsize=64)  # a transport asks about its one base URL, request by request
 def _origin(url: str) -> tuple[str, str, int | None]:
     parsed = URL(url)
     return (parsed.scheme, parsed.host or "", parsed.port)

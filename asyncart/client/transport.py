@@ -283,7 +283,7 @@ class HttpTransport:
             self.counters.requests += 1
             try:
                 async with session().request(method, url, data=data, headers=hdrs) as resp:
-                    mark_answered(url)
+                    mark_answered(where)
                     self.counters.bytes_sent += size or 0
                     if resp.status >= 400:
                         raise await error(resp)
@@ -306,7 +306,7 @@ class HttpTransport:
             except aiohttp.ConnectionTimeoutError as exc:
                 raise ConnectError(
                     f"no connection to {where} within {self.settings.connect_timeout:g} s",
-                    unanswered=not has_answered(url),
+                    unanswered=not has_answered(where),
                 ) from exc
             except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
                 raise RequestTimeout(
@@ -360,7 +360,7 @@ async def raise_if_scheme_mismatch(url: str, where: str, exc: Exception) -> None
     """Before a connection that broke off without an answer is retried, if that server
     never answered in this process and the URL is ``http://``: raise the final
     ConnectError if the port speaks TLS (an HTTPS server drops a plain request unanswered)."""
-    if url.startswith("http://") and not has_answered(url):
+    if url.startswith("http://") and not has_answered(where):
         mismatch = await scheme_mismatch(where)
         if mismatch is not None:
             raise mismatch from exc

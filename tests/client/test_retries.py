@@ -18,7 +18,6 @@ import pytest
 
 import asyncart
 from asyncart import aio
-from asyncart.client import reachability
 from tests.support.fault_proxy import Fault, FaultProxy, running_fault_proxy
 from tests.support.in_process_server import InProcessServer, in_process_server
 
@@ -228,24 +227,6 @@ def test_unreachable_server_raises_retries_exhausted_naming_the_url() -> None:
     assert url in str(info.value)
     assert info.value.attempts == 3
     assert isinstance(info.value.last_exception, asyncart.ConnectError)
-
-
-def test_a_server_that_answered_once_gets_every_attempt(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """ASYNCART_CONNECT_PATIENCE bounds only the retries of a server that never answered
-    in this process (a wrong URL); one that did and went away (a restart) gets them all."""
-    monkeypatch.setenv("ASYNCART_CONNECT_PATIENCE", "0.01")
-    reachability._answered.clear()  # ports of earlier tests' servers may come round again
-    with pytest.raises(asyncart.RetriesExhausted) as never:
-        asyncart.Api(url=closed_port_url()).artifact(f"{NAME}:v0")
-    assert never.value.attempts == 1
-    with in_process_server(tmp_path / "gone") as gone, pytest.raises(asyncart.ArtifactNotFound):
-        asyncart.Api(url=gone.url).artifact(f"{NAME}:v0")  # an answer
-    with pytest.raises(asyncart.RetriesExhausted) as answered_before:
-        asyncart.Api(url=gone.url).artifact(f"{NAME}:v0")
-    assert answered_before.value.attempts == 3  # ASYNCART_MAX_ATTEMPTS from conftest
-    assert isinstance(answered_before.value.last_exception, asyncart.ConnectError)
 
 
 def test_unknown_artifact_is_not_retried(server: InProcessServer) -> None:
