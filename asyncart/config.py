@@ -52,7 +52,7 @@ ASYNCART_ALLOW_INSECURE_KEY  ``1`` sends the API key even over plain    0 (refus
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -92,6 +92,19 @@ def env_flag(env: Mapping[str, str], var: str) -> bool | None:
     if text in _FALSE:
         return False
     raise ConfigError(f"{var}={env[var]!r} is not a yes/no value: use 1 or 0")
+
+
+#: Where the command line's defaults differ from the SDK's: a command keeps retrying a
+#: server that has not answered yet for 2 s (a mistyped URL fails in about a second), a
+#: program using the SDK for ``Settings.connect_patience``.
+CLI_DEFAULTS = {"ASYNCART_CONNECT_PATIENCE": "2"}
+
+
+def apply_cli_defaults(environ: MutableMapping[str, str] | None = None) -> None:
+    """Put :data:`CLI_DEFAULTS` into ``environ`` (``os.environ``) where the user set none."""
+    env = os.environ if environ is None else environ
+    for var, value in CLI_DEFAULTS.items():
+        env.setdefault(var, value)
 
 
 @dataclass(frozen=True)

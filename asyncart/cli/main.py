@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 
 import click
 
 from asyncart._version import __version__
+from asyncart.config import apply_cli_defaults
 from asyncart.errors import AsyncartError
 
 #: Command name -> the module (under ``asyncart.cli``) and attribute defining it, in the
@@ -24,11 +24,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "login": ("login", "login"),
     "lineage": ("lineage", "lineage"),
 }
-
-
-#: Seconds a command keeps retrying a server that has not answered yet (a mistyped URL
-#: should fail in about a second); the SDK's default is longer (``Settings``).
-CLI_CONNECT_PATIENCE = "2"
 
 
 class LazyGroup(click.Group):
@@ -58,7 +53,7 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script and ``python -m asyncart``."""
-    os.environ.setdefault("ASYNCART_CONNECT_PATIENCE", CLI_CONNECT_PATIENCE)
+    apply_cli_defaults()
     try:
         code = cli.main(args=argv, prog_name="asyncart", standalone_mode=False)
     except click.exceptions.Abort:
