@@ -16,6 +16,10 @@ ASYNCART_CHUNK_SIZE          average (cdc) or exact (fixed) chunk size  256 KiB 
 ASYNCART_IDLE_TIMEOUT        seconds without a byte before a retry      60
 ASYNCART_RETRY_DEADLINE      total seconds spent retrying one request   300
 ASYNCART_MAX_ATTEMPTS        attempts per request                       10
+ASYNCART_CONNECT_PATIENCE    seconds a request retries a server that    10 (the CLI: 2)
+                             has not answered yet in this process
+                             (refused, connect timeout); an unknown
+                             host or http/https mismatch: no retry
 ASYNCART_LOCK_TIMEOUT        seconds a pull waits for another process   (unset: no limit)
                              pulling into the same directory (0: fail
                              at once instead of waiting)
@@ -48,7 +52,7 @@ ASYNCART_ALLOW_INSECURE_KEY  ``1`` sends the API key even over plain    0 (refus
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -90,6 +94,19 @@ def env_flag(env: Mapping[str, str], var: str) -> bool | None:
     raise ConfigError(f"{var}={env[var]!r} is not a yes/no value: use 1 or 0")
 
 
+#: Where the command line's defaults differ from the SDK's: a command keeps retrying a
+#: server that has not answered yet for 2 s (a mistyped URL fails in about a second), a
+#: program using the SDK for ``Settings.connect_patience``.
+CLI_DEFAULTS = {"ASYNCART_CONNECT_PATIENCE": "2"}
+
+
+def apply_cli_defaults(environ: MutableMapping[str, str] | None = None) -> None:
+    """Put :data:`CLI_DEFAULTS` into ``environ`` (``os.environ``) where the user set none."""
+    env = os.environ if environ is None else environ
+    for var, value in CLI_DEFAULTS.items():
+        env.setdefault(var, value)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Client settings; each knob is checked on construction."""
@@ -106,6 +123,9 @@ class Settings:
     connect_timeout: float = 10.0
     retry_deadline: float = 300.0
     max_attempts: int = 10
+    # Seconds of retrying a server that has not answered in this process yet (a wrong URL
+    # looks like that); once it has answered, retries run to retry_deadline.
+    connect_patience: float = 10.0
     # Seconds a pull waits while another process pulls into the same directory (None: no limit).
     lock_timeout: float | None = None
     retry_initial_wait: float = 0.25
@@ -138,7 +158,13 @@ class Settings:
             raise ConfigError(f"pack size must be within 1 MiB..128 MiB, got {self.pack_size}")
         if not 64 << 10 <= self.range_size <= 256 * MiB:
             raise ConfigError(f"range size must be within 64 KiB..256 MiB, got {self.range_size}")
-        for name in ("idle_timeout", "connect_timeout", "retry_deadline", "retry_initial_wait"):
+        for name in (
+            "idle_timeout",
+            "connect_timeout",
+            "retry_deadline",
+            "retry_initial_wait",
+            "connect_patience",
+        ):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be a positive number of seconds")
         if not self.retry_max_wait >= self.retry_initial_wait:
@@ -214,6 +240,7 @@ class Settings:
             ("ASYNCART_IDLE_TIMEOUT", "idle_timeout", float),
             ("ASYNCART_RETRY_DEADLINE", "retry_deadline", float),
             ("ASYNCART_MAX_ATTEMPTS", "max_attempts", int),
+            ("ASYNCART_CONNECT_PATIENCE", "connect_patience", float),
             ("ASYNCART_LOCK_TIMEOUT", "lock_timeout", float),
         ):
             if env.get(var):

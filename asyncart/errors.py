@@ -9,7 +9,7 @@
     │   ├── RequestBodyTimeout                 408: a request body stalled (server side)
     │   └── UnsupportedEncoding                415: a pack upload sent Content-Encoded
     ├── TransportError                         the request did not get an answer (retryable)
-    │   ├── ConnectError(ConnectionError)
+    │   ├── ConnectError(ConnectionError)      (.final: not retried, e.g. an unknown host)
     │   ├── RequestTimeout(TimeoutError)
     │   └── ProtocolError                      a malformed or truncated answer
     ├── CertificateError                       the server's TLS certificate did not verify (final)
@@ -88,7 +88,18 @@ class TransportError(AsyncartError, code="transport"):
 
 
 class ConnectError(TransportError, ConnectionError):
-    """The server could not be reached."""
+    """The server could not be reached.
+
+    ``final``: asking again cannot help (an unknown host; ``https://`` to a plain-HTTP
+    server or the reverse), so it is not retried. ``unanswered``: no request to that
+    server has had an answer in this process yet (a wrong URL looks like this), so it is
+    retried only for ``Settings.connect_patience`` seconds.
+    """
+
+    def __init__(self, message: str, *, final: bool = False, unanswered: bool = False) -> None:
+        super().__init__(message)
+        self.final = final
+        self.unanswered = unanswered
 
 
 class RequestTimeout(TransportError, TimeoutError):

@@ -92,7 +92,7 @@ def targets(work: Path) -> Iterator[list[Target]]:
         found = []
         for label, root, k in (("no users", open_root, None), ("users", users_root, key)):
             srv = stack.enter_context(service(
-                python_module("asyncart", "server", "--root", str(root), "--host",
+                python_module("asyncart", "server", "--root", str(root), "--init", "--host",
                               "127.0.0.1", "--port", "0"),
                 ready="asyncart server listening on",
             ))

@@ -55,7 +55,7 @@ def log(msg: str) -> None:
 @contextmanager
 def server(args: list[str], env: dict[str, str] | None = None) -> Iterator[str]:
     with service(
-        python_module("asyncart", "server", "--host", "127.0.0.1", "--port", "0", *args),
+        python_module("asyncart", "server", "--init", "--host", "127.0.0.1", "--port", "0", *args),
         ready="asyncart server listening on",
         env=env,
     ) as srv:

@@ -8,6 +8,7 @@ import sys
 import click
 
 from asyncart._version import __version__
+from asyncart.config import apply_cli_defaults
 from asyncart.errors import AsyncartError
 
 #: Command name -> the module (under ``asyncart.cli``) and attribute defining it, in the
@@ -53,6 +54,7 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script and ``python -m asyncart``."""
+    apply_cli_defaults()
     try:
         code = cli.main(args=argv, prog_name="asyncart", standalone_mode=False)
     except click.exceptions.Abort:

@@ -1,8 +1,11 @@
 """``asyncart server``: serve a store over HTTP; ``fsck|gc|admin`` subcommands: maintain one.
 
-``asyncart server [--root DIR | --db URL --blobs DIR|s3://B/P] [--host H] [--port P]
+``asyncart server [--root DIR | --db URL --blobs DIR|s3://B/P] [--init] [--host H] [--port P]
 [--certfile F --keyfile F] [--insecure-anonymous]`` with no subcommand serves; the
 subcommands live in ``fsck.py``, ``gc.py`` and ``admin.py`` (users, keys, grants, audit).
+
+A store is created only with ``--init``: a mistyped ``--root`` is an error naming the
+path, never an empty store served in its place.
 """
 
 from __future__ import annotations
@@ -16,6 +19,10 @@ import click
 from asyncart.cli import admin, fsck, gc
 from asyncart.cli.maintenance import F, store_location, store_options
 from asyncart.core import protocol as P
+from asyncart.errors import ConfigError
+from asyncart.repo.location import StoreLocation
+
+_SQLITE = "sqlite:///"
 
 
 def _limit(name: str, default: float, help: str) -> Callable[[F], F]:
@@ -34,7 +41,16 @@ def _pem_file(name: str, help: str) -> Callable[[F], F]:
 @store_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option(
-    "--port", default=8765, show_default=True, type=int, help="Port (0 picks a free one)."
+    "--port",
+    default=8765,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port (0 picks a free one).",
+)
+@click.option(
+    "--init",
+    is_flag=True,
+    help="Create the store if there is none yet (without it a missing store is an error).",
 )
 @_pem_file("--certfile", "PEM certificate (chain): serve HTTPS instead of HTTP.")
 @_pem_file("--keyfile", "PEM private key of --certfile (if not in the same file).")
@@ -74,6 +90,7 @@ def server(
     ctx: click.Context,
     host: str,
     port: int,
+    init: bool,
     certfile: Path | None,
     keyfile: Path | None,
     header_timeout: float,
@@ -95,9 +112,12 @@ def server(
             "--header-timeout, --body-timeout, --body-grace and --body-min-rate must be positive"
         )
     context = None if certfile is None else server_ssl_context(certfile, keyfile)
+    location = store_location(ctx)
+    if not init:
+        check_store_exists(location)
     asyncio.run(
         serve(
-            store_location(ctx),
+            location,
             host,
             port,
             header_timeout=header_timeout,
@@ -109,6 +129,29 @@ def server(
             direct_transfer=direct_transfer,
         )
     )
+
+
+def check_store_exists(location: StoreLocation) -> None:
+    """Refuse to serve a default-layout (SQLite) store that does not exist yet.
+
+    Raises:
+        ConfigError: naming the path and ``--init``.
+    """
+    if not location.db.startswith(_SQLITE):
+        return  # e.g. PostgreSQL: its database exists or the connection says so
+    meta = Path(location.db[len(_SQLITE) :])
+    if meta.is_file():
+        return
+    if location.root is not None:
+        root = location.root
+        what = f"{root} does not exist"
+        if root.exists():
+            what = f"{root} holds no asyncart store (no meta.db)"
+        fix = f"check --root, or create a new store there: asyncart server --root {root} --init"
+    else:
+        what = f"the database {meta} does not exist"
+        fix = "check --db, or add --init to create a new store"
+    raise ConfigError(f"{what}; {fix}")
 
 
 server.add_command(fsck.fsck)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -74,6 +75,8 @@ async def error_from(
             message = _redact(message, key)
     else:
         message = f"HTTP {resp.status} {resp.reason}" if server_message is None else server_message
+    if resp.status == 404 and code == "http_error":  # no such route: not a missing artifact
+        message = no_route_message(auth.base if auth is not None else url, url, message)
     return error_for_answer(
         resp.status,
         message,
@@ -96,6 +99,20 @@ async def _error_bytes(resp: aiohttp.ClientResponse) -> bytes:
     except (aiohttp.ClientError, asyncio.TimeoutError):
         return b""
     return bytes(buf)
+
+
+def no_route_message(base: str, url: str, answered: str) -> str:
+    """What a 404 that is not one of the API's own answers means: the server URL is not an
+    asyncart server's root (``--url http://host:8765/v1``), or not an asyncart server."""
+    parts = urlsplit(base)
+    asked = urlsplit(url).path
+    if parts.path.strip("/"):
+        root = parts._replace(path="", query="", fragment="").geturl()
+        return (
+            f"{base} answered {answered!r} for {asked}: the server URL must be the server's "
+            f"root, e.g. {root} (without {parts.path.rstrip('/')})"
+        )
+    return f"{base} answered {answered!r} for {asked}: is it an asyncart server?"
 
 
 _KEY_BODY = re.compile(r"acart_([A-Za-z0-9_-]{20,})")

@@ -3,7 +3,8 @@
 Every request goes through :meth:`HttpTransport.call`, which applies the retry
 policy, the idle timeout, and maps failures:
 
-* no connection               -> ConnectError
+* no connection               -> ConnectError (final for an unknown host or an http/https
+                                 mix-up, see reachability.py)
 * no bytes for idle_timeout   -> RequestTimeout
 * reset / truncated body      -> ProtocolError
 * error answer                -> the class named by the server's ``code``
@@ -46,6 +47,12 @@ from asyncart.client.http_errors import (
     AuthContext,
     direct_error,
     error_from,
+)
+from asyncart.client.reachability import (
+    connect_error,
+    has_answered,
+    mark_answered,
+    scheme_mismatch,
 )
 from asyncart.client.retry import RetryStats, with_retries
 from asyncart.config import Settings
@@ -276,6 +283,7 @@ class HttpTransport:
             self.counters.requests += 1
             try:
                 async with session().request(method, url, data=data, headers=hdrs) as resp:
+                    mark_answered(where)
                     self.counters.bytes_sent += size or 0
                     if resp.status >= 400:
                         raise await error(resp)
@@ -286,19 +294,35 @@ class HttpTransport:
                     f"({exc.certificate_error}); if the server uses a private CA, point "
                     "ASYNCART_CA_BUNDLE at its certificate (PEM)"
                 ) from exc
+            except aiohttp.ClientConnectorSSLError as exc:  # the handshake, not the certificate
+                mismatch = await scheme_mismatch(where)
+                raise mismatch or ConnectError(
+                    f"the TLS handshake with {where} failed ({_ssl_reason(exc)}); is it an "
+                    "HTTPS server?",
+                    final=True,
+                ) from exc
             except aiohttp.ClientConnectorError as exc:
-                raise ConnectError(f"cannot connect to {where}: {exc.os_error}") from exc
+                raise connect_error(exc, where) from exc
+            except aiohttp.ConnectionTimeoutError as exc:
+                raise ConnectError(
+                    f"no connection to {where} within {self.settings.connect_timeout:g} s",
+                    unanswered=not has_answered(where),
+                ) from exc
             except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
                 raise RequestTimeout(
                     f"{method} {shown}: no data for {self.settings.idle_timeout:g}s"
                 ) from exc
             except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
+                if isinstance(exc, aiohttp.ServerDisconnectedError):  # closed without a byte
+                    await raise_if_scheme_mismatch(url, where, exc)
                 raise ProtocolError(
                     f"{method} {shown}: connection broke mid-answer ({exc})"
                 ) from exc
             except aiohttp.ClientResponseError as exc:
                 raise ProtocolError(f"{method} {shown}: malformed answer ({exc.message})") from exc
             except aiohttp.ClientError as exc:
+                if isinstance(exc, aiohttp.ClientOSError):  # e.g. reset before an answer
+                    await raise_if_scheme_mismatch(url, where, exc)
                 raise ProtocolError(f"{method} {shown}: {type(exc).__name__}: {exc}") from exc
 
         return await with_retries(
@@ -330,6 +354,21 @@ class HttpTransport:
             return answers.decode(raw, record, what, f"server {self.base_url}")
 
         return await self.call(method, path, read, json_body=json_body, body=body, what=doing)
+
+
+async def raise_if_scheme_mismatch(url: str, where: str, exc: Exception) -> None:
+    """Before a connection that broke off without an answer is retried, if that server
+    never answered in this process and the URL is ``http://``: raise the final
+    ConnectError if the port speaks TLS (an HTTPS server drops a plain request unanswered)."""
+    if url.startswith("http://") and not has_answered(where):
+        mismatch = await scheme_mismatch(where)
+        if mismatch is not None:
+            raise mismatch from exc
+
+
+def _ssl_reason(exc: aiohttp.ClientConnectorSSLError) -> str:
+    os_error = exc.os_error
+    return getattr(os_error, "reason", None) or str(os_error)
 
 
 async def read_bounded(resp: aiohttp.ClientResponse, limit: int, what: str) -> bytearray:

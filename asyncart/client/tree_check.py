@@ -13,25 +13,38 @@ from pathlib import Path
 
 from asyncart.client.scan import hash_file
 from asyncart.core.manifest import Manifest, ManifestEntry
-from asyncart.core.paths import safe_join
+from asyncart.core.paths import normalize_entry_path, safe_join
+from asyncart.errors import ConfigError
+
+NOT_IN_THE_ARTIFACT = "not in the artifact"  # how verify_directory names an extra file
+
+
+def extra_files(manifest: Manifest, root: Path) -> list[str]:
+    """The files under ``root`` that ``manifest`` has no entry for, as sorted ``/``-separated
+    paths relative to ``root`` (symbolic links count as files and are not followed; a pull's
+    left-over ``.asyncart-part`` files are extra too). Empty when ``root`` does not exist."""
+    wanted = {entry.path for entry in manifest}
+    found: list[str] = []
+    for directory, subdirs, names in os.walk(root):
+        base = Path(directory).relative_to(root)
+        links = [d for d in subdirs if (Path(directory) / d).is_symlink()]
+        for name in [*names, *links]:  # os.walk does not descend into linked directories
+            rel = (base / name).as_posix()
+            if _entry_path(rel) not in wanted:
+                found.append(rel)
+    return sorted(found)
 
 
 def files_not_in(manifest: Manifest, root: Path) -> list[Path]:
-    """The files (and symlinks) under ``root`` that are not entries of ``manifest``, sorted.
+    """:func:`extra_files` as paths under ``root`` (what ``checkout`` removes)."""
+    return [root.joinpath(*rel.split("/")) for rel in extra_files(manifest, root)]
 
-    A missing ``root`` holds none. Directories are walked, not followed through symlinks.
-    """
-    paths = {entry.path for entry in manifest}
-    extra: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        here = Path(dirpath)
-        names = list(filenames) + [d for d in dirnames if (here / d).is_symlink()]
-        for name in sorted(names):
-            local = here / name
-            if local.relative_to(root).as_posix() not in paths:
-                extra.append(local)
-    return extra
+
+def _entry_path(rel: str) -> str | None:
+    try:
+        return normalize_entry_path(rel)
+    except ConfigError:  # a name no entry can have
+        return None
 
 
 def _content_known(entry: ManifestEntry) -> bool:
@@ -55,6 +68,6 @@ def verify_directory(manifest: Manifest, root: Path) -> list[str]:
             problems.append(f"{entry.path}: size {target.stat().st_size}, expected {entry.size}")
         elif hash_file(target) != entry.digest:
             problems.append(f"{entry.path}: content differs from digest {entry.digest}")
-    for local in files_not_in(manifest, root):
-        problems.append(f"{local.relative_to(root).as_posix()}: not in the artifact")
+    for rel in extra_files(manifest, root):
+        problems.append(f"{rel}: {NOT_IN_THE_ARTIFACT}")
     return problems

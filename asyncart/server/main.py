@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import signal
 import ssl
@@ -39,6 +40,24 @@ def server_ssl_context(certfile: Path, keyfile: Path | None) -> ssl.SSLContext:
             "pass PEM files with --certfile and --keyfile"
         ) from None
     return context
+
+
+def bind_error(exc: OSError, host: str, port: int) -> ConfigError | None:
+    """What a failure to listen on ``host:port`` means, naming the option to change (None:
+    no better words than the error's own)."""
+    if exc.errno == errno.EADDRINUSE:
+        return ConfigError(
+            f"port {port} on {host} is already in use (another server?); pick another "
+            "with --port (--port 0: any free port)"
+        )
+    if exc.errno == errno.EACCES:
+        return ConfigError(
+            f"no permission to listen on port {port} (ports below 1024 need privileges); "
+            "pick another with --port"
+        )
+    if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+        return ConfigError(f"cannot listen on {host}: not an address of this machine; check --host")
+    return None
 
 
 async def serve(
@@ -93,7 +112,13 @@ async def serve(
         gc.collect()
         gc.freeze()
         site = web.TCPSite(runner, host, port, backlog=1024, ssl_context=ssl_context)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            explained = bind_error(exc, host, port)
+            if explained is None:
+                raise
+            raise explained from None
     except BaseException:
         await runner.cleanup()  # closes whatever the failed start opened
         raise

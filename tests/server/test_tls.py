@@ -15,6 +15,7 @@ import trustme
 
 import asyncart
 from asyncart import aio
+from tests.cli.test_cli import one_error_line, run_cli
 from tests.support.live_server import LiveServer, live_server
 
 NAME = "tls data"
@@ -88,3 +89,24 @@ def test_a_missing_ca_bundle_is_a_config_error(monkeypatch: pytest.MonkeyPatch) 
 
     with pytest.raises(asyncart.ConfigError, match="ASYNCART_CA_BUNDLE"):
         Settings.from_env()
+
+
+def test_http_and_https_mixed_up_fail_at_once_naming_the_scheme_to_use(
+    https_server: LiveServer, tmp_path: Path
+) -> None:
+    """The CLI against the TLS server with http://, and against a plain server with
+    https://: no retry (one stderr line), and the URL to use instead."""
+    many = {"ASYNCART_MAX_ATTEMPTS": "10"}
+    plain_url = "http://" + https_server.url.removeprefix("https://")
+    one_error_line(
+        run_cli("ls", "--url", plain_url, env=many),
+        "this looks like an HTTPS server",
+        f"use {https_server.url}",
+    )
+    with live_server(tmp_path / "plain-store") as plain:
+        tls_url = "https://" + plain.url.removeprefix("http://")
+        one_error_line(
+            run_cli("ls", "--url", tls_url, env=many),
+            "this looks like an HTTP server",
+            f"use {plain.url}",
+        )

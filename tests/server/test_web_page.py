@@ -22,7 +22,9 @@ from tests.support.live_server import live_server
 from tests.support.pipeline import PROJECT, log_pipeline
 
 pytestmark = pytest.mark.skipif(
-    chromium_path() is None, reason="needs Debian's chromium package (.ci/run installs it)"
+    chromium_path() is None,
+    reason="no Chromium browser (chromium or chromium-browser on PATH): install Debian's "
+    "chromium package to run the web page tests (.ci/run does)",
 )
 
 

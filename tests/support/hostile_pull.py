@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -136,14 +137,19 @@ def run_cli_pull(server: HostileServer, target: Path) -> subprocess.CompletedPro
     )
 
 
+#: The one line each retry prints (``asyncart.client.retry``) before the error line.
+RETRY_LINE = re.compile(r"asyncart: retrying in \d+(?:\.\d)? s \(\d+/\d+\): .+")
+
+
 def cli_error(server: HostileServer, target: Path) -> str:
-    """Pull with the CLI; return its one error line (exit 1, no traceback)."""
+    """Pull with the CLI; return its one error line (exit 1, no traceback; a lie that
+    looks like a broken transfer is retried first, a line per retry)."""
     proc = run_cli_pull(server, target)
     assert proc.returncode == 1, (proc.stdout, proc.stderr)
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("asyncart: error: "), lines[0]
-    return lines[0]
+    *retries, last = proc.stderr.splitlines()
+    assert all(RETRY_LINE.fullmatch(line) for line in retries), proc.stderr
+    assert last.startswith("asyncart: error: "), last
+    return last
 
 
 def set_fields(obj: dict[str, Any], **values: Any) -> None:

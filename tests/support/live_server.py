@@ -56,7 +56,8 @@ def live_server(
     max_file_size: int | None = None,
     extra_args: list[str] | None = None,
 ) -> Iterator[LiveServer]:
-    """Start ``python -m asyncart server --root ROOT --port 0``; yield once it listens; stop it.
+    """Start ``python -m asyncart server --root ROOT --port 0 --init``; yield once it listens;
+    stop it.
 
     ``max_file_size`` limits the size of any file the server writes (``RLIMIT_FSIZE``):
     writes past it fail with ``EFBIG``, the way a full disk fails them. ``extra_args`` are
@@ -77,6 +78,7 @@ def live_server(
             "127.0.0.1",
             "--port",
             "0",
+            "--init",  # a fresh root is the usual case; an existing store is served as it is
             *(extra_args or []),
         ],
         stdout=subprocess.PIPE,

