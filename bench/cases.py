@@ -16,7 +16,8 @@ from bench.measure import CaseResult, Measurement, python_module, run_measured, 
 def _server(root: Path, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
     return service(
         python_module(
-            "asyncart", "server", "--root", str(root), "--host", "127.0.0.1", "--port", "0"
+            "asyncart", "server", "--root", str(root), "--init", "--host", "127.0.0.1",
+            "--port", "0",
         ),
         ready="asyncart server listening on",
         env=env,
