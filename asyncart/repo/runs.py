@@ -79,7 +79,8 @@ class RunMethods:
         if type is not None and info.type != type:
             raise TypeConflict(
                 f"artifact {project}/{name} is of type {info.type!r}, not {type!r}; "
-                f"pass type={info.type!r} or use another artifact"
+                f"ask for type {info.type!r} (type= in Python, --type on the command line) "
+                "or use another artifact"
             )
         if run_id is not None:
             await self.meta.add_run_input(run_id, project, name, info.index)
