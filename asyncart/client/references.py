@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -87,8 +87,7 @@ def copy_reference(entry: ManifestEntry, final: Path) -> None:
 
 
 def _copy_verified(src: int, entry: ManifestEntry, part: Path, final: Path) -> None:
-    dst = side_files.create(part)
-    try:
+    with _into_place(part, final) as dst:
         hasher = blake3.blake3()
         unchecked = not entry.checksummed
         left = entry.size
@@ -97,21 +96,10 @@ def _copy_verified(src: int, entry: ManifestEntry, part: Path, final: Path) -> N
             if not data:
                 break
             hasher.update(data)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(dst, view) :]
+            _write_all(dst, data)
             left = max(0, left - len(data))
-        os.close(dst)
-        dst = -1
         if not unchecked and (left or hasher.hexdigest() != entry.digest):
             raise IntegrityError(f"referenced file {entry.ref!r} changed since it was logged")
-        os.replace(part, final)
-    except BaseException:
-        if dst >= 0:
-            os.close(dst)
-        with contextlib.suppress(OSError):
-            os.unlink(part)
-        raise
 
 
 def stream_into_place(
@@ -126,25 +114,35 @@ def stream_into_place(
         IntegrityError: the source sent another number of bytes than recorded.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
-    part = sidecar_path(final, RESERVED_SUFFIX)
-    dst = side_files.create(part)
-    try:
+    with _into_place(sidecar_path(final, RESERVED_SUFFIX), final) as dst:
         written = 0
         while data := read(_STEP):
-            view = memoryview(data)
-            while view:
-                view = view[os.write(dst, view) :]
+            _write_all(dst, data)
             written += len(data)
-        os.close(dst)
-        dst = -1
         if expect is not None and written != expect:
             raise IntegrityError(
                 f"reference {entry.ref!r} sent {written} bytes; the artifact records {expect}"
             )
+
+
+@contextlib.contextmanager
+def _into_place(part: Path, final: Path) -> Iterator[int]:
+    """The side file ``part`` (created, never through a link), open for writing: renamed
+    to ``final`` when the block completes, removed when it raises."""
+    dst = side_files.create(part)
+    try:
+        try:
+            yield dst
+        finally:
+            os.close(dst)
         os.replace(part, final)
     except BaseException:
-        if dst >= 0:
-            os.close(dst)
         with contextlib.suppress(OSError):
             os.unlink(part)
         raise
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
