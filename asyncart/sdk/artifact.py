@@ -17,7 +17,7 @@ import anyio.to_thread
 
 from asyncart.client.client import Client
 from asyncart.client.progress import Progress, TransferStats
-from asyncart.client.publish import Publication, Reference
+from asyncart.client.publish import Publication
 from asyncart.client.upload import SourceFile
 from asyncart.config import Settings
 from asyncart.core.manifest import Manifest
@@ -169,9 +169,7 @@ class BaseArtifact(ArtifactIdentity, ArtifactChanges, ArtifactContents, DraftBui
             name=self._base_name,
             type=self.type,
             files=tuple(SourceFile(f.path, f.local, f.identity) for f in files),
-            references=tuple(
-                Reference(r.path, r.uri, r.local, r.identity, r.checksum, r.digest) for r in refs
-            ),
+            references=tuple(refs),
             aliases=tuple(alias_list),
             metadata=metadata,
             description=self._description,

@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
 
+from asyncart.client.publish import Reference
 from asyncart.client.scan import FileIdentity
 from asyncart.core.manifest import ManifestEntry
 
@@ -28,21 +29,9 @@ class DraftFile:
     skip_cache: bool = False
 
 
-@dataclass(frozen=True)
-class DraftReference:
-    """A reference: its size and digest are recorded, its bytes are not uploaded.
-
-    ``checksum=False``: only the URI is recorded (the digest is :func:`uri_digest`).
-    ``digest``: known when added (an ``http(s)://`` or ``s3://`` object's, from its ETag;
-    ``local`` is then unused); else read from the ``file://`` reference's ``local`` file.
-    """
-
-    path: str
-    uri: str
-    local: Path
-    identity: FileIdentity
-    checksum: bool = True
-    digest: str | None = None
+#: A reference in a draft is what a publication records: the client's own record (its
+#: size and digest are recorded, its bytes are not uploaded; see ``Reference``).
+DraftReference = Reference
 
 
 @dataclass(frozen=True)
