@@ -86,20 +86,21 @@ def one_rotation(
 
 
 def run_rotations(
-    source: Path, work: Path, rotations: int, seed: int = DEFAULT_SEED
+    source: Path, work: Path, rotations: int, seed: int = DEFAULT_SEED, peers: bool = True
 ) -> tuple[dict[str, Any], list[CaseResult]]:
     """``rotations`` rotations over ``source`` (in the page cache); the record and the cases.
 
     The record (``results["rotation"]``) has the seed, each rotation's order, runs
     and ratios, the medians and the verdicts; the cases (group ``rotation``) hold
-    each participant's runs for the report's table of all cases.
+    each participant's runs for the report's table of all cases. Without ``peers``
+    the nginx clients are skipped.
     """
     size = source.stat().st_size
     warm(source)
     records: list[dict[str, Any]] = []
     with ExitStack() as stack:
         log(f"setting up in {work}")
-        everyone = participants(stack, source, work)
+        everyone = participants(stack, source, work, peers)
         active = {p.name: p for p in everyone if p.run is not None}
         for index in range(rotations):
             records.append(one_rotation(active, seed, index, rotations))
@@ -148,11 +149,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--workdir", type=Path, help="scratch parent (default: beside FILE)")
     parser.add_argument("--json", type=Path, help="also write the record and cases as JSON")
+    parser.add_argument("--no-peers", action="store_true", help="skip curl, aria2c, hf_transfer")
     args = parser.parse_args(argv)
     source = args.file.resolve()
     work = Path(tempfile.mkdtemp(prefix="asyncart-rotation-", dir=args.workdir or source.parent))
     try:
-        record, cases = run_rotations(source, work, args.rotations, args.seed)
+        record, cases = run_rotations(
+            source, work, args.rotations, args.seed, peers=not args.no_peers
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print("\n".join(rotation_lines(record)))

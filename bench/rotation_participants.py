@@ -135,7 +135,7 @@ def pull_back(work: Path, source: Path, url: str | None, env: dict[str, str], wh
 # --------------------------------------------------------------------------- groups
 
 
-def pull_group(stack: ExitStack, source: Path, work: Path) -> list[Participant]:
+def pull_group(stack: ExitStack, source: Path, work: Path, peers: bool) -> list[Participant]:
     """asyncart pull, the nginx peers, the bare download (servers started on ``stack``)."""
     size, env = source.stat().st_size, cli_env(work)
     svc, probe = asyncart_server(stack, work / "pull-store")
@@ -152,7 +152,7 @@ def pull_group(stack: ExitStack, source: Path, work: Path) -> list[Participant]:
     found = [
         Participant(names.PULL, "pull", "asyncart", asyncart_pull, params={"cli": "asyncart pull"})
     ]
-    found += nginx_group(stack, source, work / "nginx")
+    found += nginx_group(stack, source, work / "nginx", peers)
     bare, bare_probe = bare_server(stack)
     found.append(
         bare_participant(names.BARE_DOWNLOAD, "pull", "download", bare, bare_probe, source)
@@ -161,14 +161,22 @@ def pull_group(stack: ExitStack, source: Path, work: Path) -> list[Participant]:
     return found
 
 
-def nginx_group(stack: ExitStack, source: Path, work: Path) -> list[Participant]:
-    """curl, aria2c -x16 and hf_transfer from one nginx (skipped if not installed)."""
-    nginx = find_binary("nginx")
+def _why_skipped(wanted: bool, nginx: str | None, tool: str, version: str | None) -> str | None:
+    if not wanted:
+        return "peers not wanted (--no-peers)"
+    if nginx is None:
+        return missing("nginx")
+    return None if version else missing(tool)
+
+
+def nginx_group(stack: ExitStack, source: Path, work: Path, wanted: bool) -> list[Participant]:
+    """curl, aria2c -x16 and hf_transfer from one nginx (skipped if not installed or wanted)."""
+    nginx = find_binary("nginx") if wanted else None
     clients = [c for c in nginx_clients(source.name) if c[1] in NGINX_PEERS]
     peers = []
     for _, tool, _, params in clients:
-        version = client_version(tool)
-        skipped = missing("nginx") if nginx is None else None if version else missing(tool)
+        version = client_version(tool) if wanted else None
+        skipped = _why_skipped(wanted, nginx, tool, version)
         peers.append(
             Participant(
                 NGINX_PEERS[tool], "pull", tool, None, skipped, {**params, "version": version}
@@ -292,11 +300,16 @@ def embedded_group(source: Path, work: Path) -> list[Participant]:
     ]
 
 
-def participants(stack: ExitStack, source: Path, work: Path) -> list[Participant]:
-    """Every participant, set up (long-lived servers on ``stack``), in a fixed order."""
+def participants(
+    stack: ExitStack, source: Path, work: Path, peers: bool = True
+) -> list[Participant]:
+    """Every participant, set up (long-lived servers on ``stack``), in a fixed order.
+
+    Without ``peers`` the nginx clients are skipped participants.
+    """
     work.mkdir(parents=True, exist_ok=True)
     return [
-        *pull_group(stack, source, work),
+        *pull_group(stack, source, work, peers),
         *push_group(source, work),
         *embedded_group(source, work),
     ]

@@ -147,7 +147,7 @@ def verdicts(summary: Mapping[str, Any]) -> list[Verdict]:
     bind_note = (
         f"binds: {binding} ({PUSH_VS_BARE:g}{TIMES} bare upload vs "
         f"{PUSH_VS_DIRECT:g}{TIMES} O_DIRECT write; "
-        f"per rotation {summary.get('push_binding_counts')}); push ÷ bare upload "
+        f"per rotation: {_counts(summary.get('push_binding_counts'))}); push ÷ bare upload "
         f"{_fmt(summary.get('push_vs_bare_upload'))}, ÷ O_DIRECT write "
         f"{_fmt(summary.get('push_vs_direct_write'))}"
         if binding
@@ -159,7 +159,7 @@ def verdicts(summary: Mapping[str, Any]) -> list[Verdict]:
             summary.get("pull_vs_best_peer"),
             1.0,
             note=f"best most often: {best or DASH} (of {peers}; "
-            f"per rotation {summary.get('best_peer_counts')})",
+            f"per rotation: {_counts(summary.get('best_peer_counts'))})",
         ),
         Verdict(
             "pull CPU, client + server",
@@ -192,6 +192,13 @@ def verdicts(summary: Mapping[str, Any]) -> list[Verdict]:
             EMBEDDED_VS_CP,
         ),
     ]
+
+
+def _counts(counts: object) -> str:
+    """``{"curl": 2, "aria2c -x16": 1}`` as "curl 2, aria2c -x16 1"."""
+    if not isinstance(counts, dict) or not counts:
+        return DASH
+    return ", ".join(f"{name} {n}" for name, n in counts.items())
 
 
 def _fmt(value: object) -> str:

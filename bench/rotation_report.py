@@ -51,7 +51,8 @@ def rotation_lines(record: dict[str, Any]) -> list[str]:
     out = [
         "## Rotation (issue 19)",
         "",
-        f"{len(rotations)} rotations over one {record['size'] / MiB:.0f} MiB random file. "
+        f"{len(rotations)} rotation{'' if len(rotations) == 1 else 's'} over one "
+        f"{record['size'] / MiB:.0f} MiB random file. "
         "Each rotation runs every participant once, in its own shuffled order "
         f"(seed {record['seed']}; orders below); every figure is the process wall time of "
         "the command as its user runs it (start-up, and the CLI's verify and rename, "
