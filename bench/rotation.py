@@ -13,8 +13,11 @@ Alone, for an engineer measuring a change::
     python -m bench.rotation FILE [--rotations 3] [--seed 19] [--workdir DIR] [--json OUT]
 
 prints the per-rotation table, the medians and the verdicts. ``python -m bench``
-runs it at its main size (:func:`run_rotations`) and the report puts it first
-in ``docs/performance.md`` (:mod:`bench.rotation_report`).
+runs it at its main size (:func:`run_rotations`; 2 GiB, or 256 MiB with
+``--quick``) and the report puts it first in ``docs/performance.md``
+(:mod:`bench.rotation_report`). That file is regenerated only from a full run:
+``python -m bench`` writes it, or ``python -m bench.report bench/results/FILE.json
+docs`` redraws it from a full run's results.
 
 A peer that is not installed (nginx, curl, aria2c, hf_transfer: ``bench/setup-peers.sh``)
 is a skipped participant; the pull is then judged against the peers present,
@@ -25,6 +28,7 @@ the venv holding hf_transfer when it is not ``bench/.venv-peers``.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import sys
@@ -90,6 +94,8 @@ def run_rotations(
 ) -> tuple[dict[str, Any], list[CaseResult]]:
     """``rotations`` rotations over ``source`` (in the page cache); the record and the cases.
 
+    ``work`` is scratch space on the store's filesystem, removed when done.
+
     The record (``results["rotation"]``) has the seed, each rotation's order, runs
     and ratios, the medians and the verdicts; the cases (group ``rotation``) hold
     each participant's runs for the report's table of all cases. Without ``peers``
@@ -98,12 +104,16 @@ def run_rotations(
     size = source.stat().st_size
     warm(source)
     records: list[dict[str, Any]] = []
-    with ExitStack() as stack:
-        log(f"setting up in {work}")
-        everyone = participants(stack, source, work, peers)
-        active = {p.name: p for p in everyone if p.run is not None}
-        for index in range(rotations):
-            records.append(one_rotation(active, seed, index, rotations))
+    try:
+        with ExitStack() as stack:
+            log(f"setting up in {work}")
+            everyone = participants(stack, source, work, peers)
+            active = {p.name: p for p in everyone if p.run is not None}
+            for index in range(rotations):
+                records.append(one_rotation(active, seed, index, rotations))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # the servers' stores: gigabytes
+        os.sync()
     summary = summarize([r["ratios"] for r in records])
     record = {
         "size": size,
@@ -153,12 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     source = args.file.resolve()
     work = Path(tempfile.mkdtemp(prefix="asyncart-rotation-", dir=args.workdir or source.parent))
-    try:
-        record, cases = run_rotations(
-            source, work, args.rotations, args.seed, peers=not args.no_peers
-        )
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    record, cases = run_rotations(source, work, args.rotations, args.seed, peers=not args.no_peers)
     print("\n".join(rotation_lines(record)))
     if args.json:
         dump(args.json, {"rotation": record, "cases": [c.to_json() for c in cases]})
