@@ -38,6 +38,12 @@ def _cell(value: object, unit: str = "") -> str:
     return str(value)
 
 
+def _peak(runs: list[dict[str, Any]], key: str) -> str:
+    """The largest ``key`` over the runs, in MiB (a dash if none was measured)."""
+    values = [r[key] for r in runs if r.get(key)]
+    return f"{max(values) / MiB:.0f}" if values else "–"
+
+
 def _verdict(met: bool | None) -> str:
     return "–" if met is None else ("pass" if met else "**miss**")
 
@@ -100,8 +106,8 @@ def rotation_lines(record: dict[str, Any]) -> list[str]:
         "",
         "Per-rotation MB/s (CPU s/GiB, client + server):",
         "",
-        "| participant | group | " + " | ".join(heads) + " |",
-        "|---|---|" + "---|" * len(heads),
+        "| participant | group | " + " | ".join(heads) + " | peak RSS MiB, client / server |",
+        "|---|---|" + "---|" * (len(heads) + 1),
     ]
     for p in record["participants"]:
         if p["skipped"]:
@@ -110,7 +116,9 @@ def rotation_lines(record: dict[str, Any]) -> list[str]:
         for r in rotations:
             rate, cpu = r["mb_s"].get(p["name"]), r["cpu_s_per_gib"].get(p["name"])
             cells.append("–" if rate is None else f"{rate:.0f} ({_cell(cpu)})")
-        out.append(f"| {p['name']} | {p['group']} | " + " | ".join(cells) + " |")
+        runs = [r["runs"][p["name"]] for r in rotations if p["name"] in r["runs"]]
+        rss = " / ".join(_peak(runs, key) for key in ("client_peak_rss", "server_peak_rss"))
+        out.append(f"| {p['name']} | {p['group']} | " + " | ".join(cells) + f" | {rss} |")
     out += ["", "Orders:", ""]
     out += [f"{i + 1}. {' → '.join(r['order'])}" for i, r in enumerate(rotations)]
     return [*out, ""]
