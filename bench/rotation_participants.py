@@ -9,6 +9,11 @@ Each output is checked byte for byte outside the timed region (a wrong file
 raises), then removed and the dirty pages flushed so the next participant starts
 clean.
 
+The asyncart commands run with ``--json``: the CLI's own account of the
+transfer (its ``seconds``, bytes uploaded or downloaded) goes into ``extra``, a
+push that did not upload every byte to its cold store raises, and
+``start_up_and_exit_s`` is the process wall minus the CLI's ``seconds``.
+
 - pull group: the ``asyncart pull`` CLI from a long-lived asyncart server whose
   store got the version at setup (its files read once, so they are in the page
   cache as nginx's file is), into a fresh directory; curl, aria2c -x16 and
@@ -24,7 +29,6 @@ clean.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -90,15 +94,39 @@ def cli_env(work: Path, store: Path | None = None) -> dict[str, str]:
 
 
 def push_args(source: Path, url: str | None) -> list[str]:
-    """``asyncart push SOURCE -n bench -t bench [--url URL]``."""
-    return asyncart_cli(
-        "push", str(source), "-n", ARTIFACT, "-t", "bench", *(["--url", url] if url else [])
-    )
+    """``asyncart push SOURCE -n bench -t bench --json [--url URL]``."""
+    where = ["--url", url] if url else []
+    return asyncart_cli("push", str(source), "-n", ARTIFACT, "-t", "bench", "--json", *where)
 
 
 def pull_args(out: Path, url: str | None) -> list[str]:
-    """``asyncart pull bench -o OUT [--url URL]``."""
-    return asyncart_cli("pull", ARTIFACT, "-o", str(out), *(["--url", url] if url else []))
+    """``asyncart pull bench -o OUT --json [--url URL]``."""
+    return asyncart_cli(
+        "pull", ARTIFACT, "-o", str(out), "--json", *(["--url", url] if url else [])
+    )
+
+
+def note_cli(m: Measurement, out: str, what: str, cold: bool = False) -> Measurement:
+    """Add the CLI's own ``--json`` account to ``m``; raise if it moved the wrong bytes.
+
+    ``cli_seconds`` is the transfer as the CLI times it, so ``start_up_and_exit_s``
+    (process wall minus that) is what interpreter start-up, imports and exit cost.
+    With ``cold`` every byte must have been uploaded (the store held none of them).
+    """
+    report = json.loads(out[out.index("{") :])
+    if report["size"] != m.nbytes:
+        raise RuntimeError(f"{what}: the CLI reports {report['size']} bytes, expected {m.nbytes}")
+    if cold and report["bytes_uploaded"] != m.nbytes:
+        raise RuntimeError(f"{what}: uploaded {report['bytes_uploaded']} bytes to a cold store")
+    m.extra.update(
+        cli_seconds=report["seconds"],
+        start_up_and_exit_s=m.wall_s - float(report["seconds"]),
+        concurrency=report.get("concurrency"),
+        bytes_uploaded=report.get("bytes_uploaded"),
+        bytes_downloaded=report.get("bytes_downloaded"),
+        bytes_reused=report.get("bytes_reused"),
+    )
+    return m
 
 
 def asyncart_server(stack: ExitStack, store: Path) -> tuple[Service, TreeProbe]:
@@ -144,10 +172,10 @@ def pull_group(stack: ExitStack, source: Path, work: Path, peers: bool) -> list[
 
     def asyncart_pull(i: int) -> Measurement:
         out = work / f"pull-out-{i}"
-        m, _ = measured_run(pull_args(out, svc.url), probe, size, env)
+        m, printed = measured_run(pull_args(out, svc.url), probe, size, env)
         verify_copy(out / source.name, source, names.PULL)
         discard(out)
-        return m
+        return note_cli(m, printed, names.PULL)
 
     found = [
         Participant(names.PULL, "pull", "asyncart", asyncart_pull, params={"cli": "asyncart pull"})
@@ -226,10 +254,11 @@ def push_group(source: Path, work: Path) -> list[Participant]:
         try:
             with ExitStack() as stack:
                 svc, probe = asyncart_server(stack, store)
-                m, _ = measured_run(push_args(source, svc.url), probe, size, env)
+                m, printed = measured_run(push_args(source, svc.url), probe, size, env)
                 pull_back(work, source, svc.url, env, names.PUSH)
         finally:
-            shutil.rmtree(store, ignore_errors=True)
+            discard(store)
+        note_cli(m, printed, names.PUSH, cold=True)
         return m
 
     def direct_write(i: int) -> Measurement:
@@ -269,18 +298,19 @@ def embedded_group(source: Path, work: Path) -> list[Participant]:
         store = work / f"embedded-push-store-{i}"
         env = cli_env(work, store)
         try:
-            m, _ = plain_run(push_args(source, None), size, env)
+            m, printed = plain_run(push_args(source, None), size, env)
             pull_back(work, source, None, env, names.EMBEDDED_PUSH)
         finally:
-            shutil.rmtree(store, ignore_errors=True)
+            discard(store)
+        note_cli(m, printed, names.EMBEDDED_PUSH, cold=True)
         return m
 
     def pull(i: int) -> Measurement:
         out = work / f"embedded-pull-out-{i}"
-        m, _ = plain_run(pull_args(out, None), size, cli_env(work, filled))
+        m, printed = plain_run(pull_args(out, None), size, cli_env(work, filled))
         verify_copy(out / source.name, source, names.EMBEDDED_PULL)
         discard(out)
-        return m
+        return note_cli(m, printed, names.EMBEDDED_PULL)
 
     def cp_sync(i: int) -> Measurement:
         dest = work / f"cp-{i}.bin"

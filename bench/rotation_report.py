@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 from bench.rotation_ratios import (
@@ -119,6 +120,23 @@ def rotation_lines(record: dict[str, Any]) -> list[str]:
         runs = [r["runs"][p["name"]] for r in rotations if p["name"] in r["runs"]]
         rss = " / ".join(_peak(runs, key) for key in ("client_peak_rss", "server_peak_rss"))
         out.append(f"| {p['name']} | {p['group']} | " + " | ".join(cells) + f" | {rss} |")
+    startup = []
+    for p in record["participants"]:
+        spent = [
+            r["runs"][p["name"]]["extra"]["start_up_and_exit_s"]
+            for r in rotations
+            if "start_up_and_exit_s" in r["runs"].get(p["name"], {}).get("extra", {})
+        ]
+        if spent:
+            startup.append(f"{p['name']} {statistics.median(spent):.2f} s")
+    if startup:
+        out += [
+            "",
+            "Of the asyncart commands' wall time, start-up, imports and exit (the process "
+            "wall minus the transfer seconds the CLI reports), medians: "
+            + ", ".join(startup)
+            + ".",
+        ]
     out += ["", "Orders:", ""]
     out += [f"{i + 1}. {' → '.join(r['order'])}" for i, r in enumerate(rotations)]
     return [*out, ""]
