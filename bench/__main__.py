@@ -13,6 +13,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -20,7 +21,6 @@ from bench import data
 from bench.cases import (
     edited_round_trip,
     embedded_round_trip,
-    paired_round_trip,
     server_round_trip,
     unchanged_repush,
 )
@@ -40,6 +40,7 @@ class Profile:
     sweep_size: int
     pack_sweep: tuple[int, ...] = (8 * MiB, 16 * MiB, 32 * MiB, 64 * MiB)
     rtt_ms: float = 50.0
+    rotations: int = 3  # interleaved rotations at the main size (bench.rotation)
 
 
 QUICK = Profile(
@@ -88,22 +89,29 @@ def distant_server(size_label: str, src: Path, work: Path, profile: Profile) -> 
     return results
 
 
-def run(profile: Profile, work: Path, peers: bool) -> list[CaseResult]:
+def run(profile: Profile, work: Path, peers: bool) -> tuple[list[CaseResult], dict[str, Any]]:
+    """Every case; and the record of the interleaved rotations at the main size."""
     results: list[CaseResult] = []
+    rotation: dict[str, Any] = {}
     for size in sorted(profile.sizes):
         src = data.random_file(work / f"random-{label(size).replace(' ', '')}.bin", size, seed=size)
         data.warm(src)
         if size == profile.main:
             from bench.ceilings import run_ceilings
+            from bench.rotation import run_rotations
 
+            log(f"{profile.rotations} interleaved rotations at {label(size)}")
+            rotation, cases = run_rotations(src, work / "rotation", profile.rotations, peers=peers)
+            results += cases
             log(f"ceilings at {label(size)}")
             results += run_ceilings(work, src, profile.repeats)
             if peers:
                 from bench.peers import run_peer_pulls, run_peer_pushes
 
-                log(f"peers at {label(size)}")
+                # curl, aria2c and hf_transfer from nginx ran in the rotation, beside asyncart.
+                log(f"other peers at {label(size)}")
                 results += run_peer_pushes(work, src, profile.repeats)
-                results += run_peer_pulls(work, src, profile.repeats)
+                results += run_peer_pulls(work, src, profile.repeats, nginx_tools=("rclone",))
             log(f"asyncart embedded at {label(size)}")
             results += embedded_round_trip(label(size), src, work, profile.repeats)
         log(f"asyncart server at {label(size)}")
@@ -131,8 +139,6 @@ def run(profile: Profile, work: Path, peers: bool) -> list[CaseResult]:
                     params={"concurrency" if knob == "concurrency" else "pack_size": value},
                 )
             results += distant_server(label(size), src, work, profile)
-            log(f"paired with bare aiohttp at {label(size)}")
-            results += paired_round_trip(label(size), src, work, profile.repeats)
             log(f"unchanged re-push at {label(size)}")
             results.append(unchanged_repush(label(size), src, work, profile.repeats))
         if size != profile.main:
@@ -155,7 +161,7 @@ def run(profile: Profile, work: Path, peers: bool) -> list[CaseResult]:
     log(f"{profile.small_files} small files")
     results += server_round_trip(f"{profile.small_files} x 4 KiB", tree, work, profile.repeats)
     results += embedded_round_trip(f"{profile.small_files} x 4 KiB", tree, work, profile.repeats)
-    return results
+    return results, rotation
 
 
 def main() -> None:
@@ -171,7 +177,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="asyncart-bench-", dir=args.workdir))
     started = time.time()
     try:
-        cases = run(profile, work, peers=not args.no_peers)
+        cases, rotation = run(profile, work, peers=not args.no_peers)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     host = socket.gethostname()
@@ -187,6 +193,7 @@ def main() -> None:
         "memory_gib": psutil.virtual_memory().total / GiB,
         "python": platform.python_version(),
         "repeats": profile.repeats,
+        "rotations": profile.rotations,
         "main_label": label(profile.main),
         "seconds": round(time.time() - started, 1),
         "notes": [],
@@ -194,7 +201,8 @@ def main() -> None:
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{date}-{host}{suffix}.json"
-    dump(path, {"meta": meta, "cases": [c.to_json() for c in cases]})
+    results = {"meta": meta, "cases": [c.to_json() for c in cases], "rotation": rotation}
+    dump(path, results)
     log(f"results: {path} ({meta['seconds']} s)")
     if args.docs or not args.quick:
         from bench.report import write_docs
@@ -203,9 +211,7 @@ def main() -> None:
     else:
         from bench.report import render
 
-        print(
-            render({"meta": meta, "cases": [c.to_json() for c in cases]}, ROOT / "docs", path.name)
-        )
+        print(render(results, ROOT / "docs", path.name))
 
 
 if __name__ == "__main__":

@@ -89,46 +89,6 @@ def server_round_trip(
     return push, pull
 
 
-def paired_round_trip(label: str, source: Path, workdir: Path, repeats: int) -> list[CaseResult]:
-    """Each repeat: bare aiohttp upload, asyncart push, bare download, asyncart pull, back to back.
-
-    On a shared machine the ceilings drift by tens of percent within minutes; the
-    targets are judged on the ratio of each push (pull) to the bare transfer measured
-    just before it, and the median of those ratios.
-    """
-    from bench.bare_http import READY
-    from bench.ceilings import REPO, http_run
-
-    size, files = tree_size(source)
-    up = CaseResult("aiohttp upload (paired)", "ceiling", "aiohttp", size, files)
-    down = CaseResult("aiohttp download (paired)", "ceiling", "aiohttp", size, files)
-    push = CaseResult(f"push {label} paired (server)", "push", "asyncart", size, files)
-    pull = CaseResult(f"pull {label} paired (server)", "pull", "asyncart", size, files)
-    bare = python_module("bench.bare_http", "serve", "--port", "0")
-    for i in range(repeats):
-        store, out = workdir / f"paired-store-{i}", workdir / f"paired-out-{i}"
-        try:
-            with service(bare, ready=READY, cwd=REPO) as svc, _server(store) as srv:
-                up.runs.append(http_run(svc, "upload", source, size, 1))
-                before = srv.begin()
-                wall, cpu, rss, info = _worker(
-                    "push", str(source), "--name", "bench", "--url", srv.url, env={}
-                )
-                scpu, srss = srv.end(before)
-                push.runs.append(_measurement(size, files, wall, cpu, rss, scpu, srss, info))
-                down.runs.append(http_run(svc, "download", source, size, 1))
-                before = srv.begin()
-                wall, cpu, rss, info = _worker(
-                    "pull", "bench", "--out", str(out), "--url", srv.url, env={}
-                )
-                scpu, srss = srv.end(before)
-                pull.runs.append(_measurement(size, files, wall, cpu, rss, scpu, srss, info))
-        finally:
-            drop(out)
-            shutil.rmtree(store, ignore_errors=True)
-    return [up, push, down, pull]
-
-
 def unchanged_repush(label: str, source: Path, workdir: Path, repeats: int) -> CaseResult:
     """Push ``source`` again, unchanged, with the hash cache on: no file byte should be read."""
     size, files = tree_size(source)

@@ -20,6 +20,7 @@ import argparse
 import shutil
 import sys
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 
 from bench.measure import CaseResult, dump
@@ -40,13 +41,20 @@ def run_peer_pushes(workdir: Path, source: Path, repeats: int) -> list[CaseResul
     ]
 
 
-def run_peer_pulls(workdir: Path, source: Path, repeats: int) -> list[CaseResult]:
-    """Pull ``source`` with each peer ``repeats`` times (group ``peer-pull``)."""
+def run_peer_pulls(
+    workdir: Path, source: Path, repeats: int, nginx_tools: Collection[str] | None = None
+) -> list[CaseResult]:
+    """Pull ``source`` with each peer ``repeats`` times (group ``peer-pull``).
+
+    ``nginx_tools`` limits the clients pulling from nginx (default: all of them);
+    ``python -m bench`` times curl, aria2c and hf_transfer in its rotation instead
+    (:mod:`bench.rotation`) and keeps only rclone's http backend here.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     return [
         mlflow_pull(workdir / "mlflow-pull", source, repeats),
         rclone_webdav_pull(workdir / "rclone-pull", source, repeats),
-        *nginx_pulls(workdir / "nginx", source, repeats),
+        *nginx_pulls(workdir / "nginx", source, repeats, nginx_tools),
     ]
 
 

@@ -29,7 +29,9 @@ from bench.measure import (
 )
 
 BENCH = Path(__file__).resolve().parent
-PEERS_VENV = BENCH / ".venv-peers"
+#: The peers' own venv (MLflow, hf_transfer): ``bench/.venv-peers`` unless
+#: ``ASYNCART_BENCH_PEERS_VENV`` names another (e.g. a worktree using the main checkout's).
+PEERS_VENV = Path(os.environ.get("ASYNCART_BENCH_PEERS_VENV") or BENCH / ".venv-peers")
 PEERS_PYTHON = PEERS_VENV / "bin" / "python"
 CLIENT = BENCH / "peers_client.py"
 SETUP_HINT = "run bench/setup-peers.sh"

@@ -6,7 +6,7 @@ See :mod:`bench.peers`. nginx is measured over master + workers.
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -141,12 +141,16 @@ def client_version(tool: str) -> str | None:
     return tool_version([binary, "version" if tool == "rclone" else "--version"])
 
 
-def nginx_pulls(work: Path, source: Path, repeats: int) -> list[CaseResult]:
-    """Pull ``source`` from nginx with curl, aria2c, hf_transfer and rclone http."""
+def nginx_pulls(
+    work: Path, source: Path, repeats: int, tools: Collection[str] | None = None
+) -> list[CaseResult]:
+    """Pull ``source`` from nginx with curl, aria2c, hf_transfer and rclone http (or ``tools``)."""
     size, nginx = source.stat().st_size, find_binary("nginx")
     work.mkdir(parents=True, exist_ok=True)
     cases: list[tuple[CaseResult, MakeArgs]] = []
     for name, tool, make, params in nginx_clients(source.name):
+        if tools is not None and tool not in tools:
+            continue
         case = CaseResult(
             name=name,
             group=PULL,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
+
+from bench.report_sections import backends_section, pack_writes_section, training_section
 
 GiB = 1 << 30
 MiB = 1 << 20
@@ -66,7 +69,7 @@ def case_table(cases: list[dict[str, Any]], ceilings: dict[str, float | None]) -
                 else "",
                 ccpu=_fmt(_median(c, "client_cpu_s")),
                 scpu=_fmt(_median(c, "server_cpu_s")),
-                pg=_fmt(per_gib) if c["group"] in ("push", "pull") else "",
+                pg=_fmt(per_gib) if c["group"] in ("push", "pull", "rotation") else "",
                 crss=_mib(_median(c, "client_peak_rss")),
                 srss=_mib(_median(c, "server_peak_rss")),
                 req=_fmt(_median(c, "requests"), ".0f"),
@@ -85,11 +88,29 @@ def _paired_ratio(cases: list[dict[str, Any]], ours: str, bare: str) -> float | 
         (ra["nbytes"] / ra["wall_s"]) / (rb["nbytes"] / rb["wall_s"])
         for ra, rb in zip(a["runs"], b["runs"], strict=True)
     )
-    return ratios[len(ratios) // 2]
+    return float(ratios[len(ratios) // 2])
 
 
-def targets(cases: list[dict[str, Any]], main: str) -> list[tuple[str, str, str, bool | None]]:
-    """(target, measured, threshold, met) rows for the issue-3 targets."""
+def _rotation_median(rotation: dict[str, Any], ours: str, theirs: str) -> float | None:
+    """Median over rotations of ``ours`` ÷ ``theirs`` (MB/s, same rotation)."""
+    ratios = [
+        float(r["mb_s"][ours]) / float(r["mb_s"][theirs])
+        for r in rotation.get("rotations", [])
+        if r["mb_s"].get(ours) and r["mb_s"].get(theirs)
+    ]
+    return statistics.median(ratios) if ratios else None
+
+
+def targets(
+    cases: list[dict[str, Any]], main: str, rotation: dict[str, Any] | None = None
+) -> list[tuple[str, str, str, bool | None]]:
+    """(target, measured, threshold, met) rows for the issue-3 targets.
+
+    Where a rotation ran (:mod:`bench.rotation`), the ratios to the bare aiohttp
+    transfers and to curl, aria2c and hf_transfer are its medians of per-rotation
+    ratios (the asyncart CLI against each, in the same rotation).
+    """
+    summary = (rotation or {}).get("summary") or {}
     push = _find(cases, f"push {main} (server)")
     pull = _find(cases, f"pull {main} (server)")
     up, down = _rate(_find(cases, "aiohttp upload")), _rate(_find(cases, "aiohttp download"))
@@ -108,26 +129,41 @@ def targets(cases: list[dict[str, Any]], main: str) -> list[tuple[str, str, str,
             )
         )
 
-    paired = _paired_ratio(cases, f"push {main} paired (server)", "aiohttp upload (paired)")
-    add(
-        "push ÷ bare aiohttp upload (median of back-to-back pairs)",
-        paired if paired is not None else _ratio(_rate(push), up),
-        0.7,
-    )
+    if summary:
+        add(
+            "push ÷ bare aiohttp upload (median of rotations)",
+            summary.get("push_vs_bare_upload"),
+            0.7,
+        )
+    else:
+        paired = _paired_ratio(cases, f"push {main} paired (server)", "aiohttp upload (paired)")
+        add(
+            "push ÷ bare aiohttp upload (median of back-to-back pairs)",
+            paired if paired is not None else _ratio(_rate(push), up),
+            0.7,
+        )
     add(
         "push ÷ rclone webdav push",
         _ratio(_rate(push), _rate(_find(cases, "rclone webdav push"))),
         2.5,
     )
     add("push ÷ MLflow push", _ratio(_rate(push), _rate(_find(cases, "mlflow push"))), 4)
-    paired = _paired_ratio(cases, f"pull {main} paired (server)", "aiohttp download (paired)")
-    add(
-        "pull ÷ bare aiohttp download (median of back-to-back pairs)",
-        paired if paired is not None else _ratio(_rate(pull), down),
-        0.9,
-    )
-    best = [
-        r
+    if summary:
+        add(
+            "pull ÷ bare aiohttp download (median of rotations)",
+            summary.get("pull_vs_bare_download"),
+            0.9,
+        )
+    else:
+        paired = _paired_ratio(cases, f"pull {main} paired (server)", "aiohttp download (paired)")
+        add(
+            "pull ÷ bare aiohttp download (median of back-to-back pairs)",
+            paired if paired is not None else _ratio(_rate(pull), down),
+            0.9,
+        )
+    # pull ÷ the best peer = the lowest pull ÷ peer; the rotation's peers by its medians.
+    versus = [
+        _ratio(_rate(pull), r)
         for r in (
             _rate(_find(cases, n))
             for n in (
@@ -140,12 +176,22 @@ def targets(cases: list[dict[str, Any]], main: str) -> list[tuple[str, str, str,
         )
         if r
     ]
-    add("pull ÷ best peer pull", _ratio(_rate(pull), max(best) if best else None), 1.0)
+    versus.append(summary.get("pull_vs_best_peer"))
+    present = [v for v in versus if v is not None]
+    add(
+        "pull ÷ best peer pull"
+        + (" (curl, aria2c, hf_transfer: rotation medians)" if summary else ""),
+        min(present) if present else None,
+        1.0,
+    )
     # Default settings only: the sweeps raise concurrency and pack size on purpose.
     rss = [
         (_median(c, k) or 0)
         for c in cases
-        if c["tool"] == "asyncart" and not c.get("skipped") and c["runs"] and not c.get("params")
+        if c["tool"] == "asyncart"
+        and not c.get("skipped")
+        and c["runs"]
+        and (not c.get("params") or c["group"] == "rotation")
         for k in ("client_peak_rss", "server_peak_rss")
     ]
     add(
@@ -182,19 +228,31 @@ def targets(cases: list[dict[str, Any]], main: str) -> list[tuple[str, str, str,
     return rows
 
 
-def context(cases: list[dict[str, Any]], main: str) -> list[tuple[str, str]]:
+def context(
+    cases: list[dict[str, Any]], main: str, rotation: dict[str, Any] | None = None
+) -> list[tuple[str, str]]:
     """Ratios that explain the targets: the disk ceiling, the adaptive limit, the hash cache."""
+    from bench.rotation_ratios import CURL, PULL
+
     push = _find(cases, f"push {main} (server)")
     pull = _find(cases, f"pull {main} (server)")
+    curl = (
+        (
+            "asyncart pull CLI ÷ curl (one stream, no verification; median of rotations)",
+            _rotation_median(rotation, PULL, CURL),
+        )
+        if rotation
+        else (
+            "pull ÷ curl (one stream, no verification)",
+            _ratio(_rate(pull), _rate(_find(cases, "curl pull"))),
+        )
+    )
     rows = [
         (
             "push ÷ fsync'd write of the same bytes (the store's disk ceiling)",
             _fmt(_ratio(_rate(push), _rate(_find(cases, "fsync write"))), ".2f", "×"),
         ),
-        (
-            "pull ÷ curl (one stream, no verification)",
-            _fmt(_ratio(_rate(pull), _rate(_find(cases, "curl pull"))), ".2f", "×"),
-        ),
+        (curl[0], _fmt(curl[1], ".2f", "×")),
     ]
     for group in ("push", "pull"):
         adaptive = [
@@ -250,6 +308,7 @@ def render(results: dict[str, Any], docs: Path, results_name: str) -> str:
         "peer-push": _rate(_find(cases, "aiohttp upload")),
         "peer-pull": _rate(_find(cases, "aiohttp download")),
     }
+    rotation = results.get("rotation") or None
     out = [
         "# Performance",
         "",
@@ -261,17 +320,23 @@ def render(results: dict[str, Any], docs: Path, results_name: str) -> str:
         "× ceiling compares with the bare aiohttp transfer of the same bytes (upload for pushes, "
         "download for pulls). CPU s/GiB adds client and server CPU.",
         "",
+    ]
+    if rotation:
+        from bench.rotation_report import rotation_lines
+
+        out += rotation_lines(rotation)
+    out += [
         "## Targets (issue 3)",
         "",
         "| target | measured | wanted | met |",
         "|---|---|---|---|",
     ]
-    for name, measured, wanted, met in targets(cases, main):
+    for name, measured, wanted, met in targets(cases, main, rotation):
         out.append(
             f"| {name} | {measured} | {wanted} | {'–' if met is None else ('yes' if met else '**no**')} |"
         )
     out += ["", "## Context", "", "| ratio | measured |", "|---|---|"]
-    out += [f"| {name} | {value} |" for name, value in context(cases, main)]
+    out += [f"| {name} | {value} |" for name, value in context(cases, main, rotation)]
     out += ["", "## All cases", "", *case_table(cases, ceilings), ""]
     out += backends_section(docs.parent / "bench" / "results")
     out += training_section(docs.parent / "bench" / "results")
@@ -291,104 +356,6 @@ def render(results: dict[str, Any], docs: Path, results_name: str) -> str:
     return "\n".join(out)
 
 
-def training_section(results_dir: Path) -> list[str]:
-    """The ``python -m bench.training_overhead`` runs of the newest date (issue 8)."""
-    from bench.training_overhead import format_table
-
-    runs = [
-        (p, json.loads(p.read_text())) for p in sorted(results_dir.glob("training-overhead*.json"))
-    ]
-    if not runs:
-        return []
-    newest = max(data["date"] for _, data in runs)
-    out = [
-        "## A training loop while a checkpoint uploads (issue 8)",
-        "",
-        "A CPU-bound loop's steps/s while `run.log_artifact` uploads in the background, "
-        "against its own rate before and after; `push worker` is `ASYNCART_PUSH_WORKER`. "
-        "What the figures mean: `docs/performance-notes.md`.",
-        "",
-    ]
-    for path, data in runs:
-        if data["date"] == newest:
-            command = data.get("command", "python -m bench.training_overhead")
-            note = [data["note"], ""] if data.get("note") else []
-            out += [
-                f"`{command}` (`bench/results/{path.name}`):",
-                "",
-                *note,
-                format_table(data),
-                "",
-            ]
-    return out
-
-
-def pack_writes_section(results_dir: Path) -> list[str]:
-    """The newest ``python -m bench.pack_writes`` run: the store's writes, O_DIRECT or not."""
-    from bench.pack_writes import format_table
-
-    runs = sorted(results_dir.glob("pack-writes-*.json"))
-    if not runs:
-        return []
-    data = json.loads(runs[-1].read_text())
-    return [
-        "## Writing packs: O_DIRECT or the page cache",
-        "",
-        f"`{data['command']}` on {data['date']} (`bench/results/{runs[-1].name}`); why the "
-        'store writes packs with O_DIRECT: `docs/design.md`, "Writing packs past the page '
-        'cache".',
-        "",
-        format_table(data),
-        "",
-    ]
-
-
-def backends_section(results_dir: Path) -> list[str]:
-    """The newest ``python -m bench.store_backends`` run (issue 7), if there is one."""
-    runs = sorted(results_dir.glob("store-backends-*.json"))
-    if not runs:
-        return []
-    data = json.loads(runs[-1].read_text())
-    out = [
-        "## Store backends (issue 7)",
-        "",
-        f"`python -m bench.store_backends` on {data['date']} (`bench/results/{runs[-1].name}`): "
-        "one server over each store, SeaweedFS and PostgreSQL on this same machine; medians.",
-        "",
-    ]
-    transfer = data.get("transfer")
-    if transfer:
-        out += [
-            f"Push then pull of one {transfer['size'] // MiB} MiB file, {transfer['repeats']} "
-            "repeats, the stores alternating:",
-            "",
-            "| store | push MB/s | pull MB/s | push ÷ filesystem | pull ÷ filesystem |",
-            "|---|---|---|---|---|",
-        ]
-        rows: dict[str, dict[str, Any]] = {}
-        for row in transfer["rows"]:
-            rows.setdefault(row["store"], {})[row["op"]] = row
-        for store, ops in rows.items():
-            out.append(
-                f"| {store} | {ops['push']['mb_per_s']:.0f} | {ops['pull']['mb_per_s']:.0f} "
-                f"| {ops['push']['vs_filesystem']:.2f} | {ops['pull']['vs_filesystem']:.2f} |"
-            )
-        out.append("")
-    out += [
-        "Metadata operations per second (commits of 100-entry manifests to one artifact, "
-        "then resolves of `name:latest`), by concurrent clients:",
-        "",
-        "| metadata store | clients | commits/s | resolves/s |",
-        "|---|---|---|---|",
-    ]
-    for row in data["metadata"]["rows"]:
-        out.append(
-            f"| {row['store']} | {row['clients']} | {row['commit_per_s_median']:.0f} "
-            f"| {row['resolve_per_s_median']:.0f} |"
-        )
-    return [*out, ""]
-
-
 def plots(results: dict[str, Any], img: Path) -> None:
     import matplotlib
 
@@ -403,7 +370,8 @@ def plots(results: dict[str, Any], img: Path) -> None:
         return c["size"] / MiB if default_single_file and not c.get("params") else None
 
     def by_concurrency(c: dict[str, Any]) -> float | None:
-        return c.get("params", {}).get("concurrency")
+        value = c.get("params", {}).get("concurrency")
+        return None if value is None else float(value)
 
     for x_of, xlabel, name in (
         (by_size, "file size (MiB)", "throughput-size.png"),
@@ -412,9 +380,11 @@ def plots(results: dict[str, Any], img: Path) -> None:
         fig, ax = plt.subplots(figsize=(6, 4))
         for group in ("push", "pull"):
             pts = sorted(
-                (x, _median(c, "mb_s"))
+                (x, y)
                 for c in cases
-                if c["group"] == group and (x := x_of(c)) is not None
+                if c["group"] == group
+                and (x := x_of(c)) is not None
+                and (y := _median(c, "mb_s")) is not None
             )
             if pts:
                 ax.plot(

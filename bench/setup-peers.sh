@@ -9,7 +9,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-venv="$here/.venv-peers"
+venv="${ASYNCART_BENCH_PEERS_VENV:-$here/.venv-peers}"
 python="${PEERS_PYTHON:-$(command -v python3)}"
 
 apt_pkgs=(rclone nginx aria2 curl)
