@@ -235,7 +235,7 @@ class PartFile:
         a file written with O_DIRECT: its bytes are on disk, not in memory)."""
         assert self._hasher is not None
         fd = -1
-        if wants_direct(self.entry.size):
+        if wants_direct(self.entry.size, self.part):
             fd = open_direct(lambda flags: side_files.open_existing(self.part, flags), os.O_RDONLY)
         if fd < 0:
             fd = side_files.open_existing(self.part, os.O_RDONLY)

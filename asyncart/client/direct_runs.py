@@ -10,8 +10,11 @@ reused) and written with O_DIRECT; the partial pages at either end, which a
 neighbouring range may be writing too, go through the page cache. A page is
 thus only ever written one way, so the two paths never race on a page.
 
-Where the filesystem refuses O_DIRECT (tmpfs, some network and FUSE
-filesystems), the file is written through the page cache, as smaller files are.
+Only files on a local disk's filesystem are written so (ext4, XFS, Btrfs…:
+``core.direct_io.DIRECT_FILESYSTEMS``): on NFS or Lustre O_DIRECT would make each
+write wait for the server, and tmpfs or FUSE may refuse it. Where O_DIRECT is
+refused all the same, the file is written through the page cache, as smaller
+files are.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ import mmap
 import os
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from asyncart.core.direct_io import ALIGNMENT, O_DIRECT, align_down, align_up
+from asyncart.core.direct_io import ALIGNMENT, O_DIRECT, align_down, align_up, direct_io_pays
 
 #: Files this large or larger are written with O_DIRECT where the filesystem allows.
 DIRECT_FROM = 64 << 20
@@ -102,9 +106,10 @@ class FileWriter:
             view, offset = view[n:], offset + n
 
 
-def wants_direct(size: int) -> bool:
-    """Whether a file of ``size`` bytes is written (and read back) with O_DIRECT."""
-    return bool(O_DIRECT) and size >= DIRECT_FROM
+def wants_direct(size: int, part: Path) -> bool:
+    """Whether the part file ``part`` of ``size`` bytes is written (and read back) with
+    O_DIRECT: large, on a local disk's filesystem. Blocking: call in a worker thread."""
+    return bool(O_DIRECT) and size >= DIRECT_FROM and direct_io_pays(str(part.parent))
 
 
 def open_direct(opener: Callable[[int], int], access: int = os.O_WRONLY) -> int:

@@ -193,7 +193,7 @@ class RangeWriter(RangeSink):
             else:
                 fd = side_files.open_existing(part, os.O_WRONLY)
                 direct = -1
-                if wants_direct(run.file.entry.size):
+                if wants_direct(run.file.entry.size, part):
                     direct = open_direct(lambda flags: side_files.open_existing(part, flags))
                 writer = FileWriter(fd, direct)
             self._fds[run.file] = writer

@@ -133,3 +133,11 @@ def test_bytes_changed_on_disk_before_read_back_are_caught(
     with pytest.raises(Exception, match="hashes to"):
         f.finalize()
     assert not f.part.exists()
+
+
+def test_direct_io_only_on_local_disk_filesystems() -> None:
+    from asyncart.core.direct_io import _unescape, direct_io_pays
+
+    assert not direct_io_pays("/proc/self")  # proc
+    assert not direct_io_pays("/dev/shm/x")  # tmpfs: no disk behind it
+    assert _unescape(r"/mnt/my\040disk") == "/mnt/my disk"
