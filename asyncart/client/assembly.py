@@ -1,17 +1,22 @@
 """Files being assembled by a pull: a ``.asyncart-part`` file, credited region by region.
 
 Ranges complete out of order, so a file's digest cannot be computed from the
-stream. Instead each verified region is *credited*; the file's hasher then
-reads back (from the page cache, which is where those bytes just went) every
-region contiguous with what it has hashed so far. Hashing thus overlaps the
-download instead of re-reading the whole file at the end, and it only ever
-reads bytes whose chunks were verified before they were written.
+stream. Instead each verified region is *credited*, with the received bytes
+that hold it; the file's hasher takes every region contiguous with what it has
+hashed so far. A region credited ahead of that point keeps its bytes in memory
+(no copy: views of what the transport received), within a budget shared by
+all files of the process (:data:`HOLD_BUDGET`); past the budget, or for bytes
+kept from an earlier pull, the region is read back from the part file when
+its turn comes. Hashing thus overlaps the download, seldom reads a byte back
+(which matters when the bytes went to disk with O_DIRECT and are in no cache),
+and only ever hashes bytes whose chunks were verified before they were written.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import mmap
 import os
 import threading
 from dataclasses import dataclass, field
@@ -20,19 +25,49 @@ from pathlib import Path
 import blake3
 
 from asyncart.client import journal, side_files
+from asyncart.client.direct_runs import open_direct, wants_direct
+from asyncart.core.direct_io import align_down, align_up
 from asyncart.core.manifest import ManifestEntry
 from asyncart.errors import NO_SPACE_ERRNOS, DiskFullError, IntegrityError
 
-_READ_BACK = 4 << 20
+_READ_BACK = 1 << 20
 _PREALLOCATE_FROM = 1 << 20
 _local = threading.local()
 
+#: Bytes of regions credited ahead of their file's hashing point that may wait in
+#: memory, over all files being pulled by this process (each in-flight range of
+#: 8 MiB is at most one window ahead; beyond this, regions are read back).
+HOLD_BUDGET = 16 << 20
+
+
+class _HoldBudget:
+    """The bytes held for hashing, process-wide (pulls may run in several threads)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bool:
+        with self._lock:
+            if self.held + size > self.limit:
+                return False
+            self.held += size
+            return True
+
+    def give_back(self, size: int) -> None:
+        with self._lock:
+            self.held -= size
+
+
+_budget = _HoldBudget(HOLD_BUDGET)
+
 
 def _read_buffer() -> memoryview:
-    """A read-back buffer per worker thread (no allocation per region)."""
+    """A page-aligned read-back buffer per worker thread (no allocation per region)."""
     buf = getattr(_local, "buf", None)
     if buf is None:
-        buf = _local.buf = memoryview(bytearray(_READ_BACK))
+        buf = _local.buf = memoryview(mmap.mmap(-1, _READ_BACK))
     return buf
 
 
@@ -49,6 +84,8 @@ class PartFile:
     remaining: int = field(init=False)
     _hashed_upto: int = field(init=False, default=0)
     _verified: dict[int, int] = field(init=False, default_factory=dict)  # start -> end
+    # start -> (the region's bytes, whether they count against the hold budget)
+    _held: dict[int, tuple[list[memoryview], bool]] = field(init=False, default_factory=dict)
     _hasher: blake3.blake3 | None = field(init=False, default=None)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
     _hashing: bool = field(init=False, default=False)  # a thread is reading back and hashing
@@ -125,33 +162,40 @@ class PartFile:
 
     def discard(self) -> None:
         """Remove the part file and its journal."""
+        self.release_held()
         self.part.unlink(missing_ok=True)
         journal.remove(self.journal)
 
-    def credit(self, offset: int, size: int) -> bool:
-        """Record ``size`` verified bytes written at ``offset``.
+    def credit(self, offset: int, size: int, data: list[memoryview] | None = None) -> bool:
+        """Record ``size`` verified bytes written at ``offset``; ``data``: those bytes.
 
         Returns True exactly once per file: to the caller after whose call the
         file is whole and hashed. A thread that finds another one hashing this
-        file leaves the new region to it instead of waiting.
+        file leaves the new region to it instead of waiting. Without ``data``
+        the region is read back from the part file when it is hashed.
         """
         if self.created:
             journal.append(self.journal, [(offset, size)])
-        return self._credit(offset, size)
+        return self._credit(offset, size, data)
 
-    def _credit(self, offset: int, size: int) -> bool:
+    def _credit(self, offset: int, size: int, data: list[memoryview] | None = None) -> bool:
         with self._lock:
             self.remaining -= size
             if self._hasher is None:
                 return self.remaining == 0
             self._verified[offset] = offset + size
+            if data is not None:
+                if offset == self._hashed_upto and not self._hashing:
+                    self._held[offset] = (data, False)  # hashed at once, by this thread
+                elif _budget.take(size):
+                    self._held[offset] = (data, True)
             if self._hashing:
                 return False
             self._hashing = True
         try:
             while True:
                 with self._lock:
-                    region = self._take_contiguous()
+                    region = self._take_next()
                     if region is None:
                         self._hashing = False
                         done = self.remaining == 0 and self._hashed_upto == self.entry.size
@@ -159,36 +203,67 @@ class PartFile:
                             self._announced = True
                             return True
                         return False
-                self._hash_region(*region)
+                start, end, held = region
+                if held is None:
+                    self._hash_region(start, end)
+                else:
+                    for view in held:
+                        self._hasher.update(view)
                 with self._lock:
-                    self._hashed_upto = region[1]
+                    self._hashed_upto = end
         except BaseException:
             with self._lock:
                 self._hashing = False
             raise
 
-    def _take_contiguous(self) -> tuple[int, int] | None:
-        end = self._verified.pop(self._hashed_upto, None)
+    def _take_next(self) -> tuple[int, int, list[memoryview] | None] | None:
+        """The region at the hashing point, with its bytes if they were kept."""
+        start = self._hashed_upto
+        end = self._verified.pop(start, None)
         if end is None:
             return None
-        while (more := self._verified.pop(end, None)) is not None:
-            end = more
-        return self._hashed_upto, end
+        held = self._held.pop(start, None)
+        if held is None:
+            return start, end, None
+        data, budgeted = held
+        if budgeted:
+            _budget.give_back(end - start)
+        return start, end, data
 
     def _hash_region(self, start: int, end: int) -> None:
+        """Hash the part file's bytes ``start..end`` (read back, bypassing the cache for
+        a file written with O_DIRECT: its bytes are on disk, not in memory)."""
         assert self._hasher is not None
+        fd = -1
+        if wants_direct(self.entry.size, self.part):
+            fd = open_direct(lambda flags: side_files.open_existing(self.part, flags), os.O_RDONLY)
+        if fd < 0:
+            fd = side_files.open_existing(self.part, os.O_RDONLY)
+            lo, skip = start, 0
+        else:
+            lo = align_down(start)
+            skip = start - lo
         buf = _read_buffer()
-        fd = side_files.open_existing(self.part, os.O_RDONLY)
         try:
-            pos = start
+            pos = lo
             while pos < end:
-                n = os.preadv(fd, [buf[: min(_READ_BACK, end - pos)]], pos)
-                if n <= 0:
+                n = os.preadv(fd, [buf[: min(_READ_BACK, align_up(end - pos))]], pos)
+                if n <= skip:
                     raise IntegrityError(f"{self.part} is shorter than the bytes written to it")
-                self._hasher.update(buf[:n])
+                useful = min(n, end - pos)
+                self._hasher.update(buf[skip:useful])
                 pos += n
+                skip = 0
         finally:
             os.close(fd)
+
+    def release_held(self) -> None:
+        """Drop the bytes kept for hashing (a pull that stops before the file is whole)."""
+        with self._lock:
+            held, self._held = self._held, {}
+            for start, (_, budgeted) in held.items():
+                if budgeted:
+                    _budget.give_back(self._verified[start] - start)
 
     def finalize(self) -> None:
         """Check the digest of the whole file, then rename it into place.
@@ -243,6 +318,7 @@ def discard_all(files: list[PartFile]) -> None:
 def keep_resumable(files: list[PartFile]) -> None:
     """After a failed pull: keep journaled part files for the next pull, remove the rest."""
     for f in files:
+        f.release_held()
         if not f.created:
             f.discard()
 

@@ -21,12 +21,12 @@ import blake3
 
 from asyncart.client import side_files
 from asyncart.client.assembly import PartFile, no_space
+from asyncart.client.direct_runs import FileWriter, open_direct, wants_direct
 from asyncart.client.remote import RangeSink
 from asyncart.core.models import ChunkLocation
 from asyncart.errors import NO_SPACE_ERRNOS, IntegrityError
 
 BATCH_BYTES = 4 << 20
-_IOV_MAX = 1024
 
 
 @dataclass(eq=False)
@@ -58,6 +58,16 @@ class _RangeChunk:
     dests: list[int]  # indexes into the range's pieces
 
 
+@dataclass(eq=False)
+class _Credit:
+    """Verified bytes of one file, ready to be credited (with the bytes, for its hasher)."""
+
+    file: PartFile
+    offset: int
+    size: int
+    views: list[memoryview]
+
+
 @dataclass
 class _Run:
     """Bytes for one contiguous region of one file: a single ``pwritev``."""
@@ -84,7 +94,7 @@ class RangeWriter(RangeSink):
         self._credited = [False] * len(rng.pieces)  # kept across attempts
         self.completed: list[PartFile] = []  # files made whole by this range
         self.failure: IntegrityError | None = None
-        self._fds: dict[PartFile, int] = {}
+        self._fds: dict[PartFile, FileWriter] = {}
         self.restart()
 
     def restart(self) -> None:
@@ -131,7 +141,7 @@ class RangeWriter(RangeSink):
 
     def _process(self, batch: list[bytes]) -> None:
         runs: list[_Run] = []
-        credits: list[tuple[PartFile, int, int]] = []
+        credits: list[_Credit] = []
         pieces = self.rng.pieces
         for data in batch:
             view = memoryview(data)
@@ -153,12 +163,13 @@ class RangeWriter(RangeSink):
                         "run 'asyncart server fsck'"
                     )
                     break
+                views = self._views
                 for index in chunk.dests:
                     piece = pieces[index]
                     _add_to_runs(runs, piece.file, piece.file_offset, self._views, chunk.size)
                     if not self._credited[index]:
                         self._credited[index] = True
-                        credits.append((piece.file, piece.file_offset, piece.size))
+                        credits.append(_Credit(piece.file, piece.file_offset, piece.size, views))
                 self._views = []
                 self._hasher = blake3.blake3()
                 self._index += 1
@@ -169,35 +180,32 @@ class RangeWriter(RangeSink):
                 if exc.errno in NO_SPACE_ERRNOS:
                     raise no_space(run.file.final) from exc
                 raise
-        for file, offset, size in _merge_credits(credits):
-            if file.credit(offset, size):
-                self.completed.append(file)
+        for credit in _merge_credits(credits):
+            if credit.file.credit(credit.offset, credit.size, credit.views):
+                self.completed.append(credit.file)
 
     def _write_run(self, run: _Run) -> None:
-        fd = self._fds.get(run.file)
-        if fd is None:
+        writer = self._fds.get(run.file)
+        if writer is None:
+            part = run.file.part
             if run.file.single_range:  # created by this write (afresh on a retried attempt)
-                fd = side_files.create(run.file.part)
+                writer = FileWriter(side_files.create(part))
             else:
-                fd = side_files.open_existing(run.file.part, os.O_WRONLY)
-            self._fds[run.file] = fd
-        views, offset = run.views, run.offset
-        while views:
-            group = views[:_IOV_MAX]
-            expected = sum(len(v) for v in group)
-            written = os.pwritev(fd, group, offset)
-            if written < expected:  # short write: finish the group piece by piece
-                _write_rest(fd, group, offset, written)
-            offset += expected
-            views = views[_IOV_MAX:]
+                fd = side_files.open_existing(part, os.O_WRONLY)
+                direct = -1
+                if wants_direct(run.file.entry.size, part):
+                    direct = open_direct(lambda flags: side_files.open_existing(part, flags))
+                writer = FileWriter(fd, direct)
+            self._fds[run.file] = writer
+        writer.write(run.views, run.offset, run.length)
         self._writes_left[run.file] -= run.pieces
         if self._writes_left[run.file] == 0:  # no more pieces of this file in this range
-            os.close(self._fds.pop(run.file))
+            self._fds.pop(run.file).close()
 
     def _close_files(self) -> None:
-        fds, self._fds = self._fds, {}
-        for fd in fds.values():
-            os.close(fd)
+        writers, self._fds = self._fds, {}
+        for writer in writers.values():
+            writer.close()
 
 
 def _add_to_runs(
@@ -212,25 +220,13 @@ def _add_to_runs(
     last.pieces += 1
 
 
-def _merge_credits(credits: list[tuple[PartFile, int, int]]) -> list[tuple[PartFile, int, int]]:
-    merged: list[tuple[PartFile, int, int]] = []
-    for file, offset, size in credits:
-        if merged and merged[-1][0] is file and merged[-1][1] + merged[-1][2] == offset:
-            merged[-1] = (file, merged[-1][1], merged[-1][2] + size)
+def _merge_credits(credits: list[_Credit]) -> list[_Credit]:
+    merged: list[_Credit] = []
+    for credit in credits:
+        last = merged[-1] if merged else None
+        if last and last.file is credit.file and last.offset + last.size == credit.offset:
+            last.size += credit.size
+            last.views = last.views + credit.views
         else:
-            merged.append((file, offset, size))
+            merged.append(credit)
     return merged
-
-
-def _write_rest(fd: int, views: list[memoryview], offset: int, done: int) -> None:
-    for view in views:
-        if done >= len(view):
-            done -= len(view)
-            offset += len(view)
-            continue
-        rest = view[done:]
-        offset += done
-        done = 0
-        while rest:
-            n = os.pwrite(fd, rest, offset)
-            rest, offset = rest[n:], offset + n

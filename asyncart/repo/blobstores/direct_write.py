@@ -22,18 +22,17 @@ buffered writes for that file, from the first byte, so the result is the same.
 from __future__ import annotations
 
 import errno
-import fcntl
 import mmap
 import os
 import threading
 from collections.abc import Sequence
 
-#: Alignment of buffer, offsets and lengths: the largest logical block size in use.
-ALIGNMENT = 4096
+from asyncart.core.direct_io import ALIGNMENT
+from asyncart.core.direct_io import disable_direct as _disable_direct
+from asyncart.core.direct_io import enable_direct as _enable_direct
+
 #: Size of one aligned buffer and of the writes made from it.
 BUFFER_SIZE = 4 << 20
-
-_O_DIRECT = getattr(os, "O_DIRECT", 0)
 
 
 class AlignedBuffers:
@@ -153,20 +152,3 @@ class DirectWriter:
                 offset += n
             view.release()
         self._fill = 0
-
-
-def _enable_direct(fd: int) -> bool:
-    """Turn O_DIRECT on for ``fd``; False where the platform or filesystem has none."""
-    if not _O_DIRECT:
-        return False
-    try:
-        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-        fcntl.fcntl(fd, fcntl.F_SETFL, flags | _O_DIRECT)
-    except OSError:
-        return False
-    return True
-
-
-def _disable_direct(fd: int) -> None:
-    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-    fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~_O_DIRECT)
