@@ -5,7 +5,8 @@
 // The lineage walk follows the rules of asyncart/sdk/lineage.py (the CLI's graph):
 // upstream = producers of a version, their inputs, ...; downstream = consumers, their
 // outputs, ...; edges along the data flow (run -> version it logged, version -> run that
-// used it); a node already seen is not expanded again.
+// used it); a node is expanded at most once per direction (a run met upstream is still
+// expanded downstream, or the edges of a run that used what it logged would be lost).
 "use strict";
 
 (() => {
@@ -177,6 +178,7 @@
       let versions = [root];
       let runs = [];
       let level = 0;
+      const expanded = new Set([versionId(root)]); // in this direction
       while (versions.length || runs.length) {
         level += 1;
         const nextVersions = [];
@@ -189,8 +191,9 @@
             for (const r of found[i].runs) {
               if (up) addEdge(runId(r), versionId(v));
               else addEdge(versionId(v), runId(r));
-              if (!nodes.has(runId(r))) {
-                nodes.set(runId(r), { id: runId(r), kind: "run", direction, depth: level, run: r });
+              if (!nodes.has(runId(r))) nodes.set(runId(r), { id: runId(r), kind: "run", direction, depth: level, run: r });
+              if (!expanded.has(runId(r))) {
+                expanded.add(runId(r));
                 nextRuns.push(r);
               }
             }
@@ -202,8 +205,9 @@
             for (const v of found[i].versions) {
               if (up) addEdge(versionId(v), runId(r));
               else addEdge(runId(r), versionId(v));
-              if (!nodes.has(versionId(v))) {
-                nodes.set(versionId(v), { id: versionId(v), kind: "version", direction, depth: level, version: v });
+              if (!nodes.has(versionId(v))) nodes.set(versionId(v), { id: versionId(v), kind: "version", direction, depth: level, version: v });
+              if (!expanded.has(versionId(v))) {
+                expanded.add(versionId(v));
                 nextVersions.push(v);
               }
             }
