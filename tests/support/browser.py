@@ -11,6 +11,7 @@ Two ways to look at a page, no extra dependency:
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import os
@@ -59,8 +60,14 @@ def dump_dom(url: str, profile: Path, *, budget_ms: int = 10_000, timeout: float
     exe = chromium_path()
     assert exe is not None
     proc = subprocess.Popen(
-        [exe, *FLAGS, f"--user-data-dir={profile}", f"--virtual-time-budget={budget_ms}",
-         "--dump-dom", url],
+        [
+            exe,
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            f"--virtual-time-budget={budget_ms}",
+            "--dump-dom",
+            url,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -80,8 +87,14 @@ def browser(profile: Path, *, timeout: float = 30) -> Iterator[int]:
     assert exe is not None
     port_file = profile / "DevToolsActivePort"
     proc = subprocess.Popen(
-        [exe, *FLAGS, "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
-         f"--user-data-dir={profile}", "about:blank"],
+        [
+            exe,
+            *FLAGS,
+            "--remote-debugging-address=127.0.0.1",
+            "--remote-debugging-port=0",
+            f"--user-data-dir={profile}",
+            "about:blank",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -142,6 +155,22 @@ class Page:
 
     async def navigate(self, url: str) -> None:
         await self.send("Page.navigate", url=url)
+
+    async def set_viewport(self, width: int, height: int) -> None:
+        """Lay the page out in a ``width`` x ``height`` CSS pixel window."""
+        await self.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
+
+    async def screenshot(self, path: Path) -> Path:
+        """A PNG of what the window shows, written to ``path``."""
+        shot = await self.send("Page.captureScreenshot", format="png")
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
 
 
 @asynccontextmanager
