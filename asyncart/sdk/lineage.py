@@ -8,7 +8,7 @@ outputs, those outputs' consumers, and so on. Edges point the way data flowed:
 Built from the ordinary read calls (``version_producers``, ``version_consumers``,
 ``run_inputs``, ``run_outputs``), so it works against the embedded store and a server
 alike, and a key sees only the projects it may read. ``asyncart lineage`` renders it as
-text, Graphviz dot or JSON; the server's web page (``asyncart/server/web/app.js``) walks
+text, Graphviz dot or JSON; the server's web page (``asyncart/server/web/lineage.js``) walks
 the same calls with the same rules and draws the same nodes and edges.
 """
 

@@ -52,6 +52,7 @@ class Site:
     server: LiveServer
     pipeline: Pipeline
     hostile_run: str
+    seed_run: str
     port: int  # the browser's DevTools port
 
 
@@ -78,6 +79,27 @@ async def _log_hostile(url: str) -> str:
     return run.id
 
 
+async def _log_seed(url: str) -> str:
+    """The README's seed in project ``seed``: ``train`` logs and uses ``bike dataset:v0``,
+    uses ``bike model:v0`` (logged by no run), logs it again, then logs ``bike notes:v0``."""
+    Path("bicycle-data.h5").write_bytes(b"rides " * 50)
+    Path("model.h5").write_bytes(b"weights " * 50)
+    async with await aio.init(job_type="train", project="seed", url=url) as run:
+        data = aio.Artifact("bike dataset", type="dataset")
+        data.add_file("bicycle-data.h5")
+        await run.log_artifact(data)
+        await run.use_artifact("bike dataset:latest")
+        for log in (run.use_artifact, run.log_artifact):
+            model = aio.Artifact("bike model", type="model")
+            model.add_file("model.h5")
+            await log(model)
+        Path("notes.txt").write_text("trained on the bike dataset\n")
+        notes = aio.Artifact("bike notes", type="report")
+        notes.add_file("notes.txt")
+        await run.log_artifact(notes)  # reached from the model only downstream, through train
+    return run.id
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp = tmp_path_factory.mktemp("web")
@@ -93,8 +115,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         with live_server(tmp / "store") as server:
             pipeline = asyncio.run(log_pipeline(url=server.url))
             hostile_run = asyncio.run(_log_hostile(server.url))
+            seed_run = asyncio.run(_log_seed(server.url))
             with browser(tmp / "profile") as port:
-                yield Site(server, pipeline, hostile_run, port)
+                yield Site(server, pipeline, hostile_run, seed_run, port)
 
 
 @pytest.fixture
@@ -105,6 +128,10 @@ async def page(site: Site) -> AsyncIterator[Page]:
 
 
 async def _open(page: Page, url: str) -> None:
+    """Load ``url`` afresh (not a same-page hash change: the last page's state would answer
+    the wait) and wait until the table and, for a version, all its parts are drawn."""
+    await page.navigate("about:blank")
+    await page.wait_for("location.href === 'about:blank'")
     await page.navigate(url)
     await page.wait_for(
         "document.body.dataset.store === 'ready' && (location.hash === '' || ("
@@ -139,7 +166,8 @@ def _inside(inner: dict[str, float], outer: dict[str, float]) -> bool:
 
 
 WINDOW = {"left": 0, "top": 0, "right": WIDE, "bottom": TALL}
-ALL = {f"{PROJECT}/{n}:v0" for n in ("bike model", "labels", "report", "rides", HOSTILE_NAME)}
+DEMO = {f"{PROJECT}/{n}:v0" for n in ("bike model", "labels", "report", "rides", HOSTILE_NAME)}
+ALL = DEMO | {f"seed/bike {n}:v0" for n in ("dataset", "model", "notes")}
 
 
 async def test_the_table_links_names_and_sorts_and_filters_its_rows(
@@ -147,24 +175,36 @@ async def test_the_table_links_names_and_sorts_and_filters_its_rows(
 ) -> None:
     await _open(page, site.server.url + "/")
     assert set(await _rows(page)) == ALL
-    links = await page.evaluate(
-        "Object.fromEntries([...document.querySelectorAll('#artifacts a.name')]"
-        ".map(a => [a.textContent, a.getAttribute('href')]))"
+    links = await page.evaluate(  # row -> [name shown, where its link goes]
+        "Object.fromEntries([...document.querySelectorAll('#artifacts tr.version-row')]"
+        ".map(r => [r.dataset.version, [r.querySelector('a.name').textContent,"
+        " r.querySelector('a.name').getAttribute('href')]]))"
     )
-    assert _target(links["bike model"]) == [PROJECT, "bike model", "v0"]
-    assert _target(links[HOSTILE_NAME]) == [PROJECT, HOSTILE_NAME, "v0"]
-    sizes = {"labels": 19, "report": 14, "rides": 10 + 7 * 500, "bike model": 256 * 64}
+    for version in ALL:
+        project, rest = version.split("/", 1)
+        name = rest.rsplit(":", 1)[0]
+        assert links[version][0] == name
+        assert _target(links[version][1]) == [project, name, "v0"]  # its newest version
+    sizes = {  # of the versions of PROJECT's pipeline
+        f"{PROJECT}/labels:v0": 19,
+        f"{PROJECT}/report:v0": 14,
+        f"{PROJECT}/rides:v0": 10 + 7 * 500,
+        f"{PROJECT}/bike model:v0": 256 * 64,
+    }
 
     async def sort_by(column: str) -> list[str]:
         await page.evaluate(
             f"document.querySelector('#artifacts th[data-column=\"{column}\"] button').click()"
         )
-        return [r.split("/", 1)[1].rsplit(":", 1)[0] for r in await _rows(page)]
+        return await _rows(page)
 
-    by_size = [n for n in await sort_by("Size") if n in sizes]
+    by_size = [v for v in await sort_by("Size") if v in sizes]
     assert by_size == sorted(sizes, key=sizes.__getitem__)
-    assert [n for n in await sort_by("Size") if n in sizes] == by_size[::-1]  # again: reversed
-    assert (await sort_by("Artifact"))[:2] == sorted([HOSTILE_NAME, "bike model"])
+    assert [v for v in await sort_by("Size") if v in sizes] == by_size[::-1]  # again: reversed
+    names = [v.split("/", 1)[1].rsplit(":", 1)[0] for v in await sort_by("Artifact")]
+    assert names == sorted(names) and names[0] == "bike dataset"
+    projects = [v.split("/", 1)[0] for v in await sort_by("Project")]
+    assert projects == [PROJECT] * len(DEMO) + ["seed"] * 3
 
     async def filter_by(text: str) -> list[str]:
         await page.evaluate(
@@ -173,10 +213,11 @@ async def test_the_table_links_names_and_sorts_and_filters_its_rows(
         )
         return await _rows(page)
 
-    assert await filter_by("model") == [f"{PROJECT}/bike model:v0"]
+    assert set(await filter_by("model")) == {f"{PROJECT}/bike model:v0", "seed/bike model:v0"}
     assert set(await filter_by("dataset")) == {
         f"{PROJECT}/{n}:v0" for n in ("labels", "rides", HOSTILE_NAME)
-    }
+    } | {"seed/bike dataset:v0"}
+    assert await filter_by("seed model") == ["seed/bike model:v0"]  # every word matches
     assert await filter_by("best") == [f"{PROJECT}/bike model:v0"]  # an alias
     assert await filter_by("no such thing") == []
     count = await page.evaluate("document.getElementById('row-count').textContent")
@@ -276,6 +317,33 @@ async def test_a_long_upstream_chain_opens_centred_on_the_version_and_pans(
     assert abs(panned["left"] - first["left"] - 300) < 2, (first, panned)
     await page.evaluate("document.querySelector('#graph .toolbar button').click()")  # Fit
     assert _inside(await _rect(page, root), box)
+
+
+async def test_a_run_both_upstream_and_downstream_keeps_all_its_edges(
+    site: Site, page: Page, tmp_path: Path
+) -> None:
+    """The README's seed: ``train`` is met upstream of ``bike model:v0`` first, and must
+    still be walked downstream, or ``train -> bike notes:v0`` is lost (issue 20)."""
+    await _open(page, site.server.url + "/" + _fragment("seed", "bike model", "v0"))
+    edges = await page.evaluate(
+        "[...document.querySelectorAll('#graph path.edge')]"
+        ".map(e => e.dataset.source + ' -> ' + e.dataset.target)"
+    )
+    train = f"run:{site.seed_run}"
+    data, model, notes = (f"version:seed/bike {n}:v0" for n in ("dataset", "model", "notes"))
+    assert sorted(edges) == sorted(
+        [
+            f"{train} -> {data}",
+            f"{data} -> {train}",
+            f"{train} -> {model}",
+            f"{model} -> {train}",
+            f"{train} -> {notes}",
+        ]
+    )
+    box = await _rect(page, "#graph .viewport")
+    for node in (train, data, model, notes):
+        assert _inside(await _rect(page, f'#graph g.node[data-id="{node}"] rect'), box)
+    await page.screenshot(tmp_path / "seed.png")
 
 
 async def test_markup_from_the_store_shows_as_text_and_never_runs(

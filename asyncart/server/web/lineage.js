@@ -77,6 +77,7 @@ const BOX_H = 44;
 const COL_GAP = 70;
 const ROW_GAP = 18;
 const PAD = 24;
+const ARC = 40; // how far an arc over or under the boxes reaches
 const MIN_FIT_SCALE = 0.55; // below this the labels are unreadable: centre on the version instead
 const MAX_FIT_SCALE = 1.25;
 
@@ -102,15 +103,23 @@ function drawGraph(graph, onSelect) {
     columns.get(col).push(node);
   }
   const order = [...columns.keys()].sort((a, b) => a - b);
+  const colOf = (node) => (node.direction === "upstream" ? -node.depth : node.depth);
+  const nodeById = (id) => graph.nodes.get(id);
+  // An edge that skips a column (a run met upstream that logged a version downstream) arcs
+  // over the boxes between, one back to the left under them: leave room for the arcs.
+  const span = ([s, t]) => colOf(nodeById(t)) - colOf(nodeById(s)); // columns an edge moves right
+  const skips = graph.edges.some((e) => span(e) > 1);
+  const backs = graph.edges.some((e) => span(e) < 1); // left or within a column: an arc below
+  const top = PAD + 16 + (skips ? ARC : 0);
   const rows = Math.max(...[...columns.values()].map((c) => c.length));
   const width = PAD * 2 + order.length * BOX_W + (order.length - 1) * COL_GAP;
-  const height = PAD * 2 + 16 + rows * BOX_H + (rows - 1) * ROW_GAP;
+  const height = top + PAD + rows * BOX_H + (rows - 1) * ROW_GAP + (backs ? ARC : 0);
   const pos = new Map();
   order.forEach((col, ci) => {
     const nodes = columns.get(col);
     const offset = ((rows - nodes.length) * (BOX_H + ROW_GAP)) / 2;
     nodes.forEach((node, ri) => {
-      pos.set(node.id, { x: PAD + ci * (BOX_W + COL_GAP), y: PAD + 16 + offset + ri * (BOX_H + ROW_GAP) });
+      pos.set(node.id, { x: PAD + ci * (BOX_W + COL_GAP), y: top + offset + ri * (BOX_H + ROW_GAP) });
     });
   });
   const svg = sv("svg", { role: "img", "aria-label": "lineage graph", "data-width": width, "data-height": height });
@@ -127,14 +136,17 @@ function drawGraph(graph, onSelect) {
     const a = pos.get(source);
     const b = pos.get(target);
     if (!a || !b) continue;
-    const forward = b.x > a.x;
-    const x1 = forward ? a.x + BOX_W : a.x + BOX_W / 2;
-    const y1 = forward ? a.y + BOX_H / 2 : a.y + BOX_H;
-    const x2 = forward ? b.x : b.x + BOX_W / 2;
-    const y2 = forward ? b.y + BOX_H / 2 : b.y + BOX_H;
-    const d = forward
-      ? `M ${x1} ${y1} C ${x1 + Math.max(30, (x2 - x1) / 2)} ${y1}, ${x2 - Math.max(30, (x2 - x1) / 2)} ${y2}, ${x2} ${y2}`
-      : `M ${x1} ${y1} C ${x1} ${y1 + 40}, ${x2} ${y2 + 40}, ${x2} ${y2}`; // back or same column: a loop below
+    let d;
+    if (b.x - a.x === BOX_W + COL_GAP) { // the next column: right side to left side
+      const [x1, y1, x2, y2] = [a.x + BOX_W, a.y + BOX_H / 2, b.x, b.y + BOX_H / 2];
+      d = `M ${x1} ${y1} C ${x1 + COL_GAP / 2} ${y1}, ${x2 - COL_GAP / 2} ${y2}, ${x2} ${y2}`;
+    } else if (b.x > a.x) { // further right: an arc over the boxes between, top to top
+      const [x1, y1, x2, y2] = [a.x + BOX_W / 2, a.y, b.x + BOX_W / 2, b.y];
+      d = `M ${x1} ${y1} C ${x1} ${y1 - ARC}, ${x2} ${y2 - ARC}, ${x2} ${y2}`;
+    } else { // back to the left or the same column: an arc below, bottom to bottom
+      const [x1, y1, x2, y2] = [a.x + BOX_W / 2, a.y + BOX_H, b.x + BOX_W / 2, b.y + BOX_H];
+      d = `M ${x1} ${y1} C ${x1} ${y1 + ARC}, ${x2} ${y2 + ARC}, ${x2} ${y2}`;
+    }
     edgeGroup.append(sv("path", { class: "edge", "data-source": source, "data-target": target, "marker-end": "url(#arrow)", d }));
   }
   svg.append(edgeGroup);
