@@ -238,6 +238,15 @@ async def test_a_version_shows_its_details_files_run_and_pull_command(
     assert await page.evaluate("document.getElementById('digest').textContent") == digest
     command = await page.evaluate("document.getElementById('pull-command').textContent")
     assert command == f"asyncart pull 'lineage demo/bike model:v0' --url {url}"
+    await page.send(
+        "Browser.grantPermissions",
+        origin=url,
+        permissions=["clipboardReadWrite", "clipboardSanitizedWrite"],
+    )
+    await page.send("Emulation.setFocusEmulationEnabled", enabled=True)  # headless: no focus
+    await page.evaluate("document.getElementById('copy-pull').click()")
+    await page.wait_for("document.getElementById('copy-pull').textContent === 'Copied'")
+    assert await page.evaluate("navigator.clipboard.readText()") == command
     files = await page.evaluate(
         "[...document.querySelectorAll('#files tr.file-row td.path')].map(td => td.textContent)"
     )
