@@ -1,11 +1,8 @@
 """Headless Chromium (Debian's ``chromium``) for the web page tests, stopped by the test.
 
-Two ways to look at a page, no extra dependency:
-
-* :func:`dump_dom`: ``chromium --headless --dump-dom`` with a virtual-time budget (the
-  budget also waits for the page's fetches), for content rendered by then;
-* :func:`devtools`: a browser with ``--remote-debugging-port=0`` driven over the Chrome
-  DevTools Protocol (a websocket, with aiohttp): navigate, evaluate JavaScript, poll.
+No extra dependency: :func:`browser` starts one with ``--remote-debugging-port=0``, and
+:func:`devtools_page` drives its tab over the Chrome DevTools Protocol (a websocket, with
+aiohttp): navigate, evaluate JavaScript, poll, size the window, take screenshots.
 """
 
 from __future__ import annotations
@@ -55,31 +52,6 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def dump_dom(url: str, profile: Path, *, budget_ms: int = 10_000, timeout: float = 60) -> str:
-    """The DOM of ``url`` after load plus ``budget_ms`` of virtual time, serialised."""
-    exe = chromium_path()
-    assert exe is not None
-    proc = subprocess.Popen(
-        [
-            exe,
-            *FLAGS,
-            f"--user-data-dir={profile}",
-            f"--virtual-time-budget={budget_ms}",
-            "--dump-dom",
-            url,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-        assert proc.returncode == 0, f"chromium exited with {proc.returncode}"
-        return out.decode()
-    finally:
-        _stop(proc)
-
-
 @contextmanager
 def browser(profile: Path, *, timeout: float = 30) -> Iterator[int]:
     """A headless Chromium with a DevTools endpoint; yields its port on 127.0.0.1."""
@@ -87,14 +59,8 @@ def browser(profile: Path, *, timeout: float = 30) -> Iterator[int]:
     assert exe is not None
     port_file = profile / "DevToolsActivePort"
     proc = subprocess.Popen(
-        [
-            exe,
-            *FLAGS,
-            "--remote-debugging-address=127.0.0.1",
-            "--remote-debugging-port=0",
-            f"--user-data-dir={profile}",
-            "about:blank",
-        ],
+        [exe, *FLAGS, "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
+         f"--user-data-dir={profile}", "about:blank"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
