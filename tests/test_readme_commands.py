@@ -1,9 +1,10 @@
 """Every command and Python snippet of README.md runs, in the README's order, on a fresh store.
 
 The fenced blocks are read from README.md itself (so an edit that breaks one fails here);
-each ``bash`` line runs in ``bash`` as a subprocess (``asyncart`` is this interpreter's
-console script), each ``python`` block with this interpreter, all in one working directory
-that holds the files the README names. What the test changes, and why:
+each ``bash`` line runs in ``bash`` as a subprocess (``asyncart`` and ``python`` on its
+``PATH`` are this interpreter, running this checkout), each ``python`` block with this
+interpreter, all in one working directory that holds the files the README names.
+What the test changes, and why:
 
 * ``/srv/asyncart`` (the server's store) is a directory under the test's tmp dir, and
   ``ASYNCART_DIR`` (the embedded store of ``push``/``pull``/...) is that same directory, as
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import ssl
@@ -150,14 +152,19 @@ class Session:
         home = tmp / "home"
         for d in (self.cwd, home, tmp / "tmp"):
             d.mkdir(exist_ok=True)
-        bin_dir = str(Path(sys.executable).parent)
+        bin_dir = tmp / "bin"  # `asyncart` and `python` are this interpreter, this checkout
+        bin_dir.mkdir()
+        python = shlex.quote(sys.executable)
+        for name, run in (("asyncart", f"{python} -m asyncart"), ("python", python)):
+            (bin_dir / name).write_text(f'#!/bin/sh\nexec {run} "$@"\n')
+            (bin_dir / name).chmod(0o755)
         self.env = {
             **os.environ,
             "HOME": str(home),
             "TMPDIR": str(tmp / "tmp"),
             "XDG_CONFIG_HOME": str(home / ".config"),
             "ASYNCART_DIR": str(self.srv),
-            "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+            "PATH": str(bin_dir) + os.pathsep + os.environ.get("PATH", ""),
             "PYTHONPATH": os.pathsep.join(
                 p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p
             ),
