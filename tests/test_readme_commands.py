@@ -123,6 +123,8 @@ def _facts(session: Session) -> list[tuple[str, Callable[[Result], None]]]:
         assert m and int(m.group(1)) >= 1, r.out
 
     return [
+        # data/ is what the seed logged: the same v0, now also 'production'.
+        ("asyncart push data/", _printed("default/bike dataset:v0", "production")),
         ('asyncart pull "bike dataset:production"', pulled),
         ("asyncart ls", _printed("bike dataset")),
         ('asyncart delete "bike dataset:v0"', _printed("deleted default/bike dataset:v0")),
