@@ -7,7 +7,7 @@
 // that used it); a node is expanded at most once per direction (a run met upstream is
 // still expanded downstream, or the edges of a run that used what it logged are lost).
 
-import { api, seg, versionPath } from "./api.js";
+import { listAll, seg, versionPath } from "./api.js";
 import { el, humanSize, sv } from "./dom.js";
 
 const versionId = (v) => `version:${v.project}/${v.name}:${v.version}`;
@@ -40,10 +40,10 @@ export async function buildLineage(root) {
       const nextVersions = [];
       const nextRuns = [];
       const found = await Promise.all(
-        versions.map((v) => api(versionPath(v.project, v.name, v.version) + (up ? "/producers" : "/consumers")))
+        versions.map((v) => listAll(versionPath(v.project, v.name, v.version) + (up ? "/producers" : "/consumers"), "runs"))
       );
       versions.forEach((v, i) => {
-        for (const r of found[i].runs) {
+        for (const r of found[i]) {
           if (up) addEdge(runId(r), versionId(v));
           else addEdge(versionId(v), runId(r));
           addNode(runId(r), { kind: "run", direction, depth: level, run: r });
@@ -53,9 +53,9 @@ export async function buildLineage(root) {
           }
         }
       });
-      const made = await Promise.all(runs.map((r) => api(`/v1/runs/${seg(r.id)}/${up ? "inputs" : "outputs"}`)));
+      const made = await Promise.all(runs.map((r) => listAll(`/v1/runs/${seg(r.id)}/${up ? "inputs" : "outputs"}`, "versions")));
       runs.forEach((r, i) => {
-        for (const v of made[i].versions) {
+        for (const v of made[i]) {
           if (up) addEdge(versionId(v), runId(r));
           else addEdge(runId(r), versionId(v));
           addNode(versionId(v), { kind: "version", direction, depth: level, version: v });

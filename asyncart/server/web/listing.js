@@ -1,7 +1,7 @@
 // The artifacts table: one row per version of every project the key may read, with links
 // on names, sortable by a click on a column header and filtered by the text box.
 
-import { api, listAll, seg, versionHash } from "./api.js";
+import { listAll, seg, versionHash } from "./api.js";
 import { el, humanSize, when } from "./dom.js";
 
 const COLUMNS = [ // [header, sort key or null, cell]
@@ -21,7 +21,7 @@ const state = { versions: [], newest: new Map(), sort: null, descending: false, 
 
 /** Every version the key may read, newest first within each artifact. */
 async function readStore() {
-  const projects = (await api("/v1/projects")).projects;
+  const projects = await listAll("/v1/projects", "projects");
   const perProject = await Promise.all(projects.map(async (project) => {
     const cols = await listAll(`/v1/projects/${seg(project)}/artifacts`, "collections");
     return Promise.all(cols.map((c) => listAll(`/v1/projects/${seg(project)}/artifacts/${seg(c.name)}/versions`, "versions")));
