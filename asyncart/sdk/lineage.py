@@ -8,7 +8,7 @@ outputs, those outputs' consumers, and so on. Edges point the way data flowed:
 Built from the ordinary read calls (``version_producers``, ``version_consumers``,
 ``run_inputs``, ``run_outputs``), so it works against the embedded store and a server
 alike, and a key sees only the projects it may read. ``asyncart lineage`` renders it as
-text, Graphviz dot or JSON; the server's web page (``asyncart/server/web/app.js``) walks
+text, Graphviz dot or JSON; the server's web page (``asyncart/server/web/lineage.js``) walks
 the same calls with the same rules and draws the same nodes and edges.
 """
 
@@ -182,8 +182,11 @@ async def build_lineage(
     """The lineage of ``project/name:ref`` up to ``depth`` edges away (``None``: all).
 
     Each direction is walked breadth first, one level of calls at a time (concurrently);
-    a node already in the graph is never expanded again, so even a cyclic graph (which
-    the store cannot produce) ends.
+    a node is expanded at most once per direction, so even a cyclic graph (which the
+    store cannot produce) ends. A node met upstream is still expanded downstream (a run
+    that used a version and logged another, or used what it logged itself, is both), so
+    no edge within ``depth`` of the root is lost; it keeps the direction and depth it
+    was first found with.
     """
     if depth is not None and depth < 0:
         raise ValueError("depth must be >= 0")
@@ -207,6 +210,7 @@ async def _walk(
     runs: list[RunInfo] = []
     level = 0
     edges: set[tuple[str, str]] = set(graph.edges)
+    expanded: set[str] = {version_node_id(root)}  # in this direction
 
     def add_edge(source_id: str, target_id: str) -> None:
         if (source_id, target_id) not in edges:
@@ -232,6 +236,8 @@ async def _walk(
                     add_edge(*((rid, version_node_id(v)) if up else (version_node_id(v), rid)))
                     if rid not in graph.nodes:
                         graph.nodes[rid] = LineageNode(rid, "run", direction, level, run=run)
+                    if rid not in expanded:
+                        expanded.add(rid)
                         next_runs.append(run)
         if runs:
             found_versions = await asyncio.gather(
@@ -243,6 +249,8 @@ async def _walk(
                     add_edge(*((vid, run_node_id(r)) if up else (run_node_id(r), vid)))
                     if vid not in graph.nodes:
                         graph.nodes[vid] = LineageNode(vid, "version", direction, level, version=v)
+                    if vid not in expanded:
+                        expanded.add(vid)
                         next_versions.append(v)
         versions, runs = next_versions, next_runs
 

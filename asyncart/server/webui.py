@@ -1,10 +1,11 @@
-"""The web page: static files (HTML, vanilla JS, CSS) that read the JSON API from the browser.
+"""The web page: static files (HTML, vanilla JS modules, CSS) that read the JSON API from
+the browser.
 
-``GET /`` and ``GET /ui/`` answer the page shell, ``/ui/app.js`` and ``/ui/style.css`` its
-assets; they hold no data and are served without a key (``auth.OPEN_ROUTES``). Everything
-the page shows comes from ``/v1/...`` with the key the user types into it, so a store with
-users shows nothing to a visitor without a key. The files ship in the package
-(``asyncart/server/web/``).
+``GET /`` and ``GET /ui/`` answer the page shell, ``/ui/*.js`` (ES modules: ``app.js``
+imports the others) and ``/ui/style.css`` its assets; they hold no data and are served
+without a key (``auth.OPEN_ROUTES``). Everything the page shows comes from ``/v1/...``
+with the key the user types into it, so a store with users shows nothing to a visitor
+without a key. The files ship in the package (``asyncart/server/web/``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from importlib import resources
 from aiohttp import web
 
 INDEX_PATHS = ("/", "/ui/")
+_SCRIPTS = ("app.js", "api.js", "dom.js", "detail.js", "lineage.js", "listing.js")
 ASSETS = {
-    "/ui/app.js": ("app.js", "text/javascript"),
+    **{f"/ui/{name}": (name, "text/javascript") for name in _SCRIPTS},
     "/ui/style.css": ("style.css", "text/css"),
 }
 #: Every path of the page, each served to GET (and HEAD) without a key.

@@ -115,3 +115,43 @@ async def test_a_cycle_ends_and_the_text_marks_repeats() -> None:
     assert "(see above)" in render(graph, "text")
     with pytest.raises(ValueError, match="depth"):
         await build_lineage(_CyclicSource(), "p", "a", "v0", depth=-1)
+
+
+async def test_a_run_both_upstream_and_downstream_keeps_all_its_edges(store: str) -> None:
+    """The README's seed: ``train`` logs ``bike dataset:v0``, uses it, uses ``bike model:v0``
+    and logs it again. From the model, ``train`` is met upstream first; walking downstream
+    it must still be expanded, or ``train -> bike dataset:v0`` is lost (issue 20)."""
+    from pathlib import Path
+
+    Path("bicycle-data.h5").write_bytes(b"rides " * 100)
+    Path("model.h5").write_bytes(b"weights " * 100)
+    async with await aio.init(job_type="train", project="seed") as run:
+        data = aio.Artifact("bike dataset", type="dataset")
+        data.add_file("bicycle-data.h5")
+        await run.log_artifact(data)
+        await run.use_artifact("bike dataset:latest")
+        model = aio.Artifact("bike model", type="model")
+        model.add_file("model.h5")
+        await run.use_artifact(model)  # logged here (by no run) and used
+        again = aio.Artifact("bike model", type="model")
+        again.add_file("model.h5")
+        await run.log_artifact(again, aliases=["production"])  # the same v0, now logged by train
+    train = f"run:{run.id}"
+    dataset, model_v0 = "version:seed/bike dataset:v0", "version:seed/bike model:v0"
+    every_edge = {
+        (train, dataset),
+        (dataset, train),
+        (train, model_v0),
+        (model_v0, train),
+    }
+    async with aio.Api(project="seed") as api:
+        for depth in (2, None):
+            graph = await api.lineage("bike model:v0", depth=depth)
+            assert set(graph.edges) == every_edge, depth
+            assert len(graph.edges) == len(every_edge)  # each edge once
+            assert set(graph.nodes) == {model_v0, train, dataset}
+            assert graph.nodes[train].direction == "upstream"  # where it was met first
+            down = render(graph, "text").split("downstream (used by):")[1]
+            assert f"-> run {run.id}" in down and "-> seed/bike dataset:v0" in down
+        one = await api.lineage("bike model:v0", depth=1)
+    assert set(one.edges) == {(train, model_v0), (model_v0, train)}

@@ -1,16 +1,14 @@
 """Headless Chromium (Debian's ``chromium``) for the web page tests, stopped by the test.
 
-Two ways to look at a page, no extra dependency:
-
-* :func:`dump_dom`: ``chromium --headless --dump-dom`` with a virtual-time budget (the
-  budget also waits for the page's fetches), for content rendered by then;
-* :func:`devtools`: a browser with ``--remote-debugging-port=0`` driven over the Chrome
-  DevTools Protocol (a websocket, with aiohttp): navigate, evaluate JavaScript, poll.
+No extra dependency: :func:`browser` starts one with ``--remote-debugging-port=0``, and
+:func:`devtools_page` drives its tab over the Chrome DevTools Protocol (a websocket, with
+aiohttp): navigate, evaluate JavaScript, poll, size the window, take screenshots.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import os
@@ -52,25 +50,6 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=10)
     with contextlib.suppress(ProcessLookupError):  # helpers that outlived the browser
         os.killpg(proc.pid, signal.SIGKILL)
-
-
-def dump_dom(url: str, profile: Path, *, budget_ms: int = 10_000, timeout: float = 60) -> str:
-    """The DOM of ``url`` after load plus ``budget_ms`` of virtual time, serialised."""
-    exe = chromium_path()
-    assert exe is not None
-    proc = subprocess.Popen(
-        [exe, *FLAGS, f"--user-data-dir={profile}", f"--virtual-time-budget={budget_ms}",
-         "--dump-dom", url],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-        assert proc.returncode == 0, f"chromium exited with {proc.returncode}"
-        return out.decode()
-    finally:
-        _stop(proc)
 
 
 @contextmanager
@@ -142,6 +121,22 @@ class Page:
 
     async def navigate(self, url: str) -> None:
         await self.send("Page.navigate", url=url)
+
+    async def set_viewport(self, width: int, height: int) -> None:
+        """Lay the page out in a ``width`` x ``height`` CSS pixel window."""
+        await self.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
+
+    async def screenshot(self, path: Path) -> Path:
+        """A PNG of what the window shows, written to ``path``."""
+        shot = await self.send("Page.captureScreenshot", format="png")
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
 
 
 @asynccontextmanager
