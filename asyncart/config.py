@@ -117,7 +117,7 @@ class Settings:
     concurrency: int = 4
     max_concurrency: int | None = None  # None: max(16, concurrency)
     pack_size: int = 16 * MiB
-    range_size: int = 8 * MiB
+    range_size: int = 32 * MiB
     chunker: ChunkerSpec = field(default_factory=ChunkerSpec)
     idle_timeout: float = 60.0
     connect_timeout: float = 10.0
