@@ -21,7 +21,14 @@ def show(info: VersionInfo, json_output: bool) -> None:
     click.echo(f"{info.qualified_name} aliases: {', '.join(info.aliases) or '(none)'}{tags}")
 
 
-@click.group()
+EXAMPLES = """\b
+Examples:
+  asyncart alias add "bike dataset:v3" production
+  asyncart alias rm "bike dataset:production" production
+"""
+
+
+@click.group(epilog=EXAMPLES)
 def alias() -> None:
     """Add an alias to a logged version, or remove one ('latest' is the store's)."""
 

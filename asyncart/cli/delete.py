@@ -14,8 +14,15 @@ from asyncart.core.models import VersionInfo
 from asyncart.core.names import parse_artifact_ref
 from asyncart.errors import ConfigError
 
+EXAMPLES = """\b
+Examples:
+  asyncart delete "bike dataset:v0"             # asks first on a terminal
+  asyncart delete "bike dataset:v3" --delete-aliases -y
+  asyncart delete "bike dataset" --all -y
+"""
 
-@click.command()
+
+@click.command(epilog=EXAMPLES)
 @click.argument("reference")
 @click.option(
     "--all", "all_versions", is_flag=True, help="Delete every version of the artifact NAME."
