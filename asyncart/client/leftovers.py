@@ -17,6 +17,7 @@ from pathlib import Path
 
 from asyncart.client import side_files
 from asyncart.core.paths import JOURNAL_SUFFIX, RESERVED_SUFFIX, sidecar_path
+from asyncart.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -48,13 +49,15 @@ def find_leftovers(root: Path) -> list[Leftover]:
     return sorted(found, key=lambda f: f.path)
 
 
-def remove_leftovers(root: Path, keep: Collection[str] = ()) -> list[Leftover]:
+def remove_leftovers(
+    root: Path, keep: Collection[str] = (), *, strict: bool = True
+) -> list[Leftover]:
     """Remove the part files and journals under ``root`` except those of the entry paths
-    in ``keep``; return what was removed.
+    in ``keep``; return what was removed. Something at such a name that is not a file of
+    ours (a link, a file with several links) is never removed.
 
     Raises:
-        ConfigError: a side file's name holds something that is not ours (a link, a
-            directory); it is left in place.
+        ConfigError: ``strict`` and such a thing was found (it is named).
     """
     kept = {
         sidecar_path(root / path, suffix)
@@ -65,7 +68,13 @@ def remove_leftovers(root: Path, keep: Collection[str] = ()) -> list[Leftover]:
     for leftover in find_leftovers(root):
         if leftover.path in kept:
             continue
-        if side_files.check(leftover.path):  # never unlink what is not a file of ours
+        try:
+            ours = side_files.check(leftover.path)
+        except ConfigError:
+            if strict:
+                raise
+            continue
+        if ours:
             leftover.path.unlink(missing_ok=True)
             removed.append(leftover)
     return removed
