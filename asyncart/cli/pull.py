@@ -18,7 +18,7 @@ from asyncart.cli.output import emit_json, plan_json, progress_for, quiet_option
 from asyncart.client.leftovers import part_bytes, remove_leftovers
 from asyncart.client.progress import Fanout
 from asyncart.core.humanize import count, human_size
-from asyncart.sdk.planning import plan_download
+from asyncart.sdk.planning import download_root, plan_download
 
 EXAMPLES = """\b
 Examples:
@@ -106,7 +106,7 @@ async def _pull(
                     f"to fetch, {human_size(plan.total_bytes)} in all); nothing written"
                 )
             return
-        state.root = Path(output) if output is not None else Path(await _default(artifact))
+        state.root = Path(output) if output is not None else await download_root(artifact, None)
         state.done = DoneBytes()
         bar = progress_for(quiet)
         path = await artifact.download(
@@ -146,15 +146,10 @@ async def _pull(
             )
 
 
-async def _default(artifact: aio.Artifact) -> str:
-    """The directory ``download()`` picks without ``-o`` (relative to the cwd)."""
-    return str(await anyio.to_thread.run_sync(artifact._root, None))
-
-
 async def _clean(
     artifact: aio.Artifact, output: Path | None, quiet: bool, json_output: bool
 ) -> None:
-    root = output if output is not None else Path(await _default(artifact))
+    root = output if output is not None else await download_root(artifact, None)
     removed = await anyio.to_thread.run_sync(remove_leftovers, root)
     if json_output:
         emit_json(

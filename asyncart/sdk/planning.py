@@ -35,3 +35,9 @@ async def plan_download(
     target = await anyio.to_thread.run_sync(artifact._root, root)
     plan = await anyio.to_thread.run_sync(plan_pull, manifest, Path(target), client.settings)
     return await anyio.to_thread.run_sync(os.path.abspath, target), plan
+
+
+async def download_root(artifact: BaseArtifact, root: str | os.PathLike[str] | None) -> Path:
+    """The directory ``artifact.download(root)`` writes into (relative as given; the
+    default ``./artifacts/<name>:<version>`` without ``root``)."""
+    return Path(await anyio.to_thread.run_sync(artifact._root, root))
