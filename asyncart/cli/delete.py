@@ -8,7 +8,7 @@ import anyio
 import click
 
 from asyncart.cli.common import client_options, open_api
-from asyncart.cli.output import emit_json
+from asyncart.cli.output import emit_json, version_info_json
 from asyncart.config import Settings
 from asyncart.core.models import VersionInfo
 from asyncart.core.names import parse_artifact_ref
@@ -71,7 +71,7 @@ def delete(
         click.confirm(f"Delete {what} in project {where!r}?", abort=True)
     deleted = anyio.run(_delete, reference, all_versions, delete_aliases, project, url)
     if json_output:
-        emit_json({"deleted": [v.to_json() for v in deleted]})
+        emit_json({"deleted": [version_info_json(v) for v in deleted]})
         return
     for v in deleted:
         aliases = f" (aliases: {', '.join(v.aliases)})" if v.aliases else ""

@@ -4,13 +4,12 @@ versions of one artifact, or one version."""
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 
 from asyncart.cli.common import client_options, open_api, run_in_event_loop
-from asyncart.cli.output import emit_json
-from asyncart.core.humanize import count, human_size, human_time, iso_time
+from asyncart.cli.output import emit_json, version_info_json, with_iso_times
+from asyncart.core.humanize import count, human_size, human_time
 from asyncart.core.models import CollectionInfo, VersionInfo
 from asyncart.core.names import validate_name
 from asyncart.sdk.api_objects import collection_infos, collection_named
@@ -21,11 +20,6 @@ Examples:
   asyncart ls "bike dataset"           # its versions, aliases, sizes
   asyncart ls "bike dataset:production" --json
 """
-
-#: ``--json`` leaves these out: the store's bookkeeping, not facts about a version.
-_INTERNAL = ("created", "index")
-_TIMES = ("created_at", "updated_at")
-
 
 @click.command(epilog=EXAMPLES)
 @click.argument("name", required=False)
@@ -49,7 +43,7 @@ async def ls(
         if name is None:
             cols = await collection_infos(api, api.default_project, type_name)
             if json_output:
-                emit_json([_timed(c.to_json()) for c in cols])
+                emit_json([with_iso_times(c.to_json()) for c in cols])
                 return
             if not cols:
                 of_type = f" of type {type_name!r}" if type_name else ""
@@ -65,29 +59,12 @@ async def ls(
             wanted = (await api.artifact(name)).version
             versions = [v for v in versions if v.version == wanted]
         if json_output:
-            emit_json([version_json(v) for v in versions])
+            emit_json([version_info_json(v) for v in versions])
             return
         _table(
             ("VERSION", "ALIASES", "SIZE", "FILES", "CREATED", "DIGEST"),
             [_version_row(v) for v in versions],
         )
-
-
-def version_json(v: VersionInfo) -> dict[str, Any]:
-    """A version for ``--json``: no internal fields; times in ISO 8601 (UTC), and as Unix
-    times in ``*_unix``."""
-    out = v.to_json()
-    for key in _INTERNAL:
-        out.pop(key, None)
-    return _timed(out)
-
-
-def _timed(out: dict[str, Any]) -> dict[str, Any]:
-    for key in _TIMES:
-        if key in out:
-            out[f"{key}_unix"] = out[key]
-            out[key] = iso_time(out[key])
-    return out
 
 
 def _collection_row(c: CollectionInfo) -> tuple[str, ...]:

@@ -15,11 +15,12 @@ from rich.progress import Progress as RichProgress
 from rich.text import Text
 
 from asyncart.client.progress import Progress
-from asyncart.core.humanize import count, human_rate, human_size
+from asyncart.core.humanize import count, human_rate, human_size, iso_time
 
 if TYPE_CHECKING:
     from asyncart import aio
     from asyncart.client.dry_run import TransferPlan
+    from asyncart.core.models import VersionInfo
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -121,6 +122,29 @@ def quiet_option(fn: F) -> F:
 
 def emit_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+#: ``--json`` leaves these out: the store's bookkeeping, not facts about a version.
+_INTERNAL = ("created", "index")
+_TIMES = ("created_at", "updated_at")
+
+
+def version_info_json(v: VersionInfo) -> dict[str, Any]:
+    """A version for ``--json`` (ls, alias, tag, delete): no internal fields; times in
+    ISO 8601 (UTC), and as Unix times in ``*_unix``."""
+    out = v.to_json()
+    for key in _INTERNAL:
+        out.pop(key, None)
+    return with_iso_times(out)
+
+
+def with_iso_times(out: dict[str, Any]) -> dict[str, Any]:
+    """``created_at`` / ``updated_at`` as ISO 8601 strings, the Unix times beside them."""
+    for key in _TIMES:
+        if key in out:
+            out[f"{key}_unix"] = out[key]
+            out[key] = iso_time(out[key])
+    return out
 
 
 def version_json(artifact: aio.Artifact) -> dict[str, Any]:
