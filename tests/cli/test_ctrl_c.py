@@ -215,7 +215,7 @@ _FINISHING = textwrap.dedent(
     """
     import asyncart, sys
     run = asyncart.init(job_type="train", url=sys.argv[1])
-    art = asyncart.Artifact("held", type="model")
+    art = asyncart.Artifact(sys.argv[2], type="model")
     art.add_file("held.bin")
     run.log_artifact(art)
     run.finish()
@@ -229,7 +229,9 @@ def test_ctrl_c_while_finish_waits_says_so_and_keeps_waiting(
 ) -> None:
     random_file("held.bin", 3 * MiB, 5)
     gate = hold(proxy, "POST", "/v1/packs", after=1)
-    proc = _popen([sys.executable, "-c", _FINISHING, proxy.url], {**os.environ, **SMALL_PACKS})
+    proc = _popen(
+        [sys.executable, "-c", _FINISHING, proxy.url, "held"], {**os.environ, **SMALL_PACKS}
+    )
     err: list[str] = []
     assert proc.stderr is not None
     pump = threading.Thread(target=lambda: err.extend(proc.stderr or ()), daemon=True)
@@ -247,3 +249,26 @@ def test_ctrl_c_while_finish_waits_says_so_and_keeps_waiting(
     assert "asyncart: waiting for 1 upload (" in text and "Ctrl-C again to abandon it" in text
     assert "upload(s)" not in text and "0.0 of 0.0" not in text
     assert "asyncart: 1 upload settled" in text
+
+
+def test_a_second_ctrl_c_abandons_the_upload(server: LiveServer, proxy: FaultProxy) -> None:
+    random_file("held.bin", 3 * MiB, 6)
+    gate = hold(proxy, "POST", "/v1/packs", after=1)
+    proc = _popen(
+        [sys.executable, "-c", _FINISHING, proxy.url, "abandoned"], {**os.environ, **SMALL_PACKS}
+    )
+    err: list[str] = []
+    pump = threading.Thread(target=lambda: err.extend(proc.stderr or ()), daemon=True)
+    pump.start()
+    wait_for(lambda: any("waiting for 1 upload to commit" in e for e in err), "finish() waits")
+    proc.send_signal(signal.SIGINT)
+    wait_for(lambda: any("Ctrl-C again" in e for e in err), "the one line about Ctrl-C")
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=HANG_LIMIT)
+    pump.join(timeout=HANG_LIMIT)
+    release(proxy, gate)
+    text = "".join(err)
+    assert proc.returncode != 0 and out == ""
+    assert "asyncart: abandoned 1 upload ('abandoned'): nothing of it was committed" in text
+    listed = run_cli("ls", "--url", server.url)
+    assert "abandoned" not in listed.stdout
