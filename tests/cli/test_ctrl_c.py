@@ -240,8 +240,9 @@ def test_ctrl_c_while_finish_waits_says_so_and_keeps_waiting(
     proc.send_signal(signal.SIGINT)
     wait_for(lambda: any("Ctrl-C again" in e for e in err), "the one line about Ctrl-C")
     release(proxy, gate)
-    out, _ = proc.communicate(timeout=HANG_LIMIT)
-    pump.join(timeout=HANG_LIMIT)
+    pump.join(timeout=HANG_LIMIT)  # stderr is the pump's alone: read to its end
+    out = proc.stdout.read() if proc.stdout else ""
+    proc.wait(timeout=HANG_LIMIT)
     text = "".join(err)
     assert proc.returncode == 0, text
     assert out == "finished v0\n"
@@ -264,8 +265,9 @@ def test_a_second_ctrl_c_abandons_the_upload(server: LiveServer, proxy: FaultPro
     proc.send_signal(signal.SIGINT)
     wait_for(lambda: any("Ctrl-C again" in e for e in err), "the one line about Ctrl-C")
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=HANG_LIMIT)
-    pump.join(timeout=HANG_LIMIT)
+    pump.join(timeout=HANG_LIMIT)  # stderr is the pump's alone: read to its end
+    out = proc.stdout.read() if proc.stdout else ""
+    proc.wait(timeout=HANG_LIMIT)
     release(proxy, gate)
     text = "".join(err)
     assert proc.returncode != 0 and out == ""
