@@ -49,7 +49,8 @@ def pull_advice(done: int, root: Path | None, clean: str) -> str:
     if not parts:
         return f"{where}; run the same command to resume"
     return (
-        f"{where}; {count(len(parts), 'part file')} there already take "
+        f"{where}; {count(len(parts), 'part file')} there already "
+        f"{'takes' if len(parts) == 1 else 'take'} "
         f"{human_size(part_bytes(parts))} of disk (allocated up front, first: "
         f"{parts[0].path.name}); run the same command to resume, or remove "
         f"{'it' if len(parts) == 1 else 'them'} with: {clean}"

@@ -146,7 +146,7 @@ def test_interrupted_pull_says_what_it_kept_and_resumes(
     wait_for(lambda: gate.fired >= 1 and part.exists(), "a pack read held, the part file made")
     line = aborted_line(interrupt(proc))
     assert "verified and kept in out" in line and "run the same command to resume" in line
-    assert "1 part file there already take" in line and "allocated up front" in line
+    assert "1 part file there already takes" in line and "allocated up front" in line
     assert "asyncart pull ckpt -o out --url" in line and line.endswith("--clean")
     assert os.stat(part).st_blocks * 512 >= 12 * MiB  # what the message warns of
     release(proxy, gate)
