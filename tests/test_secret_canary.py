@@ -168,7 +168,7 @@ def test_the_api_key_surfaces_nowhere(
     credentials = tmp_path / "xdg-config" / "asyncart" / "credentials.json"  # conftest's XDG
 
     # -- the canary: a user and a fresh key, made with the admin CLI -------------------------
-    ev.cli(f"{admin} create-user alice")
+    ev.cli(f"{admin} create-user alice --init")
     if "grant" in ev.cli(f"{admin} --help").stdout:  # per-project roles, where they exist
         ev.cli(f"{admin} grant alice '*' admin")
     created = ev.cli(f"{admin} create-key alice --label canary", keep=False)
@@ -428,7 +428,7 @@ def test_malformed_requests_quote_no_credential(tmp_path: Path) -> None:
     ev = Evidence(tmp_path)
     root = tmp_path / "server-store"
     admin = f"server --root {shlex.quote(str(root))} admin"
-    ev.cli(f"{admin} create-user alice")
+    ev.cli(f"{admin} create-user alice --init")
     canary = ev.cli(f"{admin} create-key alice --label canary", keep=False).stdout.strip()
     secrets_sent = {
         "canary key": (f"Bearer {canary}", canary),

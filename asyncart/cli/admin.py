@@ -27,6 +27,7 @@ def _with_accounts(
     work: Callable[[AccountStore], Awaitable[T]],
     *,
     create: bool = False,
+    init_hint: str | None = None,
     audit: Callable[[T], AuditEvent] | None = None,
 ) -> T:
     """Run ``work`` on the accounts of the store at ``location`` (made first if ``create``),
@@ -34,7 +35,7 @@ def _with_accounts(
     if create:
         location.prepare()
     else:
-        check_exists(location)
+        check_exists(location, create_with=init_hint)
 
     async def run() -> T:
         database = Database(location.db)  # one connection pool for both
@@ -72,7 +73,15 @@ def _store(ctx: click.Context) -> StoreLocation:
     return store_location(ctx)
 
 
-@click.group()
+EXAMPLES = """\b
+Examples:
+  asyncart server admin create-user alice --root /srv/asyncart --init
+  asyncart server admin grant alice vision write --root /srv/asyncart
+  asyncart server admin create-key alice --label laptop --root /srv/asyncart
+"""
+
+
+@click.group(epilog=EXAMPLES)
 @click.pass_context
 def admin(ctx: click.Context) -> None:
     """Manage a store's users and API keys (once it has a user, the server needs keys)."""
@@ -81,13 +90,19 @@ def admin(ctx: click.Context) -> None:
 @admin.command("create-user")
 @click.argument("name")
 @store_options
+@click.option(
+    "--init",
+    is_flag=True,
+    help="Create the store if there is none yet (without it a missing store is an error).",
+)
 @click.pass_context
-def create_user(ctx: click.Context, name: str) -> None:
-    """Add user NAME to the store (creating the store if needed)."""
+def create_user(ctx: click.Context, name: str, init: bool) -> None:
+    """Add user NAME to the store (with --init, create the store first if there is none)."""
     user = _with_accounts(
         _store(ctx),
         lambda a: a.create_user(name),
-        create=True,
+        create=init,
+        init_hint="--init",
         audit=lambda u: _by_admin_cli("user", created=u.name),
     )
     click.echo(f"created user {user.name}")

@@ -6,7 +6,7 @@ import anyio
 import click
 
 from asyncart.cli.common import client_options, open_api
-from asyncart.cli.output import emit_json
+from asyncart.cli.output import emit_json, version_info_json
 from asyncart.core.models import VersionInfo
 from asyncart.core.names import parse_artifact_ref
 from asyncart.errors import ConfigError
@@ -15,13 +15,20 @@ from asyncart.errors import ConfigError
 def show(info: VersionInfo, json_output: bool) -> None:
     """A changed version: its JSON form, or one line with its aliases and tags."""
     if json_output:
-        emit_json(info.to_json())
+        emit_json(version_info_json(info))
         return
     tags = f" tags: {', '.join(info.tags)}" if info.tags else ""
     click.echo(f"{info.qualified_name} aliases: {', '.join(info.aliases) or '(none)'}{tags}")
 
 
-@click.group()
+EXAMPLES = """\b
+Examples:
+  asyncart alias add "bike dataset:v3" production
+  asyncart alias rm "bike dataset:production" production
+"""
+
+
+@click.group(epilog=EXAMPLES)
 def alias() -> None:
     """Add an alias to a logged version, or remove one ('latest' is the store's)."""
 

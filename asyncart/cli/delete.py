@@ -8,14 +8,21 @@ import anyio
 import click
 
 from asyncart.cli.common import client_options, open_api
-from asyncart.cli.output import emit_json
+from asyncart.cli.output import emit_json, version_info_json
 from asyncart.config import Settings
 from asyncart.core.models import VersionInfo
 from asyncart.core.names import parse_artifact_ref
 from asyncart.errors import ConfigError
 
+EXAMPLES = """\b
+Examples:
+  asyncart delete "bike dataset:v0"             # asks first on a terminal
+  asyncart delete "bike dataset:v3" --delete-aliases -y
+  asyncart delete "bike dataset" --all -y
+"""
 
-@click.command()
+
+@click.command(epilog=EXAMPLES)
 @click.argument("reference")
 @click.option(
     "--all", "all_versions", is_flag=True, help="Delete every version of the artifact NAME."
@@ -64,7 +71,7 @@ def delete(
         click.confirm(f"Delete {what} in project {where!r}?", abort=True)
     deleted = anyio.run(_delete, reference, all_versions, delete_aliases, project, url)
     if json_output:
-        emit_json({"deleted": [v.to_json() for v in deleted]})
+        emit_json({"deleted": [version_info_json(v) for v in deleted]})
         return
     for v in deleted:
         aliases = f" (aliases: {', '.join(v.aliases)})" if v.aliases else ""

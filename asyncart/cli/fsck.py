@@ -10,8 +10,15 @@ from asyncart.cli.output import emit_json
 from asyncart.repo import fsck as checker
 from asyncart.repo.location import StoreLocation
 
+EXAMPLES = """\b
+Examples:
+  asyncart server fsck --root /srv/asyncart
+  asyncart server fsck --root /srv/asyncart --sample 0.1    # re-hash 10% of the chunks
+  asyncart server fsck --root /srv/asyncart --repair
+"""
 
-@click.command()
+
+@click.command(epilog=EXAMPLES)
 @store_options
 @click.option(
     "--repair",

@@ -10,8 +10,14 @@ from asyncart.cli.output import emit_json
 from asyncart.repo import gc as collector
 from asyncart.repo.location import StoreLocation
 
+EXAMPLES = """\b
+Examples:
+  asyncart server gc --root /srv/asyncart --dry-run
+  asyncart server gc --root /srv/asyncart
+"""
 
-@click.command()
+
+@click.command(epilog=EXAMPLES)
 @store_options
 @click.option(
     "--grace",

@@ -10,8 +10,14 @@ from asyncart.client.credentials import check_key_transport, display_url, store_
 from asyncart.config import Settings
 from asyncart.errors import ConfigError
 
+EXAMPLES = """\b
+Examples:
+  asyncart login --url https://artifacts.example.com       # prompts for the key
+  echo "$KEY" | asyncart login --url https://artifacts.example.com --key-stdin
+"""
 
-@click.command()
+
+@click.command(epilog=EXAMPLES)
 @click.option("--url", default=None, help="Server URL (default: ASYNCART_URL).")
 @click.option("--key-stdin", is_flag=True, help="Read the key from standard input.")
 def login(url: str | None, key_stdin: bool) -> None:

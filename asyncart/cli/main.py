@@ -8,6 +8,8 @@ import sys
 import click
 
 from asyncart._version import __version__
+from asyncart.cli.aborting import EXIT_INTERRUPTED, Aborted, abort_line
+from asyncart.cli.os_errors import describe_os_error
 from asyncart.config import apply_cli_defaults
 from asyncart.errors import AsyncartError
 
@@ -57,9 +59,12 @@ def main(argv: list[str] | None = None) -> None:
     apply_cli_defaults()
     try:
         code = cli.main(args=argv, prog_name="asyncart", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("asyncart: aborted", err=True)
-        sys.exit(130)
+    except Aborted as exc:  # Ctrl-C during a transfer: what was kept, how to go on
+        click.echo(abort_line(str(exc)), err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except (click.exceptions.Abort, KeyboardInterrupt):  # Ctrl-C elsewhere (or at a prompt)
+        click.echo(abort_line(), err=True)
+        sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
@@ -67,10 +72,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"asyncart: error: {exc}", err=True)
         sys.exit(1)
     except OSError as exc:  # local files: e.g. -o naming an existing file, permission denied
-        click.echo(f"asyncart: error: {exc}", err=True)
+        click.echo(f"asyncart: error: {describe_os_error(exc)}", err=True)
         sys.exit(1)
-    except KeyboardInterrupt:
-        click.echo("asyncart: interrupted", err=True)
-        sys.exit(130)
     if isinstance(code, int) and code:  # a command's ctx.exit(code), e.g. fsck finding problems
         sys.exit(code)

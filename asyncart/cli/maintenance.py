@@ -83,9 +83,14 @@ async def open_store(location: StoreLocation) -> AsyncIterator[Repository]:
         await repo.close()
 
 
-def check_exists(location: StoreLocation) -> None:
-    """Refuse a default-layout SQLite store whose database file does not exist."""
+def check_exists(location: StoreLocation, create_with: str | None = None) -> None:
+    """Refuse a default-layout SQLite store whose database file does not exist (never make
+    one: a mistyped --root must not become a new, empty store). ``create_with``: the flag
+    that would create it, for the message."""
     prefix = "sqlite:///"
     if location.db.startswith(prefix) and not Path(location.db[len(prefix) :]).is_file():
         where = location.root or location.db
-        raise ConfigError(f"{where} is not an asyncart store (it has no meta.db); check --root")
+        fix = "check --root" + (
+            f", or add {create_with} to create a new store" if create_with else ""
+        )
+        raise ConfigError(f"{where} is not an asyncart store (it has no meta.db); {fix}")

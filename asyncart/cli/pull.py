@@ -2,35 +2,116 @@
 
 from __future__ import annotations
 
+import shlex
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
+import anyio.to_thread
 import click
 
-from asyncart.cli.common import client_options, open_api, output_dir_option, run_in_event_loop
-from asyncart.cli.output import emit_json, progress_for, version_json
-from asyncart.core.humanize import human_size
+from asyncart import aio
+from asyncart.cli.aborting import Aborted, DoneBytes, pull_advice
+from asyncart.cli.common import client_options, open_api, output_dir_option
+from asyncart.cli.output import emit_json, plan_json, progress_for, quiet_option, version_json
+from asyncart.client.leftovers import part_bytes, remove_leftovers
+from asyncart.client.progress import Fanout
+from asyncart.core.humanize import count, human_size
+from asyncart.sdk.planning import download_root, plan_download
+
+EXAMPLES = """\b
+Examples:
+  asyncart pull "bike dataset"                     # latest, into ./artifacts/bike dataset:vN
+  asyncart pull "bike dataset:v3" -o data/bikes    # a version, into a directory
+  asyncart pull "bike dataset:production" --dry-run  # what would be downloaded
+"""
 
 
-@click.command()
+@dataclass
+class _Pull:
+    """Where a pull is writing and what it did, for the Ctrl-C message."""
+
+    root: Path | None = None
+    done: DoneBytes | None = None
+
+
+@click.command(epilog=EXAMPLES)
 @click.argument("name")
 @output_dir_option("Directory to write into")
 @click.option("--type", "-t", "type_", default=None, help="Require this artifact type.")
+@click.option("--dry-run", is_flag=True, help="Say what would be downloaded; write nothing.")
+@click.option(
+    "--clean",
+    is_flag=True,
+    help="Remove the part files an interrupted pull left in the directory; pull nothing.",
+)
+@quiet_option
 @client_options
-@run_in_event_loop
-async def pull(
+def pull(
     name: str,
     output: Path | None,
     type_: str | None,
+    dry_run: bool,
+    clean: bool,
+    quiet: bool,
     project: str | None,
     url: str | None,
     json_output: bool,
 ) -> None:
-    """Download a version; files already present with the right digest are kept."""
+    """Download a version; files already present with the right digest are kept.
+
+    An interrupted pull keeps what it verified: the same command resumes it.
+    """
+    state = _Pull()
+    try:
+        anyio.run(
+            _pull, state, name, output, type_, dry_run, clean, quiet, project, url, json_output
+        )
+    except KeyboardInterrupt:
+        where = [*(["--url", url] if url else []), *(["-p", project] if project else [])]
+        target = ["-o", str(state.root)] if state.root is not None else []
+        clean_line = shlex.join(["asyncart", "pull", name, *target, *where, "--clean"])
+        done = state.done.bytes if state.done is not None else 0
+        raise Aborted(pull_advice(done, state.root, clean_line)) from None
+
+
+async def _pull(
+    state: _Pull,
+    name: str,
+    output: Path | None,
+    type_: str | None,
+    dry_run: bool,
+    clean: bool,
+    quiet: bool,
+    project: str | None,
+    url: str | None,
+    json_output: bool,
+) -> None:
     started = time.perf_counter()
     async with open_api(url, project) as api:
         artifact = await api.artifact(name, type=type_)
-        path = await artifact.download(output, progress=progress_for(json_output))
+        label = f"{artifact.project}/{artifact.name}"
+        if clean:
+            await _clean(artifact, output, quiet, json_output)
+            return
+        if dry_run:
+            path, plan = await plan_download(artifact, output)
+            if json_output:
+                emit_json({**version_json(artifact), "path": path, **plan_json(plan)})
+            elif not quiet:
+                click.echo(
+                    f"{label} -> {path}: would download {human_size(plan.bytes_to_move)} "
+                    f"({plan.files_to_move} of {count(plan.files, 'file')} "
+                    f"to fetch, {human_size(plan.total_bytes)} in all); nothing written"
+                )
+            return
+        state.root = Path(output) if output is not None else await download_root(artifact, None)
+        state.done = DoneBytes()
+        bar = progress_for(quiet)
+        path = await artifact.download(
+            output, progress=state.done if bar is None else Fanout(bar, state.done)
+        )
     seconds = time.perf_counter() - started
     stats = artifact.last_transfer
     assert stats is not None
@@ -43,15 +124,46 @@ async def pull(
                 "bytes_reused": stats.bytes_reused,
                 "bytes_resumed": stats.bytes_resumed,
                 "files_skipped": stats.files_skipped,
+                "leftovers_removed": stats.leftovers_removed,
                 "concurrency": stats.concurrency,
                 "seconds": round(seconds, 3),
             }
         )
-    else:
+    elif not quiet:
         kept = stats.bytes_reused + stats.bytes_resumed
         click.echo(
-            f"{artifact.project}/{artifact.name} -> {path} ({human_size(artifact.size)}, "
-            f"{len(artifact.files())} files, {human_size(stats.bytes_downloaded)} downloaded"
+            f"{label} -> {path} ({human_size(artifact.size)}, "
+            f"{count(len(artifact.files()), 'file')}, "
+            f"{human_size(stats.bytes_downloaded)} downloaded"
             + (f", {human_size(kept)} reused from local files" if kept else "")
             + f", {seconds:.1f}s)"
+        )
+        if stats.leftovers_removed:
+            click.echo(
+                f"removed what an interrupted pull of other files left there "
+                f"({count(stats.leftovers_removed, 'file')}, "
+                f"{human_size(stats.leftover_bytes_removed)} of disk)"
+            )
+
+
+async def _clean(
+    artifact: aio.Artifact, output: Path | None, quiet: bool, json_output: bool
+) -> None:
+    root = output if output is not None else await download_root(artifact, None)
+    removed = await anyio.to_thread.run_sync(remove_leftovers, root)
+    if json_output:
+        emit_json(
+            {
+                "path": str(root),
+                "removed": [str(f.path) for f in removed],
+                "disk_bytes_freed": part_bytes(removed),
+            }
+        )
+    elif not quiet:
+        parts = [f for f in removed if f.is_part]
+        click.echo(
+            f"{root}: removed {count(len(parts), 'part file')} "
+            f"({human_size(part_bytes(removed))} of disk) an interrupted pull left"
+            if removed
+            else f"{root}: nothing an interrupted pull left"
         )

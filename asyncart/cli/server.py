@@ -37,7 +37,15 @@ def _pem_file(name: str, help: str) -> Callable[[F], F]:
     )
 
 
-@click.group(invoke_without_command=True)
+EXAMPLES = """\b
+Examples:
+  asyncart server --root /srv/asyncart --init      # a new store, on 127.0.0.1:8765
+  asyncart server --root /srv/asyncart --host 0.0.0.0 --certfile cert.pem --keyfile key.pem
+  asyncart server fsck --root /srv/asyncart
+"""
+
+
+@click.group(invoke_without_command=True, epilog=EXAMPLES)
 @store_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option(

@@ -11,8 +11,14 @@ from asyncart.core.models import VersionChanges, VersionInfo
 from asyncart.core.names import parse_artifact_ref, validate_tags
 from asyncart.errors import ConfigError
 
+EXAMPLES = """\b
+Examples:
+  asyncart tag "bike dataset:v2" reviewed "from camera 2"
+  asyncart tag "bike dataset:latest" reviewed --rm
+"""
 
-@click.command()
+
+@click.command(epilog=EXAMPLES)
 @click.argument("reference")
 @click.argument("tags", nargs=-1, required=True)
 @click.option("--rm", "remove", is_flag=True, help="Remove the tags instead of adding them.")

@@ -20,7 +20,14 @@ from asyncart.errors import IntegrityError
 SHOWN = 10
 
 
-@click.command()
+EXAMPLES = """\b
+Examples:
+  asyncart verify "bike dataset"                 # ./artifacts/bike dataset:vN
+  asyncart verify "bike dataset:v3" -o data/bikes --allow-extra
+"""
+
+
+@click.command(epilog=EXAMPLES)
 @click.argument("name")
 @output_dir_option("Directory holding the files")
 @click.option(
@@ -96,10 +103,7 @@ async def _verify(
         advice.append(f"to repair: {pull} (fetches what is missing or changed)")
     if extra:
         advice.append("remove the extra files, or pass --allow-extra")
-    raise IntegrityError(
-        f"{root} does not match {label}: {'; '.join(parts)}; "
-        + "; ".join(advice)
-    )
+    raise IntegrityError(f"{root} does not match {label}: {'; '.join(parts)}; " + "; ".join(advice))
 
 
 def _count(items: list[str], what: str) -> str:

@@ -29,6 +29,7 @@ from asyncart.client.concurrency import AdaptiveLimit
 from asyncart.client.delta import LocalPiece, chunk_index, copy_local_pieces, scan_local_file
 from asyncart.client.hashcache import HashCache, HashedFile
 from asyncart.client.journal import journal_path
+from asyncart.client.leftovers import part_bytes, remove_leftovers
 from asyncart.client.progress import Progress, TransferStats
 from asyncart.client.pull_lock import pull_lock
 from asyncart.client.range_writer import PackRange, Piece, RangeWriter
@@ -153,6 +154,10 @@ async def download_manifest(
         await _download_locked(
             remote, manifest, wanted, root, settings, stats, progress, missing_references
         )
+        # What an interrupted pull of another version left here (its part files hold disk).
+        removed = await anyio.to_thread.run_sync(remove_leftovers, root, [e.path for e in manifest])
+        stats.leftovers_removed += len(removed)
+        stats.leftover_bytes_removed += part_bytes(removed)
     return root
 
 
@@ -178,9 +183,7 @@ async def _download_locked(
         stats.bytes_read += read
         stats.files_skipped += skipped
         stats.bytes_resumed += resumed
-        progress.on_progress(
-            sum(e.size for e in wanted) - sum(t.entry.size for t in targets) + resumed
-        )
+        progress.on_skip(sum(e.size for e in wanted) - sum(t.entry.size for t in targets) + resumed)
         if targets:
             pending = await _reuse_local(targets, previous, stats, progress)
             await _fetch(remote, targets, pending, settings, stats, progress)
@@ -202,7 +205,7 @@ def fetch_reference(entry: ManifestEntry, final: Path) -> None:
         copy_reference(entry, final)
 
 
-def _local_files(
+def local_files(
     entries: list[ManifestEntry], finals: list[Path], spec: ChunkerSpec, cache: HashCache | None
 ) -> tuple[dict[Path, HashedFile], int]:
     """What the files already at the target paths hold: digest and chunks, cut with ``spec``.
@@ -260,7 +263,7 @@ def _targets_to_fetch(
     checked: dict[Path, bool] = {}
     made_dirs: set[Path] = set()
     finals = [safe_join(root, entry.path, checked) for entry in entries]
-    local, read = _local_files(entries, finals, spec, cache)
+    local, read = local_files(entries, finals, spec, cache)
     for entry, final in zip(entries, finals, strict=True):
         have = local.get(final)
         if have is not None and have.digest == entry.digest and have.identity.size == entry.size:
@@ -325,7 +328,7 @@ async def _reuse_local(
             await anyio.to_thread.run_sync(_after_failure, reusing, exc)
         raise
     stats.bytes_reused += copied
-    progress.on_progress(copied)
+    progress.on_skip(copied)  # from local files: nothing crossed the network
     pending += [(p.file, p.file_offset, p.hash) for p in stale]
     return pending
 

@@ -200,6 +200,8 @@ class PushWorker:
             )
         elif event == "progress":
             job.progress.on_progress(int(message["nbytes"]))
+        elif event == "skip":
+            job.progress.on_skip(int(message["nbytes"]))
         elif event == "done":
             job.outcome.set_result(
                 (

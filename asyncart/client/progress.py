@@ -10,7 +10,13 @@ class Progress:
         """A transfer phase (``push`` or ``pull``) begins."""
 
     def on_progress(self, nbytes: int) -> None:
-        """``nbytes`` more bytes are done (stored, confirmed present, or written and verified)."""
+        """``nbytes`` more bytes were moved: uploaded, or downloaded, verified and written."""
+
+    def on_skip(self, nbytes: int) -> None:
+        """``nbytes`` more bytes are done without moving: the store or the target directory
+        had them already (a transfer rate leaves them out). The default counts them as
+        :meth:`on_progress`, for subscribers that only want bytes done."""
+        self.on_progress(nbytes)
 
     def on_done(self) -> None:
         """The phase finished (successfully or not)."""
@@ -38,6 +44,9 @@ class TransferStats(Progress):
         self.bytes_resumed = 0  # pull: verified bytes kept from an interrupted pull
         self.bytes_read = 0
         self.files_skipped = 0
+        # pull: part files and journals an interrupted pull of other files left, removed
+        self.leftovers_removed = 0
+        self.leftover_bytes_removed = 0  # the disk space their part files took
         self.files_cached = 0
         self.packs_uploaded = 0
         self.concurrency_levels: list[tuple[int, float]] = []  # (parallel transfers, bytes/s)
@@ -64,6 +73,10 @@ class Fanout(Progress):
     def on_progress(self, nbytes: int) -> None:
         for s in self.subscribers:
             s.on_progress(nbytes)
+
+    def on_skip(self, nbytes: int) -> None:
+        for s in self.subscribers:
+            s.on_skip(nbytes)
 
     def on_done(self) -> None:
         for s in self.subscribers:

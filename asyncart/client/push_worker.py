@@ -52,6 +52,7 @@ class _Forward(Progress):
     def __init__(self, job: int, send: Any) -> None:
         self.job, self.send = job, send
         self.unsent = 0
+        self.unsent_skipped = 0
         self.sent_at = 0.0
 
     def on_start(self, phase: str, total_bytes: int, total_files: int) -> None:
@@ -71,11 +72,20 @@ class _Forward(Progress):
         if time.monotonic() - self.sent_at >= PROGRESS_INTERVAL:
             self.flush()
 
+    def on_skip(self, nbytes: int) -> None:
+        self.unsent_skipped += nbytes
+        if time.monotonic() - self.sent_at >= PROGRESS_INTERVAL:
+            self.flush()
+
     def on_done(self) -> None:
         self.flush()
 
     def flush(self) -> None:
-        """Send the bytes not reported yet, if any."""
+        """Send the bytes not reported yet, if any (moved and skipped ones apart)."""
+        if self.unsent_skipped:
+            self.send({"id": self.job, "event": "skip", "nbytes": self.unsent_skipped})
+            self.unsent_skipped = 0
+            self.sent_at = time.monotonic()
         if self.unsent:
             self.send({"id": self.job, "event": "progress", "nbytes": self.unsent})
             self.unsent = 0

@@ -334,7 +334,7 @@ class PushPipeline:
         skipped = sum(c.ref.size for c in batch.chunks) - new_bytes
         skipped += sum(ref.size for ref in batch.present)
         self.stats.bytes_skipped += skipped
-        self.progress.on_progress(skipped)
+        self.progress.on_skip(skipped)
         for index, digest, chunks in batch.finished:
             source = self.files[index]
             self.entries[index] = ManifestEntry.for_file(

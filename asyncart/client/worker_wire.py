@@ -8,7 +8,8 @@ Messages are JSON objects, one per line. The parent sends::
 and the worker answers (after ``{"event": "ready", "pid": ...}`` once)::
 
     {"id": 7, "event": "start", "phase": "push", "total_bytes": ..., "total_files": ...}
-    {"id": 7, "event": "progress", "nbytes": ...}
+    {"id": 7, "event": "progress", "nbytes": ...}   (bytes uploaded)
+    {"id": 7, "event": "skip", "nbytes": ...}       (bytes the store had already)
     {"id": 7, "event": "done", "version": {...}, "manifest": {...}, "stats": {...}}
     {"id": 7, "event": "error", "error": {...}}
 

@@ -22,6 +22,22 @@ def human_size(n: float) -> str:
     raise AssertionError("unreachable")
 
 
+def human_rate(bytes_per_second: float) -> str:
+    """``1.5 GiB/s``: :func:`human_size` per second (the same binary units)."""
+    return f"{human_size(bytes_per_second)}/s"
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 file``, ``0 files``, ``3 files``; ``plural`` where adding an ``s`` is wrong."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def iso_time(ts: float) -> str:
+    """``2026-12-02T14:03:07.123456Z``: ISO 8601 in UTC, for machine-readable output."""
+    moment = datetime.datetime.fromtimestamp(ts, datetime.timezone.utc)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def human_time(ts: float, *, utc: bool = False) -> str:
     """``2026-12-02 14:03:07`` in local time for a Unix time, or ``...07Z`` in UTC."""
     if utc:

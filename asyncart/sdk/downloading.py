@@ -21,6 +21,7 @@ from asyncart.client.client import Client
 from asyncart.client.download import default_root, download_manifest
 from asyncart.client.progress import Progress, TransferStats
 from asyncart.client.tree_check import files_not_in, verify_directory
+from asyncart.core.humanize import count
 from asyncart.core.manifest import Manifest
 from asyncart.core.models import VersionInfo
 from asyncart.errors import ConfigError, VerificationFailed
@@ -73,7 +74,7 @@ class DownloadCore:
         self._last_transfer = stats
         if missing:
             report(
-                f"{len(missing)} reference(s) of {self.qualified_name} not found, "
+                f"{count(len(missing), 'reference')} of {self.qualified_name} not found, "
                 f"skipped: {', '.join(missing[:10])}"
             )
         return await anyio.to_thread.run_sync(os.path.abspath, target)  # reads the cwd

@@ -17,6 +17,7 @@ from concurrent.futures import wait as wait_futures
 import anyio.to_thread
 
 from asyncart.client.progress import Progress
+from asyncart.core.humanize import count, human_size
 from asyncart.errors import ConfigError
 
 _REPORT_EVERY = 2.0  # seconds between progress lines while finish() or exit waits
@@ -87,8 +88,9 @@ class PendingUpload:
             if not wait_futures([self.future], timeout).done:
                 raise TimeoutError(
                     f"artifact {self.name!r} was not committed within {timeout} s "
-                    f"({_mib(self.meter.done_bytes)} of {_mib(self.meter.total_bytes)} MiB "
-                    "done); the upload goes on: wait() again or let run.finish() wait for it"
+                    f"({human_size(self.meter.done_bytes)} of "
+                    f"{human_size(self.meter.total_bytes)} done); the upload goes on: "
+                    "wait() again or let run.finish() wait for it"
                 )
         error = self.error
         if error is not None:
@@ -127,14 +129,44 @@ class PendingUpload:
 
 
 def wait_reporting(pending: Iterable[PendingUpload]) -> None:
-    """Block until every upload in ``pending`` settled, a progress line on stderr every 2 s."""
+    """Block until every upload in ``pending`` settled, a progress line on stderr every 2 s.
+
+    Ctrl-C (in the thread calling this: the main thread) does not stop the wait: one
+    line says what is still uploading and that a second Ctrl-C abandons it. The second
+    one cancels those uploads (nothing of them is committed) and raises
+    ``KeyboardInterrupt``.
+    """
     waiting = [p for p in pending if not p.done]
     if not waiting:
         return
     report(describe(waiting))
-    while wait_futures([p.future for p in waiting], _REPORT_EVERY).not_done:
-        report(describe(waiting))
-    report(f"{len(waiting)} upload(s) settled")
+    try:
+        while wait_futures([p.future for p in waiting], _REPORT_EVERY).not_done:
+            report(describe(waiting))
+    except KeyboardInterrupt:
+        _wait_after_interrupt(waiting)
+    report(f"{count(len(waiting), 'upload')} settled")
+
+
+def _wait_after_interrupt(waiting: list[PendingUpload]) -> None:
+    """The rest of :func:`wait_reporting` after a first Ctrl-C."""
+    left = [p for p in waiting if not p.done]
+    if not left:
+        return
+    them = "it" if len(left) == 1 else "them"
+    report(f"\nasyncart: {_still(left)}; Ctrl-C again to abandon {them}", prefix=False)
+    try:
+        wait_futures([p.future for p in left])
+    except KeyboardInterrupt:
+        stopped = [p for p in left if p.stop is not None and not p.done]
+        for p in stopped:
+            p.cancel()
+        report(
+            f"\nasyncart: abandoned {count(len(stopped), 'upload')} "
+            f"({', '.join(repr(p.name) for p in stopped)}): nothing of {them} was committed",
+            prefix=False,
+        )
+        raise
 
 
 async def settled(pending: Iterable[PendingUpload]) -> None:
@@ -171,16 +203,20 @@ def wait_before_pools_stop(hook: Callable[[], None]) -> None:
             register(hook)
 
 
-def _mib(n: int) -> str:
-    return f"{n / (1 << 20):.1f}"
-
-
-def report(line: str) -> None:
+def report(line: str, *, prefix: bool = True) -> None:
     """A status line on stderr (progress while finish() waits, failures)."""
-    print(f"asyncart: {line}", file=sys.stderr, flush=True)
+    print(f"asyncart: {line}" if prefix else line, file=sys.stderr, flush=True)
 
 
 def describe(pending: list[PendingUpload]) -> str:
+    """``waiting for 2 uploads to commit: 1.0 GiB of 3.0 GiB done`` (``pending``: not empty)."""
     total = sum(p.meter.total_bytes for p in pending)
     done = sum(p.meter.done_bytes for p in pending)
-    return f"waiting for {len(pending)} upload(s) to commit: {_mib(done)} of {_mib(total)} MiB"
+    line = f"waiting for {count(len(pending), 'upload')} to commit"
+    return f"{line}: {human_size(done)} of {human_size(total)} done" if total else line
+
+
+def _still(pending: list[PendingUpload]) -> str:
+    """``waiting for 1 upload (1.5 GiB)``: the bytes it has still to send."""
+    left = sum(max(p.meter.total_bytes - p.meter.done_bytes, 0) for p in pending)
+    return f"waiting for {count(len(pending), 'upload')} ({human_size(left)} to go)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from types import TracebackType
 from typing import Any
@@ -24,8 +25,10 @@ async def _finish_open_runs() -> None:
 
 
 def _wait_for_open_runs() -> None:
-    """At interpreter exit, before the thread pools stop: every open run's logs settle."""
-    wait_reporting([p for run in list(_open_runs) for p in run._async._uploads])
+    """At interpreter exit, before the thread pools stop: every open run's logs settle
+    (a second Ctrl-C abandons them: the exit goes on, without a traceback)."""
+    with contextlib.suppress(KeyboardInterrupt):
+        wait_reporting([p for run in list(_open_runs) for p in run._async._uploads])
 
 
 class Run:
@@ -105,6 +108,9 @@ class Run:
         Raises the first upload error nobody saw yet, after every upload settled.
         """
         _open_runs.discard(self)
+        # Waited for here, in the caller's thread: Ctrl-C then says what is still uploading
+        # (a second one abandons it) instead of interrupting the portal with a traceback.
+        wait_reporting(self._async._uploads)
         portal.call(self._async.finish, status)
 
     def __enter__(self) -> Run:
@@ -117,6 +123,7 @@ class Run:
         tb: TracebackType | None,
     ) -> None:
         _open_runs.discard(self)
+        wait_reporting(self._async._uploads)  # here, as finish() does
         portal.call(self._async.__aexit__, exc_type, exc, tb)
 
     def __repr__(self) -> str:

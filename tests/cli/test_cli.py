@@ -181,14 +181,14 @@ def test_ls_and_pull_latest(url: list[str], files: dict[str, bytes]) -> None:
 
     collections = ok("ls", *url).splitlines()
     assert len(collections) == 1
-    assert collections[0].startswith(f"{NAME}\tdataset\t2 version(s)\t")
+    assert collections[0].startswith(f"{NAME}\tdataset\t2 versions\t")
 
     versions = [line.split("\t") for line in ok("ls", NAME, *url).splitlines()]
     assert [(v[0], sorted(v[1].split(","))) for v in versions] == [
         ("v0", ["best"]),
         ("v1", ["candidate", "latest"]),
     ]
-    assert [v[3] for v in versions] == ["3 file(s)", "3 file(s)"]
+    assert [v[3] for v in versions] == ["3 files", "3 files"]
 
     # A bare name is :latest; without -o it lands in ./artifacts/<name>:<version>.
     assert f"default/{NAME}:v1 -> " in ok("pull", NAME, *url)

@@ -442,7 +442,7 @@ def test_a_process_that_exits_without_finish_still_commits(
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, err
-    assert "waiting for 1 upload(s) to commit" in err
+    assert "waiting for 1 upload to commit" in err
     art = asyncart.Api(url=server.url).artifact("left-open:latest")
     assert art.version == "v0"
     producer = art.logged_by()

@@ -37,7 +37,7 @@ def make_key(
 ) -> str:
     """Create ``user`` (if new) with role ``grant`` ("project:role", e.g. every project's
     write by default) and a key for it with the admin CLI; returns the key."""
-    run_cli("server", "admin", "create-user", user, "--root", str(root))
+    run_cli("server", "admin", "create-user", user, "--root", str(root), "--init")
     if grant is not None:
         project, role = grant.rsplit(":", 1)
         ok("server", "admin", "grant", user, project, role, "--root", str(root))
