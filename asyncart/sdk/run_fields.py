@@ -40,8 +40,9 @@ class RunFields:
         return self.info.group
 
     @property
-    def tags(self) -> list[str]:
-        return list(self.info.tags)
+    def tags(self) -> tuple[str, ...]:
+        """W&B's run tags (``init(tags=)``): a tuple on the run, as W&B's ``Run.tags``."""
+        return self.info.tags
 
     @property
     def notes(self) -> str | None:
