@@ -307,6 +307,7 @@ _BY_CODE: dict[str, type[AsyncartError]] = {
         ChunkMissing,
         ConflictError,
         TypeConflict,
+        DistributedConflict,
         PermissionDenied,
         IntegrityError,
         FileChangedError,

@@ -288,8 +288,9 @@ def test_server_refuses_bad_labels(shared_server: LiveServer, labels: dict[str, 
     status, answer = _post_run(shared_server, {"project": "p", "job_type": "t", **labels})
     assert status == 400, answer
     (field,) = labels
-    assert field in answer["message"].replace("run ", "").lower() or "request body" in (
-        answer["message"]
+    assert (
+        field in answer["message"].replace("run ", "").lower()
+        or "request body" in (answer["message"])
     )
 
 
