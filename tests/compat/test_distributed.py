@@ -137,9 +137,8 @@ def test_a_rank_that_died_mid_upload_sends_only_what_is_missing() -> None:
 def test_artifact_upsert_no_id() -> None:
     """Mirrors test_wandb_artifacts_full.py::test_artifact_upsert_no_id: no group and no
     distributed_id is a TypeError."""
-    with asyncart.init(job_type="t") as run:
-        with pytest.raises(TypeError, match="distributed_id"):
-            run.upsert_artifact(part("distributed_artifact", "image_1", "pixels"))
+    with asyncart.init(job_type="t") as run, pytest.raises(TypeError, match="distributed_id"):
+        run.upsert_artifact(part("distributed_artifact", "image_1", "pixels"))
     assert issubclass(MissingDistributedId, ValueError)  # asyncart's ConfigError too
 
 
@@ -167,9 +166,8 @@ def test_artifact_upsert_distributed_id() -> None:
 
 def test_artifact_finish_no_id() -> None:
     """Mirrors test_wandb_artifacts_full.py::test_artifact_finish_no_id."""
-    with asyncart.init(job_type="t") as run:
-        with pytest.raises(TypeError):
-            run.finish_artifact(asyncart.Artifact("distributed_artifact", "dataset"))
+    with asyncart.init(job_type="t") as run, pytest.raises(TypeError):
+        run.finish_artifact(asyncart.Artifact("distributed_artifact", "dataset"))
 
 
 def test_artifact_finish_group_id() -> None:
@@ -222,7 +220,7 @@ def test_conflicting_paths_are_refused(store: str) -> None:
     with asyncart.init(job_type="t", group="g") as second:
         clash = part("ddp", "shared.txt", "second")
         clash.add_file(write("src/mine.txt", "mine"), "mine.txt")
-        with pytest.raises(DistributedConflict, match="shared.txt"):
+        with pytest.raises(DistributedConflict, match=r"shared\.txt"):
             second.upsert_artifact(clash)
         assert issubclass(DistributedConflict, asyncart.ConflictError)
         second.upsert_artifact(part("ddp", "shared.txt", "first"))  # the same bytes
@@ -311,9 +309,7 @@ def post(server: LiveServer, path: str, body: Any) -> tuple[int, dict[str, Any]]
 
 def reference_part(*paths: str) -> dict[str, Any]:
     """A commit body of reference entries (no chunks to upload)."""
-    entries = [
-        ManifestEntry(p, 1, secrets.token_hex(32), ref=f"file:///data/{p}") for p in paths
-    ]
+    entries = [ManifestEntry(p, 1, secrets.token_hex(32), ref=f"file:///data/{p}") for p in paths]
     return {"type": "dataset", "manifest": Manifest(tuple(entries)).to_json()}
 
 

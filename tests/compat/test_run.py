@@ -146,9 +146,11 @@ def test_artifact_error_for_invalid_name(invalid_name: str) -> None:
 
 def test_log_path_that_is_neither_file_dir_nor_uri() -> None:
     """_prepare_artifact's last branch: a ValueError naming what a path must be."""
-    with asyncart.init(job_type="t") as run:
-        with pytest.raises(ValueError, match="not a file or a directory, nor a reference URI"):
-            run.log_artifact("no-such-file.txt")
+    with (
+        asyncart.init(job_type="t") as run,
+        pytest.raises(ValueError, match="not a file or a directory, nor a reference URI"),
+    ):
+        run.log_artifact("no-such-file.txt")
 
 
 async def test_log_path_on_the_async_face(example_files: Path) -> None:
