@@ -90,7 +90,10 @@ class DistributedMethods:
             done = await self.meta.finished_version(req.project, req.name, token)
             if done is not None:
                 return done
-        await self.upsert_pending(req, distributed_id, scope=scope)
+        if len(req.manifest):
+            await self.upsert_pending(req, distributed_id, scope=scope)
+        else:  # nothing to add: no part (its labels go straight into the commit)
+            _part_of(req, distributed_id)
         contents = await self.meta.read_pending(req.project, req.name, distributed_id)
         if contents is None or not contents.entries:
             raise ConfigError(
@@ -104,9 +107,9 @@ class DistributedMethods:
                 name=req.name,
                 type=contents.type,
                 manifest=manifest,
-                aliases=contents.aliases,
-                metadata=contents.metadata,
-                description=contents.description,
+                aliases=tuple(dict.fromkeys([*contents.aliases, *req.aliases])),
+                metadata={**contents.metadata, **req.metadata},
+                description=contents.description if req.description is None else req.description,
                 run_id=req.run_id,
             ),
             scope=scope,

@@ -149,7 +149,9 @@ class AsyncRun(RunFields, DistributedRun[A]):
     ) -> A:
         """Log an artifact as this run's output: a new version only if the content changed.
 
-        ``artifact_or_path`` may be a path, with ``name`` and ``type`` given.
+        ``artifact_or_path`` may be a file, a directory or a reference URI (``file://``,
+        ``s3://``, ``http(s)://``), as W&B's: named ``run-<run id>-<base name>`` and of
+        type ``'unspecified'`` unless ``name`` / ``type`` are given.
         Moves ``latest`` and applies ``aliases``; gives the version ``tags``. Returns,
         once the version is committed, the artifact with ``.version``, ``.digest``, ``.aliases`` and
         ``.size`` set. Logs of different names run concurrently (``asyncio.gather``);
