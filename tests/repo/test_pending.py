@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -39,7 +40,7 @@ async def stored(repo: Repository, files: dict[str, bytes]) -> Manifest:
 
 
 def req(manifest: Manifest, run_id: str | None = None, **kw: object) -> CommitRequest:
-    fields: dict = {"project": "p", "name": "ddp", "type": "dataset", **kw}
+    fields: dict[str, Any] = {"project": "p", "name": "ddp", "type": "dataset", **kw}
     return CommitRequest(manifest=manifest, run_id=run_id, **fields)
 
 
@@ -63,7 +64,7 @@ async def test_parts_merge_and_finish_commits_once(repo: Repository) -> None:
     assert info.aliases == ("latest", "best") and info.metadata == {"k": 1}
     assert info.created_by == runs[2].id
     producers = await repo.version_producers("p", "ddp", "v0")
-    assert [r.id for r in producers][0] == runs[2].id
+    assert producers[0].id == runs[2].id
     assert {r.id for r in producers} == {r.id for r in runs}
     again = await repo.finish_pending(req(Manifest(())), "job", token=token)
     assert (again.version, again.digest) == ("v0", info.digest)
