@@ -314,9 +314,9 @@ class AsyncRun(RunFields, DistributedRun[A]):
         if isinstance(obj, BaseArtifact):
             return obj  # type: ignore[return-value]
         if isinstance(obj, (str, os.PathLike)):
-            artifact = artifact_of_path(self.artifact_class, obj, name, type, self.id)
-            artifact._draft.cache_dir = self.client.settings.cache_dir
-            return artifact
+            return artifact_of_path(
+                self.artifact_class, obj, name, type, self.id, self.client.settings.cache_dir
+            )
         raise ConfigError(f"expected an Artifact, a path or a URI, got {obj.__class__.__name__}")
 
     async def use_artifact(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TypeVar
 
 from asyncart.core.run_labels import validate_group, validate_notes, validate_run_tags
@@ -18,10 +19,16 @@ UNSPECIFIED_TYPE = "unspecified"
 
 
 def artifact_of_path(
-    cls: type[A], where: str | os.PathLike[str], name: str | None, type: str | None, run_id: str
+    cls: type[A],
+    where: str | os.PathLike[str],
+    name: str | None,
+    type: str | None,
+    run_id: str,
+    cache_dir: Path,
 ) -> A:
     """The draft W&B makes of a path given to ``log_artifact``: a file, a directory, or
-    a reference URI (``file://``, ``s3://``, ``http(s)://``). Named ``run-<run id>-<base
+    a reference URI (``file://``, ``s3://``, ``http(s)://``), its snapshots staged under
+    ``cache_dir``. Named ``run-<run id>-<base
     name>`` unless ``name`` is given, of type ``'unspecified'`` unless ``type`` is.
 
     Raises:
@@ -30,6 +37,7 @@ def artifact_of_path(
     """
     text = os.fspath(where)
     artifact = cls(name or f"run-{run_id}-{os.path.basename(text)}", type or UNSPECIFIED_TYPE)
+    artifact._draft.cache_dir = cache_dir  # snapshots are staged in the run's cache
     if os.path.isfile(text):
         artifact.add_file(text)
     elif os.path.isdir(text):
