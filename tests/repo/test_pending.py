@@ -17,8 +17,10 @@ from asyncart.core.manifest import Manifest, ManifestEntry
 from asyncart.core.models import CommitRequest
 from asyncart.errors import ChunkMissing, ConfigError, DistributedConflict, TypeConflict
 from asyncart.repo.gc import collect_garbage
+from asyncart.repo.location import StoreLocation
 from asyncart.repo.service import Repository
 from tests.support.packs import h, pack_body, ref_of
+from tests.support.stores import back_to_schema_6
 
 SPEC = ChunkerSpec.fixed(1024)
 
@@ -113,3 +115,28 @@ async def test_gc_keeps_pending_chunks_and_drops_them_after_the_finish(
     info = await repo.finish_pending(req(Manifest(())), "job")
     await repo.delete_version("p", "ddp", info.version)
     assert (await collect_garbage(repo, grace=0)).deleted_packs == 1
+
+
+async def test_a_schema_6_store_upgrades_keeping_its_runs(location: StoreLocation) -> None:
+    """Migration 7 adds the run labels (empty for older runs) and the pending tables."""
+    repo = await Repository.open(location)
+    try:
+        run = await repo.create_run("p", "train", "old run", {"lr": 1})
+    finally:
+        await repo.close()
+    await back_to_schema_6(location.db)
+    repo = await Repository.open(location)
+    try:
+        again = await repo.get_run(run.id)
+        assert (again.name, again.config, again.group, again.tags, again.notes) == (
+            "old run",
+            {"lr": 1},
+            None,
+            (),
+            None,
+        )
+        labelled = await repo.create_run("p", "train", group="g", tags=["a"], notes="n")
+        assert (labelled.group, labelled.tags, labelled.notes) == ("g", ("a",), "n")
+        await repo.upsert_pending(req(await stored(repo, {"a": b"a"})), "job")
+    finally:
+        await repo.close()
