@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from asyncart.sdk.api import AsyncApi as Api
@@ -26,6 +27,21 @@ async def init(
     name: str | None = None,
     config: dict[str, Any] | None = None,
     url: str | None = None,
+    *,
+    group: str | None = None,
+    tags: Sequence[str] | None = None,
+    notes: str | None = None,
 ) -> AsyncRun[Artifact]:
-    """Start a run (embedded store unless ``url`` or ``ASYNCART_URL`` is set)."""
-    return await AsyncRun.start(job_type, project, name, config, url, artifact_class=Artifact)
+    """Start a run (embedded store unless ``url`` or ``ASYNCART_URL`` is set), labelled
+    with W&B's ``group``, ``tags`` and ``notes``."""
+    return await AsyncRun.start(
+        job_type,
+        project,
+        name,
+        config,
+        url,
+        group=group,
+        tags=tags,
+        notes=notes,
+        artifact_class=Artifact,
+    )

@@ -5,6 +5,7 @@
     AsyncartError
     ├── ConfigError(ValueError)                bad argument, name, path or setting
     │   ├── InvalidNameError                   an artifact/project/alias name that is not allowed
+    │   ├── MissingDistributedId(TypeError)    upsert/finish_artifact without an id or a group
     │   ├── PayloadTooLarge                    413: a request body over the server's limit
     │   ├── RequestBodyTimeout                 408: a request body stalled (server side)
     │   └── UnsupportedEncoding                415: a pack upload sent Content-Encoded
@@ -29,6 +30,7 @@
     │   └── ChunkMissing
     ├── ConflictError                          the request contradicts what is stored
     │   ├── TypeConflict(ValueError)           an artifact's type is not the collection's
+    │   ├── DistributedConflict                two processes sent one path with other bytes
     │   └── PullLockTimeout(TimeoutError)      another process held a pull's target too long
     ├── IntegrityError                         a digest did not match the bytes
     │   ├── FileChangedError                   a source file changed while it was being read
@@ -81,6 +83,11 @@ class ConfigError(AsyncartError, ValueError, code="bad_request", http_status=400
 
 class InvalidNameError(ConfigError, code="invalid_name"):
     """An artifact, project or alias name breaks the naming rules."""
+
+
+class MissingDistributedId(ConfigError, TypeError):
+    """``upsert_artifact``/``finish_artifact`` with no ``distributed_id`` and a run with no
+    group (W&B raises ``TypeError``)."""
 
 
 class TransportError(AsyncartError, code="transport"):
@@ -206,6 +213,10 @@ class TypeConflict(ConflictError, ValueError, code="type_conflict"):
     """An artifact's type differs from its collection's (W&B's callers catch ``ValueError``)."""
 
 
+class DistributedConflict(ConflictError, code="distributed_conflict"):
+    """A process of a distributed job sent a path another already sent with other bytes."""
+
+
 class PullLockTimeout(ConflictError, TimeoutError, code="lock_timeout"):
     """Another process kept pulling into the same directory past ``ASYNCART_LOCK_TIMEOUT``."""
 
@@ -296,6 +307,7 @@ _BY_CODE: dict[str, type[AsyncartError]] = {
         ChunkMissing,
         ConflictError,
         TypeConflict,
+        DistributedConflict,
         PermissionDenied,
         IntegrityError,
         FileChangedError,

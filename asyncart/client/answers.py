@@ -23,7 +23,13 @@ from msgspec import Meta
 from asyncart.core import protocol as P
 from asyncart.core.chunking import MAX_CHUNK_SIZE
 from asyncart.core.manifest import MAX_ENTRIES, MAX_SIZE
-from asyncart.core.models import ChunkLocation, CollectionInfo, RunInfo, VersionInfo
+from asyncart.core.models import (
+    ChunkLocation,
+    CollectionInfo,
+    PendingInfo,
+    RunInfo,
+    VersionInfo,
+)
 from asyncart.core.names import (
     MAX_NAME_LENGTH,
     format_version,
@@ -32,6 +38,12 @@ from asyncart.core.names import (
     validate_tag,
 )
 from asyncart.core.pack import MAX_PACK_BYTES, MAX_PACK_CHUNKS
+from asyncart.core.run_labels import (
+    MAX_GROUP_LENGTH,
+    MAX_NOTES_BYTES,
+    MAX_RUN_TAG_LENGTH,
+    MAX_RUN_TAGS,
+)
 from asyncart.errors import InvalidNameError, ProtocolError
 
 T = TypeVar("T")
@@ -48,6 +60,7 @@ Index = Annotated[int, Meta(ge=0, le=MAX_VERSION_INDEX)]
 Size = Annotated[int, Meta(ge=0, le=MAX_SIZE)]
 Timestamp = Annotated[float, Meta(ge=0, le=MAX_TIMESTAMP)]
 Url = Annotated[str, Meta(pattern="^https?://", max_length=MAX_URL)]
+RunTag = Annotated[str, Meta(min_length=1, max_length=MAX_RUN_TAG_LENGTH)]
 
 
 class MalformedAnswer(ProtocolError):
@@ -190,6 +203,9 @@ class RunAnswer(Answer):
     status: Literal["running", "finished", "failed", "crashed"] = "running"
     started_at: Timestamp = 0.0
     finished_at: Timestamp | None = None
+    group: Annotated[str, Meta(max_length=MAX_GROUP_LENGTH)] | None = None
+    tags: Annotated[list[RunTag], Meta(max_length=MAX_RUN_TAGS)] = []
+    notes: Annotated[str, Meta(max_length=MAX_NOTES_BYTES)] | None = None
 
     def __post_init__(self) -> None:
         _names(self, "project", "job_type", "name")
@@ -204,6 +220,42 @@ class RunAnswer(Answer):
             status=self.status,
             started_at=self.started_at,
             finished_at=self.finished_at,
+            group=self.group,
+            tags=tuple(self.tags),
+            notes=self.notes,
+        )
+
+
+class PendingAnswer(Answer):
+    """A ``PendingInfo``: a distributed version not committed yet (docs/protocol.md §3.12)."""
+
+    project: Name
+    name: Name
+    type: Name
+    distributed_id: Annotated[str, Meta(min_length=1, max_length=MAX_GROUP_LENGTH)]
+    file_count: Annotated[int, Meta(ge=0, le=MAX_ENTRIES)]
+    size: Size
+    parts: Annotated[int, Meta(ge=1)]
+    runs: Annotated[list[RunId], Meta(max_length=100_000)] = []
+    created_at: Timestamp = 0.0
+    updated_at: Timestamp = 0.0
+    state: Literal["PENDING"] = "PENDING"
+
+    def __post_init__(self) -> None:
+        _names(self, "project", "name", "type")
+
+    def info(self) -> PendingInfo:
+        return PendingInfo(
+            project=self.project,
+            name=self.name,
+            type=self.type,
+            distributed_id=self.distributed_id,
+            file_count=self.file_count,
+            size=self.size,
+            parts=self.parts,
+            runs=tuple(self.runs),
+            created_at=self.created_at,
+            updated_at=self.updated_at,
         )
 
 

@@ -42,6 +42,7 @@ from asyncart.core.models import (
     ChunkLocation,
     CollectionInfo,
     CommitRequest,
+    PendingInfo,
     RunInfo,
     VersionChanges,
     VersionInfo,
@@ -208,16 +209,23 @@ class HttpRemote(Remote):
         return read
 
     async def commit(self, req: CommitRequest) -> VersionInfo:
-        body = {
-            "type": req.type,
-            "manifest": req.manifest.to_json(),
-            "aliases": list(req.aliases),
-            "metadata": req.metadata,
-            "description": req.description,
-            "run_id": req.run_id,
-        }
         path = P.path(P.VERSIONS, project=req.project, name=req.name)
-        return (await self._version("POST", path, body)).info()
+        return (await self._version("POST", path, _commit_body(req))).info()
+
+    async def upsert_pending(self, req: CommitRequest, distributed_id: str) -> PendingInfo:
+        path = P.path(P.PENDING, project=req.project, name=req.name)
+        path += "?" + urlencode({"distributed_id": distributed_id})
+        answer = await self.http.answer(
+            "POST", path, A.PendingAnswer, _commit_body(req), what="pending version"
+        )
+        return answer.info()
+
+    async def finish_pending(
+        self, req: CommitRequest, distributed_id: str, token: str
+    ) -> VersionInfo:
+        path = P.path(P.PENDING_FINISH, project=req.project, name=req.name)
+        path += "?" + urlencode({"distributed_id": distributed_id, "token": token})
+        return (await self._version("POST", path, _commit_body(req))).info()
 
     async def _version(self, method: str, path: str, body: Any = None) -> A.VersionAnswer:
         return await self.http.answer(method, path, A.VersionAnswer, body, what="version")
@@ -305,7 +313,16 @@ class HttpRemote(Remote):
         return [p for page in pages for p in page.projects]
 
     async def create_run(
-        self, project: str, job_type: str, name: str | None, config: dict[str, Any], run_id: str
+        self,
+        project: str,
+        job_type: str,
+        name: str | None,
+        config: dict[str, Any],
+        run_id: str,
+        *,
+        group: str | None = None,
+        tags: Sequence[str] = (),
+        notes: str | None = None,
     ) -> RunInfo:
         body = {
             "id": run_id,
@@ -313,6 +330,9 @@ class HttpRemote(Remote):
             "job_type": job_type,
             "name": name,
             "config": config,
+            "group": group,
+            "tags": list(tags),
+            "notes": notes,
         }
         return await self._run(P.RUNS, body)
 
@@ -364,3 +384,15 @@ class HttpRemote(Remote):
         path += "?" + urlencode({P.DELETE_ALIASES_PARAM: str(delete_aliases).lower()})
         data = await self.http.answer("DELETE", path, A.VersionList, what="deleted versions")
         return [v.info() for v in data.versions]
+
+
+def _commit_body(req: CommitRequest) -> dict[str, Any]:
+    """A commit body (docs/protocol.md §3.6); the distributed routes take it too."""
+    return {
+        "type": req.type,
+        "manifest": req.manifest.to_json(),
+        "aliases": list(req.aliases),
+        "metadata": req.metadata,
+        "description": req.description,
+        "run_id": req.run_id,
+    }

@@ -14,6 +14,7 @@ from asyncart.core.models import (
     ChunkLocation,
     CollectionInfo,
     CommitRequest,
+    PendingInfo,
     RunInfo,
     VersionChanges,
     VersionInfo,
@@ -64,6 +65,14 @@ class LocalRemote(Remote):
     async def commit(self, req: CommitRequest) -> VersionInfo:
         return await self.repo.commit(req)
 
+    async def upsert_pending(self, req: CommitRequest, distributed_id: str) -> PendingInfo:
+        return await self.repo.upsert_pending(req, distributed_id)
+
+    async def finish_pending(
+        self, req: CommitRequest, distributed_id: str, token: str
+    ) -> VersionInfo:
+        return await self.repo.finish_pending(req, distributed_id, token=token)
+
     async def get_version(self, project: str, name: str, ref: str) -> VersionInfo:
         return await self.repo.get_version(project, name, ref)
 
@@ -92,9 +101,20 @@ class LocalRemote(Remote):
         return await self.repo.list_projects()
 
     async def create_run(
-        self, project: str, job_type: str, name: str | None, config: dict[str, Any], run_id: str
+        self,
+        project: str,
+        job_type: str,
+        name: str | None,
+        config: dict[str, Any],
+        run_id: str,
+        *,
+        group: str | None = None,
+        tags: Sequence[str] = (),
+        notes: str | None = None,
     ) -> RunInfo:
-        return await self.repo.create_run(project, job_type, name, config, run_id)
+        return await self.repo.create_run(
+            project, job_type, name, config, run_id, group=group, tags=tags, notes=notes
+        )
 
     async def finish_run(self, run_id: str, status: str) -> RunInfo:
         return await self.repo.finish_run(run_id, status)

@@ -21,7 +21,7 @@ from asyncart.client.scan import FileIdentity, hash_file
 from asyncart.client.upload import SourceFile, push_files
 from asyncart.config import Settings
 from asyncart.core.manifest import Manifest, ManifestEntry, uri_digest
-from asyncart.core.models import CommitRequest, VersionInfo
+from asyncart.core.models import CommitRequest, PendingInfo, VersionInfo
 from asyncart.errors import ChunkMissing, FileChangedError
 
 
@@ -76,23 +76,9 @@ async def publish(
         AsyncartError: the store could not take the bytes or the commit.
     """
     for attempt in range(2):
-        entries = await push_files(remote, pub.files, settings, stats, progress)
-        for ref in pub.references:
-            entries.append(await anyio.to_thread.run_sync(reference_entry, ref))
-        entries.extend(pub.kept)
-        manifest = Manifest(tuple(entries), chunker=settings.chunker)
-        request = CommitRequest(
-            project=pub.project,
-            name=pub.name,
-            type=pub.type,
-            manifest=manifest,
-            aliases=pub.aliases,
-            metadata=pub.metadata,
-            description=pub.description,
-            run_id=pub.run_id,
-        )
+        request = await _pushed(remote, pub, settings, stats, progress)
         try:
-            return await remote.commit(request), manifest
+            return await remote.commit(request), request.manifest
         except ChunkMissing:
             # Chunks the store said it held were removed before the commit (garbage
             # collection, or fsck --repair quarantined them): push again, which uploads
@@ -100,6 +86,56 @@ async def publish(
             if attempt == 1:
                 raise
     raise AssertionError("unreachable")
+
+
+async def publish_part(
+    remote: Remote,
+    pub: Publication,
+    settings: Settings,
+    stats: TransferStats,
+    progress: Progress | None,
+    distributed_id: str,
+    *,
+    finish_token: str | None,
+) -> PendingInfo | VersionInfo:
+    """Upload ``pub``'s files as one part of the distributed version ``distributed_id``:
+    added to it (``finish_token`` None, W&B's ``upsert_artifact``), or added and every
+    part committed as one version (W&B's ``finish_artifact``). Raises as :func:`publish`;
+    also ``ConflictError`` for a path another process sent with other bytes."""
+    for attempt in range(2):
+        request = await _pushed(remote, pub, settings, stats, progress)
+        try:
+            if finish_token is None:
+                return await remote.upsert_pending(request, distributed_id)
+            return await remote.finish_pending(request, distributed_id, finish_token)
+        except ChunkMissing:
+            if attempt == 1:  # as in publish(): push what vanished, once more
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _pushed(
+    remote: Remote,
+    pub: Publication,
+    settings: Settings,
+    stats: TransferStats,
+    progress: Progress | None,
+) -> CommitRequest:
+    """Upload what the store lacks of ``pub``'s files; the commit that names them."""
+    entries = await push_files(remote, pub.files, settings, stats, progress)
+    for ref in pub.references:
+        entries.append(await anyio.to_thread.run_sync(reference_entry, ref))
+    entries.extend(pub.kept)
+    return CommitRequest(
+        project=pub.project,
+        name=pub.name,
+        type=pub.type,
+        manifest=Manifest(tuple(entries), chunker=settings.chunker),
+        aliases=pub.aliases,
+        metadata=pub.metadata,
+        description=pub.description,
+        run_id=pub.run_id,
+    )
 
 
 def reference_entry(ref: Reference) -> ManifestEntry:

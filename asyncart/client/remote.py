@@ -18,6 +18,7 @@ from asyncart.core.models import (
     ChunkLocation,
     CollectionInfo,
     CommitRequest,
+    PendingInfo,
     RunInfo,
     VersionChanges,
     VersionInfo,
@@ -69,6 +70,18 @@ class Remote(ABC):
     async def commit(self, req: CommitRequest) -> VersionInfo: ...
 
     @abstractmethod
+    async def upsert_pending(self, req: CommitRequest, distributed_id: str) -> PendingInfo:
+        """Add ``req``'s entries to the distributed version pending under
+        ``distributed_id`` (W&B's ``upsert_artifact``)."""
+
+    @abstractmethod
+    async def finish_pending(
+        self, req: CommitRequest, distributed_id: str, token: str
+    ) -> VersionInfo:
+        """Add ``req``'s entries and commit every part as one version (W&B's
+        ``finish_artifact``); ``token`` makes a retry answer the same version."""
+
+    @abstractmethod
     async def get_version(self, project: str, name: str, ref: str) -> VersionInfo: ...
 
     @abstractmethod
@@ -99,9 +112,19 @@ class Remote(ABC):
 
     @abstractmethod
     async def create_run(
-        self, project: str, job_type: str, name: str | None, config: dict[str, Any], run_id: str
+        self,
+        project: str,
+        job_type: str,
+        name: str | None,
+        config: dict[str, Any],
+        run_id: str,
+        *,
+        group: str | None = None,
+        tags: Sequence[str] = (),
+        notes: str | None = None,
     ) -> RunInfo:
-        """Create a run with a client-chosen id (so a retried create is idempotent)."""
+        """Create a run with a client-chosen id (so a retried create is idempotent),
+        labelled with W&B's ``group``, ``tags`` and ``notes``."""
 
     @abstractmethod
     async def finish_run(self, run_id: str, status: str) -> RunInfo: ...

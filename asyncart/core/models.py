@@ -107,9 +107,38 @@ class RunInfo:
     status: str = "running"
     started_at: float = 0.0
     finished_at: float | None = None
+    #: W&B's ``init(group=, tags=, notes=)`` (schema v7).
+    group: str | None = None
+    tags: tuple[str, ...] = ()
+    notes: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["tags"] = list(self.tags)
+        return out
+
+
+@dataclass(frozen=True)
+class PendingInfo:
+    """A distributed version still being written (W&B's ``upsert_artifact``): the parts
+    that processes sharing ``distributed_id`` sent, not yet committed by ``finish``."""
+
+    project: str
+    name: str
+    type: str
+    distributed_id: str
+    file_count: int
+    size: int
+    parts: int
+    runs: tuple[str, ...] = ()
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    state: str = "PENDING"
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["runs"] = list(self.runs)
+        return out
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,9 @@ COLLECTIONS = f"{API_PREFIX}/projects/{{project}}/artifacts"
 COLLECTION = f"{API_PREFIX}/projects/{{project}}/artifacts/{{name}}"  # DELETE only
 VERSIONS = f"{API_PREFIX}/projects/{{project}}/artifacts/{{name}}/versions"
 VERSION = f"{API_PREFIX}/projects/{{project}}/artifacts/{{name}}/versions/{{ref}}"  # also PATCH
+#: POST ``?distributed_id=``: add a part to a distributed version (a commit body)
+PENDING = f"{COLLECTION}/pending"
+PENDING_FINISH = f"{PENDING}/finish"  # POST ``?distributed_id=&token=``: commit every part
 ALIAS = f"{COLLECTION}/aliases/{{alias}}"  # PUT: point it at a version; DELETE: remove it
 MAX_TAGS = 1000  # tags named by one version update
 MAX_TTL_SECONDS = 2**31 - 1  # the longest ttl of a version (~68 years: a 32-bit column)

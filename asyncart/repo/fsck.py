@@ -114,7 +114,7 @@ async def fsck(
         await check_packs(repo, report, index, rng or random.Random(), started)
         await _check_orphans(repo, report, index, started - grace)
         live = await check_versions(repo, report, index, snapshot.versions)
-        _note_garbage(report, index, live)
+        _note_garbage(report, index, live | snapshot.pending_chunks)  # gc keeps those too
     return report
 
 

@@ -2,7 +2,8 @@
 
 The rule (docs/gc.md has the reasoning and the guarantee):
 
-* The live set is every chunk named by the manifest of any version. A pack is
+* The live set is every chunk named by the manifest of any version, or by a
+  distributed version being written (``upsert_artifact`` parts not yet finished). A pack is
   **dead** when none of the chunks indexed in it is live; only dead packs are
   deleted. A pack holding any live chunk is kept whole; the bytes in it that no
   version uses are reported as reclaimable (repacking them is a follow-up).
@@ -129,6 +130,7 @@ async def collect_garbage(
         cutoff = time.time() - grace
         snapshot = await repo.meta.snapshot()
         live, manifests = await _live_chunks(repo, report, snapshot.versions)
+        live |= snapshot.pending_chunks  # a distributed version not finished yet
         await _collect_packs(repo, report, snapshot, live, cutoff)
         await _collect_manifests(repo, report, manifests, cutoff)
         await _collect_partials(repo, report, cutoff)

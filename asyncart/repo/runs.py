@@ -7,12 +7,14 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import blake3
 
 from asyncart.core.models import RunInfo, VersionInfo
 from asyncart.core.names import parse_version, validate_name
+from asyncart.core.run_labels import validate_group, validate_notes, validate_run_tags
 from asyncart.errors import ConfigError, ConflictError, TypeConflict
 from asyncart.repo.metastores import MetaStore
 from asyncart.repo.prepared import check_metadata
@@ -32,8 +34,15 @@ class RunMethods:
         name: str | None = None,
         config: dict[str, Any] | None = None,
         run_id: str | None = None,
+        *,
+        group: str | None = None,
+        tags: Sequence[str] = (),
+        notes: str | None = None,
     ) -> RunInfo:
         """Create a run. A client-chosen ``run_id`` makes a retried create idempotent.
+
+        ``group``, ``tags`` and ``notes`` are W&B's ``init`` labels (checked here: this is
+        where the server's and the embedded store's rules meet).
 
         The run's id is then :func:`project_run_id` of the project and ``run_id``, not
         ``run_id`` itself: client ids name runs per project, so a create never collides
@@ -46,6 +55,10 @@ class RunMethods:
         if run_id is not None and not _RUN_ID_RE.fullmatch(run_id):
             raise ConfigError(f"run id {run_id!r} must be 8-64 lowercase hex characters")
         check_metadata(config or {}, "run config")
+        if group is not None:
+            validate_group(group)
+        if notes is not None:
+            validate_notes(notes)
         run = RunInfo(
             id=secrets.token_hex(6) if run_id is None else project_run_id(project, run_id),
             project=project,
@@ -54,6 +67,9 @@ class RunMethods:
             config=dict(config or {}),
             status="running",
             started_at=time.time(),
+            group=group,
+            tags=validate_run_tags(list(tags)),
+            notes=notes,
         )
         try:
             return await self.meta.create_run(run)

@@ -25,6 +25,7 @@ from asyncart.core.models import (
     ChunkLocation,
     CollectionInfo,
     CommitRequest,
+    PendingInfo,
     RunInfo,
     VersionChanges,
     VersionInfo,
@@ -190,6 +191,38 @@ class ScopedRepository:
         )
         return info
 
+    async def upsert_pending(
+        self, req: CommitRequest | PreparedCommit, distributed_id: str
+    ) -> PendingInfo:
+        """Add a part to a distributed version (write access, as a commit)."""
+        self.principal.require(req.project, Role.WRITE, "adding to a distributed artifact")
+        if req.run_id is not None:
+            await self._run_of(req.run_id, Role.WRITE, "logging an artifact from a run")
+        return await self.repo.upsert_pending(
+            req, distributed_id, scope=self.principal.chunk_scope()
+        )
+
+    async def finish_pending(
+        self, req: CommitRequest | PreparedCommit, distributed_id: str, token: str | None
+    ) -> VersionInfo:
+        """Commit a distributed version (write access, as a commit; audited as a push)."""
+        self.principal.require(req.project, Role.WRITE, "finishing a distributed artifact")
+        if req.run_id is not None:
+            await self._run_of(req.run_id, Role.WRITE, "logging an artifact from a run")
+        info = await self.repo.finish_pending(
+            req, distributed_id, token=token, scope=self.principal.chunk_scope()
+        )
+        await self._record(
+            "push" if info.created else "alias",
+            info.project,
+            info.name,
+            info.index,
+            aliases=list(info.aliases),
+            digest=info.digest,
+            size=info.size,
+        )
+        return info
+
     async def get_version(self, project: str, name: str, ref: str, type: str | None) -> VersionInfo:
         self.principal.require(project, Role.READ, "reading an artifact")
         return await self.repo.use_version(None, project, name, ref, type)
@@ -294,10 +327,21 @@ class ScopedRepository:
         name: str | None,
         config: dict[str, Any],
         run_id: str | None,
+        *,
+        group: str | None = None,
+        tags: Sequence[str] = (),
+        notes: str | None = None,
     ) -> RunInfo:
         self.principal.require(project, Role.WRITE, "starting a run")
         return await self.repo.create_run(
-            project=project, job_type=job_type, name=name, config=config, run_id=run_id
+            project=project,
+            job_type=job_type,
+            name=name,
+            config=config,
+            run_id=run_id,
+            group=group,
+            tags=tags,
+            notes=notes,
         )
 
     async def get_run(self, run_id: str) -> RunInfo:

@@ -43,6 +43,7 @@ from asyncart.errors import (
 )
 from asyncart.repo.backfill import complete_holders, complete_manifest_hashes
 from asyncart.repo.blobstores.base import BlobStore, check_key
+from asyncart.repo.distributed import DistributedMethods
 from asyncart.repo.keys import incoming_key as incoming_key
 from asyncart.repo.keys import manifest_hash as manifest_hash
 from asyncart.repo.keys import manifest_object_key as manifest_object_key
@@ -89,12 +90,13 @@ async def _parse_header(header_bytes: bytes) -> PackHeader:
     return header
 
 
-class Repository(VersionChangeMethods, RunMethods):
+class Repository(VersionChangeMethods, RunMethods, DistributedMethods):
     """Versioned artifacts over a blobstore and a metastore.
 
     Chunks, packs and commits are here; changing and deleting versions come from
     :class:`VersionChangeMethods` (``version_changes.py``), runs and lineage from
-    :class:`RunMethods` (``runs.py``).
+    :class:`RunMethods` (``runs.py``), distributed versions being written from
+    :class:`DistributedMethods` (``distributed.py``).
     """
 
     def __init__(self, blobs: BlobStore, meta: MetaStore) -> None:

@@ -320,7 +320,8 @@ class Project:
 
 
 class RunData(RunFields):
-    """A run's stored data: ``id``, ``project``, ``name``, ``job_type``, ``config``, ``state``."""
+    """A run's stored data: ``id``, ``project``, ``name``, ``job_type``, ``config``,
+    ``group``, ``tags``, ``notes``, ``state``."""
 
     def __init__(self, info: RunInfo) -> None:
         self.info = info
@@ -329,6 +330,11 @@ class RunData(RunFields):
     def state(self) -> str:
         """``running``, ``finished``, ``failed`` or ``crashed``."""
         return self.info.status
+
+    @property
+    def tags(self) -> list[str]:  # type: ignore[override]
+        """The run's tags: a list, as W&B's public ``Run.tags``."""
+        return list(self.info.tags)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.project}/{self.id} {self.job_type!r}>"

@@ -21,7 +21,7 @@ from asyncart.client.publish import Publication
 from asyncart.client.upload import SourceFile
 from asyncart.config import Settings
 from asyncart.core.manifest import Manifest
-from asyncart.core.models import RunInfo, VersionInfo
+from asyncart.core.models import PendingInfo, RunInfo, VersionInfo
 from asyncart.core.names import validate_alias, validate_name
 from asyncart.errors import ConfigError
 from asyncart.sdk import portal
@@ -67,6 +67,10 @@ class BaseArtifact(ArtifactIdentity, ArtifactChanges, ArtifactContents, DraftBui
         self._deleted = False
         self._pending: PendingUpload | None = None
         self._last_transfer: TransferStats | None = None
+        #: W&B's ``distributed_id``: set by ``run.upsert_artifact`` / ``finish_artifact``.
+        self.distributed_id: str | None = None
+        #: After ``run.upsert_artifact``: the distributed version pending, as stored then.
+        self.pending_version: PendingInfo | None = None
 
     # -- state ---------------------------------------------------------------
 
@@ -153,29 +157,8 @@ class BaseArtifact(ArtifactIdentity, ArtifactChanges, ArtifactContents, DraftBui
 
         ``background``: the caller goes on meanwhile (see ``Client.publish``).
         """
-        if self._info is not None:
-            self._require_draft()  # raises: already stored
-        draft = self._draft
-        alias_list = [validate_alias(a) for a in (aliases or [])]
         after_commit = self._log_changes(tags or [])
-        metadata = normalize_metadata(self._metadata)
-        if not draft.entries:
-            raise ConfigError(f"artifact {self._base_name!r} is empty; add files before logging it")
-        files = [e for e in draft.entries.values() if isinstance(e, DraftFile)]
-        refs = [e for e in draft.entries.values() if isinstance(e, DraftReference)]
-        kept = tuple(e.stored for e in draft.entries.values() if isinstance(e, DraftKept))
-        pub = Publication(
-            project=project,
-            name=self._base_name,
-            type=self.type,
-            files=tuple(SourceFile(f.path, f.local, f.identity) for f in files),
-            references=tuple(refs),
-            aliases=tuple(alias_list),
-            metadata=metadata,
-            description=self._description,
-            run_id=run_id,
-            kept=kept,
-        )
+        pub = self._publication(project, run_id, aliases)
         stats = TransferStats()
         async with client.use() as remote:
             info, manifest = await client.publish(
@@ -187,7 +170,40 @@ class BaseArtifact(ArtifactIdentity, ArtifactChanges, ArtifactContents, DraftBui
                 )
         self._bind(client, info, manifest)
         self.last_transfer = stats
-        await anyio.to_thread.run_sync(draft.cleanup)  # removes the staged copies
+        await anyio.to_thread.run_sync(self._draft.cleanup)  # removes the staged copies
+
+    def _publication(
+        self,
+        project: str,
+        run_id: str | None,
+        aliases: list[str] | None,
+        *,
+        allow_empty: bool = False,
+    ) -> Publication:
+        """What logging this draft sends: its files, references and kept entries, with
+        the aliases, metadata and description (checked now)."""
+        if self._info is not None:
+            self._require_draft()  # raises: already stored
+        draft = self._draft
+        alias_list = [validate_alias(a) for a in (aliases or [])]
+        metadata = normalize_metadata(self._metadata)
+        if not draft.entries and not allow_empty:
+            raise ConfigError(f"artifact {self._base_name!r} is empty; add files before logging it")
+        files = [e for e in draft.entries.values() if isinstance(e, DraftFile)]
+        refs = [e for e in draft.entries.values() if isinstance(e, DraftReference)]
+        kept = tuple(e.stored for e in draft.entries.values() if isinstance(e, DraftKept))
+        return Publication(
+            project=project,
+            name=self._base_name,
+            type=self.type,
+            files=tuple(SourceFile(f.path, f.local, f.identity) for f in files),
+            references=tuple(refs),
+            aliases=tuple(alias_list),
+            metadata=metadata,
+            description=self._description,
+            run_id=run_id,
+            kept=kept,
+        )
 
     def _bind(self, client: Client, info: VersionInfo, manifest: Manifest) -> None:
         self._client, self._info, self._manifest = client, info, manifest

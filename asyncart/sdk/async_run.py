@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+from collections.abc import Sequence
 from concurrent.futures import Future
 from functools import partial
-from pathlib import Path
 from threading import current_thread
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.abc
@@ -24,6 +24,7 @@ from asyncart.core.names import parse_artifact_ref, validate_alias, validate_nam
 from asyncart.errors import ConfigError
 from asyncart.sdk import portal
 from asyncart.sdk.artifact import AsyncArtifact, BaseArtifact
+from asyncart.sdk.distributed import DistributedRun
 from asyncart.sdk.draft import stage_snapshots_for
 from asyncart.sdk.metadata import normalize_metadata
 from asyncart.sdk.pending import (
@@ -34,6 +35,7 @@ from asyncart.sdk.pending import (
     wait_reporting,
 )
 from asyncart.sdk.run_fields import RunFields
+from asyncart.sdk.sources import artifact_of_path, check_labels
 
 A = TypeVar("A", bound=BaseArtifact)
 
@@ -68,8 +70,9 @@ async def fetch_artifact(
     return artifact
 
 
-class AsyncRun(RunFields, Generic[A]):
-    """One step of a pipeline: logs artifacts as outputs, uses artifacts as inputs."""
+class AsyncRun(RunFields, DistributedRun[A]):
+    """One step of a pipeline: logs artifacts as outputs, uses artifacts as inputs
+    (``upsert_artifact`` / ``finish_artifact``: :class:`DistributedRun`)."""
 
     def __init__(
         self, client: Client, info: RunInfo, artifact_class: type[A], *, owns_client: bool = True
@@ -92,16 +95,22 @@ class AsyncRun(RunFields, Generic[A]):
         config: dict[str, Any] | None = None,
         url: str | None = None,
         *,
+        group: str | None = None,
+        tags: Sequence[str] | None = None,
+        notes: str | None = None,
         artifact_class: type[Any] = AsyncArtifact,
         client: Client | None = None,
     ) -> AsyncRun[Any]:
-        """Create a run on the configured store (the embedded one unless a URL is set).
+        """Create a run on the configured store (the embedded one unless a URL is set),
+        labelled with W&B's ``group`` (the runs of one job share it; ``upsert_artifact``'s
+        default ``distributed_id``), ``tags`` and ``notes``.
 
         With ``client`` given, the run borrows it; otherwise it opens its own
         and closes it at :meth:`finish`.
         """
         if config is not None and not isinstance(config, dict):
             raise ConfigError("config must be a dict")
+        labels = check_labels(group, tags, notes)
         owns = client is None
         if client is None:
             # Reading the settings stats files (a CA bundle): not on the event loop.
@@ -114,6 +123,9 @@ class AsyncRun(RunFields, Generic[A]):
                 name,
                 dict(config or {}),
                 secrets.token_hex(6),
+                group=labels[0],
+                tags=labels[1],
+                notes=labels[2],
             )
         except BaseException:
             if owns:
@@ -137,7 +149,9 @@ class AsyncRun(RunFields, Generic[A]):
     ) -> A:
         """Log an artifact as this run's output: a new version only if the content changed.
 
-        ``artifact_or_path`` may be a path, with ``name`` and ``type`` given.
+        ``artifact_or_path`` may be a file, a directory or a reference URI (``file://``,
+        ``s3://``, ``http(s)://``), as W&B's: named ``run-<run id>-<base name>`` and of
+        type ``'unspecified'`` unless ``name`` / ``type`` are given.
         Moves ``latest`` and applies ``aliases``; gives the version ``tags``. Returns,
         once the version is committed, the artifact with ``.version``, ``.digest``, ``.aliases`` and
         ``.size`` set. Logs of different names run concurrently (``asyncio.gather``);
@@ -198,10 +212,13 @@ class AsyncRun(RunFields, Generic[A]):
         type: str | None,
         aliases: list[str] | None,
         tags: list[str] | None = None,
+        *,
+        allow_empty: bool = False,
     ) -> tuple[A, list[str]]:
         """Check everything that can be checked without I/O (beyond snapshots of a path).
 
         Runs in the caller's thread (the sync facade's too), so mistakes raise at once.
+        ``allow_empty``: a distributed part may hold no files.
         """
         self._check_open()
         artifact = self._as_artifact(artifact_or_path, name, type)
@@ -216,7 +233,7 @@ class AsyncRun(RunFields, Generic[A]):
         alias_list = [validate_alias(a) for a in (aliases or [])]
         validate_tags(tags or [])
         normalize_metadata(artifact.metadata)  # changed in place since it was set: check now
-        if not artifact._draft.entries:
+        if not artifact._draft.entries and not allow_empty:
             raise ConfigError(
                 f"artifact {artifact._base_name!r} is empty; add files before logging it"
             )
@@ -297,17 +314,10 @@ class AsyncRun(RunFields, Generic[A]):
         if isinstance(obj, BaseArtifact):
             return obj  # type: ignore[return-value]
         if isinstance(obj, (str, os.PathLike)):
-            path = Path(obj)
-            if name is None or type is None:
-                raise ConfigError("logging a path needs name= and type=")
-            artifact = self.artifact_class(name, type)
-            artifact._draft.cache_dir = self.client.settings.cache_dir
-            if path.is_dir():
-                artifact.add_dir(path)
-            else:
-                artifact.add_file(path)
-            return artifact
-        raise ConfigError(f"expected an Artifact or a path, got {obj.__class__.__name__}")
+            return artifact_of_path(
+                self.artifact_class, obj, name, type, self.id, self.client.settings.cache_dir
+            )
+        raise ConfigError(f"expected an Artifact, a path or a URI, got {obj.__class__.__name__}")
 
     async def use_artifact(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
@@ -48,6 +49,9 @@ class Run:
     job_type = property(lambda self: self._async.job_type)
     name = property(lambda self: self._async.name)
     config = property(lambda self: self._async.config)
+    group = property(lambda self: self._async.group)
+    tags = property(lambda self: self._async.tags)
+    notes = property(lambda self: self._async.notes)
     settings = property(lambda self: self._async.client.settings)
 
     def log_artifact(
@@ -94,6 +98,39 @@ class Run:
             lambda: self._async.use_artifact(artifact_or_name, type, aliases, name=name)
         )
 
+    def upsert_artifact(
+        self,
+        artifact_or_path: Artifact | str | os.PathLike[str],
+        name: str | None = None,
+        type: str | None = None,
+        aliases: list[str] | None = None,
+        distributed_id: str | None = None,
+    ) -> Artifact:
+        """Add this process's files to a distributed version; see
+        :meth:`AsyncRun.upsert_artifact`. Blocks until the part is stored (W&B returns
+        at once): the job's processes must all have upserted before one finishes."""
+        return portal.call(
+            lambda: self._async.upsert_artifact(
+                artifact_or_path, name, type, aliases, distributed_id
+            )
+        )
+
+    def finish_artifact(
+        self,
+        artifact_or_path: Artifact | str | os.PathLike[str],
+        name: str | None = None,
+        type: str | None = None,
+        aliases: list[str] | None = None,
+        distributed_id: str | None = None,
+    ) -> Artifact:
+        """Commit a distributed version once; see :meth:`AsyncRun.finish_artifact`.
+        Blocks until committed."""
+        return portal.call(
+            lambda: self._async.finish_artifact(
+                artifact_or_path, name, type, aliases, distributed_id
+            )
+        )
+
     def logged_artifacts(self) -> list[VersionInfo]:
         """Versions this run logged (after its logs in flight settled)."""
         return portal.call(self._async.logged_artifacts)
@@ -137,11 +174,17 @@ def init(
     config: dict[str, Any] | None = None,
     url: str | None = None,
     *,
+    group: str | None = None,
+    tags: Sequence[str] | None = None,
+    notes: str | None = None,
     sync: bool = False,
 ) -> Run:
     """Start a run. With no ``url`` (and no ``ASYNCART_URL``) the embedded local store is used.
 
-    ``sync=True``: ``log_artifact`` blocks until the version is committed.
+    ``group``, ``tags`` and ``notes`` label it as W&B's do (read back through
+    ``asyncart.Api().run(path)``); the runs of one job share a ``group``, which is also
+    their default ``distributed_id``. ``sync=True``: ``log_artifact`` blocks until the
+    version is committed.
     """
 
     settings = resolve_settings(url, project)  # in the caller's thread: it stats files
@@ -149,7 +192,15 @@ def init(
     async def start() -> AsyncRun[Artifact]:
         client = await shared_client(settings)
         return await AsyncRun.start(
-            job_type, project, name, config, artifact_class=Artifact, client=client
+            job_type,
+            project,
+            name,
+            config,
+            group=group,
+            tags=tags,
+            notes=notes,
+            artifact_class=Artifact,
+            client=client,
         )
 
     return Run(portal.call(start), sync=sync)

@@ -9,7 +9,8 @@ from asyncart.core.models import RunInfo
 
 
 class RunFields:
-    """``id``, ``project``, ``name``, ``job_type`` and ``config`` of ``self.info``."""
+    """``id``, ``project``, ``name``, ``job_type``, ``config``, ``group``, ``tags`` and
+    ``notes`` of ``self.info``."""
 
     info: RunInfo
 
@@ -32,3 +33,17 @@ class RunFields:
     @property
     def config(self) -> dict[str, Any]:
         return self.info.config
+
+    @property
+    def group(self) -> str | None:
+        """W&B's run group (``init(group=)``): the runs of one job share it."""
+        return self.info.group
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """W&B's run tags (``init(tags=)``): a tuple on the run, as W&B's ``Run.tags``."""
+        return self.info.tags
+
+    @property
+    def notes(self) -> str | None:
+        return self.info.notes

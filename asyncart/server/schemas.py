@@ -23,6 +23,12 @@ from asyncart.core import protocol as P
 from asyncart.core.manifest import MAX_ENTRIES
 from asyncart.core.names import MAX_NAME_LENGTH
 from asyncart.core.pack import ENTRY, MAX_PACK_CHUNKS, PREFIX
+from asyncart.core.run_labels import (
+    MAX_GROUP_LENGTH,
+    MAX_NOTES_BYTES,
+    MAX_RUN_TAG_LENGTH,
+    MAX_RUN_TAGS,
+)
 from asyncart.errors import ConfigError
 
 # 64 characters (a hex BLAKE3 digest); the hex digits are checked after decoding, in bulk
@@ -56,6 +62,9 @@ class PackHeaderBody(Struct, frozen=True):
     key: Annotated[str, Meta(max_length=MAX_UPLOAD_KEY)] | None = None
 
 
+RunTag = Annotated[str, Meta(max_length=MAX_RUN_TAG_LENGTH)]
+
+
 class RunCreateBody(Struct, frozen=True):
     """``POST /v1/runs``."""
 
@@ -64,6 +73,9 @@ class RunCreateBody(Struct, frozen=True):
     name: str | None = None
     config: dict[str, Any] | None = None
     id: str | None = None
+    group: Annotated[str, Meta(max_length=MAX_GROUP_LENGTH)] | None = None
+    tags: Annotated[list[RunTag], Meta(max_length=MAX_RUN_TAGS)] | None = None
+    notes: Annotated[str, Meta(max_length=MAX_NOTES_BYTES)] | None = None
 
 
 class RunFinishBody(Struct, frozen=True):

@@ -244,6 +244,7 @@ def test_hostile_list_answers_are_refused(
 RECORDS: dict[str, type[Any]] = {
     "collection": A.CollectionAnswer,
     "run": A.RunAnswer,
+    "pending": A.PendingAnswer,
     "missing": A.MissingAnswer,
     "locate": A.LocateAnswer,
     "receipt": A.PackReceipt,

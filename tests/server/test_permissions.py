@@ -245,6 +245,26 @@ async def op_commit(w: World, who: str, where: str) -> tuple[int, Any, dict[str,
     )
 
 
+async def op_upsert_pending(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
+    return await call(
+        w,
+        who,
+        "POST",
+        _art(PROJECT[where], w.fresh("ddp"), "/pending?distributed_id=job-1"),
+        json={"type": "dataset", "manifest": manifest_json(w.seeded[where].chunk)},
+    )
+
+
+async def op_finish_pending(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
+    return await call(
+        w,
+        who,
+        "POST",
+        _art(PROJECT[where], w.fresh("ddp"), "/pending/finish?distributed_id=job-1"),
+        json={"type": "dataset", "manifest": manifest_json(w.seeded[where].chunk)},
+    )
+
+
 async def op_delete_version(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
     name = await _victim(w, where)
     return await call(w, who, "DELETE", _art(PROJECT[where], name, "/versions/v0"))
@@ -308,6 +328,8 @@ OPS = [
     Op("GET /projects/{p}/artifacts", Role.READ, 200, _get("/v1/projects/{project}/artifacts")),
     Op("GET .../versions", Role.READ, 200, _get(V)),
     Op("POST .../versions", Role.WRITE, 201, op_commit),
+    Op("POST .../pending", Role.WRITE, 200, op_upsert_pending),
+    Op("POST .../pending/finish", Role.WRITE, 201, op_finish_pending),
     Op("GET .../versions/{ref}", Role.READ, 200, _get(V + "/best")),
     Op("GET .../manifest", Role.READ, 200, _get(V + "/best/manifest")),
     Op("GET .../consumers", Role.READ, 200, _get(V + "/v0/consumers")),
@@ -355,8 +377,8 @@ def may_see(who: str, where: str) -> bool:
 
 
 def test_the_matrix_has_every_case() -> None:
-    # 22 project-scoped operations x 5 callers x 2 projects + 2 others x 5 callers.
-    assert len(CASES) == 22 * 5 * 2 + 2 * 5 == 230
+    # 24 project-scoped operations x 5 callers x 2 projects + 2 others x 5 callers.
+    assert len(CASES) == 24 * 5 * 2 + 2 * 5 == 250
 
 
 @pytest.mark.parametrize(("op", "who", "where"), CASES)

@@ -194,8 +194,18 @@ async def back_to_schema_4(repo: Repository, location: StoreLocation) -> None:
     await run_sql(location.db, "DELETE FROM schema_version WHERE version > 4")
 
 
+async def back_to_schema_6(url: str) -> None:
+    """Undo migration 7 (run labels, pending distributed versions): schema version 6."""
+    for table in ("pending_entries", "pending_parts", "pending_finishes"):
+        await run_sql(url, f"DROP TABLE {table}")
+    for column in ("run_group", "tags", "notes"):
+        await run_sql(url, f"ALTER TABLE runs DROP COLUMN {column}")
+    await run_sql(url, "DELETE FROM schema_version WHERE version > 6")
+
+
 async def back_to_schema_5(url: str) -> None:
     """Undo migration 6 (tags, ttl, updated_at) on a store's database: schema version 5."""
+    await back_to_schema_6(url)
     await run_sql(url, "DROP TABLE version_tags")
     await run_sql(url, "ALTER TABLE versions DROP COLUMN ttl_seconds")
     await run_sql(url, "ALTER TABLE versions DROP COLUMN updated_at")

@@ -15,11 +15,13 @@ from typing import Any
 from asyncart.core.models import (
     ChunkLocation,
     CollectionInfo,
+    PendingInfo,
     RunInfo,
     VersionChanges,
     VersionInfo,
 )
 from asyncart.core.names import format_version
+from asyncart.repo.metastores.pending_records import NewPart, PendingContents
 
 #: A ``missing`` answer refreshes a pack's ``touched_at`` only when it is older than
 #: this (seconds), so a busy store does not write on every query. A pack a client was
@@ -123,10 +125,36 @@ class StoreSnapshot:
     versions: list[StoredVersion]
     packs: list[PackRecord]
     chunks: dict[str, list[PackChunk]]
+    #: chunks named by distributed versions not yet finished (schema v7): live too
+    pending_chunks: frozenset[str] = frozenset()
 
 
 class MetaStore(ABC):
     """Transactional metadata for one store."""
+
+    # -- distributed versions being written (``pending.py``) --
+
+    @abstractmethod
+    async def add_pending_part(self, part: NewPart) -> PendingInfo: ...
+
+    @abstractmethod
+    async def read_pending(
+        self, project: str, name: str, distributed_id: str
+    ) -> PendingContents | None: ...
+
+    @abstractmethod
+    async def close_pending(
+        self,
+        project: str,
+        name: str,
+        distributed_id: str,
+        contents: PendingContents,
+        index: int,
+        token: str | None = None,
+    ) -> None: ...
+
+    @abstractmethod
+    async def finished_version(self, project: str, name: str, token: str) -> VersionInfo | None: ...
 
     @abstractmethod
     async def open(self) -> None:

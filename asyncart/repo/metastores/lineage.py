@@ -6,6 +6,7 @@ version's creating run is listed first among its producers.
 
 from __future__ import annotations
 
+import json
 import time
 
 from sqlalchemy import Table, case, select, update
@@ -40,6 +41,9 @@ async def insert_run(conn: AsyncConnection, run: RunInfo, config: str) -> RunInf
             status=run.status,
             started_at=run.started_at or now,
             finished_at=run.finished_at,
+            run_group=run.group,
+            tags=json.dumps(list(run.tags)),
+            notes=run.notes,
         )
     )
     return await _require_run(conn, run.id)

@@ -225,7 +225,9 @@ def _artifact(project: str, name: str) -> str:
 
 
 def _run_info(row: AnyRow) -> RunInfo:
-    return RunInfo(**{**row._asdict(), "config": json.loads(row.config)})
+    fields = row._asdict()
+    fields.update(config=json.loads(row.config), tags=tuple(json.loads(row.tags)))
+    return RunInfo(**fields)
 
 
 async def _version_infos(

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Connection,
     Float,
@@ -224,6 +225,89 @@ def _m6_version_changes(conn: Connection) -> None:
     frozen.create_all(conn, tables=[frozen.tables["version_tags"]], checkfirst=False)
 
 
+def _m7_run_labels_and_pending(conn: Connection) -> None:
+    """Version 7: the run surface of issue 17.
+
+    * ``runs.run_group``, ``runs.tags`` (a JSON list), ``runs.notes``: W&B's
+      ``init(group=, tags=, notes=)``;
+    * ``pending_parts`` and ``pending_entries``: distributed versions being written
+      (``upsert_artifact`` / ``finish_artifact``), and ``pending_finishes`` (a retried
+      finish answers the version it made), see ``schema.py``.
+    """
+    conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN run_group VARCHAR(128)")
+    conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'")
+    conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN notes TEXT")
+    frozen = MetaData()
+    Table("projects", frozen, Column("id", Integer, primary_key=True))  # referred to only
+    Table(
+        "pending_parts",
+        frozen,
+        Column("id", Integer, primary_key=True),
+        Column(
+            "project_id",
+            Integer,
+            ForeignKey("projects.id", name="fk_pending_parts_project_id_projects"),
+            nullable=False,
+        ),
+        Column("name", String(schema.NAME), nullable=False),
+        Column("distributed_id", String(schema.NAME), nullable=False),
+        Column("type", String(schema.NAME), nullable=False),
+        Column("run_id", String(schema.NAME), nullable=True),
+        Column("aliases", Text, nullable=False),
+        Column("metadata", Text, nullable=False),
+        Column("description", Text, nullable=True),
+        Column("chunker", Text, nullable=False),
+        Column("created_at", Float, nullable=False),
+        Index(
+            "ix_pending_parts_project_id_name_distributed_id",
+            "project_id",
+            "name",
+            "distributed_id",
+        ),
+    )
+    Table(
+        "pending_entries",
+        frozen,
+        Column("id", Integer, primary_key=True),
+        Column(
+            "part_id",
+            Integer,
+            ForeignKey("pending_parts.id", name="fk_pending_entries_part_id_pending_parts"),
+            nullable=False,
+        ),
+        Column(
+            "project_id",
+            Integer,
+            ForeignKey("projects.id", name="fk_pending_entries_project_id_projects"),
+            nullable=False,
+        ),
+        Column("name", String(schema.NAME), nullable=False),
+        Column("distributed_id", String(schema.NAME), nullable=False),
+        Column("path_key", LargeBinary(32), nullable=False),
+        Column("digest", String(64), nullable=False),
+        Column("size", BigInteger, nullable=False),
+        Column("entry", Text, nullable=False),
+        Column("chunks", LargeBinary, nullable=False),
+        UniqueConstraint(
+            "project_id",
+            "name",
+            "distributed_id",
+            "path_key",
+            name="uq_pending_entries_project_id_name_distributed_id_path_key",
+        ),
+        Index("ix_pending_entries_part_id", "part_id"),
+    )
+    Table(
+        "pending_finishes",
+        frozen,
+        Column("token", String(64), primary_key=True),
+        Column("version_id", Integer, nullable=False),
+        Column("created_at", Float, nullable=False),
+    )
+    new_tables = ("pending_parts", "pending_entries", "pending_finishes")
+    frozen.create_all(conn, tables=[frozen.tables[t] for t in new_tables], checkfirst=False)
+
+
 #: Every migration step, oldest first; ``len(MIGRATIONS)`` is the current schema version.
 MIGRATIONS: tuple[Step, ...] = (
     _m1_initial,
@@ -232,6 +316,7 @@ MIGRATIONS: tuple[Step, ...] = (
     _m4_projects_access,
     _m5_manifest_hash,
     _m6_version_changes,
+    _m7_run_labels_and_pending,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -83,6 +83,10 @@ runs = Table(
     Column("status", String(32), nullable=False),
     Column("started_at", Float, nullable=False),
     Column("finished_at", Float, nullable=True),
+    # schema v7: W&B's init(group=, tags=, notes=); tags a JSON list
+    Column("run_group", String(NAME), nullable=True),
+    Column("tags", Text, nullable=False, server_default="[]"),
+    Column("notes", Text, nullable=True),
 )
 
 versions = Table(
@@ -246,6 +250,55 @@ store_state = Table(
     Column("value", Text, nullable=False),
 )
 
+# Distributed versions being written (schema v7; W&B's upsert_artifact/finish_artifact):
+# one row per part a process sent under (project, name, distributed_id), and its entries,
+# one per path of the version-to-be (``path_key``: the BLAKE3 of the path, so the unique
+# key stays small whatever the path's length). ``entry`` is the manifest entry's JSON;
+# ``chunks`` its chunk hashes, concatenated raw (garbage collection keeps them).
+pending_parts = Table(
+    "pending_parts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("name", String(NAME), nullable=False),
+    Column("distributed_id", String(NAME), nullable=False),
+    Column("type", String(NAME), nullable=False),
+    Column("run_id", String(NAME), nullable=True),
+    Column("aliases", Text, nullable=False),
+    Column("metadata", Text, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("chunker", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index(None, "project_id", "name", "distributed_id"),
+)
+
+pending_entries = Table(
+    "pending_entries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("part_id", Integer, ForeignKey("pending_parts.id"), nullable=False),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("name", String(NAME), nullable=False),
+    Column("distributed_id", String(NAME), nullable=False),
+    Column("path_key", LargeBinary(32), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("entry", Text, nullable=False),
+    Column("chunks", LargeBinary, nullable=False),
+    UniqueConstraint("project_id", "name", "distributed_id", "path_key"),
+    Index(None, "part_id"),
+)
+
+# Finishes done (schema v7): a finish retried after its answer was lost (same client
+# token) answers the version it made instead of starting a new pending version.
+pending_finishes = Table(
+    "pending_finishes",
+    metadata,
+    Column("token", String(64), primary_key=True),
+    Column("version_id", Integer, nullable=False),  # no foreign key: versions may go
+    Column("created_at", Float, nullable=False),
+)
+
 # Migration 1 builds its tables from the frozen copy in ``schema_v1.py``, not from here.
 
 
@@ -283,4 +336,7 @@ run_view = select(
     runs.c.status,
     runs.c.started_at,
     runs.c.finished_at,
+    runs.c.run_group.label("group"),
+    runs.c.tags,
+    runs.c.notes,
 ).select_from(runs.join(projects, runs.c.project_id == projects.c.id))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 from sqlalchemy import Table, func, select
 from sqlalchemy.engine import URL
@@ -46,6 +47,7 @@ from asyncart.repo.metastores.lookups import (
     bytewise,
 )
 from asyncart.repo.metastores.manifestrefs import ManifestRefMethods
+from asyncart.repo.metastores.pending import PendingMethods, pending_chunks
 from asyncart.repo.metastores.schema import (
     collections,
     projects,
@@ -56,7 +58,7 @@ from asyncart.repo.metastores.schema import (
 )
 
 
-class SqlMetaStore(DatabaseUser, ChunkIndexMethods, ManifestRefMethods, MetaStore):
+class SqlMetaStore(DatabaseUser, ChunkIndexMethods, ManifestRefMethods, PendingMethods, MetaStore):
     """:class:`MetaStore` on SQLAlchemy Core (async).
 
     Args:
@@ -306,7 +308,12 @@ class SqlMetaStore(DatabaseUser, ChunkIndexMethods, ManifestRefMethods, MetaStor
         """Versions, packs and chunk index in one read transaction: one snapshot (a WAL
         read snapshot on SQLite; REPEATABLE READ on PostgreSQL, as every read transaction
         there, see ``engine.transaction_options``)."""
-        return await self._run("read the store's index", packindex.snapshot, write=False)
+
+        async def work(conn: AsyncConnection) -> StoreSnapshot:
+            found = await packindex.snapshot(conn)
+            return replace(found, pending_chunks=frozenset(await pending_chunks(conn)))
+
+        return await self._run("read the store's index", work, write=False)
 
     async def list_packs(self) -> list[PackRecord]:
         """Every recorded pack."""

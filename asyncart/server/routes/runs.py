@@ -21,6 +21,9 @@ async def create_run(request: web.Request) -> web.Response:
         name=body.name,
         config=body.config or {},
         run_id=body.id,
+        group=body.group,
+        tags=body.tags or [],
+        notes=body.notes,
     )
     return web.json_response(run.to_json(), status=201)
 
