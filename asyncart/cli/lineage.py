@@ -8,8 +8,15 @@ import click
 from asyncart.cli.common import open_api
 from asyncart.sdk.lineage import render
 
+EXAMPLES = """\b
+Examples:
+  asyncart lineage "bike dataset:v0"                 # what made it and what it made
+  asyncart lineage model:latest --depth 1 --json     # direct neighbours, as JSON
+  asyncart lineage model:latest --format dot | dot -Tsvg > lineage.svg  # needs Graphviz
+"""
 
-@click.command()
+
+@click.command(epilog=EXAMPLES)
 @click.argument("reference")
 @click.option("--project", "-p", default=None, help="Project (default: ASYNCART_PROJECT).")
 @click.option(
