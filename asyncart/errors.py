@@ -5,6 +5,7 @@
     AsyncartError
     ├── ConfigError(ValueError)                bad argument, name, path or setting
     │   ├── InvalidNameError                   an artifact/project/alias name that is not allowed
+    │   ├── NotAModelError(AssertionError)     use_model/link_model: not a model (W&B's assert)
     │   ├── PayloadTooLarge                    413: a request body over the server's limit
     │   ├── RequestBodyTimeout                 408: a request body stalled (server side)
     │   └── UnsupportedEncoding                415: a pack upload sent Content-Encoded
@@ -81,6 +82,12 @@ class ConfigError(AsyncartError, ValueError, code="bad_request", http_status=400
 
 class InvalidNameError(ConfigError, code="invalid_name"):
     """An artifact, project or alias name breaks the naming rules."""
+
+
+class NotAModelError(ConfigError, AssertionError):
+    """``run.use_model`` / ``run.link_model`` were given an artifact whose type does not
+    contain ``model``, or a registered-model name that is a path (W&B raises
+    ``AssertionError``: it is one, and a ``ValueError`` as every ``ConfigError``)."""
 
 
 class TransportError(AsyncartError, code="transport"):

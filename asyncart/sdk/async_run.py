@@ -34,6 +34,7 @@ from asyncart.sdk.pending import (
     wait_reporting,
 )
 from asyncart.sdk.run_fields import RunFields
+from asyncart.sdk.run_links import RunLinks
 
 A = TypeVar("A", bound=BaseArtifact)
 
@@ -68,8 +69,9 @@ async def fetch_artifact(
     return artifact
 
 
-class AsyncRun(RunFields, Generic[A]):
-    """One step of a pipeline: logs artifacts as outputs, uses artifacts as inputs."""
+class AsyncRun(RunFields, RunLinks[A], Generic[A]):
+    """One step of a pipeline: logs artifacts as outputs, uses artifacts as inputs;
+    links and the model helpers come from :class:`RunLinks` (``run_links.py``)."""
 
     def __init__(
         self, client: Client, info: RunInfo, artifact_class: type[A], *, owns_client: bool = True

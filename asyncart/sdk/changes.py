@@ -154,8 +154,14 @@ class ArtifactChanges:
         """A positive ``timedelta``, None (no limit) or ``ArtifactTTL.INHERIT``.
 
         asyncart records the ttl with the version; it does not delete expired versions
-        yet (docs/wandb-compat.md).
+        yet (docs/wandb-compat.md). A link's ttl is its source's: setting it is refused.
         """
+        info = getattr(self, "_info", None)
+        if info is not None and info.source is not None:
+            raise ConfigError(
+                "Cannot set TTL for link artifact; unlink the artifact first, then set the "
+                "TTL of its source artifact"
+            )
         if isinstance(ttl, ArtifactTTL):
             self._ttl_inherited, self._ttl_seconds = True, None
         elif ttl is None:
