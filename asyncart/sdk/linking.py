@@ -48,7 +48,7 @@ class ArtifactLinking:
         """Link this logged version into ``target_path`` (``[[entity/]project/]collection``;
         a bare collection is in the settings' project); returns the link. Linking a link
         links its source (as W&B's)."""
-        info, manifest, client = self._require_stored("link")
+        client = self._require_stored("link")[2]
         project, collection = parse_link_target(target_path, client.settings.project)
         return await self._link_to(project, collection, aliases)
 
