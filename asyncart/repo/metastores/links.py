@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from asyncart.core.models import VersionInfo
 from asyncart.core.names import LATEST, parse_version
-from asyncart.errors import ConfigError, ConflictError, TypeConflict
+from asyncart.errors import ConfigError, ConflictError, TypeConflict, VersionNotFound
 from asyncart.repo.metastores import visibility
 from asyncart.repo.metastores.base import manifest_name
 from asyncart.repo.metastores.lookups import (
@@ -91,13 +91,18 @@ async def link_version(
     """Link version ``source`` (project, name, ref) into collection ``target`` (project,
     name), moving ``moved`` (``latest`` first) onto the link; returns the link."""
     source_id = await content_id(conn, await resolve(conn, *source))
+    # Locked: a concurrent deletion of the source waits for this link, or this link for
+    # it (and then finds no source), so no link outlives its source (PostgreSQL).
     row = (
         await conn.execute(
             select(versions, collections.c.type, collections.c.project_id)
             .join(collections, versions.c.collection_id == collections.c.id)
             .where(versions.c.id == source_id)
+            .with_for_update(of=versions)
         )
-    ).one()
+    ).first()
+    if row is None:
+        raise VersionNotFound(f"{source[0]}/{source[1]}:{source[2]} was deleted meanwhile")
     await lock_object(conn, MANIFEST_LOCK, manifest_name(row.manifest_hash, row.digest))
     coll = await _lock_portfolio(conn, target, row, now)
     found = await conn.execute(
