@@ -259,7 +259,7 @@ class HttpRemote(Remote):
 
     async def unlink_version(self, project: str, name: str, ref: str) -> VersionInfo:
         path = P.path(P.UNLINK, project=project, name=name, ref=ref)
-        return (await self._version("POST", path, {})).info()
+        return (await self._version("POST", path)).info()
 
     async def list_links(self, project: str, name: str, ref: str) -> list[VersionInfo]:
         return await self._versions(P.path(P.LINKS, project=project, name=name, ref=ref))
