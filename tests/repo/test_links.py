@@ -7,15 +7,17 @@ a holder of the source's chunks (docs/protocol.md §6.4).
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
-from asyncart.core.models import CommitRequest
+from asyncart.core.models import CommitRequest, VersionInfo
 from asyncart.errors import (
     ArtifactNotFound,
     ConfigError,
     ConflictError,
+    NotFoundError,
     TypeConflict,
     VersionNotFound,
 )
@@ -155,3 +157,22 @@ async def test_gc_keeps_what_a_link_reads_and_frees_it_with_its_source(
     report = await collect_garbage(repo, grace=HOUR)
     assert (report.deleted_packs, report.deleted_manifests) == (1, 1)
     assert pack_files(root) == []
+
+
+async def test_a_link_made_while_its_source_is_deleted_never_outlives_it(
+    repo: Repository,
+) -> None:
+    """Concurrent link and delete (PostgreSQL may run them at once): whichever comes
+    first, the deletion succeeds and no link is left (it went with its source, or found
+    no source)."""
+    for round_ in range(4):
+        name = f"raced-{round_}"
+        await push(repo, {"f": data(name, 1000)}, name=name)
+        outcomes = await asyncio.gather(
+            repo.link_version(PROJECT, name, "v0", ("raced", name), []),
+            repo.delete_version(PROJECT, name, "v0"),
+            return_exceptions=True,
+        )
+        assert not isinstance(outcomes[1], BaseException), outcomes
+        assert isinstance(outcomes[0], (VersionInfo, NotFoundError)), outcomes
+        assert await repo.list_collections("raced") == []

@@ -53,8 +53,9 @@ def _refuse_aliases(infos: Sequence[VersionInfo], what: str) -> None:
 async def _drop(conn: AsyncConnection, version_ids: Sequence[int]) -> None:
     for batch in _batches(list(version_ids)):
         # A version's links go with it (as W&B's); deleting a link leaves its source. The
-        # rows are locked first, so a link made concurrently is ordered before (and found
-        # here) or after (and finds no source): on PostgreSQL, a plain read would miss it.
+        # rows are locked first, so a link made concurrently (PostgreSQL) is ordered
+        # before (and found here) or after (and finds no source), instead of failing
+        # the deletion on the foreign key and having it retried.
         await conn.execute(select(versions.c.id).where(versions.c.id.in_(batch)).with_for_update())
         await links.drop_links(conn, await links.links_of(conn, batch))
         for table in (run_inputs, run_outputs, aliases, version_tags):

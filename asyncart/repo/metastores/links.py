@@ -91,8 +91,8 @@ async def link_version(
     """Link version ``source`` (project, name, ref) into collection ``target`` (project,
     name), moving ``moved`` (``latest`` first) onto the link; returns the link."""
     source_id = await content_id(conn, await resolve(conn, *source))
-    # Locked: a concurrent deletion of the source waits for this link, or this link for
-    # it (and then finds no source), so no link outlives its source (PostgreSQL).
+    # Locked: a concurrent deletion of the source (PostgreSQL) waits for this link, or
+    # this link for it (and then finds no source), rather than racing on the foreign key.
     row = (
         await conn.execute(
             select(versions, collections.c.type, collections.c.project_id)
