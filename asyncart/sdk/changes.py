@@ -226,8 +226,10 @@ class ArtifactChanges:
 
     def _new_draft(self) -> Self:
         """A draft holding this version's entries, description and metadata."""
-        manifest = self._require_stored("make a new draft of")[1]
-        draft = type(self)(self._base_name, self.type, self._description, self._metadata)
+        info, manifest, _ = self._require_stored("make a new draft of")
+        # A link's draft continues its source's collection (as W&B's).
+        name = info.source.name if info.source is not None else self._base_name
+        draft = type(self)(name, self.type, self._description, self._metadata)
         draft._draft.keep(manifest)
         return draft
 

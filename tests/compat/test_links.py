@@ -371,3 +371,16 @@ async def test_links_on_the_async_face() -> None:
         assert again.project == "default"
         await linked.unlink()
         assert [a.name for a in await artifact.linked_artifacts()] == ["portfolio:v0"]
+
+
+def test_new_draft_of_a_link_continues_its_source() -> None:
+    """W&B's new_draft: a draft of a link is named after its source (saving it logs the
+    source collection's next version)."""
+    source = log()
+    linked = source.link("portfolio")
+    draft = linked.new_draft()
+    Path("more.txt").write_text("more")
+    draft.add_file("more.txt")
+    with asyncart.init(job_type="compat") as run:
+        run.log_artifact(draft, wait=True)
+    assert draft.qualified_name == "asyncart/default/test-artifact:v1"
