@@ -25,6 +25,7 @@ from asyncart.repo.gc import collect_garbage
 from asyncart.repo.location import StoreLocation
 from asyncart.repo.metastores.base import ChunkScope
 from asyncart.repo.service import Repository
+from tests.repo.test_manifest_addressing import commit as commit_chunked
 from tests.support.stores import (
     NAME,
     PROJECT,
@@ -176,3 +177,16 @@ async def test_a_link_made_while_its_source_is_deleted_never_outlives_it(
         assert not isinstance(outcomes[1], BaseException), outcomes
         assert isinstance(outcomes[0], (VersionInfo, NotFoundError)), outcomes
         assert await repo.list_collections("raced") == []
+
+
+async def test_pushing_again_repairs_a_lost_manifest_for_the_links_too(repo: Repository) -> None:
+    """A lost manifest object replaced by a new push of the same files (fsck's repair,
+    ``test_manifest_addressing.py``) is the one the version's links read too."""
+    files = {"f": data("lost", 3000)}
+    await commit_chunked(repo, files, PROJECT)
+    await repo.link_version(PROJECT, NAME, "v0", TARGET, [])
+    await repo.blobs.delete(await version_manifest_key(repo, await repo.get_version(*TARGET, "v0")))
+    again, rechunked = await commit_chunked(repo, files, PROJECT, chunk=512)
+    assert not again.created
+    _, blob = await repo.get_manifest_blob(*TARGET, "v0")
+    assert blob == rechunked.encode()
