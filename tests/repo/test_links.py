@@ -30,10 +30,12 @@ from tests.support.stores import (
     NAME,
     PROJECT,
     age_store,
+    back_to_schema_6,
     data,
     manifest_of,
     pack_files,
     push,
+    run_sql,
     upload,
     version_manifest_key,
 )
@@ -190,3 +192,26 @@ async def test_pushing_again_repairs_a_lost_manifest_for_the_links_too(repo: Rep
     assert not again.created
     _, blob = await repo.get_manifest_blob(*TARGET, "v0")
     assert blob == rechunked.encode()
+
+
+async def test_a_schema_6_store_migrates_to_links(location: StoreLocation) -> None:
+    """Migration 7 adds ``versions.source_id``: versions logged before it are no links,
+    and can be linked."""
+    repo = await Repository.open(location)
+    try:
+        await push(repo, {"f": data("old", 1000)})
+    finally:
+        await repo.close()
+    await back_to_schema_6(location.db)
+    assert [
+        r.version
+        for r in await run_sql(location.db, "SELECT MAX(version) AS version FROM schema_version")
+    ] == [6]
+    repo = await Repository.open(location)
+    try:
+        old = await repo.get_version(PROJECT, NAME, "v0")
+        assert old.source is None
+        linked = await repo.link_version(PROJECT, NAME, "v0", TARGET, [])
+        assert linked.source is not None and linked.source.index == 0
+    finally:
+        await repo.close()
