@@ -6,6 +6,7 @@
     ├── ConfigError(ValueError)                bad argument, name, path or setting
     │   ├── InvalidNameError                   an artifact/project/alias name that is not allowed
     │   ├── MissingDistributedId(TypeError)    upsert/finish_artifact without an id or a group
+    │   ├── NotAModelError(AssertionError)     use_model/link_model: not a model (W&B's assert)
     │   ├── PayloadTooLarge                    413: a request body over the server's limit
     │   ├── RequestBodyTimeout                 408: a request body stalled (server side)
     │   └── UnsupportedEncoding                415: a pack upload sent Content-Encoded
@@ -88,6 +89,12 @@ class InvalidNameError(ConfigError, code="invalid_name"):
 class MissingDistributedId(ConfigError, TypeError):
     """``upsert_artifact``/``finish_artifact`` with no ``distributed_id`` and a run with no
     group (W&B raises ``TypeError``)."""
+
+
+class NotAModelError(ConfigError, AssertionError):
+    """``run.use_model`` / ``run.link_model`` were given an artifact whose type does not
+    contain ``model``, or a registered-model name that is a path (W&B raises
+    ``AssertionError``: it is one, and a ``ValueError`` as every ``ConfigError``)."""
 
 
 class TransportError(AsyncartError, code="transport"):

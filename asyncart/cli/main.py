@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "server": ("server", "server"),
     "login": ("login", "login"),
     "lineage": ("lineage", "lineage"),
+    "link": ("link", "link"),
+    "unlink": ("link", "unlink"),
 }
 
 

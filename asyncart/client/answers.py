@@ -28,6 +28,7 @@ from asyncart.core.models import (
     CollectionInfo,
     PendingInfo,
     RunInfo,
+    SourceRef,
     VersionInfo,
 )
 from asyncart.core.names import (
@@ -80,6 +81,17 @@ def _names(record: object, *fields: str) -> None:
             validate_name(value, what=f"field `{name}`")
 
 
+class SourceAnswer(Answer):
+    """A link's ``source`` (schema v7): the version it points at."""
+
+    project: Name
+    name: Name
+    index: Index
+
+    def __post_init__(self) -> None:
+        _names(self, "project", "name")
+
+
 class VersionAnswer(Answer):
     """A ``VersionInfo`` (docs/protocol.md §3.8)."""
 
@@ -101,6 +113,8 @@ class VersionAnswer(Answer):
     tags: Annotated[list[Name], Meta(max_length=10_000)] = []
     ttl: Annotated[int, Meta(ge=1, le=P.MAX_TTL_SECONDS)] | None = None
     updated_at: Timestamp | None = None
+    # Schema v7 (absent from older servers: no links).
+    source: SourceAnswer | None = None
 
     def __post_init__(self) -> None:
         _names(self, "project", "name", "type")
@@ -137,6 +151,9 @@ class VersionAnswer(Answer):
             tags=tuple(self.tags),
             ttl=self.ttl,
             updated_at=self.created_at if self.updated_at is None else self.updated_at,
+            source=None
+            if self.source is None
+            else SourceRef(self.source.project, self.source.name, self.source.index),
         )
 
 

@@ -258,6 +258,20 @@ class HttpRemote(Remote):
         path = P.path(P.ALIAS, project=project, name=name, alias=alias)
         return (await self._version("DELETE", path)).info()
 
+    async def link_version(
+        self, project: str, name: str, ref: str, target: tuple[str, str], aliases: list[str]
+    ) -> VersionInfo:
+        path = P.path(P.LINKS, project=project, name=name, ref=ref)
+        body = {"project": target[0], "name": target[1], "aliases": list(aliases)}
+        return (await self._version("POST", path, body)).info()
+
+    async def unlink_version(self, project: str, name: str, ref: str) -> VersionInfo:
+        path = P.path(P.UNLINK, project=project, name=name, ref=ref)
+        return (await self._version("POST", path)).info()
+
+    async def list_links(self, project: str, name: str, ref: str) -> list[VersionInfo]:
+        return await self._versions(P.path(P.LINKS, project=project, name=name, ref=ref))
+
     async def get_manifest(self, project: str, name: str, ref: str) -> Manifest:
         async def read(resp: aiohttp.ClientResponse) -> tuple[bytearray, A.VersionHeader]:
             header = A.decode(

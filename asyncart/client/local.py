@@ -87,6 +87,17 @@ class LocalRemote(Remote):
     async def remove_alias(self, project: str, name: str, alias: str) -> VersionInfo:
         return await self.repo.remove_alias(project, name, alias)
 
+    async def link_version(
+        self, project: str, name: str, ref: str, target: tuple[str, str], aliases: list[str]
+    ) -> VersionInfo:
+        return await self.repo.link_version(project, name, ref, target, aliases)
+
+    async def unlink_version(self, project: str, name: str, ref: str) -> VersionInfo:
+        return await self.repo.unlink_version(project, name, ref)
+
+    async def list_links(self, project: str, name: str, ref: str) -> list[VersionInfo]:
+        return await self.repo.list_links(project, name, ref)
+
     async def get_manifest(self, project: str, name: str, ref: str) -> Manifest:
         info, blob = await self.repo.get_manifest_blob(project, name, ref)
         return checked_manifest(blob, info.digest)

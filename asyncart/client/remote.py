@@ -99,6 +99,20 @@ class Remote(ABC):
         """Remove ``alias``; returns the version it named."""
 
     @abstractmethod
+    async def link_version(
+        self, project: str, name: str, ref: str, target: tuple[str, str], aliases: list[str]
+    ) -> VersionInfo:
+        """Link version ``ref`` into ``target`` (project, collection); returns the link."""
+
+    @abstractmethod
+    async def unlink_version(self, project: str, name: str, ref: str) -> VersionInfo:
+        """Remove link ``ref`` (its source stays); returns it as it was."""
+
+    @abstractmethod
+    async def list_links(self, project: str, name: str, ref: str) -> list[VersionInfo]:
+        """The links of a version (of its source, for a link), oldest first."""
+
+    @abstractmethod
     async def get_manifest(self, project: str, name: str, ref: str) -> Manifest: ...
 
     @abstractmethod

@@ -14,6 +14,23 @@ from asyncart.core.names import format_version
 
 
 @dataclass(frozen=True)
+class SourceRef:
+    """The version a link points at (W&B's ``source_project`` / ``source_name``)."""
+
+    project: str
+    name: str
+    index: int
+
+    @property
+    def version(self) -> str:
+        return format_version(self.index)
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.project}/{self.name}:{self.version}"
+
+
+@dataclass(frozen=True)
 class VersionInfo:
     """One artifact version as stored (without its manifest)."""
 
@@ -35,6 +52,12 @@ class VersionInfo:
     ttl: int | None = None
     #: The last change of its aliases, tags, description, metadata or ttl (0: never known).
     updated_at: float = 0.0
+    #: For a link (schema v7): the version it points at; None for a logged version.
+    source: SourceRef | None = None
+
+    @property
+    def is_link(self) -> bool:
+        return self.source is not None
 
     @property
     def version(self) -> str:

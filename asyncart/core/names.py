@@ -159,3 +159,39 @@ def parse_artifact_ref(text: object) -> ArtifactRef:
         if parse_version(ref) is None:
             validate_name(ref, what="alias")
     return ArtifactRef(name=name, ref=ref if sep else LATEST, project=project, entity=entity)
+
+
+#: The project W&B's ``run.link_model`` links into (its legacy model registry).
+MODEL_REGISTRY_PROJECT = "model-registry"
+
+
+def parse_link_target(text: object, default_project: str) -> tuple[str, str]:
+    """Parse where ``artifact.link`` links to: ``collection``, ``project/collection`` or
+    ``entity/project/collection`` (the entity is ignored, as in every path); returns
+    ``(project, collection)``.
+
+    W&B's registry form ``wandb-registry-<registry>/<collection>`` needs nothing more: a
+    registry is the project of that name (``wandb-registry-model``).
+
+    Raises:
+        InvalidNameError: an invalid part, more than two ``/``, or a ``:`` (a target
+            names a collection, not a version).
+    """
+    if not isinstance(text, str):
+        raise InvalidNameError(f"link target must be a string, got {type(text).__name__}")
+    parts = text.split("/")
+    if len(parts) > 3:
+        raise InvalidNameError(
+            f"link target {text!r} has more than two '/'; expected [[entity/]project/]collection"
+        )
+    if ":" in parts[-1]:
+        raise InvalidNameError(
+            f"link target {text!r} names a version; name the collection only "
+            "([[entity/]project/]collection): the link gets the collection's next version"
+        )
+    if len(parts) == 3:
+        validate_name(parts[0], what="entity name")
+    project = parts[-2] if len(parts) > 1 else default_project
+    return validate_name(project, what="project name"), validate_name(
+        parts[-1], what="collection name"
+    )

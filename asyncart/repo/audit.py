@@ -28,6 +28,8 @@ ACTIONS = {
     "update": "a logged version's description, metadata, ttl or tags changed, or an "
     "alias was moved or removed by hand",
     "delete": "a version or a whole artifact was deleted",
+    "link": "a version was linked into a collection of links (the event's project: the link's)",
+    "unlink": "a link was removed (its source stays)",
     "pack_read": "a key read a range of a pack that also holds chunks of projects it may "
     "not read (the event's project: one of those; once per user and pack per hour)",
     "grant": "a user's role on a project was set or taken away",

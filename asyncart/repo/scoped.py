@@ -239,8 +239,12 @@ class ScopedRepository:
     async def update_version(
         self, project: str, name: str, ref: str, changes: VersionChanges
     ) -> VersionInfo:
-        """Change a version's description, metadata, ttl or tags (write access)."""
+        """Change a version's description, metadata, ttl or tags (write access; for a
+        link, whose values are its source's, write access to the source's project too)."""
         self.principal.require(project, Role.WRITE, "changing a version")
+        source = (await self.repo.get_version(project, name, ref)).source
+        if source is not None:
+            self.principal.require(source.project, Role.WRITE, "changing a link's source")
         info = await self.repo.update_version(project, name, ref, changes)
         changed = [
             field
@@ -275,6 +279,38 @@ class ScopedRepository:
         info = await self.repo.remove_alias(project, name, alias)
         await self._record("update", project, name, info.index, alias_removed=alias)
         return info
+
+    async def link_version(
+        self, project: str, name: str, ref: str, target: tuple[str, str], aliases: list[str]
+    ) -> VersionInfo:
+        """Link a version into ``target`` (project, collection): read access to the
+        source's project and write access to the target's."""
+        self.principal.require(project, Role.READ, "linking an artifact")
+        self.principal.require(target[0], Role.WRITE, "linking into a project")
+        info = await self.repo.link_version(project, name, ref, target, aliases)
+        await self._record(
+            "link",
+            info.project,
+            info.name,
+            info.index,
+            source=f"{project}/{name}:{ref}",
+            aliases=list(info.aliases),
+        )
+        return info
+
+    async def unlink_version(self, project: str, name: str, ref: str) -> VersionInfo:
+        """Remove a link (write access to its project; its source stays)."""
+        self.principal.require(project, Role.WRITE, "unlinking an artifact")
+        info = await self.repo.unlink_version(project, name, ref)
+        source = info.source.qualified_name if info.source else None
+        await self._record("unlink", project, name, info.index, source=source)
+        return info
+
+    async def list_links(self, project: str, name: str, ref: str) -> list[VersionInfo]:
+        """The links of a version that the caller may read."""
+        self.principal.require(project, Role.READ, "listing links")
+        found = await self.repo.list_links(project, name, ref)
+        return [v for v in found if self.principal.can(v.project, Role.READ)]
 
     async def delete_version(
         self, project: str, name: str, ref: str, *, delete_aliases: bool

@@ -48,6 +48,7 @@ from asyncart.repo.keys import incoming_key as incoming_key
 from asyncart.repo.keys import manifest_hash as manifest_hash
 from asyncart.repo.keys import manifest_object_key as manifest_object_key
 from asyncart.repo.keys import pack_key as pack_key
+from asyncart.repo.linking import LinkMethods
 from asyncart.repo.location import StoreLocation
 from asyncart.repo.metastores import MetaStore, NewVersion, PackChunk, open_metastore
 from asyncart.repo.metastores.base import ChunkScope, StoredCheck
@@ -90,13 +91,14 @@ async def _parse_header(header_bytes: bytes) -> PackHeader:
     return header
 
 
-class Repository(VersionChangeMethods, RunMethods, DistributedMethods):
+class Repository(VersionChangeMethods, RunMethods, DistributedMethods, LinkMethods):
     """Versioned artifacts over a blobstore and a metastore.
 
     Chunks, packs and commits are here; changing and deleting versions come from
     :class:`VersionChangeMethods` (``version_changes.py``), runs and lineage from
     :class:`RunMethods` (``runs.py``), distributed versions being written from
-    :class:`DistributedMethods` (``distributed.py``).
+    :class:`DistributedMethods` (``distributed.py``), links from :class:`LinkMethods`
+    (``linking.py``).
     """
 
     def __init__(self, blobs: BlobStore, meta: MetaStore) -> None:

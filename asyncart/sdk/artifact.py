@@ -39,15 +39,18 @@ from asyncart.sdk.draft import (
 )
 from asyncart.sdk.entry import ArtifactEntry, ArtifactManifest, AsyncArtifactEntry
 from asyncart.sdk.identity import ArtifactIdentity
+from asyncart.sdk.linking import ArtifactLinking
 from asyncart.sdk.metadata import normalize_metadata
 from asyncart.sdk.pending import PendingUpload, settled
 from asyncart.sdk.shared import shared_client
 
 
-class BaseArtifact(ArtifactIdentity, ArtifactChanges, ArtifactContents, DraftBuilder, DownloadCore):
+class BaseArtifact(
+    ArtifactIdentity, ArtifactChanges, ArtifactContents, ArtifactLinking, DraftBuilder, DownloadCore
+):
     """Shared state and logic of sync and async artifacts (building: ``DraftBuilder``;
     names and state: ``ArtifactIdentity``; what ``save()`` persists: ``ArtifactChanges``;
-    the entries: ``ArtifactContents``)."""
+    the entries: ``ArtifactContents``; links: ``ArtifactLinking``)."""
 
     def __init__(
         self,
@@ -232,6 +235,9 @@ class BaseArtifact(ArtifactIdentity, ArtifactChanges, ArtifactContents, DraftBui
 
     async def _delete(self, delete_aliases: bool) -> None:
         info, _, client = self._require_stored("delete")
+        if info.source is not None:  # deleting a link removes the link only (W&B)
+            await self._unlink()
+            return
         async with client.use() as remote:
             await remote.delete_version(info.project, info.name, info.version, delete_aliases)
         self._deleted = True
@@ -300,6 +306,34 @@ class Artifact(BaseArtifact, SyncDownloads):
         entries, then log it as the collection's next version (only new bytes are sent)."""
         return self._new_draft()
 
+    def link(self, target_path: str, aliases: list[str] | None = None) -> Artifact:
+        """Link this version into ``target_path`` (``[[entity/]project/]collection``, or
+        a registry's ``wandb-registry-<registry>/<collection>``) without copying its bytes;
+        returns the link (``portfolio:v0``, with ``latest`` and ``aliases``). A draft is
+        logged first, as :meth:`save` logs it."""
+        if self.is_draft and not self.is_logging:
+            self.save()
+        self._committed()
+        return portal.call(self._link, target_path, aliases)
+
+    def unlink(self) -> None:
+        """Remove this link (its source stays). A logged version is refused (``ConfigError``,
+        a ``ValueError``): delete it instead."""
+        self._committed()
+        portal.call(self._unlink)
+
+    @property
+    def linked_artifacts(self) -> list[Artifact]:
+        """The links of this version (in projects the caller may read); ``[]`` for a link."""
+        self._committed()
+        return portal.call(self._linked_artifacts)
+
+    @property
+    def source_artifact(self) -> Artifact:
+        """The version a link points at; a logged version is its own source."""
+        self._committed()
+        return portal.call(self._source_artifact)
+
     def cancel(self) -> bool:
         """Stop this artifact's pending ``run.log_artifact``; return once the upload stopped.
 
@@ -364,3 +398,25 @@ class AsyncArtifact(BaseArtifact, AsyncDownloads):
     def new_draft(self) -> AsyncArtifact:
         """A draft with this version's entries (see :meth:`Artifact.new_draft`)."""
         return self._new_draft()
+
+    async def link(self, target_path: str, aliases: list[str] | None = None) -> AsyncArtifact:
+        """Link this version into a collection (see :meth:`Artifact.link`)."""
+        if self.is_draft and not self.is_logging:
+            await self.save()
+        await self._wait(None)
+        return await self._link(target_path, aliases)
+
+    async def unlink(self) -> None:
+        """Remove this link (see :meth:`Artifact.unlink`)."""
+        await self._wait(None)
+        await self._unlink()
+
+    async def linked_artifacts(self) -> list[AsyncArtifact]:
+        """The links of this version (W&B's ``linked_artifacts`` property, awaited)."""
+        await self._wait(None)
+        return await self._linked_artifacts()
+
+    async def source_artifact(self) -> AsyncArtifact:
+        """The version a link points at (W&B's ``source_artifact`` property, awaited)."""
+        await self._wait(None)
+        return await self._source_artifact()

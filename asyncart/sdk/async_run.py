@@ -35,6 +35,7 @@ from asyncart.sdk.pending import (
     wait_reporting,
 )
 from asyncart.sdk.run_fields import RunFields
+from asyncart.sdk.run_links import RunLinks
 from asyncart.sdk.sources import artifact_of_path, check_labels
 
 A = TypeVar("A", bound=BaseArtifact)
@@ -70,9 +71,10 @@ async def fetch_artifact(
     return artifact
 
 
-class AsyncRun(RunFields, DistributedRun[A]):
+class AsyncRun(RunFields, DistributedRun[A], RunLinks[A]):
     """One step of a pipeline: logs artifacts as outputs, uses artifacts as inputs
-    (``upsert_artifact`` / ``finish_artifact``: :class:`DistributedRun`)."""
+    (``upsert_artifact`` / ``finish_artifact``: :class:`DistributedRun`; links and the
+    model helpers: :class:`RunLinks`, ``run_links.py``)."""
 
     def __init__(
         self, client: Client, info: RunInfo, artifact_class: type[A], *, owns_client: bool = True

@@ -154,8 +154,14 @@ class ArtifactChanges:
         """A positive ``timedelta``, None (no limit) or ``ArtifactTTL.INHERIT``.
 
         asyncart records the ttl with the version; it does not delete expired versions
-        yet (docs/wandb-compat.md).
+        yet (docs/wandb-compat.md). A link's ttl is its source's: setting it is refused.
         """
+        info = getattr(self, "_info", None)
+        if info is not None and info.source is not None:
+            raise ConfigError(
+                "Cannot set TTL for link artifact; unlink the artifact first, then set the "
+                "TTL of its source artifact"
+            )
         if isinstance(ttl, ArtifactTTL):
             self._ttl_inherited, self._ttl_seconds = True, None
         elif ttl is None:
@@ -220,8 +226,10 @@ class ArtifactChanges:
 
     def _new_draft(self) -> Self:
         """A draft holding this version's entries, description and metadata."""
-        manifest = self._require_stored("make a new draft of")[1]
-        draft = type(self)(self._base_name, self.type, self._description, self._metadata)
+        info, manifest, _ = self._require_stored("make a new draft of")
+        # A link's draft continues its source's collection (as W&B's).
+        name = info.source.name if info.source is not None else self._base_name
+        draft = type(self)(name, self.type, self._description, self._metadata)
         draft._draft.keep(manifest)
         return draft
 

@@ -27,6 +27,7 @@ from asyncart.core.models import VersionInfo
 from asyncart.errors import ConfigError, VerificationFailed
 from asyncart.sdk import portal
 from asyncart.sdk.draft import entry_name
+from asyncart.sdk.identity import source_of
 from asyncart.sdk.pending import report
 
 Root = str | os.PathLike[str] | None
@@ -48,8 +49,9 @@ class DownloadCore:
         """``root``, or the default one (its symlinks are resolved: call in a thread)."""
         if root is not None:
             return Path(root)
-        info = self._require_stored("download")[0]
-        return default_root(info.name, info.version if versioned else None)
+        # A link downloads where its source does (W&B's root is the source's name).
+        source = source_of(self._require_stored("download")[0])
+        return default_root(source.name, source.version if versioned else None)
 
     async def _download(
         self,

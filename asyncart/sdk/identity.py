@@ -11,8 +11,10 @@ draft they give what W&B's do before logging, or None where W&B raises.
 Every asyncart store is one namespace, so ``entity`` is one fixed name
 (:data:`~asyncart.core.names.STORE_ENTITY`); the entity part of an
 ``entity/project/name:alias`` path is accepted and ignored (docs/wandb-compat.md).
-Until links exist, an artifact is its own source: the ``source_*`` properties equal
-the plain ones.
+A logged version is its own source: its ``source_*`` properties equal the plain ones.
+A link (``artifact.link(...)``, W&B's linked artifact) is a version of another
+collection: ``name``/``version``/``project`` are the link's (``portfolio:v0``), the
+``source_*`` the version it points at, and ``id`` is its source's (one artifact, as W&B's).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import blake3
 
-from asyncart.core.models import VersionInfo
+from asyncart.core.models import SourceRef, VersionInfo
 from asyncart.core.names import STORE_ENTITY
 
 PENDING, COMMITTED, DELETED = "PENDING", "COMMITTED", "DELETED"
@@ -76,9 +78,16 @@ def iso_time(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
+def source_of(info: VersionInfo) -> SourceRef:
+    """The version ``info`` shows: a link's source, else itself."""
+    return info.source or SourceRef(info.project, info.name, info.index)
+
+
 def version_id(info: VersionInfo) -> str:
-    """A version's id: opaque, stable, and never another version's (indexes are not reused)."""
-    material = f"asyncart version\0{info.project}\0{info.name}\0{info.index}".encode()
+    """A version's id: opaque, stable, and never another version's (indexes are not reused);
+    a link has its source's."""
+    source = source_of(info)
+    material = f"asyncart version\0{source.project}\0{source.name}\0{source.index}".encode()
     return blake3.blake3(material).hexdigest()[:24]
 
 
@@ -103,8 +112,18 @@ class ArtifactIdentity:
 
     @property
     def source_name(self) -> str:
-        """The name in the collection the version was logged to (the same as ``name``)."""
-        return self.name
+        """The name in the collection the version was logged to: ``name``, or for a link
+        its source's (``'mnist:v3'``); never waits."""
+        info = self._info
+        if info is None or info.source is None:
+            return self.name
+        return f"{info.source.name}:{info.source.version}"
+
+    @property
+    def is_link(self) -> bool:
+        """Whether this is a link (W&B's linked artifact) rather than a logged version."""
+        info = self._committed()
+        return info is not None and info.source is not None
 
     @property
     def version(self) -> str | None:
@@ -114,8 +133,9 @@ class ArtifactIdentity:
 
     @property
     def source_version(self) -> str | None:
-        """The version in its source collection (the same as ``version``)."""
-        return self.version
+        """The version in its source collection (``version``, or a link's source's)."""
+        info = self._committed()
+        return source_of(info).version if info else None
 
     @property
     def project(self) -> str | None:
@@ -125,7 +145,9 @@ class ArtifactIdentity:
 
     @property
     def source_project(self) -> str | None:
-        return self.project
+        """The project it was logged to (``project``, or a link's source's)."""
+        info = self._committed()
+        return source_of(info).project if info else None
 
     @property
     def entity(self) -> str | None:
@@ -145,7 +167,9 @@ class ArtifactIdentity:
 
     @property
     def source_qualified_name(self) -> str:
-        return self.qualified_name
+        """``entity/project/name:v3`` of the source (``qualified_name`` for a logged one)."""
+        info = self._committed()
+        return f"{STORE_ENTITY}/{source_of(info).qualified_name}" if info else self._base_name
 
     @property
     def collection(self) -> ArtifactCollectionRef | None:
@@ -157,7 +181,12 @@ class ArtifactIdentity:
 
     @property
     def source_collection(self) -> ArtifactCollectionRef | None:
-        return self.collection
+        """The collection it was logged to (``collection``, or a link's source's)."""
+        info = self._committed()
+        if info is None:
+            return None
+        source = source_of(info)
+        return ArtifactCollectionRef(STORE_ENTITY, source.project, source.name, info.type)
 
     @property
     def id(self) -> str | None:

@@ -130,6 +130,34 @@ class Run:
                 artifact_or_path, name, type, aliases, distributed_id
             )
         )
+    def link_artifact(
+        self, artifact: Artifact, target_path: str, aliases: list[str] | None = None
+    ) -> Artifact:
+        """Link an artifact into a collection; see :meth:`AsyncRun.link_artifact`."""
+        return portal.call(self._async.link_artifact, artifact, target_path, aliases)
+
+    def log_model(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        aliases: list[str] | None = None,
+    ) -> None:
+        """Log a model file or directory; see :meth:`AsyncRun.log_model`."""
+        portal.call(self._async.log_model, path, name, aliases)
+
+    def use_model(self, name: str) -> str:
+        """Use and download a model; see :meth:`AsyncRun.use_model`."""
+        return portal.call(self._async.use_model, name)
+
+    def link_model(
+        self,
+        path: str | os.PathLike[str],
+        registered_model_name: str,
+        name: str | None = None,
+        aliases: list[str] | None = None,
+    ) -> Artifact:
+        """Log a model and link it into the model registry; see :meth:`AsyncRun.link_model`."""
+        return portal.call(self._async.link_model, path, registered_model_name, name, aliases)
 
     def logged_artifacts(self) -> list[VersionInfo]:
         """Versions this run logged (after its logs in flight settled)."""

@@ -144,6 +144,14 @@ class AliasBody(Struct, frozen=True):
     version: Ref
 
 
+class LinkBody(Struct, frozen=True):
+    """``POST /v1/projects/{p}/artifacts/{name}/versions/{ref}/links``: where to link it."""
+
+    project: Ref
+    name: Ref
+    aliases: Annotated[list[Ref], Meta(max_length=MAX_ALIASES)] = []
+
+
 B = TypeVar("B", bound=Struct)
 _DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
 

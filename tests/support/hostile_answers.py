@@ -77,6 +77,13 @@ VERSION_LIES: list[tuple[str, str, Any]] = [
     ("created-by-path", "created_by", "../x"),
     ("created-by-number", "created_by", 7),
     ("created-string", "created", "yes"),
+    # A link's source names its default download root (artifacts/<source>:v<index>).
+    ("source-name-path", "source", {"project": "project", "name": "../x", "index": 0}),
+    ("source-project-slash", "source", {"project": "a/b", "name": "n", "index": 0}),
+    ("source-index-negative", "source", {"project": "project", "name": "n", "index": -1}),
+    ("source-index-string", "source", {"project": "project", "name": "n", "index": "0"}),
+    ("source-missing-name", "source", {"project": "project", "index": 0}),
+    ("source-string", "source", "project/n:v0"),
 ]
 
 #: Honest answers of the records other than VersionInfo (the client's view of them).

@@ -194,8 +194,18 @@ async def back_to_schema_4(repo: Repository, location: StoreLocation) -> None:
     await run_sql(location.db, "DELETE FROM schema_version WHERE version > 4")
 
 
+async def back_to_schema_7(url: str) -> None:
+    """Undo migration 8 (links: ``versions.source_id``) on a store's database: schema
+    version 7."""
+    await run_sql(url, "DROP INDEX ix_versions_source_id")
+    await run_sql(url, "ALTER TABLE versions DROP COLUMN source_id")
+    await run_sql(url, "DELETE FROM schema_version WHERE version > 7")
+
+
 async def back_to_schema_6(url: str) -> None:
-    """Undo migration 7 (run labels, pending distributed versions): schema version 6."""
+    """Undo migration 7 (run labels, pending distributed versions) and those after it:
+    schema version 6."""
+    await back_to_schema_7(url)
     for table in ("pending_entries", "pending_parts", "pending_finishes"):
         await run_sql(url, f"DROP TABLE {table}")
     for column in ("run_group", "tags", "notes"):

@@ -291,6 +291,36 @@ class MetaStore(ABC):
         """Change a version's description, metadata, ttl and tags (``changes``); its
         ``updated_at`` becomes now. Returns the version as it is now."""
 
+    # -- links (schema 8; metastores/links.py has the rules) ------------------------
+
+    @abstractmethod
+    async def link_version(
+        self,
+        source: tuple[str, str, str],
+        target: tuple[str, str],
+        aliases: Sequence[str],
+        chunks: Sequence[str],
+    ) -> VersionInfo:
+        """Link version ``source`` (project, name, ref) into collection ``target``
+        (project, name), created if absent, moving ``latest`` and ``aliases`` onto the
+        link; ``target``'s project is recorded as a holder of ``chunks`` (the source's).
+        The same content linked again returns the existing link (``created=False``).
+
+        Raises:
+            ConflictError: ``target`` holds logged versions.
+            TypeConflict: ``target`` links versions of another type.
+            ConfigError: ``target`` is the source's own collection.
+        """
+
+    @abstractmethod
+    async def unlink_version(self, project: str, name: str, ref: str) -> VersionInfo:
+        """Delete link ``ref`` (its source stays); returns it as it was. A version that is
+        not a link is refused (ConfigError)."""
+
+    @abstractmethod
+    async def list_links(self, project: str, name: str, ref: str) -> list[VersionInfo]:
+        """The links of a version (of its source, for a link), oldest first."""
+
     @abstractmethod
     async def set_alias(self, project: str, name: str, alias: str, ref: str) -> VersionInfo:
         """Point ``alias`` at version ``ref`` (moved from the version it named); returns

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from asyncart.core.models import VersionChanges, VersionInfo
 from asyncart.core.names import LATEST, parse_version
 from asyncart.errors import AliasNotFound, ConfigError
+from asyncart.repo.metastores import links
 from asyncart.repo.metastores.lookups import (
     _alias_version_id,
     _artifact,
@@ -57,7 +58,15 @@ async def update_version(
 ) -> VersionInfo:
     """Apply ``changes`` (``metadata`` already encoded as ``metadata_json``); returns the
     version as it is now. Removing a tag it does not have, or adding one it has, is a no-op."""
-    version_id = await _resolve(conn, project, name, ref)
+    shown = await _resolve(conn, project, name, ref)
+    # A link shares its source's description, metadata and tags (W&B: editing them on a
+    # link edits the source and all its links); its ttl is its source's alone.
+    version_id = await links.content_id(conn, shown)
+    if changes.set_ttl and version_id != shown:
+        raise ConfigError(
+            f"cannot set the ttl of link {_artifact(project, name)}:{ref}; set it on its "
+            "source version (unlink first, as W&B)"
+        )
     values: dict[str, object] = {"updated_at": now}
     if changes.set_description:
         values["description"] = changes.description
@@ -77,7 +86,7 @@ async def update_version(
         await conn.execute(
             insert_or_ignore(conn, version_tags).values(version_id=version_id, tag=tag)
         )
-    return await _info(conn, version_id)
+    return await _info(conn, shown)
 
 
 async def set_alias(

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from asyncart.core.models import VersionInfo
 from asyncart.errors import StoreRetry, TypeConflict
-from asyncart.repo.metastores import packindex, visibility
+from asyncart.repo.metastores import links, packindex, visibility
 from asyncart.repo.metastores.base import NewVersion, StoredCheck, manifest_name
 from asyncart.repo.metastores.lookups import (
     HAS_VERSIONS,
@@ -63,6 +63,7 @@ async def commit_version(
     if new.run_id is not None:
         await _require_run(conn, new.run_id)
     coll = await _lock_collection(conn, new, now)
+    await links.refuse_links(conn, coll.id, _artifact(new.project, new.name))
     await visibility.record_holders(conn, coll.project_id, (_hash_bytes(h) for h in new.chunks))
     found = await conn.execute(
         select(versions.c.id).where(

@@ -5,7 +5,8 @@ Rules (docs/gc.md, "Deleting versions"):
 * a version holding aliases other than ``latest`` is refused unless the caller asks to
   delete the aliases with it (as W&B's ``delete(delete_aliases=True)``);
 * ``latest`` moves to the newest remaining version, or disappears with the last one;
-* the version's lineage edges go with it; its chunks are freed by the next gc;
+* the version's lineage edges and its links (``links.py``) go with it; its chunks are
+  freed by the next gc; deleting a link removes only that link (W&B's ``unlink``);
 * the collection row stays (hidden once empty), so its ``next_index`` counter keeps
   growing and a version number is never given out twice.
 """
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from asyncart.core.models import VersionInfo
 from asyncart.core.names import LATEST, parse_version
 from asyncart.errors import ConflictError
+from asyncart.repo.metastores import links
 from asyncart.repo.metastores.lookups import (
     _alias_version_id,
     _artifact,
@@ -50,6 +52,12 @@ def _refuse_aliases(infos: Sequence[VersionInfo], what: str) -> None:
 
 async def _drop(conn: AsyncConnection, version_ids: Sequence[int]) -> None:
     for batch in _batches(list(version_ids)):
+        # A version's links go with it (as W&B's); deleting a link leaves its source. The
+        # rows are locked first, so a link made concurrently (PostgreSQL) is ordered
+        # before (and found here) or after (and finds no source), instead of failing
+        # the deletion on the foreign key and having it retried.
+        await conn.execute(select(versions.c.id).where(versions.c.id.in_(batch)).with_for_update())
+        await links.drop_links(conn, await links.links_of(conn, batch))
         for table in (run_inputs, run_outputs, aliases, version_tags):
             await conn.execute(delete(table).where(table.c.version_id.in_(batch)))
         await conn.execute(delete(versions).where(versions.c.id.in_(batch)))

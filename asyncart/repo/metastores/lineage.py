@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from asyncart.core.models import RunInfo, VersionInfo
 from asyncart.errors import ConflictError
+from asyncart.repo.metastores import links
 from asyncart.repo.metastores.lookups import (
     _project_id,
     _require_run,
@@ -65,7 +66,8 @@ async def add_run_input(
 ) -> None:
     """Record that a run used a version (idempotent; the first use keeps its place)."""
     await _require_run(conn, run_id)
-    version_id = await _version_id(conn, project, name, index)
+    # Using a link uses its source (the same artifact, as W&B's).
+    version_id = await links.content_id(conn, await _version_id(conn, project, name, index))
     await conn.execute(
         insert_or_ignore(conn, run_inputs).values(
             run_id=run_id, version_id=version_id, created_at=time.time()
@@ -88,7 +90,7 @@ async def version_runs(
     conn: AsyncConnection, edges: Table, project: str, name: str, index: int
 ) -> list[RunInfo]:
     """The runs at the other end of a version's ``edges``, its creating run first."""
-    version_id = await _version_id(conn, project, name, index)
+    version_id = await links.content_id(conn, await _version_id(conn, project, name, index))
     creator = select(versions.c.created_by).where(versions.c.id == version_id)
     stmt = (
         run_view.join(edges, edges.c.run_id == runs.c.id)

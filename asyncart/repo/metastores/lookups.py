@@ -25,7 +25,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from asyncart.core.models import RunInfo, VersionInfo
+from asyncart.core.models import RunInfo, SourceRef, VersionInfo
 from asyncart.core.names import LATEST, format_version
 from asyncart.errors import (
     AliasNotFound,
@@ -236,13 +236,15 @@ async def _version_infos(
     """Run a ``version_view`` query and attach each version's aliases and tags."""
     rows = (await conn.execute(stmt)).all()
     names: dict[int, list[str]] = {row.id: [] for row in rows}
-    tags: dict[int, list[str]] = {row.id: [] for row in rows}
+    # A link's tags are its source's (``content_id``); its aliases are its own.
+    tags: dict[int, list[str]] = {row.content_id: [] for row in rows}
     for batch in _batches(list(names)):
         found = await conn.execute(
             select(aliases.c.version_id, aliases.c.alias).where(aliases.c.version_id.in_(batch))
         )
         for version_id, alias in found:
             names[version_id].append(alias)
+    for batch in _batches(list(tags)):
         found = await conn.execute(
             select(version_tags.c.version_id, version_tags.c.tag).where(
                 version_tags.c.version_id.in_(batch)
@@ -250,18 +252,23 @@ async def _version_infos(
         )
         for version_id, tag in found:
             tags[version_id].append(tag)
-    return [_version_info(row, names[row.id], tags[row.id], created) for row in rows]
+    return [_version_info(row, names[row.id], tags[row.content_id], created) for row in rows]
 
 
 def _version_info(
     row: AnyRow, alias_names: Iterable[str], tag_names: Iterable[str], created: bool
 ) -> VersionInfo:
     fields = row._asdict()
-    del fields["id"]
+    for key in ("id", "content_id", "source_project", "source_name", "source_index"):
+        del fields[key]
+    source = None
+    if row.content_id != row.id:
+        source = SourceRef(row.source_project, row.source_name, row.source_index)
     fields.update(
         metadata=json.loads(row.metadata),
         aliases=_alias_order(alias_names),
         tags=tuple(sorted(tag_names)),
+        source=source,
     )
     return VersionInfo(**fields, created=created)
 

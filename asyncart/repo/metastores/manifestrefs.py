@@ -136,9 +136,17 @@ class ManifestRefMethods(ABC):
             coll = await _collection(conn, project, name)
             if not await stored():
                 return False
+            target = select(versions.c.id).where(
+                versions.c.collection_id == coll.id, versions.c.idx == index
+            )
+            version_id = (await conn.execute(target)).scalar_one_or_none()
             result = await conn.execute(
                 update(versions)
-                .where(versions.c.collection_id == coll.id, versions.c.idx == index, reads(lost))
+                # the version, and its links (they read its manifest object)
+                .where(
+                    or_(versions.c.id == version_id, versions.c.source_id == version_id),
+                    reads(lost),
+                )
                 .values(manifest_hash=manifest_hash)
             )
             return int(result.rowcount) > 0

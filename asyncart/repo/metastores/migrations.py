@@ -308,6 +308,19 @@ def _m7_run_labels_and_pending(conn: Connection) -> None:
     frozen.create_all(conn, tables=[frozen.tables[t] for t in new_tables], checkfirst=False)
 
 
+def _m8_links(conn: Connection) -> None:
+    """Version 8: links (issue 17, W&B's ``artifact.link``): ``versions.source_id``.
+
+    A link is a version of another collection (a portfolio, or a registry's collection)
+    that points at the version it links: NULL for every existing version.
+    """
+    conn.exec_driver_sql(
+        "ALTER TABLE versions ADD COLUMN source_id INTEGER "
+        "CONSTRAINT fk_versions_source_id_versions REFERENCES versions (id)"
+    )
+    conn.exec_driver_sql("CREATE INDEX ix_versions_source_id ON versions (source_id)")
+
+
 #: Every migration step, oldest first; ``len(MIGRATIONS)`` is the current schema version.
 MIGRATIONS: tuple[Step, ...] = (
     _m1_initial,
@@ -317,6 +330,7 @@ MIGRATIONS: tuple[Step, ...] = (
     _m5_manifest_hash,
     _m6_version_changes,
     _m7_run_labels_and_pending,
+    _m8_links,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

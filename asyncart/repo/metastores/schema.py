@@ -29,6 +29,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    case,
+    func,
     select,
 )
 
@@ -110,9 +112,14 @@ versions = Table(
     # aliases, tags, description, metadata or ttl (schema v6; older rows: created_at).
     Column("ttl_seconds", Integer, nullable=True),
     Column("updated_at", Float, nullable=False),
+    # A link (schema v7, W&B's linked artifact): the version it points at, whose
+    # manifest, digest and size it carries and whose metadata, description, tags and
+    # lineage it shares. NULL for a version logged into its own collection.
+    Column("source_id", Integer, ForeignKey("versions.id"), nullable=True),
     UniqueConstraint("collection_id", "idx"),
     UniqueConstraint("collection_id", "digest"),
     Index(None, "manifest_hash"),
+    Index(None, "source_id"),
 )
 
 aliases = Table(
@@ -304,26 +311,42 @@ pending_finishes = Table(
 
 # -- read views: joins the store selects from, with columns named like the models' fields --
 
+#: The version whose content a row of ``versions`` shows: itself, or a link's source.
+content = versions.alias("content")
+_content_collection = collections.alias("content_collection")
+_content_project = projects.alias("content_project")
+
 #: One row per version: the version's columns plus its project and collection names/type.
+#: A link shows its source's content and changeable fields (``content_id``: the row
+#: whose tags and lineage they are) and names the source (``source_*``).
 version_view = select(
     versions.c.id,
+    content.c.id.label("content_id"),
     projects.c.name.label("project"),
     collections.c.name.label("name"),
     collections.c.type,
     versions.c.idx.label("index"),
-    versions.c.digest,
-    versions.c.size,
-    versions.c.file_count,
-    versions.c.metadata,
-    versions.c.description,
-    versions.c.created_at,
-    versions.c.created_by,
-    versions.c.ttl_seconds.label("ttl"),
-    versions.c.updated_at,
+    content.c.digest,
+    content.c.size,
+    content.c.file_count,
+    content.c.metadata,
+    content.c.description,
+    content.c.created_at,
+    content.c.created_by,
+    content.c.ttl_seconds.label("ttl"),
+    case(
+        (versions.c.updated_at > content.c.updated_at, versions.c.updated_at),
+        else_=content.c.updated_at,
+    ).label("updated_at"),
+    _content_project.c.name.label("source_project"),
+    _content_collection.c.name.label("source_name"),
+    content.c.idx.label("source_index"),
 ).select_from(
-    versions.join(collections, versions.c.collection_id == collections.c.id).join(
-        projects, collections.c.project_id == projects.c.id
-    )
+    versions.join(collections, versions.c.collection_id == collections.c.id)
+    .join(projects, collections.c.project_id == projects.c.id)
+    .join(content, content.c.id == func.coalesce(versions.c.source_id, versions.c.id))
+    .join(_content_collection, content.c.collection_id == _content_collection.c.id)
+    .join(_content_project, _content_collection.c.project_id == _content_project.c.id)
 )
 
 #: One row per run, with its project name.

@@ -22,7 +22,7 @@ from asyncart.core.models import CollectionInfo, RunInfo, VersionChanges, Versio
 from asyncart.core.names import LATEST, format_version, parse_version, validate_alias, validate_name
 from asyncart.errors import ConfigError
 from asyncart.repo.metastores import changes as version_changes
-from asyncart.repo.metastores import commit, deletion, lineage, packindex
+from asyncart.repo.metastores import commit, deletion, lineage, links, packindex
 from asyncart.repo.metastores.base import (
     MetaStore,
     NewVersion,
@@ -138,6 +138,40 @@ class SqlMetaStore(DatabaseUser, ChunkIndexMethods, ManifestRefMethods, PendingM
             )
 
         return await self._run(f"update {_artifact(project, name)}:{ref}", work, write=True)
+
+    async def link_version(
+        self,
+        source: tuple[str, str, str],
+        target: tuple[str, str],
+        aliases: Sequence[str],
+        chunks: Sequence[str],
+    ) -> VersionInfo:
+        """Link a version into another collection (see :meth:`MetaStore.link_version`)."""
+        validate_name(target[0], what="project name")
+        validate_name(target[1])
+        moved = _alias_order([LATEST, *(validate_alias(a) for a in aliases)])
+
+        async def work(conn: AsyncConnection) -> VersionInfo:
+            return await links.link_version(conn, source, target, moved, chunks, time.time())
+
+        label = f"link {_artifact(source[0], source[1])}:{source[2]}"
+        return await self._run(label, work, write=True)
+
+    async def unlink_version(self, project: str, name: str, ref: str) -> VersionInfo:
+        """Delete one link (see :meth:`MetaStore.unlink_version`)."""
+
+        async def work(conn: AsyncConnection) -> VersionInfo:
+            return await links.unlink(conn, project, name, ref, time.time())
+
+        return await self._run(f"unlink {_artifact(project, name)}:{ref}", work, write=True)
+
+    async def list_links(self, project: str, name: str, ref: str) -> list[VersionInfo]:
+        """The links of a version (see :meth:`MetaStore.list_links`)."""
+
+        async def work(conn: AsyncConnection) -> list[VersionInfo]:
+            return await links.list_links(conn, project, name, ref)
+
+        return await self._run(f"list links of {_artifact(project, name)}", work, write=False)
 
     async def set_alias(self, project: str, name: str, alias: str, ref: str) -> VersionInfo:
         """Move ``alias`` onto version ``ref`` (see :meth:`MetaStore.set_alias`)."""
