@@ -8,7 +8,7 @@ from asyncart.cli.common import client_options, open_api, run_in_event_loop
 from asyncart.cli.output import emit_json
 from asyncart.core.humanize import human_size, human_time
 from asyncart.core.names import validate_name
-from asyncart.sdk.api_objects import collection_infos, collection_named
+from asyncart.sdk.collections import collection_infos, collection_named
 
 
 @click.command()

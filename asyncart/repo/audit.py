@@ -25,8 +25,9 @@ ACTIONS = {
     "alias": "a commit of existing content moved aliases onto its version",
     "pull": "a manifest was downloaded (the start of every pull)",
     "use": "a run recorded a version as its input",
-    "update": "a logged version's description, metadata, ttl or tags changed, or an "
-    "alias was moved or removed by hand",
+    "update": "a logged version's description, metadata, ttl or tags changed, an "
+    "alias was moved or removed by hand, or a collection was renamed, retyped, "
+    "described or tagged (version: none)",
     "delete": "a version or a whole artifact was deleted",
     "pack_read": "a key read a range of a pack that also holds chunks of projects it may "
     "not read (the event's project: one of those; once per user and pack per hour)",

@@ -7,7 +7,8 @@ Rules (docs/gc.md, "Deleting versions"):
 * ``latest`` moves to the newest remaining version, or disappears with the last one;
 * the version's lineage edges go with it; its chunks are freed by the next gc;
 * the collection row stays (hidden once empty), so its ``next_index`` counter keeps
-  growing and a version number is never given out twice.
+  growing and a version number is never given out twice; an emptied collection loses
+  its description and tags.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from asyncart.core.models import VersionInfo
 from asyncart.core.names import LATEST, parse_version
 from asyncart.errors import ConflictError
+from asyncart.repo.metastores.collection_changes import clear_collection
 from asyncart.repo.metastores.lookups import (
     _alias_version_id,
     _artifact,
@@ -81,6 +83,8 @@ async def delete_version(
             await conn.execute(
                 aliases.insert().values(collection_id=coll.id, alias=LATEST, version_id=successor)
             )
+        else:  # the last version: the collection is gone but for its counter
+            await clear_collection(conn, coll.id)
     await conn.execute(
         update(collections).where(collections.c.id == coll.id).values(updated_at=now)
     )
@@ -102,6 +106,7 @@ async def delete_collection(
         .all()
     )
     await _drop(conn, list(ids))
+    await clear_collection(conn, coll.id)
     await conn.execute(
         update(collections).where(collections.c.id == coll.id).values(updated_at=now)
     )

@@ -224,6 +224,29 @@ def _m6_version_changes(conn: Connection) -> None:
     frozen.create_all(conn, tables=[frozen.tables["version_tags"]], checkfirst=False)
 
 
+def _m7_collection_changes(conn: Connection) -> None:
+    """Version 7: editing collections (issue 17, W&B's ``ArtifactCollection.save()``).
+
+    * ``collections.description`` (NULL: none);
+    * ``collection_tags``: a collection's own tags.
+    """
+    conn.exec_driver_sql("ALTER TABLE collections ADD COLUMN description TEXT")
+    frozen = MetaData()
+    Table("collections", frozen, Column("id", Integer, primary_key=True))  # referred to only
+    Table(
+        "collection_tags",
+        frozen,
+        Column(
+            "collection_id",
+            Integer,
+            ForeignKey("collections.id", name="fk_collection_tags_collection_id_collections"),
+            primary_key=True,
+        ),
+        Column("tag", String(schema.NAME), primary_key=True),
+    )
+    frozen.create_all(conn, tables=[frozen.tables["collection_tags"]], checkfirst=False)
+
+
 #: Every migration step, oldest first; ``len(MIGRATIONS)`` is the current schema version.
 MIGRATIONS: tuple[Step, ...] = (
     _m1_initial,
@@ -232,6 +255,7 @@ MIGRATIONS: tuple[Step, ...] = (
     _m4_projects_access,
     _m5_manifest_hash,
     _m6_version_changes,
+    _m7_collection_changes,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
