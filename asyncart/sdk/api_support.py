@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
@@ -67,6 +68,11 @@ async def artifacts_of(reader: Reader[A], versions: Sequence[VersionInfo]) -> li
 
     async with reader.client.use() as remote:
         return await gather_limited([partial(one, remote, v) for v in versions])
+
+
+def iso_time(epoch: float) -> str:
+    """Epoch seconds as W&B's server writes times: ``2026-12-02T02:08:06`` (UTC)."""
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def check_per_page(per_page: int) -> int:

@@ -28,6 +28,7 @@ from asyncart.sdk.api_support import (
     artifacts_of,
     check_per_page,
     gather_limited,
+    iso_time,
     ordered,
     with_tags,
 )
@@ -169,12 +170,14 @@ class CollectionData:
         return self._info().version_count
 
     @property
-    def created_at(self) -> float:
-        return self._info().created_at
+    def created_at(self) -> str:
+        """When the collection was created, ISO 8601 in UTC (as W&B's server writes it)."""
+        return iso_time(self._info().created_at)
 
     @property
-    def updated_at(self) -> float:
-        return self._info().updated_at
+    def updated_at(self) -> str:
+        """Its last commit or change, ISO 8601 in UTC."""
+        return iso_time(self._info().updated_at)
 
     @property
     def aliases(self) -> list[str]:

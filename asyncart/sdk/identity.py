@@ -18,13 +18,13 @@ the plain ones.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import blake3
 
 from asyncart.core.models import VersionInfo
 from asyncart.core.names import STORE_ENTITY
+from asyncart.sdk.api_support import iso_time as iso_time
 from asyncart.sdk.collections import CollectionData
 
 PENDING, COMMITTED, DELETED = "PENDING", "COMMITTED", "DELETED"
@@ -59,11 +59,6 @@ class DraftFlag:
 
     def __repr__(self) -> str:
         return repr(self._value)
-
-
-def iso_time(epoch: float) -> str:
-    """Epoch seconds as W&B's server writes times: ``2026-12-02T02:08:06`` (UTC)."""
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def version_id(info: VersionInfo) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -210,7 +211,7 @@ def test_deleted_collection_bytes_are_reclaimed_by_gc(server: LiveServer) -> Non
 def test_get_artifact_collection_is_the_editable_collection(store: str) -> None:
     """Mirrors test_wandb_artifacts_full.py::test_get_artifact_collection (entity,
     project, name, type), and W&B's ``artifact.collection`` being an
-    ``ArtifactCollection``: its aliases, description and ``save()``."""
+    ``ArtifactCollection``: its aliases, description, times and ``save()``."""
     art = log(aliases=["best"])
     collection = art.collection
     assert collection is not None and art.collection is collection  # made once
@@ -227,6 +228,9 @@ def test_get_artifact_collection_is_the_editable_collection(store: str) -> None:
     reread = asyncart.Api().artifact_collection("data", "sequence_name")
     assert reread.description == "from the artifact"
     assert reread.version_count == 1
+    iso = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"  # W&B's times: ISO 8601 strings, UTC
+    assert re.fullmatch(iso, reread.created_at) and re.fullmatch(iso, reread.updated_at)
+    assert reread.created_at <= reread.updated_at
 
 
 async def test_async_face_reads_edits_and_deletes(store: str) -> None:
