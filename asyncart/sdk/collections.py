@@ -67,6 +67,13 @@ class CollectionState:
         if versions is not None:
             self.versions = versions
 
+    def refuse_if_deleted(self) -> None:
+        if self.deleted:
+            raise ArtifactNotFound(
+                f"collection {self.project}/{self.name} was deleted (collection.delete()); "
+                "log a version to make it again"
+            )
+
     def changes(self) -> CollectionChanges:
         """What ``save()`` sends: the edits that differ from the saved state."""
         info, edits = self.info, self.edits
@@ -212,6 +219,7 @@ class AsyncArtifactCollection(CollectionData, Generic[A]):
             ArtifactNotFound: it no longer exists (deleted, or renamed elsewhere).
         """
         state = self._state
+        state.refuse_if_deleted()
         async with self._reader.client.use() as remote:
             # ``read`` hands over a fresh listing's info: only the versions are missing.
             if state.info is None or state.versions is not None:
@@ -235,6 +243,7 @@ class AsyncArtifactCollection(CollectionData, Generic[A]):
             PermissionDenied: the key may not write the project.
         """
         state = self._state
+        state.refuse_if_deleted()
         if not state.loaded:
             await self.load()
         changes = state.changes()

@@ -182,6 +182,8 @@ def test_a_deleted_collection_logged_again_starts_afresh_but_for_its_numbers() -
     collection.description, collection.tags = "old text", ["old"]
     collection.save()
     collection.delete()
+    with pytest.raises(ArtifactNotFound, match="was deleted"):
+        collection.save()
     assert log(text="new").version == "v1"
     fresh = asyncart.Api().artifact_collection("data", "sequence_name")
     assert (fresh.description, fresh.tags, fresh.version_count) == (None, [], 1)

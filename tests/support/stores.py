@@ -194,8 +194,17 @@ async def back_to_schema_4(repo: Repository, location: StoreLocation) -> None:
     await run_sql(location.db, "DELETE FROM schema_version WHERE version > 4")
 
 
+async def back_to_schema_6(url: str) -> None:
+    """Undo migration 7 (collection descriptions and tags): schema version 6."""
+    await run_sql(url, "DROP TABLE collection_tags")
+    await run_sql(url, "ALTER TABLE collections DROP COLUMN description")
+    await run_sql(url, "DELETE FROM schema_version WHERE version > 6")
+
+
 async def back_to_schema_5(url: str) -> None:
-    """Undo migration 6 (tags, ttl, updated_at) on a store's database: schema version 5."""
+    """Undo migrations 7 and 6 (tags, ttl, updated_at) on a store's database: schema
+    version 5."""
+    await back_to_schema_6(url)
     await run_sql(url, "DROP TABLE version_tags")
     await run_sql(url, "ALTER TABLE versions DROP COLUMN ttl_seconds")
     await run_sql(url, "ALTER TABLE versions DROP COLUMN updated_at")
