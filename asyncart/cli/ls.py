@@ -12,7 +12,7 @@ from asyncart.cli.output import emit_json, version_info_json, with_iso_times
 from asyncart.core.humanize import count, human_size, human_time
 from asyncart.core.models import CollectionInfo, VersionInfo
 from asyncart.core.names import validate_name
-from asyncart.sdk.api_objects import collection_infos, collection_named
+from asyncart.sdk.collections import collection_infos, collection_named
 
 EXAMPLES = """\b
 Examples:

@@ -182,9 +182,17 @@ class CollectionAnswer(Answer):
     version_count: Annotated[int, Meta(ge=0, le=MAX_VERSION_INDEX + 1)]
     created_at: Timestamp
     updated_at: Timestamp
+    # Schema v7 (absent from older servers: no description, no tags).
+    description: Annotated[str, Meta(max_length=P.MAX_DESCRIPTION_BYTES)] | None = None
+    tags: Annotated[list[Name], Meta(max_length=10_000)] = []
 
     def __post_init__(self) -> None:
         _names(self, "project", "name", "type")
+        for tag in self.tags:
+            try:
+                validate_tag(tag)
+            except InvalidNameError as exc:
+                raise ValueError(f"field `tags`: {exc}") from None
 
     def info(self) -> CollectionInfo:
         return CollectionInfo(
@@ -194,6 +202,8 @@ class CollectionAnswer(Answer):
             self.version_count,
             self.created_at,
             self.updated_at,
+            description=self.description,
+            tags=tuple(self.tags),
         )
 
 

@@ -40,6 +40,7 @@ from asyncart.core import protocol as P
 from asyncart.core.manifest import Manifest
 from asyncart.core.models import (
     ChunkLocation,
+    CollectionChanges,
     CollectionInfo,
     CommitRequest,
     PendingInfo,
@@ -249,6 +250,25 @@ class HttpRemote(Remote):
             body["ttl"] = changes.ttl
         path = P.path(P.VERSION, project=project, name=name, ref=ref)
         return (await self._version("PATCH", path, body)).info()
+
+    async def update_collection(
+        self, project: str, name: str, changes: CollectionChanges
+    ) -> CollectionInfo:
+        body: dict[str, Any] = {
+            "tags_add": list(changes.tags_add),
+            "tags_remove": list(changes.tags_remove),
+        }
+        if changes.name is not None:
+            body["name"] = changes.name
+        if changes.type is not None:
+            body["type"] = changes.type
+        if changes.set_description:
+            body["description"] = changes.description
+        path = P.path(P.COLLECTION, project=project, name=name)
+        answer = await self.http.answer(
+            "PATCH", path, A.CollectionAnswer, body, what="artifact collection"
+        )
+        return answer.info()
 
     async def set_alias(self, project: str, name: str, alias: str, ref: str) -> VersionInfo:
         path = P.path(P.ALIAS, project=project, name=name, alias=alias)

@@ -12,6 +12,7 @@ from asyncart.config import Settings
 from asyncart.core.manifest import Manifest
 from asyncart.core.models import (
     ChunkLocation,
+    CollectionChanges,
     CollectionInfo,
     CommitRequest,
     PendingInfo,
@@ -80,6 +81,11 @@ class LocalRemote(Remote):
         self, project: str, name: str, ref: str, changes: VersionChanges
     ) -> VersionInfo:
         return await self.repo.update_version(project, name, ref, changes)
+
+    async def update_collection(
+        self, project: str, name: str, changes: CollectionChanges
+    ) -> CollectionInfo:
+        return await self.repo.update_collection(project, name, changes)
 
     async def set_alias(self, project: str, name: str, alias: str, ref: str) -> VersionInfo:
         return await self.repo.set_alias(project, name, alias, ref)

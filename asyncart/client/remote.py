@@ -16,6 +16,7 @@ from asyncart.client.transport import Counters
 from asyncart.core.manifest import Manifest
 from asyncart.core.models import (
     ChunkLocation,
+    CollectionChanges,
     CollectionInfo,
     CommitRequest,
     PendingInfo,
@@ -89,6 +90,12 @@ class Remote(ABC):
         self, project: str, name: str, ref: str, changes: VersionChanges
     ) -> VersionInfo:
         """Change a logged version's description, metadata, ttl or tags; returns it now."""
+
+    @abstractmethod
+    async def update_collection(
+        self, project: str, name: str, changes: CollectionChanges
+    ) -> CollectionInfo:
+        """Rename, retype, describe or tag a collection; returns it as it is now."""
 
     @abstractmethod
     async def set_alias(self, project: str, name: str, alias: str, ref: str) -> VersionInfo:

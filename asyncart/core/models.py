@@ -113,9 +113,43 @@ class CollectionInfo:
     version_count: int
     created_at: float
     updated_at: float
+    #: W&B's collection description and tags (schema v7; older servers: none).
+    description: str | None = None
+    tags: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["tags"] = list(self.tags)
+        return out
+
+
+@dataclass(frozen=True)
+class CollectionChanges:
+    """What one update of a collection changes (W&B's ``ArtifactCollection.save()``).
+
+    ``name`` / ``type`` rename it or change its type when not None; ``description``
+    changes only with ``set_description`` (so None can clear it).
+    """
+
+    name: str | None = None
+    type: str | None = None
+    description: str | None = None
+    set_description: bool = False
+    tags_add: tuple[str, ...] = ()
+    tags_remove: tuple[str, ...] = ()
+
+    @property
+    def changed_fields(self) -> list[str]:
+        """The fields it sets, as the audit log names them (tags apart)."""
+        return [
+            field
+            for field, on in (
+                ("name", self.name is not None),
+                ("type", self.type is not None),
+                ("description", self.set_description),
+            )
+            if on
+        ]
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,9 @@ ACTIONS = {
     "alias": "a commit of existing content moved aliases onto its version",
     "pull": "a manifest was downloaded (the start of every pull)",
     "use": "a run recorded a version as its input",
-    "update": "a logged version's description, metadata, ttl or tags changed, or an "
-    "alias was moved or removed by hand",
+    "update": "a logged version's description, metadata, ttl or tags changed, an "
+    "alias was moved or removed by hand, or a collection was renamed, retyped, "
+    "described or tagged (version: none)",
     "delete": "a version or a whole artifact was deleted",
     "link": "a version was linked into a collection of links (the event's project: the link's)",
     "unlink": "a link was removed (its source stays)",

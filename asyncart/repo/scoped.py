@@ -12,8 +12,8 @@ The HTTP server builds one :class:`ScopedRepository` per request from the reques
   (docs/protocol.md §6.4);
 * lists of projects, lineage runs and run inputs/outputs leave out what the caller may
   not read;
-* pushes, pulls, alias moves, changes of a version, run inputs and deletions are
-  appended to the audit log.
+* pushes, pulls, alias moves, changes of a version or a collection, run inputs and
+  deletions are appended to the audit log.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 
 from asyncart.core.models import (
     ChunkLocation,
+    CollectionChanges,
     CollectionInfo,
     CommitRequest,
     PendingInfo,
@@ -266,6 +267,25 @@ class ScopedRepository:
         )
         return info
 
+    async def update_collection(
+        self, project: str, name: str, changes: CollectionChanges
+    ) -> CollectionInfo:
+        """Rename, retype, describe or tag a collection (write access)."""
+        self.principal.require(project, Role.WRITE, "changing an artifact collection")
+        info = await self.repo.update_collection(project, name, changes)
+        await self._record(
+            "update",
+            project,
+            name,
+            None,
+            changed=changes.changed_fields,
+            new_name=changes.name,
+            new_type=changes.type,
+            tags_added=list(changes.tags_add),
+            tags_removed=list(changes.tags_remove),
+        )
+        return info
+
     async def set_alias(self, project: str, name: str, alias: str, ref: str) -> VersionInfo:
         """Move ``alias`` onto version ``ref`` (write access)."""
         self.principal.require(project, Role.WRITE, "moving an alias")
@@ -325,7 +345,14 @@ class ScopedRepository:
     ) -> list[VersionInfo]:
         self.principal.require(project, Role.ADMIN, "deleting an artifact")
         gone = await self.repo.delete_collection(project, name, delete_aliases=delete_aliases)
-        await self._record("delete", project, name, None, versions=[v.version for v in gone])
+        await self._record(
+            "delete",
+            project,
+            name,
+            None,
+            versions=[v.version for v in gone],
+            aliases=sorted({a for v in gone for a in v.aliases}),
+        )
         return gone
 
     async def version_consumers(self, project: str, name: str, ref: str) -> list[RunInfo]:

@@ -1,15 +1,18 @@
-"""Changing and deleting logged versions in the repository (``Repository`` inherits these).
+"""Changing and deleting logged versions and collections in the repository
+(``Repository`` inherits these).
 
 A version's files never change; what may change (W&B's ``Artifact.save()``) is its
-description, metadata, ttl and tags, and which version each alias names. Deleting a
-version or a whole collection follows the alias rule of ``metastores/deletion.py``.
+description, metadata, ttl and tags, and which version each alias names. A collection's
+name, type, description and tags change with W&B's ``ArtifactCollection.save()``.
+Deleting a version or a whole collection follows the alias rule of
+``metastores/deletion.py``.
 """
 
 from __future__ import annotations
 
 from asyncart.core import protocol as P
-from asyncart.core.models import VersionChanges, VersionInfo
-from asyncart.core.names import validate_alias, validate_tag
+from asyncart.core.models import CollectionChanges, CollectionInfo, VersionChanges, VersionInfo
+from asyncart.core.names import validate_alias, validate_name, validate_tag
 from asyncart.errors import ConfigError
 from asyncart.repo.metastores import MetaStore
 from asyncart.repo.prepared import check_description, check_metadata
@@ -37,6 +40,27 @@ class VersionChangeMethods:
     ) -> list[VersionInfo]:
         """Delete every version of an artifact (same alias rule); returns them, oldest first."""
         return await self.meta.delete_collection(project, name, delete_aliases=delete_aliases)
+
+    async def update_collection(
+        self, project: str, name: str, changes: CollectionChanges
+    ) -> CollectionInfo:
+        """Rename, retype, describe or tag a collection; returns it as it is now.
+
+        Raises:
+            InvalidNameError: a bad new name, type or tag.
+            PayloadTooLarge: a description over ``MAX_DESCRIPTION_BYTES``.
+            ConflictError: the new name is another collection's.
+            ArtifactNotFound: no such collection.
+        """
+        if changes.name is not None:
+            validate_name(changes.name)
+        if changes.type is not None:
+            validate_name(changes.type, what="artifact type")
+        for tag in (*changes.tags_add, *changes.tags_remove):
+            validate_tag(tag)
+        if changes.set_description:
+            check_description(changes.description)
+        return await self.meta.update_collection(project, name, changes)
 
     async def update_version(
         self, project: str, name: str, ref: str, changes: VersionChanges

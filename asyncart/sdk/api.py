@@ -2,7 +2,7 @@
 
 W&B's read side of ``wandb.Api``: ``artifacts``, ``artifact_collection(s)``,
 ``artifact_type(s)``, ``artifact_exists``, ``run(path)``, ``project(name)``; what
-they return is in ``api_objects.py``.
+they return is in ``api_objects.py`` and ``collections.py``.
 """
 
 from __future__ import annotations
@@ -18,20 +18,22 @@ from asyncart.errors import NotFoundError, RunNotFound
 from asyncart.sdk import portal
 from asyncart.sdk.api_objects import (
     ApiRun,
-    ArtifactCollection,
     ArtifactType,
     AsyncApiRun,
-    AsyncArtifactCollection,
     AsyncArtifactType,
     AsyncProject,
     Project,
-    check_per_page,
+)
+from asyncart.sdk.api_support import check_per_page
+from asyncart.sdk.artifact import Artifact, AsyncArtifact, BaseArtifact
+from asyncart.sdk.async_run import fetch_artifact, resolve_settings
+from asyncart.sdk.collections import (
+    ArtifactCollection,
+    AsyncArtifactCollection,
     collection_infos,
     collection_named,
     collections_of,
 )
-from asyncart.sdk.artifact import Artifact, AsyncArtifact, BaseArtifact
-from asyncart.sdk.async_run import fetch_artifact, resolve_settings
 from asyncart.sdk.lineage import LineageGraph, build_lineage
 from asyncart.sdk.shared import shared_client
 

@@ -1,5 +1,5 @@
-"""What ``Api`` reads hands back, as W&B's public API shapes it: collections, types,
-projects and runs.
+"""What ``Api`` reads hands back, as W&B's public API shapes it: types, projects and
+runs (collections: ``collections.py``).
 
 Each comes in two faces over one logic: the ``Async*`` class (returned by
 ``asyncart.aio.Api``) does the work; the sync class (returned by ``asyncart.Api``)
@@ -9,190 +9,22 @@ aliases) is read when the object is made; listing artifacts asks the store.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from functools import partial
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
-import anyio
-
-from asyncart.client.client import Client
-from asyncart.client.remote import Remote
-from asyncart.client.tasks import task_group
-from asyncart.core.models import CollectionInfo, RunInfo, VersionInfo
-from asyncart.errors import ArtifactNotFound, ConfigError
+from asyncart.core.models import RunInfo
 from asyncart.sdk import portal
+from asyncart.sdk.api_support import Reader, artifacts_of, check_per_page
 from asyncart.sdk.artifact import BaseArtifact
+from asyncart.sdk.collections import (
+    ArtifactCollection,
+    AsyncArtifactCollection,
+    collection_infos,
+    collection_named,
+    collections_of,
+)
 from asyncart.sdk.run_fields import RunFields
 
 A = TypeVar("A", bound=BaseArtifact)
-T = TypeVar("T")
-
-#: Manifests fetched at once when a listing builds its artifacts.
-_FETCH_CONCURRENCY = 8
-
-
-class Reader(Protocol[A]):
-    """What these objects need of the ``AsyncApi`` that made them."""
-
-    client: Client
-    artifact_class: type[A]
-
-
-async def gather_limited(calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
-    """Run ``calls`` at most :data:`_FETCH_CONCURRENCY` at a time; results in call order."""
-    results: list[Any] = [None] * len(calls)
-    limit = anyio.Semaphore(_FETCH_CONCURRENCY)
-
-    async def run(i: int) -> None:
-        async with limit:
-            results[i] = await calls[i]()
-
-    async with task_group() as tg:
-        for i in range(len(calls)):
-            tg.start_soon(run, i)
-    return results
-
-
-async def artifacts_of(reader: Reader[A], versions: Sequence[VersionInfo]) -> list[A]:
-    """Artifact objects (manifest loaded, nothing recorded as used) for ``versions``."""
-
-    async def one(remote: Remote, info: VersionInfo) -> A:
-        manifest = await remote.get_manifest(info.project, info.name, info.version)
-        artifact = reader.artifact_class(info.name, info.type)
-        artifact._bind(reader.client, info, manifest)
-        return artifact
-
-    async with reader.client.use() as remote:
-        return await gather_limited([partial(one, remote, v) for v in versions])
-
-
-def check_per_page(per_page: int) -> int:
-    if not isinstance(per_page, int) or isinstance(per_page, bool) or per_page < 1:
-        raise ConfigError(f"per_page must be a positive integer, got {per_page!r}")
-    return per_page
-
-
-def ordered(versions: list[VersionInfo], order: str | None) -> list[VersionInfo]:
-    """``versions`` (oldest first) in W&B's ``order``: ``[+|-]version_index`` or
-    ``[+|-]created_at``; None keeps oldest first."""
-    if order is None:
-        return versions
-    key = order.lstrip("+-")
-    if key not in ("version_index", "created_at") or len(order) - len(key) > 1:
-        raise ConfigError(f"order {order!r} is not one of [+|-]version_index, [+|-]created_at")
-    field = "index" if key == "version_index" else "created_at"
-    return sorted(
-        versions, key=lambda v: (getattr(v, field), v.index), reverse=order.startswith("-")
-    )
-
-
-def with_tags(versions: list[VersionInfo], tags: Sequence[str] | None) -> list[VersionInfo]:
-    """The versions holding every one of ``tags`` (all of them for None)."""
-    if tags is None:
-        return versions
-    wanted = {tags} if isinstance(tags, str) else set(tags)
-    # ``tags`` on a version arrives with issue 17's "changing a logged version"; until then
-    # no version has any.
-    return [v for v in versions if wanted <= set(getattr(v, "tags", ()))]
-
-
-# -- collections ------------------------------------------------------------------------
-
-
-class CollectionData:
-    """A collection's stored data: ``name``, ``type``, ``project``, ``aliases``..."""
-
-    def __init__(self, info: CollectionInfo, versions: list[VersionInfo]) -> None:
-        self.info = info
-        self._versions = versions
-
-    @property
-    def name(self) -> str:
-        return self.info.name
-
-    @property
-    def type(self) -> str:
-        return self.info.type
-
-    @property
-    def project(self) -> str:
-        return self.info.project
-
-    @property
-    def version_count(self) -> int:
-        return self.info.version_count
-
-    @property
-    def created_at(self) -> float:
-        return self.info.created_at
-
-    @property
-    def updated_at(self) -> float:
-        return self.info.updated_at
-
-    @property
-    def description(self) -> str | None:
-        """None: asyncart keeps descriptions on versions, not yet on collections."""
-        return None
-
-    @property
-    def aliases(self) -> list[str]:
-        """Every alias a version of the collection holds, sorted."""
-        return sorted({a for v in self._versions for a in v.aliases})
-
-    def to_json(self) -> dict[str, Any]:
-        return self.info.to_json()
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.project}/{self.name} type={self.type!r}>"
-
-
-class AsyncArtifactCollection(CollectionData, Generic[A]):
-    """One artifact collection (``asyncart.aio.Api().artifact_collection(type, name)``)."""
-
-    def __init__(self, reader: Reader[A], info: CollectionInfo, versions: list[VersionInfo]):
-        super().__init__(info, versions)
-        self._reader = reader
-
-    @classmethod
-    async def load(cls, reader: Reader[A], info: CollectionInfo) -> AsyncArtifactCollection[A]:
-        async with reader.client.use() as remote:
-            versions = await remote.list_versions(info.project, info.name)
-        return cls(reader, info, versions)
-
-    async def artifacts(
-        self, per_page: int = 50, order: str | None = None, tags: Sequence[str] | None = None
-    ) -> list[A]:
-        """Its versions as artifacts, oldest first (or in ``order``), those with ``tags``.
-
-        ``per_page`` is accepted for W&B's callers; the list comes whole.
-        """
-        check_per_page(per_page)
-        async with self._reader.client.use() as remote:
-            versions = await remote.list_versions(self.project, self.name)
-        return await artifacts_of(self._reader, with_tags(ordered(versions, order), tags))
-
-    async def versions(self, per_page: int = 50) -> list[A]:
-        """The same as :meth:`artifacts` (W&B's older name)."""
-        return await self.artifacts(per_page)
-
-
-class ArtifactCollection(CollectionData):
-    """One artifact collection (``asyncart.Api().artifact_collection(type, name)``)."""
-
-    def __init__(self, inner: AsyncArtifactCollection[Any]) -> None:
-        super().__init__(inner.info, inner._versions)
-        self._async = inner
-
-    def artifacts(
-        self, per_page: int = 50, order: str | None = None, tags: Sequence[str] | None = None
-    ) -> list[Any]:
-        """Its versions as artifacts (see :meth:`AsyncArtifactCollection.artifacts`)."""
-        return portal.call(self._async.artifacts, per_page, order, tags)
-
-    def versions(self, per_page: int = 50) -> list[Any]:
-        """The same as :meth:`artifacts`."""
-        return portal.call(self._async.versions, per_page)
 
 
 # -- types ------------------------------------------------------------------------------
@@ -235,44 +67,6 @@ class ArtifactType:
 
     def __repr__(self) -> str:
         return f"<ArtifactType {self.project}/{self.name}>"
-
-
-async def collection_infos(
-    reader: Reader[Any], project: str, type_name: str | None
-) -> list[CollectionInfo]:
-    async with reader.client.use() as remote:
-        infos = await remote.list_collections(project)
-    return [c for c in infos if type_name is None or c.type == type_name]
-
-
-async def collections_of(
-    reader: Reader[A], project: str, type_name: str | None
-) -> list[AsyncArtifactCollection[A]]:
-    """The collections of ``project`` (of ``type_name`` only, if given), aliases loaded."""
-    infos = await collection_infos(reader, project, type_name)
-    return await gather_limited(
-        [partial(AsyncArtifactCollection[A].load, reader, c) for c in infos]
-    )
-
-
-async def collection_named(
-    reader: Reader[A], project: str, type_name: str | None, name: str
-) -> AsyncArtifactCollection[A]:
-    """The collection ``project/name``, checked to be of ``type_name`` if given.
-
-    Raises:
-        ArtifactNotFound: there is none (of that type).
-    """
-    infos = await collection_infos(reader, project, None)
-    found = next((c for c in infos if c.name == name), None)
-    if found is None:
-        raise ArtifactNotFound(f"project {project!r} has no artifact collection {name!r}")
-    if type_name is not None and found.type != type_name:
-        raise ArtifactNotFound(
-            f"project {project!r} has no {type_name!r} collection {name!r} "
-            f"(its {name!r} is of type {found.type!r})"
-        )
-    return await AsyncArtifactCollection.load(reader, found)
 
 
 # -- projects and runs ------------------------------------------------------------------

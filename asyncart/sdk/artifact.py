@@ -25,8 +25,10 @@ from asyncart.core.models import PendingInfo, RunInfo, VersionInfo
 from asyncart.core.names import validate_alias, validate_name
 from asyncart.errors import ConfigError
 from asyncart.sdk import portal
+from asyncart.sdk.api_support import ArtifactReader
 from asyncart.sdk.building import DraftBuilder
 from asyncart.sdk.changes import ArtifactChanges
+from asyncart.sdk.collections import ArtifactCollection, AsyncArtifactCollection, unread_collection
 from asyncart.sdk.contents import ArtifactContents
 from asyncart.sdk.contents import ArtifactFileInfo as ArtifactFileInfo
 from asyncart.sdk.downloading import AsyncDownloads, DownloadCore, SyncDownloads
@@ -208,6 +210,12 @@ class BaseArtifact(
             kept=kept,
         )
 
+    def _reader(self) -> ArtifactReader[Any]:
+        """What a collection object of this artifact reads through: its client."""
+        if self._client is None:
+            raise ConfigError(f"artifact {self._base_name!r} has no store to read from yet")
+        return ArtifactReader(self._client, type(self))
+
     def _bind(self, client: Client, info: VersionInfo, manifest: Manifest) -> None:
         self._client, self._info, self._manifest = client, info, manifest
         self._stored_view = None
@@ -260,6 +268,15 @@ class Artifact(BaseArtifact, SyncDownloads):
     def get_path(self, name: str | os.PathLike[str]) -> ArtifactEntry:
         """The same as :meth:`get_entry` (W&B's older name, which it keeps as an alias)."""
         return self.get_entry(name)
+
+    @property
+    def collection(self) -> ArtifactCollection | None:
+        """The collection of this logged version, editable (``save()``, ``delete()``); None
+        for a draft. Its description, tags and aliases are read when first asked for."""
+        return cast("ArtifactCollection | None", super().collection)
+
+    def _collection_of(self, info: VersionInfo) -> ArtifactCollection:
+        return ArtifactCollection(unread_collection(self._reader(), info))
 
     def logged_by(self) -> RunInfo | None:
         """The run that created this version."""
@@ -362,6 +379,16 @@ class AsyncArtifact(BaseArtifact, AsyncDownloads):
     def get_path(self, name: str | os.PathLike[str]) -> AsyncArtifactEntry:
         """The same as :meth:`get_entry`."""
         return self.get_entry(name)
+
+    @property
+    def collection(self) -> AsyncArtifactCollection[AsyncArtifact] | None:
+        """The collection of this logged version, editable (``await save()``, ``await
+        delete()``); None for a draft. ``await collection.load()`` reads its description,
+        tags and aliases (``name``, ``type``, ``project`` need no read)."""
+        return cast("AsyncArtifactCollection[AsyncArtifact] | None", super().collection)
+
+    def _collection_of(self, info: VersionInfo) -> AsyncArtifactCollection[AsyncArtifact]:
+        return unread_collection(self._reader(), info)
 
     async def logged_by(self) -> RunInfo | None:
         return await self._logged_by()

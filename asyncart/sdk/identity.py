@@ -3,10 +3,11 @@
 ``ArtifactIdentity`` is the part of :class:`~asyncart.sdk.artifact.BaseArtifact` behind
 ``name`` (``'mnist:v0'`` once logged), the ``source_*`` names, ``qualified_name``
 (``entity/project/name:v0``), ``id``, ``state``, ``file_count``, ``created_at`` /
-``updated_at`` (ISO 8601 strings, UTC, as W&B's server sends them), ``collection`` and
-``is_draft``. Like the other properties that need the commit, these wait for a log in
-flight (but ``name``, ``source_name``, ``is_draft`` and ``state``, which never wait); on a
-draft they give what W&B's do before logging, or None where W&B raises.
+``updated_at`` (ISO 8601 strings, UTC, as W&B's server sends them), ``collection`` (an
+editable collection object, read lazily: ``sdk/collections.py``) and ``is_draft``. Like
+the other properties that need the commit, these wait for a log in flight (but
+``name``, ``source_name``, ``is_draft`` and ``state``, which never wait); on a draft
+they give what W&B's do before logging, or None where W&B raises.
 
 Every asyncart store is one namespace, so ``entity`` is one fixed name
 (:data:`~asyncart.core.names.STORE_ENTITY`); the entity part of an
@@ -19,14 +20,15 @@ collection: ``name``/``version``/``project`` are the link's (``portfolio:v0``), 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timezone
+import dataclasses
 from typing import TYPE_CHECKING
 
 import blake3
 
 from asyncart.core.models import SourceRef, VersionInfo
 from asyncart.core.names import STORE_ENTITY
+from asyncart.sdk.api_support import iso_time as iso_time
+from asyncart.sdk.collections import CollectionData
 
 PENDING, COMMITTED, DELETED = "PENDING", "COMMITTED", "DELETED"
 
@@ -62,22 +64,6 @@ class DraftFlag:
         return repr(self._value)
 
 
-@dataclass(frozen=True)
-class ArtifactCollectionRef:
-    """The collection a version belongs to (W&B's ``artifact.collection``): its entity,
-    project, name and type. ``Api().artifact_versions(name)`` lists its versions."""
-
-    entity: str
-    project: str
-    name: str
-    type: str
-
-
-def iso_time(epoch: float) -> str:
-    """Epoch seconds as W&B's server writes times: ``2026-12-02T02:08:06`` (UTC)."""
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-
-
 def source_of(info: VersionInfo) -> SourceRef:
     """The version ``info`` shows: a link's source, else itself."""
     return info.source or SourceRef(info.project, info.name, info.index)
@@ -98,6 +84,7 @@ class ArtifactIdentity:
     _base_name: str
     _info: VersionInfo | None
     _deleted: bool
+    _collection_cache: CollectionData | None = None
 
     if TYPE_CHECKING:  # provided by BaseArtifact: waits for a log in flight
 
@@ -172,21 +159,32 @@ class ArtifactIdentity:
         return f"{STORE_ENTITY}/{source_of(info).qualified_name}" if info else self._base_name
 
     @property
-    def collection(self) -> ArtifactCollectionRef | None:
-        """The collection it belongs to; None for a draft."""
+    def collection(self) -> CollectionData | None:
+        """The collection it belongs to (W&B's ``ArtifactCollection``: editable, ``save()``,
+        ``delete()``); None for a draft. Cheap: nothing is read until its description,
+        tags or aliases are asked for (the faces narrow the type)."""
         info = self._committed()
         if info is None:
             return None
-        return ArtifactCollectionRef(STORE_ENTITY, info.project, info.name, info.type)
+        cached = self._collection_cache
+        if cached is None or (cached.project, cached._state.name) != (info.project, info.name):
+            cached = self._collection_cache = self._collection_of(info)
+        return cached
 
     @property
-    def source_collection(self) -> ArtifactCollectionRef | None:
+    def source_collection(self) -> CollectionData | None:
         """The collection it was logged to (``collection``, or a link's source's)."""
         info = self._committed()
-        if info is None:
-            return None
-        source = source_of(info)
-        return ArtifactCollectionRef(STORE_ENTITY, source.project, source.name, info.type)
+        if info is None or info.source is None:
+            return self.collection
+        source = info.source
+        return self._collection_of(
+            dataclasses.replace(info, project=source.project, name=source.name)
+        )
+
+    def _collection_of(self, info: VersionInfo) -> CollectionData:
+        """The face's collection object for ``info`` (nothing read yet)."""
+        raise NotImplementedError
 
     @property
     def id(self) -> str | None:

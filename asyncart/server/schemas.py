@@ -138,6 +138,17 @@ class VersionPatchBody(Struct, frozen=True):
     tags_remove: Annotated[list[Tag], Meta(max_length=P.MAX_TAGS)] = []
 
 
+class CollectionPatchBody(Struct, frozen=True):
+    """``PATCH /v1/projects/{p}/artifacts/{name}``: a field left out stays as it is;
+    ``name`` renames, ``type`` retypes, ``description`` null clears it."""
+
+    name: Ref | UnsetType = UNSET
+    type: Ref | UnsetType = UNSET
+    description: str | UnsetType | None = UNSET
+    tags_add: Annotated[list[Tag], Meta(max_length=P.MAX_TAGS)] = []
+    tags_remove: Annotated[list[Tag], Meta(max_length=P.MAX_TAGS)] = []
+
+
 class AliasBody(Struct, frozen=True):
     """``PUT /v1/projects/{p}/artifacts/{name}/aliases/{alias}``: the version it names."""
 

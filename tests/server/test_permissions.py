@@ -281,6 +281,13 @@ async def op_update_version(w: World, who: str, where: str) -> tuple[int, Any, d
     )
 
 
+async def op_update_collection(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
+    """A fresh artifact (made by the project's admin) renamed, described and tagged."""
+    name = await _victim(w, where)
+    body = {"name": f"{name}-renamed", "description": "seen", "tags_add": ["seen"]}
+    return await call(w, who, "PATCH", _art(PROJECT[where], name), json=body)
+
+
 async def op_set_alias(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
     alias = w.fresh("pinned")
     return await call(
@@ -338,6 +345,7 @@ OPS = [
     Op("PUT .../aliases/{alias}", Role.WRITE, 200, op_set_alias),
     Op("DELETE .../aliases/{alias}", Role.WRITE, 200, op_remove_alias),
     Op("DELETE .../versions/{ref}", Role.ADMIN, 200, op_delete_version),
+    Op("PATCH .../artifacts/{name}", Role.WRITE, 200, op_update_collection),
     Op("DELETE .../artifacts/{name}", Role.ADMIN, 200, op_delete_artifact),
     Op("GET /projects/{p}/audit", Role.ADMIN, 200, _get("/v1/projects/{project}/audit")),
     Op("POST /runs", Role.WRITE, 201, op_create_run),
@@ -377,8 +385,8 @@ def may_see(who: str, where: str) -> bool:
 
 
 def test_the_matrix_has_every_case() -> None:
-    # 24 project-scoped operations x 5 callers x 2 projects + 2 others x 5 callers.
-    assert len(CASES) == 24 * 5 * 2 + 2 * 5 == 250
+    # 25 project-scoped operations x 5 callers x 2 projects + 2 others x 5 callers.
+    assert len(CASES) == 25 * 5 * 2 + 2 * 5 == 260
 
 
 @pytest.mark.parametrize(("op", "who", "where"), CASES)
@@ -564,6 +572,46 @@ async def test_audit_log_records_who_did_what(world: World) -> None:
     assert status == 200 and len(ids) == 2 and newest > ids[0] > ids[1]
     status, bad, _ = await call(world, "admin", "GET", "/v1/projects/proj-a/audit?limit=0")
     assert status == 400 and "limit" in bad["message"]
+
+
+async def test_audit_log_records_collection_changes_and_deletions(world: World) -> None:
+    """A collection's rename, retype, description and tags are audited as ``update`` (under
+    the name it had); its deletion as ``delete``, naming the versions and aliases it took."""
+    name = await _victim(world, "own")
+    status, _, _ = await call(
+        world, "admin", "PUT", _art("proj-a", name, "/aliases/keep"), json={"version": "v0"}
+    )
+    assert status == 200
+    renamed = f"{name}-renamed"
+    body = {"name": renamed, "type": "model", "description": "d", "tags_add": ["t1"]}
+    status, answer, _ = await call(world, "write", "PATCH", _art("proj-a", name), json=body)
+    assert status == 200
+    assert (answer["name"], answer["type"], answer["description"], answer["tags"]) == (
+        renamed,
+        "model",
+        "d",
+        ["t1"],
+    )
+    status, _, _ = await call(world, "write", "DELETE", _art("proj-a", renamed))
+    assert status == 403  # deleting needs admin, as deleting a version does
+    status, _, _ = await call(
+        world, "admin", "DELETE", _art("proj-a", renamed) + "?delete_aliases=true"
+    )
+    assert status == 200
+    status, events, _ = await call(world, "admin", "GET", "/v1/projects/proj-a/audit?limit=1000")
+    assert status == 200
+    update = next(e for e in events["events"] if e["artifact"] == name and e["action"] == "update")
+    assert update["user"] == "write" and update["version"] is None
+    detail = update["detail"]
+    assert (detail["changed"], detail["new_name"], detail["new_type"]) == (
+        ["name", "type", "description"],
+        renamed,
+        "model",
+    )
+    assert (detail["tags_added"], detail["tags_removed"]) == (["t1"], [])
+    deleted = next(e for e in events["events"] if e["artifact"] == renamed)
+    assert (deleted["action"], deleted["user"]) == ("delete", "admin")
+    assert deleted["detail"] == {"versions": ["v0"], "aliases": ["keep", "latest"]}
 
 
 async def test_a_revoked_grant_takes_effect_on_the_next_request(tmp_path: Path) -> None:

@@ -95,6 +95,8 @@ HONEST: dict[str, dict[str, Any]] = {
         "version_count": 1,
         "created_at": 1.0,
         "updated_at": 2.0,
+        "description": "text",
+        "tags": ["reviewed"],
     },
     "run": {
         "id": "0123abcd",
@@ -137,6 +139,9 @@ RECORD_LIES: list[tuple[str, str, str, Any]] = [
     ("collection-count-string", "collection", "version_count", "1"),
     ("collection-updated-string", "collection", "updated_at", "today"),
     ("collection-missing-type", "collection", "type", DROP),
+    ("collection-tags-invalid", "collection", "tags", ["no:colons"]),
+    ("collection-tags-string", "collection", "tags", "tag"),
+    ("collection-description-number", "collection", "description", 5),
     ("run-id-path", "run", "id", "../x"),
     ("run-id-short", "run", "id", "abc"),
     ("run-project-path", "run", "project", "../x"),

@@ -194,9 +194,17 @@ async def back_to_schema_4(repo: Repository, location: StoreLocation) -> None:
     await run_sql(location.db, "DELETE FROM schema_version WHERE version > 4")
 
 
+async def back_to_schema_8(url: str) -> None:
+    """Undo migration 9 (collection descriptions and tags): schema version 8."""
+    await run_sql(url, "DROP TABLE collection_tags")
+    await run_sql(url, "ALTER TABLE collections DROP COLUMN description")
+    await run_sql(url, "DELETE FROM schema_version WHERE version > 8")
+
+
 async def back_to_schema_7(url: str) -> None:
-    """Undo migration 8 (links: ``versions.source_id``) on a store's database: schema
+    """Undo migration 8 (links: ``versions.source_id``) and those after it: schema
     version 7."""
+    await back_to_schema_8(url)
     await run_sql(url, "DROP INDEX ix_versions_source_id")
     await run_sql(url, "ALTER TABLE versions DROP COLUMN source_id")
     await run_sql(url, "DELETE FROM schema_version WHERE version > 7")
@@ -214,7 +222,8 @@ async def back_to_schema_6(url: str) -> None:
 
 
 async def back_to_schema_5(url: str) -> None:
-    """Undo migration 6 (tags, ttl, updated_at) on a store's database: schema version 5."""
+    """Undo migrations 6 and after (tags, ttl, updated_at, ...) on a store's database: schema
+    version 5."""
     await back_to_schema_6(url)
     await run_sql(url, "DROP TABLE version_tags")
     await run_sql(url, "ALTER TABLE versions DROP COLUMN ttl_seconds")

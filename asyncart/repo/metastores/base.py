@@ -14,6 +14,7 @@ from typing import Any
 
 from asyncart.core.models import (
     ChunkLocation,
+    CollectionChanges,
     CollectionInfo,
     PendingInfo,
     RunInfo,
@@ -283,6 +284,14 @@ class MetaStore(ABC):
         The collection then no longer lists or resolves, but keeps its version counter:
         logging the name again continues the numbering (and may choose a new type).
         """
+
+    @abstractmethod
+    async def update_collection(
+        self, project: str, name: str, changes: CollectionChanges
+    ) -> CollectionInfo:
+        """Rename, retype, describe or tag a collection (``changes``); its ``updated_at``
+        becomes now. Returns it as it is now. A new name held by a collection with
+        versions is refused (ConflictError); the old name keeps its version counter."""
 
     @abstractmethod
     async def update_version(

@@ -8,7 +8,8 @@ Rules (docs/gc.md, "Deleting versions"):
 * the version's lineage edges and its links (``links.py``) go with it; its chunks are
   freed by the next gc; deleting a link removes only that link (W&B's ``unlink``);
 * the collection row stays (hidden once empty), so its ``next_index`` counter keeps
-  growing and a version number is never given out twice.
+  growing and a version number is never given out twice; an emptied collection loses
+  its description and tags.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from asyncart.core.models import VersionInfo
 from asyncart.core.names import LATEST, parse_version
 from asyncart.errors import ConflictError
 from asyncart.repo.metastores import links
+from asyncart.repo.metastores.collection_changes import clear_collection
 from asyncart.repo.metastores.lookups import (
     _alias_version_id,
     _artifact,
@@ -89,6 +91,8 @@ async def delete_version(
             await conn.execute(
                 aliases.insert().values(collection_id=coll.id, alias=LATEST, version_id=successor)
             )
+        else:  # the last version: the collection is gone but for its counter
+            await clear_collection(conn, coll.id)
     await conn.execute(
         update(collections).where(collections.c.id == coll.id).values(updated_at=now)
     )
@@ -110,6 +114,7 @@ async def delete_collection(
         .all()
     )
     await _drop(conn, list(ids))
+    await clear_collection(conn, coll.id)
     await conn.execute(
         update(collections).where(collections.c.id == coll.id).values(updated_at=now)
     )

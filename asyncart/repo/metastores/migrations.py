@@ -321,6 +321,29 @@ def _m8_links(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX ix_versions_source_id ON versions (source_id)")
 
 
+def _m9_collection_changes(conn: Connection) -> None:
+    """Version 9: editing collections (issue 17, W&B's ``ArtifactCollection.save()``).
+
+    * ``collections.description`` (NULL: none);
+    * ``collection_tags``: a collection's own tags.
+    """
+    conn.exec_driver_sql("ALTER TABLE collections ADD COLUMN description TEXT")
+    frozen = MetaData()
+    Table("collections", frozen, Column("id", Integer, primary_key=True))  # referred to only
+    Table(
+        "collection_tags",
+        frozen,
+        Column(
+            "collection_id",
+            Integer,
+            ForeignKey("collections.id", name="fk_collection_tags_collection_id_collections"),
+            primary_key=True,
+        ),
+        Column("tag", String(schema.NAME), primary_key=True),
+    )
+    frozen.create_all(conn, tables=[frozen.tables["collection_tags"]], checkfirst=False)
+
+
 #: Every migration step, oldest first; ``len(MIGRATIONS)`` is the current schema version.
 MIGRATIONS: tuple[Step, ...] = (
     _m1_initial,
@@ -331,6 +354,7 @@ MIGRATIONS: tuple[Step, ...] = (
     _m6_version_changes,
     _m7_run_labels_and_pending,
     _m8_links,
+    _m9_collection_changes,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

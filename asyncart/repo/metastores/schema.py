@@ -71,7 +71,18 @@ collections = Table(
     Column("next_index", Integer, nullable=False, default=0),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    # W&B's collection description (schema v7; NULL: none).
+    Column("description", Text, nullable=True),
     UniqueConstraint("project_id", "name"),
+)
+
+# A collection's own tags (schema v7), W&B's ``ArtifactCollection.tags``; distinct from
+# the tags of its versions.
+collection_tags = Table(
+    "collection_tags",
+    metadata,
+    Column("collection_id", Integer, ForeignKey("collections.id"), primary_key=True),
+    Column("tag", String(NAME), primary_key=True),
 )
 
 runs = Table(

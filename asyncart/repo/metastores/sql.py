@@ -14,15 +14,21 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, select
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from asyncart.core.models import CollectionInfo, RunInfo, VersionChanges, VersionInfo
+from asyncart.core.models import (
+    CollectionChanges,
+    CollectionInfo,
+    RunInfo,
+    VersionChanges,
+    VersionInfo,
+)
 from asyncart.core.names import LATEST, format_version, parse_version, validate_alias, validate_name
 from asyncart.errors import ConfigError
 from asyncart.repo.metastores import changes as version_changes
-from asyncart.repo.metastores import commit, deletion, lineage, links, packindex
+from asyncart.repo.metastores import collection_changes, commit, deletion, lineage, links, packindex
 from asyncart.repo.metastores.base import (
     MetaStore,
     NewVersion,
@@ -35,7 +41,6 @@ from asyncart.repo.metastores.base import (
 from asyncart.repo.metastores.chunkindex import ChunkIndexMethods
 from asyncart.repo.metastores.database import Database, DatabaseUser
 from asyncart.repo.metastores.lookups import (
-    HAS_VERSIONS,
     _alias_order,
     _alias_version_id,
     _artifact,
@@ -49,7 +54,6 @@ from asyncart.repo.metastores.lookups import (
 from asyncart.repo.metastores.manifestrefs import ManifestRefMethods
 from asyncart.repo.metastores.pending import PendingMethods, pending_chunks
 from asyncart.repo.metastores.schema import (
-    collections,
     projects,
     run_inputs,
     run_outputs,
@@ -123,6 +127,23 @@ class SqlMetaStore(DatabaseUser, ChunkIndexMethods, ManifestRefMethods, PendingM
             )
 
         return await self._run(f"delete {_artifact(project, name)}", work, write=True)
+
+    async def update_collection(
+        self, project: str, name: str, changes: CollectionChanges
+    ) -> CollectionInfo:
+        """Rename, retype, describe or tag a collection (see the port's method)."""
+        for value, what in ((changes.name, "artifact name"), (changes.type, "artifact type")):
+            if value is not None:
+                validate_name(value, what=what)
+        if changes.description is not None and "\x00" in changes.description:
+            raise ConfigError("a collection description must not contain NUL characters")
+
+        async def work(conn: AsyncConnection) -> CollectionInfo:
+            return await collection_changes.update_collection(
+                conn, project, name, changes, time.time()
+            )
+
+        return await self._run(f"update {_artifact(project, name)}", work, write=True)
 
     async def update_version(
         self, project: str, name: str, ref: str, changes: VersionChanges
@@ -224,7 +245,7 @@ class SqlMetaStore(DatabaseUser, ChunkIndexMethods, ManifestRefMethods, PendingM
 
         async def work(conn: AsyncConnection) -> CollectionInfo:
             await _collection(conn, project, name)
-            return (await self._collections(conn, project, name))[0]
+            return (await collection_changes.collection_infos(conn, project, name))[0]
 
         return await self._run(f"read {_artifact(project, name)}", work, write=False)
 
@@ -232,32 +253,9 @@ class SqlMetaStore(DatabaseUser, ChunkIndexMethods, ManifestRefMethods, PendingM
         """A project's collections by name; empty for an unknown project."""
         return await self._run(
             f"list artifacts of project {project!r}",
-            lambda conn: self._collections(conn, project),
+            lambda conn: collection_changes.collection_infos(conn, project),
             write=False,
         )
-
-    @staticmethod
-    async def _collections(
-        conn: AsyncConnection, project: str, name: str | None = None
-    ) -> list[CollectionInfo]:
-        """Collections of ``project`` (just ``name`` if given) with their version counts."""
-        count = (
-            select(func.count())
-            .where(versions.c.collection_id == collections.c.id)
-            .scalar_subquery()  # correlated: an index range scan per collection
-        )
-        stmt = (
-            select(collections, count.label("n"))
-            .join(projects, collections.c.project_id == projects.c.id)
-            .where(projects.c.name == project, HAS_VERSIONS)
-            .order_by(bytewise(collections.c.name))
-        )
-        if name is not None:
-            stmt = stmt.where(collections.c.name == name)
-        return [
-            CollectionInfo(project, row.name, row.type, row.n, row.created_at, row.updated_at)
-            for row in await conn.execute(stmt)
-        ]
 
     async def list_projects(self) -> list[str]:
         """Every project name, sorted."""

@@ -1,6 +1,6 @@
-"""Routes of what the store holds by name: projects, artifact collections, their versions
-(commit, read, change, delete), aliases, manifests, and which runs consumed or produced a
-version.
+"""Routes of what the store holds by name: projects, artifact collections (list, change,
+delete), their versions (commit, read, change, delete), aliases, manifests, and which
+runs consumed or produced a version.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from aiohttp import web
 from msgspec import UNSET
 
 from asyncart.core import protocol as P
-from asyncart.core.models import VersionChanges
+from asyncart.core.models import CollectionChanges, VersionChanges
 from asyncart.repo.access import Role
 from asyncart.server import pages
 from asyncart.server.keys import PARSER
@@ -24,7 +24,7 @@ from asyncart.server.params import (
     scoped_repo,
     type_query,
 )
-from asyncart.server.schemas import AliasBody, VersionPatchBody
+from asyncart.server.schemas import AliasBody, CollectionPatchBody, VersionPatchBody
 
 
 async def list_projects(request: web.Request) -> web.Response:
@@ -112,6 +112,24 @@ async def remove_alias(request: web.Request) -> web.Response:
     return web.json_response(info.to_json())
 
 
+async def update_collection(request: web.Request) -> web.Response:
+    """Rename, retype, describe or tag a collection (W&B's ``ArtifactCollection.save()``)."""
+    project, name = path_param(request, "project"), path_param(request, "name")
+    repo = scoped_repo(request)
+    repo.require(project, Role.WRITE, "changing an artifact collection")  # before the body
+    body = await json_body(request, CollectionPatchBody, P.MAX_PATCH_BODY)
+    changes = CollectionChanges(
+        name=None if body.name is UNSET else checked_name(body.name, "artifact name"),
+        type=None if body.type is UNSET else checked_name(body.type, "artifact type"),
+        description=None if body.description is UNSET else body.description,
+        set_description=body.description is not UNSET,
+        tags_add=tuple(body.tags_add),
+        tags_remove=tuple(body.tags_remove),
+    )
+    info = await repo.update_collection(project, name, changes)
+    return web.json_response(info.to_json())
+
+
 async def delete_version(request: web.Request) -> web.Response:
     info = await scoped_repo(request).delete_version(
         *_version_path(request), delete_aliases=flag_query(request, P.DELETE_ALIASES_PARAM)
@@ -162,6 +180,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_delete(P.VERSION, delete_version)
     router.add_put(P.ALIAS, set_alias)
     router.add_delete(P.ALIAS, remove_alias)
+    router.add_patch(P.COLLECTION, update_collection)
     router.add_delete(P.COLLECTION, delete_collection)
     router.add_get(P.MANIFEST, get_manifest)
     router.add_get(P.VERSION_CONSUMERS, version_consumers)
