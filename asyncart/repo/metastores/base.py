@@ -7,7 +7,7 @@ MetadataStoreError) so the repository never sees a driver exception.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,13 +16,12 @@ from asyncart.core.models import (
     ChunkLocation,
     CollectionChanges,
     CollectionInfo,
-    PendingInfo,
     RunInfo,
     VersionChanges,
     VersionInfo,
 )
 from asyncart.core.names import format_version
-from asyncart.repo.metastores.pending_records import NewPart, PendingContents
+from asyncart.repo.metastores.base_links_pending import LinksAndPendingStore
 
 #: A ``missing`` answer refreshes a pack's ``touched_at`` only when it is older than
 #: this (seconds), so a busy store does not write on every query. A pack a client was
@@ -130,32 +129,9 @@ class StoreSnapshot:
     pending_chunks: frozenset[str] = frozenset()
 
 
-class MetaStore(ABC):
-    """Transactional metadata for one store."""
-
-    # -- distributed versions being written (``pending.py``) --
-
-    @abstractmethod
-    async def add_pending_part(self, part: NewPart) -> PendingInfo: ...
-
-    @abstractmethod
-    async def read_pending(
-        self, project: str, name: str, distributed_id: str
-    ) -> PendingContents | None: ...
-
-    @abstractmethod
-    async def close_pending(
-        self,
-        project: str,
-        name: str,
-        distributed_id: str,
-        contents: PendingContents,
-        index: int,
-        token: str | None = None,
-    ) -> None: ...
-
-    @abstractmethod
-    async def finished_version(self, project: str, name: str, token: str) -> VersionInfo | None: ...
+class MetaStore(LinksAndPendingStore):
+    """Transactional metadata for one store (links and distributed versions being
+    written: :class:`LinksAndPendingStore`, ``base_links_pending.py``)."""
 
     @abstractmethod
     async def open(self) -> None:
@@ -299,36 +275,6 @@ class MetaStore(ABC):
     ) -> VersionInfo:
         """Change a version's description, metadata, ttl and tags (``changes``); its
         ``updated_at`` becomes now. Returns the version as it is now."""
-
-    # -- links (schema 8; metastores/links.py has the rules) ------------------------
-
-    @abstractmethod
-    async def link_version(
-        self,
-        source: tuple[str, str, str],
-        target: tuple[str, str],
-        aliases: Sequence[str],
-        chunks: Sequence[str],
-    ) -> VersionInfo:
-        """Link version ``source`` (project, name, ref) into collection ``target``
-        (project, name), created if absent, moving ``latest`` and ``aliases`` onto the
-        link; ``target``'s project is recorded as a holder of ``chunks`` (the source's).
-        The same content linked again returns the existing link (``created=False``).
-
-        Raises:
-            ConflictError: ``target`` holds logged versions.
-            TypeConflict: ``target`` links versions of another type.
-            ConfigError: ``target`` is the source's own collection.
-        """
-
-    @abstractmethod
-    async def unlink_version(self, project: str, name: str, ref: str) -> VersionInfo:
-        """Delete link ``ref`` (its source stays); returns it as it was. A version that is
-        not a link is refused (ConfigError)."""
-
-    @abstractmethod
-    async def list_links(self, project: str, name: str, ref: str) -> list[VersionInfo]:
-        """The links of a version (of its source, for a link), oldest first."""
 
     @abstractmethod
     async def set_alias(self, project: str, name: str, alias: str, ref: str) -> VersionInfo:
