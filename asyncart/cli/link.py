@@ -12,7 +12,7 @@ import anyio
 import click
 
 from asyncart.cli.common import client_options, open_api
-from asyncart.cli.output import emit_json
+from asyncart.cli.output import emit_json, version_info_json
 from asyncart.core.models import VersionInfo
 from asyncart.core.names import parse_artifact_ref, parse_link_target
 from asyncart.errors import ConfigError
@@ -21,7 +21,7 @@ from asyncart.errors import ConfigError
 def show(info: VersionInfo, json_output: bool) -> None:
     """A link: its JSON form, or one line naming it, its source and its aliases."""
     if json_output:
-        emit_json(info.to_json())
+        emit_json(version_info_json(info))
         return
     source = f" -> {info.source.qualified_name}" if info.source else ""
     click.echo(f"{info.qualified_name}{source} aliases: {', '.join(info.aliases) or '(none)'}")
@@ -35,7 +35,21 @@ def _version_ref(reference: str) -> tuple[str | None, str, str]:
     return ref.project, ref.name, ref.ref
 
 
-@click.command()
+LINK_EXAMPLES = """\b
+Examples:
+  asyncart link model:v3 portfolio                          # into this project's 'portfolio'
+  asyncart link model:v3 wandb-registry-model/detector --alias production
+  asyncart link "bike dataset:latest" team/datasets --json
+"""
+
+UNLINK_EXAMPLES = """\b
+Examples:
+  asyncart unlink portfolio:v0                      # the link goes, its source stays
+  asyncart unlink wandb-registry-model/detector:production
+"""
+
+
+@click.command(epilog=LINK_EXAMPLES)
 @click.argument("reference")
 @click.argument("target")
 @click.option("--alias", "aliases", multiple=True, help="An alias of the link (repeatable).")
@@ -63,7 +77,7 @@ async def _link(
             return await remote.link_version(where or api.default_project, name, ref, into, aliases)
 
 
-@click.command()
+@click.command(epilog=UNLINK_EXAMPLES)
 @click.argument("reference")
 @client_options
 def unlink(reference: str, project: str | None, url: str | None, json_output: bool) -> None:

@@ -22,6 +22,9 @@ from asyncart.core.models import (
 )
 from asyncart.repo.service import Repository
 
+#: Bytes of a pack range read at a time (a server's answer arrives in pieces too).
+_READ_PIECE = 4 << 20
+
 
 class LocalRemote(Remote):
     """The embedded store: repository calls in this process, no server."""
@@ -57,10 +60,17 @@ class LocalRemote(Remote):
         self, pack: str, offset: int, length: int, what: str, sink: RangeSink
     ) -> None:
         self.counters.requests += 1
-        data = await self.repo.read_pack_range(pack, offset, length)
-        self.counters.bytes_received += len(data)
         sink.restart()
-        await sink.write(data)
+        # In pieces, as a server's answer arrives: a whole range in one bytes object
+        # would hold range_size bytes per range in flight (and pin them while hashed).
+        end = offset + length
+        while offset < end:
+            data = await self.repo.read_pack_range(pack, offset, min(_READ_PIECE, end - offset))
+            if not data:
+                break  # the pack is shorter: the sink reports the missing chunks
+            self.counters.bytes_received += len(data)
+            await sink.write(data)
+            offset += len(data)
         await sink.finish()
 
     async def commit(self, req: CommitRequest) -> VersionInfo:

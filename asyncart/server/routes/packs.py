@@ -151,8 +151,9 @@ async def get_pack(request: web.Request) -> web.StreamResponse:
         if rng.last >= info.size:
             return pack_reads.unsatisfiable(info.size)
         total = info.size
-    data = await repo.read_pack_range(pack_id, rng.first, rng.length)
-    return pack_reads.bytes_range(data, rng, total)
+    return pack_reads.object_range(
+        lambda offset, length: repo.read_pack_range(pack_id, offset, length), rng, total
+    )
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
