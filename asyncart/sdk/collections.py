@@ -257,6 +257,7 @@ class AsyncArtifactCollection(CollectionData, Generic[A]):
         Raises:
             InvalidNameError: an invalid tag (a ``ValueError``; nothing changes).
             ConflictError: the new name is another collection's.
+            ConfigError: a new type for a collection of links (W&B's portfolio).
             PermissionDenied: the key may not write the project.
         """
         state = self._state
@@ -276,7 +277,8 @@ class AsyncArtifactCollection(CollectionData, Generic[A]):
 
     async def change_type(self, new_type: str) -> None:
         """Deprecated in W&B: set ``type`` and ``save()`` instead. Changes only the type,
-        at once (other edits wait for ``save()``)."""
+        at once (other edits wait for ``save()``); a collection of links refuses it
+        (``ConfigError``, as W&B's "needs to be a sequence")."""
         warnings.warn(
             "ArtifactCollection.change_type(type) is deprecated; set collection.type and "
             "call collection.save() instead",
