@@ -139,7 +139,21 @@ class CollectionData:
 
     @type.setter
     def type(self, type: str) -> None:
-        self._state.edits["type"] = validate_name(type, what="artifact type")
+        new_type = validate_name(type, what="artifact type")
+        if self._state.loaded:  # an unread collection is checked by save()
+            self._refuse_retype_of_links(new_type)
+        self._state.edits["type"] = new_type
+
+    def _refuse_retype_of_links(self, new_type: str) -> None:
+        """A collection of links (W&B's portfolio) takes its type from its sources: W&B
+        lets only a sequence change type, and so does asyncart (``ConfigError``, a
+        ``ValueError``)."""
+        if new_type != self._state.type and not self.is_sequence():
+            raise ConfigError(
+                f"collection {self._state.project}/{self._state.name} holds links (a "
+                "portfolio): only a collection of logged versions can change type; "
+                "change the type of the collections its links come from instead"
+            )
 
     @property
     def description(self) -> str | None:
@@ -168,9 +182,12 @@ class CollectionData:
         self._state.edits["tags"] = validate_tags(tags)
 
     def is_sequence(self) -> bool:
-        """True: every asyncart collection holds the versions logged to it (W&B's
-        sequence), so its type may change."""
-        return True
+        """True for a collection of logged versions (W&B's sequence), False for one of
+        links (W&B's portfolio: ``artifact.link`` / ``run.link_artifact`` made it). A
+        collection holds one kind or the other, never both; one whose versions are all
+        gone counts as a sequence."""
+        versions = self._loaded().versions or []
+        return not any(v.is_link for v in versions)
 
     @property
     def version_count(self) -> int:
@@ -240,6 +257,7 @@ class AsyncArtifactCollection(CollectionData, Generic[A]):
         Raises:
             InvalidNameError: an invalid tag (a ``ValueError``; nothing changes).
             ConflictError: the new name is another collection's.
+            ConfigError: a new type for a collection of links (W&B's portfolio).
             PermissionDenied: the key may not write the project.
         """
         state = self._state
@@ -247,6 +265,8 @@ class AsyncArtifactCollection(CollectionData, Generic[A]):
         if not state.loaded:
             await self.load()
         changes = state.changes()
+        if changes.type is not None:
+            self._refuse_retype_of_links(changes.type)
         if not (changes.changed_fields or changes.tags_add or changes.tags_remove):
             state.edits.clear()
             return
@@ -257,7 +277,8 @@ class AsyncArtifactCollection(CollectionData, Generic[A]):
 
     async def change_type(self, new_type: str) -> None:
         """Deprecated in W&B: set ``type`` and ``save()`` instead. Changes only the type,
-        at once (other edits wait for ``save()``)."""
+        at once (other edits wait for ``save()``); a collection of links refuses it
+        (``ConfigError``, as W&B's "needs to be a sequence")."""
         warnings.warn(
             "ArtifactCollection.change_type(type) is deprecated; set collection.type and "
             "call collection.save() instead",
@@ -266,6 +287,9 @@ class AsyncArtifactCollection(CollectionData, Generic[A]):
         )
         changes = CollectionChanges(type=validate_name(new_type, what="artifact type"))
         state = self._state
+        if not state.loaded:
+            await self.load()
+        self._refuse_retype_of_links(new_type)
         async with self._reader.client.use() as remote:
             info = await remote.update_collection(state.project, state.name, changes)
         state.loaded_from(info, None)

@@ -196,6 +196,22 @@ def test_ls_and_pull_latest(url: list[str], files: dict[str, bytes]) -> None:
     assert tree(Path("artifacts") / f"{NAME}:v1") == expected
 
 
+def test_artifact(url: list[str]) -> None:
+    """Mirrors test_artifact_cli.py::test_artifact (``wandb artifact put/ls/get``, both
+    stores) as ``asyncart push/ls/pull``: the project is ``-p`` (a name holds no ``/``);
+    the version, its size, and the default download root ``./artifacts/<name>:<version>``
+    are printed."""
+    Path("artifact.txt").write_text("My Artifact")
+    pushed = ok("push", "artifact.txt", "-n", "simple", "-t", "dataset", "-p", "test", *url)
+    assert pushed.startswith("test/simple:v0 created (11 B, 1 file")
+    assert ok("ls", "-p", "test", *url).startswith("simple\tdataset\t1 version\t")
+    version = ok("ls", "simple", "-p", "test", *url).split("\t")
+    assert version[:4] == ["v0", "latest", "11 B", "1 file"]
+    root = Path("artifacts", "simple:v0").absolute()
+    assert ok("pull", "test/simple:v0", *url).startswith(f"test/simple:v0 -> {root} (11 B")
+    assert (root / "artifact.txt").read_text() == "My Artifact"
+
+
 def test_ls_by_type(files: dict[str, bytes]) -> None:
     """``ls --type``: only the collections of that type; with NAME, NAME must be of it."""
     push([])

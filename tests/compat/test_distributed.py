@@ -87,9 +87,10 @@ def part(name: str, entry: str, text: str) -> asyncart.Artifact:
 
 
 def test_processes_of_one_job_write_one_version(store: str) -> None:
-    """Three processes upsert a file each (their runs share a group), a fourth finishes
-    with its own (both stores): one version, v0, holds all four files; each run logged
-    it; before the finish nothing is visible."""
+    """Mirrors test_object_references.py::test_distributed_artifact_simple (files for its
+    ``wandb.Image`` parts; both stores): three processes upsert a file each (their runs
+    share a group), a fourth finishes with its own: one version, v0, holds all four
+    files; each run logged it; before the finish nothing is visible."""
     texts = {f"shard-{r}.txt": f"rank {r} bytes" for r in range(1, 4)}
     upserted = ranks("upsert", "ddp-data", "job-7", texts)
     assert [r["state"] for r in upserted] == ["PENDING"] * 3

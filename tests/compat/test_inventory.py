@@ -23,7 +23,7 @@ OUR_TEST = re.compile(r"`(tests/[\w/]+\.py)(?:::([\w:]+))?`")
 SECTION = re.compile(r"^## `(?P<file>[^`]+)`$")
 SUMMARY = re.compile(r"^(\d+) tests: (\d+) ported, (\d+) set aside, (\d+) not yet\.$")
 TOTALS = re.compile(r"^\| (\d+) \| (\d+) \| (\d+) \| (\d+) \|$")
-STATUS = re.compile(r"^(ported|set aside|in progress \((run|links|CLI)\)|not yet \([^)]+\))$")
+STATUS = re.compile(r"^(ported|set aside|not yet \([^)]+\))$")
 
 
 def kind(status: str) -> str:

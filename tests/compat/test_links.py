@@ -226,6 +226,15 @@ def test_artifact_delete_on_linked_artifact(store: str) -> None:
     assert api.artifact_exists("asyncart/default/portfolio_name:v0") is False
 
 
+def test_artifact_manual_link() -> None:
+    """Mirrors test_artifact_public_api.py::test_artifact_manual_link: a version read
+    through ``Api().artifact`` links with no run; the link is the portfolio's v0."""
+    log("mnist")
+    linked = asyncart.Api().artifact("mnist:v0", type="dataset").link("portfolio_name")
+    assert (linked.name, linked.source_name) == ("portfolio_name:v0", "mnist:v0")
+    assert asyncart.Api().artifact("portfolio_name:latest").is_link is True
+
+
 def test_artifact_collection_aliases() -> None:
     """Mirrors test_wandb_artifacts.py::test_artifact_collection_aliases: each link has
     its own aliases; ``latest`` is on the collection's newest link."""

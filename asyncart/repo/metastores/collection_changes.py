@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from asyncart.core.models import CollectionChanges, CollectionInfo
-from asyncart.errors import ConflictError
+from asyncart.errors import ConfigError, ConflictError
 from asyncart.repo.metastores.lookups import (
     HAS_VERSIONS,
     _artifact,
@@ -86,7 +86,8 @@ async def update_collection(
     """
     coll = await _collection(conn, project, name)
     values: dict[str, object] = {"updated_at": now}
-    if changes.type is not None:
+    if changes.type is not None and changes.type != coll.type:
+        await _refuse_retype_of_links(conn, project, name, coll.id)
         values["type"] = changes.type
     if changes.set_description:
         values["description"] = changes.description
@@ -120,6 +121,23 @@ async def update_collection(
             insert_or_ignore(conn, collection_tags).values(collection_id=coll.id, tag=tag)
         )
     return (await collection_infos(conn, project, new_name))[0]
+
+
+async def _refuse_retype_of_links(
+    conn: AsyncConnection, project: str, name: str, collection_id: int
+) -> None:
+    """A collection of links (W&B's portfolio) has its sources' type; W&B changes the
+    type of sequences only."""
+    link = await conn.execute(
+        select(versions.c.id).where(
+            versions.c.collection_id == collection_id, versions.c.source_id.is_not(None)
+        )
+    )
+    if link.first() is not None:
+        raise ConfigError(
+            f"cannot change the type of {_artifact(project, name)}: it holds links (a "
+            "portfolio); only a collection of logged versions can change type"
+        )
 
 
 async def _take_name(conn: AsyncConnection, project_id: int, project: str, name: str) -> int:
