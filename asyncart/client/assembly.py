@@ -63,6 +63,13 @@ class _HoldBudget:
 _budget = _HoldBudget(HOLD_BUDGET)
 
 
+def _pinned_bytes(views: list[memoryview]) -> int:
+    """What keeping ``views`` holds in memory: the whole buffers they are views of (a
+    256 KiB region of a 4 MiB piece keeps all 4 MiB alive)."""
+    buffers = {id(v.obj): v.obj for v in views}
+    return sum(memoryview(b).nbytes for b in buffers.values())
+
+
 def _read_buffer() -> memoryview:
     """A page-aligned read-back buffer per worker thread (no allocation per region)."""
     buf = getattr(_local, "buf", None)
@@ -84,8 +91,8 @@ class PartFile:
     remaining: int = field(init=False)
     _hashed_upto: int = field(init=False, default=0)
     _verified: dict[int, int] = field(init=False, default_factory=dict)  # start -> end
-    # start -> (the region's bytes, whether they count against the hold budget)
-    _held: dict[int, tuple[list[memoryview], bool]] = field(init=False, default_factory=dict)
+    # start -> (the region's bytes, what they cost against the hold budget: 0 if nothing)
+    _held: dict[int, tuple[list[memoryview], int]] = field(init=False, default_factory=dict)
     _hasher: blake3.blake3 | None = field(init=False, default=None)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
     _hashing: bool = field(init=False, default=False)  # a thread is reading back and hashing
@@ -186,9 +193,9 @@ class PartFile:
             self._verified[offset] = offset + size
             if data is not None:
                 if offset == self._hashed_upto and not self._hashing:
-                    self._held[offset] = (data, False)  # hashed at once, by this thread
-                elif _budget.take(size):
-                    self._held[offset] = (data, True)
+                    self._held[offset] = (data, 0)  # hashed at once, by this thread
+                elif _budget.take(cost := _pinned_bytes(data)):
+                    self._held[offset] = (data, cost)
             if self._hashing:
                 return False
             self._hashing = True
@@ -225,9 +232,8 @@ class PartFile:
         held = self._held.pop(start, None)
         if held is None:
             return start, end, None
-        data, budgeted = held
-        if budgeted:
-            _budget.give_back(end - start)
+        data, cost = held
+        _budget.give_back(cost)
         return start, end, data
 
     def _hash_region(self, start: int, end: int) -> None:
@@ -261,9 +267,8 @@ class PartFile:
         """Drop the bytes kept for hashing (a pull that stops before the file is whole)."""
         with self._lock:
             held, self._held = self._held, {}
-            for start, (_, budgeted) in held.items():
-                if budgeted:
-                    _budget.give_back(self._verified[start] - start)
+            for _, cost in held.values():
+                _budget.give_back(cost)
 
     def finalize(self) -> None:
         """Check the digest of the whole file, then rename it into place.
