@@ -69,8 +69,12 @@ def _wait_for(what: str, condition: Callable[[], bool], procs: list[subprocess.P
     """Poll ``condition`` until it holds; fail (with the processes' state) past the deadline."""
     deadline = time.monotonic() + DEADLINE
     while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting until {what}; exit codes {[p.poll() for p in procs]}")
+        codes = [p.poll() for p in procs]
+        failed = any(code not in (None, 0) for code in codes)
+        if failed or time.monotonic() > deadline:
+            why = "a process failed" if failed else "timed out"
+            errors = "".join(f"\n--- {e}:\n{e.read_text()}" for e in sorted(Path().glob("*.err")))
+            pytest.fail(f"{why} waiting until {what}; exit codes {codes}{errors}")
         time.sleep(0.01)
 
 
