@@ -14,152 +14,31 @@ reveal chunks of a project the caller may not read.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import pytest
 
-from asyncart.core.manifest import Manifest, ManifestEntry
-from asyncart.core.protocol import path as route
 from asyncart.repo.access import Role
-from asyncart.repo.accounts import AccountStore
-from tests.support.accounts import users_with_keys
-from tests.support.live_server import LiveServer, live_server
-from tests.support.packs import h, pack_body, ref_of
-
-PROJECT = {"own": "proj-a", "other": "proj-b"}
-CALLERS = ("anonymous", "no-grant", "read", "write", "admin")
-RANK = {"no-grant": 0, "read": Role.READ, "write": Role.WRITE, "admin": Role.ADMIN}
-
-
-@dataclass
-class Seeded:
-    """What one project holds."""
-
-    chunk: bytes
-    run_id: str
-    location: tuple[str, int, int] = ("", 0, 0)
-    client_run_id: str = ""  # the id its creator sent
-
-
-@dataclass
-class World:
-    server: LiveServer
-    keys: dict[str, str]  # caller -> API key ("anonymous" has none)
-    owner: dict[str, str]  # "own"/"other" -> the key of that project's admin
-    seeded: dict[str, Seeded] = field(default_factory=dict)
-    counter: list[int] = field(default_factory=lambda: [0])
-
-    def fresh(self, stem: str) -> str:
-        self.counter[0] += 1
-        return f"{stem}-{self.counter[0]}"
-
-
-async def call(
-    world: World,
-    caller: str | None,
-    method: str,
-    path: str,
-    *,
-    json: Any = None,
-    data: bytes | None = None,
-    headers: dict[str, str] | None = None,
-) -> tuple[int, Any, dict[str, str]]:
-    """One request as ``caller`` (a caller name, or a raw key); (status, body, headers)."""
-    sent = dict(headers or {})
-    key = world.keys.get(caller or "", caller if caller and caller.startswith("acart_") else None)
-    if key:
-        sent["Authorization"] = f"Bearer {key}"
-    async with (
-        aiohttp.ClientSession() as http,
-        http.request(method, world.server.url + path, json=json, data=data, headers=sent) as resp,
-    ):
-        raw = await resp.read()
-        body: Any = raw
-        if resp.content_type == "application/json":
-            body = await resp.json()
-        return resp.status, body, dict(resp.headers)
-
-
-def manifest_json(chunk: bytes, path: str = "data.bin") -> dict[str, Any]:
-    entry = ManifestEntry.for_file(path, len(chunk), h(chunk), [ref_of(chunk)])
-    return Manifest((entry,)).to_json()
-
-
-async def seed(world: World, where: str) -> None:
-    """Give a project an uploaded chunk, artifact ``data`` (alias ``best``) and a run."""
-    project, owner = PROJECT[where], world.owner[where]
-    chunk = os.urandom(3000)
-    _, body = pack_body([chunk])
-    status, _, _ = await call(world, owner, "POST", "/v1/packs", data=body)
-    assert status == 201
-    client_id = os.urandom(6).hex()
-    status, run, _ = await call(
-        world,
-        owner,
-        "POST",
-        "/v1/runs",
-        json={"project": project, "job_type": "train", "id": client_id},
-    )
-    assert status == 201
-    run_id = run["id"]
-    status, _, _ = await call(
-        world,
-        owner,
-        "POST",
-        route("/v1/projects/{project}/artifacts/{name}/versions", project=project, name="data"),
-        json={
-            "type": "dataset",
-            "manifest": manifest_json(chunk),
-            "aliases": ["best"],
-            "run_id": run_id,
-        },
-    )
-    assert status == 201
-    status, _, _ = await call(
-        world,
-        owner,
-        "POST",
-        f"/v1/runs/{run_id}/inputs",
-        json={"project": project, "name": "data", "ref": "best"},
-    )
-    assert status == 200
-    status, located, _ = await call(
-        world, owner, "POST", "/v1/chunks/locate", json={"hashes": [h(chunk)]}
-    )
-    assert status == 200
-    world.seeded[where] = Seeded(
-        chunk, run_id, tuple(located["locations"][h(chunk)]), client_run_id=client_id
-    )
+from tests.support.packs import h, pack_body
+from tests.support.permission_world import (
+    CALLERS,
+    PROJECT,
+    RANK,
+    World,
+    art_path,
+    call,
+    manifest_json,
+    seeded_world,
+    victim,
+)
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    root = tmp_path_factory.mktemp("perm") / "store"
-    root.mkdir()
-    grants = {
-        "no-grant": [],
-        "read": [("proj-a", Role.READ)],
-        "write": [("proj-a", Role.WRITE)],
-        "admin": [("proj-a", Role.ADMIN)],
-        "owner-b": [("proj-b", Role.ADMIN)],
-        "bridge": [("proj-a", Role.WRITE), ("proj-b", Role.READ)],
-    }
-    keys = asyncio.run(users_with_keys(root, grants))
-    with live_server(root) as server:
-        w = World(server, keys, owner={"own": keys["admin"], "other": keys["owner-b"]})
-
-        async def seed_both() -> None:
-            await seed(w, "own")
-            await seed(w, "other")
-
-        asyncio.run(seed_both())
-        yield w
+    yield from seeded_world(tmp_path_factory)
 
 
 # -- the operations ------------------------------------------------------------------
@@ -174,25 +53,6 @@ class Op:
     ok: int
     send: Callable[[World, str, str], Awaitable[tuple[int, Any, dict[str, str]]]]
     per_project: bool = True
-
-
-def _art(project: str, name: str = "data", tail: str = "") -> str:
-    base = route("/v1/projects/{project}/artifacts/{name}", project=project, name=name)
-    return base + tail
-
-
-async def _victim(world: World, where: str) -> str:
-    """A fresh artifact in the project (made by its admin) for a deletion to remove."""
-    name = world.fresh("victim")
-    status, _, _ = await call(
-        world,
-        world.owner[where],
-        "POST",
-        _art(PROJECT[where], name, "/versions"),
-        json={"type": "dataset", "manifest": manifest_json(world.seeded[where].chunk)},
-    )
-    assert status == 201
-    return name
 
 
 async def op_missing(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
@@ -240,7 +100,7 @@ async def op_commit(w: World, who: str, where: str) -> tuple[int, Any, dict[str,
         w,
         who,
         "POST",
-        _art(PROJECT[where], w.fresh("copy"), "/versions"),
+        art_path(PROJECT[where], w.fresh("copy"), "/versions"),
         json={"type": "dataset", "manifest": manifest_json(w.seeded[where].chunk)},
     )
 
@@ -250,7 +110,7 @@ async def op_upsert_pending(w: World, who: str, where: str) -> tuple[int, Any, d
         w,
         who,
         "POST",
-        _art(PROJECT[where], w.fresh("ddp"), "/pending?distributed_id=job-1"),
+        art_path(PROJECT[where], w.fresh("ddp"), "/pending?distributed_id=job-1"),
         json={"type": "dataset", "manifest": manifest_json(w.seeded[where].chunk)},
     )
 
@@ -260,44 +120,48 @@ async def op_finish_pending(w: World, who: str, where: str) -> tuple[int, Any, d
         w,
         who,
         "POST",
-        _art(PROJECT[where], w.fresh("ddp"), "/pending/finish?distributed_id=job-1"),
+        art_path(PROJECT[where], w.fresh("ddp"), "/pending/finish?distributed_id=job-1"),
         json={"type": "dataset", "manifest": manifest_json(w.seeded[where].chunk)},
     )
 
 
 async def op_delete_version(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
-    name = await _victim(w, where)
-    return await call(w, who, "DELETE", _art(PROJECT[where], name, "/versions/v0"))
+    name = await victim(w, where)
+    return await call(w, who, "DELETE", art_path(PROJECT[where], name, "/versions/v0"))
 
 
 async def op_delete_artifact(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
-    name = await _victim(w, where)
-    return await call(w, who, "DELETE", _art(PROJECT[where], name))
+    name = await victim(w, where)
+    return await call(w, who, "DELETE", art_path(PROJECT[where], name))
 
 
 async def op_update_version(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
     return await call(
-        w, who, "PATCH", _art(PROJECT[where], "data", "/versions/v0"), json={"tags_add": ["seen"]}
+        w,
+        who,
+        "PATCH",
+        art_path(PROJECT[where], "data", "/versions/v0"),
+        json={"tags_add": ["seen"]},
     )
 
 
 async def op_update_collection(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
     """A fresh artifact (made by the project's admin) renamed, described and tagged."""
-    name = await _victim(w, where)
+    name = await victim(w, where)
     body = {"name": f"{name}-renamed", "description": "seen", "tags_add": ["seen"]}
-    return await call(w, who, "PATCH", _art(PROJECT[where], name), json=body)
+    return await call(w, who, "PATCH", art_path(PROJECT[where], name), json=body)
 
 
 async def op_set_alias(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
     alias = w.fresh("pinned")
     return await call(
-        w, who, "PUT", _art(PROJECT[where], "data", f"/aliases/{alias}"), json={"version": "v0"}
+        w, who, "PUT", art_path(PROJECT[where], "data", f"/aliases/{alias}"), json={"version": "v0"}
     )
 
 
 async def op_remove_alias(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
     """An alias made by the project's admin, removed by the caller."""
-    path = _art(PROJECT[where], "data", f"/aliases/{w.fresh('doomed')}")
+    path = art_path(PROJECT[where], "data", f"/aliases/{w.fresh('doomed')}")
     status, _, _ = await call(w, w.owner[where], "PUT", path, json={"version": "v0"})
     assert status == 200
     return await call(w, who, "DELETE", path)
@@ -477,158 +341,3 @@ async def test_lineage_and_run_lists_leave_out_hidden_projects(world: World) -> 
     assert both in {r["id"] for r in body["runs"]}
     status, body, _ = await call(world, world.owner["other"], "GET", consumers)
     assert status == 200 and {r["project"] for r in body["runs"]} == {"proj-b"}
-
-
-# -- existence oracles: ids of another project's things ---------------------------------------
-
-
-def _reply_shape(reply: tuple[int, Any, dict[str, str]], *ids: str) -> tuple[int, Any]:
-    """Status and body with the given ids (and run fields that always differ) masked."""
-    status, body, _ = reply
-    if isinstance(body, dict):  # fresh per answer: a run's id and start, a request id
-        body = {k: v for k, v in body.items() if k not in ("id", "started_at", "request_id")}
-    text = repr(body)
-    for i in ids:
-        text = text.replace(i, "X")
-    return status, text
-
-
-@pytest.mark.parametrize("who", ["write", "admin", "bridge"])
-@pytest.mark.parametrize("taken", ["client id", "run id"])
-async def test_creating_a_run_with_another_projects_run_id_reveals_nothing(
-    world: World, who: str, taken: str
-) -> None:
-    """A run id used in proj-b, sent as the id of a new proj-a run, answers exactly like an
-    id nobody used: 201, a run of the caller's project; proj-b's run is untouched."""
-    other = world.seeded["other"]
-    foreign = other.client_run_id if taken == "client id" else other.run_id
-    fresh = os.urandom(6).hex() if taken == "client id" else os.urandom(12).hex()
-    body = {"project": "proj-a", "job_type": "train", "name": None, "config": {}}
-    clash = await call(world, who, "POST", "/v1/runs", json={**body, "id": foreign})
-    unused = await call(world, who, "POST", "/v1/runs", json={**body, "id": fresh})
-    assert clash[0] == unused[0] == 201, (clash, unused)
-    assert _reply_shape(clash, foreign) == _reply_shape(unused, fresh)
-    assert clash[1]["project"] == "proj-a" and clash[1]["id"] != other.run_id
-    again = await call(world, who, "POST", "/v1/runs", json={**body, "id": foreign})
-    assert again[0] == 201 and again[1]["id"] == clash[1]["id"]  # a retry finds the same run
-    status, run_b, _ = await call(world, world.owner["other"], "GET", f"/v1/runs/{other.run_id}")
-    assert status == 200 and run_b["project"] == "proj-b" and run_b["job_type"] == "train"
-
-
-async def test_a_same_project_id_conflict_stays_visible(world: World) -> None:
-    client_id = os.urandom(6).hex()
-    body = {"project": "proj-a", "job_type": "train", "id": client_id}
-    first = await call(world, "write", "POST", "/v1/runs", json=body)
-    clash = await call(world, "write", "POST", "/v1/runs", json={**body, "job_type": "other"})
-    assert (first[0], clash[0]) == (201, 409)
-
-
-@pytest.mark.parametrize("who", ["write", "admin"])
-async def test_foreign_run_ids_answer_like_missing_ones_everywhere(world: World, who: str) -> None:
-    """Every route taking a run id, with proj-b's run and with an id nobody used."""
-    foreign, absent = world.seeded["other"].run_id, "0123456789ab"
-    commit = {"type": "dataset", "manifest": manifest_json(world.seeded["own"].chunk)}
-    for method, tail, payload in [
-        ("GET", "", None),
-        ("POST", "/finish", {"status": "finished"}),
-        ("POST", "/inputs", {"project": "proj-a", "name": "data", "ref": "best"}),
-        ("GET", "/inputs", None),
-        ("GET", "/outputs", None),
-    ]:
-        hidden = await call(world, who, method, f"/v1/runs/{foreign}{tail}", json=payload)
-        missing = await call(world, who, method, f"/v1/runs/{absent}{tail}", json=payload)
-        assert hidden[0] == missing[0] == 404, (tail, hidden, missing)
-        assert _reply_shape(hidden, foreign) == _reply_shape(missing, absent)
-    name = world.fresh("from-foreign-run")
-    versions = _art("proj-a", name, "/versions")
-    hidden = await call(world, who, "POST", versions, json={**commit, "run_id": foreign})
-    missing = await call(world, who, "POST", versions, json={**commit, "run_id": absent})
-    assert hidden[0] == missing[0] == 404, (hidden, missing)
-    assert _reply_shape(hidden, foreign) == _reply_shape(missing, absent)
-
-
-async def test_audit_log_records_who_did_what(world: World) -> None:
-    name = await _victim(world, "own")
-    await call(world, "read", "GET", _art("proj-a", name, "/versions/v0/manifest"))
-    status, _, _ = await call(world, "admin", "DELETE", _art("proj-a", name))
-    assert status == 200
-    status, body, _ = await call(world, "admin", "GET", "/v1/projects/proj-a/audit?limit=1000")
-    assert status == 200
-    mine = [e for e in body["events"] if e["artifact"] == name]
-    assert [(e["action"], e["user"]) for e in mine] == [
-        ("delete", "admin"),
-        ("pull", "read"),
-        ("push", "admin"),
-    ]
-    assert all(e["project"] == "proj-a" for e in body["events"])
-    assert mine[2]["version"] == "v0" and mine[2]["detail"]["aliases"] == ["latest"]
-    assert mine[0]["request_id"]
-    # Paging: the events before the newest one.
-    newest = body["events"][0]["id"]
-    status, page, _ = await call(
-        world, "admin", "GET", f"/v1/projects/proj-a/audit?limit=2&before={newest}"
-    )
-    ids = [e["id"] for e in page["events"]]
-    assert status == 200 and len(ids) == 2 and newest > ids[0] > ids[1]
-    status, bad, _ = await call(world, "admin", "GET", "/v1/projects/proj-a/audit?limit=0")
-    assert status == 400 and "limit" in bad["message"]
-
-
-async def test_audit_log_records_collection_changes_and_deletions(world: World) -> None:
-    """A collection's rename, retype, description and tags are audited as ``update`` (under
-    the name it had); its deletion as ``delete``, naming the versions and aliases it took."""
-    name = await _victim(world, "own")
-    status, _, _ = await call(
-        world, "admin", "PUT", _art("proj-a", name, "/aliases/keep"), json={"version": "v0"}
-    )
-    assert status == 200
-    renamed = f"{name}-renamed"
-    body = {"name": renamed, "type": "model", "description": "d", "tags_add": ["t1"]}
-    status, answer, _ = await call(world, "write", "PATCH", _art("proj-a", name), json=body)
-    assert status == 200
-    assert (answer["name"], answer["type"], answer["description"], answer["tags"]) == (
-        renamed,
-        "model",
-        "d",
-        ["t1"],
-    )
-    status, _, _ = await call(world, "write", "DELETE", _art("proj-a", renamed))
-    assert status == 403  # deleting needs admin, as deleting a version does
-    status, _, _ = await call(
-        world, "admin", "DELETE", _art("proj-a", renamed) + "?delete_aliases=true"
-    )
-    assert status == 200
-    status, events, _ = await call(world, "admin", "GET", "/v1/projects/proj-a/audit?limit=1000")
-    assert status == 200
-    update = next(e for e in events["events"] if e["artifact"] == name and e["action"] == "update")
-    assert update["user"] == "write" and update["version"] is None
-    detail = update["detail"]
-    assert (detail["changed"], detail["new_name"], detail["new_type"]) == (
-        ["name", "type", "description"],
-        renamed,
-        "model",
-    )
-    assert (detail["tags_added"], detail["tags_removed"]) == (["t1"], [])
-    deleted = next(e for e in events["events"] if e["artifact"] == renamed)
-    assert (deleted["action"], deleted["user"]) == ("delete", "admin")
-    assert deleted["detail"] == {"versions": ["v0"], "aliases": ["keep", "latest"]}
-
-
-async def test_a_revoked_grant_takes_effect_on_the_next_request(tmp_path: Path) -> None:
-    root = tmp_path / "store"
-    root.mkdir()
-    accounts = await AccountStore.open_dir(root)
-    try:
-        await accounts.create_user("eve")
-        await accounts.grant("eve", "p", Role.READ)
-        _, key = await accounts.create_key("eve")
-        with live_server(root) as server:
-            w = World(server, {"eve": key}, owner={})
-            assert (await call(w, "eve", "GET", "/v1/projects/p/artifacts"))[0] == 200
-            await accounts.revoke_grant("eve", "p")
-            assert (await call(w, "eve", "GET", "/v1/projects/p/artifacts"))[0] == 404
-            await accounts.grant("eve", "*", Role.READ)
-            assert (await call(w, "eve", "GET", "/v1/projects/p/artifacts"))[0] == 200
-            assert (await call(w, "eve", "GET", "/v1/projects/other/artifacts"))[0] == 200
-    finally:
-        await accounts.close()
