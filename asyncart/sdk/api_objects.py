@@ -23,6 +23,7 @@ from asyncart.sdk.collections import (
     collections_of,
 )
 from asyncart.sdk.run_fields import RunFields
+from asyncart.sdk.run_records import log_stored, use_stored
 
 A = TypeVar("A", bound=BaseArtifact)
 
@@ -135,7 +136,8 @@ class RunData(RunFields):
 
 
 class AsyncApiRun(RunData, Generic[A]):
-    """A run as ``asyncart.aio.Api().run(path)`` reads it: what it logged and used."""
+    """A run as ``asyncart.aio.Api().run(path)`` reads it: what it logged and used; stored
+    versions may still be recorded as its inputs and outputs (``run_records.py``)."""
 
     def __init__(self, reader: Reader[A], info: RunInfo) -> None:
         super().__init__(info)
@@ -155,6 +157,27 @@ class AsyncApiRun(RunData, Generic[A]):
             versions = await remote.run_inputs(self.id)
         return await artifacts_of(self._reader, versions)
 
+    async def use_artifact(self, artifact: A) -> A:
+        """Record the stored version ``artifact`` (from ``Api().artifact(name)``) as an
+        input of this run, finished or not; returns it.
+
+        Raises:
+            ConfigError: a draft, or a name rather than an artifact.
+        """
+        return await use_stored(self._reader.client, self.info, artifact)
+
+    async def log_artifact(
+        self, artifact: A, aliases: list[str] | None = None, tags: list[str] | None = None
+    ) -> A:
+        """Record the stored version ``artifact`` as an output of this run, in the run's
+        project (never ``ASYNCART_PROJECT``'s): moves ``latest`` and ``aliases`` onto it,
+        gives it ``tags``; returns it as it is now.
+
+        Raises:
+            ConfigError: a draft, a name, or a version of another project.
+        """
+        return await log_stored(self._reader.client, self.info, artifact, aliases, tags)
+
 
 class ApiRun(RunData):
     """A run as ``asyncart.Api().run(path)`` reads it (sync face of :class:`AsyncApiRun`)."""
@@ -168,3 +191,13 @@ class ApiRun(RunData):
 
     def used_artifacts(self, per_page: int = 100) -> list[Any]:
         return portal.call(self._async.used_artifacts, per_page)
+
+    def use_artifact(self, artifact: Any) -> Any:
+        """Record a stored version as this run's input (see :meth:`AsyncApiRun.use_artifact`)."""
+        return portal.call(self._async.use_artifact, artifact)
+
+    def log_artifact(
+        self, artifact: Any, aliases: list[str] | None = None, tags: list[str] | None = None
+    ) -> Any:
+        """Record a stored version as this run's output (see :meth:`AsyncApiRun.log_artifact`)."""
+        return portal.call(self._async.log_artifact, artifact, aliases, tags)

@@ -10,6 +10,7 @@ portal in one line.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any, cast
 
@@ -41,6 +42,7 @@ from asyncart.sdk.draft import (
 )
 from asyncart.sdk.entry import ArtifactEntry, ArtifactManifest, AsyncArtifactEntry
 from asyncart.sdk.identity import ArtifactIdentity
+from asyncart.sdk.incremental import latest_entries
 from asyncart.sdk.linking import ArtifactLinking
 from asyncart.sdk.metadata import normalize_metadata
 from asyncart.sdk.pending import PendingUpload, settled
@@ -60,7 +62,10 @@ class BaseArtifact(
         type: str,
         description: str | None = None,
         metadata: dict[str, Any] | None = None,
+        incremental: bool = False,
     ) -> None:
+        if not isinstance(incremental, bool):
+            raise ConfigError(f"incremental must be True or False, got {incremental!r}")
         self._base_name = validate_name(name)
         self.type = validate_name(type, what="artifact type")
         self._init_changes(description, metadata)
@@ -72,6 +77,7 @@ class BaseArtifact(
         self._deleted = False
         self._pending: PendingUpload | None = None
         self._last_transfer: TransferStats | None = None
+        self._incremental = incremental
         #: W&B's ``distributed_id``: set by ``run.upsert_artifact`` / ``finish_artifact``.
         self.distributed_id: str | None = None
         #: After ``run.upsert_artifact``: the distributed version pending, as stored then.
@@ -88,6 +94,12 @@ class BaseArtifact(
     @last_transfer.setter
     def last_transfer(self, stats: TransferStats | None) -> None:
         self._last_transfer = stats
+
+    @property
+    def incremental(self) -> bool:
+        """W&B's incremental artifact: logging it makes a version of the collection's
+        ``latest`` entries plus the ones added here (``incremental.py``)."""
+        return self._incremental
 
     @property
     def is_logging(self) -> bool:
@@ -160,12 +172,16 @@ class BaseArtifact(
         """Upload what the store lacks and commit the version (or find the existing one);
         then give it ``tags`` and a ttl set on the draft (one update after the commit).
 
-        ``background``: the caller goes on meanwhile (see ``Client.publish``).
+        ``background``: the caller goes on meanwhile (see ``Client.publish``). An
+        incremental artifact keeps the entries of ``latest`` it does not replace.
         """
         after_commit = self._log_changes(tags or [])
         pub = self._publication(project, run_id, aliases)
         stats = TransferStats()
         async with client.use() as remote:
+            if self._incremental:
+                base = await latest_entries(remote, project, pub.name, self._draft.entries)
+                pub = dataclasses.replace(pub, kept=pub.kept + base)
             info, manifest = await client.publish(
                 remote, pub, stats, progress, background=background
             )
