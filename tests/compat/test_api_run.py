@@ -9,10 +9,16 @@ Each test names the W&B test it mirrors (W&B raises ``CommError`` wrapping the
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import pytest
 
 import asyncart
 from asyncart import aio
+from asyncart.repo.access import Role
+from tests.support.accounts import users_with_keys
+from tests.support.live_server import live_server
 
 
 def mnist_versions(project: str = "default") -> str:
@@ -108,6 +114,7 @@ def test_public_run_logs_a_stored_version_with_aliases_and_tags(store: str) -> N
     assert (again.version, again.tags) == ("v0", ["golden"])
     assert [a.version for a in api.run(second).logged_artifacts()] == ["v0"]
     assert [a.version for a in api.artifact_versions("dataset", "mnist")] == ["v0", "v1"]
+    assert api.artifact("mnist:latest").version == "v0"  # asyncart's latest: last logged
     assert again.logged_by() is not None and again.logged_by().id == first  # type: ignore[union-attr]
 
 
@@ -157,3 +164,33 @@ async def test_public_run_on_the_async_face(store: str) -> None:
         assert "seen" in stored.aliases
         with pytest.raises(asyncart.ConfigError, match="draft"):
             await run.log_artifact(aio.Artifact("draft", type="dataset"))
+
+
+def test_public_run_records_need_write_on_the_run_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recording through a run read with Api().run() asks what a live run's records ask:
+    write on the run's project (a reader is refused and nothing is recorded)."""
+    root = tmp_path / "keyed-store"
+    root.mkdir()
+    grants = {"writer": [("proj-a", Role.WRITE)], "reader": [("proj-a", Role.READ)]}
+    keys = asyncio.run(users_with_keys(root, grants))
+    with live_server(root) as server:
+        monkeypatch.setenv("ASYNCART_URL", server.url)
+        monkeypatch.setenv("ASYNCART_API_KEY", keys["writer"])
+        mnist_versions("proj-a")
+        second = finished_run(project="proj-a")
+        monkeypatch.setenv("ASYNCART_API_KEY", keys["reader"])
+        api = asyncart.Api()
+        art = api.artifact("proj-a/mnist:v0")
+        run = api.run(f"proj-a/{second}")
+        with pytest.raises(PermissionError):
+            run.log_artifact(art)
+        with pytest.raises(PermissionError):
+            run.use_artifact(art)
+        assert (run.logged_artifacts(), run.used_artifacts()) == ([], [])
+        monkeypatch.setenv("ASYNCART_API_KEY", keys["writer"])
+        api = asyncart.Api()
+        run = api.run(f"proj-a/{second}")
+        run.log_artifact(api.artifact("proj-a/mnist:v0"))
+        assert [a.version for a in run.logged_artifacts()] == ["v0"]
