@@ -167,7 +167,10 @@ class AsyncApiRun(RunData, Generic[A]):
         return await use_stored(self._reader.client, self.info, artifact)
 
     async def log_artifact(
-        self, artifact: A, aliases: list[str] | None = None, tags: list[str] | None = None
+        self,
+        artifact: A,
+        aliases: list[str] | str | None = None,
+        tags: list[str] | str | None = None,
     ) -> A:
         """Record the stored version ``artifact`` as an output of this run, in the run's
         project (never ``ASYNCART_PROJECT``'s): moves ``latest`` and ``aliases`` onto it,
@@ -197,7 +200,10 @@ class ApiRun(RunData):
         return portal.call(self._async.use_artifact, artifact)
 
     def log_artifact(
-        self, artifact: Any, aliases: list[str] | None = None, tags: list[str] | None = None
+        self,
+        artifact: Any,
+        aliases: list[str] | str | None = None,
+        tags: list[str] | str | None = None,
     ) -> Any:
         """Record a stored version as this run's output (see :meth:`AsyncApiRun.log_artifact`)."""
         return portal.call(self._async.log_artifact, artifact, aliases, tags)

@@ -59,8 +59,8 @@ async def log_stored(
     client: Client,
     run: RunInfo,
     artifact: A,
-    aliases: list[str] | None,
-    tags: list[str] | None,
+    aliases: list[str] | str | None,
+    tags: list[str] | str | None,
 ) -> A:
     """Record the stored version ``artifact`` as an output of ``run`` in the run's project,
     moving ``latest`` and ``aliases`` onto it and giving it ``tags``; returns it, bound to
@@ -78,7 +78,8 @@ async def log_stored(
             f"{source.project}/{source.name}:{source.version} of another project; "
             f"log it from a run of project {source.project!r}"
         )
-    alias_list = tuple(validate_alias(a) for a in (aliases or []))
+    names = [aliases] if isinstance(aliases, str) else (aliases or [])  # one alias, as W&B's
+    alias_list = tuple(validate_alias(a) for a in names)
     tag_list = tuple(validate_tags(tags or []))
     request = CommitRequest(
         project=run.project,

@@ -145,7 +145,7 @@ def test_public_run_refuses_bad_aliases_and_tags() -> None:
     assert api.run(second).logged_artifacts() == []
 
 
-async def test_public_run_on_the_async_face(store: str) -> None:
+async def test_public_run_on_the_async_face() -> None:
     """The same calls through asyncart.aio: one core, awaited."""
     async with await aio.init(job_type="first_run") as first:
         art = aio.Artifact("mnist", type="dataset")
@@ -162,6 +162,7 @@ async def test_public_run_on_the_async_face(store: str) -> None:
         assert [a.version for a in await run.used_artifacts()] == ["v0"]
         assert [a.version for a in await run.logged_artifacts()] == ["v0"]
         assert "seen" in stored.aliases
+        assert "once" in (await run.log_artifact(stored, aliases="once")).aliases  # one alias
         with pytest.raises(asyncart.ConfigError, match="draft"):
             await run.log_artifact(aio.Artifact("draft", type="dataset"))
 

@@ -66,9 +66,10 @@ def test_incremental_moves_only_the_added_bytes(store: str) -> None:
     assert entry_names("inc:v0") == {"big.bin"}
 
 
-def test_first_incremental_version_holds_its_own_entries() -> None:
+def test_first_incremental_version_holds_its_own_entries(store: str) -> None:
     """W&B's first incremental version of a collection (no base version): its entries
-    alone; likewise after every version was deleted."""
+    alone; likewise after every version was deleted (both stores: "no latest" crosses
+    the wire as a not-found answer)."""
     Path("a.txt").write_text("a")
     first = asyncart.Artifact("fresh", "dataset", incremental=True)
     first.add_file("a.txt")
@@ -141,3 +142,21 @@ async def test_incremental_on_the_async_face() -> None:
     async with aio.Api() as api:
         latest = await api.artifact("async-inc:latest")
         assert set(latest.manifest.entries) == {"one.txt", "two.txt"}
+
+
+def test_incremental_log_through_the_push_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A background log handed to the push worker process keeps ``latest``'s entries too
+    (they travel with the publication; the worker sends only the added file)."""
+    monkeypatch.setenv("ASYNCART_PUSH_WORKER", "always")
+    Path("first.bin").write_bytes(os.urandom(200_000))
+    Path("second.bin").write_bytes(os.urandom(200_000))
+    with asyncart.init(job_type="worker") as run:
+        base = asyncart.Artifact("via-worker", "dataset")
+        base.add_file("first.bin")
+        run.log_artifact(base).wait()
+        more = asyncart.Artifact("via-worker", "dataset", incremental=True)
+        more.add_file("second.bin")
+        run.log_artifact(more).wait()
+        stats = more.last_transfer
+        assert stats is not None and 0 < stats.bytes_uploaded < 250_000
+    assert entry_names("via-worker:latest") == {"first.bin", "second.bin"}
