@@ -95,9 +95,7 @@ def parse_artifact_uri(text: str) -> ArtifactUri:
             )
         return ArtifactUri(text, base_url, version_id=parts[1])
     if len(parts) != 3:
-        raise ConfigError(
-            f"artifact URI {text!r} has {len(parts)} path part(s), not 3; {_FORMS}"
-        )
+        raise ConfigError(f"artifact URI {text!r} has {len(parts)} path part(s), not 3; {_FORMS}")
     try:
         ref = parse_artifact_ref(rest)
     except ConfigError as exc:

@@ -245,9 +245,7 @@ def test_artifact_string_run_config_update(store: str, sample_data: asyncart.Art
 # -- artifact URIs by id ----------------------------------------------------------------
 
 
-def test_artifact_string_digest_run_config_init(
-    store: str, sample_data: asyncart.Artifact
-) -> None:
+def test_artifact_string_digest_run_config_init(store: str, sample_data: asyncart.Artifact) -> None:
     """Mirrors test_wandb_run_artifacts.py::test_artifact_string_digest_run_config_init
     (both stores): ``wandb-artifact://_id/<artifact.id>`` in ``init(config=)``."""
     config = {"dataset": f"wandb-artifact://_id/{sample_data.id}"}
