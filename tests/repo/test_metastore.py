@@ -225,7 +225,7 @@ async def test_version_by_id(meta: MetaStore) -> None:
     assert (in_q.project, in_q.index) == ("q", 0)
     with pytest.raises(VersionNotFound):  # a project not among those asked about
         await meta.version_by_id(version_id_for("p", "bike dataset", 0), among={"q"})
-    with pytest.raises(VersionNotFound, match="0{24}"):
+    with pytest.raises(VersionNotFound, match=r"0{24}"):
         await meta.version_by_id("0" * 24)
 
 
