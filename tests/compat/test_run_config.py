@@ -17,6 +17,8 @@ import json
 import os
 import urllib.error
 import urllib.request
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +28,31 @@ import asyncart
 from asyncart import aio
 from asyncart.errors import ConfigError, ConflictError, VersionNotFound
 from asyncart.sdk import portal
-from tests.support.live_server import LiveServer
+from tests.support.live_server import LiveServer, live_server
 
-PROJECT = "default"
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server for the module's server cases (each test writes a project of its own)."""
+    with live_server(tmp_path_factory.mktemp("config") / "store") as srv:
+        yield srv
+
+
+@pytest.fixture(params=["embedded", "server"])
+def store(
+    request: pytest.FixtureRequest, shared_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """conftest's ``store``, but the server is the module's: a fresh project per test
+    (``ASYNCART_PROJECT``) keeps the tests apart, and saves a server start each."""
+    monkeypatch.setenv("ASYNCART_PROJECT", f"p{uuid.uuid4().hex[:12]}")
+    if request.param == "server":
+        monkeypatch.setenv("ASYNCART_URL", shared_server.url)
+    return str(request.param)
+
+
+def project() -> str:
+    """The project the test's runs write (the settings' default project)."""
+    return os.environ.get("ASYNCART_PROJECT", "default")
 
 
 @pytest.fixture
@@ -56,7 +80,7 @@ def reference(artifact: asyncart.Artifact) -> dict[str, Any]:
 
 
 def stored_config(run_id: str) -> dict[str, Any]:
-    return asyncart.Api().run(f"{PROJECT}/{run_id}").config
+    return asyncart.Api().run(f"{project()}/{run_id}").config
 
 
 def used_ids(run_id: str) -> set[str]:
@@ -105,7 +129,7 @@ def test_artifacts_in_config(store: str, sample_data: asyncart.Artifact) -> None
         with pytest.raises(ValueError, match="top-level values"):
             run.config.update({"one_nest": {"two_nest": artifact}})
         with pytest.raises(ValueError, match="top-level values"):
-            run.config.update({"listed": [f"asyncart-artifact://{PROJECT}/x/boom-data:v0"]})
+            run.config.update({"listed": [f"asyncart-artifact://{project()}/x/boom-data:v0"]})
         run_id = run.id
 
     assert stored_config(run_id) == {
@@ -209,7 +233,7 @@ def test_artifact_string_run_config_init(store: str, sample_data: asyncart.Artif
     """Mirrors test_wandb_run_artifacts.py::test_artifact_string_run_config_init (both
     stores): W&B's ``wandb-artifact://entity/project/name:alias`` in ``init(config=)``
     is used, and the item reads back as the artifact."""
-    config = {"dataset": f"wandb-artifact://someone/{PROJECT}/boom-data:v0"}
+    config = {"dataset": f"wandb-artifact://someone/{project()}/boom-data:v0"}
     with asyncart.init(job_type="t", config=config) as run:
         dataset = run.config.dataset
         assert isinstance(dataset, asyncart.Artifact)
@@ -224,7 +248,7 @@ def test_artifact_string_run_config_set_item(store: str, sample_data: asyncart.A
     stores): ``asyncart-artifact://`` with the store URL first (on a server; W&B's
     ``run.settings.base_url``) set by attribute."""
     with asyncart.init(job_type="t") as run:
-        run.config.dataset = f"asyncart-artifact://{store_prefix()}me/{PROJECT}/boom-data:latest"
+        run.config.dataset = f"asyncart-artifact://{store_prefix()}me/{project()}/boom-data:latest"
         dataset = run.config.dataset
         run_id = run.id
     assert (dataset.id, dataset.version) == (sample_data.id, "v0")
@@ -235,7 +259,7 @@ def test_artifact_string_run_config_update(store: str, sample_data: asyncart.Art
     """Mirrors test_wandb_run_artifacts.py::test_artifact_string_run_config_update (both
     stores): a URI given to ``update``."""
     with asyncart.init(job_type="t") as run:
-        run.config.update({"dataset": f"asyncart-artifact://me/{PROJECT}/boom-data:v0"})
+        run.config.update({"dataset": f"asyncart-artifact://me/{project()}/boom-data:v0"})
         dataset = run.config.dataset
         run_id = run.id
     assert dataset.id == sample_data.id
@@ -332,7 +356,7 @@ def test_a_uri_of_another_store_is_refused() -> None:
     of the run's store only)."""
     run = asyncart.init(job_type="t")
     with pytest.raises(ConfigError, match=r"names the store http://127\.0\.0\.1:9,"):
-        run.config["d"] = f"asyncart-artifact://http://127.0.0.1:9/e/{PROJECT}/boom-data"
+        run.config["d"] = f"asyncart-artifact://http://127.0.0.1:9/e/{project()}/boom-data"
     run.finish()
 
 
@@ -365,7 +389,7 @@ async def test_artifacts_in_the_async_run_config(store: str) -> None:
         made = aio.Artifact("boom-data", "dataset")
         made.add_file("a.txt")
         await producer.log_artifact(made)
-    uri = f"asyncart-artifact://me/{PROJECT}/boom-data:v0"
+    uri = f"asyncart-artifact://me/{project()}/boom-data:v0"
     async with await aio.init(job_type="t", config={"by_name": uri}) as run:
         await run.config.set("by_id", f"asyncart-artifact://_id/{made.id}")
         await run.config.update({"obj": made, "lr": 0.1})
@@ -399,10 +423,11 @@ def http(method: str, url: str, body: bytes | None = None) -> tuple[int, dict[st
 
 
 def test_the_config_routes_check_what_they_are_sent(
-    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+    shared_server: LiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``PUT /v1/runs/{id}/config`` and ``GET /v1/version-ids/{id}`` on a real server: a
     body that is not a config, a malformed or unknown id, a finished run's change."""
+    server = shared_server
     monkeypatch.setenv("ASYNCART_URL", server.url)
     run = asyncart.init(job_type="t")
     route = f"{server.url}/v1/runs/{run.id}/config"
