@@ -326,8 +326,8 @@ def test_artifact_string_digest_run_config_update(
     ],
 )
 def test_a_malformed_artifact_uri_is_refused_naming_it(uri: str) -> None:
-    """A malformed URI is a ConfigError naming it and the accepted forms, at init (no run
-    is created) and by item."""
+    """A malformed URI is a ConfigError naming it and the accepted forms, at init (checked
+    before the run is created) and by item (the stored config stays empty)."""
     with pytest.raises(ConfigError, match="expected asyncart-artifact://") as raised:
         asyncart.init(job_type="t", config={"dataset": uri})
     assert repr(uri) in str(raised.value)
