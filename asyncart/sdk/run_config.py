@@ -16,6 +16,7 @@ and changing a key's value needs ``allow_val_change=True``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -57,13 +58,24 @@ def _is_artifact(value: object) -> bool:
     return isinstance(value, BaseArtifact)
 
 
+def _check_json(key: str, value: object) -> None:
+    # Here, not only in the store: over HTTP the encoder's TypeError would name no key.
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"config key {key!r}: the value is not JSON ({exc}); store a str, number, "
+            "bool, None, list or dict of them"
+        ) from None
+
+
 def check_config_values(values: Mapping[Any, Any]) -> dict[str, Any]:
     """``values`` with keys checked, artifact URIs parsed (an :class:`ArtifactUri`) and
     references' ids checked: what can be refused before any I/O.
 
     Raises:
-        ConfigError: a key that is not a string, a malformed URI or reference, or an
-            artifact below the top level of a value.
+        ConfigError: a key that is not a string, a value that is not JSON, a malformed
+            URI or reference, or an artifact below the top level of a value.
     """
     if not isinstance(values, Mapping):
         raise ConfigError(f"a run's config must be a dict, got {type(values).__name__}")
@@ -76,10 +88,14 @@ def check_config_values(values: Mapping[Any, Any]) -> dict[str, Any]:
                 f"config key {key!r}: artifacts can only be top-level values of a run's "
                 "config (as W&B's), not inside a dict or list"
             )
-        if is_artifact_uri(value):
+        if isinstance(value, ArtifactUri):
+            pass  # parsed already (init checks before the run exists, then sets these)
+        elif is_artifact_uri(value):
             value = parse_artifact_uri(value)
         elif is_reference(value):
             reference_id(value)
+        elif not _is_artifact(value):
+            _check_json(key, value)
         checked[key] = value
     return checked
 

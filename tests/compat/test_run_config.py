@@ -373,6 +373,18 @@ def test_changing_a_value_needs_allow_val_change() -> None:
     assert stored_config(run_id) == {"lr": 0.3, "epochs": 4}
 
 
+def test_a_value_that_is_not_json_is_refused_naming_its_key(store: str) -> None:
+    """A value JSON cannot hold is a ConfigError naming the key, on both stores, at init
+    and by item (W&B stores ``str(value)`` instead)."""
+    with pytest.raises(ConfigError, match="config key 'where': the value is not JSON"):
+        asyncart.init(job_type="t", config={"where": Path("x")})
+    with asyncart.init(job_type="t") as run:
+        with pytest.raises(ConfigError, match="config key 'when': the value is not JSON"):
+            run.config.update({"ok": 1, "when": {1, 2}})
+        run_id = run.id
+    assert stored_config(run_id) == {}
+
+
 def test_a_finished_run_config_is_fixed() -> None:
     """Changing the config of a finished run is refused (W&B's ``_raise_if_finished``)."""
     run = asyncart.init(job_type="t")
