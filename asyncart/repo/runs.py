@@ -86,9 +86,6 @@ class RunMethods:
         """Replace a running run's config (``run.config`` changed after ``init``, W&B's
         ``config.update`` / ``config[key] = value``); a finished run's stays fixed."""
         check_metadata(config, "run config")
-        run = await self.meta.get_run(run_id)
-        if run.status != "running":
-            raise ConflictError(f"run {run_id!r} is {run.status}; its config can no longer change")
         return await self.meta.set_run_config(run_id, config)
 
     async def finish_run(self, run_id: str, status: str = "finished") -> RunInfo:

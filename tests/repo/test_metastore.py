@@ -213,6 +213,10 @@ async def test_set_run_config_replaces_it(meta: MetaStore) -> None:
     assert (await meta.get_run("r1")).config == {"lr": 0.2, "data": ref}
     with pytest.raises(RunNotFound, match="nope"):
         await meta.set_run_config("nope", {})
+    await meta.finish_run("r1", "failed", 2.0)
+    with pytest.raises(ConflictError, match="is failed; its config can no longer change"):
+        await meta.set_run_config("r1", {})
+    assert (await meta.get_run("r1")).config == {"lr": 0.2, "data": ref}
 
 
 async def test_version_by_id(meta: MetaStore) -> None:

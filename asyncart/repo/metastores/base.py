@@ -333,7 +333,8 @@ class MetaStore(LinksAndPendingStore):
 
     @abstractmethod
     async def set_run_config(self, run_id: str, config: dict[str, Any]) -> RunInfo:
-        """Replace a run's config. Raises RunNotFound."""
+        """Replace a running run's config. Raises RunNotFound; ConflictError once the run
+        is not running."""
 
     @abstractmethod
     async def finish_run(self, run_id: str, status: str, finished_at: float) -> RunInfo:

@@ -51,8 +51,11 @@ async def insert_run(conn: AsyncConnection, run: RunInfo, config: str) -> RunInf
 
 
 async def set_run_config(conn: AsyncConnection, run_id: str, config: str) -> RunInfo:
-    """Replace a run's config (``config``: its JSON); RunNotFound if unknown."""
-    await _require_run(conn, run_id)
+    """Replace a running run's config (``config``: its JSON); RunNotFound if unknown,
+    ConflictError once it finished (checked in the same transaction as the change)."""
+    run = await _require_run(conn, run_id)
+    if run.status != "running":
+        raise ConflictError(f"run {run_id!r} is {run.status}; its config can no longer change")
     await conn.execute(update(runs).where(runs.c.id == run_id).values(config=config))
     return await _require_run(conn, run_id)
 

@@ -322,7 +322,8 @@ class SqlMetaStore(DatabaseUser, ChunkIndexMethods, ManifestRefMethods, PendingM
         )
 
     async def set_run_config(self, run_id: str, config: dict[str, Any]) -> RunInfo:
-        """Replace a run's config; RunNotFound if unknown."""
+        """Replace a running run's config; RunNotFound if unknown, ConflictError once it
+        is not running."""
         encoded = _dumps(config, "run config")
         return await self._run(
             f"set the config of run {run_id!r}",
