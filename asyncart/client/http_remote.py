@@ -235,6 +235,10 @@ class HttpRemote(Remote):
         path = P.path(P.VERSION, project=project, name=name, ref=ref)
         return (await self._version("GET", path)).info()
 
+    async def version_by_id(self, version_id: str) -> VersionInfo:
+        path = P.path(P.VERSION_BY_ID, version_id=version_id)
+        return (await self._version("GET", path)).info()
+
     async def update_version(
         self, project: str, name: str, ref: str, changes: VersionChanges
     ) -> VersionInfo:
@@ -369,6 +373,11 @@ class HttpRemote(Remote):
             "notes": notes,
         }
         return await self._run(P.RUNS, body)
+
+    async def set_run_config(self, run_id: str, config: dict[str, Any]) -> RunInfo:
+        path = P.path(P.RUN_CONFIG, run_id=run_id)
+        body = {"config": config}
+        return (await self.http.answer("PUT", path, A.RunAnswer, body, what="run")).info()
 
     async def finish_run(self, run_id: str, status: str) -> RunInfo:
         return await self._run(P.path(P.RUN_FINISH, run_id=run_id), {"status": status})

@@ -87,6 +87,9 @@ class LocalRemote(Remote):
     async def get_version(self, project: str, name: str, ref: str) -> VersionInfo:
         return await self.repo.get_version(project, name, ref)
 
+    async def version_by_id(self, version_id: str) -> VersionInfo:
+        return await self.repo.version_by_id(version_id)
+
     async def update_version(
         self, project: str, name: str, ref: str, changes: VersionChanges
     ) -> VersionInfo:
@@ -142,6 +145,9 @@ class LocalRemote(Remote):
         return await self.repo.create_run(
             project, job_type, name, config, run_id, group=group, tags=tags, notes=notes
         )
+
+    async def set_run_config(self, run_id: str, config: dict[str, Any]) -> RunInfo:
+        return await self.repo.set_run_config(run_id, config)
 
     async def finish_run(self, run_id: str, status: str) -> RunInfo:
         return await self.repo.finish_run(run_id, status)

@@ -86,6 +86,11 @@ class Remote(ABC):
     async def get_version(self, project: str, name: str, ref: str) -> VersionInfo: ...
 
     @abstractmethod
+    async def version_by_id(self, version_id: str) -> VersionInfo:
+        """The version whose ``artifact.id`` is ``version_id`` (``VersionNotFound`` if none
+        the caller may read)."""
+
+    @abstractmethod
     async def update_version(
         self, project: str, name: str, ref: str, changes: VersionChanges
     ) -> VersionInfo:
@@ -146,6 +151,10 @@ class Remote(ABC):
     ) -> RunInfo:
         """Create a run with a client-chosen id (so a retried create is idempotent),
         labelled with W&B's ``group``, ``tags`` and ``notes``."""
+
+    @abstractmethod
+    async def set_run_config(self, run_id: str, config: dict[str, Any]) -> RunInfo:
+        """Replace a running run's config (the whole JSON document)."""
 
     @abstractmethod
     async def finish_run(self, run_id: str, status: str) -> RunInfo: ...

@@ -60,9 +60,11 @@ VERSION_PRODUCERS = f"{VERSION}/producers"
 LINKS = f"{VERSION}/links"  # POST: link the version into a collection; GET: its links
 UNLINK = f"{VERSION}/unlink"  # POST: remove this link (its source stays)
 AUDIT = f"{API_PREFIX}/projects/{{project}}/audit"  # GET: the project's audit log (admins)
+VERSION_BY_ID = f"{API_PREFIX}/version-ids/{{version_id}}"  # GET: the version with that id
 RUNS = f"{API_PREFIX}/runs"
 RUN = f"{API_PREFIX}/runs/{{run_id}}"
 RUN_FINISH = f"{RUN}/finish"
+RUN_CONFIG = f"{RUN}/config"  # PUT: replace a running run's config
 RUN_INPUTS = f"{RUN}/inputs"
 RUN_OUTPUTS = f"{RUN}/outputs"
 

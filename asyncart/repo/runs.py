@@ -82,6 +82,12 @@ class RunMethods:
     async def get_run(self, run_id: str) -> RunInfo:
         return await self.meta.get_run(run_id)
 
+    async def set_run_config(self, run_id: str, config: dict[str, Any]) -> RunInfo:
+        """Replace a running run's config (``run.config`` changed after ``init``, W&B's
+        ``config.update`` / ``config[key] = value``); a finished run's stays fixed."""
+        check_metadata(config, "run config")
+        return await self.meta.set_run_config(run_id, config)
+
     async def finish_run(self, run_id: str, status: str = "finished") -> RunInfo:
         if status not in ("finished", "failed", "crashed"):
             raise ConfigError(f"run status {status!r} is not one of finished, failed, crashed")

@@ -165,6 +165,10 @@ class ScopedRepository:
         names = await self.repo.list_projects()
         return [p for p in names if self.principal.can(p, Role.READ)]
 
+    async def version_by_id(self, version_id: str) -> VersionInfo:
+        """The version with that ``artifact.id`` among the projects the caller may read."""
+        return await self.repo.version_by_id(version_id, self.principal.readable())
+
     async def list_collections(self, project: str) -> list[CollectionInfo]:
         self.principal.require(project, Role.READ, "listing artifacts")
         return await self.repo.list_collections(project)
@@ -409,6 +413,10 @@ class ScopedRepository:
 
     async def get_run(self, run_id: str) -> RunInfo:
         return await self._run_of(run_id, Role.READ, "reading a run")
+
+    async def set_run_config(self, run_id: str, config: dict[str, Any]) -> RunInfo:
+        await self._run_of(run_id, Role.WRITE, "changing a run's config")
+        return await self.repo.set_run_config(run_id, config)
 
     async def finish_run(self, run_id: str, status: str) -> RunInfo:
         await self._run_of(run_id, Role.WRITE, "finishing a run")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -364,6 +364,12 @@ class Repository(VersionChangeMethods, RunMethods, DistributedMethods, LinkMetho
 
     async def get_version(self, project: str, name: str, ref: str) -> VersionInfo:
         return await self.meta.get_version(project, name, ref)
+
+    async def version_by_id(
+        self, version_id: str, among: Collection[str] | None = None
+    ) -> VersionInfo:
+        """The version whose ``artifact.id`` is ``version_id`` (in a project of ``among``)."""
+        return await self.meta.version_by_id(version_id, among)
 
     async def get_manifest_blob(
         self, project: str, name: str, ref: str

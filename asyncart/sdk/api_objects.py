@@ -122,6 +122,12 @@ class RunData(RunFields):
         self.info = info
 
     @property
+    def config(self) -> dict[str, Any]:
+        """The stored config: artifacts in it as their references,
+        ``{"_type": "artifactVersion", "id": ..., ...}`` (W&B's ``Api().run(path).config``)."""
+        return self.info.config
+
+    @property
     def state(self) -> str:
         """``running``, ``finished``, ``failed`` or ``crashed``."""
         return self.info.status

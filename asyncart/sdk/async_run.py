@@ -34,6 +34,7 @@ from asyncart.sdk.pending import (
     settled,
     wait_reporting,
 )
+from asyncart.sdk.run_config import ConfigCore, check_config_values, names_artifact
 from asyncart.sdk.run_fields import RunFields
 from asyncart.sdk.run_links import RunLinks
 from asyncart.sdk.sources import artifact_of_path, check_labels
@@ -71,10 +72,11 @@ async def fetch_artifact(
     return artifact
 
 
-class AsyncRun(RunFields, DistributedRun[A], RunLinks[A]):
+class AsyncRun(ConfigCore[A], RunFields, DistributedRun[A], RunLinks[A]):
     """One step of a pipeline: logs artifacts as outputs, uses artifacts as inputs
     (``upsert_artifact`` / ``finish_artifact``: :class:`DistributedRun`; links and the
-    model helpers: :class:`RunLinks`, ``run_links.py``)."""
+    model helpers: :class:`RunLinks`, ``run_links.py``; ``config``, artifacts in it
+    included: :class:`ConfigCore`, ``run_config.py``)."""
 
     def __init__(
         self, client: Client, info: RunInfo, artifact_class: type[A], *, owns_client: bool = True
@@ -86,6 +88,8 @@ class AsyncRun(RunFields, DistributedRun[A], RunLinks[A]):
         self._owns_client = owns_client
         self._uploads: list[PendingUpload] = []  # logs not yet settled, or failed unseen
         self._name_locks: dict[str, anyio.Lock] = {}
+        self._config_artifacts: dict[str, A] = {}
+        self._config_lock = anyio.Lock()
         stage_snapshots_for(client.settings)  # artifacts built from now on snapshot in its cache
 
     @classmethod
@@ -108,10 +112,14 @@ class AsyncRun(RunFields, DistributedRun[A], RunLinks[A]):
         default ``distributed_id``), ``tags`` and ``notes``.
 
         With ``client`` given, the run borrows it; otherwise it opens its own
-        and closes it at :meth:`finish`.
+        and closes it at :meth:`finish`. Artifacts in ``config`` (objects, URIs,
+        references: ``run_config.py``) are used once the run exists; if one cannot be,
+        the run is finished as failed and the error raised.
         """
         if config is not None and not isinstance(config, dict):
             raise ConfigError("config must be a dict")
+        checked = check_config_values(config or {})  # malformed URIs refused before the run
+        plain = {k: v for k, v in checked.items() if not names_artifact(v)}
         labels = check_labels(group, tags, notes)
         owns = client is None
         if client is None:
@@ -123,7 +131,7 @@ class AsyncRun(RunFields, DistributedRun[A], RunLinks[A]):
                 project or client.settings.project,
                 job_type,
                 name,
-                dict(config or {}),
+                plain,
                 secrets.token_hex(6),
                 group=labels[0],
                 tags=labels[1],
@@ -133,7 +141,15 @@ class AsyncRun(RunFields, DistributedRun[A], RunLinks[A]):
             if owns:
                 await client.close()
             raise
-        return cls(client, info, artifact_class, owns_client=owns)
+        run: AsyncRun[Any] = cls(client, info, artifact_class, owns_client=owns)
+        artifacts = {k: v for k, v in checked.items() if k not in plain}
+        if artifacts:
+            try:
+                await run._update_config(artifacts)
+            except BaseException:
+                await run.finish("failed", raise_errors=False)
+                raise
+        return run
 
     def _check_open(self) -> None:
         if self.finished:

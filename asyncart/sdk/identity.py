@@ -23,8 +23,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-import blake3
-
+from asyncart.core.artifact_uris import version_id_for
 from asyncart.core.models import SourceRef, VersionInfo
 from asyncart.core.names import STORE_ENTITY
 from asyncart.sdk.api_support import iso_time as iso_time
@@ -73,8 +72,7 @@ def version_id(info: VersionInfo) -> str:
     """A version's id: opaque, stable, and never another version's (indexes are not reused);
     a link has its source's."""
     source = source_of(info)
-    material = f"asyncart version\0{source.project}\0{source.name}\0{source.index}".encode()
-    return blake3.blake3(material).hexdigest()[:24]
+    return version_id_for(source.project, source.name, source.index)
 
 
 class ArtifactIdentity:

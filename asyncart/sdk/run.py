@@ -13,6 +13,7 @@ from asyncart.sdk import portal
 from asyncart.sdk.artifact import Artifact
 from asyncart.sdk.async_run import AsyncRun, resolve_settings
 from asyncart.sdk.pending import wait_before_pools_stop, wait_reporting
+from asyncart.sdk.run_config import RunConfig
 from asyncart.sdk.shared import shared_client
 
 _open_runs: set[Run] = set()
@@ -48,11 +49,16 @@ class Run:
     project = property(lambda self: self._async.project)
     job_type = property(lambda self: self._async.job_type)
     name = property(lambda self: self._async.name)
-    config = property(lambda self: self._async.config)
     group = property(lambda self: self._async.group)
     tags = property(lambda self: self._async.tags)
     notes = property(lambda self: self._async.notes)
     settings = property(lambda self: self._async.client.settings)
+
+    @property
+    def config(self) -> RunConfig[Artifact]:
+        """W&B's ``run.config``: a dict with attribute access; artifacts in it are used
+        by the run (``sdk/run_config.py``)."""
+        return RunConfig(self._async)
 
     def log_artifact(
         self,

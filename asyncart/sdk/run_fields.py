@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from asyncart.core.models import RunInfo
 
 
 class RunFields:
-    """``id``, ``project``, ``name``, ``job_type``, ``config``, ``group``, ``tags`` and
-    ``notes`` of ``self.info``."""
+    """``id``, ``project``, ``name``, ``job_type``, ``group``, ``tags`` and ``notes`` of
+    ``self.info`` (``config``: the run's is ``run_config.py``'s, a read one's the stored
+    dict, ``RunData.config``)."""
 
     info: RunInfo
 
@@ -29,10 +28,6 @@ class RunFields:
     @property
     def job_type(self) -> str:
         return self.info.job_type
-
-    @property
-    def config(self) -> dict[str, Any]:
-        return self.info.config
 
     @property
     def group(self) -> str | None:

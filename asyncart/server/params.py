@@ -12,6 +12,7 @@ import re
 from aiohttp import web
 
 from asyncart.core import protocol as P
+from asyncart.core.artifact_uris import VERSION_ID_RE
 from asyncart.core.names import validate_name
 from asyncart.errors import ConfigError
 from asyncart.repo.scoped import ScopedRepository
@@ -50,6 +51,8 @@ def path_param(request: web.Request, key: str) -> str:
     value = request.match_info[key]
     if key == "run_id":
         checked_run_id(value)
+    elif key == "version_id" and not VERSION_ID_RE.fullmatch(value):
+        raise ConfigError(f"version id {value!r} must be 24 lowercase hex characters")
     elif key in _PATH_PARAMS:
         checked_name(value, _PATH_PARAMS[key])
     return value

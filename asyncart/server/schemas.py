@@ -84,6 +84,12 @@ class RunFinishBody(Struct, frozen=True):
     status: str | None = None
 
 
+class RunConfigBody(Struct, frozen=True):
+    """``PUT /v1/runs/{id}/config``: the run's whole config (it replaces the stored one)."""
+
+    config: dict[str, Any]
+
+
 class RunInputBody(Struct, frozen=True):
     """``POST /v1/runs/{id}/inputs``."""
 
@@ -228,5 +234,5 @@ def _check_free_form(body: Struct) -> None:
             check_depth(body.manifest.chunker, P.MAX_JSON_DEPTH - 2)
     elif isinstance(body, VersionPatchBody) and isinstance(body.metadata, dict):
         check_depth(body.metadata, P.MAX_JSON_DEPTH - 1)
-    elif isinstance(body, RunCreateBody) and body.config is not None:
+    elif isinstance(body, (RunCreateBody, RunConfigBody)) and body.config is not None:
         check_depth(body.config, P.MAX_JSON_DEPTH - 1)

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import String, column, select
 from sqlalchemy.dialects import postgresql
 
+from asyncart.core.artifact_uris import version_id_for
 from asyncart.core.models import ChunkLocation
 from asyncart.errors import (
     AliasNotFound,
@@ -202,6 +203,34 @@ async def test_create_get_finish_run(meta: MetaStore) -> None:
     assert (await meta.create_run(run("r2"))).started_at > 0  # 0 means "now"
     with pytest.raises(ConflictError, match="r1"):
         await meta.create_run(run("r1"))
+
+
+async def test_set_run_config_replaces_it(meta: MetaStore) -> None:
+    await meta.create_run(run("r1", config={"lr": 0.1, "gone": 1}))
+    ref = {"_type": "artifactVersion", "id": "0" * 24, "usedAs": None}
+    changed = await meta.set_run_config("r1", {"lr": 0.2, "data": ref})
+    assert changed.config == {"lr": 0.2, "data": ref}
+    assert (await meta.get_run("r1")).config == {"lr": 0.2, "data": ref}
+    with pytest.raises(RunNotFound, match="nope"):
+        await meta.set_run_config("nope", {})
+    await meta.finish_run("r1", "failed", 2.0)
+    with pytest.raises(ConflictError, match="is failed; its config can no longer change"):
+        await meta.set_run_config("r1", {})
+    assert (await meta.get_run("r1")).config == {"lr": 0.2, "data": ref}
+
+
+async def test_version_by_id(meta: MetaStore) -> None:
+    await meta.commit_version(new(d=1))
+    await meta.commit_version(new(d=2))
+    await meta.commit_version(new(d=3, project="q"))
+    found = await meta.version_by_id(version_id_for("p", "bike dataset", 1))
+    assert (found.project, found.name, found.index) == ("p", "bike dataset", 1)
+    in_q = await meta.version_by_id(version_id_for("q", "bike dataset", 0), among={"q"})
+    assert (in_q.project, in_q.index) == ("q", 0)
+    with pytest.raises(VersionNotFound):  # a project not among those asked about
+        await meta.version_by_id(version_id_for("p", "bike dataset", 0), among={"q"})
+    with pytest.raises(VersionNotFound, match=r"0{24}"):
+        await meta.version_by_id("0" * 24)
 
 
 async def test_unknown_runs(meta: MetaStore) -> None:

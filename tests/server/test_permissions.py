@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from asyncart.core.artifact_uris import version_id_for
 from asyncart.repo.access import Role
 from tests.support.packs import h, pack_body
 from tests.support.permission_world import (
@@ -179,6 +180,15 @@ async def op_finish_run(w: World, who: str, where: str) -> tuple[int, Any, dict[
     )
 
 
+async def op_set_run_config(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
+    run_id = w.seeded[where].run_id
+    return await call(w, who, "PUT", f"/v1/runs/{run_id}/config", json={"config": {"lr": 1}})
+
+
+async def op_version_by_id(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
+    return await call(w, who, "GET", f"/v1/version-ids/{version_id_for(PROJECT[where], 'data', 0)}")
+
+
 async def op_add_input(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
     return await call(
         w,
@@ -202,6 +212,7 @@ OPS = [
     Op("POST .../pending", Role.WRITE, 200, op_upsert_pending),
     Op("POST .../pending/finish", Role.WRITE, 201, op_finish_pending),
     Op("GET .../versions/{ref}", Role.READ, 200, _get(V + "/best")),
+    Op("GET /version-ids/{id}", Role.READ, 200, op_version_by_id),
     Op("GET .../manifest", Role.READ, 200, _get(V + "/best/manifest")),
     Op("GET .../consumers", Role.READ, 200, _get(V + "/v0/consumers")),
     Op("GET .../producers", Role.READ, 200, _get(V + "/v0/producers")),
@@ -214,6 +225,7 @@ OPS = [
     Op("GET /projects/{p}/audit", Role.ADMIN, 200, _get("/v1/projects/{project}/audit")),
     Op("POST /runs", Role.WRITE, 201, op_create_run),
     Op("GET /runs/{id}", Role.READ, 200, _get("/v1/runs/{run}")),
+    Op("PUT /runs/{id}/config", Role.WRITE, 200, op_set_run_config),  # before the finish
     Op("POST /runs/{id}/finish", Role.WRITE, 200, op_finish_run),
     Op("POST /runs/{id}/inputs", Role.WRITE, 200, op_add_input),
     Op("GET /runs/{id}/inputs", Role.READ, 200, _get("/v1/runs/{run}/inputs")),
@@ -249,8 +261,8 @@ def may_see(who: str, where: str) -> bool:
 
 
 def test_the_matrix_has_every_case() -> None:
-    # 25 project-scoped operations x 5 callers x 2 projects + 2 others x 5 callers.
-    assert len(CASES) == 25 * 5 * 2 + 2 * 5 == 260
+    # 27 project-scoped operations x 5 callers x 2 projects + 2 others x 5 callers.
+    assert len(CASES) == 27 * 5 * 2 + 2 * 5 == 280
 
 
 @pytest.mark.parametrize(("op", "who", "where"), CASES)

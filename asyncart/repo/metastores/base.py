@@ -8,7 +8,7 @@ MetadataStoreError) so the repository never sees a driver exception.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -296,6 +296,13 @@ class MetaStore(LinksAndPendingStore):
         """
 
     @abstractmethod
+    async def version_by_id(
+        self, version_id: str, among: Collection[str] | None = None
+    ) -> VersionInfo:
+        """The logged version whose ``artifact.id`` is ``version_id``, in a project of
+        ``among`` (None: any). Raises VersionNotFound."""
+
+    @abstractmethod
     async def list_versions(
         self, project: str, name: str, *, after: int | None = None, limit: int | None = None
     ) -> list[VersionInfo]:
@@ -323,6 +330,11 @@ class MetaStore(LinksAndPendingStore):
     @abstractmethod
     async def get_run(self, run_id: str) -> RunInfo:
         """Raises RunNotFound."""
+
+    @abstractmethod
+    async def set_run_config(self, run_id: str, config: dict[str, Any]) -> RunInfo:
+        """Replace a running run's config. Raises RunNotFound; ConflictError once the run
+        is not running."""
 
     @abstractmethod
     async def finish_run(self, run_id: str, status: str, finished_at: float) -> RunInfo:

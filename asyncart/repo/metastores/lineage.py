@@ -50,6 +50,16 @@ async def insert_run(conn: AsyncConnection, run: RunInfo, config: str) -> RunInf
     return await _require_run(conn, run.id)
 
 
+async def set_run_config(conn: AsyncConnection, run_id: str, config: str) -> RunInfo:
+    """Replace a running run's config (``config``: its JSON); RunNotFound if unknown,
+    ConflictError once it finished (checked in the same transaction as the change)."""
+    run = await _require_run(conn, run_id)
+    if run.status != "running":
+        raise ConflictError(f"run {run_id!r} is {run.status}; its config can no longer change")
+    await conn.execute(update(runs).where(runs.c.id == run_id).values(config=config))
+    return await _require_run(conn, run_id)
+
+
 async def finish_run(
     conn: AsyncConnection, run_id: str, status: str, finished_at: float
 ) -> RunInfo:

@@ -11,13 +11,15 @@ and runs/lineage in :mod:`commit`, :mod:`packindex`, :mod:`deletion` and :mod:`l
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
+from typing import Any
 
 from sqlalchemy import Table, select
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from asyncart.core.artifact_uris import version_id_for
 from asyncart.core.models import (
     CollectionChanges,
     CollectionInfo,
@@ -26,7 +28,7 @@ from asyncart.core.models import (
     VersionInfo,
 )
 from asyncart.core.names import LATEST, format_version, parse_version, validate_alias, validate_name
-from asyncart.errors import ConfigError
+from asyncart.errors import ConfigError, VersionNotFound
 from asyncart.repo.metastores import changes as version_changes
 from asyncart.repo.metastores import collection_changes, commit, deletion, lineage, links, packindex
 from asyncart.repo.metastores.base import (
@@ -54,6 +56,7 @@ from asyncart.repo.metastores.lookups import (
 from asyncart.repo.metastores.manifestrefs import ManifestRefMethods
 from asyncart.repo.metastores.pending import PendingMethods, pending_chunks
 from asyncart.repo.metastores.schema import (
+    collections,
     projects,
     run_inputs,
     run_outputs,
@@ -213,6 +216,40 @@ class SqlMetaStore(DatabaseUser, ChunkIndexMethods, ManifestRefMethods, PendingM
             f"remove alias {alias!r} of {_artifact(project, name)}", work, write=True
         )
 
+    async def version_by_id(
+        self, version_id: str, among: Collection[str] | None = None
+    ) -> VersionInfo:
+        """The logged version (a link has its source's id) whose ``artifact.id`` is
+        ``version_id``, in a project of ``among`` (None: any); VersionNotFound if none.
+
+        Ids are hashes of names, not stored: this reads the names of every version
+        (one query; fine for the config URIs that ask, not for a hot path).
+        """
+
+        async def work(conn: AsyncConnection) -> tuple[str, str, int] | None:
+            stmt = (
+                select(projects.c.name, collections.c.name, versions.c.idx)
+                .select_from(
+                    versions.join(collections, versions.c.collection_id == collections.c.id)
+                    .join(projects, collections.c.project_id == projects.c.id)
+                )
+                .where(versions.c.source_id.is_(None))
+            )
+            if among is not None:
+                stmt = stmt.where(projects.c.name.in_(sorted(among)))
+            for project, name, index in await conn.execute(stmt):
+                if version_id_for(project, name, index) == version_id:
+                    return project, name, index
+            return None
+
+        found = await self._run(f"find version id {version_id!r}", work, write=False)
+        if found is None:
+            raise VersionNotFound(
+                f"no version has id {version_id!r} (or none you may read); "
+                "an id is artifact.id of a logged version"
+            )
+        return await self.get_version(found[0], found[1], format_version(found[2]))
+
     async def get_version(self, project: str, name: str, ref: str) -> VersionInfo:
         """Resolve ``vN`` or an alias; the not-found errors list what exists."""
 
@@ -282,6 +319,16 @@ class SqlMetaStore(DatabaseUser, ChunkIndexMethods, ManifestRefMethods, PendingM
         """One run; RunNotFound if unknown."""
         return await self._run(
             f"read run {run_id!r}", lambda conn: _require_run(conn, run_id), write=False
+        )
+
+    async def set_run_config(self, run_id: str, config: dict[str, Any]) -> RunInfo:
+        """Replace a running run's config; RunNotFound if unknown, ConflictError once it
+        is not running."""
+        encoded = _dumps(config, "run config")
+        return await self._run(
+            f"set the config of run {run_id!r}",
+            lambda conn: lineage.set_run_config(conn, run_id, encoded),
+            write=True,
         )
 
     async def finish_run(self, run_id: str, status: str, finished_at: float) -> RunInfo:

@@ -1,4 +1,5 @@
-"""Routes of runs: start one, read it, finish it, and record or list what it used and made."""
+"""Routes of runs: start one, read it, set its config, finish it, and record or list what it
+used and made."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from asyncart.core import protocol as P
 from asyncart.repo.access import Role
 from asyncart.server import pages
 from asyncart.server.params import checked_name, json_body, path_param, scoped_repo
-from asyncart.server.schemas import RunCreateBody, RunFinishBody, RunInputBody
+from asyncart.server.schemas import RunConfigBody, RunCreateBody, RunFinishBody, RunInputBody
 
 
 async def create_run(request: web.Request) -> web.Response:
@@ -39,6 +40,15 @@ async def finish_run(request: web.Request) -> web.Response:
     await repo.require_run(run_id, Role.WRITE, "finishing a run")  # before the body
     status = (await json_body(request, RunFinishBody)).status or "finished"
     run = await repo.finish_run(run_id, status)
+    return web.json_response(run.to_json())
+
+
+async def set_run_config(request: web.Request) -> web.Response:
+    run_id = path_param(request, "run_id")
+    repo = scoped_repo(request)
+    await repo.require_run(run_id, Role.WRITE, "changing a run's config")  # before the body
+    body = await json_body(request, RunConfigBody, P.MAX_RUN_BODY)
+    run = await repo.set_run_config(run_id, body.config)
     return web.json_response(run.to_json())
 
 
@@ -76,6 +86,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post(P.RUNS, create_run)
     router.add_get(P.RUN, get_run)
     router.add_post(P.RUN_FINISH, finish_run)
+    router.add_put(P.RUN_CONFIG, set_run_config)
     router.add_post(P.RUN_INPUTS, add_run_input)
     router.add_get(P.RUN_INPUTS, run_inputs)
     router.add_get(P.RUN_OUTPUTS, run_outputs)

@@ -72,6 +72,12 @@ async def get_version(request: web.Request) -> web.Response:
     return web.json_response(info.to_json())
 
 
+async def version_by_id(request: web.Request) -> web.Response:
+    """The version whose ``artifact.id`` is in the path (a config's ``_id`` URI)."""
+    info = await scoped_repo(request).version_by_id(path_param(request, "version_id"))
+    return web.json_response(info.to_json())
+
+
 async def update_version(request: web.Request) -> web.Response:
     """Change a version's description, metadata, ttl or tags (W&B's ``Artifact.save()``)."""
     project, name, ref = _version_path(request)
@@ -176,6 +182,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get(P.VERSIONS, list_versions)
     router.add_post(P.VERSIONS, commit_version)
     router.add_get(P.VERSION, get_version)
+    router.add_get(P.VERSION_BY_ID, version_by_id)
     router.add_patch(P.VERSION, update_version)
     router.add_delete(P.VERSION, delete_version)
     router.add_put(P.ALIAS, set_alias)
