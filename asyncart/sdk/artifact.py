@@ -25,6 +25,7 @@ from asyncart.core.models import PendingInfo, RunInfo, VersionInfo
 from asyncart.core.names import validate_alias, validate_name
 from asyncart.errors import ConfigError
 from asyncart.sdk import portal
+from asyncart.sdk.artifact_references import remember
 from asyncart.sdk.api_support import ArtifactReader
 from asyncart.sdk.building import DraftBuilder
 from asyncart.sdk.changes import ArtifactChanges
@@ -219,6 +220,7 @@ class BaseArtifact(
     def _bind(self, client: Client, info: VersionInfo, manifest: Manifest) -> None:
         self._client, self._info, self._manifest = client, info, manifest
         self._stored_view = None
+        remember(self)
         self._bind_changes(info)
 
     async def _wait(self, timeout: float | None) -> None:  # noqa: ASYNC109 - W&B's wait()

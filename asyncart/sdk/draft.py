@@ -272,7 +272,7 @@ class Draft:
             )
         if parsed.scheme != "file":
             raise ConfigError(
-                f"reference {uri!r}: only file://, http(s):// and s3:// URIs are supported "
+                f"reference {uri!r}: only file://, http(s)://, s3:// and asyncart-artifact:// URIs are supported "
                 f"(got scheme {parsed.scheme!r})"
             )
         local = Path(unquote(parsed.path))
