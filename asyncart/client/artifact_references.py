@@ -2,8 +2,9 @@
 
 Before a pull, each such entry is replaced by the entry it names, under its own path:
 the source version's manifest is read through the same remote, with the caller's
-credentials, so a version the caller may not read is refused by the store
-(:class:`~asyncart.errors.PermissionDenied`, or not found), never fetched. The
+credentials, so a version the caller may not read is refused by the store, never
+fetched (a server answers "does not exist, or your key has no access", as for any
+project the key may not read: :class:`~asyncart.client.references.ReferenceNotFound`). The
 source entry's digest must be the one recorded; the pull then fetches and verifies
 its bytes as for any file of the version (or, if the source entry is itself a
 ``file://``/``http(s)://``/``s3://`` reference, fetches what that names). References
@@ -48,7 +49,8 @@ async def source_entry(
             except NotFoundError as exc:
                 raise ReferenceNotFound(
                     f"referenced version {target.project}/{target.name}:{target.version} "
-                    f"is not there (deleted, or never logged): {exc}"
+                    f"cannot be read (deleted, never logged, or not readable with these "
+                    f"credentials): {exc}"
                 ) from None
         found = manifest.get(target.path)
         if found is None:

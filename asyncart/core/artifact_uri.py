@@ -87,9 +87,7 @@ def parse_artifact_uri(uri: str) -> ArtifactTarget:
     name, colon, version = second.rpartition(":")
     if colon and _VERSION_RE.fullmatch(version) and name:
         project = validate_name(first, what="project")
-        return ArtifactTarget(
-            _entry_path(uri, after), project, validate_name(name), version, None
-        )
+        return ArtifactTarget(_entry_path(uri, after), project, validate_name(name), version, None)
     if _ID_RE.fullmatch(first):
         return ArtifactTarget(_entry_path(uri, tail), version_id=first)
     raise ConfigError(

@@ -25,8 +25,8 @@ from asyncart.core.models import PendingInfo, RunInfo, VersionInfo
 from asyncart.core.names import validate_alias, validate_name
 from asyncart.errors import ConfigError
 from asyncart.sdk import portal
-from asyncart.sdk.artifact_references import remember
 from asyncart.sdk.api_support import ArtifactReader
+from asyncart.sdk.artifact_references import remember
 from asyncart.sdk.building import DraftBuilder
 from asyncart.sdk.changes import ArtifactChanges
 from asyncart.sdk.collections import ArtifactCollection, AsyncArtifactCollection, unread_collection

@@ -63,7 +63,8 @@ def remember(artifact: BaseArtifact) -> None:
 def _reference(path: str, uri: str, stored: ManifestEntry) -> DraftReference:
     """The draft entry (nothing is read at log: its size and digest are the source's)."""
     identity = FileIdentity(stored.size, 0, 0, 0)
-    return DraftReference(normalize_entry_path(path), uri, Path(os.devnull), identity, True, stored.digest)
+    local = Path(os.devnull)
+    return DraftReference(normalize_entry_path(path), uri, local, identity, True, stored.digest)
 
 
 def _named(name: str | os.PathLike[str] | None, path: str) -> str:

@@ -153,12 +153,10 @@ class DraftBuilder:
         """
         draft = self._require_draft()
         if isinstance(uri, BaseEntry):
-            remote: list[DraftReference] | None = [reference_to_entry(uri, name)]
+            added = draft.put_references([reference_to_entry(uri, name)])
         elif is_artifact_uri(uri):
-            remote = [reference_to_uri(uri, name)]
-        else:
-            remote = remote_references(uri, name, checksum, max_objects)
-        if remote is not None:
+            added = draft.put_references([reference_to_uri(uri, name)])
+        elif (remote := remote_references(uri, name, checksum, max_objects)) is not None:
             added = draft.put_references(remote)
         else:
             added = draft.add_reference(uri, name, checksum=checksum, max_objects=max_objects)
