@@ -28,6 +28,7 @@ from asyncart.client.tree_check import files_not_in, verify_directory
 from asyncart.core.humanize import count
 from asyncart.core.manifest import Manifest
 from asyncart.core.models import VersionInfo
+from asyncart.core.paths import normalize_entry_path
 from asyncart.errors import ConfigError, VerificationFailed
 from asyncart.sdk import portal
 from asyncart.sdk.draft import entry_name
@@ -92,7 +93,8 @@ class DownloadCore:
         target = await anyio.to_thread.run_sync(self._root, root)
         async with client.use() as remote:
             if has_artifact_references(manifest):
-                manifest = await resolve_artifact_references(remote, manifest, None, [path])
+                only = [normalize_entry_path(path)]
+                manifest = await resolve_artifact_references(remote, manifest, None, only)
             await download_manifest(remote, manifest, target, client.settings, only=[path])
         entry = manifest.get(path)
         assert entry is not None
