@@ -1,5 +1,6 @@
 """``asyncart-artifact://`` URIs: the stored form round-trips, W&B's id form and scheme
-spelling parse, and every part is checked (hostile ones: tests/compat/test_artifact_references.py)."""
+spelling parse, and every part is checked (hostile URIs at ``add_reference``:
+tests/compat/test_artifact_references.py)."""
 
 from __future__ import annotations
 
