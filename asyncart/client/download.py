@@ -40,6 +40,7 @@ from asyncart.client.scan import FileIdentity
 from asyncart.client.tasks import task_group
 from asyncart.client.url_references import fetch_url, is_url
 from asyncart.config import Settings
+from asyncart.core.artifact_uri import is_artifact_uri
 from asyncart.core.chunking import ChunkerSpec
 from asyncart.core.manifest import ChunkRef, Manifest, ManifestEntry
 from asyncart.core.models import ChunkLocation
@@ -197,6 +198,11 @@ async def _download_locked(
 def fetch_reference(entry: ManifestEntry, final: Path) -> None:
     """Copy or fetch what reference ``entry`` names to ``final`` (by its URI's scheme)."""
     assert entry.ref is not None
+    if is_artifact_uri(entry.ref):  # resolved before a pull: client/artifact_references.py
+        raise ConfigError(
+            f"entry {entry.path!r} refers to another version ({entry.ref!r}) and was not "
+            "resolved; download it through the artifact (artifact.download())"
+        )
     if is_url(entry.ref):
         fetch_url(entry, final)
     elif is_s3(entry.ref):

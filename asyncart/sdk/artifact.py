@@ -27,6 +27,7 @@ from asyncart.core.names import validate_alias, validate_name
 from asyncart.errors import ConfigError
 from asyncart.sdk import portal
 from asyncart.sdk.api_support import ArtifactReader
+from asyncart.sdk.artifact_references import remember
 from asyncart.sdk.building import DraftBuilder
 from asyncart.sdk.changes import ArtifactChanges
 from asyncart.sdk.collections import ArtifactCollection, AsyncArtifactCollection, unread_collection
@@ -235,6 +236,7 @@ class BaseArtifact(
     def _bind(self, client: Client, info: VersionInfo, manifest: Manifest) -> None:
         self._client, self._info, self._manifest = client, info, manifest
         self._stored_view = None
+        remember(self)
         self._bind_changes(info)
 
     async def _wait(self, timeout: float | None) -> None:  # noqa: ASYNC109 - W&B's wait()

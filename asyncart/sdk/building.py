@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any, ClassVar, cast
 
+from asyncart.core.artifact_uri import is_artifact_uri
 from asyncart.core.models import VersionInfo
 from asyncart.errors import ConfigError
+from asyncart.sdk.artifact_references import reference_to_entry, reference_to_uri
 from asyncart.sdk.draft import (
     Draft,
     DraftEntry,
@@ -141,12 +143,20 @@ class DraftBuilder:
         ETag). A URL answering without an ETag is recorded by URI only. An ``s3://``
         object is recorded by ETag, size and version id, a prefix as one entry per
         object below it (``client/s3_references.py``).
+
+        An entry of another logged artifact (``other.get_entry('a.csv')``), or its URI
+        (``asyncart-artifact://<project>/<name>:v<N>/<path>``, ``entry.ref_url()``;
+        ``asyncart-artifact://<artifact id>/<path>``; ``wandb-artifact://`` too), is
+        recorded as a reference to that version's entry (named by the entry's last
+        path component unless ``name``): no bytes are copied, a download fetches and
+        verifies the source's (``sdk/artifact_references.py``).
         """
-        if isinstance(uri, BaseEntry):
-            uri = uri.ref_target() if uri.ref is not None else uri.ref_url()
         draft = self._require_draft()
-        remote = remote_references(uri, name, checksum, max_objects)
-        if remote is not None:
+        if isinstance(uri, BaseEntry):
+            added = draft.put_references([reference_to_entry(uri, name)])
+        elif is_artifact_uri(uri):
+            added = draft.put_references([reference_to_uri(uri, name)])
+        elif (remote := remote_references(uri, name, checksum, max_objects)) is not None:
             added = draft.put_references(remote)
         else:
             added = draft.add_reference(uri, name, checksum=checksum, max_objects=max_objects)

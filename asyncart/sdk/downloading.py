@@ -17,6 +17,10 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
+from asyncart.client.artifact_references import (
+    has_artifact_references,
+    resolve_artifact_references,
+)
 from asyncart.client.client import Client
 from asyncart.client.download import default_root, download_manifest
 from asyncart.client.progress import Progress, TransferStats
@@ -24,6 +28,7 @@ from asyncart.client.tree_check import files_not_in, verify_directory
 from asyncart.core.humanize import count
 from asyncart.core.manifest import Manifest
 from asyncart.core.models import VersionInfo
+from asyncart.core.paths import normalize_entry_path
 from asyncart.errors import ConfigError, VerificationFailed
 from asyncart.sdk import portal
 from asyncart.sdk.draft import entry_name
@@ -63,13 +68,15 @@ class DownloadCore:
     ) -> str:
         _, manifest, client = self._require_stored("download")
         target = await anyio.to_thread.run_sync(self._root, root)
-        only = None
-        if path_prefix is not None:
-            prefix = entry_name(path_prefix)  # a plain prefix, as W&B's: 'a' matches 'ab.txt'
-            only = [e.path for e in manifest if e.path.startswith(prefix)]
         missing: list[str] | None = [] if allow_missing_references else None
         stats = TransferStats()
         async with client.use() as remote:
+            if has_artifact_references(manifest):
+                manifest = await resolve_artifact_references(remote, manifest, missing)
+            only = None
+            if path_prefix is not None:
+                prefix = entry_name(path_prefix)  # a plain prefix, as W&B's: 'a' matches 'ab.txt'
+                only = [e.path for e in manifest if e.path.startswith(prefix)]
             await download_manifest(
                 remote, manifest, target, client.settings, stats, progress, only, missing
             )
@@ -85,6 +92,9 @@ class DownloadCore:
         _, manifest, client = self._require_stored("download")
         target = await anyio.to_thread.run_sync(self._root, root)
         async with client.use() as remote:
+            if has_artifact_references(manifest):
+                only = [normalize_entry_path(path)]
+                manifest = await resolve_artifact_references(remote, manifest, None, only)
             await download_manifest(remote, manifest, target, client.settings, only=[path])
         entry = manifest.get(path)
         assert entry is not None

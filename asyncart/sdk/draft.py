@@ -272,8 +272,8 @@ class Draft:
             )
         if parsed.scheme != "file":
             raise ConfigError(
-                f"reference {uri!r}: only file://, http(s):// and s3:// URIs are supported "
-                f"(got scheme {parsed.scheme!r})"
+                f"reference {uri!r}: only file://, http(s)://, s3:// and asyncart-artifact:// "
+                f"URIs are supported (got scheme {parsed.scheme!r})"
             )
         local = Path(unquote(parsed.path))
         base = normalize_entry_path(entry_name(name)) if name is not None else None

@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
+from asyncart.core.artifact_uri import SCHEME, artifact_uri
 from asyncart.core.manifest import Manifest, artifact_digest
 from asyncart.core.paths import is_ancestor_path, normalize_entry_path
 from asyncart.errors import ConfigError
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from asyncart.sdk.artifact import BaseArtifact
 
 #: The scheme of :meth:`BaseEntry.ref_url`: ``asyncart-artifact://<project>/<name>:<v>/<path>``.
-ARTIFACT_SCHEME = "asyncart-artifact"
+ARTIFACT_SCHEME = SCHEME
 
 
 class BaseEntry:
@@ -96,8 +96,7 @@ class BaseEntry:
             raise ConfigError(
                 f"entry {self.path!r} belongs to an artifact that has not been logged; log it first"
             )
-        parts = (info.project, f"{info.name}:{info.version}", self.path)
-        return f"{ARTIFACT_SCHEME}://" + "/".join(quote(p, safe="/:") for p in parts)
+        return artifact_uri(info.project, info.name, info.version, self.path)
 
     async def _download(self, root: str | os.PathLike[str] | None) -> str:
         return await self._artifact._download_file(self.path, root)
