@@ -12,6 +12,7 @@ files in ``./artifacts/<name>`` (W&B's defaults).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,10 +61,10 @@ class DownloadCore:
         *,
         path_prefix: str | os.PathLike[str] | None = None,
         allow_missing_references: bool = False,
+        only: Sequence[str] | None = None,
     ) -> str:
         _, manifest, client = self._require_stored("download")
         target = await anyio.to_thread.run_sync(self._root, root)
-        only = None
         if path_prefix is not None:
             prefix = entry_name(path_prefix)  # a plain prefix, as W&B's: 'a' matches 'ab.txt'
             only = [e.path for e in manifest if e.path.startswith(prefix)]
