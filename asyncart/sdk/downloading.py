@@ -20,6 +20,7 @@ import anyio.to_thread
 
 from asyncart.client.client import Client
 from asyncart.client.download import default_root, download_manifest
+from asyncart.client.lazy_file import READ_AHEAD, LazyFile
 from asyncart.client.progress import Progress, TransferStats
 from asyncart.client.tree_check import files_not_in, verify_directory
 from asyncart.core.humanize import count
@@ -29,6 +30,7 @@ from asyncart.errors import ConfigError, VerificationFailed
 from asyncart.sdk import portal
 from asyncart.sdk.draft import entry_name
 from asyncart.sdk.identity import source_of
+from asyncart.sdk.lazy import ArtifactFile, open_lazy
 from asyncart.sdk.pending import report
 
 Root = str | os.PathLike[str] | None
@@ -153,6 +155,18 @@ class SyncDownloads(DownloadCore):
             root, path_prefix=path_prefix, allow_missing_references=allow_missing
         )
 
+    def open(self, path: str | os.PathLike[str], read_ahead: int = READ_AHEAD) -> ArtifactFile:
+        """The file at ``path``, to read lazily: a read-only, seekable binary file object
+        that fetches only the chunks covering what is read, each verified by its BLAKE3
+        hash before a byte of it is returned (``client/lazy_file.py``). Sequential reads
+        fetch ahead, up to ``read_ahead`` bytes. Close it (or use ``with``).
+
+        Raises:
+            EntryNotFound: (a ``KeyError``/``FileNotFoundError``) no such file.
+            ConfigError: the entry is a reference, or the artifact was never logged.
+        """
+        return ArtifactFile(portal.call(open_lazy, self, path, read_ahead))
+
     def checkout(self, root: Root = None) -> str:
         """Make ``root`` hold exactly this version: remove every file that is not one of
         its entries, then download. ``root`` defaults to ``./artifacts/<name>``."""
@@ -205,6 +219,11 @@ class AsyncDownloads(DownloadCore):
     async def download_file(self, name: str, root: Root = None) -> str:
         """Download one file (verified); its absolute local path."""
         return await self._download_file(name, root)
+
+    async def open(self, path: str | os.PathLike[str], read_ahead: int = READ_AHEAD) -> LazyFile:
+        """As :meth:`SyncDownloads.open`; the file's ``read``/``readinto``/``aclose`` are
+        coroutines (``seek``/``tell`` are not), and ``async with`` closes it."""
+        return await open_lazy(self, path, read_ahead)
 
     async def checkout(self, root: Root = None) -> str:
         """As :meth:`SyncDownloads.checkout`."""

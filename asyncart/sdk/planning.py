@@ -9,8 +9,8 @@ from pathlib import Path
 import anyio.to_thread
 
 from asyncart.client.client import Client
-from asyncart.client.progress import Progress
 from asyncart.client.dry_run import TransferPlan, plan_pull, plan_push
+from asyncart.client.progress import Progress
 from asyncart.client.upload import SourceFile
 from asyncart.errors import ConfigError
 from asyncart.sdk.artifact import BaseArtifact
