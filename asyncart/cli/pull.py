@@ -93,6 +93,10 @@ def pull(
     """
     state = _Pull()
     selection = Selection(paths, include, exclude)
+    if clean and not selection.everything:
+        raise click.UsageError(
+            "--clean removes part files; it takes no PATH, --include or --exclude"
+        )
     try:
         anyio.run(
             _pull,
