@@ -11,8 +11,9 @@ files in ``./artifacts/<name>`` (W&B's defaults).
 
 from __future__ import annotations
 
+import io
 import os
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ from asyncart.client.client import Client
 from asyncart.client.download import default_root, download_manifest
 from asyncart.client.lazy_file import READ_AHEAD, LazyFile
 from asyncart.client.progress import Progress, TransferStats
+from asyncart.client.streaming import PREFETCH
 from asyncart.client.tree_check import files_not_in, verify_directory
 from asyncart.core.humanize import count
 from asyncart.core.manifest import Manifest
@@ -32,6 +34,7 @@ from asyncart.sdk.draft import entry_name
 from asyncart.sdk.identity import source_of
 from asyncart.sdk.lazy import ArtifactFile, open_lazy
 from asyncart.sdk.pending import report
+from asyncart.sdk.streaming import AsyncFileStream, iter_files_sync, selected_entries
 
 Root = str | os.PathLike[str] | None
 
@@ -167,6 +170,20 @@ class SyncDownloads(DownloadCore):
         """
         return ArtifactFile(portal.call(open_lazy, self, path, read_ahead))
 
+    def iter_files(
+        self, prefix: str | os.PathLike[str] | None = None, prefetch: int = PREFETCH
+    ) -> Generator[tuple[str, io.BytesIO | ArtifactFile], None, None]:
+        """Yield ``(path, file object)`` for the files under ``prefix`` (a plain string
+        prefix) in manifest order, fetching ahead while the loop body runs; memory stays
+        within about ``prefetch`` bytes (``sdk/streaming.py``). Each file object is closed
+        when the loop takes the next one. Small files come fetched whole and checked
+        against their digest; large ones are read lazily, as :meth:`open`.
+
+        Raises:
+            ConfigError: a selected entry is a reference, or ``prefetch`` < 1 MiB.
+        """
+        return iter_files_sync(self, prefix, prefetch)
+
     def checkout(self, root: Root = None) -> str:
         """Make ``root`` hold exactly this version: remove every file that is not one of
         its entries, then download. ``root`` defaults to ``./artifacts/<name>``."""
@@ -224,6 +241,14 @@ class AsyncDownloads(DownloadCore):
         """As :meth:`SyncDownloads.open`; the file's ``read``/``readinto``/``aclose`` are
         coroutines (``seek``/``tell`` are not), and ``async with`` closes it."""
         return await open_lazy(self, path, read_ahead)
+
+    def iter_files(
+        self, prefix: str | os.PathLike[str] | None = None, prefetch: int = PREFETCH
+    ) -> AsyncFileStream:
+        """As :meth:`SyncDownloads.iter_files`, as an async context manager to iterate:
+        ``async with art.iter_files("train/") as files: async for path, f in files: ...``
+        (small files are ``io.BytesIO``, large ones lazy files with awaited reads)."""
+        return AsyncFileStream(self, selected_entries(self, prefix, prefetch), prefetch)
 
     async def checkout(self, root: Root = None) -> str:
         """As :meth:`SyncDownloads.checkout`."""
