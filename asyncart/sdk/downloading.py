@@ -168,6 +168,7 @@ class SyncDownloads(DownloadCore):
             EntryNotFound: (a ``KeyError``/``FileNotFoundError``) no such file.
             ConfigError: the entry is a reference, or the artifact was never logged.
         """
+        self._require_stored("open a file of")  # waits for a log in flight, in this thread
         return ArtifactFile(portal.call(open_lazy, self, path, read_ahead))
 
     def iter_files(
