@@ -28,11 +28,9 @@ from asyncart.sdk.planning import download_root, download_selected, plan_downloa
 
 EXAMPLES = """\b
 Examples:
-  asyncart pull "bike dataset"                     # latest, into ./artifacts/bike dataset:vN
   asyncart pull "bike dataset:v3" -o data/bikes    # a version, into a directory
   asyncart pull "bike dataset:production" --dry-run  # what would be downloaded
   asyncart pull model:best config.json --include '*.safetensors'  # some files only
-  asyncart pull "bike dataset" images --exclude '**/*.tmp'   # a directory, less some files
 """
 
 
