@@ -49,20 +49,9 @@ def test_no_progress_bar_when_output_is_not_a_terminal(tmp_path: Path) -> None:
     data = tmp_path / "blob.bin"
     data.write_bytes(b"x" * 1000)
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "asyncart",
-            "push",
-            str(data),
-            "--name",
-            "blob",
-            "--type",
-            "dataset",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
+        [sys.executable, "-m", "asyncart", "push", str(data),
+         "--name", "blob", "--type", "dataset"],
+        capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     assert "created" in proc.stdout and "━" not in proc.stdout and "file(s)" not in proc.stdout

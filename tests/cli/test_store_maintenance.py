@@ -49,9 +49,8 @@ def error_line(proc: subprocess.CompletedProcess[str], *fragments: str) -> str:
 
 def push(url: list[str], content: bytes, *extra: str) -> Any:
     Path("model.bin").write_bytes(content)
-    return json.loads(
-        ok("push", "model.bin", "--name", NAME, "--type", "model", "--json", *url, *extra)
-    )
+    return json.loads(ok("push", "model.bin", "--name", NAME, "--type", "model", "--json",
+                         *url, *extra))
 
 
 def test_delete_versions_and_artifacts(server: LiveServer) -> None:
@@ -100,8 +99,7 @@ def test_fsck_finds_a_flipped_byte_repair_and_a_push_heal_it_and_gc_reclaims(
     assert repaired.returncode == 1  # the version stays incomplete until its files are pushed
     report = json.loads(repaired.stdout)
     assert [(f["kind"], f["repaired"]) for f in report["findings"]] == [
-        ("chunk_corrupt", True),
-        ("version_incomplete", False),
+        ("chunk_corrupt", True), ("version_incomplete", False)
     ]
     again = push(url, content)
     assert (again["version"], again["created"]) == ("v0", False)
@@ -122,9 +120,6 @@ def test_fsck_finds_a_flipped_byte_repair_and_a_push_heal_it_and_gc_reclaims(
 
 def test_maintenance_refuses_a_directory_that_is_not_a_store(tmp_path: Path) -> None:
     for command in ("fsck", "gc"):
-        error_line(
-            run("server", command, "--root", str(tmp_path / "nothing")),
-            "not an asyncart store",
-            "--root",
-        )
+        error_line(run("server", command, "--root", str(tmp_path / "nothing")),
+                   "not an asyncart store", "--root")
     assert not (tmp_path / "nothing").exists()

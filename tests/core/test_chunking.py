@@ -167,10 +167,7 @@ def test_default_spec() -> None:
 def test_fixed_spec() -> None:
     spec = ChunkerSpec.fixed(1 << 20)
     assert (spec.kind, spec.min_size, spec.avg_size, spec.max_size) == (
-        "fixed",
-        1 << 20,
-        1 << 20,
-        1 << 20,
+        "fixed", 1 << 20, 1 << 20, 1 << 20
     )
 
 
@@ -184,12 +181,8 @@ def test_fixed_spec() -> None:
         {"min_size": 512, "avg_size": 256, "max_size": 1024},  # min > avg
         {"min_size": 64, "avg_size": 2048, "max_size": 1024},  # avg > max
         {"min_size": 64, "avg_size": 256, "max_size": MAX_CHUNK_SIZE + 1},
-        {
-            "kind": "fixed",
-            "min_size": MAX_CHUNK_SIZE + 1,
-            "avg_size": MAX_CHUNK_SIZE + 1,
-            "max_size": MAX_CHUNK_SIZE + 1,
-        },
+        {"kind": "fixed", "min_size": MAX_CHUNK_SIZE + 1, "avg_size": MAX_CHUNK_SIZE + 1,
+         "max_size": MAX_CHUNK_SIZE + 1},
         # in order, but outside what the FastCDC cutter accepts:
         {"min_size": 64, "avg_size": 64, "max_size": 64},  # max < 1 KiB
         {"min_size": 291, "avg_size": 1024, "max_size": 4096},  # odd cdc minimum

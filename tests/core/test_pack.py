@@ -62,11 +62,9 @@ hashes = st.binary(min_size=32, max_size=32).map(bytes.hex)
 refs = st.builds(ChunkRef, hashes, st.integers(1, MAX_CHUNK_SIZE))
 
 
-@given(
-    chunks=st.lists(refs, min_size=1, max_size=40).filter(
-        lambda cs: sum(c.size for c in cs) <= MAX_PACK_BYTES
-    )
-)
+@given(chunks=st.lists(refs, min_size=1, max_size=40).filter(
+    lambda cs: sum(c.size for c in cs) <= MAX_PACK_BYTES
+))
 def test_round_trip_property(chunks: list[ChunkRef]) -> None:
     header = PackHeader(tuple(chunks))
     back = parse(header.encode())

@@ -332,16 +332,8 @@ async def test_hash_ranges(store: BlobStore) -> None:
     data = bytes(range(256)) * 4096  # 1 MiB
     k = key("packs", data)
     await store.put_bytes(k, data)
-    ranges = [
-        (0, 100),
-        (100, 900_000),
-        (900_000, 148_576),
-        (5, 10),
-        (1_048_000, 576),
-        (1_048_000, 577),
-        (2_000_000, 1),
-        (0, 0),
-    ]
+    ranges = [(0, 100), (100, 900_000), (900_000, 148_576), (5, 10), (1_048_000, 576),
+              (1_048_000, 577), (2_000_000, 1), (0, 0)]
     expected = [h(data[o : o + n]) if o + n <= len(data) else None for o, n in ranges]
     assert await store.hash_ranges(k, ranges) == expected
     assert await store.hash_ranges(k, [(2_000_000, 10)]) == [None]

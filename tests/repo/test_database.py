@@ -237,9 +237,7 @@ async def test_accounts_and_audit_on_every_database(db_url: str) -> None:
         await accounts.grant("Bob", "proj", Role.ADMIN)
         grants = [(g.user, g.project, g.role) for g in await accounts.list_grants()]
         assert grants == [
-            ("Bob", "proj", Role.ADMIN),
-            ("alice", "*", Role.READ),
-            ("alice", "proj", Role.WRITE),
+            ("Bob", "proj", Role.ADMIN), ("alice", "*", Role.READ), ("alice", "proj", Role.WRITE)
         ]
         principal = await accounts.principal(key)
         assert principal is not None and principal.user == "alice"
@@ -251,20 +249,12 @@ async def test_accounts_and_audit_on_every_database(db_url: str) -> None:
 
         for n in range(3):
             await audit.record(
-                AuditEvent(
-                    "push",
-                    "alice",
-                    project="proj",
-                    artifact="a",
-                    version=n,
-                    detail={"n": n},
-                    request_id=f"req-{n}",
-                )
+                AuditEvent("push", "alice", project="proj", artifact="a", version=n,
+                           detail={"n": n}, request_id=f"req-{n}")
             )
         events = await audit.query(project="proj", limit=2)
         assert [(e.version, e.detail, e.request_id) for e in events] == [
-            (2, {"n": 2}, "req-2"),
-            (1, {"n": 1}, "req-1"),
+            (2, {"n": 2}, "req-2"), (1, {"n": 1}, "req-1")
         ]
         assert [e.version for e in await audit.query(before_id=events[-1].id)] == [0]
     finally:

@@ -199,15 +199,8 @@ async def test_gc_between_the_commit_check_and_its_transaction_cannot_break_a_ve
     manifest = manifest_of(files)[0]
     assert await repo.meta.missing_chunks(hashes) == []  # the commit's first check passes
     assert (await collect_garbage(repo, grace=HOUR)).deleted_packs == 1  # gc strikes here
-    new = NewVersion(
-        PROJECT,
-        NAME,
-        "dataset",
-        manifest.digest,
-        manifest.size,
-        len(manifest),
-        chunks=tuple(hashes),
-    )
+    new = NewVersion(PROJECT, NAME, "dataset", manifest.digest, manifest.size, len(manifest),
+                     chunks=tuple(hashes))
     with pytest.raises(ChunkMissing):
         await repo.meta.commit_version(new)
     with pytest.raises(ArtifactNotFound):
@@ -237,10 +230,8 @@ async def test_an_upload_racing_the_removal_of_the_same_pack(
     chunks = [d("r", 1500), d("s", 700)]
     header, body = pack_body(chunks)
     key = pack_key(header.pack_id)
-    rows = [
-        PackChunk(ref.hash, off, ref.size)
-        for ref, off in zip(header.chunks, header.offsets(), strict=True)
-    ]
+    rows = [PackChunk(ref.hash, off, ref.size)
+            for ref, off in zip(header.chunks, header.offsets(), strict=True)]
     await upload(repo, chunks)
     await age_store(location, 2 * HOUR)
     seen = (await repo.meta.list_packs())[0].touched_at
@@ -261,12 +252,13 @@ async def test_an_upload_racing_the_removal_of_the_same_pack(
     seen = (await repo.meta.list_packs())[0].touched_at
     await repo.blobs.put_bytes(key, b"".join(chunks))  # the upload's store step
     assert await repo.blobs.hide(key)  # gc takes it off its name
-    assert await repo.meta.drop_pack(header.pack_id, touched_before=seen + 1, seen_touched_at=seen)
+    assert await repo.meta.drop_pack(
+        header.pack_id, touched_before=seen + 1, seen_touched_at=seen
+    )
     await repo.blobs.purge(key)
     with pytest.raises(StoreRetry, match="upload it again"):
-        await repo.meta.add_pack(
-            header.pack_id, len(b"".join(chunks)), rows, stored=lambda: repo.blobs.exists(key)
-        )
+        await repo.meta.add_pack(header.pack_id, len(b"".join(chunks)), rows,
+                                 stored=lambda: repo.blobs.exists(key))
     assert await repo.locate_chunks([r.hash for r in rows]) == {}
 
     # 3. The retried upload stores and records it again.
@@ -274,23 +266,18 @@ async def test_an_upload_racing_the_removal_of_the_same_pack(
     assert set(await repo.locate_chunks([r.hash for r in rows])) == {r.hash for r in rows}
 
 
-async def test_a_commit_whose_manifest_gc_removed_is_retried(repo: Repository, root: Path) -> None:
+async def test_a_commit_whose_manifest_gc_removed_is_retried(
+    repo: Repository, root: Path
+) -> None:
     files = {"f": d("x", 2000)}
     await push(repo, files)
     await repo.delete_version(PROJECT, NAME, "v0")
     manifest = manifest_of(files)[0]
     key = stored_key(manifest)
     assert await repo.blobs.hide(key)  # gc is removing the (unreferenced) manifest
-    new = NewVersion(
-        PROJECT,
-        NAME,
-        "dataset",
-        manifest.digest,
-        manifest.size,
-        len(manifest),
-        chunks=tuple(manifest.chunk_hashes()),
-        manifest_hash=key.partition("/")[2],
-    )
+    new = NewVersion(PROJECT, NAME, "dataset", manifest.digest, manifest.size, len(manifest),
+                     chunks=tuple(manifest.chunk_hashes()),
+                     manifest_hash=key.partition("/")[2])
     with pytest.raises(StoreRetry, match="commit again"):
         await repo.meta.commit_version(new, manifest_stored=lambda: repo.blobs.exists(key))
     assert await repo.meta.manifest_unreferenced(key.partition("/")[2])

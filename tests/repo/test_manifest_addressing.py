@@ -76,11 +76,7 @@ def request_of(manifest: Manifest, project: str, name: str = NAME) -> CommitRequ
 
 
 async def commit(
-    repo: Repository,
-    files: dict[str, bytes],
-    project: str,
-    *,
-    chunk: int = 1024,
+    repo: Repository, files: dict[str, bytes], project: str, *, chunk: int = 1024,
     name: str = NAME,
 ) -> tuple[VersionInfo, Manifest]:
     """Upload ``files`` in ``chunk``-byte fixed chunks and commit them to ``project``."""
@@ -115,11 +111,8 @@ async def assert_intact(repo: Repository, project: str, manifest: Manifest) -> N
     located = await repo.locate_chunks(sorted(manifest.chunk_hashes()))
     assert set(located) == manifest.chunk_hashes()
     data = b"".join(
-        [
-            await repo.read_pack_range(located[c.hash].pack, located[c.hash].offset, c.size)
-            for e in manifest.entries
-            for c in e.chunks
-        ]
+        [await repo.read_pack_range(located[c.hash].pack, located[c.hash].offset, c.size)
+         for e in manifest.entries for c in e.chunks]
     )
     assert data == b"".join(FILES.values())
 
@@ -236,13 +229,10 @@ async def test_fsck_flags_a_version_whose_manifest_describes_other_content(
         "mine": stored_key(mine).partition("/")[2],
         "other": stored_key(other).partition("/")[2],
     }
-    await run_sql(
-        store.location.db,
-        tamper + " AND collection_id = (SELECT id FROM collections WHERE name = 'kept')"
-        if "WHERE" in tamper
-        else tamper + " WHERE collection_id = (SELECT id FROM collections WHERE name = 'kept')",
-        names,
-    )
+    await run_sql(store.location.db, tamper + " AND collection_id = (SELECT id FROM "
+                  "collections WHERE name = 'kept')" if "WHERE" in tamper else
+                  tamper + " WHERE collection_id = (SELECT id FROM collections WHERE "
+                  "name = 'kept')", names)
     report = await fsck(repo)
     assert report.kinds() == {checker.MANIFEST_MISMATCH}, [f.line() for f in report.problems]
     [bad] = report.problems

@@ -147,11 +147,8 @@ async def test_list_versions_collections_projects(meta: MetaStore) -> None:
 
 async def test_chunk_index_roundtrip(meta: MetaStore) -> None:
     assert await meta.missing_chunks([h(1), h(2), h(1), h(3)]) == [h(1), h(2), h(3)]
-    added = await meta.add_pack(
-        "pack-a",
-        300,
-        [PackChunk(h(1), 0, 100), PackChunk(h(2), 100, 50), PackChunk(h(1), 150, 100)],
-    )
+    added = await meta.add_pack("pack-a", 300, [PackChunk(h(1), 0, 100), PackChunk(h(2), 100, 50),
+                                                 PackChunk(h(1), 150, 100)])
     assert added == 2
     assert await meta.missing_chunks([h(3), h(2), h(1), h(3)]) == [h(3)]
     # an already indexed chunk keeps its first location; re-adding is a no-op
@@ -232,9 +229,7 @@ async def test_lineage(meta: MetaStore) -> None:
     again = await meta.commit_version(new(d=1, run_id="other"))
     assert (v0.created_by, again.created_by, again.created) == ("maker", "maker", False)
     assert [v.qualified_name for v in await meta.run_outputs("maker")] == [
-        v0.qualified_name,
-        v1.qualified_name,
-    ]
+        v0.qualified_name, v1.qualified_name]
     producers = await meta.version_producers("p", "bike dataset", 0)
     assert [r.id for r in producers] == ["maker", "other"]
 

@@ -69,7 +69,9 @@ async def test_reopen_is_a_noop_and_schema_matches(db_url: str, dialect: str) ->
         assert {str(i.name) for i in table.indexes} <= indexes, table.name
 
 
-async def test_missing_steps_are_applied_once(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_missing_steps_are_applied_once(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     s = SqlMetaStore(db_url)
     await s.open()
     await s.commit_version(new())
@@ -103,8 +105,7 @@ async def test_a_version_1_store_upgrades_and_keeps_its_data(
     # What version 1 wrote:
     await run_sql(db_url, "INSERT INTO packs VALUES (:id, 10, 123.5)", {"id": "a" * 64})
     await run_sql(
-        db_url,
-        "INSERT INTO chunks VALUES (:hash, :pack, 0, 10)",
+        db_url, "INSERT INTO chunks VALUES (:hash, :pack, 0, 10)",
         {"hash": bytes(32), "pack": "a" * 64},
     )
     await old.close()

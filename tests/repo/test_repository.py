@@ -60,17 +60,10 @@ async def store_files(repo: Repository, files: dict[str, bytes]) -> Manifest:
     return Manifest(entries=tuple(entries), chunker=SPEC)
 
 
-def request(
-    manifest: Manifest,
-    *,
-    name: str = "bike dataset",
-    type: str = "dataset",
-    aliases: tuple[str, ...] = (),
-    **kw: object,
-) -> CommitRequest:
-    return CommitRequest(
-        project="proj", name=name, type=type, manifest=manifest, aliases=aliases, **kw
-    )  # type: ignore[arg-type]
+def request(manifest: Manifest, *, name: str = "bike dataset", type: str = "dataset",
+            aliases: tuple[str, ...] = (), **kw: object) -> CommitRequest:
+    return CommitRequest(project="proj", name=name, type=type, manifest=manifest,
+                         aliases=aliases, **kw)  # type: ignore[arg-type]
 
 
 # -- packs ------------------------------------------------------------------------------
@@ -200,15 +193,11 @@ async def test_query_size_limit(repo: Repository) -> None:
 
 async def test_commit_creates_versions_and_stores_the_manifest(repo: Repository) -> None:
     manifest = await store_files(repo, {"a.txt": b"hello", "dir/b.bin": bytes(3000)})
-    info = await repo.commit(
-        request(manifest, aliases=("production",), metadata={"rows": 3}, description="first")
-    )
+    info = await repo.commit(request(manifest, aliases=("production",), metadata={"rows": 3},
+                                     description="first"))
     assert info.created
     assert (info.project, info.name, info.type, info.index) == (
-        "proj",
-        "bike dataset",
-        "dataset",
-        0,
+        "proj", "bike dataset", "dataset", 0
     )
     assert info.version == "v0"
     assert info.digest == manifest.digest
@@ -225,9 +214,8 @@ async def test_commit_creates_versions_and_stores_the_manifest(repo: Repository)
 async def test_commit_with_a_chunk_not_held_creates_no_version(repo: Repository) -> None:
     held = await store_files(repo, {"held.txt": b"held bytes"})
     missing = b"never uploaded" * 100
-    entry = ManifestEntry.for_file(
-        "missing.bin", len(missing), h(missing), map(ref_of, chunk_bytes(missing, SPEC))
-    )
+    entry = ManifestEntry.for_file("missing.bin", len(missing), h(missing),
+                                   map(ref_of, chunk_bytes(missing, SPEC)))
     manifest = Manifest(entries=(*held.entries, entry), chunker=SPEC)
 
     with pytest.raises(ChunkMissing, match="2 chunk"):
@@ -250,14 +238,10 @@ async def test_chunk_missing_does_not_touch_an_existing_collection(repo: Reposit
 
 
 async def test_references_and_empty_files_need_no_chunks(repo: Repository) -> None:
-    manifest = Manifest(
-        entries=(
-            ManifestEntry(
-                path="remote.csv", size=10, digest=h(b"uri"), ref="s3://bucket/remote.csv"
-            ),
-            ManifestEntry.for_file("empty", 0, EMPTY_DIGEST, []),
-        )
-    )
+    manifest = Manifest(entries=(
+        ManifestEntry(path="remote.csv", size=10, digest=h(b"uri"), ref="s3://bucket/remote.csv"),
+        ManifestEntry.for_file("empty", 0, EMPTY_DIGEST, []),
+    ))
     info = await repo.commit(request(manifest))
     assert info.created and info.file_count == 2 and info.size == 10
 
@@ -274,9 +258,8 @@ async def test_recommitting_the_same_content_reuses_the_version_and_moves_aliase
     assert (await repo.get_version("proj", "bike dataset", "latest")).index == 1
 
     # metadata and description are not part of the digest: still the same version
-    again = await repo.commit(
-        request(m_a, aliases=("candidate",), metadata={"other": True}, description="ignored")
-    )
+    again = await repo.commit(request(m_a, aliases=("candidate",), metadata={"other": True},
+                                      description="ignored"))
     assert again.index == 0
     assert again.created is False
     assert again.digest == v0.digest
@@ -309,9 +292,8 @@ async def test_type_conflict_raises_and_creates_nothing(repo: Repository) -> Non
     assert "'model'" in str(info.value)
     assert [v.index for v in await repo.list_versions("proj", "bike dataset")] == [0]
     # the same name in another project is another collection
-    other = await repo.commit(
-        CommitRequest(project="other proj", name="bike dataset", type="model", manifest=m2)
-    )
+    other = await repo.commit(CommitRequest(project="other proj", name="bike dataset",
+                                            type="model", manifest=m2))
     assert other.created and other.index == 0
 
 
@@ -399,8 +381,7 @@ async def test_listings(repo: Repository) -> None:
     assert sorted(await repo.list_projects()) == ["other", "proj"]
     cols = await repo.list_collections("proj")
     assert sorted((c.name, c.type, c.version_count) for c in cols) == [
-        ("a set", "model", 1),
-        ("b set", "dataset", 1),
+        ("a set", "model", 1), ("b set", "dataset", 1)
     ]
 
 

@@ -76,11 +76,7 @@ def bucket_keys(s3: Any, bucket: S3Bucket) -> list[str]:
 
 def test_from_url() -> None:
     store = S3BlobStore.from_url("s3://my-bucket/some/prefix/")
-    assert (store.bucket, store.prefix, store.url) == (
-        "my-bucket",
-        "some/prefix/",
-        "s3://my-bucket/some/prefix",
-    )
+    assert (store.bucket, store.prefix, store.url) == ("my-bucket", "some/prefix/", "s3://my-bucket/some/prefix")
     assert S3BlobStore.from_url("s3://my-bucket").prefix == ""
     assert S3BlobStore.from_url("s3://my-bucket/").prefix == ""
     for bad in ("s3://", "s3:///prefix", "http://b/p", "s3://b/p?x=1", "s3://UPPER/p", "s3://ab"):
@@ -124,9 +120,8 @@ async def test_an_abandoned_multipart_upload_is_an_unfinished_write(
     k = key("packs", b"abandoned")
     s3_key = f"{bucket.prefix}/{k}"
     up = s3.create_multipart_upload(Bucket=bucket.name, Key=s3_key)
-    s3.upload_part(
-        Bucket=bucket.name, Key=s3_key, UploadId=up["UploadId"], PartNumber=1, Body=b"x" * 1000
-    )
+    s3.upload_part(Bucket=bucket.name, Key=s3_key, UploadId=up["UploadId"], PartNumber=1,
+                   Body=b"x" * 1000)
     [partial] = await store.list_partials()
     assert partial.key == f"{k}@{up['UploadId']}"
     assert partial.size == 1000
@@ -185,8 +180,7 @@ async def test_the_object_store_refuses_bytes_that_do_not_match_their_md5(
 async def test_a_stale_lock_is_taken_over(bucket: S3Bucket, s3: Any) -> None:
     """A holder that died: its lease ran out (written here with a lease already past)."""
     s3.put_object(
-        Bucket=bucket.name,
-        Key=f"{bucket.prefix}/maintenance.lock",
+        Bucket=bucket.name, Key=f"{bucket.prefix}/maintenance.lock",
         Body=json.dumps({"owner": "dead host pid 1", "lease": -1}).encode(),
     )
     store = S3BlobStore.from_url(bucket.url)
@@ -240,9 +234,7 @@ async def test_a_holder_that_loses_its_lock_stops(bucket: S3Bucket, s3: Any) -> 
                 # Another machine decided the lease ran out and took the lock over (its
                 # blocking client runs off the event loop: the holder's renewals go on).
                 await asyncio.to_thread(
-                    s3.put_object,
-                    Bucket=bucket.name,
-                    Key=f"{bucket.prefix}/maintenance.lock",
+                    s3.put_object, Bucket=bucket.name, Key=f"{bucket.prefix}/maintenance.lock",
                     Body=b'{"owner": "usurper", "lease": 120}',
                 )
                 await asyncio.wait_for(asyncio.Event().wait(), timeout=60)  # cancelled
@@ -285,9 +277,8 @@ async def test_presigned_get_and_put_work_with_plain_http(store: S3BlobStore) ->
         # The signed Content-MD5 must be sent, and must match the body.
         async with http.put(put_url, data=data) as resp:
             assert resp.status == 403
-        async with http.put(
-            put_url, data=b"x" + data[1:], headers={"Content-MD5": md5_b64(data)}
-        ) as resp:
+        async with http.put(put_url, data=b"x" + data[1:],
+                            headers={"Content-MD5": md5_b64(data)}) as resp:
             assert resp.status == 400, await resp.text()
         assert not await store.exists(k)
         async with http.put(put_url, data=data, headers={"Content-MD5": md5_b64(data)}) as resp:
@@ -409,9 +400,8 @@ async def test_gc_on_an_s3_store(repo: Repository, bucket: S3Bucket, s3: Any) ->
     await repo.blobs.put_bytes(orphan, b"orphan bytes")
     s3_key = f"{bucket.prefix}/{pack_key('f' * 64)}"
     up = s3.create_multipart_upload(Bucket=bucket.name, Key=s3_key)
-    s3.upload_part(
-        Bucket=bucket.name, Key=s3_key, UploadId=up["UploadId"], PartNumber=1, Body=b"half a pack"
-    )
+    s3.upload_part(Bucket=bucket.name, Key=s3_key, UploadId=up["UploadId"], PartNumber=1,
+                   Body=b"half a pack")
 
     # Object mtimes are the object store's; a zero grace makes everything old enough.
     report = await collect_garbage(repo, grace=0)

@@ -19,10 +19,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def _run(script: str, *args: str) -> dict[str, object]:
     proc = subprocess.run(
         [sys.executable, str(EXAMPLES / script), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=dict(os.environ),
+        capture_output=True, text=True, timeout=300, env=dict(os.environ),
     )
     assert proc.returncode == 0, proc.stderr
     result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])

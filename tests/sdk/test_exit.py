@@ -24,10 +24,7 @@ print(run.id)
 def test_open_run_is_finished_at_exit(store: str) -> None:
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=dict(os.environ),
+        capture_output=True, text=True, timeout=60, env=dict(os.environ),
     )
     assert proc.returncode == 0, proc.stderr
     run_id = proc.stdout.strip()

@@ -83,11 +83,9 @@ def test_push_pull_over_1gib_with_bounded_memory(store: str, tmp_path: Path) -> 
             f"{result['push_rss'] >> 20} MiB, retries {result['retries']})"
         )
         assert not list(out.glob("*.asyncart-part"))
-        print(
-            f"\n{store}: push {SIZE / result['push_s'] / 1e6:.0f} MB/s, "
-            f"pull {SIZE / result['pull_s'] / 1e6:.0f} MB/s, "
-            f"peak RSS {result['max_rss'] >> 20} MiB"
-        )
+        print(f"\n{store}: push {SIZE / result['push_s'] / 1e6:.0f} MB/s, "
+              f"pull {SIZE / result['pull_s'] / 1e6:.0f} MB/s, "
+              f"peak RSS {result['max_rss'] >> 20} MiB")
     finally:
         for p in (src, out / "model.bin"):
             p.unlink(missing_ok=True)

@@ -52,7 +52,7 @@ async def http(live: LiveServer) -> AsyncIterator[aiohttp.ClientSession]:
 def empty_lists_bomb(decoded: int) -> bytes:
     """``{"hashes": [[],[],…]}`` of about ``decoded`` bytes, gzip-compressed."""
     count = decoded // 3
-    return gzip.compress(b'{"hashes":[' + b"[]," * count + b"[]]}", compresslevel=9)
+    return gzip.compress(b'{"hashes":[' + b"[]," * count + b'[]]}', compresslevel=9)
 
 
 def tree_rss(pid: int) -> int:
@@ -114,9 +114,9 @@ async def test_three_concurrent_bombs_keep_memory_bounded(
 
     bombs = [empty_lists_bomb(63 << 20), empty_lists_bomb(7 << 20), empty_lists_bomb(7 << 20)]
     with Sampler(lambda: tree_rss(live.process.pid)) as rss:
-        answers = await asyncio.gather(
-            *(post_raw(http, P.CHUNKS_MISSING, b, **{"Content-Encoding": "gzip"}) for b in bombs)
-        )
+        answers = await asyncio.gather(*(
+            post_raw(http, P.CHUNKS_MISSING, b, **{"Content-Encoding": "gzip"}) for b in bombs
+        ))
     assert [status for status, _ in answers] == [413, 400, 400]
     print(f"server RSS during three bombs: max {max(rss.values) / 2**20:.0f} MiB")
     assert max(rss.values) < RSS_BOUND
@@ -144,14 +144,10 @@ def biggest_commit() -> bytes:
     entries = []
     for i in range(PACKS * CHUNKS_PER_PACK):
         digest = h(_chunk(i))
-        entries.append(
-            {
-                "path": f"shards/{i:09d}/part.bin",
-                "size": 8,
-                "digest": digest,
-                "chunks": [[digest, 8]],
-            }
-        )
+        entries.append({
+            "path": f"shards/{i:09d}/part.bin", "size": 8, "digest": digest,
+            "chunks": [[digest, 8]],
+        })
     manifest = {**Manifest(entries=()).to_json(), "entries": entries}
     raw = json.dumps({"type": "dataset", "manifest": manifest}).encode()
     assert 48 << 20 < len(raw) <= P.MAX_JSON_BODY
@@ -191,9 +187,7 @@ def start_prober(url: str) -> subprocess.Popen[str]:
     parts = urlsplit(url)
     prober = subprocess.Popen(
         [sys.executable, "-c", PROBE, str(parts.hostname), str(parts.port)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
     assert prober.stdout is not None and prober.stdout.readline() == "probing\n"
     return prober
@@ -220,11 +214,9 @@ async def test_health_keeps_answering_while_the_biggest_commit_is_parsed(
     try:
         url = P.path(P.VERSIONS, project="freeze", name="biggest")
         start = time.perf_counter()
-        async with http.post(
-            url,
-            data=io.BytesIO(body),
-            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
-        ) as resp:
+        async with http.post(url, data=io.BytesIO(body), headers={
+            "Content-Type": "application/json", "Content-Encoding": "gzip"
+        }) as resp:
             assert resp.status == 201, await resp.text()
             info = await resp.json()
         took = time.perf_counter() - start

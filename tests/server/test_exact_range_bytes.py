@@ -47,13 +47,11 @@ class Stolen:
 async def _mallory_owns_one_of_alices_chunks(leak: Leak) -> Stolen:
     alice_hash, pack, offset, chunk = leak.first_chunk()
     length = len(chunk)
-    status, _, _ = await call(
-        leak.world, "mallory", "POST", "/v1/packs", data=pack_body([chunk])[1]
-    )
+    status, _, _ = await call(leak.world, "mallory", "POST", "/v1/packs",
+                              data=pack_body([chunk])[1])
     assert status == 201
-    status, found, _ = await call(
-        leak.world, "mallory", "POST", "/v1/chunks/locate", json={"hashes": [alice_hash]}
-    )
+    status, found, _ = await call(leak.world, "mallory", "POST", "/v1/chunks/locate",
+                                  json={"hashes": [alice_hash]})
     assert found["locations"][alice_hash] == [pack, offset, length]  # alice's copy
     pack_size = max(o + n for p, o, n in leak.locations.values() if p == pack)
     assert pack_size > length  # the pack holds more of alice's bytes around it
@@ -77,7 +75,6 @@ EXTRA_HEADERS = [
     pytest.param({"Cache-Control": "no-cache", "Pragma": "no-cache"}, id="no-cache"),
     pytest.param({"X-HTTP-Method-Override": "PUT"}, id="method-override"),
 ]
-
 
 def _fullwidth(number: int) -> str:
     """``number`` in FULLWIDTH digits (every digit: a partial replacement could leave the
@@ -123,9 +120,8 @@ async def test_extra_headers_never_widen_a_permitted_range(
     leak: Leak, extra: dict[str, str]
 ) -> None:
     s = await _mallory_owns_one_of_alices_chunks(leak)
-    status, body, headers = await call(
-        leak.world, "mallory", "GET", f"/v1/packs/{s.pack}", headers={"Range": _range(s), **extra}
-    )
+    status, body, headers = await call(leak.world, "mallory", "GET", f"/v1/packs/{s.pack}",
+                                       headers={"Range": _range(s), **extra})
     assert status == 206, (status, body)
     assert body == s.data
     assert headers["Content-Range"] == f"{_range(s).replace('=', ' ')}/*"  # no pack size
@@ -141,9 +137,8 @@ def test_other_ranges_are_refused_without_a_byte(tmp_path: Path) -> None:
 async def _refused_without_a_byte(leak: Leak) -> None:
     s = await _mallory_owns_one_of_alices_chunks(leak)
     for rng in _variants(s):
-        status, body, _ = await call(
-            leak.world, "mallory", "GET", f"/v1/packs/{s.pack}", headers={"Range": rng}
-        )
+        status, body, _ = await call(leak.world, "mallory", "GET", f"/v1/packs/{s.pack}",
+                                     headers={"Range": rng})
         assert status in (400, 404), (rng, status)
         assert _holds_none_of(body, leak, s), rng
 
@@ -157,10 +152,9 @@ async def test_two_range_headers_are_refused(leak: Leak) -> None:
     sent.add("Authorization", f"Bearer {leak.world.keys['mallory']}")
     sent.add("Range", _range(s))
     sent.add("Range", f"bytes=0-{s.pack_size - 1}")
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(f"{leak.world.server.url}/v1/packs/{s.pack}", headers=sent) as resp,
-    ):
+    async with aiohttp.ClientSession() as http, http.get(
+        f"{leak.world.server.url}/v1/packs/{s.pack}", headers=sent
+    ) as resp:
         body = await resp.read()
         assert resp.status == 400
         assert _holds_none_of(body, leak, s)
@@ -169,13 +163,8 @@ async def test_two_range_headers_are_refused(leak: Leak) -> None:
 async def test_head_answers_the_range_headers_and_no_body(leak: Leak) -> None:
     s = await _mallory_owns_one_of_alices_chunks(leak)
     for extra in ({}, {"If-Range": "Mon, 01 Jan 1990 00:00:00 GMT"}):
-        status, body, headers = await call(
-            leak.world,
-            "mallory",
-            "HEAD",
-            f"/v1/packs/{s.pack}",
-            headers={"Range": _range(s), **extra},
-        )
+        status, body, headers = await call(leak.world, "mallory", "HEAD", f"/v1/packs/{s.pack}",
+                                           headers={"Range": _range(s), **extra})
         assert status == 206 and body == b""
         assert int(headers["Content-Length"]) == len(s.data)
     status, body, headers = await call(leak.world, "mallory", "HEAD", f"/v1/packs/{s.pack}")
@@ -186,16 +175,15 @@ async def test_a_read_into_another_projects_pack_is_audited(leak: Leak) -> None:
     world = leak.world
     s = await _mallory_owns_one_of_alices_chunks(leak)
     for _ in range(3):  # one pull reads many ranges: one event per user and pack
-        status, _, _ = await call(
-            world, "mallory", "GET", f"/v1/packs/{s.pack}", headers={"Range": _range(s)}
-        )
+        status, _, _ = await call(world, "mallory", "GET", f"/v1/packs/{s.pack}",
+                                  headers={"Range": _range(s)})
         assert status == 206
     # Mallory's reads of her own pack are not events.
     own = os.urandom(999)
-    status, receipt, _ = await call(world, "mallory", "POST", "/v1/packs", data=pack_body([own])[1])
-    status, _, _ = await call(
-        world, "mallory", "GET", f"/v1/packs/{receipt['pack']}", headers={"Range": "bytes=0-998"}
-    )
+    status, receipt, _ = await call(world, "mallory", "POST", "/v1/packs",
+                                    data=pack_body([own])[1])
+    status, _, _ = await call(world, "mallory", "GET", f"/v1/packs/{receipt['pack']}",
+                              headers={"Range": "bytes=0-998"})
     assert status == 206
     events = await _events(root=world.server.root)
     reads = [e for e in events if e.action == "pack_read"]
@@ -224,10 +212,9 @@ async def _unrestricted_pack(url: str) -> tuple[str, bytes]:
     import aiohttp
 
     data = os.urandom(5000)
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(f"{url}/v1/packs", data=pack_body([data])[1]) as resp,
-    ):
+    async with aiohttp.ClientSession() as http, http.post(
+        f"{url}/v1/packs", data=pack_body([data])[1]
+    ) as resp:
         assert resp.status == 201
         return (await resp.json())["pack"], data
 
@@ -235,40 +222,34 @@ async def _unrestricted_pack(url: str) -> tuple[str, bytes]:
 async def _get(url: str, pack: str, headers: dict[str, str]) -> tuple[int, bytes, str | None]:
     import aiohttp
 
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(f"{url}/v1/packs/{pack}", headers=headers) as resp,
-    ):
+    async with aiohttp.ClientSession() as http, http.get(
+        f"{url}/v1/packs/{pack}", headers=headers
+    ) as resp:
         return resp.status, await resp.read(), resp.headers.get("Content-Range")
 
 
-HUGE = [
-    "bytes=0-99999999999999999999",
-    "bytes=99999999999999999999-99999999999999999999",
-    "bytes=0-9223372036854775807",
-    "bytes=9223372036854775800-9223372036854775807",
-]
+HUGE = ["bytes=0-99999999999999999999", "bytes=99999999999999999999-99999999999999999999",
+        "bytes=0-9223372036854775807", "bytes=9223372036854775800-9223372036854775807"]
 
 
 @pytest.mark.parametrize("rng", HUGE)
-async def test_huge_range_numbers_are_416_on_a_filesystem_store(tmp_path: Path, rng: str) -> None:
+async def test_huge_range_numbers_are_416_on_a_filesystem_store(
+    tmp_path: Path, rng: str
+) -> None:
     with live_server(tmp_path / "store") as server:
         pack, data = await _unrestricted_pack(server.url)
         status, body, content_range = await _get(server.url, pack, {"Range": rng})
         assert (status, body, content_range) == (416, b"", f"bytes */{len(data)}")
-        status, body, _ = await _get(
-            server.url, pack, {"Range": "bytes=10-19", "If-Range": "Mon, 01 Jan 1990 00:00:00 GMT"}
-        )
+        status, body, _ = await _get(server.url, pack, {
+            "Range": "bytes=10-19", "If-Range": "Mon, 01 Jan 1990 00:00:00 GMT"})
         assert (status, body) == (206, data[10:20])
 
 
 async def test_huge_range_numbers_are_answered_on_an_s3_store(
-    tmp_path: Path,
-    s3_bucket: S3Bucket,  # noqa: F811
+    tmp_path: Path, s3_bucket: S3Bucket  # noqa: F811
 ) -> None:
-    with live_server(
-        tmp_path / "store", extra_args=["--blobs", s3_bucket.url], extra_env=s3_bucket.env
-    ) as server:
+    with live_server(tmp_path / "store", extra_args=["--blobs", s3_bucket.url],
+                     extra_env=s3_bucket.env) as server:
         pack, data = await _unrestricted_pack(server.url)
         for rng in HUGE:
             status, body, _ = await _get(server.url, pack, {"Range": rng})

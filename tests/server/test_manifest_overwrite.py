@@ -38,10 +38,7 @@ def run_cli(*args: str, env: dict[str, str]) -> dict[str, Any]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("ASYNCART_")}
     proc = subprocess.run(
         [sys.executable, "-m", "asyncart", *args, "--json"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**clean, **env},
+        capture_output=True, text=True, timeout=180, env={**clean, **env},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return json.loads(proc.stdout)  # type: ignore[no-any-return]
@@ -59,32 +56,13 @@ class Store:
         return {**self.env, "ASYNCART_API_KEY": self.world.keys[user], **extra}
 
     def push(self, user: str, project: str, **extra: str) -> dict[str, Any]:
-        return run_cli(
-            "push",
-            str(self.file),
-            "--name",
-            "weights",
-            "--type",
-            "model",
-            "--project",
-            project,
-            "--url",
-            self.world.server.url,
-            env=self.as_user(user, **extra),
-        )
+        return run_cli("push", str(self.file), "--name", "weights", "--type", "model",
+                       "--project", project, "--url", self.world.server.url,
+                       env=self.as_user(user, **extra))
 
     def pull_bytes(self, user: str, project: str, into: Path) -> bytes:
-        run_cli(
-            "pull",
-            "weights:v0",
-            "--project",
-            project,
-            "-o",
-            str(into),
-            "--url",
-            self.world.server.url,
-            env=self.as_user(user),
-        )
+        run_cli("pull", "weights:v0", "--project", project, "-o", str(into),
+                "--url", self.world.server.url, env=self.as_user(user))
         return (into / self.file.name).read_bytes()
 
     def maintain(self, *args: str) -> dict[str, Any]:
@@ -137,29 +115,17 @@ async def test_a_ref_manifest_with_her_pair_in_another_project(
     [entry] = manifest.entries
     assert len(entry.chunks) >= 2
     # Bob knows the path and the file's BLAKE3; a reference needs no chunk.
-    forged = {
-        **manifest.to_json(),
-        "entries": [
-            {
-                "path": entry.path,
-                "size": entry.size,
-                "digest": entry.digest,
-                "ref": "file:///dev/null",
-            },
-        ],
-    }
-    status, info, _ = await call(
-        store.world,
-        "bob",
-        "POST",
-        "/v1/projects/b/artifacts/weights/versions",
-        json={"type": "model", "manifest": forged},
-    )
+    forged = {**manifest.to_json(), "entries": [
+        {"path": entry.path, "size": entry.size, "digest": entry.digest,
+         "ref": "file:///dev/null"},
+    ]}
+    status, info, _ = await call(store.world, "bob", "POST",
+                                 "/v1/projects/b/artifacts/weights/versions",
+                                 json={"type": "model", "manifest": forged})
     assert status == 201, info
     assert info["digest"] == manifest.digest  # the very same artifact digest
-    status, his, _ = await call(
-        store.world, "bob", "GET", "/v1/projects/b/artifacts/weights/versions/v0/manifest"
-    )
+    status, his, _ = await call(store.world, "bob", "GET",
+                                "/v1/projects/b/artifacts/weights/versions/v0/manifest")
     assert status == 200 and Manifest.decode(his).entries[0].ref == "file:///dev/null"
     await assert_alice_intact(store, blob, tmp_path)
 
@@ -171,9 +137,8 @@ async def test_the_same_file_pushed_with_another_chunker_elsewhere(
     blob, manifest = await alice_manifest(store)
     pushed = store.push("bob", "b", ASYNCART_CHUNKER="fixed")
     assert pushed["created"] and pushed["bytes_uploaded"] == SIZE  # he owns his chunks
-    status, his, _ = await call(
-        store.world, "bob", "GET", "/v1/projects/b/artifacts/weights/versions/v0/manifest"
-    )
+    status, his, _ = await call(store.world, "bob", "GET",
+                                "/v1/projects/b/artifacts/weights/versions/v0/manifest")
     assert status == 200
     theirs = Manifest.decode(his)
     assert theirs.digest == manifest.digest

@@ -59,14 +59,8 @@ def browser(profile: Path, *, timeout: float = 30) -> Iterator[int]:
     assert exe is not None
     port_file = profile / "DevToolsActivePort"
     proc = subprocess.Popen(
-        [
-            exe,
-            *FLAGS,
-            "--remote-debugging-address=127.0.0.1",
-            "--remote-debugging-port=0",
-            f"--user-data-dir={profile}",
-            "about:blank",
-        ],
+        [exe, *FLAGS, "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
+         f"--user-data-dir={profile}", "about:blank"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

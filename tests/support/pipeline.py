@@ -38,7 +38,9 @@ async def log_pipeline(project: str = PROJECT, url: str | None = None) -> Pipeli
         rides = aio.Artifact("rides", type="dataset")
         rides.add_file("rides.csv")
         await prepare.log_artifact(rides)
-    async with await aio.init(job_type="train", project=project, url=url, name="train-1") as train:
+    async with await aio.init(
+        job_type="train", project=project, url=url, name="train-1"
+    ) as train:
         await train.use_artifact("rides:latest")
         await train.use_artifact(labels)  # logged here (as an input) with no producing run
         model = aio.Artifact("bike model", type="model")

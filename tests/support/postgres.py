@@ -230,16 +230,8 @@ class PostgresCluster:
             for path in (self.base, self.socket_dir):
                 os.chown(path, self.os_user.pw_uid, self.os_user.pw_gid)
         self._tool(
-            "initdb",
-            "-D",
-            str(self.data),
-            "-U",
-            PG_SUPERUSER,
-            "--auth=trust",
-            "--no-sync",
-            "-E",
-            "UTF8",
-            *locale_args(self.bin_dir),
+            "initdb", "-D", str(self.data), "-U", PG_SUPERUSER, "--auth=trust", "--no-sync",
+            "-E", "UTF8", *locale_args(self.bin_dir),
         )
         settings = {**_SETTINGS, "unix_socket_directories": f"'{self.socket_dir}'"}
         with open(self.data / "postgresql.conf", "a") as conf:
@@ -253,17 +245,8 @@ class PostgresCluster:
             self.port = _free_port()
             try:
                 self._tool(
-                    "pg_ctl",
-                    "-D",
-                    str(self.data),
-                    "-l",
-                    str(self.log),
-                    "-w",
-                    "-t",
-                    "60",
-                    "-o",
-                    f"-p {self.port}",
-                    "start",
+                    "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
+                    "-o", f"-p {self.port}", "start",
                 )
                 break
             except RuntimeError:
@@ -287,22 +270,8 @@ class PostgresCluster:
     def psql(self, sql: str, database: str = "postgres") -> str:
         """Run one SQL command with ``psql`` (over TCP, as the superuser); its output."""
         return self._tool(
-            "psql",
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            HOST,
-            "-p",
-            str(self.port),
-            "-U",
-            PG_SUPERUSER,
-            "-d",
-            database,
-            "-At",
-            "-c",
-            sql,
+            "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", HOST, "-p", str(self.port),
+            "-U", PG_SUPERUSER, "-d", database, "-At", "-c", sql,
         )
 
     def create_database(self) -> str:

@@ -161,19 +161,11 @@ def seaweedfs(
     workdir.mkdir(parents=True, exist_ok=True)
     secret = uuid.uuid4().hex
     config = workdir / "s3.json"
-    config.write_text(
-        json.dumps(
-            {
-                "identities": [
-                    {
-                        "name": "asyncart-test",
-                        "credentials": [{"accessKey": ACCESS_KEY, "secretKey": secret}],
-                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                    }
-                ]
-            }
-        )
-    )
+    config.write_text(json.dumps({"identities": [{
+        "name": "asyncart-test",
+        "credentials": [{"accessKey": ACCESS_KEY, "secretKey": secret}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }]}))
     failures: list[str] = []
     for attempt in range(attempts):
         run_dir = workdir / f"run{attempt}"
@@ -181,26 +173,17 @@ def seaweedfs(
             (run_dir / sub).mkdir(parents=True, exist_ok=True)
         ports = dict(zip(_PORTS, _free_ports(len(_PORTS)), strict=True))
         args = [
-            weed_binary(),
-            f"-logdir={run_dir / 'logs'}",
-            "server",
-            f"-dir={run_dir / 'data'}",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
+            weed_binary(), f"-logdir={run_dir / 'logs'}", "server",
+            f"-dir={run_dir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             *(f"-{name}={port}" for name, port in ports.items()),
-            "-filer",
-            "-s3",
-            f"-s3.config={config}",
-            "-s3.allowDeleteBucketNotEmpty",
+            "-filer", "-s3", f"-s3.config={config}", "-s3.allowDeleteBucketNotEmpty",
             "-s3.autoCreateBucket=false",  # as AWS: a PUT into a missing bucket fails
-            "-s3.port.iceberg=0",
-            "-s3.port.lance=0",
+            "-s3.port.iceberg=0", "-s3.port.lance=0",
             f"-filer.localSocket={run_dir / 'filer.sock'}",
             f"-s3.localSocket={run_dir / 's3.sock'}",
             # Small sparse volumes, one per bucket (not the default 7): tests make many
             # buckets, and a volume server holds a bounded number of volumes.
-            f"-master.volumeSizeLimitMB={volume_size_mb}",
-            "-volume.max=2000",
+            f"-master.volumeSizeLimitMB={volume_size_mb}", "-volume.max=2000",
             "-volume.preStopSeconds=0",
         ]
         env = {
@@ -216,10 +199,7 @@ def seaweedfs(
         try:
             server = S3Server(
                 endpoint=f"http://127.0.0.1:{ports['s3.port']}",
-                access_key=ACCESS_KEY,
-                secret_key=secret,
-                region=REGION,
-                workdir=run_dir,
+                access_key=ACCESS_KEY, secret_key=secret, region=REGION, workdir=run_dir,
             )
             if _wait_ready(proc, server, ports, timeout):
                 yield server

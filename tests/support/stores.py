@@ -91,7 +91,9 @@ def commit_request(
     )
 
 
-async def run_sql(url: str, sql: str, params: Mapping[str, Any] | None = None) -> list[Row[Any]]:
+async def run_sql(
+    url: str, sql: str, params: Mapping[str, Any] | None = None
+) -> list[Row[Any]]:
     """Run one SQL statement (``:name`` parameters) on the database at ``url`` in its own
     write transaction; the rows it returns (none for a statement without a result)."""
     engine = make_engine(async_url(url), busy_timeout=30.0)
@@ -159,15 +161,11 @@ async def insert_legacy_version(
         {"p": project, "n": name, "d": digest, "s": size, "f": file_count},
     )
     await run_sql(
-        url,
-        f"UPDATE collections SET next_index = next_index + 1 WHERE id = {cid}",
+        url, f"UPDATE collections SET next_index = next_index + 1 WHERE id = {cid}",
         {"p": project, "n": name},
     )
-    await run_sql(
-        url,
-        f"DELETE FROM aliases WHERE collection_id = {cid} AND alias = 'latest'",
-        {"p": project, "n": name},
-    )
+    await run_sql(url, f"DELETE FROM aliases WHERE collection_id = {cid} AND alias = 'latest'",
+                  {"p": project, "n": name})
     await run_sql(
         url,
         "INSERT INTO aliases (collection_id, alias, version_id) "
