@@ -64,7 +64,8 @@ def _segment_regex(part: str, pattern: str) -> str:
             body = part[i + 1 : end]
             negate = body.startswith("!")
             body = body[1:] if negate else body
-            body = body.replace("\\", "\\\\").replace("^", "\\^")
+            # every character literal but '-' (ranges): no nested sets or set operations
+            body = "".join(c if c == "-" else re.escape(c) for c in body)
             out.append(f"[{'^/' if negate else ''}{body}]")
             i = end
         else:

@@ -90,3 +90,17 @@ def test_malformed_patterns_are_refused() -> None:
         Selection(paths=["/"]).choose(FILES)
     with pytest.raises(ConfigError):
         Selection(paths=["../etc"]).choose(FILES)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "expected"),
+    [
+        ("[[]x", "[x", True),  # a bracket inside a set is a character, not a nested set
+        ("[a&&b]", "&", True),  # no set operations
+        ("[a-c].bin", "b.bin", True),
+        ("[a-c].bin", "d.bin", False),
+        ("[^]", "^", True),
+    ],
+)
+def test_sets_hold_characters_and_ranges_only(pattern: str, path: str, expected: bool) -> None:
+    assert glob_matches(pattern, path) is expected
