@@ -1,4 +1,9 @@
-"""``asyncart pull NAME[:VERSION|ALIAS] [-o DIR]``: download a version, verified."""
+"""``asyncart pull NAME[:VERSION|ALIAS] [PATH...] [--include GLOB] [--exclude GLOB] [-o DIR]``:
+download a version, or some of its files, verified.
+
+A selection (paths, globs: ``core/selection.py`` has the rules) fetches only the chunks
+of the files it selects; the manifest is read once, with the version.
+"""
 
 from __future__ import annotations
 
@@ -18,13 +23,14 @@ from asyncart.cli.output import emit_json, plan_json, progress_for, quiet_option
 from asyncart.client.leftovers import part_bytes, remove_leftovers
 from asyncart.client.progress import Fanout
 from asyncart.core.humanize import count, human_size
-from asyncart.sdk.planning import download_root, plan_download
+from asyncart.core.selection import Selection
+from asyncart.sdk.planning import download_root, download_selected, plan_download
 
 EXAMPLES = """\b
 Examples:
-  asyncart pull "bike dataset"                     # latest, into ./artifacts/bike dataset:vN
   asyncart pull "bike dataset:v3" -o data/bikes    # a version, into a directory
   asyncart pull "bike dataset:production" --dry-run  # what would be downloaded
+  asyncart pull model:best config.json --include '*.safetensors'  # some files only
 """
 
 
@@ -38,6 +44,20 @@ class _Pull:
 
 @click.command(epilog=EXAMPLES)
 @click.argument("name")
+@click.argument("paths", nargs=-1)
+@click.option(
+    "--include",
+    multiple=True,
+    metavar="GLOB",
+    help="Pull the files matching GLOB (repeatable; '*.bin' matches names in any directory, "
+    "'a/*.bin' whole paths, '**' any directories).",
+)
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="GLOB",
+    help="Leave out the files matching GLOB (repeatable; applied after PATHs and --include).",
+)
 @output_dir_option("Directory to write into")
 @click.option("--type", "-t", "type_", default=None, help="Require this artifact type.")
 @click.option("--dry-run", is_flag=True, help="Say what would be downloaded; write nothing.")
@@ -50,6 +70,9 @@ class _Pull:
 @client_options
 def pull(
     name: str,
+    paths: tuple[str, ...],
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
     output: Path | None,
     type_: str | None,
     dry_run: bool,
@@ -59,14 +82,33 @@ def pull(
     url: str | None,
     json_output: bool,
 ) -> None:
-    """Download a version; files already present with the right digest are kept.
+    """Download a version, or the files PATHs and globs select; files already present
+    with the right digest are kept.
 
+    PATH is a file or a directory inside the artifact. Each PATH, --include and
+    --exclude must match some file of the version (a misspelt one is an error).
     An interrupted pull keeps what it verified: the same command resumes it.
     """
     state = _Pull()
+    selection = Selection(paths, include, exclude)
+    if clean and not selection.everything:
+        raise click.UsageError(
+            "--clean removes part files; it takes no PATH, --include or --exclude"
+        )
     try:
         anyio.run(
-            _pull, state, name, output, type_, dry_run, clean, quiet, project, url, json_output
+            _pull,
+            state,
+            name,
+            selection,
+            output,
+            type_,
+            dry_run,
+            clean,
+            quiet,
+            project,
+            url,
+            json_output,
         )
     except KeyboardInterrupt:
         where = [*(["--url", url] if url else []), *(["-p", project] if project else [])]
@@ -79,6 +121,7 @@ def pull(
 async def _pull(
     state: _Pull,
     name: str,
+    selection: Selection,
     output: Path | None,
     type_: str | None,
     dry_run: bool,
@@ -95,23 +138,30 @@ async def _pull(
         if clean:
             await _clean(artifact, output, quiet, json_output)
             return
+        every = [f.path for f in artifact.files()]
+        only = None if selection.everything else selection.choose(every)
+        chosen = {"selected": only} if only is not None else {}
         if dry_run:
-            path, plan = await plan_download(artifact, output)
+            path, plan = await plan_download(artifact, output, only)
             if json_output:
-                emit_json({**version_json(artifact), "path": path, **plan_json(plan)})
+                emit_json({**version_json(artifact), "path": path, **plan_json(plan), **chosen})
             elif not quiet:
                 click.echo(
                     f"{label} -> {path}: would download {human_size(plan.bytes_to_move)} "
                     f"({plan.files_to_move} of {count(plan.files, 'file')} "
-                    f"to fetch, {human_size(plan.total_bytes)} in all); nothing written"
+                    f"to fetch, {human_size(plan.total_bytes)} in all"
+                    + (f"; {len(only)} of the version's {len(every)} selected" if only else "")
+                    + "); nothing written"
                 )
             return
         state.root = Path(output) if output is not None else await download_root(artifact, None)
         state.done = DoneBytes()
         bar = progress_for(quiet)
-        path = await artifact.download(
-            output, progress=state.done if bar is None else Fanout(bar, state.done)
-        )
+        progress = state.done if bar is None else Fanout(bar, state.done)
+        if only is None:
+            path = await artifact.download(output, progress=progress)
+        else:
+            path = await download_selected(artifact, output, only, progress)
     seconds = time.perf_counter() - started
     stats = artifact.last_transfer
     assert stats is not None
@@ -127,13 +177,20 @@ async def _pull(
                 "leftovers_removed": stats.leftovers_removed,
                 "concurrency": stats.concurrency,
                 "seconds": round(seconds, 3),
+                **chosen,
             }
         )
     elif not quiet:
         kept = stats.bytes_reused + stats.bytes_resumed
+        files, size = len(artifact.files()), artifact.size
+        if only is not None:
+            picked = set(only)
+            files, size = len(only), sum(e.size for e in artifact.files() if e.path in picked)
         click.echo(
-            f"{label} -> {path} ({human_size(artifact.size)}, "
-            f"{count(len(artifact.files()), 'file')}, "
+            f"{label} -> {path} ({human_size(size)}, "
+            f"{count(files, 'file')}"
+            + (f" of {len(artifact.files())}" if only is not None else "")
+            + ", "
             f"{human_size(stats.bytes_downloaded)} downloaded"
             + (f", {human_size(kept)} reused from local files" if kept else "")
             + f", {seconds:.1f}s)"

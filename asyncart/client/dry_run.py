@@ -76,9 +76,12 @@ async def plan_push(
     )
 
 
-def plan_pull(manifest: Manifest, root: Path, settings: Settings) -> TransferPlan:
-    """What pulling ``manifest`` into ``root`` would download (sync: call in a thread)."""
-    entries = list(manifest)
+def plan_pull(
+    manifest: Manifest, root: Path, settings: Settings, only: Sequence[str] | None = None
+) -> TransferPlan:
+    """What pulling ``manifest`` (only the ``only`` paths if given) into ``root`` would
+    download (sync: call in a thread)."""
+    entries = list(manifest) if only is None else [e for p in only if (e := manifest.get(p))]
     finals = [safe_join(root, e.path, {}) for e in entries]
     cache = HashCache.open(settings.cache_dir, manifest.chunker) if settings.hash_cache else None
     try:

@@ -11,7 +11,9 @@ files in ``./artifacts/<name>`` (W&B's defaults).
 
 from __future__ import annotations
 
+import io
 import os
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +25,9 @@ from asyncart.client.artifact_references import (
 )
 from asyncart.client.client import Client
 from asyncart.client.download import default_root, download_manifest
+from asyncart.client.lazy_file import READ_AHEAD, LazyFile
 from asyncart.client.progress import Progress, TransferStats
+from asyncart.client.streaming import PREFETCH
 from asyncart.client.tree_check import files_not_in, verify_directory
 from asyncart.core.humanize import count
 from asyncart.core.manifest import Manifest
@@ -33,7 +37,9 @@ from asyncart.errors import ConfigError, VerificationFailed
 from asyncart.sdk import portal
 from asyncart.sdk.draft import entry_name
 from asyncart.sdk.identity import source_of
+from asyncart.sdk.lazy import ArtifactFile, open_lazy
 from asyncart.sdk.pending import report
+from asyncart.sdk.streaming import AsyncFileStream, iter_files_sync, selected_entries
 
 Root = str | os.PathLike[str] | None
 
@@ -65,6 +71,7 @@ class DownloadCore:
         *,
         path_prefix: str | os.PathLike[str] | None = None,
         allow_missing_references: bool = False,
+        only: Sequence[str] | None = None,
     ) -> str:
         _, manifest, client = self._require_stored("download")
         target = await anyio.to_thread.run_sync(self._root, root)
@@ -73,7 +80,6 @@ class DownloadCore:
         async with client.use() as remote:
             if has_artifact_references(manifest):
                 manifest = await resolve_artifact_references(remote, manifest, missing)
-            only = None
             if path_prefix is not None:
                 prefix = entry_name(path_prefix)  # a plain prefix, as W&B's: 'a' matches 'ab.txt'
                 only = [e.path for e in manifest if e.path.startswith(prefix)]
@@ -162,6 +168,33 @@ class SyncDownloads(DownloadCore):
             root, path_prefix=path_prefix, allow_missing_references=allow_missing
         )
 
+    def open(self, path: str | os.PathLike[str], read_ahead: int = READ_AHEAD) -> ArtifactFile:
+        """The file at ``path``, to read lazily: a read-only, seekable binary file object
+        that fetches only the chunks covering what is read, each verified by its BLAKE3
+        hash before a byte of it is returned (``client/lazy_file.py``). Sequential reads
+        fetch ahead, up to ``read_ahead`` bytes. Close it (or use ``with``).
+
+        Raises:
+            EntryNotFound: (a ``KeyError``/``FileNotFoundError``) no such file.
+            ConfigError: the entry is a reference, or the artifact was never logged.
+        """
+        self._require_stored("open a file of")  # waits for a log in flight, in this thread
+        return ArtifactFile(portal.call(open_lazy, self, path, read_ahead))
+
+    def iter_files(
+        self, prefix: str | os.PathLike[str] | None = None, prefetch: int = PREFETCH
+    ) -> Generator[tuple[str, io.BytesIO | ArtifactFile], None, None]:
+        """Yield ``(path, file object)`` for the files under ``prefix`` (a plain string
+        prefix) in manifest order, fetching ahead while the loop body runs; memory stays
+        within about ``prefetch`` bytes (``sdk/streaming.py``). Each file object is closed
+        when the loop takes the next one. Small files come fetched whole and checked
+        against their digest; large ones are read lazily, as :meth:`open`.
+
+        Raises:
+            ConfigError: a selected entry is a reference, or ``prefetch`` < 1 MiB.
+        """
+        return iter_files_sync(self, prefix, prefetch)
+
     def checkout(self, root: Root = None) -> str:
         """Make ``root`` hold exactly this version: remove every file that is not one of
         its entries, then download. ``root`` defaults to ``./artifacts/<name>``."""
@@ -214,6 +247,19 @@ class AsyncDownloads(DownloadCore):
     async def download_file(self, name: str, root: Root = None) -> str:
         """Download one file (verified); its absolute local path."""
         return await self._download_file(name, root)
+
+    async def open(self, path: str | os.PathLike[str], read_ahead: int = READ_AHEAD) -> LazyFile:
+        """As :meth:`SyncDownloads.open`; the file's ``read``/``readinto``/``aclose`` are
+        coroutines (``seek``/``tell`` are not), and ``async with`` closes it."""
+        return await open_lazy(self, path, read_ahead)
+
+    def iter_files(
+        self, prefix: str | os.PathLike[str] | None = None, prefetch: int = PREFETCH
+    ) -> AsyncFileStream:
+        """As :meth:`SyncDownloads.iter_files`, as an async context manager to iterate:
+        ``async with art.iter_files("train/") as files: async for path, f in files: ...``
+        (small files are ``io.BytesIO``, large ones lazy files with awaited reads)."""
+        return AsyncFileStream(self, selected_entries(self, prefix, prefetch), prefetch)
 
     async def checkout(self, root: Root = None) -> str:
         """As :meth:`SyncDownloads.checkout`."""

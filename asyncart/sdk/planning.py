@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import anyio.to_thread
 
 from asyncart.client.client import Client
 from asyncart.client.dry_run import TransferPlan, plan_pull, plan_push
+from asyncart.client.progress import Progress
 from asyncart.client.upload import SourceFile
 from asyncart.errors import ConfigError
 from asyncart.sdk.artifact import BaseArtifact
@@ -27,13 +29,15 @@ async def plan_log(artifact: BaseArtifact, client: Client) -> TransferPlan:
 
 
 async def plan_download(
-    artifact: BaseArtifact, root: str | os.PathLike[str] | None
+    artifact: BaseArtifact,
+    root: str | os.PathLike[str] | None,
+    only: Sequence[str] | None = None,
 ) -> tuple[str, TransferPlan]:
     """Where the stored ``artifact`` would be downloaded (absolute) and what would be
-    fetched (nothing is written there)."""
+    fetched (nothing is written there); only the ``only`` paths if given."""
     _, manifest, client = artifact._require_stored("plan a download of")
     target = await anyio.to_thread.run_sync(artifact._root, root)
-    plan = await anyio.to_thread.run_sync(plan_pull, manifest, Path(target), client.settings)
+    plan = await anyio.to_thread.run_sync(plan_pull, manifest, Path(target), client.settings, only)
     return await anyio.to_thread.run_sync(os.path.abspath, target), plan
 
 
@@ -41,3 +45,14 @@ async def download_root(artifact: BaseArtifact, root: str | os.PathLike[str] | N
     """The directory ``artifact.download(root)`` writes into (relative as given; the
     default ``./artifacts/<name>:<version>`` without ``root``)."""
     return Path(await anyio.to_thread.run_sync(artifact._root, root))
+
+
+async def download_selected(
+    artifact: BaseArtifact,
+    root: str | os.PathLike[str] | None,
+    only: Sequence[str],
+    progress: Progress | None = None,
+) -> str:
+    """Download only the entries ``only`` (paths of the stored ``artifact``, e.g. from a
+    :class:`~asyncart.core.selection.Selection`); only their chunks move. Its absolute root."""
+    return await artifact._download(root, progress, only=only)

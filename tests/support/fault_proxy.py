@@ -35,8 +35,10 @@ A fault with ``probability`` < 1 fires on that share of matching requests (seede
 
 Dropped connections are aborted with SO_LINGER 0, so the peer sees a TCP reset.
 ``proxy.requests`` lists every ``(method, path)`` seen; ``proxy.injected`` counts
-fired faults by kind. Sync tests use :func:`running_fault_proxy`, which runs the
-proxy's event loop in a thread.
+fired faults by kind; ``proxy.bytes_sent(method, path)`` sums the response-body bytes
+the server sent through the proxy to matching requests (what crossed the network
+from it: the byte count partial and lazy reads are judged by). Sync tests use
+:func:`running_fault_proxy`, which runs the proxy's event loop in a thread.
 """
 
 from __future__ import annotations
@@ -140,6 +142,7 @@ class FaultProxy:
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str]] = []
         self.injected: collections.Counter[str] = collections.Counter()
+        self.sent: list[tuple[str, str, int]] = []  # (method, path, response body bytes)
         self.url = ""
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -172,6 +175,12 @@ class FaultProxy:
 
     def stall(self, seconds: float, **match: Any) -> Fault:
         return self.add(Fault("stall", seconds=seconds, **match))
+
+    def bytes_sent(self, method: str | None = None, path: str = "") -> int:
+        """Response-body bytes relayed to requests of ``method`` whose path starts with ``path``."""
+        return sum(
+            n for m, p, n in self.sent if (method is None or m == method) and p.startswith(path)
+        )
 
     def count(self, method: str | None = None, path: str = "") -> int:
         """Requests seen with this method (any if None) whose path starts with ``path``."""
@@ -321,12 +330,13 @@ class FaultProxy:
             length = min(length, cut)
         if length is not None:
             resp.content_length = length
+        pos = 0
         try:
             await resp.prepare(request)
-            pos = 0
             async for piece in upstream.content.iter_chunked(_PIECE):
                 if kind in ("truncate", "reset_response") and pos + len(piece) >= cut:
                     await resp.write(piece[: cut - pos])
+                    pos = cut
                     if kind == "reset_response":
                         reset_connection(request)
                         return resp
@@ -345,6 +355,8 @@ class FaultProxy:
             await resp.write_eof()
         except ConnectionError:
             pass  # the client went away (e.g. it gave up on this request): nothing to send
+        finally:
+            self.sent.append((request.method, request.path, pos))
         return resp
 
 
