@@ -46,6 +46,11 @@ class _Pull:
     is_flag=True,
     help="Remove the part files an interrupted pull left in the directory; pull nothing.",
 )
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Neither read nor fill the download cache (ASYNCART_CACHE_DIR); fetch from the server.",
+)
 @quiet_option
 @client_options
 def pull(
@@ -54,6 +59,7 @@ def pull(
     type_: str | None,
     dry_run: bool,
     clean: bool,
+    no_cache: bool,
     quiet: bool,
     project: str | None,
     url: str | None,
@@ -66,7 +72,18 @@ def pull(
     state = _Pull()
     try:
         anyio.run(
-            _pull, state, name, output, type_, dry_run, clean, quiet, project, url, json_output
+            _pull,
+            state,
+            name,
+            output,
+            type_,
+            dry_run,
+            clean,
+            no_cache,
+            quiet,
+            project,
+            url,
+            json_output,
         )
     except KeyboardInterrupt:
         where = [*(["--url", url] if url else []), *(["-p", project] if project else [])]
@@ -83,6 +100,7 @@ async def _pull(
     type_: str | None,
     dry_run: bool,
     clean: bool,
+    no_cache: bool,
     quiet: bool,
     project: str | None,
     url: str | None,
@@ -110,7 +128,9 @@ async def _pull(
         state.done = DoneBytes()
         bar = progress_for(quiet)
         path = await artifact.download(
-            output, progress=state.done if bar is None else Fanout(bar, state.done)
+            output,
+            skip_cache=no_cache,
+            progress=state.done if bar is None else Fanout(bar, state.done),
         )
     seconds = time.perf_counter() - started
     stats = artifact.last_transfer
@@ -123,6 +143,8 @@ async def _pull(
                 "bytes_downloaded": stats.bytes_downloaded,
                 "bytes_reused": stats.bytes_reused,
                 "bytes_resumed": stats.bytes_resumed,
+                "bytes_from_cache": stats.bytes_from_cache,
+                "cache_hits": stats.cache_hits,
                 "files_skipped": stats.files_skipped,
                 "leftovers_removed": stats.leftovers_removed,
                 "concurrency": stats.concurrency,
@@ -136,6 +158,11 @@ async def _pull(
             f"{count(len(artifact.files()), 'file')}, "
             f"{human_size(stats.bytes_downloaded)} downloaded"
             + (f", {human_size(kept)} reused from local files" if kept else "")
+            + (
+                f", {human_size(stats.bytes_from_cache)} from the cache"
+                if stats.bytes_from_cache
+                else ""
+            )
             + f", {seconds:.1f}s)"
         )
         if stats.leftovers_removed:

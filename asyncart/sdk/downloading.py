@@ -60,6 +60,7 @@ class DownloadCore:
         *,
         path_prefix: str | os.PathLike[str] | None = None,
         allow_missing_references: bool = False,
+        skip_cache: bool = False,
     ) -> str:
         _, manifest, client = self._require_stored("download")
         target = await anyio.to_thread.run_sync(self._root, root)
@@ -71,7 +72,15 @@ class DownloadCore:
         stats = TransferStats()
         async with client.use() as remote:
             await download_manifest(
-                remote, manifest, target, client.settings, stats, progress, only, missing
+                remote,
+                manifest,
+                target,
+                client.settings,
+                stats,
+                progress,
+                only,
+                missing,
+                use_cache=not skip_cache,
             )
         self._last_transfer = stats
         if missing:
@@ -81,11 +90,15 @@ class DownloadCore:
             )
         return await anyio.to_thread.run_sync(os.path.abspath, target)  # reads the cwd
 
-    async def _download_file(self, path: str, root: Root = None) -> str:
+    async def _download_file(
+        self, path: str, root: Root = None, *, skip_cache: bool = False
+    ) -> str:
         _, manifest, client = self._require_stored("download")
         target = await anyio.to_thread.run_sync(self._root, root)
         async with client.use() as remote:
-            await download_manifest(remote, manifest, target, client.settings, only=[path])
+            await download_manifest(
+                remote, manifest, target, client.settings, only=[path], use_cache=not skip_cache
+            )
         entry = manifest.get(path)
         assert entry is not None
         local = target.joinpath(*entry.path.split("/"))
@@ -140,16 +153,27 @@ class SyncDownloads(DownloadCore):
         ``path_prefix``: only the entries whose path starts with it.
         ``allow_missing_references``: a reference whose target is gone is skipped
         (and named on stderr) instead of raising ``FileNotFoundError``.
-        ``skip_cache`` and ``multipart`` are accepted for W&B's callers: asyncart
-        keeps no download cache and always fetches large files in parallel ranges.
+        ``skip_cache=True``: neither read nor fill the download cache
+        (``ASYNCART_CACHE_DIR``; a server's files are otherwise served from it when
+        there, and stored in it when fetched). ``multipart`` is accepted for W&B's
+        callers: asyncart always fetches large files in parallel ranges.
         """
-        return portal.call(self._sync_download, root, path_prefix, allow_missing_references)
+        return portal.call(
+            self._sync_download, root, path_prefix, allow_missing_references, bool(skip_cache)
+        )
 
     async def _sync_download(
-        self, root: Root, path_prefix: str | os.PathLike[str] | None, allow_missing: bool
+        self,
+        root: Root,
+        path_prefix: str | os.PathLike[str] | None,
+        allow_missing: bool,
+        skip_cache: bool = False,
     ) -> str:
         return await self._download(
-            root, path_prefix=path_prefix, allow_missing_references=allow_missing
+            root,
+            path_prefix=path_prefix,
+            allow_missing_references=allow_missing,
+            skip_cache=skip_cache,
         )
 
     def checkout(self, root: Root = None) -> str:
@@ -199,6 +223,7 @@ class AsyncDownloads(DownloadCore):
             progress,
             path_prefix=path_prefix,
             allow_missing_references=allow_missing_references,
+            skip_cache=bool(skip_cache),
         )
 
     async def download_file(self, name: str, root: Root = None) -> str:

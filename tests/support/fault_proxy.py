@@ -139,6 +139,7 @@ class FaultProxy:
         self.target = target.rstrip("/")
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str]] = []
+        self.sent: collections.Counter[str] = collections.Counter()  # path -> body bytes sent
         self.injected: collections.Counter[str] = collections.Counter()
         self.url = ""
         self._runner: web.AppRunner | None = None
@@ -178,6 +179,10 @@ class FaultProxy:
         return sum(
             1 for m, p in self.requests if (method is None or m == method) and p.startswith(path)
         )
+
+    def bytes_sent(self, path: str = "") -> int:
+        """Response body bytes relayed to clients for paths starting with ``path``."""
+        return sum(n for p, n in self.sent.items() if p.startswith(path))
 
     # -- lifetime -----------------------------------------------------------------------
 
@@ -342,6 +347,7 @@ class FaultProxy:
                 else:
                     await resp.write(piece)
                 pos += len(piece)
+                self.sent[request.path] += len(piece)
             await resp.write_eof()
         except ConnectionError:
             pass  # the client went away (e.g. it gave up on this request): nothing to send
