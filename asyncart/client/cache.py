@@ -210,6 +210,15 @@ class BlobCache:
     def store(self, digest: str, size: int, source: Path) -> bool:
         """Add the verified file ``source`` under ``digest``; False if it does not fit
         the budget or does not hash to ``digest`` (changed since it was verified)."""
+        return self.store_many([(digest, size, source)]) == 1
+
+    def store_many(self, files: list[tuple[str, int, Path]]) -> int:
+        """:meth:`store` for many files, indexed in one transaction; how many were stored."""
+        stored = [(d, n) for d, n, source in files if self._write_blob(d, n, source)]
+        self.index.add_many(stored)
+        return len(stored)
+
+    def _write_blob(self, digest: str, size: int, source: Path) -> bool:
         if size > self.max_size:
             return False
         self.tmp.mkdir(parents=True, exist_ok=True)
@@ -236,7 +245,6 @@ class BlobCache:
         blob = self.blob_path(digest)
         blob.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, blob)
-        self.index.add(digest, size)
         return True
 
     # -- eviction ----------------------------------------------------------------------

@@ -77,12 +77,13 @@ class CacheIndex:
     def _write(self, sql: str, rows: list[tuple[object, ...]]) -> None:
         hashcache_db.write_transaction(self.conn, sql, rows)
 
-    def add(self, digest: str, size: int) -> None:
-        """Index a blob just renamed into place (or refresh one already indexed)."""
+    def add_many(self, blobs: list[tuple[str, int]]) -> None:
+        """Index blobs (digest, size) just renamed into place (or refresh indexed ones)."""
+        now = time.time()
         self._write(
             "INSERT INTO blobs VALUES (?, ?, ?) ON CONFLICT (digest) DO UPDATE SET "
             "size = excluded.size, last_used = excluded.last_used",
-            [(digest, size, time.time())],
+            [(digest, size, now) for digest, size in blobs],
         )
 
     def size_of(self, digest: str) -> int | None:

@@ -116,12 +116,9 @@ def _place(cache: BlobCache, targets: list[PartFile], stats: TransferStats) -> l
 
 
 def _store(cache: BlobCache, fetched: list[PartFile]) -> None:
-    stored = False
     try:
-        for target in fetched:
-            if target.entry.size:
-                stored |= cache.store(target.entry.digest, target.entry.size, target.final)
-        if stored:
+        files = [(t.entry.digest, t.entry.size, t.final) for t in fetched if t.entry.size]
+        if cache.store_many(files):
             cache.evict()
     except Exception as exc:
         if not is_unusable(exc):

@@ -104,7 +104,6 @@ class Pack:
         return self.size
 
 
-
 class Packer:
     """Puts a batch's new chunks into packs and submits full ones.
 
@@ -175,5 +174,3 @@ def push_buffers(settings: Settings) -> tuple[int, int]:
     )
     ceiling = max(settings.concurrency, min(settings.concurrency_ceiling, buffers - 4))
     return max(buffers, ceiling + 4), ceiling
-
-

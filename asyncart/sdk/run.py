@@ -130,6 +130,7 @@ class Run:
                 artifact_or_path, name, type, aliases, distributed_id
             )
         )
+
     def link_artifact(
         self, artifact: Artifact, target_path: str, aliases: list[str] | None = None
     ) -> Artifact:

@@ -62,6 +62,12 @@ def _cache() -> BlobCache:
     return BlobCache(Settings.from_env().cache_dir, None)
 
 
+def _edit_in_place(path: Path) -> None:
+    """What ``torch.save`` into an existing file does: rewrite its bytes, same inode."""
+    with open(path, "r+b") as f:
+        f.write(b"edited")
+
+
 def _same(root: Path, files: dict[str, bytes]) -> bool:
     return all((root / rel).read_bytes() == data for rel, data in files.items())
 
@@ -83,8 +89,7 @@ async def test_a_second_pull_into_a_new_directory_moves_only_the_manifest(
     assert (stats.cache_hits, stats.bytes_from_cache) == (2, BIG + 300)
     assert _same(Path("second"), files)
     # A pulled file is its own inode: editing it in place leaves the cache entry intact.
-    with open("second/model.bin", "r+b") as f:
-        f.write(b"edited")
+    _edit_in_place(Path("second/model.bin"))
     cache = _cache()
     try:
         digest = blake3.blake3(files["model.bin"]).hexdigest()
@@ -135,8 +140,7 @@ async def test_a_damaged_cache_entry_is_detected_and_refetched(
             data[BIG // 2] ^= 0xFF
             blob.write_bytes(bytes(data))
         elif damage == "truncated":  # a torn entry
-            with open(blob, "r+b") as f:
-                f.truncate(MiB)
+            os.truncate(blob, MiB)
         else:
             blob.unlink()
         art = await api.artifact("model:v0")
@@ -179,6 +183,10 @@ def test_the_embedded_store_bypasses_the_cache() -> None:
     assert not (Settings.from_env().cache_dir / "blobs").exists()
 
 
+def _pull_args(url: str, out: str) -> list[str]:
+    return [sys.executable, "-m", "asyncart", "pull", "model:v0", "--url", url, "-o", out]
+
+
 def test_eight_processes_pulling_into_eight_directories_fetch_each_byte_once(
     server: LiveServer,
 ) -> None:
@@ -186,31 +194,21 @@ def test_eight_processes_pulling_into_eight_directories_fetch_each_byte_once(
     _log(server, {"model.bin": data})
     with running_fault_proxy(server.url) as proxy:
         reference = subprocess.run(
-            [sys.executable, "-m", "asyncart", "pull", "model:v0", "--url", proxy.url,
-             "-o", "reference", "--no-cache", "-q"],
-            capture_output=True, text=True, timeout=DEADLINE,
-        )  # fmt: skip
+            [*_pull_args(proxy.url, "reference"), "--no-cache", "-q"],
+            capture_output=True,
+            text=True,
+            timeout=DEADLINE,
+        )
         assert reference.returncode == 0, reference.stderr
         one_pull = proxy.bytes_sent(PACKS)
         assert not (Settings.from_env().cache_dir / "blobs").exists()
         procs = [
             subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "asyncart",
-                    "pull",
-                    "model:v0",
-                    "--url",
-                    proxy.url,
-                    "-o",
-                    f"out-{i}",
-                    "--json",
-                ],
+                [*_pull_args(proxy.url, f"out-{i}"), "--json"],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
-            )  # fmt: skip
+            )
             for i in range(8)
         ]
         try:
@@ -300,7 +298,7 @@ def test_cache_size_settings() -> None:
     assert Settings.from_env({"ASYNCART_CACHE_MAX_SIZE": "20GB"}).cache_max_size == 20 * 10**9
     assert Settings.from_env({"ASYNCART_CACHE_MAX_SIZE": "500MiB"}).cache_max_size == 500 * MiB
     assert Settings.from_env({"ASYNCART_CACHE_MAX_SIZE": "0"}).cache_max_size == 0
-    with pytest.raises(ConfigError, match="ASYNCART_CACHE_MAX_SIZE.*500MiB"):
+    with pytest.raises(ConfigError, match=r"ASYNCART_CACHE_MAX_SIZE.*500MiB"):
         Settings.from_env({"ASYNCART_CACHE_MAX_SIZE": "lots"})
     budget = BlobCache(Path("c"), None)
     try:
