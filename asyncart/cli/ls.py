@@ -21,7 +21,6 @@ Examples:
   asyncart ls "bike dataset:production" --json
 """
 
-
 @click.command(epilog=EXAMPLES)
 @click.argument("name", required=False)
 @click.option(

@@ -104,6 +104,7 @@ class Pack:
         return self.size
 
 
+
 class Packer:
     """Puts a batch's new chunks into packs and submits full ones.
 
@@ -174,3 +175,5 @@ def push_buffers(settings: Settings) -> tuple[int, int]:
     )
     ceiling = max(settings.concurrency, min(settings.concurrency_ceiling, buffers - 4))
     return max(buffers, ceiling + 4), ceiling
+
+

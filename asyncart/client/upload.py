@@ -311,7 +311,6 @@ class PushPipeline:
     async def dedup_and_pack(self, tg: anyio.abc.TaskGroup) -> None:
         """Query what is missing per group of batches, pack the new chunks, submit packs."""
         seen: set[str] = set()
-
         async def submit(pack: Pack) -> None:
             tg.start_soon(self.upload, pack, await self.upload_slots.acquire())
 

@@ -163,3 +163,5 @@ def describe(exc: NotFoundError | ConfigError) -> str:
     if isinstance(exc, ManifestMismatch):
         return f"it is not the manifest its commit stored: {exc}"
     return f"it is unreadable ({exc})"
+
+

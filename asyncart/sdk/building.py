@@ -188,7 +188,8 @@ class DraftBuilder:
             digest_of=lambda: draft.digest_of(path),
             ref=entry_ref(entry),
             local_path=None
-            if isinstance(entry, DraftKept) or (isinstance(entry, DraftReference) and entry.digest)
+            if isinstance(entry, DraftKept)
+            or (isinstance(entry, DraftReference) and entry.digest)
             else str(entry.local),
             skip_cache=entry.skip_cache if isinstance(entry, DraftFile) else False,
         )

@@ -130,7 +130,6 @@ class Run:
                 artifact_or_path, name, type, aliases, distributed_id
             )
         )
-
     def link_artifact(
         self, artifact: Artifact, target_path: str, aliases: list[str] | None = None
     ) -> Artifact:
