@@ -73,6 +73,9 @@ import blake3
 
 from asyncart.client import side_files
 from asyncart.client.cache_index import CacheIndex, Totals
+
+# The pull lock's own discipline (open without following links, lock, check the inode,
+# remove on release) and add_file's kernel copy: one implementation of each.
 from asyncart.client.pull_lock import _open, _release, _still_there, _try_lock
 from asyncart.client.snapshot import FICLONE, _copy
 
@@ -85,6 +88,7 @@ MAX_LOCKS = 256
 STALE_TEMP = 3600.0
 _READ = 8 << 20
 _THREADED_HASH = 16 << 20
+_SYNC_EACH_FROM = 1 << 20
 _STORE_BATCH = 128  # temp files open at once while a batch is made durable
 _local = threading.local()
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
@@ -134,12 +138,17 @@ def hash_fd(fd: int, size: int) -> str:
     return h.hexdigest()
 
 
-def _sync_all(fds: list[int]) -> None:
-    """Make the written files durable: one ``syncfs(2)`` for many small files (a fsync
-    each costs milliseconds), else a fsync each."""
-    if len(fds) > 1 and _syncfs is not None and _syncfs(fds[0]) == 0:
+def _sync_all(files: list[tuple[int, int]]) -> None:
+    """Make written temp files (descriptor, size) durable: a fsync each for files of
+    1 MiB and more; one ``syncfs(2)`` for several small ones (a fsync costs
+    milliseconds, more than copying a small file), else a fsync each."""
+    small = [fd for fd, size in files if size < _SYNC_EACH_FROM]
+    for fd, size in files:
+        if size >= _SYNC_EACH_FROM:
+            os.fsync(fd)
+    if len(small) > 1 and _syncfs is not None and _syncfs(small[0]) == 0:
         return
-    for fd in fds:
+    for fd in small:
         os.fsync(fd)
 
 
@@ -257,7 +266,7 @@ class BlobCache:
                     got = self._write_temp(digest, size, source)
                     if got is not None:
                         written.append((digest, size, *got))
-            _sync_all([fd for *_, fd in written])
+            _sync_all([(fd, size) for _, size, _, fd in written])
             for digest, _, tmp, fd in written:
                 os.fchmod(fd, 0o444)
                 blob = self.blob_path(digest)
