@@ -25,6 +25,10 @@ ASYNCART_LOCK_TIMEOUT        seconds a pull waits for another process   (unset: 
                              at once instead of waiting)
 ASYNCART_CACHE_DIR           local cache directory (holds the hash      $XDG_CACHE_HOME/asyncart,
                              cache, ``hashes-v1.sqlite3``)              else ~/.cache/asyncart
+ASYNCART_CACHE_MAX_SIZE      budget of the download cache (``blobs/``   10% of the cache's
+                             under the cache directory): ``20GB``,      file system, at most
+                             ``500MiB``, bytes; ``0`` turns the         50 GiB
+                             download cache off
 ASYNCART_HASH_CACHE          ``0`` disables the hash cache (unchanged   1
                              files are then read again on every push)
 ASYNCART_DIRECT_TRANSFER     ``0``: never move pack bytes straight to   1 (used when the server
@@ -57,6 +61,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from asyncart.core.chunking import ChunkerSpec
+from asyncart.core.humanize import parse_size
 from asyncart.errors import ConfigError
 
 MiB = 1 << 20
@@ -131,6 +136,8 @@ class Settings:
     retry_initial_wait: float = 0.25
     retry_max_wait: float = 10.0
     cache_dir: Path = field(default_factory=default_cache_dir)
+    # Bytes the download cache may hold (None: 10% of its file system, capped; 0: off).
+    cache_max_size: int | None = None
     hash_cache: bool = True
     # Move pack bytes to/from the server's object store with presigned URLs when offered.
     direct_transfer: bool = True
@@ -179,6 +186,8 @@ class Settings:
                 f"push worker mode (ASYNCART_PUSH_WORKER) {self.push_worker!r} is unknown; use "
                 + ", ".join(repr(m) for m in PUSH_WORKER_MODES)
             )
+        if self.cache_max_size is not None and self.cache_max_size < 0:
+            raise ConfigError(f"cache_max_size must be 0 or more bytes, got {self.cache_max_size}")
         if self.max_attempts < 1:
             raise ConfigError("max_attempts must be at least 1")
         if self.ca_bundle is not None and not self.ca_bundle.is_file():
@@ -214,6 +223,13 @@ class Settings:
             if env.get("ASYNCART_CACHE_DIR")
             else default_cache_dir(env)
         )
+        if env.get("ASYNCART_CACHE_MAX_SIZE", "").strip():
+            try:
+                kwargs["cache_max_size"] = parse_size(
+                    env["ASYNCART_CACHE_MAX_SIZE"], what="ASYNCART_CACHE_MAX_SIZE"
+                )
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
         if env.get("ASYNCART_API_KEY"):
             kwargs["api_key"] = env["ASYNCART_API_KEY"].strip()
         kwargs["config_dir"] = (

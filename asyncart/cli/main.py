@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lineage": ("lineage", "lineage"),
     "link": ("link", "link"),
     "unlink": ("link", "unlink"),
+    "cache": ("cache", "cache"),
 }
 
 

@@ -66,6 +66,11 @@ class _Pull:
     is_flag=True,
     help="Remove the part files an interrupted pull left in the directory; pull nothing.",
 )
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Neither read nor fill the download cache (ASYNCART_CACHE_DIR); fetch from the server.",
+)
 @quiet_option
 @client_options
 def pull(
@@ -77,6 +82,7 @@ def pull(
     type_: str | None,
     dry_run: bool,
     clean: bool,
+    no_cache: bool,
     quiet: bool,
     project: str | None,
     url: str | None,
@@ -105,6 +111,7 @@ def pull(
             type_,
             dry_run,
             clean,
+            no_cache,
             quiet,
             project,
             url,
@@ -126,6 +133,7 @@ async def _pull(
     type_: str | None,
     dry_run: bool,
     clean: bool,
+    no_cache: bool,
     quiet: bool,
     project: str | None,
     url: str | None,
@@ -159,9 +167,9 @@ async def _pull(
         bar = progress_for(quiet)
         progress = state.done if bar is None else Fanout(bar, state.done)
         if only is None:
-            path = await artifact.download(output, progress=progress)
+            path = await artifact.download(output, skip_cache=no_cache, progress=progress)
         else:
-            path = await download_selected(artifact, output, only, progress)
+            path = await download_selected(artifact, output, only, progress, skip_cache=no_cache)
     seconds = time.perf_counter() - started
     stats = artifact.last_transfer
     assert stats is not None
@@ -173,6 +181,8 @@ async def _pull(
                 "bytes_downloaded": stats.bytes_downloaded,
                 "bytes_reused": stats.bytes_reused,
                 "bytes_resumed": stats.bytes_resumed,
+                "bytes_from_cache": stats.bytes_from_cache,
+                "cache_hits": stats.cache_hits,
                 "files_skipped": stats.files_skipped,
                 "leftovers_removed": stats.leftovers_removed,
                 "concurrency": stats.concurrency,
@@ -193,6 +203,11 @@ async def _pull(
             + ", "
             f"{human_size(stats.bytes_downloaded)} downloaded"
             + (f", {human_size(kept)} reused from local files" if kept else "")
+            + (
+                f", {human_size(stats.bytes_from_cache)} from the cache"
+                if stats.bytes_from_cache
+                else ""
+            )
             + f", {seconds:.1f}s)"
         )
         if stats.leftovers_removed:

@@ -25,6 +25,7 @@ import anyio.to_thread
 
 from asyncart.client import side_files
 from asyncart.client.assembly import PartFile, discard_all, finalize_all, keep_resumable
+from asyncart.client.cache_pull import cache_wanted, cached_pull
 from asyncart.client.concurrency import AdaptiveLimit
 from asyncart.client.delta import LocalPiece, chunk_index, copy_local_pieces, scan_local_file
 from asyncart.client.hashcache import HashCache, HashedFile
@@ -129,8 +130,12 @@ async def download_manifest(
     progress: Progress | None = None,
     only: Sequence[str] | None = None,
     missing_references: list[str] | None = None,
+    use_cache: bool = True,
 ) -> Path:
     """Materialise ``manifest`` under ``root`` (only the ``only`` paths if given); verified.
+
+    ``use_cache``: consult the download cache before the server and store what is
+    fetched into it (``cache.py``); never for the embedded store.
 
     ``missing_references``: when given, a reference whose target is not there is
     skipped and its path appended (else ``ReferenceNotFound`` is raised).
@@ -153,7 +158,15 @@ async def download_manifest(
     wanted: list[ManifestEntry] = [e for e in entries if e is not None]
     async with pull_lock(root, settings.cache_dir, settings.lock_timeout):
         await _download_locked(
-            remote, manifest, wanted, root, settings, stats, progress, missing_references
+            remote,
+            manifest,
+            wanted,
+            root,
+            settings,
+            stats,
+            progress,
+            missing_references,
+            cache_wanted(settings, remote.is_local, use_cache),
         )
         # What an interrupted pull of another version left here (its part files hold disk).
         removed = await anyio.to_thread.run_sync(remove_leftovers, root, [e.path for e in manifest])
@@ -171,6 +184,7 @@ async def _download_locked(
     stats: TransferStats,
     progress: Progress,
     missing_references: list[str] | None,
+    use_cache: bool,
 ) -> None:
     await anyio.to_thread.run_sync(functools.partial(root.mkdir, parents=True, exist_ok=True))
     progress.on_start("pull", sum(e.size for e in wanted), len(wanted))
@@ -185,14 +199,30 @@ async def _download_locked(
         stats.files_skipped += skipped
         stats.bytes_resumed += resumed
         progress.on_skip(sum(e.size for e in wanted) - sum(t.entry.size for t in targets) + resumed)
-        if targets:
-            pending = await _reuse_local(targets, previous, stats, progress)
-            await _fetch(remote, targets, pending, settings, stats, progress)
+        if targets and use_cache:
+            async with cached_pull(settings, targets, stats, progress) as served:
+                await _fetch_targets(remote, served.misses, previous, settings, stats, progress)
+        elif targets:
+            await _fetch_targets(remote, targets, previous, settings, stats, progress)
     finally:
         progress.on_done()
         if cache is not None:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(cache.close)
+
+
+async def _fetch_targets(
+    remote: Remote,
+    targets: list[PartFile],
+    previous: dict[Path, Sequence[ChunkRef]],
+    settings: Settings,
+    stats: TransferStats,
+    progress: Progress,
+) -> None:
+    """Fill ``targets`` from local files where they lend chunks, the rest from ``remote``."""
+    if targets:
+        pending = await _reuse_local(targets, previous, stats, progress)
+        await _fetch(remote, targets, pending, settings, stats, progress)
 
 
 def fetch_reference(entry: ManifestEntry, final: Path) -> None:

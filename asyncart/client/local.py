@@ -29,6 +29,8 @@ _READ_PIECE = 4 << 20
 class LocalRemote(Remote):
     """The embedded store: repository calls in this process, no server."""
 
+    is_local = True
+
     def __init__(self, repo: Repository, description: str) -> None:
         self.repo = repo
         self.description = description

@@ -48,6 +48,8 @@ class TransferStats(Progress):
         self.leftovers_removed = 0
         self.leftover_bytes_removed = 0  # the disk space their part files took
         self.files_cached = 0
+        self.cache_hits = 0  # pull: files placed from the download cache (``cache.py``)
+        self.bytes_from_cache = 0  # their bytes: nothing crossed the network for them
         self.packs_uploaded = 0
         self.concurrency_levels: list[tuple[int, float]] = []  # (parallel transfers, bytes/s)
         self.concurrency: int | None = None  # where the adaptive limit settled

@@ -47,6 +47,8 @@ class Remote(ABC):
 
     counters: Counters
     description: str
+    #: The store is on this machine (the embedded store): the download cache is bypassed.
+    is_local: bool = False
 
     @abstractmethod
     async def missing_chunks(self, hashes: Sequence[str]) -> list[str]: ...

@@ -72,6 +72,7 @@ class DownloadCore:
         path_prefix: str | os.PathLike[str] | None = None,
         allow_missing_references: bool = False,
         only: Sequence[str] | None = None,
+        skip_cache: bool = False,
     ) -> str:
         _, manifest, client = self._require_stored("download")
         target = await anyio.to_thread.run_sync(self._root, root)
@@ -84,7 +85,15 @@ class DownloadCore:
                 prefix = entry_name(path_prefix)  # a plain prefix, as W&B's: 'a' matches 'ab.txt'
                 only = [e.path for e in manifest if e.path.startswith(prefix)]
             await download_manifest(
-                remote, manifest, target, client.settings, stats, progress, only, missing
+                remote,
+                manifest,
+                target,
+                client.settings,
+                stats,
+                progress,
+                only,
+                missing,
+                use_cache=not skip_cache,
             )
         self._last_transfer = stats
         if missing:
@@ -94,14 +103,18 @@ class DownloadCore:
             )
         return await anyio.to_thread.run_sync(os.path.abspath, target)  # reads the cwd
 
-    async def _download_file(self, path: str, root: Root = None) -> str:
+    async def _download_file(
+        self, path: str, root: Root = None, *, skip_cache: bool = False
+    ) -> str:
         _, manifest, client = self._require_stored("download")
         target = await anyio.to_thread.run_sync(self._root, root)
         async with client.use() as remote:
             if has_artifact_references(manifest):
                 only = [normalize_entry_path(path)]
                 manifest = await resolve_artifact_references(remote, manifest, None, only)
-            await download_manifest(remote, manifest, target, client.settings, only=[path])
+            await download_manifest(
+                remote, manifest, target, client.settings, only=[path], use_cache=not skip_cache
+            )
         entry = manifest.get(path)
         assert entry is not None
         local = target.joinpath(*entry.path.split("/"))
@@ -156,16 +169,27 @@ class SyncDownloads(DownloadCore):
         ``path_prefix``: only the entries whose path starts with it.
         ``allow_missing_references``: a reference whose target is gone is skipped
         (and named on stderr) instead of raising ``FileNotFoundError``.
-        ``skip_cache`` and ``multipart`` are accepted for W&B's callers: asyncart
-        keeps no download cache and always fetches large files in parallel ranges.
+        ``skip_cache=True``: neither read nor fill the download cache
+        (``ASYNCART_CACHE_DIR``; a server's files are otherwise served from it when
+        there, and stored in it when fetched). ``multipart`` is accepted for W&B's
+        callers: asyncart always fetches large files in parallel ranges.
         """
-        return portal.call(self._sync_download, root, path_prefix, allow_missing_references)
+        return portal.call(
+            self._sync_download, root, path_prefix, allow_missing_references, bool(skip_cache)
+        )
 
     async def _sync_download(
-        self, root: Root, path_prefix: str | os.PathLike[str] | None, allow_missing: bool
+        self,
+        root: Root,
+        path_prefix: str | os.PathLike[str] | None,
+        allow_missing: bool,
+        skip_cache: bool = False,
     ) -> str:
         return await self._download(
-            root, path_prefix=path_prefix, allow_missing_references=allow_missing
+            root,
+            path_prefix=path_prefix,
+            allow_missing_references=allow_missing,
+            skip_cache=skip_cache,
         )
 
     def open(self, path: str | os.PathLike[str], read_ahead: int = READ_AHEAD) -> ArtifactFile:
@@ -242,6 +266,7 @@ class AsyncDownloads(DownloadCore):
             progress,
             path_prefix=path_prefix,
             allow_missing_references=allow_missing_references,
+            skip_cache=bool(skip_cache),
         )
 
     async def download_file(self, name: str, root: Root = None) -> str:

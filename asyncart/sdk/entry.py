@@ -98,8 +98,10 @@ class BaseEntry:
             )
         return artifact_uri(info.project, info.name, info.version, self.path)
 
-    async def _download(self, root: str | os.PathLike[str] | None) -> str:
-        return await self._artifact._download_file(self.path, root)
+    async def _download(
+        self, root: str | os.PathLike[str] | None, skip_cache: bool | None = None
+    ) -> str:
+        return await self._artifact._download_file(self.path, root, skip_cache=bool(skip_cache))
 
     def _key(self) -> tuple[str, int, str | None, str]:
         return (self.path, self.size, self.ref, self.digest)
@@ -127,9 +129,9 @@ class ArtifactEntry(BaseEntry):
         """Download this file alone (verified) under ``root``; return its absolute path.
 
         ``root`` defaults to the artifact's own directory (``./artifacts/<name>:<v>``).
-        ``skip_cache`` is accepted for W&B's callers; asyncart keeps no download cache.
+        ``skip_cache=True``: neither read nor fill the download cache (``ASYNCART_CACHE_DIR``).
         """
-        return portal.call(self._download, root)
+        return portal.call(self._download, root, skip_cache)
 
 
 class AsyncArtifactEntry(BaseEntry):
@@ -139,7 +141,7 @@ class AsyncArtifactEntry(BaseEntry):
         self, root: str | os.PathLike[str] | None = None, skip_cache: bool | None = None
     ) -> str:
         """Download this file alone (verified) under ``root``; return its absolute path."""
-        return await self._download(root)
+        return await self._download(root, skip_cache)
 
 
 class ArtifactManifest:

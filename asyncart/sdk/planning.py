@@ -52,7 +52,9 @@ async def download_selected(
     root: str | os.PathLike[str] | None,
     only: Sequence[str],
     progress: Progress | None = None,
+    *,
+    skip_cache: bool = False,
 ) -> str:
     """Download only the entries ``only`` (paths of the stored ``artifact``, e.g. from a
     :class:`~asyncart.core.selection.Selection`); only their chunks move. Its absolute root."""
-    return await artifact._download(root, progress, only=only)
+    return await artifact._download(root, progress, only=only, skip_cache=skip_cache)

@@ -1,0 +1,390 @@
+"""The download cache: whole files by BLAKE3 digest, shared by every pull of this user.
+
+Layout (``$ASYNCART_CACHE_DIR``, default ``$XDG_CACHE_HOME/asyncart``, else
+``~/.cache/asyncart``)::
+
+    <cache dir>/
+      blobs-v1.sqlite3            index: digest -> size, last use; totals, hits, misses
+      blobs/
+        3f/
+          3fa9…c2                 one file's bytes, named by its digest (the manifest's
+                                  ``digest``); mode 0444
+        tmp/
+          3fa9…c2.<pid>.<rand>    an entry being written (temp + fsync + rename)
+      locks/blobs/
+        3f/3fa9…c2.lock           flock(2) of one digest: held while a pull fetches the
+                                  file (others wait, then reuse it), places it, or while
+                                  eviction removes it
+      hashes-v1.sqlite3, locks/pull-*.lock, staging/   (the hash cache, pull locks and
+                                  add_file snapshots: other modules)
+
+**Whole-file blobs, not chunks.** A hit puts the whole file in place with one
+``FICLONE`` (a reflink: no data copied, no extra disk on btrfs/XFS) or one
+``copy_file_range``; a chunk cache would have to reassemble every file from
+pieces (one write per chunk, never a reflink) and keep an index 1000x larger.
+What a pull fetches is whole files too, so nothing is lost.
+
+**Copy, never hard link.** A hard link shares the inode: a user's
+``torch.save(state, path)`` into a pulled file (truncate + rewrite in place)
+would rewrite the cache entry. A reflink or copy is a new inode, so no edit of a
+pulled file reaches the cache. Blobs are read-only (0444) against accidents,
+and every blob is hashed again when it is placed (from the fresh copy, which
+then is what was checked): one read, never a wrong byte.
+
+**Trust nothing after a crash.** An entry appears under its digest only by
+rename after its bytes were hashed to that digest and fsynced; a crash leaves
+at most a temp file (``asyncart cache prune`` removes those older than an hour)
+or a blob without an index row (an orphan, seen as a miss and written again).
+A blob whose size is not the indexed size, or whose bytes do not hash to its
+name when used, is removed and the file fetched from the server.
+
+**Budget.** ``ASYNCART_CACHE_MAX_SIZE`` (default: 10% of the cache's file
+system, at most 50 GiB; ``0``: the cache is off). After a pull stores entries,
+the least recently used ones are removed, in index batches, until the total is
+within the budget; an entry whose lock another process holds (a pull using it)
+is skipped. A file larger than the budget is not stored.
+
+**Locks held at once.** A pull locks the digests of its largest files (at most
+:data:`MAX_LOCKS`), always in digest order (so two pulls never wait on each
+other in a cycle); smaller files beyond that are looked up and stored without a
+lock: a pull running at the same moment may fetch them too, which costs bytes,
+never correctness (a rename of the same verified bytes).
+
+Every method blocks; the pull hook (``cache_pull.py``) calls them off the loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import fcntl
+import logging
+import os
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import blake3
+
+from asyncart.client import side_files
+from asyncart.client.cache_index import CacheIndex, Totals
+
+# The pull lock's own discipline (open without following links, lock, check the inode,
+# remove on release) and add_file's kernel copy: one implementation of each.
+from asyncart.client.pull_lock import _open, _release, _still_there, _try_lock
+from asyncart.client.snapshot import FICLONE, _copy
+
+log = logging.getLogger("asyncart.client.cache")
+
+INDEX_NAME = "blobs-v1.sqlite3"
+DEFAULT_SHARE = 0.10
+DEFAULT_CAP = 50 << 30
+MAX_LOCKS = 256
+STALE_TEMP = 3600.0
+_READ = 8 << 20
+_THREADED_HASH = 16 << 20
+_SYNC_EACH_FROM = 1 << 20
+_STORE_BATCH = 128  # temp files open at once while a batch is made durable
+_local = threading.local()
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+_syncfs = getattr(_libc, "syncfs", None)
+if _syncfs is not None:
+    _syncfs.argtypes = [ctypes.c_int]
+    _syncfs.restype = ctypes.c_int
+
+
+def default_budget(cache_dir: Path) -> int:
+    """10% of the file system holding ``cache_dir`` (or its nearest existing parent),
+    at most :data:`DEFAULT_CAP`."""
+    probe = cache_dir
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    st = os.statvfs(probe)
+    return min(int(st.f_frsize * st.f_blocks * DEFAULT_SHARE), DEFAULT_CAP)
+
+
+def clone_or_copy(src: int, dst: int) -> bool:
+    """Reflink ``src`` into ``dst`` where the file system can, else copy; True: a reflink."""
+    try:
+        fcntl.ioctl(dst, FICLONE, src)
+    except OSError:
+        _copy(src, dst)
+        return False
+    return True
+
+
+def _buffer() -> memoryview:
+    """A read buffer per thread: allocating (and zeroing) 8 MiB per file would cost more
+    than hashing a small file."""
+    buf = getattr(_local, "buf", None)
+    if buf is None:
+        buf = _local.buf = memoryview(bytearray(_READ))
+    return buf
+
+
+def hash_fd(fd: int, size: int) -> str:
+    """The BLAKE3 of what ``fd`` holds (``size`` bytes expected), read from its start."""
+    h = blake3.blake3(max_threads=blake3.blake3.AUTO if size >= _THREADED_HASH else 1)
+    buf = _buffer()
+    pos = 0
+    while n := os.preadv(fd, [buf], pos):
+        h.update(buf[:n])
+        pos += n
+    return h.hexdigest()
+
+
+def _sync_all(files: list[tuple[int, int]]) -> None:
+    """Make written temp files (descriptor, size) durable: a fsync each for files of
+    1 MiB and more; one ``syncfs(2)`` for several small ones (a fsync costs
+    milliseconds, more than copying a small file), else a fsync each."""
+    small = [fd for fd, size in files if size < _SYNC_EACH_FROM]
+    for fd, size in files:
+        if size >= _SYNC_EACH_FROM:
+            os.fsync(fd)
+    if len(small) > 1 and _syncfs is not None and _syncfs(small[0]) == 0:
+        return
+    for fd in small:
+        os.fsync(fd)
+
+
+@dataclass(frozen=True)
+class Evicted:
+    """What a prune or clear removed (and what it left because a pull was using it)."""
+
+    entries: int
+    bytes: int
+    busy: int
+    temps: int
+
+
+class BlobCache:
+    """One cache directory: lookups, placing, storing, locks and eviction."""
+
+    def __init__(self, cache_dir: Path, max_size: int | None) -> None:
+        self.dir = cache_dir
+        self.blobs = cache_dir / "blobs"
+        self.locks = cache_dir / "locks" / "blobs"
+        self.tmp = self.blobs / "tmp"
+        self.max_size = default_budget(cache_dir) if max_size is None else max_size
+        self.index = CacheIndex(cache_dir / INDEX_NAME)
+
+    def close(self) -> None:
+        self.index.close()
+
+    def blob_path(self, digest: str) -> Path:
+        return self.blobs / digest[:2] / digest
+
+    def lock_path(self, digest: str) -> Path:
+        return self.locks / digest[:2] / f"{digest}.lock"
+
+    # -- locks -------------------------------------------------------------------------
+
+    def try_lock(self, digest: str) -> int | None:
+        """The locked descriptor of ``digest``'s lock file, or None if another holds it."""
+        path = self.lock_path(digest)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = _open(path)
+        while True:
+            if not _try_lock(fd):
+                os.close(fd)
+                return None
+            if _still_there(fd, path):
+                return fd
+            os.close(fd)  # its holder finished and removed it: lock the current one
+            fd = _open(path)
+
+    def unlock(self, digest: str, fd: int) -> None:
+        _release(fd, self.lock_path(digest))
+
+    # -- lookups and placing -----------------------------------------------------------
+
+    def place(self, digest: str, size: int, part: Path, final: Path) -> bool:
+        """Put the cached blob of ``digest`` at ``final`` (through ``part``), verified.
+
+        False on a miss: no entry, or one that is torn or damaged (then removed).
+        """
+        if self.index.size_of(digest) != size:
+            return False
+        try:
+            src = os.open(self.blob_path(digest), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            self.index.remove([digest])  # indexed, but gone (removed by hand): a miss
+            return False
+        try:
+            if os.fstat(src).st_size != size:
+                self._discard(digest, "its size is not the indexed size")
+                return False
+            dst = side_files.create(part, os.O_RDWR)
+            try:
+                clone_or_copy(src, dst)
+                ok = hash_fd(dst, size) == digest
+            except BaseException:
+                os.close(dst)
+                part.unlink(missing_ok=True)
+                raise
+            os.close(dst)
+        finally:
+            os.close(src)
+        if not ok:
+            part.unlink(missing_ok=True)
+            self._discard(digest, "its bytes do not hash to its name")
+            return False
+        os.replace(part, final)
+        return True
+
+    def _discard(self, digest: str, why: str) -> None:
+        log.warning("cache entry %s is damaged (%s): removed, fetching the file", digest, why)
+        self.blob_path(digest).unlink(missing_ok=True)
+        self.index.remove([digest])
+
+    # -- storing -----------------------------------------------------------------------
+
+    def store(self, digest: str, size: int, source: Path) -> bool:
+        """Add the verified file ``source`` under ``digest``; False if it does not fit
+        the budget or does not hash to ``digest`` (changed since it was verified)."""
+        return self.store_many([(digest, size, source)]) == 1
+
+    def store_many(self, files: list[tuple[str, int, Path]]) -> int:
+        """:meth:`store` for many files: each copied and hashed into a temp file, a batch
+        at a time made durable (one ``syncfs`` where there are several), renamed, then
+        indexed in one transaction; how many were stored."""
+        return sum(
+            self._store_batch(files[i : i + _STORE_BATCH])
+            for i in range(0, len(files), _STORE_BATCH)
+        )
+
+    def _store_batch(self, files: list[tuple[str, int, Path]]) -> int:
+        written: list[tuple[str, int, Path, int]] = []
+        try:
+            for digest, size, source in files:
+                if size <= self.max_size:
+                    got = self._write_temp(digest, size, source)
+                    if got is not None:
+                        written.append((digest, size, *got))
+            _sync_all([(fd, size) for _, size, _, fd in written])
+            for digest, _, tmp, fd in written:
+                os.fchmod(fd, 0o444)
+                blob = self.blob_path(digest)
+                blob.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, blob)
+        except BaseException:
+            for _, _, tmp, _ in written:
+                tmp.unlink(missing_ok=True)
+            raise
+        finally:
+            for *_, fd in written:
+                os.close(fd)
+        self.index.add_many([(digest, size) for digest, size, _, _ in written])
+        return len(written)
+
+    def _write_temp(self, digest: str, size: int, source: Path) -> tuple[Path, int] | None:
+        """Clone or copy ``source`` into a temp file and hash it; (its path, its open
+        descriptor), or None if it does not hash to ``digest`` (changed since verified)."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        tmp = self.tmp / f"{digest}.{os.getpid()}.{secrets.token_hex(4)}"
+        src = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            dst = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            try:
+                clone_or_copy(src, dst)
+                if hash_fd(dst, size) == digest:
+                    return tmp, dst
+            except BaseException:
+                os.close(dst)
+                tmp.unlink(missing_ok=True)
+                raise
+            os.close(dst)
+            tmp.unlink(missing_ok=True)
+            return None
+        finally:
+            os.close(src)
+
+    # -- eviction ----------------------------------------------------------------------
+
+    def totals(self) -> Totals:
+        return self.index.totals()
+
+    def evict(self, max_size: int | None = None, older_than: float | None = None) -> Evicted:
+        """Remove least recently used entries until at most ``max_size`` bytes remain
+        (default: the budget) and, with ``older_than`` seconds, every entry unused for
+        that long; entries a pull holds are left. Also removes stale temp files."""
+        limit = self.max_size if max_size is None else max_size
+        removed = freed = busy = 0
+        excess = self.index.totals().bytes - limit
+        if excess > 0:
+            removed, freed, busy = self._evict_batches(None, excess)
+        if older_than is not None:
+            more, more_freed, more_busy = self._evict_batches(time.time() - older_than, None)
+            removed, freed, busy = removed + more, freed + more_freed, busy + more_busy
+        return Evicted(removed, freed, busy, self._remove_stale_temps(STALE_TEMP))
+
+    def _evict_batches(self, before: float | None, need: int | None) -> tuple[int, int, int]:
+        """Remove entries, oldest first (last used before ``before`` if given), until
+        ``need`` bytes are freed (None: every such entry); skip those a pull holds."""
+        removed = freed = busy = 0
+        for batch in self.index.oldest(before):
+            gone: list[str] = []
+            for digest, size in batch:
+                if need is not None and freed >= need:
+                    break
+                fd = self.try_lock(digest)
+                if fd is None:
+                    busy += 1
+                    continue
+                try:
+                    self.blob_path(digest).unlink(missing_ok=True)
+                    gone.append(digest)
+                    freed += size
+                finally:
+                    self.unlock(digest, fd)
+            self.index.remove(gone)
+            removed += len(gone)
+            if need is not None and freed >= need:
+                break
+        return removed, freed, busy
+
+    def clear(self) -> Evicted:
+        """Remove every entry no pull is using, and every blob the index lost track of."""
+        out = self.evict(max_size=0)
+        orphans = 0
+        with contextlib.suppress(FileNotFoundError):
+            for sub in self.blobs.iterdir():
+                if sub.name == "tmp" or not sub.is_dir():
+                    continue
+                for blob in sub.iterdir():
+                    if self.index.size_of(blob.name) is None:
+                        fd = self.try_lock(blob.name) if len(blob.name) == 64 else None
+                        if fd is None:
+                            continue
+                        try:
+                            blob.unlink(missing_ok=True)
+                            orphans += 1
+                        finally:
+                            self.unlock(blob.name, fd)
+        temps = self._remove_stale_temps(STALE_TEMP) + out.temps
+        return Evicted(out.entries + orphans, out.bytes, out.busy, temps)
+
+    def _remove_stale_temps(self, age: float) -> int:
+        """Temp files older than ``age`` seconds: what a crashed store left."""
+        removed = 0
+        cutoff = time.time() - age
+        with contextlib.suppress(FileNotFoundError):
+            for tmp in self.tmp.iterdir():
+                with contextlib.suppress(FileNotFoundError):
+                    if tmp.lstat().st_mtime < cutoff:
+                        tmp.unlink()
+                        removed += 1
+        return removed
+
+
+def is_unusable(exc: BaseException) -> bool:
+    """A cache failure that should not fail the pull (disk full, read-only, busy index)."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                             errno.EIO, errno.ENOENT)  # fmt: skip
+    return isinstance(exc, sqlite3.Error)
