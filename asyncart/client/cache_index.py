@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from asyncart.client import hashcache_db
+from asyncart.client import sqlite_files
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT = 30.0  # eight pulls at once take turns on writes: wait, do not fail
@@ -66,8 +66,8 @@ class CacheIndex:
         self.path = path
         try:
             self.conn = _connect(path)
-        except (sqlite3.DatabaseError, hashcache_db.Unusable) as exc:
-            if not hashcache_db.is_corruption(exc) or not hashcache_db.discard(path):
+        except (sqlite3.DatabaseError, sqlite_files.Unusable) as exc:
+            if not sqlite_files.is_corruption(exc) or not sqlite_files.discard(path):
                 raise
             self.conn = _connect(path)
 
@@ -75,7 +75,7 @@ class CacheIndex:
         self.conn.close()
 
     def _write(self, sql: str, rows: list[tuple[object, ...]]) -> None:
-        hashcache_db.write_transaction(self.conn, sql, rows)
+        sqlite_files.write_transaction(self.conn, sql, rows)
 
     def add_many(self, blobs: list[tuple[str, int]]) -> None:
         """Index blobs (digest, size) just renamed into place (or refresh indexed ones)."""
@@ -137,30 +137,6 @@ class CacheIndex:
 
 def _connect(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None,
-                           check_same_thread=False)  # fmt: skip
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")  # a lost row on power loss: an orphan blob
-        (version,) = conn.execute("PRAGMA user_version").fetchone()
-        if version == 0:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                (version,) = conn.execute("PRAGMA user_version").fetchone()
-                if version == 0:
-                    if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-                        raise hashcache_db.Unusable("it holds tables that are not a cache index")
-                    for statement in _CREATE:
-                        conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                    version = SCHEMA_VERSION
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        if version != SCHEMA_VERSION:
-            raise hashcache_db.Unusable(f"schema version {version}, expected {SCHEMA_VERSION}")
-    except BaseException:
-        conn.close()
-        raise
-    return conn
+    return sqlite_files.connect_schema(
+        path, _CREATE, SCHEMA_VERSION, what="a cache index", busy_timeout=BUSY_TIMEOUT
+    )

@@ -45,14 +45,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from asyncart.client.hashcache_db import (
-    COLUMNS,
-    Unusable,
-    connect,
-    discard,
-    is_corruption,
-    write_transaction,
-)
+from asyncart.client.hashcache_db import COLUMNS, connect
 from asyncart.client.hashcache_rows import (
     chunker_key,
     decode_chunks,
@@ -61,6 +54,7 @@ from asyncart.client.hashcache_rows import (
     stat_columns,
 )
 from asyncart.client.scan import FileIdentity
+from asyncart.client.sqlite_files import Unusable, discard, is_corruption, write_transaction
 from asyncart.core.chunking import ChunkerSpec
 from asyncart.core.manifest import ChunkRef
 from asyncart.core.private_fs import create_private, private_dir, tighten
