@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from asyncart.client.references import ReferenceNotFound
 from asyncart.client.remote import Remote
-from asyncart.core.artifact_uri import ArtifactTarget, is_artifact_uri, parse_artifact_uri
+from asyncart.core.entry_uris import ArtifactTarget, is_artifact_uri, parse_artifact_uri
 from asyncart.core.manifest import Manifest, ManifestEntry
 from asyncart.errors import ConfigError, IntegrityError, NotFoundError
 

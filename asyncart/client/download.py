@@ -41,8 +41,8 @@ from asyncart.client.scan import FileIdentity
 from asyncart.client.tasks import task_group
 from asyncart.client.url_references import fetch_url, is_url
 from asyncart.config import Settings
-from asyncart.core.artifact_uri import is_artifact_uri
 from asyncart.core.chunking import ChunkerSpec
+from asyncart.core.entry_uris import is_artifact_uri
 from asyncart.core.manifest import ChunkRef, Manifest, ManifestEntry
 from asyncart.core.models import ChunkLocation
 from asyncart.core.names import parse_version, validate_name

@@ -3,7 +3,7 @@
 ``add_reference(entry)`` with an entry of a logged (or being logged) artifact, or
 ``add_reference('asyncart-artifact://...')``, records a reference: no bytes are
 copied; the manifest keeps the source version and path (the stored form of
-``core/artifact_uri.py``), the source entry's size and its digest. A source entry
+``core/entry_uris.py``), the source entry's size and its digest. A source entry
 that is itself such a reference is not referred to but copied (its reference already
 names the concrete entry), as W&B's handler resolves a chain when the reference is
 added. Downloading resolves it again (``client/artifact_references.py``).
@@ -11,15 +11,16 @@ added. Downloading resolves it again (``client/artifact_references.py``).
 A URI is resolved first from the artifacts this process has read or logged through
 the environment's settings (store and credentials; W&B's test reads
 ``use_artifact(...).id``), then, in the stored form, by reading the source's manifest
-with those settings (so a version the caller may not read is refused). A version id is only
-known from the artifacts this process has seen: ids are one-way, the store keeps no
-index of them.
+with those settings (so a version the caller may not read is refused). A version id
+no artifact of this process holds is found by the store (``version_by_id``, among the
+versions the caller may read) and recorded in the stored, by-name form.
 """
 
 from __future__ import annotations
 
 import os
 import weakref
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,7 +28,7 @@ from asyncart.client.artifact_references import source_entry
 from asyncart.client.references import ReferenceNotFound
 from asyncart.client.scan import FileIdentity
 from asyncart.config import Settings
-from asyncart.core.artifact_uri import (
+from asyncart.core.entry_uris import (
     ArtifactTarget,
     artifact_uri,
     is_artifact_uri,
@@ -35,7 +36,7 @@ from asyncart.core.artifact_uri import (
 )
 from asyncart.core.manifest import ManifestEntry
 from asyncart.core.paths import normalize_entry_path
-from asyncart.errors import ConfigError, EntryNotFound
+from asyncart.errors import ConfigError, EntryNotFound, NotFoundError
 from asyncart.sdk import portal
 from asyncart.sdk.draft_entries import DraftReference, entry_name
 from asyncart.sdk.identity import source_of, version_id
@@ -133,12 +134,6 @@ def reference_to_uri(uri: str, name: str | os.PathLike[str] | None) -> DraftRefe
                 f"referenced version {project}/{name_}:{version} has no entry {target.path!r}"
             )
         return _reference(_named(name, target.path), _uri_of(info_uri(known), stored), stored)
-    if target.version_id is not None:
-        raise ConfigError(
-            f"reference {uri!r}: version id {target.version_id} is not one this process has "
-            "logged or used; use the artifact first (run.use_artifact) or name the version: "
-            "asyncart-artifact://<project>/<name>:v<N>/<path>"
-        )
     holder, stored = portal.call(_read_source, target, settings)
     return _reference(_named(name, target.path), holder.uri, stored)
 
@@ -148,4 +143,17 @@ async def _read_source(
 ) -> tuple[ArtifactTarget, ManifestEntry]:
     client = await shared_client(settings)
     async with client.use() as remote:
+        if target.version_id is not None:  # ids are hashes: the store finds the version
+            try:
+                info = await remote.version_by_id(target.version_id)
+            except NotFoundError:
+                raise ReferenceNotFound(
+                    f"referenced version id {target.version_id} names no version readable "
+                    "with these credentials; name the version instead: "
+                    "asyncart-artifact://<project>/<name>:v<N>/<path>"
+                ) from None
+            target = replace(
+                target, project=info.project, name=info.name, version=info.version,
+                version_id=None,
+            )  # fmt: skip
         return await source_entry(remote, target, {})

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any, ClassVar, cast
 
-from asyncart.core.artifact_uri import is_artifact_uri
+from asyncart.core.entry_uris import is_artifact_uri
 from asyncart.core.models import VersionInfo
 from asyncart.errors import ConfigError
 from asyncart.sdk.artifact_references import reference_to_entry, reference_to_uri

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from asyncart.core.artifact_uri import SCHEME, artifact_uri
+from asyncart.core.entry_uris import SCHEME, artifact_uri
 from asyncart.core.manifest import Manifest, artifact_digest
 from asyncart.core.paths import is_ancestor_path, normalize_entry_path
 from asyncart.errors import ConfigError

@@ -151,6 +151,21 @@ def test_named_uri_is_read_from_the_store(store: str) -> None:
     assert (Path(root) / "file.txt").read_text() == ORIG_TEXT
 
 
+def test_id_uri_is_resolved_by_the_store(store: str) -> None:
+    """A URI naming a version by an id no artifact object of this process holds (W&B's
+    shape, e.g. from another process's ``artifact.id``): the store finds the version, and
+    the reference is recorded in the stored, by-name form."""
+    version_id = log_upstream().id
+    gc.collect()  # no artifact object of upstream_artifact left to resolve from
+    art = asyncart.Artifact("by_id", "database")
+    (entry,) = art.add_reference(f"asyncart-artifact://{version_id}/{SUB_1}")
+    assert entry.ref == f"asyncart-artifact://default/upstream_artifact:v0/{SUB_1}"
+    with asyncart.init(job_type="refer") as run:
+        run.log_artifact(art)
+    root = asyncart.Api().artifact("by_id:v0").download()
+    assert (Path(root) / "file.txt").read_text() == ORIG_TEXT
+
+
 @pytest.mark.parametrize(
     ("uri", "match"),
     [
@@ -186,7 +201,7 @@ def test_missing_source_is_a_clear_error(store: str) -> None:
         art.add_reference(f"asyncart-artifact://{up.id}/nope.txt")
     with pytest.raises(EntryNotFound, match=r"no entry 'nope\.txt'"):
         art.add_reference(up.get_entry("nope.txt"))
-    with pytest.raises(ConfigError, match="not one this process has"):
+    with pytest.raises(ReferenceNotFound, match="id 0123456789abcdef01234567 names no version"):
         art.add_reference("asyncart-artifact://0123456789abcdef01234567/x")
     Path("d.txt").write_text("d")
     draft = asyncart.Artifact("draft", "dataset")

@@ -19,16 +19,17 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
+from asyncart.core.artifact_uris import PREFIXES, VERSION_ID_RE
 from asyncart.core.names import validate_name
 from asyncart.core.paths import normalize_entry_path
 from asyncart.errors import ConfigError
 
-SCHEME = "asyncart-artifact"
-#: Spellings of the scheme ``add_reference`` accepts (W&B's is the second).
-SCHEMES = (SCHEME, "wandb-artifact")
+#: Spellings of the scheme ``add_reference`` accepts (W&B's is the second): the same as
+#: a run config's (:mod:`asyncart.core.artifact_uris`).
+SCHEMES = tuple(prefix.removesuffix("://") for prefix in PREFIXES)
+SCHEME = SCHEMES[0]
 #: The longest artifact URI accepted (the entry path alone may be 4096 characters).
 MAX_URI_LENGTH = 8192
-_ID_RE = re.compile(r"[0-9a-f]{24}")
 _VERSION_RE = re.compile(r"v(0|[1-9][0-9]{0,17})")
 
 
@@ -88,7 +89,7 @@ def parse_artifact_uri(uri: str) -> ArtifactTarget:
     if colon and _VERSION_RE.fullmatch(version) and name:
         project = validate_name(first, what="project")
         return ArtifactTarget(_entry_path(uri, after), project, validate_name(name), version, None)
-    if _ID_RE.fullmatch(first):
+    if VERSION_ID_RE.fullmatch(first):
         return ArtifactTarget(_entry_path(uri, tail), version_id=first)
     raise ConfigError(
         f"artifact reference {uri!r} names no version: expected "

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from asyncart.core.artifact_uri import (
+from asyncart.core.entry_uris import (
     ArtifactTarget,
     artifact_uri,
     is_artifact_uri,
