@@ -65,6 +65,17 @@ def validate_alias(alias: object) -> str:
     return alias
 
 
+def validate_aliases(aliases: object) -> list[str]:
+    """``None``, an alias, or a list of aliases, validated, duplicates dropped (first kept,
+    in order): one string is one alias, as W&B's ``validate_aliases`` has it."""
+    if aliases is None:
+        return []
+    items = [aliases] if isinstance(aliases, str) else aliases
+    if not isinstance(items, (list, tuple, set, frozenset)):
+        raise InvalidNameError(f"aliases must be a list of strings, got {type(aliases).__name__}")
+    return list(dict.fromkeys(validate_alias(a) for a in items))
+
+
 def validate_tag(tag: object) -> str:
     """Validate a version tag (``W&B``'s rule: ``-``/``_``/alphanumeric words, single spaces
     or more between them, at most 128 characters)."""

@@ -23,7 +23,7 @@ from asyncart.client.upload import SourceFile
 from asyncart.config import Settings
 from asyncart.core.manifest import Manifest
 from asyncart.core.models import PendingInfo, RunInfo, VersionInfo
-from asyncart.core.names import validate_alias, validate_name
+from asyncart.core.names import validate_aliases, validate_name
 from asyncart.errors import ConfigError
 from asyncart.sdk import portal
 from asyncart.sdk.api_support import ArtifactReader
@@ -207,7 +207,7 @@ class BaseArtifact(
         if self._info is not None:
             self._require_draft()  # raises: already stored
         draft = self._draft
-        alias_list = [validate_alias(a) for a in (aliases or [])]
+        alias_list = validate_aliases(aliases)
         metadata = normalize_metadata(self._metadata)
         if not draft.entries and not allow_empty:
             raise ConfigError(f"artifact {self._base_name!r} is empty; add files before logging it")

@@ -20,7 +20,12 @@ from asyncart.client.client import Client
 from asyncart.client.progress import Fanout, Progress
 from asyncart.config import Settings
 from asyncart.core.models import RunInfo, VersionInfo
-from asyncart.core.names import parse_artifact_ref, validate_alias, validate_name, validate_tags
+from asyncart.core.names import (
+    parse_artifact_ref,
+    validate_aliases,
+    validate_name,
+    validate_tags,
+)
 from asyncart.errors import ConfigError
 from asyncart.sdk import portal
 from asyncart.sdk.artifact import AsyncArtifact, BaseArtifact
@@ -248,7 +253,7 @@ class AsyncRun(ConfigCore[A], RunFields, DistributedRun[A], RunLinks[A]):
                 "or tags set artifact.aliases / artifact.tags and call artifact.save(); for a "
                 "new version, log artifact.new_draft()"
             )
-        alias_list = [validate_alias(a) for a in (aliases or [])]
+        alias_list = validate_aliases(aliases)
         validate_tags(tags or [])
         normalize_metadata(artifact.metadata)  # changed in place since it was set: check now
         if not artifact._draft.entries and not allow_empty:

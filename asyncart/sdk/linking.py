@@ -17,7 +17,7 @@ from typing_extensions import Self
 from asyncart.client.client import Client
 from asyncart.core.manifest import Manifest
 from asyncart.core.models import VersionInfo
-from asyncart.core.names import parse_link_target, validate_alias
+from asyncart.core.names import parse_link_target, validate_aliases
 from asyncart.errors import ConfigError
 from asyncart.sdk.identity import source_of
 
@@ -54,7 +54,7 @@ class ArtifactLinking:
 
     async def _link_to(self, project: str, collection: str, aliases: list[str] | None) -> Self:
         info, manifest, client = self._require_stored("link")
-        wanted = [validate_alias(a) for a in (aliases or [])]
+        wanted = validate_aliases(aliases)
         source = source_of(info)
         async with client.use() as remote:
             linked = await remote.link_version(

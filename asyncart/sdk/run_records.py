@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from asyncart.client.client import Client
 from asyncart.core.models import CommitRequest, RunInfo, VersionChanges
-from asyncart.core.names import validate_alias, validate_tags
+from asyncart.core.names import validate_aliases, validate_tags
 from asyncart.errors import ConfigError
 from asyncart.sdk.artifact import BaseArtifact
 from asyncart.sdk.identity import source_of
@@ -78,8 +78,7 @@ async def log_stored(
             f"{source.project}/{source.name}:{source.version} of another project; "
             f"log it from a run of project {source.project!r}"
         )
-    names = [aliases] if isinstance(aliases, str) else (aliases or [])  # one alias, as W&B's
-    alias_list = tuple(validate_alias(a) for a in names)
+    alias_list = tuple(validate_aliases(aliases))  # one string is one alias, as W&B's
     tag_list = tuple(validate_tags(tags or []))
     request = CommitRequest(
         project=run.project,

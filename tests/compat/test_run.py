@@ -303,3 +303,23 @@ def test_server_stores_labels_sent_over_the_wire(shared_server: LiveServer) -> N
     )
     assert status == 201
     assert (answer["group"], answer["tags"], answer["notes"]) == ("g", ["a"], "n")
+
+
+def test_a_string_alias_is_one_alias(store: str) -> None:
+    """``aliases='best'`` is the alias ``best``, as W&B's ``validate_aliases`` reads a
+    string (``log_artifact`` and ``link``), not one alias per character; a value that is
+    neither a string nor a list is refused naming its type."""
+    Path("w.bin").write_bytes(b"weights")
+    with asyncart.init(job_type="train") as run:
+        art = asyncart.Artifact("model", "model")
+        art.add_file("w.bin")
+        logged = run.log_artifact(art, aliases="best")
+        logged.wait()
+        bad = asyncart.Artifact("other", "model")
+        bad.add_file("w.bin")
+        with pytest.raises(asyncart.errors.InvalidNameError, match="aliases must be a list"):
+            run.log_artifact(bad, aliases=3)  # type: ignore[arg-type]
+    stored = asyncart.Api().artifact("model:best")
+    assert sorted(stored.aliases) == ["best", "latest"]
+    linked = stored.link("portfolio", aliases="prod")
+    assert "prod" in linked.aliases and "p" not in linked.aliases
