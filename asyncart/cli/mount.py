@@ -49,7 +49,7 @@ def mount(
     project: str | None,
     url: str | None,
 ) -> None:
-    """Show a version's files under DIR (an empty directory) at once, with their sizes;
+    """Show a version's files under DIR (a directory) at once, with their sizes;
     a file's bytes are fetched, verified, when it is first read, and only the parts read.
 
     The mount is read-only. It runs in the foreground until Ctrl-C, SIGTERM,

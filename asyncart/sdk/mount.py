@@ -57,9 +57,9 @@ def load_fuse() -> Any:
         import mfusepy  # type: ignore[import-untyped]  # no stubs
     except ModuleNotFoundError:
         raise MountUnavailable("mounting needs mfusepy: pip install 'asyncart[mount]'") from None
-    except OSError as exc:  # mfusepy raises this at import when no libfuse loads
+    except (OSError, AttributeError) as exc:  # mfusepy at import: no libfuse, or a wrong one
         raise MountUnavailable(
-            f"no libfuse found ({exc}): install it, e.g. apt-get install fuse3 "
+            f"no usable libfuse ({exc}): install it, e.g. apt-get install fuse3 "
             "(Debian/Ubuntu), dnf install fuse3 (Fedora), or fuse-t / macFUSE (macOS)"
         ) from None
     return mfusepy

@@ -220,3 +220,15 @@ def test_a_missing_version_fails_clearly_and_mounts_nothing(
         assert nodir.returncode == 2 and "is not a directory" in nodir.stderr
     finally:
         _unmount(mnt)
+
+
+def test_no_libfuse_is_a_clear_error_naming_the_package(tmp_path: Path) -> None:
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    # mfusepy looks the library up by this name: one that no system has
+    env = {"FUSE_LIBRARY_NAME": "asyncart-test-no-such-fuse"}
+    done = run_cli("mount", "weights", str(mnt), "--url", "http://127.0.0.1:9", env=env)
+    assert done.returncode == 1
+    assert "no usable libfuse" in done.stderr and "apt-get install fuse3" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not os.path.ismount(mnt)
