@@ -3,6 +3,7 @@ read-only directory, each file's bytes fetched on first read (``sdk/mount.py``).
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
@@ -57,6 +58,10 @@ def mount(
     (apt-get install fuse3) and mfusepy (pip install 'asyncart[mount]').
     """
     load_fuse()  # a missing libfuse is said before any request
+    if _stale(directory):
+        raise click.UsageError(
+            f"{directory} is a mount whose process has gone: `asyncart unmount {directory}` first"
+        )
     if not directory.is_dir():
         raise click.UsageError(f"{directory} is not a directory: create it first (mkdir)")
     if os.path.ismount(directory):
@@ -76,6 +81,16 @@ def mount(
     click.echo(f"unmounted {directory}", err=True)
 
 
+def _stale(directory: Path) -> bool:
+    """Whether ``directory`` is a FUSE mount whose server died (kill -9): every access to
+    it fails with ENOTCONN, and ``os.path.ismount`` says False."""
+    try:
+        os.stat(directory)
+    except OSError as exc:
+        return exc.errno == errno.ENOTCONN
+    return False
+
+
 def _unmount_command(directory: Path) -> list[str]:
     for tool in ("fusermount3", "fusermount"):
         if shutil.which(tool):
@@ -89,7 +104,7 @@ def _unmount_command(directory: Path) -> list[str]:
 @click.argument("directory", type=click.Path(path_type=Path))
 def unmount(directory: Path) -> None:
     """Unmount DIR, mounted by `asyncart mount` (the mount's process then exits)."""
-    if not os.path.ismount(directory):
+    if not (os.path.ismount(directory) or _stale(directory)):
         raise click.UsageError(f"{directory} is not a mount point")
     command = _unmount_command(directory)
     done = subprocess.run(command, capture_output=True, text=True, check=False)

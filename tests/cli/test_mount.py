@@ -97,8 +97,17 @@ def _wait_mounted(mount: Mount) -> None:
         time.sleep(0.05)
 
 
+def _stale(mnt: Path) -> bool:
+    try:
+        os.stat(mnt)
+    except OSError as exc:
+        return exc.errno == errno.ENOTCONN
+    return False
+
+
 def _unmount(mnt: Path) -> None:
-    if os.path.ismount(mnt):
+    """Unmount ``mnt`` if it is mounted, live or left by a dead process."""
+    if os.path.ismount(mnt) or _stale(mnt):
         tool = shutil.which("fusermount3") or shutil.which("fusermount") or "fusermount"
         subprocess.run([tool, "-u", "-z", str(mnt)], check=False, capture_output=True)
 
@@ -189,8 +198,9 @@ def test_writes_are_refused_read_only(mounted: Mount) -> None:
     assert sorted(os.listdir(mnt)) == ["big.bin", "cfg", "shards"]
 
 
-def test_sigterm_unmounts_and_exits_zero(mounted: Mount) -> None:
-    mounted.proc.send_signal(signal.SIGTERM)
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_signal_unmounts_and_exits_zero(mounted: Mount, sig: signal.Signals) -> None:
+    mounted.proc.send_signal(sig)
     assert mounted.proc.wait(timeout=MOUNT_WAIT) == 0, mounted.stderr()
     assert not os.path.ismount(mounted.dir)
     assert f"unmounted {mounted.dir}" in mounted.stderr()
@@ -232,3 +242,22 @@ def test_no_libfuse_is_a_clear_error_naming_the_package(tmp_path: Path) -> None:
     assert "no usable libfuse" in done.stderr and "apt-get install fuse3" in done.stderr
     assert "Traceback" not in done.stderr
     assert not os.path.ismount(mnt)
+
+
+def test_a_mount_whose_process_was_killed_is_unmounted(mounted: Mount) -> None:
+    mounted.proc.kill()  # no chance to unmount: the directory is left "not connected"
+    mounted.proc.wait(timeout=MOUNT_WAIT)
+    deadline = time.monotonic() + MOUNT_WAIT
+    while True:  # the kernel may answer from its attribute cache for a moment
+        try:
+            os.stat(mounted.dir)
+        except OSError as exc:
+            assert exc.errno == errno.ENOTCONN, exc
+            break
+        assert time.monotonic() < deadline, "the killed mount still answers"
+        time.sleep(0.05)
+    again = run_cli("mount", "weights", str(mounted.dir), "--url", "http://127.0.0.1:9")
+    assert again.returncode == 2 and "whose process has gone" in again.stderr
+    done = run_cli("unmount", str(mounted.dir))
+    assert done.returncode == 0, done.stderr
+    assert mounted.dir.is_dir() and not os.path.ismount(mounted.dir)
