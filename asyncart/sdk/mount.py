@@ -17,6 +17,7 @@ import errno
 import itertools
 import os
 import stat
+import sys
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -105,6 +106,13 @@ class _Handle:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+def _io_error(fuse: Any, what: str, exc: AsyncartError) -> Exception:
+    """EIO for the reader (all a file system can say); why, on the mount's stderr."""
+    print(f"asyncart mount: {what} failed: {exc}", file=sys.stderr, flush=True)
+    error: Exception = fuse.FuseOSError(errno.EIO)
+    return error
+
+
 def make_operations(artifact: Artifact) -> Any:
     """The ``mfusepy.Operations`` serving ``artifact`` (a stored version) read-only.
 
@@ -176,8 +184,8 @@ def make_operations(artifact: Artifact) -> Any:
                 raise fuse.FuseOSError(errno.EISDIR)
             try:
                 opened = artifact.open(node.path, read_ahead=READ_AHEAD)
-            except AsyncartError:
-                raise fuse.FuseOSError(errno.EIO) from None
+            except AsyncartError as exc:
+                raise _io_error(fuse, f"opening {node.path!r}", exc) from None
             with self._lock:
                 fh = next(self._ids)
                 self._handles[fh] = _Handle(opened)
@@ -192,8 +200,8 @@ def make_operations(artifact: Artifact) -> Any:
                 try:
                     handle.file.seek(offset)
                     return handle.file.read(size)
-                except AsyncartError:  # a chunk that failed its hash, a chunk missing
-                    raise fuse.FuseOSError(errno.EIO) from None
+                except AsyncartError as exc:  # a chunk that failed its hash, or missing
+                    raise _io_error(fuse, f"reading {path.lstrip('/')!r}", exc) from None
 
         def release(self, path: str, fh: int) -> int:
             with self._lock:

@@ -261,3 +261,19 @@ def test_a_mount_whose_process_was_killed_is_unmounted(mounted: Mount) -> None:
     done = run_cli("unmount", str(mounted.dir))
     assert done.returncode == 0, done.stderr
     assert mounted.dir.is_dir() and not os.path.ismount(mounted.dir)
+
+
+def test_a_corrupted_chunk_is_an_io_error_named_on_stderr(
+    mounted: Mount, proxy: FaultProxy, pushed: Path
+) -> None:
+    fault = proxy.corrupt(at_byte=10, method="GET", path=PACKS, times=1000)
+    try:
+        with pytest.raises(OSError) as caught:
+            (mnt_file := mounted.dir / "cfg/config.json").read_bytes()
+        assert caught.value.errno == errno.EIO
+    finally:
+        proxy.faults.remove(fault)
+    assert fault.fired > 0
+    assert "reading 'cfg/config.json' failed" in mounted.stderr()
+    assert "corrupt" in mounted.stderr()
+    assert mnt_file.read_bytes() == (pushed / "cfg/config.json").read_bytes()  # sound again
