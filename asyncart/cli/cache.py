@@ -110,7 +110,8 @@ def _report(done: Evicted, json_output: bool, verb: str) -> None:
         return
     line = f"{verb} {count(done.entries, 'entry', 'entries')} ({human_size(done.bytes)})"
     if done.busy:
-        line += f"; kept {count(done.busy, 'entry', 'entries')} a running pull is using"
+        kept = count(done.busy, "entry", "entries")
+        line += f"; kept {kept} a running pull or open file is using"
     click.echo(line)
 
 
@@ -132,5 +133,5 @@ def prune(max_size: str | None, older_than: str | None, json_output: bool) -> No
 @cache.command("clear", epilog=CLEAR_EXAMPLES)
 @_json
 def clear(json_output: bool) -> None:
-    """Remove every entry (except those a running pull is using)."""
+    """Remove every entry (except those a running pull or open file is using)."""
     _report(_run(lambda c: c.clear()), json_output, "cleared")

@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "link": ("link", "link"),
     "unlink": ("link", "unlink"),
     "cache": ("cache", "cache"),
+    "mount": ("mount", "mount"),
+    "unmount": ("mount", "unmount"),
 }
 
 

@@ -14,7 +14,8 @@ Layout (``$ASYNCART_CACHE_DIR``, default ``$XDG_CACHE_HOME/asyncart``, else
       locks/blobs/
         3f/3fa9…c2.lock           flock(2) of one digest: held while a pull fetches the
                                   file (others wait, then reuse it), places it, or while
-                                  eviction removes it
+                                  eviction removes it (exclusive); held shared
+                                  while a lazy file reads the blob
       hashes-v1.sqlite3, locks/pull-*.lock, staging/   (the hash cache, pull locks and
                                   add_file snapshots: other modules)
 
@@ -42,7 +43,9 @@ name when used, is removed and the file fetched from the server.
 system, at most 50 GiB; ``0``: the cache is off). After a pull stores entries,
 the least recently used ones are removed, in index batches, until the total is
 within the budget; an entry whose lock another process holds (a pull using it)
-is skipped. A file larger than the budget is not stored.
+is skipped, and so is one a lazy reader holds shared (``artifact.open``
+reading from the blob: ``cached_chunk_source.py``). A file larger than the
+budget is not stored.
 
 **Locks held at once.** A pull locks the digests of its largest files (at most
 :data:`MAX_LOCKS`), always in digest order (so two pulls never wait on each
@@ -201,6 +204,31 @@ class BlobCache:
     def unlock(self, digest: str, fd: int) -> None:
         _release(fd, self.lock_path(digest))
 
+    def try_share(self, digest: str) -> int | None:
+        """A descriptor holding ``digest``'s lock *shared* (a reader of the blob: a lazy
+        file, or a pull placing a hit while one reads), or None if a pull or eviction
+        holds it exclusively. Eviction's exclusive try fails while any reader holds it."""
+        path = self.lock_path(digest)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = _open(path)
+        while True:
+            if not _try_lock_shared(fd):
+                os.close(fd)
+                return None
+            if _still_there(fd, path):
+                return fd
+            os.close(fd)
+            fd = _open(path)
+
+    def unshare(self, digest: str, fd: int) -> None:
+        """Let go of a shared lock: the lock file is removed only by the last holder
+        (the one whose try to hold it exclusively succeeds), so no newcomer can lock
+        a fresh file there while other readers still hold the old one."""
+        if _try_lock(fd):
+            _release(fd, self.lock_path(digest))
+        else:  # other readers hold it; the failed conversion already dropped ours
+            os.close(fd)
+
     # -- lookups and placing -----------------------------------------------------------
 
     def place(self, digest: str, size: int, part: Path, final: Path) -> bool:
@@ -236,6 +264,10 @@ class BlobCache:
             return False
         os.replace(part, final)
         return True
+
+    def discard(self, digest: str, why: str) -> None:
+        """Remove the damaged entry of ``digest`` (logged with ``why``)."""
+        self._discard(digest, why)
 
     def _discard(self, digest: str, why: str) -> None:
         log.warning("cache entry %s is damaged (%s): removed, fetching the file", digest, why)
@@ -380,6 +412,16 @@ class BlobCache:
                         tmp.unlink()
                         removed += 1
         return removed
+
+
+def _try_lock_shared(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return False
+        raise
+    return True
 
 
 def is_unusable(exc: BaseException) -> bool:

@@ -3,7 +3,8 @@
 ``cached_pull`` wraps the fetch of a pull's files (``download.py``): it locks the
 digests of the files about to be fetched (``cache.py``: the largest
 :data:`~asyncart.client.cache.MAX_LOCKS`, in digest order; waiting without
-blocking the loop while another process holds one, i.e. fetches that file), puts
+blocking the loop while another process holds one, i.e. fetches that file, or
+sharing it when only lazy readers hold it), puts
 every file the cache holds in place, verified, and leaves the rest as
 ``misses`` to fetch. When the body succeeds, the misses (now verified files at
 their final paths) are stored and the cache is trimmed to its budget; the locks
@@ -42,6 +43,7 @@ class CachedPull:
     misses: list[PartFile]
     cache: BlobCache | None = None
     locks: dict[str, int] = field(default_factory=dict)
+    shared: set[str] = field(default_factory=set)  # digests held shared (a reader has them)
 
 
 def cache_wanted(settings: Settings, is_local: bool, use_cache: bool) -> bool:
@@ -81,9 +83,15 @@ async def _lock(state: CachedPull, targets: list[PartFile]) -> None:
     """Lock the digests of the largest files, in digest order (no cycles between pulls)."""
     assert state.cache is not None
     largest = sorted(targets, key=lambda t: t.entry.size, reverse=True)[:MAX_LOCKS]
+    cache = state.cache
     for digest in sorted({t.entry.digest for t in largest if t.entry.size}):
         wait = _FIRST_POLL
-        while (fd := await anyio.to_thread.run_sync(state.cache.try_lock, digest)) is None:
+        while (fd := await anyio.to_thread.run_sync(cache.try_lock, digest)) is None:
+            # Held shared: only lazy readers of a cached blob, which may stay open for
+            # long (even in this process); share it rather than wait for them.
+            if (fd := await anyio.to_thread.run_sync(cache.try_share, digest)) is not None:
+                state.shared.add(digest)
+                break
             await anyio.sleep(wait)  # another process is fetching or placing this file
             wait = min(wait * 2, _MAX_POLL)
         state.locks[digest] = fd
@@ -129,6 +137,9 @@ def _store(cache: BlobCache, fetched: list[PartFile]) -> None:
 def _unlock_and_close(state: CachedPull) -> None:
     assert state.cache is not None
     for digest, fd in state.locks.items():
-        state.cache.unlock(digest, fd)
+        if digest in state.shared:
+            state.cache.unshare(digest, fd)
+        else:
+            state.cache.unlock(digest, fd)
     state.locks.clear()
     state.cache.close()

@@ -2,9 +2,10 @@
 
 A :class:`ChunkSource` answers one question: *the bytes of these chunks, each
 verified against its BLAKE3 hash*. The lazy file (``lazy_file.py``) asks it for
-the chunks covering what is read and never sees packs, ranges or retries. A local
-cache slots in as another ``ChunkSource`` wrapping this one (answer what it holds,
-ask the inner source for the rest, keep what comes back): nothing else changes.
+the chunks covering what is read and never sees packs, ranges or retries. The
+download cache slots in as another ``ChunkSource`` wrapping this one
+(``cached_chunk_source.py``: chunks from a cached whole-file blob, checked, this
+source once one fails): nothing else changes.
 
 :class:`StoreChunkSource` reads them from a :class:`~asyncart.client.remote.Remote`:
 it locates the chunks (locations are remembered for the file's lifetime), groups

@@ -192,18 +192,28 @@ class SyncDownloads(DownloadCore):
             skip_cache=skip_cache,
         )
 
-    def open(self, path: str | os.PathLike[str], read_ahead: int = READ_AHEAD) -> ArtifactFile:
+    def open(
+        self,
+        path: str | os.PathLike[str],
+        read_ahead: int = READ_AHEAD,
+        *,
+        skip_cache: bool = False,
+    ) -> ArtifactFile:
         """The file at ``path``, to read lazily: a read-only, seekable binary file object
         that fetches only the chunks covering what is read, each verified by its BLAKE3
         hash before a byte of it is returned (``client/lazy_file.py``). Sequential reads
         fetch ahead, up to ``read_ahead`` bytes. Close it (or use ``with``).
+
+        A file the download cache holds whole is read from the cache (each chunk
+        checked, the entry kept from eviction while the file is open) unless
+        ``skip_cache``; a read never fills the cache.
 
         Raises:
             EntryNotFound: (a ``KeyError``/``FileNotFoundError``) no such file.
             ConfigError: the entry is a reference, or the artifact was never logged.
         """
         self._require_stored("open a file of")  # waits for a log in flight, in this thread
-        return ArtifactFile(portal.call(open_lazy, self, path, read_ahead))
+        return ArtifactFile(portal.call(open_lazy, self, path, read_ahead, skip_cache))
 
     def iter_files(
         self, prefix: str | os.PathLike[str] | None = None, prefetch: int = PREFETCH
@@ -273,10 +283,16 @@ class AsyncDownloads(DownloadCore):
         """Download one file (verified); its absolute local path."""
         return await self._download_file(name, root)
 
-    async def open(self, path: str | os.PathLike[str], read_ahead: int = READ_AHEAD) -> LazyFile:
+    async def open(
+        self,
+        path: str | os.PathLike[str],
+        read_ahead: int = READ_AHEAD,
+        *,
+        skip_cache: bool = False,
+    ) -> LazyFile:
         """As :meth:`SyncDownloads.open`; the file's ``read``/``readinto``/``aclose`` are
         coroutines (``seek``/``tell`` are not), and ``async with`` closes it."""
-        return await open_lazy(self, path, read_ahead)
+        return await open_lazy(self, path, read_ahead, skip_cache)
 
     def iter_files(
         self, prefix: str | os.PathLike[str] | None = None, prefetch: int = PREFETCH

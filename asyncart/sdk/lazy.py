@@ -13,12 +13,20 @@ to the async file, so ``io.BufferedReader``, ``zipfile``, ``tarfile``,
 from __future__ import annotations
 
 import io
+import logging
 import os
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
-from asyncart.client.chunk_source import StoreChunkSource
+import anyio.to_thread
+
+from asyncart.client.cache import BlobCache, is_unusable
+from asyncart.client.cache_pull import cache_wanted
+from asyncart.client.cached_chunk_source import CachedChunkSource, open_cached
+from asyncart.client.chunk_source import ChunkSource, StoreChunkSource
 from asyncart.client.lazy_file import READ_AHEAD, LazyFile
+from asyncart.config import Settings
+from asyncart.core.manifest import ManifestEntry
 from asyncart.core.paths import normalize_entry_path
 from asyncart.errors import ConfigError, EntryNotFound
 from asyncart.sdk import portal
@@ -29,14 +37,24 @@ if TYPE_CHECKING:
 
     from asyncart.sdk.downloading import DownloadCore
 
+log = logging.getLogger("asyncart.client.cache")
+
 #: Bytes of one ranged request of a lazy read: small enough to keep memory bounded.
 LAZY_RANGE = 8 << 20
 
 
 async def open_lazy(
-    artifact: DownloadCore, path: str | os.PathLike[str], read_ahead: int = READ_AHEAD
+    artifact: DownloadCore,
+    path: str | os.PathLike[str],
+    read_ahead: int = READ_AHEAD,
+    skip_cache: bool = False,
 ) -> LazyFile:
     """The file at ``path`` of the stored ``artifact``, not yet fetched.
+
+    From a server store, with the download cache on and not ``skip_cache``, a file
+    whose whole blob the cache holds is read from it (each chunk checked;
+    ``client/cached_chunk_source.py``); otherwise over the network. Lazy reads
+    never fill the cache.
 
     Raises:
         EntryNotFound: (a ``KeyError``, ``FileNotFoundError``) the version has no such file.
@@ -58,11 +76,43 @@ async def open_lazy(
     stack = AsyncExitStack()
     remote = await stack.enter_async_context(client.use())
     try:
-        source = StoreChunkSource(remote, min(client.settings.range_size, LAZY_RANGE))
+        source: ChunkSource = StoreChunkSource(remote, min(client.settings.range_size, LAZY_RANGE))
+        if cache_wanted(client.settings, remote.is_local, not skip_cache):
+            cached = await _from_cache(client.settings, entry, source)
+            if cached is not None:
+                stack.push_async_callback(cached.close)  # runs first: before the connection
+                source = cached
         return LazyFile(entry, source, read_ahead=read_ahead, on_close=stack.aclose)
     except BaseException:
         await stack.aclose()
         raise
+
+
+async def _from_cache(
+    settings: Settings, entry: ManifestEntry, network: ChunkSource
+) -> CachedChunkSource | None:
+    """A source over the cached blob of ``entry``, or None (a miss, or an unusable cache)."""
+
+    def attempt() -> CachedChunkSource | None:
+        cache = BlobCache(settings.cache_dir, settings.cache_max_size)
+        try:
+            found = open_cached(cache, entry, network)
+        except BaseException:
+            cache.close()
+            raise
+        if found is None:
+            cache.close()
+        return found
+
+    try:
+        return await anyio.to_thread.run_sync(attempt)
+    except Exception as exc:
+        if not is_unusable(exc):
+            raise
+        log.warning(
+            "download cache %s unusable (%s): reading over the network", settings.cache_dir, exc
+        )
+        return None
 
 
 class ArtifactFile(io.RawIOBase):

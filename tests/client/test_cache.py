@@ -306,3 +306,25 @@ def test_cache_size_settings() -> None:
         assert budget.max_size == min(st.f_frsize * st.f_blocks // 10, 50 << 30)
     finally:
         budget.close()
+
+
+def test_shared_readers_keep_an_entry_until_the_last_lets_go(tmp_path: Path) -> None:
+    """What lazy files hold (``cached_chunk_source.py``): the lock shared, its file removed
+    only by the last reader, so eviction never slips in between two readers."""
+    cache = BlobCache(tmp_path / "c", 10 * MiB)
+    try:
+        (digest,) = _filled(cache, [1000])
+        first, second = cache.try_share(digest), cache.try_share(digest)
+        assert first is not None and second is not None
+        assert cache.try_lock(digest) is None  # a pull or eviction cannot have it
+        cache.unshare(digest, first)
+        assert cache.lock_path(digest).exists()  # the other reader still holds this file
+        assert cache.evict(max_size=0).busy == 1
+        cache.unshare(digest, second)
+        assert not cache.lock_path(digest).exists()
+        held = cache.try_lock(digest)
+        assert held is not None and cache.try_share(digest) is None  # exclusive excludes readers
+        cache.unlock(digest, held)
+        assert cache.evict(max_size=0).entries == 1
+    finally:
+        cache.close()
