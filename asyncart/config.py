@@ -25,10 +25,11 @@ ASYNCART_LOCK_TIMEOUT        seconds a pull waits for another process   (unset: 
                              at once instead of waiting)
 ASYNCART_CACHE_DIR           local cache directory (holds the hash      $XDG_CACHE_HOME/asyncart,
                              cache, ``hashes-v1.sqlite3``)              else ~/.cache/asyncart
-ASYNCART_CACHE_MAX_SIZE      budget of the download cache (``blobs/``   10% of the cache's
-                             under the cache directory): ``20GB``,      file system, at most
-                             ``500MiB``, bytes; ``0`` turns the         50 GiB
-                             download cache off
+ASYNCART_CACHE_MAX_SIZE      budget of the download cache (``blobs/``   0 (off, for now: see
+                             under the cache directory): ``20GB``,      docs/design.md,
+                             ``500MiB``, bytes, or ``auto`` (10% of     "Download cache")
+                             its file system, at most 50 GiB); ``0``
+                             turns the download cache off
 ASYNCART_HASH_CACHE          ``0`` disables the hash cache (unchanged   1
                              files are then read again on every push)
 ASYNCART_DIRECT_TRANSFER     ``0``: never move pack bytes straight to   1 (used when the server
@@ -137,7 +138,8 @@ class Settings:
     retry_max_wait: float = 10.0
     cache_dir: Path = field(default_factory=default_cache_dir)
     # Bytes the download cache may hold (None: 10% of its file system, capped; 0: off).
-    cache_max_size: int | None = None
+    # Off by default until a pull fills it without reading every fetched file back.
+    cache_max_size: int | None = 0
     hash_cache: bool = True
     # Move pack bytes to/from the server's object store with presigned URLs when offered.
     direct_transfer: bool = True
@@ -223,7 +225,9 @@ class Settings:
             if env.get("ASYNCART_CACHE_DIR")
             else default_cache_dir(env)
         )
-        if env.get("ASYNCART_CACHE_MAX_SIZE", "").strip():
+        if env.get("ASYNCART_CACHE_MAX_SIZE", "").strip().lower() == "auto":
+            kwargs["cache_max_size"] = None
+        elif env.get("ASYNCART_CACHE_MAX_SIZE", "").strip():
             try:
                 kwargs["cache_max_size"] = parse_size(
                     env["ASYNCART_CACHE_MAX_SIZE"], what="ASYNCART_CACHE_MAX_SIZE"

@@ -93,7 +93,12 @@ def ls(json_output: bool) -> None:
     )
     click.echo(
         f"{path}: {human_size(t.bytes)} in {count(t.entries, 'entry', 'entries')} "
-        f"(budget {human_size(budget)}); hit rate {rate}"
+        + (
+            f"(budget {human_size(budget)})"
+            if budget
+            else "(off: set ASYNCART_CACHE_MAX_SIZE, e.g. to 'auto' or '50GB', to use it)"
+        )
+        + f"; hit rate {rate}"
     )
 
 

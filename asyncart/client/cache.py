@@ -39,8 +39,9 @@ or a blob without an index row (an orphan, seen as a miss and written again).
 A blob whose size is not the indexed size, or whose bytes do not hash to its
 name when used, is removed and the file fetched from the server.
 
-**Budget.** ``ASYNCART_CACHE_MAX_SIZE`` (default: 10% of the cache's file
-system, at most 50 GiB; ``0``: the cache is off). After a pull stores entries,
+**Budget.** ``ASYNCART_CACHE_MAX_SIZE``: ``auto`` (10% of the cache's file
+system, at most 50 GiB) or a size; ``0``, the default for now, turns the cache off
+(docs/design.md, "Download cache": why). After a pull stores entries,
 the least recently used ones are removed, in index batches, until the total is
 within the budget; an entry whose lock another process holds (a pull using it)
 is skipped, and so is one a lazy reader holds shared (``artifact.open``
