@@ -243,7 +243,7 @@ def test_the_api_key_surfaces_nowhere(
         with running_fault_proxy(url) as proxy:
             proxy.reset_response(1000, method="GET", path=PACKS, times=10**6)
             ev.cli(
-                f"pull 'canary data:latest' --url {proxy.url} -o pulled/reset",
+                f"pull 'canary data:latest' --url {proxy.url} -o pulled/reset --no-cache",
                 env=with_key,
                 expect=1,
             )
@@ -251,7 +251,7 @@ def test_the_api_key_surfaces_nowhere(
                 env.setenv("ASYNCART_API_KEY", canary)
                 with pytest.raises(asyncart.RetriesExhausted) as broken:
                     asyncart.Api(url=proxy.url).artifact("canary model:best").download(
-                        "pulled/reset-sdk"
+                        "pulled/reset-sdk", skip_cache=True  # the bytes must cross the proxy
                     )
             ev.add_error("sdk through resets", broken.value)
             assert proxy.injected["reset_response"] >= 2
