@@ -1,4 +1,4 @@
-"""asyncart benchmark suite: ``python -m bench [--quick]``.
+"""asyncart benchmark suite: ``python -m bench [--quick | --smoke]``.
 
 Every figure is measured in one run on this machine, next to the machine's
 ceilings (hashing, page cache, fsync, a bare aiohttp transfer) and the tools a

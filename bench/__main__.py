@@ -1,4 +1,8 @@
-"""``python -m bench [--quick]``: run every case, write results JSON and docs/performance.md."""
+"""``python -m bench [--quick | --smoke]``: run every case, write results JSON and docs/performance.md.
+
+``--smoke`` runs every case once at a toy size: it proves the suite runs end to end
+(CI's use) and its figures mean nothing.
+"""
 
 from __future__ import annotations
 
@@ -50,6 +54,16 @@ QUICK = Profile(
     small_files=20_000,
     sweep=(1, 2, 4, 8),
     sweep_size=256 * MiB,
+)
+SMOKE = Profile(
+    sizes=(16 * MiB,),
+    main=16 * MiB,
+    repeats=1,
+    small_files=500,
+    sweep=(1, 4),
+    sweep_size=16 * MiB,
+    pack_sweep=(8 * MiB,),
+    rotations=1,
 )
 FULL = Profile(
     sizes=(256 * MiB, 2 * GiB, 8 * GiB),
@@ -166,14 +180,19 @@ def run(profile: Profile, work: Path, peers: bool) -> tuple[list[CaseResult], di
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="256 MiB only; under 5 minutes")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="256 MiB only; under 5 minutes")
+    size.add_argument(
+        "--smoke", action="store_true", help="every case once at 16 MiB: runs end to end, no figures"
+    )
     parser.add_argument("--no-peers", action="store_true", help="skip the peer tools")
     parser.add_argument("--workdir", type=Path, help="scratch directory (default: a new temp dir)")
     parser.add_argument(
         "--docs", action="store_true", help="regenerate docs/performance.md (default for full runs)"
     )
     args = parser.parse_args()
-    profile = QUICK if args.quick else FULL
+    mode = "--smoke" if args.smoke else "--quick" if args.quick else ""
+    profile = SMOKE if args.smoke else QUICK if args.quick else FULL
     work = Path(tempfile.mkdtemp(prefix="asyncart-bench-", dir=args.workdir))
     started = time.time()
     try:
@@ -182,11 +201,11 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     host = socket.gethostname()
     date = datetime.date.today().isoformat()
-    suffix = "-quick" if args.quick else ""
+    suffix = mode.replace("--", "-")
     meta = {
-        "command": "python -m bench"
-        + (" --quick" if args.quick else "")
-        + (" --no-peers" if args.no_peers else ""),
+        "command": " ".join(
+            ["python -m bench"] + ([mode] if mode else []) + (["--no-peers"] if args.no_peers else [])
+        ),
         "date": date,
         "host": host,
         "cpus": os.cpu_count(),
@@ -204,7 +223,7 @@ def main() -> None:
     results = {"meta": meta, "cases": [c.to_json() for c in cases], "rotation": rotation}
     dump(path, results)
     log(f"results: {path} ({meta['seconds']} s)")
-    if args.docs or not args.quick:
+    if args.docs or not mode:
         from bench.report import write_docs
 
         log(f"docs: {write_docs(path, ROOT / 'docs')}")
