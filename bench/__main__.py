@@ -1,4 +1,4 @@
-"""``python -m bench [--quick | --smoke]``: run every case, write results JSON and docs/performance.md.
+"""``python -m bench [--quick | --smoke]``: run every case; write results JSON and the docs.
 
 ``--smoke`` runs every case once at a toy size: it proves the suite runs end to end
 (CI's use) and its figures mean nothing.
@@ -183,7 +183,7 @@ def main() -> None:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="256 MiB only; under 5 minutes")
     size.add_argument(
-        "--smoke", action="store_true", help="every case once at 16 MiB: runs end to end, no figures"
+        "--smoke", action="store_true", help="every case once at 16 MiB: no figures, ~1 minute"
     )
     parser.add_argument("--no-peers", action="store_true", help="skip the peer tools")
     parser.add_argument("--workdir", type=Path, help="scratch directory (default: a new temp dir)")
@@ -204,7 +204,7 @@ def main() -> None:
     suffix = mode.replace("--", "-")
     meta = {
         "command": " ".join(
-            ["python -m bench"] + ([mode] if mode else []) + (["--no-peers"] if args.no_peers else [])
+            part for part in ("python -m bench", mode, "--no-peers" * args.no_peers) if part
         ),
         "date": date,
         "host": host,
