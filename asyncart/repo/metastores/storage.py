@@ -136,15 +136,17 @@ async def project_storage(
     other_version = versions.alias("other_version")
     other_collection = collections.alias("other_collection")
 
-    def others(*where: Any) -> Any:
-        """Chunk references of other versions: of any project, or this one's only."""
-        stmt = (
-            select(other.c.hash)
-            .join(other_version, other_version.c.id == other.c.version_id)
-            .join(other_collection, other_collection.c.id == other_version.c.collection_id)
-            .where(*where)
-        )
-        return stmt if store_wide else stmt.where(other_collection.c.project_id == pid)
+    def others(*where: Any, by_collection: bool = False) -> Any:
+        """Chunk references of other versions: of any project, or this one's only (the
+        joins only where a condition needs them: each is a probe per reference)."""
+        stmt = select(other.c.hash).where(*where)
+        if by_collection or not store_wide:
+            stmt = stmt.join_from(other, other_version, other_version.c.id == other.c.version_id)
+        if not store_wide:
+            stmt = stmt.join(
+                other_collection, other_collection.c.id == other_version.c.collection_id
+            ).where(other_collection.c.project_id == pid)
+        return stmt
 
     by_version = _bytes(
         await conn.execute(
@@ -167,7 +169,9 @@ async def project_storage(
         )
     )
     held_elsewhere = others(
-        other.c.hash == held.c.hash, other_version.c.collection_id != held.c.collection_id
+        other.c.hash == held.c.hash,
+        other_version.c.collection_id != held.c.collection_id,
+        by_collection=True,
     ).exists()
     by_collection = _bytes(
         await conn.execute(
