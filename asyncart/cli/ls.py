@@ -18,7 +18,8 @@ from asyncart.cli.output import emit_json, version_info_json, with_iso_times
 from asyncart.core.humanize import count, human_size, human_time
 from asyncart.core.models import CollectionInfo, VersionInfo
 from asyncart.core.names import parse_artifact_ref, validate_name
-from asyncart.core.storage import ProjectStorage, VersionCost
+from asyncart.core.storage import VersionCost
+from asyncart.errors import NotFoundError
 from asyncart.sdk.collections import collection_infos, collection_named
 
 EXAMPLES = """\b
@@ -80,8 +81,7 @@ async def ls(
         if ref:
             wanted = (await api.artifact(name)).version
             versions = [v for v in versions if v.version == wanted]
-        named = parse_artifact_ref(name)
-        costs = _costs(await api.storage(named.project), named.name)
+        costs = await _version_costs(api, name)
     if json_output:
         emit_json([{**version_info_json(v), **_cost_json(costs.get(v.index))} for v in versions])
         return
@@ -113,10 +113,14 @@ async def _sizes(api: aio.Api[aio.Artifact], type_name: str | None, json_output:
     )
 
 
-def _costs(found: ProjectStorage, collection: str) -> dict[int, VersionCost]:
+async def _version_costs(api: aio.Api[aio.Artifact], name: str) -> dict[int, VersionCost]:
+    """The costs of the versions of ``[project/]name[:ref]``, by index; none from a server
+    older than the storage route (its columns then show ``-``)."""
+    named = parse_artifact_ref(name)
     try:
-        return {v.index: v for v in found.collection(collection).versions}
-    except KeyError:  # deleted since it was listed
+        found = await api.storage(named.project)
+        return {v.index: v for v in found.collection(named.name).versions}
+    except (NotFoundError, KeyError):  # an older server; or deleted since it was listed
         return {}
 
 
