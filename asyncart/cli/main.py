@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "push": ("push", "push"),
     "pull": ("pull", "pull"),
     "ls": ("ls", "ls"),
+    "diff": ("diff", "diff"),
     "verify": ("verify", "verify"),
     "delete": ("delete", "delete"),
     "alias": ("alias", "alias"),

@@ -28,6 +28,7 @@ from asyncart.client.answer_checks import (
 from asyncart.client.direct_transfer import DirectTransfer
 from asyncart.client.http_errors import MAX_ERROR_BODY, DirectTransferError
 from asyncart.client.remote import RangeSink, Remote
+from asyncart.client.storage_answers import ProjectStorageAnswer
 from asyncart.client.transport import (
     ConnectorFactory,
     HttpTransport,
@@ -48,6 +49,7 @@ from asyncart.core.models import (
     VersionChanges,
     VersionInfo,
 )
+from asyncart.core.storage import ProjectStorage
 from asyncart.errors import (
     CertificateError,
     ConnectError,
@@ -345,6 +347,11 @@ class HttpRemote(Remote):
         path = P.path(P.COLLECTIONS, project=project)
         pages = await self._pages(path, A.CollectionList, "collection list")
         return [c.info() for page in pages for c in page.collections]
+
+    async def storage(self, project: str) -> ProjectStorage:
+        path = P.path(P.STORAGE, project=project)
+        answer = await self.http.answer("GET", path, ProjectStorageAnswer, what="storage figures")
+        return answer.storage()
 
     async def list_projects(self) -> list[str]:
         pages = await self._pages(P.PROJECTS, A.ProjectList, "project list")

@@ -20,6 +20,7 @@ from asyncart.core.models import (
     VersionChanges,
     VersionInfo,
 )
+from asyncart.core.storage import ProjectStorage
 from asyncart.repo.service import Repository
 
 #: Bytes of a pack range read at a time (a server's answer arrives in pieces too).
@@ -128,6 +129,9 @@ class LocalRemote(Remote):
 
     async def list_collections(self, project: str) -> list[CollectionInfo]:
         return await self.repo.list_collections(project)
+
+    async def storage(self, project: str) -> ProjectStorage:
+        return await self.repo.storage(project)
 
     async def list_projects(self) -> list[str]:
         return await self.repo.list_projects()

@@ -24,6 +24,7 @@ from asyncart.core.models import (
     VersionChanges,
     VersionInfo,
 )
+from asyncart.core.storage import ProjectStorage
 
 
 class RangeSink(ABC):
@@ -137,6 +138,11 @@ class Remote(ABC):
 
     @abstractmethod
     async def list_projects(self) -> list[str]: ...
+
+    @abstractmethod
+    async def storage(self, project: str) -> ProjectStorage:
+        """What the versions of ``project`` cost (``core/storage.py``): from the store's
+        index, no pack read."""
 
     @abstractmethod
     async def create_run(

@@ -45,6 +45,7 @@ MAX_PACK_URLS = 1000  # packs per PACK_URLS request
 DIRECT_URL_SECONDS = 3600  # how long a presigned URL stays valid
 PROJECTS = f"{API_PREFIX}/projects"
 COLLECTIONS = f"{API_PREFIX}/projects/{{project}}/artifacts"
+STORAGE = f"{API_PREFIX}/projects/{{project}}/storage"  # GET: what its versions cost
 COLLECTION = f"{API_PREFIX}/projects/{{project}}/artifacts/{{name}}"  # PATCH, DELETE
 VERSIONS = f"{API_PREFIX}/projects/{{project}}/artifacts/{{name}}/versions"
 VERSION = f"{API_PREFIX}/projects/{{project}}/artifacts/{{name}}/versions/{{ref}}"  # also PATCH

@@ -49,3 +49,18 @@ async def complete_holders(blobs: BlobStore, meta: MetaStore) -> None:
         hashes = sorted(Manifest.decode(blob).chunk_hashes())
         await meta.record_holders(version.project, hashes)
     await meta.record_holders("", (), complete=True)  # marks the backfill done
+
+
+async def complete_version_chunks(blobs: BlobStore, meta: MetaStore) -> None:
+    """Fill the chunk reference index (schema 10) from the manifests of versions
+    committed before it, once; a crash resumes (rows already there are kept)."""
+    if await meta.chunk_refs_complete():
+        return
+    for version in await meta.all_versions():
+        try:
+            blob = await blobs.get_bytes(manifest_object_key(version.manifest_name))
+            hashes = sorted(Manifest.decode(blob).chunk_hashes())
+            await meta.record_chunk_refs(version.project, version.name, version.index, hashes)
+        except NotFoundError:
+            continue  # deleted meanwhile, or without its manifest (fsck reports it)
+    await meta.chunk_refs_done()

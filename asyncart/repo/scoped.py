@@ -31,6 +31,7 @@ from asyncart.core.models import (
     VersionChanges,
     VersionInfo,
 )
+from asyncart.core.storage import ProjectStorage
 from asyncart.errors import NotFoundError, PermissionDenied, RunNotFound
 from asyncart.repo.access import Principal, Role
 from asyncart.repo.audit import AuditEvent, AuditLog
@@ -172,6 +173,12 @@ class ScopedRepository:
     async def list_collections(self, project: str) -> list[CollectionInfo]:
         self.principal.require(project, Role.READ, "listing artifacts")
         return await self.repo.list_collections(project)
+
+    async def storage(self, project: str) -> ProjectStorage:
+        """What the project's versions cost (read access); "held by no other version"
+        store-wide only for a caller who may read every project."""
+        self.principal.require(project, Role.READ, "reading storage figures")
+        return await self.repo.storage(project, store_wide=self.principal.readable() is None)
 
     async def list_versions(
         self, project: str, name: str, *, after: int | None = None, limit: int | None = None

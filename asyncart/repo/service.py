@@ -36,12 +36,17 @@ from asyncart.core.models import (
 )
 from asyncart.core.names import validate_alias, validate_name
 from asyncart.core.pack import PackHeader
+from asyncart.core.storage import ProjectStorage
 from asyncart.errors import (
     ChunkMissing,
     ConfigError,
     IntegrityError,
 )
-from asyncart.repo.backfill import complete_holders, complete_manifest_hashes
+from asyncart.repo.backfill import (
+    complete_holders,
+    complete_manifest_hashes,
+    complete_version_chunks,
+)
 from asyncart.repo.blobstores.base import BlobStore, check_key
 from asyncart.repo.distributed import DistributedMethods
 from asyncart.repo.keys import incoming_key as incoming_key
@@ -132,6 +137,7 @@ class Repository(VersionChangeMethods, RunMethods, DistributedMethods, LinkMetho
         try:
             await complete_manifest_hashes(blobs, meta)
             await complete_holders(blobs, meta)
+            await complete_version_chunks(blobs, meta)
         except BaseException:
             await repo.close()
             raise
@@ -389,6 +395,11 @@ class Repository(VersionChangeMethods, RunMethods, DistributedMethods, LinkMetho
 
     async def list_projects(self) -> list[str]:
         return await self.meta.list_projects()
+
+    async def storage(self, project: str, *, store_wide: bool = True) -> ProjectStorage:
+        """What the versions of ``project`` cost (``core/storage.py``), from the index."""
+        validate_name(project, what="project name")
+        return await self.meta.project_storage(project, store_wide=store_wide)
 
 
 def _check_query_size(hashes: Sequence[str]) -> None:

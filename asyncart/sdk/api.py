@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar, overload
 from asyncart.client.client import Client
 from asyncart.core.models import VersionInfo
 from asyncart.core.names import parse_artifact_ref, validate_name
+from asyncart.core.storage import ProjectStorage
 from asyncart.errors import NotFoundError, RunNotFound
 from asyncart.sdk import portal
 from asyncart.sdk.api_objects import (
@@ -183,6 +184,18 @@ class AsyncApi(Generic[A]):
         async with self.client.use() as remote:
             return await remote.list_projects()
 
+    async def storage(self, project: str | None = None) -> ProjectStorage:
+        """What the versions of ``project`` (default: :attr:`default_project`) cost, as a
+        :class:`~asyncart.core.storage.ProjectStorage`: per version its logical ``size``,
+        ``added_bytes`` (what logging it added) and ``exclusive_bytes`` (what deleting it,
+        then gc, would free); per collection and for the project the same totals and
+        ``stored_bytes`` (after dedup). From the store's index: no pack or manifest read.
+        ``scope`` is ``project`` when the caller may not read every project of a server
+        (then "no other version" means none of this project's).
+        """
+        async with self.client.use() as remote:
+            return await remote.storage(self._project(project))
+
     async def lineage(self, name: str, depth: int | None = None) -> LineageGraph:
         """The runs and versions upstream and downstream of ``[project/]name[:ref]``."""
         ref = parse_artifact_ref(name)
@@ -308,6 +321,10 @@ class Api:
 
     def projects(self) -> list[str]:
         return portal.call(self._async.projects)
+
+    def storage(self, project: str | None = None) -> ProjectStorage:
+        """What the versions of ``project`` cost (see :meth:`AsyncApi.storage`)."""
+        return portal.call(self._async.storage, project)
 
     def lineage(self, name: str, depth: int | None = None) -> LineageGraph:
         """The lineage graph of ``[project/]name[:ref]`` (see :meth:`AsyncApi.lineage`)."""

@@ -33,6 +33,7 @@ from asyncart.sdk.changes import ArtifactChanges
 from asyncart.sdk.collections import ArtifactCollection, AsyncArtifactCollection, unread_collection
 from asyncart.sdk.contents import ArtifactContents
 from asyncart.sdk.contents import ArtifactFileInfo as ArtifactFileInfo
+from asyncart.sdk.diffing import ArtifactDiff, artifact_diff, fetch_version
 from asyncart.sdk.downloading import AsyncDownloads, DownloadCore, SyncDownloads
 from asyncart.sdk.draft import (
     Draft,
@@ -259,6 +260,18 @@ class BaseArtifact(
         async with client.use() as remote:
             return await remote.version_consumers(info.project, info.name, info.version)
 
+    async def _diff(self, other: BaseArtifact | str) -> ArtifactDiff:
+        info, manifest, client = self._require_stored("diff")
+        if isinstance(other, str):
+            other_info, other_manifest = await fetch_version(client, other, info.project)
+        elif isinstance(other, BaseArtifact):
+            other_info, other_manifest, _ = other._require_stored("diff")
+        else:
+            raise ConfigError(
+                f"diff needs an artifact or a reference 'name:version', got {type(other).__name__}"
+            )
+        return artifact_diff(info, manifest, other_info, other_manifest)
+
     async def _delete(self, delete_aliases: bool) -> None:
         info, _, client = self._require_stored("delete")
         if info.source is not None:  # deleting a link removes the link only (W&B)
@@ -311,6 +324,22 @@ class Artifact(BaseArtifact, SyncDownloads):
         ``delete_aliases=True``; ``latest`` moves to the newest remaining version.
         """
         portal.call(self._delete, delete_aliases)
+
+    def diff(self, other: Artifact | str) -> ArtifactDiff:
+        """What changed from this version to ``other`` (a logged artifact, or a reference
+        ``[project/]name[:version|alias]``, of any collection): files added, removed,
+        changed (with the bytes that differ at chunk level), renamed and unchanged, and
+        the bytes of ``other`` new against this one. Reads manifests only (an asyncart
+        addition: W&B has no diff).
+
+        Raises:
+            ConfigError: either side is a draft.
+            NotFoundError: the reference names no version.
+        """
+        self._committed()
+        if isinstance(other, BaseArtifact):
+            other._committed()  # waits here, not on the event loop
+        return portal.call(self._diff, other)
 
     def wait(self, timeout: float | None = None) -> Artifact:
         """Block until the version is committed; re-raise the upload's error if it failed.
@@ -421,6 +450,13 @@ class AsyncArtifact(BaseArtifact, AsyncDownloads):
         ``delete_aliases=True``; ``latest`` moves to the newest remaining version.
         """
         await self._delete(delete_aliases)
+
+    async def diff(self, other: AsyncArtifact | str) -> ArtifactDiff:
+        """What changed from this version to ``other`` (see :meth:`Artifact.diff`)."""
+        await self._wait(None)
+        if isinstance(other, AsyncArtifact):
+            await other._wait(None)
+        return await self._diff(other)
 
     async def wait(self, timeout: float | None = None) -> AsyncArtifact:  # noqa: ASYNC109
         """Until the version is committed; re-raise the upload's error if it failed.

@@ -178,7 +178,8 @@ def test_ls_of_an_alias_a_header_on_a_terminal_and_iso_times(url: list[str]) -> 
     code, _, terminal = run_with_terminal(["ls", "lsme:latest", *url], stdout_tty=True)
     assert code == 0, terminal
     lines = terminal.splitlines()
-    assert lines[0].split() == ["VERSION", "ALIASES", "SIZE", "FILES", "CREATED", "DIGEST"]
+    header = ["VERSION", "ALIASES", "SIZE", "FILES", "ADDED", "FREES", "CREATED", "DIGEST"]
+    assert lines[0].split() == header
     assert len(lines) == 2 and lines[1].split()[:2] == ["v1", "latest"]
 
     (version,) = ok_json("ls", "lsme:v0", *url)

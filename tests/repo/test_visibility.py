@@ -108,7 +108,8 @@ async def test_users_from_before_roles_keep_full_access(location: StoreLocation)
     finally:
         await accounts.close()
     assert [(g.user, g.project, g.role.label) for g in grants] == [("veteran", "*", "admin")]
-    assert await run_sql(location.db, "SELECT value FROM store_state") == [("pending",)]
+    holders_state = "SELECT value FROM store_state WHERE key = 'chunk_holders'"
+    assert await run_sql(location.db, holders_state) == [("pending",)]
     repo = await Repository.open(location)  # fills the holders
     await repo.close()
     assert {p for _, p in await holders(location)} == {PROJECT}

@@ -23,6 +23,8 @@ import aiohttp
 import pytest
 
 from asyncart.repo.access import Role
+from asyncart.repo.location import StoreLocation
+from asyncart.server.app import create_app
 from asyncart.server.openapi import openapi_spec
 from tests.support.accounts import users_with_keys
 from tests.support.live_server import LiveServer, live_server
@@ -53,6 +55,26 @@ async def test_openapi_json_is_served_and_matches_the_shipped_file(server: LiveS
     assert served["openapi"].startswith("3.")
     routes = {(path, method) for path, ops in served["paths"].items() for method in ops}
     assert ("/v1/packs", "post") in routes and ("/v1/packs/{pack}", "get") in routes
+
+
+def test_the_spec_describes_every_api_route(tmp_path: Path) -> None:
+    """Each ``/v1`` route the app serves (method and path) is in the shipped spec, and the
+    spec names no route the app lacks."""
+    app = create_app(StoreLocation.of(tmp_path / "store"))  # not started: nothing opened
+    served = {
+        (route.resource.canonical, route.method.lower())
+        for route in app.router.routes()
+        if route.resource is not None
+        and route.resource.canonical.startswith("/v1/")
+        and route.method != "HEAD"
+    }
+    spec = {
+        (path, method)
+        for path, ops in openapi_spec()["paths"].items()
+        for method in ops
+        if path.startswith("/v1/")
+    }
+    assert served == spec
 
 
 @pytest.fixture(params=["anonymous-store", "restricted-key"])

@@ -25,6 +25,7 @@ import aiohttp
 import pytest
 
 from asyncart import aio
+from asyncart.core.diff_report import summary_line
 from asyncart.repo.access import Role
 from asyncart.server.webui import WEB_PATHS
 from tests.support.accounts import users_with_keys
@@ -353,6 +354,30 @@ async def test_a_run_both_upstream_and_downstream_keeps_all_its_edges(
     for node in (train, data, model, notes):
         assert _inside(await _rect(page, f'#graph g.node[data-id="{node}"] rect'), box)
     await page.screenshot(tmp_path / "seed.png")
+
+
+async def test_a_version_compares_with_another_of_any_collection_as_asyncart_diff_does(
+    site: Site, page: Page
+) -> None:
+    """The diff view draws what ``artifact.diff`` computes: rows and summary line alike."""
+    await _open(page, site.server.url + "/" + _fragment("seed", "bike model", "v0"))
+    assert await page.evaluate("document.getElementById('compare-with').value") == ""  # v0
+    await page.evaluate(
+        "document.getElementById('compare-with').value = 'seed/bike dataset:latest';"
+        "document.getElementById('compare-form').requestSubmit()"
+    )
+    await page.wait_for("document.getElementById('diff-view').dataset.state === 'ready'")
+    shown: dict[str, Any] = await page.evaluate(
+        "({rows: [...document.querySelectorAll('#diff tr.diff-row')]"
+        ".map(r => [r.dataset.status, r.querySelector('td.path').textContent]),"
+        " summary: document.getElementById('diff-summary').textContent})"
+    )
+    async with aio.Api(project="seed", url=site.server.url) as api:
+        old = await api.artifact("bike dataset:v0")
+        result = await old.diff("bike model:v0")
+    assert shown["rows"] == [["removed", "bicycle-data.h5"], ["added", "model.h5"]]
+    assert shown["rows"] == [[f.status, f.path] for f in result.files]
+    assert shown["summary"] == summary_line(result.manifest_diff)
 
 
 async def test_markup_from_the_store_shows_as_text_and_never_runs(

@@ -21,6 +21,7 @@ from asyncart.core.models import (
     VersionInfo,
 )
 from asyncart.core.names import format_version
+from asyncart.core.storage import ProjectStorage
 from asyncart.repo.metastores.base_links_pending import LinksAndPendingStore
 
 #: A ``missing`` answer refreshes a pack's ``touched_at`` only when it is older than
@@ -212,6 +213,35 @@ class MetaStore(LinksAndPendingStore):
     ) -> None:
         """Record ``project`` as a holder of ``hashes``; ``complete`` then marks the
         holder records as covering every version."""
+
+    # -- what versions cost (storage.py) -----------------------------------------
+
+    @abstractmethod
+    async def project_storage(self, project: str, *, store_wide: bool) -> ProjectStorage:
+        """Each version's size, bytes added when logged and bytes only it references;
+        the same per collection and for the project (``core/storage.py``); from the
+        chunk reference index, no manifest read. An unknown project has no collections.
+        ``store_wide`` False: "only it" among the project's versions (a caller who may
+        not learn what other projects hold)."""
+
+    @abstractmethod
+    async def chunk_refs_complete(self) -> bool:
+        """Whether every version's chunks are in the chunk reference index (a store
+        migrated from schema 9 is not, until the backfill has filled it)."""
+
+    @abstractmethod
+    async def record_chunk_refs(
+        self, project: str, name: str, index: int, hashes: Sequence[str]
+    ) -> None:
+        """Record the chunks of a version committed before schema 10 (a link: none).
+
+        Raises:
+            NotFoundError: the version is gone.
+        """
+
+    @abstractmethod
+    async def chunk_refs_done(self) -> None:
+        """Mark the chunk reference index as covering every version."""
 
     # -- versions ------------------------------------------------------------
 

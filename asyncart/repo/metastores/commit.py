@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from asyncart.core.models import VersionInfo
 from asyncart.errors import StoreRetry, TypeConflict
-from asyncart.repo.metastores import links, packindex, visibility
+from asyncart.repo.metastores import links, packindex, storage, visibility
 from asyncart.repo.metastores.base import NewVersion, StoredCheck, manifest_name
 from asyncart.repo.metastores.lookups import (
     HAS_VERSIONS,
@@ -74,6 +74,7 @@ async def commit_version(
     created = version_id is None
     if version_id is None:
         version_id = await _insert_version(conn, coll, new, meta, now)
+        await storage.commit_costs(conn, coll.project_id, version_id, new.chunks)
     else:  # the aliases it gains are a change of it
         await conn.execute(
             update(versions).where(versions.c.id == version_id).values(updated_at=now)

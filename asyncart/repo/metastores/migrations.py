@@ -344,6 +344,40 @@ def _m9_collection_changes(conn: Connection) -> None:
     frozen.create_all(conn, tables=[frozen.tables["collection_tags"]], checkfirst=False)
 
 
+CHUNK_REFS_STATE = "version_chunks"
+
+
+def _m10_version_chunks(conn: Connection) -> None:
+    """Version 10: what a version costs (issue 21).
+
+    * ``versions.added_bytes``: bytes a commit added to the store (NULL for every
+      existing version: not known after the fact);
+    * ``version_chunks``: each version's chunks, filled for existing versions from their
+      manifests by ``backfill.complete_version_chunks`` (``store_state`` row
+      ``version_chunks`` says when it is done).
+    """
+    conn.exec_driver_sql("ALTER TABLE versions ADD COLUMN added_bytes BIGINT")
+    frozen = MetaData()
+    Table("versions", frozen, Column("id", Integer, primary_key=True))  # referred to only
+    Table(
+        "version_chunks",
+        frozen,
+        Column(
+            "version_id",
+            Integer,
+            ForeignKey("versions.id", name="fk_version_chunks_version_id_versions"),
+            primary_key=True,
+        ),
+        Column("hash", LargeBinary(32), primary_key=True),
+        Index("ix_version_chunks_hash", "hash"),
+        sqlite_with_rowid=False,
+    )
+    frozen.create_all(conn, tables=[frozen.tables["version_chunks"]], checkfirst=False)
+    has_versions = conn.exec_driver_sql("SELECT 1 FROM versions LIMIT 1").first() is not None
+    state = "pending" if has_versions else "complete"
+    conn.execute(insert(schema.store_state).values(key=CHUNK_REFS_STATE, value=state))
+
+
 #: Every migration step, oldest first; ``len(MIGRATIONS)`` is the current schema version.
 MIGRATIONS: tuple[Step, ...] = (
     _m1_initial,
@@ -355,6 +389,7 @@ MIGRATIONS: tuple[Step, ...] = (
     _m7_run_labels_and_pending,
     _m8_links,
     _m9_collection_changes,
+    _m10_version_chunks,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -127,6 +127,10 @@ versions = Table(
     # manifest, digest and size it carries and whose metadata, description, tags and
     # lineage it shares. NULL for a version logged into its own collection.
     Column("source_id", Integer, ForeignKey("versions.id"), nullable=True),
+    # Bytes of the version's distinct chunks that no version held when it was committed
+    # (schema v10): what logging it added to the store. NULL for a version committed
+    # before v10, and for a link (it adds nothing).
+    Column("added_bytes", BigInteger, nullable=True),
     UniqueConstraint("collection_id", "idx"),
     UniqueConstraint("collection_id", "digest"),
     Index(None, "manifest_hash"),
@@ -221,6 +225,20 @@ grants = Table(
     Column("project", String(NAME), primary_key=True),
     Column("role", String(16), nullable=False),
     Column("granted_at", Float, nullable=False),
+)
+
+# Which chunks each version's manifest names (schema v10): the chunk reference index
+# behind "what deleting it would free" (storage.py), answered by SQL aggregates without
+# reading a manifest. Written by the commit, deleted with the version; a link has none
+# (its chunks are its source's). Versions from before v10 are filled in by
+# ``backfill.complete_version_chunks`` when the store opens.
+version_chunks = Table(
+    "version_chunks",
+    metadata,
+    Column("version_id", Integer, ForeignKey("versions.id"), primary_key=True),
+    Column("hash", LargeBinary(32), primary_key=True),
+    Index(None, "hash"),
+    sqlite_with_rowid=False,
 )
 
 # Which projects have held a chunk (schema v4): recorded by every commit, kept when the

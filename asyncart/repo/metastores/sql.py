@@ -63,9 +63,12 @@ from asyncart.repo.metastores.schema import (
     version_view,
     versions,
 )
+from asyncart.repo.metastores.storage import StorageMethods
 
 
-class SqlMetaStore(DatabaseUser, ChunkIndexMethods, ManifestRefMethods, PendingMethods, MetaStore):
+class SqlMetaStore(
+    DatabaseUser, ChunkIndexMethods, ManifestRefMethods, PendingMethods, StorageMethods, MetaStore
+):
     """:class:`MetaStore` on SQLAlchemy Core (async).
 
     Args:
@@ -230,8 +233,9 @@ class SqlMetaStore(DatabaseUser, ChunkIndexMethods, ManifestRefMethods, PendingM
             stmt = (
                 select(projects.c.name, collections.c.name, versions.c.idx)
                 .select_from(
-                    versions.join(collections, versions.c.collection_id == collections.c.id)
-                    .join(projects, collections.c.project_id == projects.c.id)
+                    versions.join(collections, versions.c.collection_id == collections.c.id).join(
+                        projects, collections.c.project_id == projects.c.id
+                    )
                 )
                 .where(versions.c.source_id.is_(None))
             )

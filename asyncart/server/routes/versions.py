@@ -40,6 +40,13 @@ async def list_collections(request: web.Request) -> web.Response:
     return pages.answer("collections", [c.to_json() for c in chosen], after)
 
 
+async def project_storage(request: web.Request) -> web.Response:
+    """Each version's size, bytes added when logged and bytes deleting it would free, per
+    collection and for the project (``core/storage.py``); from the index, no pack read."""
+    found = await scoped_repo(request).storage(path_param(request, "project"))
+    return web.json_response(found.to_json())
+
+
 async def list_versions(request: web.Request) -> web.Response:
     page = pages.page_request(request)
     versions = await scoped_repo(request).list_versions(
@@ -179,6 +186,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     """Register the project, collection and version routes."""
     router.add_get(P.PROJECTS, list_projects)
     router.add_get(P.COLLECTIONS, list_collections)
+    router.add_get(P.STORAGE, project_storage)
     router.add_get(P.VERSIONS, list_versions)
     router.add_post(P.VERSIONS, commit_version)
     router.add_get(P.VERSION, get_version)

@@ -2,6 +2,7 @@
 // files, the run that logged it and that run's config) and the command that pulls it.
 
 import { api, errorText, manifest, seg } from "./api.js";
+import { diffSection } from "./diff.js";
 import { el, humanSize, prettyJson, shellQuote, when } from "./dom.js";
 
 const FILES_SHOWN = 1000; // rows of the file list; the rest is counted
@@ -98,6 +99,8 @@ export function showVersion(pullBox, box, v) {
     el("pre", { id: "metadata" }, hasMeta ? prettyJson(v.metadata) : "(none)"),
     el("h3", {}, "Files"),
     filesBox,
+    el("h3", {}, "Compare"),
+    ...diffSection(v),
     el("h3", {}, "Logged by"),
     runBox);
   fillFiles(filesBox, v);
