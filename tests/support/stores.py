@@ -194,8 +194,17 @@ async def back_to_schema_4(repo: Repository, location: StoreLocation) -> None:
     await run_sql(location.db, "DELETE FROM schema_version WHERE version > 4")
 
 
+async def back_to_schema_9(url: str) -> None:
+    """Undo the retention step (``migrations.RETENTION_STEP``: retention policies) and the
+    placeholder before it: schema version 9."""
+    await run_sql(url, "DROP TABLE retention_policies")
+    await run_sql(url, "DELETE FROM schema_version WHERE version > 9")
+
+
 async def back_to_schema_8(url: str) -> None:
-    """Undo migration 9 (collection descriptions and tags): schema version 8."""
+    """Undo migration 9 (collection descriptions and tags) and those after it: schema
+    version 8."""
+    await back_to_schema_9(url)
     await run_sql(url, "DROP TABLE collection_tags")
     await run_sql(url, "ALTER TABLE collections DROP COLUMN description")
     await run_sql(url, "DELETE FROM schema_version WHERE version > 8")

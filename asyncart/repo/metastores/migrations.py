@@ -344,6 +344,39 @@ def _m9_collection_changes(conn: Connection) -> None:
     frozen.create_all(conn, tables=[frozen.tables["collection_tags"]], checkfirst=False)
 
 
+def _m10_reserved(conn: Connection) -> None:
+    """Version 10: reserved for the version-sizes step of another branch (nothing here;
+    the merge replaces this placeholder, see :data:`RETENTION_STEP`)."""
+
+
+def _m_retention(conn: Connection) -> None:
+    """Version :data:`RETENTION_STEP`: per-collection retention policies (issue 21,
+    ``core/retention.py``): the ``retention_policies`` table. Needs only schema 9's
+    tables (``collections``)."""
+    frozen = MetaData()
+    Table("collections", frozen, Column("id", Integer, primary_key=True))  # referred to only
+    Table(
+        "retention_policies",
+        frozen,
+        Column(
+            "collection_id",
+            Integer,
+            ForeignKey("collections.id", name="fk_retention_policies_collection_id_collections"),
+            primary_key=True,
+        ),
+        Column("keep_last", Integer, nullable=True),
+        Column("max_age_seconds", BigInteger, nullable=True),
+        Column("keep_aliased", Integer, nullable=False),
+        Column("updated_at", Float, nullable=False),
+        Column("updated_by", String(schema.NAME), nullable=True),
+    )
+    frozen.create_all(conn, tables=[frozen.tables["retention_policies"]], checkfirst=False)
+
+
+#: The schema version the retention step brings (the one number to change when steps
+#: are renumbered on a merge; the steps before it fill the numbers below).
+RETENTION_STEP = 11
+
 #: Every migration step, oldest first; ``len(MIGRATIONS)`` is the current schema version.
 MIGRATIONS: tuple[Step, ...] = (
     _m1_initial,
@@ -355,7 +388,10 @@ MIGRATIONS: tuple[Step, ...] = (
     _m7_run_labels_and_pending,
     _m8_links,
     _m9_collection_changes,
+    *((_m10_reserved,) if RETENTION_STEP > 10 else ()),
+    _m_retention,
 )
+assert len(MIGRATIONS) == RETENTION_STEP, "renumber RETENTION_STEP with the steps before it"
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -55,6 +55,7 @@ from asyncart.repo.metastores.lookups import (
 )
 from asyncart.repo.metastores.manifestrefs import ManifestRefMethods
 from asyncart.repo.metastores.pending import PendingMethods, pending_chunks
+from asyncart.repo.metastores.retention import RetentionMethods
 from asyncart.repo.metastores.schema import (
     collections,
     projects,
@@ -65,7 +66,14 @@ from asyncart.repo.metastores.schema import (
 )
 
 
-class SqlMetaStore(DatabaseUser, ChunkIndexMethods, ManifestRefMethods, PendingMethods, MetaStore):
+class SqlMetaStore(
+    DatabaseUser,
+    ChunkIndexMethods,
+    ManifestRefMethods,
+    PendingMethods,
+    RetentionMethods,
+    MetaStore,
+):
     """:class:`MetaStore` on SQLAlchemy Core (async).
 
     Args:
