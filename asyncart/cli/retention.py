@@ -18,11 +18,9 @@ from asyncart.errors import ConfigError
 
 EXAMPLES = """\b
 Examples:
-  asyncart retention set checkpoints --keep-last 5
   asyncart retention set checkpoints --keep-last 3 --max-age 30d --no-keep-aliased
   asyncart retention show checkpoints
   asyncart retention clear checkpoints
-  asyncart gc --dry-run            # what the policies would delete now, and what it frees
 """
 
 

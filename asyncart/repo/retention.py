@@ -60,7 +60,10 @@ class RetentionReport:
         return {"dry_run": self.dry_run, "versions": out}
 
     def lines(self, unshared: dict[str, int] | None = None) -> list[str]:
-        """One line per version selected, then a count."""
+        """One line per version selected, then a count; nothing when nothing was selected
+        (gc's own lines then read as before retention existed)."""
+        if not self.collections:
+            return []
         verb = "would delete" if self.dry_run else "deleted"
         out = []
         for c in self.collections:
