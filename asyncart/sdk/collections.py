@@ -447,7 +447,9 @@ def _seconds(max_age: float | timedelta | str | None) -> int | None:
         raise ConfigError(f"max_age must be seconds, a timedelta or e.g. '30d', not {max_age!r}")
     if max_age != max_age or max_age in (float("inf"), float("-inf")):
         raise ConfigError(f"max_age must be a finite duration, not {max_age!r}")
-    return int(max_age) if max_age >= 1 else 0
+    if max_age < 1:
+        raise ConfigError(f"max_age must be at least 1 second, got {max_age!r}")
+    return int(max_age)
 
 
 def unread_collection(reader: Reader[A], info: VersionInfo) -> AsyncArtifactCollection[A]:
