@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "delete": ("delete", "delete"),
     "alias": ("alias", "alias"),
     "tag": ("tag", "tag"),
+    "retention": ("retention", "retention"),
+    "gc": ("gc", "embedded_gc"),
     "server": ("server", "server"),
     "login": ("login", "login"),
     "lineage": ("lineage", "lineage"),

@@ -39,13 +39,14 @@ from asyncart.core.names import (
     validate_tag,
 )
 from asyncart.core.pack import MAX_PACK_BYTES, MAX_PACK_CHUNKS
+from asyncart.core.retention import RetentionPolicy, check_policy
 from asyncart.core.run_labels import (
     MAX_GROUP_LENGTH,
     MAX_NOTES_BYTES,
     MAX_RUN_TAG_LENGTH,
     MAX_RUN_TAGS,
 )
-from asyncart.errors import InvalidNameError, ProtocolError
+from asyncart.errors import ConfigError, InvalidNameError, ProtocolError
 
 T = TypeVar("T")
 
@@ -171,6 +172,30 @@ class VersionList(Page, kw_only=True):
     """``{"versions": [VersionInfo, …], "next": …}``."""
 
     versions: list[VersionAnswer]
+
+
+class PolicyAnswer(Answer):
+    """A retention policy (``core/retention.py``), checked by its own rules."""
+
+    keep_last: int | None = None
+    max_age: int | None = None
+    keep_aliased: bool = True
+
+    def __post_init__(self) -> None:
+        try:
+            check_policy(self.keep_last, self.max_age, self.keep_aliased)
+        except ConfigError as exc:
+            raise ValueError(f"field `policy`: {exc}") from None
+
+
+class RetentionAnswer(Answer):
+    """``{"policy": ... | null}``: the answer of the retention routes."""
+
+    policy: PolicyAnswer | None
+
+    def retention(self) -> RetentionPolicy | None:
+        p = self.policy
+        return None if p is None else RetentionPolicy(p.keep_last, p.max_age, p.keep_aliased)
 
 
 class CollectionAnswer(Answer):

@@ -50,6 +50,7 @@ from asyncart.core.models import (
     VersionInfo,
 )
 from asyncart.core.storage import ProjectStorage
+from asyncart.core.retention import RetentionPolicy
 from asyncart.errors import (
     CertificateError,
     ConnectError,
@@ -275,6 +276,30 @@ class HttpRemote(Remote):
             "PATCH", path, A.CollectionAnswer, body, what="artifact collection"
         )
         return answer.info()
+
+    async def get_retention(self, project: str, name: str) -> RetentionPolicy | None:
+        return await self._retention("GET", project, name)
+
+    async def set_retention(
+        self, project: str, name: str, policy: RetentionPolicy
+    ) -> RetentionPolicy:
+        answer = await self._retention("PUT", project, name, policy.to_json())
+        assert answer is not None  # RetentionAnswer: a PUT answers with a policy
+        return answer
+
+    async def clear_retention(self, project: str, name: str) -> RetentionPolicy | None:
+        return await self._retention("DELETE", project, name)
+
+    async def _retention(
+        self, method: str, project: str, name: str, body: dict[str, Any] | None = None
+    ) -> RetentionPolicy | None:
+        path = P.path(P.RETENTION, project=project, name=name)
+        answer = await self.http.answer(
+            method, path, A.RetentionAnswer, body, what="retention policy"
+        )
+        if method == "PUT" and answer.policy is None:
+            raise A.MalformedAnswer("the server answered a retention update with no policy")
+        return answer.retention()
 
     async def set_alias(self, project: str, name: str, alias: str, ref: str) -> VersionInfo:
         path = P.path(P.ALIAS, project=project, name=name, alias=alias)

@@ -21,6 +21,7 @@ from asyncart.core.models import (
     VersionInfo,
 )
 from asyncart.core.storage import ProjectStorage
+from asyncart.core.retention import RetentionPolicy
 from asyncart.repo.service import Repository
 
 #: Bytes of a pack range read at a time (a server's answer arrives in pieces too).
@@ -102,6 +103,17 @@ class LocalRemote(Remote):
         self, project: str, name: str, changes: CollectionChanges
     ) -> CollectionInfo:
         return await self.repo.update_collection(project, name, changes)
+
+    async def get_retention(self, project: str, name: str) -> RetentionPolicy | None:
+        return await self.repo.get_retention(project, name)
+
+    async def set_retention(
+        self, project: str, name: str, policy: RetentionPolicy
+    ) -> RetentionPolicy:
+        return await self.repo.set_retention(project, name, policy)
+
+    async def clear_retention(self, project: str, name: str) -> RetentionPolicy | None:
+        return await self.repo.clear_retention(project, name)
 
     async def set_alias(self, project: str, name: str, alias: str, ref: str) -> VersionInfo:
         return await self.repo.set_alias(project, name, alias, ref)

@@ -25,6 +25,7 @@ from asyncart.core.models import (
     VersionInfo,
 )
 from asyncart.core.storage import ProjectStorage
+from asyncart.core.retention import RetentionPolicy
 
 
 class RangeSink(ABC):
@@ -104,6 +105,20 @@ class Remote(ABC):
         self, project: str, name: str, changes: CollectionChanges
     ) -> CollectionInfo:
         """Rename, retype, describe or tag a collection; returns it as it is now."""
+
+    @abstractmethod
+    async def get_retention(self, project: str, name: str) -> RetentionPolicy | None:
+        """The collection's retention policy; None when it has none."""
+
+    @abstractmethod
+    async def set_retention(
+        self, project: str, name: str, policy: RetentionPolicy
+    ) -> RetentionPolicy:
+        """Set the collection's retention policy (replacing its previous one)."""
+
+    @abstractmethod
+    async def clear_retention(self, project: str, name: str) -> RetentionPolicy | None:
+        """Remove the collection's retention policy; returns it (None: it had none)."""
 
     @abstractmethod
     async def set_alias(self, project: str, name: str, alias: str, ref: str) -> VersionInfo:

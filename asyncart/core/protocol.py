@@ -53,6 +53,8 @@ VERSION = f"{API_PREFIX}/projects/{{project}}/artifacts/{{name}}/versions/{{ref}
 PENDING = f"{COLLECTION}/pending"
 PENDING_FINISH = f"{PENDING}/finish"  # POST ``?distributed_id=&token=``: commit every part
 ALIAS = f"{COLLECTION}/aliases/{{alias}}"  # PUT: point it at a version; DELETE: remove it
+#: GET: the collection's retention policy; PUT: set it; DELETE: clear it (docs/retention.md)
+RETENTION = f"{COLLECTION}/retention"
 MAX_TAGS = 1000  # tags named by one version update
 MAX_TTL_SECONDS = 2**31 - 1  # the longest ttl of a version (~68 years: a 32-bit column)
 MANIFEST = f"{VERSION}/manifest"

@@ -26,6 +26,7 @@ The rule (docs/gc.md has the reasoning and the guarantee):
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 
 from asyncart.core.humanize import human_size
@@ -72,6 +73,9 @@ class GcReport:
     deleted_partial_bytes: int = 0
     trash_restored: int = 0
     trash_purged: int = 0
+    #: With ``forget`` (a retention dry run): per forgotten version, the bytes of the
+    #: chunks it names that no remaining version names.
+    unshared_bytes: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
@@ -104,9 +108,16 @@ class GcReport:
 
 
 async def collect_garbage(
-    repo: Repository, *, grace: float = DEFAULT_GRACE, dry_run: bool = False
+    repo: Repository,
+    *,
+    grace: float = DEFAULT_GRACE,
+    dry_run: bool = False,
+    forget: Collection[str] = (),
 ) -> GcReport:
     """Delete (or with ``dry_run`` count) what no version references; see the module doc.
+
+    ``forget``: labels (``project/name:vN``) of versions to count as deleted already,
+    with ``dry_run`` only (what a retention dry run would free).
 
     Raises:
         ConfigError: a negative grace, or another gc/fsck holds the store.
@@ -114,6 +125,8 @@ async def collect_garbage(
     """
     if grace < 0:
         raise ConfigError(f"the grace period must be >= 0 seconds, got {grace:g}")
+    if forget and not dry_run:
+        raise ConfigError("gc counts versions as deleted only in a dry run")
     report = GcReport(dry_run=dry_run, grace=grace)
     if grace < TOUCH_INTERVAL:
         report.warnings.append(
@@ -129,8 +142,12 @@ async def collect_garbage(
                     report.trash_purged += 1
         cutoff = time.time() - grace
         snapshot = await repo.meta.snapshot()
-        live, manifests = await _live_chunks(repo, report, snapshot.versions)
+        forgotten = [v for v in snapshot.versions if v.label in forget]
+        kept = [v for v in snapshot.versions if v.label not in forget]
+        live, manifests = await _live_chunks(repo, report, kept)
         live |= snapshot.pending_chunks  # a distributed version not finished yet
+        if forgotten:
+            await _count_unshared(repo, report, snapshot, forgotten, live)
         await _collect_packs(repo, report, snapshot, live, cutoff)
         await _collect_manifests(repo, report, manifests, cutoff)
         await _collect_partials(repo, report, cutoff)
@@ -166,6 +183,19 @@ async def _live_chunks(
             manifests[version.manifest_name] = manifest
             live.update(manifest.chunk_hashes())
     return live, set(manifests)
+
+
+async def _count_unshared(
+    repo: Repository,
+    report: GcReport,
+    snapshot: StoreSnapshot,
+    forgotten: list[StoredVersion],
+    live: set[str],
+) -> None:
+    lengths = {c.hash: c.length for chunks in snapshot.chunks.values() for c in chunks}
+    for version in forgotten:
+        only = (await read_manifest(repo, version)).chunk_hashes() - live
+        report.unshared_bytes[version.label] = sum(lengths.get(h, 0) for h in only)
 
 
 async def _collect_packs(

@@ -32,6 +32,7 @@ from asyncart.core.models import (
     VersionInfo,
 )
 from asyncart.core.storage import ProjectStorage
+from asyncart.core.retention import RetentionPolicy
 from asyncart.errors import NotFoundError, PermissionDenied, RunNotFound
 from asyncart.repo.access import Principal, Role
 from asyncart.repo.audit import AuditEvent, AuditLog
@@ -365,6 +366,27 @@ class ScopedRepository:
             aliases=sorted({a for v in gone for a in v.aliases}),
         )
         return gone
+
+    async def get_retention(self, project: str, name: str) -> RetentionPolicy | None:
+        """The collection's retention policy (read access)."""
+        self.principal.require(project, Role.READ, "reading a retention policy")
+        return await self.repo.get_retention(project, name)
+
+    async def set_retention(
+        self, project: str, name: str, policy: RetentionPolicy
+    ) -> RetentionPolicy:
+        """Set the collection's retention policy (admin access: it deletes versions)."""
+        self.principal.require(project, Role.ADMIN, "setting a retention policy")
+        done = await self.repo.set_retention(project, name, policy, user=self.principal.user)
+        await self._record("update", project, name, None, retention=done.to_json())
+        return done
+
+    async def clear_retention(self, project: str, name: str) -> RetentionPolicy | None:
+        """Remove the collection's retention policy (admin access)."""
+        self.principal.require(project, Role.ADMIN, "clearing a retention policy")
+        old = await self.repo.clear_retention(project, name)
+        await self._record("update", project, name, None, retention=None)
+        return old
 
     async def version_consumers(self, project: str, name: str, ref: str) -> list[RunInfo]:
         self.principal.require(project, Role.READ, "reading lineage")

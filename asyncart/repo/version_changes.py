@@ -5,7 +5,8 @@ A version's files never change; what may change (W&B's ``Artifact.save()``) is i
 description, metadata, ttl and tags, and which version each alias names. A collection's
 name, type, description and tags change with W&B's ``ArtifactCollection.save()``.
 Deleting a version or a whole collection follows the alias rule of
-``metastores/deletion.py``.
+``metastores/deletion.py``. A collection's retention policy (``core/retention.py``) is
+set and read here too; ``repo/retention.py`` applies the policies.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from asyncart.core import protocol as P
 from asyncart.core.models import CollectionChanges, CollectionInfo, VersionChanges, VersionInfo
 from asyncart.core.names import validate_alias, validate_name, validate_tag
+from asyncart.core.retention import RetentionPolicy
 from asyncart.errors import ConfigError
 from asyncart.repo.metastores import MetaStore
 from asyncart.repo.prepared import check_description, check_metadata
@@ -40,6 +42,29 @@ class VersionChangeMethods:
     ) -> list[VersionInfo]:
         """Delete every version of an artifact (same alias rule); returns them, oldest first."""
         return await self.meta.delete_collection(project, name, delete_aliases=delete_aliases)
+
+    async def get_retention(self, project: str, name: str) -> RetentionPolicy | None:
+        """The collection's retention policy (docs/retention.md); None when it has none.
+
+        Raises:
+            ArtifactNotFound: no such collection.
+        """
+        return await self.meta.get_retention(project, name)
+
+    async def set_retention(
+        self, project: str, name: str, policy: RetentionPolicy, *, user: str | None = None
+    ) -> RetentionPolicy:
+        """Give the collection ``policy`` (replacing its previous one); ``asyncart server
+        gc`` / ``asyncart gc`` apply it.
+
+        Raises:
+            ArtifactNotFound: no such collection.
+        """
+        return await self.meta.set_retention(project, name, policy, user)
+
+    async def clear_retention(self, project: str, name: str) -> RetentionPolicy | None:
+        """Remove the collection's retention policy; returns it (None: it had none)."""
+        return await self.meta.clear_retention(project, name)
 
     async def update_collection(
         self, project: str, name: str, changes: CollectionChanges

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from asyncart.core.humanize import parse_duration
 from asyncart.core.models import CollectionChanges, CollectionInfo, VersionInfo
 from asyncart.core.names import STORE_ENTITY, validate_name, validate_tags
+from asyncart.core.retention import RetentionPolicy
 from asyncart.errors import ArtifactNotFound, ConfigError
 from asyncart.sdk import portal
 from asyncart.sdk.api_support import (
@@ -310,6 +313,38 @@ class AsyncArtifactCollection(CollectionData, Generic[A]):
             await remote.delete_collection(state.project, state.name, True)
         state.deleted = True
 
+    async def retention(self) -> RetentionPolicy | None:
+        """The collection's retention policy (docs/retention.md); None when it has none."""
+        async with self._reader.client.use() as remote:
+            return await remote.get_retention(self._state.project, self._state.name)
+
+    async def set_retention(
+        self,
+        *,
+        keep_last: int | None = None,
+        max_age: float | timedelta | str | None = None,
+        keep_aliased: bool = True,
+    ) -> RetentionPolicy:
+        """Keep the newest ``keep_last`` versions and/or those younger than ``max_age``
+        (seconds, a ``timedelta`` or a duration such as ``"30d"``); the rest, and versions
+        whose ``ttl`` expired, go at the next ``asyncart server gc`` (``asyncart gc`` on
+        the embedded store). Versions holding an alias other than ``latest`` stay while
+        ``keep_aliased``; versions a link points at always stay.
+
+        Raises:
+            ConfigError: neither rule given, or a value out of range (nothing changes).
+            PermissionDenied: the key is not an admin of the project (a policy deletes).
+        """
+        policy = RetentionPolicy(keep_last, _seconds(max_age), keep_aliased)
+        async with self._reader.client.use() as remote:
+            return await remote.set_retention(self._state.project, self._state.name, policy)
+
+    async def clear_retention(self) -> RetentionPolicy | None:
+        """Remove the collection's retention policy; returns it (None: it had none).
+        Versions' own ``ttl`` still apply."""
+        async with self._reader.client.use() as remote:
+            return await remote.clear_retention(self._state.project, self._state.name)
+
     async def artifacts(
         self, per_page: int = 50, order: str | None = None, tags: Sequence[str] | None = None
     ) -> list[A]:
@@ -368,6 +403,53 @@ class ArtifactCollection(CollectionData):
     def versions(self, per_page: int = 50) -> list[Any]:
         """The same as :meth:`artifacts`."""
         return portal.call(self._async.versions, per_page)
+
+    def retention(self) -> RetentionPolicy | None:
+        """The collection's retention policy (see :meth:`AsyncArtifactCollection.retention`)."""
+        return portal.call(self._async.retention)
+
+    def set_retention(
+        self,
+        *,
+        keep_last: int | None = None,
+        max_age: float | timedelta | str | None = None,
+        keep_aliased: bool = True,
+    ) -> RetentionPolicy:
+        """Set the collection's retention policy (see
+        :meth:`AsyncArtifactCollection.set_retention`)."""
+        return portal.call(
+            partial(
+                self._async.set_retention,
+                keep_last=keep_last,
+                max_age=max_age,
+                keep_aliased=keep_aliased,
+            )
+        )
+
+    def clear_retention(self) -> RetentionPolicy | None:
+        """Remove the collection's retention policy (see
+        :meth:`AsyncArtifactCollection.clear_retention`)."""
+        return portal.call(self._async.clear_retention)
+
+
+def _seconds(max_age: float | timedelta | str | None) -> int | None:
+    """``max_age`` as whole seconds (a duration string as ``parse_duration`` reads it)."""
+    if max_age is None:
+        return None
+    if isinstance(max_age, str):
+        try:
+            max_age = parse_duration(max_age, what="max_age")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    if isinstance(max_age, timedelta):
+        max_age = max_age.total_seconds()
+    if isinstance(max_age, bool) or not isinstance(max_age, int | float):
+        raise ConfigError(f"max_age must be seconds, a timedelta or e.g. '30d', not {max_age!r}")
+    if max_age != max_age or max_age in (float("inf"), float("-inf")):
+        raise ConfigError(f"max_age must be a finite duration, not {max_age!r}")
+    if max_age < 1:
+        raise ConfigError(f"max_age must be at least 1 second, got {max_age!r}")
+    return int(max_age)
 
 
 def unread_collection(reader: Reader[A], info: VersionInfo) -> AsyncArtifactCollection[A]:

@@ -23,6 +23,7 @@ from asyncart.core import protocol as P
 from asyncart.core.manifest import MAX_ENTRIES
 from asyncart.core.names import MAX_NAME_LENGTH
 from asyncart.core.pack import ENTRY, MAX_PACK_CHUNKS, PREFIX
+from asyncart.core.retention import MAX_AGE_SECONDS, MAX_KEEP_LAST
 from asyncart.core.run_labels import (
     MAX_GROUP_LENGTH,
     MAX_NOTES_BYTES,
@@ -153,6 +154,16 @@ class CollectionPatchBody(Struct, frozen=True):
     description: str | UnsetType | None = UNSET
     tags_add: Annotated[list[Tag], Meta(max_length=P.MAX_TAGS)] = []
     tags_remove: Annotated[list[Tag], Meta(max_length=P.MAX_TAGS)] = []
+
+
+class RetentionBody(Struct, frozen=True, forbid_unknown_fields=True):
+    """``PUT /v1/projects/{p}/artifacts/{name}/retention``: the whole policy (a field left
+    out is unset; at least one of ``keep_last``/``max_age``); unknown fields are refused,
+    so a misspelt rule never silently widens what is deleted."""
+
+    keep_last: Annotated[int, Meta(ge=1, le=MAX_KEEP_LAST)] | None = None
+    max_age: Annotated[int, Meta(ge=1, le=MAX_AGE_SECONDS)] | None = None
+    keep_aliased: bool = True
 
 
 class AliasBody(Struct, frozen=True):

@@ -226,7 +226,7 @@ def _parse(args: list[str]) -> None:
 
 _WITHOUT_EXAMPLES: set[tuple[str, ...]] = set()
 # Groups whose subcommands share the group's examples.
-_GROUPS_ONLY = (("server", "admin"), ("alias",))
+_GROUPS_ONLY = (("server", "admin"), ("alias",), ("retention",))
 
 
 def test_every_help_ends_with_examples_that_parse() -> None:

@@ -21,6 +21,7 @@ import aiohttp
 import blake3
 import pytest
 
+from asyncart.core.retention import RetentionPolicy
 from asyncart.errors import BlobStoreError, ConfigError, ConflictError, S3Error
 from asyncart.repo import fsck as checker
 from asyncart.repo.blobstores import s3_writes
@@ -29,6 +30,7 @@ from asyncart.repo.blobstores.s3_lock import LeaseLock
 from asyncart.repo.fsck import fsck
 from asyncart.repo.gc import collect_garbage
 from asyncart.repo.location import StoreLocation
+from asyncart.repo.retention import retain_and_collect
 from asyncart.repo.service import Repository, pack_key
 from tests.support.s3 import S3Bucket, s3_bucket, s3_server  # noqa: F401 - fixtures
 from tests.support.stores import NAME, PROJECT, manifest_of, push, version_manifest_key
@@ -414,6 +416,30 @@ async def test_gc_on_an_s3_store(repo: Repository, bucket: S3Bucket, s3: Any) ->
     assert await repo.blobs.list_hidden() == []
     assert not [k for k in bucket_keys(s3, bucket) if "/trash/" in k or k.endswith(".lock")]
     assert (await fsck(repo)).clean
+
+
+def bucket_pack_bytes(s3: Any, bucket: S3Bucket) -> int:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket.name)
+    return sum(
+        o["Size"] for page in pages for o in page.get("Contents", ()) if "/packs/" in o["Key"]
+    )
+
+
+async def test_retention_dry_run_predicts_the_bucket_bytes_gc_frees(
+    repo: Repository, bucket: S3Bucket, s3: Any
+) -> None:
+    for i in range(3):
+        await push(repo, {"f": d(f"r{i}", 2000 + i)})
+    await repo.set_retention(PROJECT, NAME, RetentionPolicy(keep_last=1))
+    before = bucket_pack_bytes(s3, bucket)
+
+    _, dry = await retain_and_collect(repo, grace=0, dry_run=True)
+    assert bucket_pack_bytes(s3, bucket) == before
+    _, real = await retain_and_collect(repo, grace=0)
+
+    assert real.deleted_bytes == dry.deleted_bytes == before - bucket_pack_bytes(s3, bucket)
+    assert real.deleted_bytes == 2000 + 2001
+    assert [v.index for v in await repo.list_versions(PROJECT, NAME)] == [2]
 
 
 async def test_gc_waits_for_no_one_while_another_machine_maintains(

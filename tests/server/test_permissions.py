@@ -153,6 +153,15 @@ async def op_update_collection(w: World, who: str, where: str) -> tuple[int, Any
     return await call(w, who, "PATCH", art_path(PROJECT[where], name), json=body)
 
 
+async def op_set_retention(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
+    body = {"keep_last": 5, "max_age": 86400}
+    return await call(w, who, "PUT", art_path(PROJECT[where], "data", "/retention"), json=body)
+
+
+async def op_clear_retention(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
+    return await call(w, who, "DELETE", art_path(PROJECT[where], "data", "/retention"))
+
+
 async def op_set_alias(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
     alias = w.fresh("pinned")
     return await call(
@@ -222,6 +231,11 @@ OPS = [
     Op("DELETE .../versions/{ref}", Role.ADMIN, 200, op_delete_version),
     Op("PATCH .../artifacts/{name}", Role.WRITE, 200, op_update_collection),
     Op("DELETE .../artifacts/{name}", Role.ADMIN, 200, op_delete_artifact),
+    Op(
+        "GET .../retention", Role.READ, 200, _get("/v1/projects/{project}/artifacts/data/retention")
+    ),
+    Op("PUT .../retention", Role.ADMIN, 200, op_set_retention),
+    Op("DELETE .../retention", Role.ADMIN, 200, op_clear_retention),
     Op("GET /projects/{p}/audit", Role.ADMIN, 200, _get("/v1/projects/{project}/audit")),
     Op("POST /runs", Role.WRITE, 201, op_create_run),
     Op("GET /runs/{id}", Role.READ, 200, _get("/v1/runs/{run}")),
@@ -261,8 +275,8 @@ def may_see(who: str, where: str) -> bool:
 
 
 def test_the_matrix_has_every_case() -> None:
-    # 27 project-scoped operations x 5 callers x 2 projects + 2 others x 5 callers.
-    assert len(CASES) == 27 * 5 * 2 + 2 * 5 == 280
+    # 30 project-scoped operations x 5 callers x 2 projects + 2 others x 5 callers.
+    assert len(CASES) == 30 * 5 * 2 + 2 * 5 == 310
 
 
 @pytest.mark.parametrize(("op", "who", "where"), CASES)

@@ -195,8 +195,9 @@ async def back_to_schema_4(repo: Repository, location: StoreLocation) -> None:
 
 
 async def back_to_schema_9(url: str) -> None:
-    """Undo migration 10 (what versions cost: ``version_chunks``, ``added_bytes``): schema
-    version 9."""
+    """Undo migrations 11 (retention policies) and 10 (what versions cost:
+    ``version_chunks``, ``added_bytes``): schema version 9."""
+    await run_sql(url, "DROP TABLE retention_policies")
     await run_sql(url, "DROP TABLE version_chunks")
     await run_sql(url, "ALTER TABLE versions DROP COLUMN added_bytes")
     await run_sql(url, "DELETE FROM store_state WHERE key = 'version_chunks'")

@@ -23,6 +23,7 @@ from asyncart.core.models import (
 from asyncart.core.names import format_version
 from asyncart.core.storage import ProjectStorage
 from asyncart.repo.metastores.base_links_pending import LinksAndPendingStore
+from asyncart.repo.metastores.base_retention import RetentionStore
 
 #: A ``missing`` answer refreshes a pack's ``touched_at`` only when it is older than
 #: this (seconds), so a busy store does not write on every query. A pack a client was
@@ -130,7 +131,7 @@ class StoreSnapshot:
     pending_chunks: frozenset[str] = frozenset()
 
 
-class MetaStore(LinksAndPendingStore):
+class MetaStore(LinksAndPendingStore, RetentionStore):
     """Transactional metadata for one store (links and distributed versions being
     written: :class:`LinksAndPendingStore`, ``base_links_pending.py``)."""
 

@@ -378,6 +378,34 @@ def _m10_version_chunks(conn: Connection) -> None:
     conn.execute(insert(schema.store_state).values(key=CHUNK_REFS_STATE, value=state))
 
 
+def _m11_retention(conn: Connection) -> None:
+    """Version :data:`RETENTION_STEP`: per-collection retention policies (issue 21,
+    ``core/retention.py``): the ``retention_policies`` table. Needs only schema 9's
+    tables (``collections``)."""
+    frozen = MetaData()
+    Table("collections", frozen, Column("id", Integer, primary_key=True))  # referred to only
+    Table(
+        "retention_policies",
+        frozen,
+        Column(
+            "collection_id",
+            Integer,
+            ForeignKey("collections.id", name="fk_retention_policies_collection_id_collections"),
+            primary_key=True,
+        ),
+        Column("keep_last", Integer, nullable=True),
+        Column("max_age_seconds", BigInteger, nullable=True),
+        Column("keep_aliased", Integer, nullable=False),
+        Column("updated_at", Float, nullable=False),
+        Column("updated_by", String(schema.NAME), nullable=True),
+    )
+    frozen.create_all(conn, tables=[frozen.tables["retention_policies"]], checkfirst=False)
+
+
+#: The schema version the retention step brings (the one number to change when steps
+#: are renumbered on a merge).
+RETENTION_STEP = 11
+
 #: Every migration step, oldest first; ``len(MIGRATIONS)`` is the current schema version.
 MIGRATIONS: tuple[Step, ...] = (
     _m1_initial,
@@ -390,7 +418,9 @@ MIGRATIONS: tuple[Step, ...] = (
     _m8_links,
     _m9_collection_changes,
     _m10_version_chunks,
+    _m11_retention,
 )
+assert len(MIGRATIONS) == RETENTION_STEP, "renumber RETENTION_STEP with the steps before it"
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -85,6 +85,20 @@ collection_tags = Table(
     Column("tag", String(NAME), primary_key=True),
 )
 
+# A collection's retention policy (schema v11, issue 21; core/retention.py): keep the
+# newest ``keep_last`` versions and/or those younger than ``max_age_seconds``; versions
+# holding aliases other than ``latest`` are kept while ``keep_aliased`` is 1.
+retention_policies = Table(
+    "retention_policies",
+    metadata,
+    Column("collection_id", Integer, ForeignKey("collections.id"), primary_key=True),
+    Column("keep_last", Integer, nullable=True),
+    Column("max_age_seconds", BigInteger, nullable=True),
+    Column("keep_aliased", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("updated_by", String(NAME), nullable=True),
+)
+
 runs = Table(
     "runs",
     metadata,

@@ -55,6 +55,7 @@ from asyncart.repo.metastores.lookups import (
 )
 from asyncart.repo.metastores.manifestrefs import ManifestRefMethods
 from asyncart.repo.metastores.pending import PendingMethods, pending_chunks
+from asyncart.repo.metastores.retention import RetentionMethods
 from asyncart.repo.metastores.schema import (
     collections,
     projects,
@@ -67,7 +68,13 @@ from asyncart.repo.metastores.storage import StorageMethods
 
 
 class SqlMetaStore(
-    DatabaseUser, ChunkIndexMethods, ManifestRefMethods, PendingMethods, StorageMethods, MetaStore
+    DatabaseUser,
+    ChunkIndexMethods,
+    ManifestRefMethods,
+    PendingMethods,
+    RetentionMethods,
+    StorageMethods,
+    MetaStore,
 ):
     """:class:`MetaStore` on SQLAlchemy Core (async).
 
