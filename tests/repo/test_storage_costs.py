@@ -110,4 +110,4 @@ async def test_a_schema_9_store_fills_the_index_when_it_opens(
     finally:
         await upgraded.close()
     assert await schema_versions(location.db) == list(range(1, migrations.SCHEMA_VERSION + 1))
-    assert migrations.SCHEMA_VERSION == 10
+    assert migrations.SCHEMA_VERSION >= 10
