@@ -20,8 +20,8 @@ from asyncart.core.models import (
     VersionChanges,
     VersionInfo,
 )
-from asyncart.core.storage import ProjectStorage
 from asyncart.core.retention import RetentionPolicy
+from asyncart.core.storage import ProjectStorage
 from asyncart.repo.service import Repository
 
 #: Bytes of a pack range read at a time (a server's answer arrives in pieces too).

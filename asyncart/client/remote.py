@@ -24,8 +24,8 @@ from asyncart.core.models import (
     VersionChanges,
     VersionInfo,
 )
-from asyncart.core.storage import ProjectStorage
 from asyncart.core.retention import RetentionPolicy
+from asyncart.core.storage import ProjectStorage
 
 
 class RangeSink(ABC):

@@ -31,8 +31,8 @@ from asyncart.core.models import (
     VersionChanges,
     VersionInfo,
 )
-from asyncart.core.storage import ProjectStorage
 from asyncart.core.retention import RetentionPolicy
+from asyncart.core.storage import ProjectStorage
 from asyncart.errors import NotFoundError, PermissionDenied, RunNotFound
 from asyncart.repo.access import Principal, Role
 from asyncart.repo.audit import AuditEvent, AuditLog
