@@ -45,6 +45,11 @@ class Profile:
     pack_sweep: tuple[int, ...] = (8 * MiB, 16 * MiB, 32 * MiB, 64 * MiB)
     rtt_ms: float = 50.0
     rotations: int = 3  # interleaved rotations at the main size (bench.rotation)
+    cache_size: int = 2 * GiB  # bench.cache_cases: the checkpoint's size
+    cache_entries: int = 1_000_000  # bench.cache_eviction: entries pruned
+    eviction_repeats: int = 3
+    cache_rotations: int = 3
+    cache_baselines: bool = True  # the eight pulls again with --no-cache
 
 
 QUICK = Profile(
@@ -54,6 +59,12 @@ QUICK = Profile(
     small_files=20_000,
     sweep=(1, 2, 4, 8),
     sweep_size=256 * MiB,
+    # bench.cache_cases in --quick: one rotation, adding about 40 s
+    cache_size=64 * MiB,
+    cache_entries=20_000,
+    eviction_repeats=1,
+    cache_rotations=1,
+    cache_baselines=False,
 )
 SMOKE = Profile(
     sizes=(16 * MiB,),
@@ -175,6 +186,18 @@ def run(profile: Profile, work: Path, peers: bool) -> tuple[list[CaseResult], di
     log(f"{profile.small_files} small files")
     results += server_round_trip(f"{profile.small_files} x 4 KiB", tree, work, profile.repeats)
     results += embedded_round_trip(f"{profile.small_files} x 4 KiB", tree, work, profile.repeats)
+    # Last: its eviction case creates and removes many files (see data.drop on why).
+    from bench.cache_cases import run_cache_cases
+
+    log(f"cache, partial and lazy access at {label(profile.cache_size)} (issue 18)")
+    results += run_cache_cases(
+        work / "cache",
+        profile.cache_size,
+        profile.cache_rotations,
+        profile.cache_entries,
+        eviction_repeats=profile.eviction_repeats,
+        concurrent_baseline=profile.cache_baselines,
+    )
     return results, rotation
 
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.cache_report import cache_section
 from bench.report_sections import backends_section, pack_writes_section, training_section
 
 GiB = 1 << 30
@@ -341,6 +342,7 @@ def render(results: dict[str, Any], docs: Path, results_name: str) -> str:
     out += backends_section(docs.parent / "bench" / "results")
     out += training_section(docs.parent / "bench" / "results")
     out += pack_writes_section(docs.parent / "bench" / "results")
+    out += cache_section(cases, docs.parent / "bench" / "results", meta, results_name)
     for png, title in (
         ("throughput-size.png", "Throughput against file size"),
         ("throughput-concurrency.png", "Throughput against concurrency"),

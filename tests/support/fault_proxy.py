@@ -202,7 +202,11 @@ class FaultProxy:
         )
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5)
+        # Bodies pass through as sent, both ways: a gzip request body decoded here would
+        # reach the server under its Content-Encoding and Content-Length, and fail there.
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=5, auto_decompress=False
+        )
         self.url = await serve_on_loopback(self._runner)
         return self
 
