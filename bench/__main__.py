@@ -75,6 +75,11 @@ SMOKE = Profile(
     sweep_size=16 * MiB,
     pack_sweep=(8 * MiB,),
     rotations=1,
+    cache_size=16 * MiB,
+    cache_entries=2_000,
+    eviction_repeats=1,
+    cache_rotations=1,
+    cache_baselines=False,
 )
 FULL = Profile(
     sizes=(256 * MiB, 2 * GiB, 8 * GiB),
