@@ -291,6 +291,36 @@ class BlobCache:
             for i in range(0, len(files), _STORE_BATCH)
         )
 
+    def commit_temps(self, temps: list[tuple[str, int, Path]]) -> int:
+        """Make temp files written elsewhere with a file's verified bytes (digest, size,
+        path in :attr:`tmp`: ``cache_tee.py``) entries, as :meth:`store_many` does its
+        copies: durable a batch at a time, renamed, indexed; no read, no hash. A temp
+        whose size is not ``size`` is removed, not stored; how many were stored."""
+        return sum(
+            self._commit_batch(temps[i : i + _STORE_BATCH])
+            for i in range(0, len(temps), _STORE_BATCH)
+        )
+
+    def temp_path(self, digest: str) -> Path:
+        """A new, unique temp file name for an entry of ``digest`` (in :attr:`tmp`)."""
+        return self.tmp / f"{digest}.{os.getpid()}.{secrets.token_hex(4)}"
+
+    def _commit_batch(self, temps: list[tuple[str, int, Path]]) -> int:
+        opened: list[tuple[str, int, Path, int]] = []
+        try:
+            for digest, size, tmp in temps:
+                fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                if os.fstat(fd).st_size == size:
+                    opened.append((digest, size, tmp, fd))
+                else:  # never happens unless something else wrote there: not an entry
+                    os.close(fd)
+                    tmp.unlink(missing_ok=True)
+        except BaseException:
+            for *_, fd in opened:
+                os.close(fd)
+            raise
+        return self._make_durable(opened)
+
     def _store_batch(self, files: list[tuple[str, int, Path]]) -> int:
         written: list[tuple[str, int, Path, int]] = []
         try:
@@ -299,6 +329,17 @@ class BlobCache:
                     got = self._write_temp(digest, size, source)
                     if got is not None:
                         written.append((digest, size, *got))
+        except BaseException:
+            for _, _, tmp, fd in written:
+                os.close(fd)
+                tmp.unlink(missing_ok=True)
+            raise
+        return self._make_durable(written)
+
+    def _make_durable(self, written: list[tuple[str, int, Path, int]]) -> int:
+        """Sync written temps (digest, size, path, open descriptor), make them 0444,
+        rename them under their digests and index them; the descriptors are closed."""
+        try:
             _sync_all([(fd, size) for _, size, _, fd in written])
             for digest, _, tmp, fd in written:
                 os.fchmod(fd, 0o444)
@@ -319,7 +360,7 @@ class BlobCache:
         """Clone or copy ``source`` into a temp file and hash it; (its path, its open
         descriptor), or None if it does not hash to ``digest`` (changed since verified)."""
         self.tmp.mkdir(parents=True, exist_ok=True)
-        tmp = self.tmp / f"{digest}.{os.getpid()}.{secrets.token_hex(4)}"
+        tmp = self.temp_path(digest)
         src = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
             dst = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
@@ -429,5 +470,5 @@ def is_unusable(exc: BaseException) -> bool:
     """A cache failure that should not fail the pull (disk full, read-only, busy index)."""
     if isinstance(exc, OSError):
         return exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
-                             errno.EIO, errno.ENOENT)  # fmt: skip
+                             errno.EIO, errno.ENOENT, errno.ENOTDIR)  # fmt: skip
     return isinstance(exc, sqlite3.Error)
