@@ -156,6 +156,26 @@ def _sync_all(files: list[tuple[int, int]]) -> None:
         os.fsync(fd)
 
 
+def _sync_paths(files: list[tuple[Path, int]], directory: Path) -> None:
+    """:func:`_sync_all` for closed temp files (path, size) in ``directory``: a fsync
+    each for files of 1 MiB and more; one ``syncfs(2)`` (through ``directory``) for
+    several small ones, else a fsync each."""
+    small = [path for path, size in files if size < _SYNC_EACH_FROM]
+    if len(small) > 1 and _syncfs is not None:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            if _syncfs(fd) == 0:
+                small = []
+        finally:
+            os.close(fd)
+    for path in [path for path, size in files if size >= _SYNC_EACH_FROM] + small:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 @dataclass(frozen=True)
 class Evicted:
     """What a prune or clear removed (and what it left because a pull was using it)."""
@@ -294,32 +314,32 @@ class BlobCache:
     def commit_temps(self, temps: list[tuple[str, int, Path]]) -> int:
         """Make temp files written elsewhere with a file's verified bytes (digest, size,
         path in :attr:`tmp`: ``cache_tee.py``) entries, as :meth:`store_many` does its
-        copies: durable a batch at a time, renamed, indexed; no read, no hash. A temp
-        whose size is not ``size`` is removed, not stored; how many were stored."""
-        return sum(
-            self._commit_batch(temps[i : i + _STORE_BATCH])
-            for i in range(0, len(temps), _STORE_BATCH)
-        )
+        copies: durable a batch at a time, 0444, renamed, indexed; nothing is read or
+        hashed, and no descriptor is opened for the small ones. How many were stored;
+        on an error, every temp not yet renamed is removed."""
+        done = 0
+        try:
+            for done in range(0, len(temps), _STORE_BATCH):
+                self._commit_batch(temps[done : done + _STORE_BATCH])
+        except BaseException:
+            for _, _, tmp in temps[done:]:
+                with contextlib.suppress(OSError):
+                    tmp.unlink(missing_ok=True)
+            raise
+        return len(temps)
 
     def temp_path(self, digest: str) -> Path:
         """A new, unique temp file name for an entry of ``digest`` (in :attr:`tmp`)."""
         return self.tmp / f"{digest}.{os.getpid()}.{secrets.token_hex(4)}"
 
-    def _commit_batch(self, temps: list[tuple[str, int, Path]]) -> int:
-        opened: list[tuple[str, int, Path, int]] = []
-        try:
-            for digest, size, tmp in temps:
-                fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-                if os.fstat(fd).st_size == size:
-                    opened.append((digest, size, tmp, fd))
-                else:  # never happens unless something else wrote there: not an entry
-                    os.close(fd)
-                    tmp.unlink(missing_ok=True)
-        except BaseException:
-            for *_, fd in opened:
-                os.close(fd)
-            raise
-        return self._make_durable(opened)
+    def _commit_batch(self, temps: list[tuple[str, int, Path]]) -> None:
+        _sync_paths([(tmp, size) for _, size, tmp in temps], self.tmp)
+        for digest, _, tmp in temps:
+            os.chmod(tmp, 0o444)
+            blob = self.blob_path(digest)
+            blob.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, blob)
+        self.index.add_many([(digest, size) for digest, size, _ in temps])
 
     def _store_batch(self, files: list[tuple[str, int, Path]]) -> int:
         written: list[tuple[str, int, Path, int]] = []
@@ -329,17 +349,6 @@ class BlobCache:
                     got = self._write_temp(digest, size, source)
                     if got is not None:
                         written.append((digest, size, *got))
-        except BaseException:
-            for _, _, tmp, fd in written:
-                os.close(fd)
-                tmp.unlink(missing_ok=True)
-            raise
-        return self._make_durable(written)
-
-    def _make_durable(self, written: list[tuple[str, int, Path, int]]) -> int:
-        """Sync written temps (digest, size, path, open descriptor), make them 0444,
-        rename them under their digests and index them; the descriptors are closed."""
-        try:
             _sync_all([(fd, size) for _, size, _, fd in written])
             for digest, _, tmp, fd in written:
                 os.fchmod(fd, 0o444)

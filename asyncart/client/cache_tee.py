@@ -106,8 +106,9 @@ class CacheTee:
 
     def finish(self) -> tuple[list[tuple[str, int, Path]], set[str]]:
         """After a successful pull: the temps that hold their whole file (digest, size,
-        path), and the digests whose temps fell short (store those by copy). Temps that
-        failed are in neither: those files are not stored this time."""
+        path), handed over to the caller (:meth:`discard` leaves them), and the digests
+        whose temps fell short (store those by copy). Temps that failed are in neither:
+        those files are not stored this time."""
         whole: list[tuple[str, int, Path]] = []
         short: set[str] = set()
         for temp in self._temps.values():
@@ -116,8 +117,10 @@ class CacheTee:
                     continue
                 if temp.created and temp.teed == temp.size:
                     whole.append((temp.digest, temp.size, temp.path))
+                    temp.created = False  # the caller's now
                 else:
                     short.add(temp.digest)
+                temp.failed = True  # written no more
         return whole, short
 
     def covers(self, digest: str) -> bool:
@@ -125,7 +128,8 @@ class CacheTee:
         return digest in self._digests
 
     def discard(self) -> None:
-        """Remove every temp file still in ``blobs/tmp/`` (committed ones were renamed)."""
+        """Remove every temp file this tee still owns (a failed or cancelled pull's, the
+        short ones after a successful pull)."""
         self._closed = True
         for temp in self._temps.values():
             with temp.lock:
@@ -138,18 +142,18 @@ class CacheTee:
         with temp.lock:
             if temp.failed or self._closed:
                 return None
-            if not temp.created:
+            if temp.created:
+                fd = os.open(temp.path, _OPEN)
+            else:  # its first write (for most small files, the only one)
                 fd = os.open(temp.path, _OPEN | os.O_CREAT | os.O_EXCL, 0o600)
                 temp.created = True
                 try:
                     if file.created and temp.size >= PREALLOCATE_FROM:  # as its part file
                         preallocate(fd, temp.size, temp.path)
+                    temp.direct = wants_direct(temp.size, temp.path)
                 except BaseException:
                     os.close(fd)
                     raise
-                os.close(fd)
-                temp.direct = wants_direct(temp.size, temp.path)
-        fd = os.open(temp.path, _OPEN)
         direct = -1
         if temp.direct:
             try:
