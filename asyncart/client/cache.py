@@ -33,15 +33,18 @@ and every blob is hashed again when it is placed (from the fresh copy, which
 then is what was checked): one read, never a wrong byte.
 
 **Trust nothing after a crash.** An entry appears under its digest only by
-rename after its bytes were hashed to that digest and fsynced; a crash leaves
+rename after its bytes were verified and fsynced: a pull's fetched file is
+written into its temp file from the very chunks the pull verified, as they
+arrive (``cache_tee.py``; the pull then checks the whole file's digest), any
+other is copied and hashed there (:meth:`BlobCache.store`); a crash leaves
 at most a temp file (``asyncart cache prune`` removes those older than an hour)
 or a blob without an index row (an orphan, seen as a miss and written again).
 A blob whose size is not the indexed size, or whose bytes do not hash to its
 name when used, is removed and the file fetched from the server.
 
 **Budget.** ``ASYNCART_CACHE_MAX_SIZE``: ``auto`` (10% of the cache's file
-system, at most 50 GiB) or a size; ``0``, the default for now, turns the cache off
-(docs/design.md, "Download cache": why). After a pull stores entries,
+system, at most 50 GiB: the default) or a size; ``0`` turns the cache off.
+After a pull stores entries,
 the least recently used ones are removed, in index batches, until the total is
 within the budget; an entry whose lock another process holds (a pull using it)
 is skipped, and so is one a lazy reader holds shared (``artifact.open``

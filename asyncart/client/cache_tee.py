@@ -69,6 +69,7 @@ class CacheTee:
         self._digests: set[str] = set()  # one temp per digest: duplicates need no second
         self._closed = False
         self._warned = False
+        self._warn_lock = threading.Lock()
         for target in misses:
             entry = target.entry
             if entry.size == 0 or entry.size > cache.max_size or entry.digest in self._digests:
@@ -171,6 +172,7 @@ class CacheTee:
             if temp.created:
                 with contextlib.suppress(OSError):
                     temp.path.unlink(missing_ok=True)
+        with self._warn_lock:
             first, self._warned = not self._warned, True
         (log.warning if first else log.debug)(
             "cannot write the download cache's copy of %s (%s): not cached this time",
