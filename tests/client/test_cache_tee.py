@@ -1,6 +1,6 @@
 """The download cache's tee (``client/cache_tee.py``): a pull writes each fetched file's
 cache entry from the bytes it verified, never reading the pulled file back; a failing
-cache never fails the pull; a failed pull leaves no temp files; a delta pull falls
+cache never fails the pull; a failed pull leaves no temp files; a delta or resumed pull falls
 back to the copy.
 
 "Never read back" is what the kernel saw: inotify(7) events of the pull's directory
@@ -203,4 +203,29 @@ async def test_a_delta_pull_stores_its_file_by_copy(
     assert Path("out/model.bin").read_bytes() == bytes(changed)
     assert opened_after_rename(events, "model.bin") >= 1  # the copy-based store read it
     assert _entries()[_digest(bytes(changed))] == BIG
+    assert _temps() == []
+
+
+async def test_a_resumed_pull_stores_its_file_by_copy(
+    server: LiveServer, files: dict[str, bytes]
+) -> None:
+    """A pull cancelled after its first range keeps its part file; the next pull keeps
+    those chunks (never teed) and stores the file by copy."""
+    Path("out").mkdir()
+    async with FaultProxy(server.url) as proxy, aio.Api(url=proxy.url) as api:
+        _hold_the_second_range(proxy)
+        art = await api.artifact("model:v0")
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(art.download, "out")
+            await _second_range_held(proxy)
+            tg.cancel_scope.cancel()
+        with DirectoryEvents(Path("out")) as watch:
+            again = await api.artifact("model:v0")
+            await again.download("out")
+            events = watch.read()
+    stats = again.last_transfer
+    assert stats is not None and stats.bytes_resumed > 0  # a resumed pull
+    assert Path("out/model.bin").read_bytes() == files["model.bin"]
+    assert opened_after_rename(events, "model.bin") >= 1  # the copy-based store read it
+    assert _entries()[_digest(files["model.bin"])] == BIG
     assert _temps() == []
