@@ -25,9 +25,9 @@ ASYNCART_LOCK_TIMEOUT        seconds a pull waits for another process   (unset: 
                              at once instead of waiting)
 ASYNCART_CACHE_DIR           local cache directory (holds the hash      $XDG_CACHE_HOME/asyncart,
                              cache, ``hashes-v1.sqlite3``)              else ~/.cache/asyncart
-ASYNCART_CACHE_MAX_SIZE      budget of the download cache (``blobs/``   0 (off, for now: see
-                             under the cache directory): ``20GB``,      docs/design.md,
-                             ``500MiB``, bytes, or ``auto`` (10% of     "Download cache")
+ASYNCART_CACHE_MAX_SIZE      budget of the download cache (``blobs/``   auto
+                             under the cache directory): ``20GB``,
+                             ``500MiB``, bytes, or ``auto`` (10% of
                              its file system, at most 50 GiB); ``0``
                              turns the download cache off
 ASYNCART_HASH_CACHE          ``0`` disables the hash cache (unchanged   1
@@ -138,8 +138,7 @@ class Settings:
     retry_max_wait: float = 10.0
     cache_dir: Path = field(default_factory=default_cache_dir)
     # Bytes the download cache may hold (None: 10% of its file system, capped; 0: off).
-    # Off by default until a pull fills it without reading every fetched file back.
-    cache_max_size: int | None = 0
+    cache_max_size: int | None = None
     hash_cache: bool = True
     # Move pack bytes to/from the server's object store with presigned URLs when offered.
     direct_transfer: bool = True

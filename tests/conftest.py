@@ -34,7 +34,7 @@ def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     monkeypatch.setenv("ASYNCART_DIR", str(tmp_path / "embedded-store"))
     # The hash cache too: never ~/.cache. XDG_CACHE_HOME covers Settings() built without env.
     monkeypatch.setenv("ASYNCART_CACHE_DIR", str(tmp_path / "cache"))
-    # The download cache is off by default; on here, so every pull test crosses it.
+    # The download cache (on by default, as here), in tmp like the rest.
     monkeypatch.setenv("ASYNCART_CACHE_MAX_SIZE", "auto")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
     # Credentials (`asyncart login`) too: never ~/.config.

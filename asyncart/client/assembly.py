@@ -31,7 +31,8 @@ from asyncart.core.manifest import ManifestEntry
 from asyncart.errors import NO_SPACE_ERRNOS, DiskFullError, IntegrityError
 
 _READ_BACK = 1 << 20
-_PREALLOCATE_FROM = 1 << 20
+#: Part files this large or larger get their blocks reserved when created.
+PREALLOCATE_FROM = 1 << 20
 _local = threading.local()
 
 #: Bytes of regions credited ahead of their file's hashing point that may wait in
@@ -124,7 +125,7 @@ class PartFile:
             return  # resumed: its verified chunks stay
         fd = side_files.create(self.part)
         try:
-            if self.entry.size >= _PREALLOCATE_FROM:
+            if self.entry.size >= PREALLOCATE_FROM:
                 preallocate(fd, self.entry.size, self.part)
         finally:
             os.close(fd)

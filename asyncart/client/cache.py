@@ -33,15 +33,18 @@ and every blob is hashed again when it is placed (from the fresh copy, which
 then is what was checked): one read, never a wrong byte.
 
 **Trust nothing after a crash.** An entry appears under its digest only by
-rename after its bytes were hashed to that digest and fsynced; a crash leaves
+rename after its bytes were verified and fsynced: a pull's fetched file is
+written into its temp file from the very chunks the pull verified, as they
+arrive (``cache_tee.py``; the pull then checks the whole file's digest), any
+other is copied and hashed there (:meth:`BlobCache.store`); a crash leaves
 at most a temp file (``asyncart cache prune`` removes those older than an hour)
 or a blob without an index row (an orphan, seen as a miss and written again).
 A blob whose size is not the indexed size, or whose bytes do not hash to its
 name when used, is removed and the file fetched from the server.
 
 **Budget.** ``ASYNCART_CACHE_MAX_SIZE``: ``auto`` (10% of the cache's file
-system, at most 50 GiB) or a size; ``0``, the default for now, turns the cache off
-(docs/design.md, "Download cache": why). After a pull stores entries,
+system, at most 50 GiB: the default) or a size; ``0`` turns the cache off.
+After a pull stores entries,
 the least recently used ones are removed, in index batches, until the total is
 within the budget; an entry whose lock another process holds (a pull using it)
 is skipped, and so is one a lazy reader holds shared (``artifact.open``
@@ -154,6 +157,26 @@ def _sync_all(files: list[tuple[int, int]]) -> None:
         return
     for fd in small:
         os.fsync(fd)
+
+
+def _sync_paths(files: list[tuple[Path, int]], directory: Path) -> None:
+    """:func:`_sync_all` for closed temp files (path, size) in ``directory``: a fsync
+    each for files of 1 MiB and more; one ``syncfs(2)`` (through ``directory``) for
+    several small ones, else a fsync each."""
+    small = [path for path, size in files if size < _SYNC_EACH_FROM]
+    if len(small) > 1 and _syncfs is not None:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            if _syncfs(fd) == 0:
+                small = []
+        finally:
+            os.close(fd)
+    for path in [path for path, size in files if size >= _SYNC_EACH_FROM] + small:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -291,6 +314,36 @@ class BlobCache:
             for i in range(0, len(files), _STORE_BATCH)
         )
 
+    def commit_temps(self, temps: list[tuple[str, int, Path]]) -> int:
+        """Make temp files written elsewhere with a file's verified bytes (digest, size,
+        path in :attr:`tmp`: ``cache_tee.py``) entries, as :meth:`store_many` does its
+        copies: durable a batch at a time, 0444, renamed, indexed; nothing is read or
+        hashed, and no descriptor is opened for the small ones. How many were stored;
+        on an error, every temp not yet renamed is removed."""
+        done = 0
+        try:
+            for done in range(0, len(temps), _STORE_BATCH):
+                self._commit_batch(temps[done : done + _STORE_BATCH])
+        except BaseException:
+            for _, _, tmp in temps[done:]:
+                with contextlib.suppress(OSError):
+                    tmp.unlink(missing_ok=True)
+            raise
+        return len(temps)
+
+    def temp_path(self, digest: str) -> Path:
+        """A new, unique temp file name for an entry of ``digest`` (in :attr:`tmp`)."""
+        return self.tmp / f"{digest}.{os.getpid()}.{secrets.token_hex(4)}"
+
+    def _commit_batch(self, temps: list[tuple[str, int, Path]]) -> None:
+        _sync_paths([(tmp, size) for _, size, tmp in temps], self.tmp)
+        for digest, _, tmp in temps:
+            os.chmod(tmp, 0o444)
+            blob = self.blob_path(digest)
+            blob.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, blob)
+        self.index.add_many([(digest, size) for digest, size, _ in temps])
+
     def _store_batch(self, files: list[tuple[str, int, Path]]) -> int:
         written: list[tuple[str, int, Path, int]] = []
         try:
@@ -319,7 +372,7 @@ class BlobCache:
         """Clone or copy ``source`` into a temp file and hash it; (its path, its open
         descriptor), or None if it does not hash to ``digest`` (changed since verified)."""
         self.tmp.mkdir(parents=True, exist_ok=True)
-        tmp = self.tmp / f"{digest}.{os.getpid()}.{secrets.token_hex(4)}"
+        tmp = self.temp_path(digest)
         src = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
             dst = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
@@ -429,5 +482,5 @@ def is_unusable(exc: BaseException) -> bool:
     """A cache failure that should not fail the pull (disk full, read-only, busy index)."""
     if isinstance(exc, OSError):
         return exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
-                             errno.EIO, errno.ENOENT)  # fmt: skip
+                             errno.EIO, errno.ENOENT, errno.ENOTDIR)  # fmt: skip
     return isinstance(exc, sqlite3.Error)

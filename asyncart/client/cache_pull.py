@@ -6,9 +6,13 @@ digests of the files about to be fetched (``cache.py``: the largest
 blocking the loop while another process holds one, i.e. fetches that file, or
 sharing it when only lazy readers hold it), puts
 every file the cache holds in place, verified, and leaves the rest as
-``misses`` to fetch. When the body succeeds, the misses (now verified files at
-their final paths) are stored and the cache is trimmed to its budget; the locks
-are released last, so a process waiting on a digest finds it cached.
+``misses`` to fetch, with a :class:`~asyncart.client.cache_tee.CacheTee` through
+which the range writers write each miss's verified bytes into the cache's temp
+files as they arrive. When the body succeeds, the temps that hold their whole
+file are renamed into the cache; the misses the tee did not get whole (bytes from
+a local file or an interrupted pull) are copied in from their final paths; then
+the cache is trimmed to its budget. Temps left are removed, and the locks are
+released last, so a process waiting on a digest finds it cached.
 
 The cache never fails a pull: a cache that cannot be opened or written (disk
 full, read-only, a busy index) is logged and the pull goes on over the network.
@@ -20,6 +24,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import anyio
 import anyio.to_thread
@@ -27,6 +32,7 @@ import anyio.to_thread
 from asyncart.client import journal
 from asyncart.client.assembly import PartFile
 from asyncart.client.cache import MAX_LOCKS, BlobCache, is_unusable
+from asyncart.client.cache_tee import CacheTee
 from asyncart.client.progress import Progress, TransferStats
 from asyncart.config import Settings
 
@@ -42,6 +48,7 @@ class CachedPull:
 
     misses: list[PartFile]
     cache: BlobCache | None = None
+    tee: CacheTee | None = None  # where range writers copy the misses' bytes
     locks: dict[str, int] = field(default_factory=dict)
     shared: set[str] = field(default_factory=set)  # digests held shared (a reader has them)
 
@@ -72,8 +79,9 @@ async def cached_pull(
         await _lock(state, targets)
         state.misses = await anyio.to_thread.run_sync(_place, cache, targets, stats)
         progress.on_skip(stats.bytes_from_cache)
+        state.tee = await anyio.to_thread.run_sync(_tee, cache, state.misses)
         yield state
-        await anyio.to_thread.run_sync(_store, cache, state.misses)
+        await anyio.to_thread.run_sync(_store, cache, state.misses, state.tee)
     finally:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(_unlock_and_close, state)
@@ -123,10 +131,28 @@ def _place(cache: BlobCache, targets: list[PartFile], stats: TransferStats) -> l
     return misses
 
 
-def _store(cache: BlobCache, fetched: list[PartFile]) -> None:
+def _tee(cache: BlobCache, misses: list[PartFile]) -> CacheTee | None:
     try:
-        files = [(t.entry.digest, t.entry.size, t.final) for t in fetched if t.entry.size]
-        if cache.store_many(files):
+        return CacheTee(cache, misses)
+    except Exception as exc:  # whatever the cache side raises, as for the tee's writes
+        log.warning("cannot write into the download cache %s: %s", cache.dir, exc)
+        return None
+
+
+def _store(cache: BlobCache, fetched: list[PartFile], tee: CacheTee | None) -> None:
+    """Store the fetched files: the tee's whole temps as they are, the rest by copy
+    (one per digest). Nothing for a digest whose temp failed, nor at all without a
+    tee (``blobs/tmp`` could not be made): the cache side is failing."""
+    if tee is None:
+        return
+    try:
+        whole, short = tee.finish()
+        copies: dict[str, tuple[str, int, Path]] = {}
+        for t in fetched:
+            digest = t.entry.digest
+            if t.entry.size and (not tee.covers(digest) or digest in short):
+                copies.setdefault(digest, (digest, t.entry.size, t.final))
+        if cache.commit_temps(whole) + cache.store_many(list(copies.values())):
             cache.evict()
     except Exception as exc:
         if not is_unusable(exc):
@@ -136,6 +162,8 @@ def _store(cache: BlobCache, fetched: list[PartFile]) -> None:
 
 def _unlock_and_close(state: CachedPull) -> None:
     assert state.cache is not None
+    if state.tee is not None:
+        state.tee.discard()  # what was not committed: a failed pull's, a failed store's
     for digest, fd in state.locks.items():
         if digest in state.shared:
             state.cache.unshare(digest, fd)

@@ -26,6 +26,7 @@ import anyio.to_thread
 from asyncart.client import side_files
 from asyncart.client.assembly import PartFile, discard_all, finalize_all, keep_resumable
 from asyncart.client.cache_pull import cache_wanted, cached_pull
+from asyncart.client.cache_tee import CacheTee
 from asyncart.client.concurrency import AdaptiveLimit
 from asyncart.client.delta import LocalPiece, chunk_index, copy_local_pieces, scan_local_file
 from asyncart.client.hashcache import HashCache, HashedFile
@@ -201,7 +202,9 @@ async def _download_locked(
         progress.on_skip(sum(e.size for e in wanted) - sum(t.entry.size for t in targets) + resumed)
         if targets and use_cache:
             async with cached_pull(settings, targets, stats, progress) as served:
-                await _fetch_targets(remote, served.misses, previous, settings, stats, progress)
+                await _fetch_targets(
+                    remote, served.misses, previous, settings, stats, progress, served.tee
+                )
         elif targets:
             await _fetch_targets(remote, targets, previous, settings, stats, progress)
     finally:
@@ -218,11 +221,13 @@ async def _fetch_targets(
     settings: Settings,
     stats: TransferStats,
     progress: Progress,
+    tee: CacheTee | None = None,
 ) -> None:
-    """Fill ``targets`` from local files where they lend chunks, the rest from ``remote``."""
+    """Fill ``targets`` from local files where they lend chunks, the rest from ``remote``
+    (written through ``tee`` into the download cache too, if given)."""
     if targets:
         pending = await _reuse_local(targets, previous, stats, progress)
-        await _fetch(remote, targets, pending, settings, stats, progress)
+        await _fetch(remote, targets, pending, settings, stats, progress, tee)
 
 
 def fetch_reference(entry: ManifestEntry, final: Path) -> None:
@@ -376,6 +381,7 @@ async def _fetch(
     settings: Settings,
     stats: TransferStats,
     progress: Progress,
+    tee: CacheTee | None,
 ) -> None:
     if not pending:
         return
@@ -405,7 +411,7 @@ async def _fetch(
     slots = AdaptiveLimit(settings.concurrency, settings.concurrency_ceiling)
 
     async def fetch(rng: PackRange, token: object) -> None:
-        writer = RangeWriter(rng)
+        writer = RangeWriter(rng, tee)
         moved = 0
         try:
             what = f"range {rng.offset}+{rng.length} of pack {rng.pack}"

@@ -5,7 +5,9 @@ thread in batches of about ``BATCH_BYTES``; there each chunk is hashed as its
 bytes go by and, once complete and verified, written with ``pwritev`` to every
 place the manifest puts it (a chunk may occur in several files). A chunk is
 never written before it is verified, so a part file only ever holds verified
-bytes, and a retried range rewrites the same bytes.
+bytes, and a retried range rewrites the same bytes. With a download cache, each
+run is written to the cache's temp file of that file too (``cache_tee.py``), and
+the tee is told of each credit (which follows the writes).
 
 A chunk that arrives corrupted stops the attempt: :attr:`RangeWriter.failure`
 is set and the caller reads the range again.
@@ -21,6 +23,7 @@ import blake3
 
 from asyncart.client import side_files
 from asyncart.client.assembly import PartFile, no_space
+from asyncart.client.cache_tee import CacheTee
 from asyncart.client.direct_runs import FileWriter, open_direct, wants_direct
 from asyncart.client.remote import RangeSink
 from asyncart.core.models import ChunkLocation
@@ -82,8 +85,9 @@ class _Run:
 class RangeWriter(RangeSink):
     """Receives one range's bytes; verifies each chunk, then writes and credits it."""
 
-    def __init__(self, rng: PackRange) -> None:
+    def __init__(self, rng: PackRange, tee: CacheTee | None = None) -> None:
         self.rng = rng
+        self.tee = tee
         self.chunks: list[_RangeChunk] = []
         for index, piece in enumerate(rng.pieces):
             start = piece.loc.offset - rng.offset
@@ -181,6 +185,8 @@ class RangeWriter(RangeSink):
                     raise no_space(run.file.final) from exc
                 raise
         for credit in _merge_credits(credits):
+            if self.tee is not None:
+                self.tee.credited(credit.file, credit.size)
             if credit.file.credit(credit.offset, credit.size, credit.views):
                 self.completed.append(credit.file)
 
@@ -198,6 +204,8 @@ class RangeWriter(RangeSink):
                 writer = FileWriter(fd, direct)
             self._fds[run.file] = writer
         writer.write(run.views, run.offset, run.length)
+        if self.tee is not None:
+            self.tee.write(run.file, run.views, run.offset, run.length)
         self._writes_left[run.file] -= run.pieces
         if self._writes_left[run.file] == 0:  # no more pieces of this file in this range
             self._fds.pop(run.file).close()

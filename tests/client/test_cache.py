@@ -58,12 +58,12 @@ def files(server: LiveServer) -> dict[str, bytes]:
     return data
 
 
-async def test_the_cache_is_off_unless_a_budget_is_set(
+async def test_a_budget_of_zero_turns_the_cache_off(
     server: LiveServer, files: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With ``ASYNCART_CACHE_MAX_SIZE`` unset (the default, for now: docs/design.md) a
-    pull neither fills nor reads the cache: a second pull fetches the bytes again."""
-    monkeypatch.delenv("ASYNCART_CACHE_MAX_SIZE")
+    """With ``ASYNCART_CACHE_MAX_SIZE=0`` a pull neither fills nor reads the cache: a
+    second pull fetches the bytes again."""
+    monkeypatch.setenv("ASYNCART_CACHE_MAX_SIZE", "0")
     async with FaultProxy(server.url) as proxy, aio.Api(url=proxy.url) as api:
         await (await api.artifact("model:v0")).download("first")
         first = proxy.bytes_sent(path=PACKS)
@@ -74,6 +74,18 @@ async def test_the_cache_is_off_unless_a_budget_is_set(
     stats = again.last_transfer
     assert stats is not None and stats.cache_hits == 0
     assert not (Settings.from_env().cache_dir / "blobs").exists()
+    assert _same(Path("second"), files)
+
+
+async def test_the_cache_is_on_by_default(
+    server: LiveServer, files: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ASYNCART_CACHE_MAX_SIZE")
+    async with FaultProxy(server.url) as proxy, aio.Api(url=proxy.url) as api:
+        await (await api.artifact("model:v0")).download("first")
+        first = proxy.bytes_sent(path=PACKS)
+        await (await api.artifact("model:v0")).download("second")
+        assert proxy.bytes_sent(path=PACKS) == first  # the second pull: from the cache
     assert _same(Path("second"), files)
 
 
@@ -313,7 +325,7 @@ def test_prune_older_than_walks_only_old_entries(tmp_path: Path) -> None:
 
 
 def test_cache_size_settings() -> None:
-    assert Settings.from_env({}).cache_max_size == 0  # off unless asked for (for now)
+    assert Settings.from_env({}).cache_max_size is None  # on by default: auto
     assert Settings.from_env({"ASYNCART_CACHE_MAX_SIZE": "auto"}).cache_max_size is None
     assert Settings.from_env({"ASYNCART_CACHE_MAX_SIZE": "20GB"}).cache_max_size == 20 * 10**9
     assert Settings.from_env({"ASYNCART_CACHE_MAX_SIZE": "500MiB"}).cache_max_size == 500 * MiB
