@@ -125,6 +125,30 @@ def clone_or_copy(src: int, dst: int) -> bool:
     return True
 
 
+def reflink_works(directory: Path) -> bool:
+    """Whether the file system of ``directory`` clones files (``FICLONE``: btrfs, XFS
+    with reflink, bcachefs…); probed with two empty temp files there."""
+    a = directory / f".asyncart-reflink-probe.{os.getpid()}.{secrets.token_hex(4)}"
+    b = a.with_suffix(".clone")
+    try:
+        src = os.open(a, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(src, b"asyncart")
+            dst = os.open(b, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.ioctl(dst, FICLONE, src)
+            finally:
+                os.close(dst)
+        finally:
+            os.close(src)
+    except OSError:
+        return False
+    finally:
+        a.unlink(missing_ok=True)
+        b.unlink(missing_ok=True)
+    return True
+
+
 def _buffer() -> memoryview:
     """A read buffer per thread: allocating (and zeroing) 8 MiB per file would cost more
     than hashing a small file."""
@@ -197,6 +221,8 @@ class BlobCache:
         self.blobs = cache_dir / "blobs"
         self.locks = cache_dir / "locks" / "blobs"
         self.tmp = self.blobs / "tmp"
+        self._reflinks: dict[int, bool] = {}  # st_dev -> whether it clones
+        self._reflink_dirs: dict[Path, bool] = {}  # directory -> reflinks_with's answer
         self.max_size = default_budget(cache_dir) if max_size is None else max_size
         self.index = CacheIndex(cache_dir / INDEX_NAME)
 
@@ -305,14 +331,37 @@ class BlobCache:
         the budget or does not hash to ``digest`` (changed since it was verified)."""
         return self.store_many([(digest, size, source)]) == 1
 
-    def store_many(self, files: list[tuple[str, int, Path]]) -> int:
+    def store_many(self, files: list[tuple[str, int, Path]], trust_clones: bool = False) -> int:
         """:meth:`store` for many files: each copied and hashed into a temp file, a batch
         at a time made durable (one ``syncfs`` where there are several), renamed, then
-        indexed in one transaction; how many were stored."""
+        indexed in one transaction; how many were stored.
+
+        With ``trust_clones`` a file that could be reflinked is not hashed again: the
+        caller verified it just before (a pull, moments after renaming it), and a blob
+        is hashed again whenever it is placed and checked chunk by chunk when read
+        lazily, so a file changed in that moment can only cost a wasted entry, never
+        a wrong byte served.
+        """
         return sum(
-            self._store_batch(files[i : i + _STORE_BATCH])
+            self._store_batch(files[i : i + _STORE_BATCH], trust_clones)
             for i in range(0, len(files), _STORE_BATCH)
         )
+
+    def reflinks_with(self, directory: Path) -> bool:
+        """Whether files in ``directory`` can be reflinked into the cache: the same file
+        system, and one that clones (probed once per file system)."""
+        known = self._reflink_dirs.get(directory)
+        if known is None:
+            try:
+                self.tmp.mkdir(parents=True, exist_ok=True)
+                device = os.stat(directory).st_dev
+                same = device == os.stat(self.tmp).st_dev
+            except OSError:
+                same = False
+            if same and device not in self._reflinks:
+                self._reflinks[device] = reflink_works(self.tmp)
+            known = self._reflink_dirs[directory] = same and self._reflinks[device]
+        return known
 
     def commit_temps(self, temps: list[tuple[str, int, Path]]) -> int:
         """Make temp files written elsewhere with a file's verified bytes (digest, size,
@@ -344,12 +393,12 @@ class BlobCache:
             os.replace(tmp, blob)
         self.index.add_many([(digest, size) for digest, size, _ in temps])
 
-    def _store_batch(self, files: list[tuple[str, int, Path]]) -> int:
+    def _store_batch(self, files: list[tuple[str, int, Path]], trust_clones: bool) -> int:
         written: list[tuple[str, int, Path, int]] = []
         try:
             for digest, size, source in files:
                 if size <= self.max_size:
-                    got = self._write_temp(digest, size, source)
+                    got = self._write_temp(digest, size, source, trust_clones)
                     if got is not None:
                         written.append((digest, size, *got))
             _sync_all([(fd, size) for _, size, _, fd in written])
@@ -368,17 +417,20 @@ class BlobCache:
         self.index.add_many([(digest, size) for digest, size, _, _ in written])
         return len(written)
 
-    def _write_temp(self, digest: str, size: int, source: Path) -> tuple[Path, int] | None:
-        """Clone or copy ``source`` into a temp file and hash it; (its path, its open
-        descriptor), or None if it does not hash to ``digest`` (changed since verified)."""
+    def _write_temp(
+        self, digest: str, size: int, source: Path, trust_clone: bool = False
+    ) -> tuple[Path, int] | None:
+        """Clone or copy ``source`` into a temp file and hash it (not a clone, with
+        ``trust_clone``); (its path, its open descriptor), or None if it does not hash
+        to ``digest`` (changed since verified)."""
         self.tmp.mkdir(parents=True, exist_ok=True)
         tmp = self.temp_path(digest)
         src = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
             dst = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             try:
-                clone_or_copy(src, dst)
-                if hash_fd(dst, size) == digest:
+                cloned = clone_or_copy(src, dst)
+                if (cloned and trust_clone) or hash_fd(dst, size) == digest:
                     return tmp, dst
             except BaseException:
                 os.close(dst)

@@ -132,8 +132,11 @@ def _place(cache: BlobCache, targets: list[PartFile], stats: TransferStats) -> l
 
 
 def _tee(cache: BlobCache, misses: list[PartFile]) -> CacheTee | None:
+    """The tee for the misses, but for those a reflink will store (``_store``): on a
+    file system that clones, the cache entry then shares the pulled file's extents
+    (no second copy on disk, nothing written twice)."""
     try:
-        return CacheTee(cache, misses)
+        return CacheTee(cache, [t for t in misses if not _clonable(cache, t)])
     except Exception as exc:  # whatever the cache side raises, as for the tee's writes
         log.warning("cannot write into the download cache %s: %s", cache.dir, exc)
         return None
@@ -147,17 +150,25 @@ def _store(cache: BlobCache, fetched: list[PartFile], tee: CacheTee | None) -> N
         return
     try:
         whole, short = tee.finish()
+        clones: dict[str, tuple[str, int, Path]] = {}
         copies: dict[str, tuple[str, int, Path]] = {}
         for t in fetched:
             digest = t.entry.digest
             if t.entry.size and (not tee.covers(digest) or digest in short):
-                copies.setdefault(digest, (digest, t.entry.size, t.final))
-        if cache.commit_temps(whole) + cache.store_many(list(copies.values())):
+                into = clones if _clonable(cache, t) else copies
+                into.setdefault(digest, (digest, t.entry.size, t.final))
+        stored = cache.commit_temps(whole)
+        stored += cache.store_many(list(clones.values()), trust_clones=True)
+        if stored + cache.store_many([c for d, c in copies.items() if d not in clones]):
             cache.evict()
     except Exception as exc:
         if not is_unusable(exc):
             raise
         log.warning("cannot store into the download cache %s: %s", cache.dir, exc)
+
+
+def _clonable(cache: BlobCache, target: PartFile) -> bool:
+    return target.entry.size > 0 and cache.reflinks_with(target.final.parent)
 
 
 def _unlock_and_close(state: CachedPull) -> None:

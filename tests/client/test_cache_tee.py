@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +25,7 @@ import pytest
 
 import asyncart
 from asyncart import aio
-from asyncart.client.cache import BlobCache
+from asyncart.client.cache import BlobCache, reflink_works
 from asyncart.config import Settings
 from asyncart.errors import IntegrityError
 from tests.support.fault_proxy import Fault, FaultProxy
@@ -229,3 +232,60 @@ async def test_a_resumed_pull_stores_its_file_by_copy(
     assert opened_after_rename(events, "model.bin") >= 1  # the copy-based store read it
     assert _entries()[_digest(files["model.bin"])] == BIG
     assert _temps() == []
+
+
+#: Read at import: the suite's clean environment drops every ASYNCART_* before a test.
+REFLINK_DIR = os.environ.get("ASYNCART_TEST_REFLINK_DIR")
+
+
+def _reflink_dir() -> Path | None:
+    """A directory on a file system that clones (btrfs, XFS with reflink): the one named
+    by ``ASYNCART_TEST_REFLINK_DIR`` (e.g. a loop-mounted image), else none."""
+    return Path(REFLINK_DIR) if REFLINK_DIR and reflink_works(Path(REFLINK_DIR)) else None
+
+
+def _used(path: Path) -> int:
+    os.sync()
+    st = os.statvfs(path)
+    return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+
+async def test_on_a_file_system_that_clones_the_entry_shares_the_pulled_files_extents(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cache and target on btrfs/XFS: nothing is teed (no second copy written); the
+    entry is a reflink of the pulled file, so a pull with the cache costs 1x on disk,
+    and a hit costs nothing more."""
+    where = _reflink_dir()
+    if where is None:
+        pytest.skip(
+            "needs a reflink file system: set ASYNCART_TEST_REFLINK_DIR to a directory on "
+            "btrfs or XFS (e.g. a loop-mounted image); this machine's tmp is not one"
+        )
+    base = Path(tempfile.mkdtemp(prefix="asyncart-reflink-", dir=where))
+    try:
+        monkeypatch.setenv("ASYNCART_CACHE_DIR", str(base / "cache"))
+        size = 8 * MiB
+        data = random.Random(7).randbytes(size)
+        _log({"weights.bin": data}, server.url, name="weights")
+        before = _used(base)
+        async with aio.Api(url=server.url) as api:
+            (base / "first").mkdir()
+            with DirectoryEvents(base / "first") as watch:
+                await (await api.artifact("weights:v0")).download(base / "first")
+                events = watch.read()
+            first = _used(base)
+            await (await api.artifact("weights:v0")).download(base / "second")
+            second = _used(base)
+        assert (base / "first" / "weights.bin").read_bytes() == data
+        assert (base / "second" / "weights.bin").read_bytes() == data
+        assert [p.name for p in (base / "cache" / "blobs" / "tmp").iterdir()] == []
+        blob = BlobCache(base / "cache", None).blob_path(_digest(data))
+        assert blob.read_bytes() == data
+        # One copy of the bytes for the pulled file and the entry together (metadata
+        # aside), none more for the hit; the entry was cloned from the pulled file.
+        assert first - before < size + size // 2, (before, first)
+        assert second - first < size // 2, (first, second)
+        assert opened_after_rename(events, "weights.bin") == 1  # once, to be cloned
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
