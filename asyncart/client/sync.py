@@ -124,7 +124,8 @@ class StoreSync:
         self.chunks = StoreChunkSource(src, range_size)
         self.on_version = on_version
         self.report = SyncReport()
-        self._runs: dict[tuple[str, str], str] = {}  # (dest project, source run id) -> dest id
+        self._runs: dict[str, str] = {}  # source run id -> its id in the destination
+        self._writable: set[str] = set()  # destination projects the write probe passed
 
     async def selections(self, names: Sequence[str], project: str | None) -> list[Selection]:
         """``[project/]NAME[:REF]`` references as selections; none: every collection of
@@ -147,10 +148,13 @@ class StoreSync:
         return self.report
 
     async def _check_write(self, project: str) -> None:
+        if project in self._writable:
+            return
         try:
             await self.dst.update_collection(project, _PROBE_NAME, CollectionChanges())
         except ArtifactNotFound:
-            return  # the write was allowed; there was just nothing to change
+            self._writable.add(project)  # the write was allowed; there was nothing to change
+            return
         except PermissionError as exc:
             raise PermissionDenied(
                 f"{self.dst.description} refuses writes to project {project!r} for this "
@@ -194,7 +198,7 @@ class StoreSync:
         producers = await self.src.version_producers(version.project, version.name, ref)
         run_id = None
         if producers:
-            run_id = await self._ensure_run(version.project, producers[0])
+            run_id = await self._ensure_run(producers[0])
         aliases = tuple(a for a in version.aliases if a != "latest")
         return await self.dst.commit(
             CommitRequest(
@@ -218,18 +222,19 @@ class StoreSync:
                 there.project, there.name, f"v{there.index}", VersionChanges(tags_add=tags)
             )
         for run in await self.src.version_consumers(version.project, version.name, ref):
-            dest_run = await self._ensure_run(version.project, run)
+            dest_run = await self._ensure_run(run)
             await self.dst.use_version(
                 dest_run, there.project, there.name, f"v{there.index}", there.type
             )
 
-    async def _ensure_run(self, project: str, run: RunInfo) -> str:
-        """The destination id of source ``run`` (created there, once, with its fields)."""
-        key = (project, run.id)
-        if key in self._runs:
-            return self._runs[key]
+    async def _ensure_run(self, run: RunInfo) -> str:
+        """The destination id of source ``run``: created there in its project (once, with
+        its fields), its id derived from the source id, so a re-run finds it."""
+        if run.id in self._runs:
+            return self._runs[run.id]
+        await self._check_write(run.project)  # a consumer may be of another project
         made = await self.dst.create_run(
-            project,
+            run.project,
             run.job_type,
             run.name,
             dict(run.config),
@@ -240,7 +245,7 @@ class StoreSync:
         )
         if run.status != "running" and made.status == "running":
             await self.dst.finish_run(made.id, run.status)
-        self._runs[key] = made.id
+        self._runs[run.id] = made.id
         self.report.runs += 1
         return made.id
 

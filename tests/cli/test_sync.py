@@ -212,3 +212,16 @@ def test_a_key_without_write_on_the_destination_is_refused_before_bytes_move(
         assert "nothing was copied" in proc.stderr
         assert "Traceback" not in proc.stderr
         assert proxy.count("POST", PACKS) == 0 and proxy.count("POST", "/v1/chunks") == 0
+
+
+def test_server_to_server(server: LiveServer, tmp_path: Path) -> None:
+    log_offline({"a.bin": random.Random(5).randbytes(30_000)}, b"model", url=server.url)
+    with live_server(tmp_path / "other") as other:
+        report = sync(server.url, other.url, f"{PROJECT}/model")
+        assert mapping(report) == [("model", "v0", "v0", True)]
+        api = asyncart.Api(url=other.url, project=PROJECT)
+        try:
+            producer = api.artifact("model:production").logged_by()
+            assert producer is not None and producer.name == "train-0"
+        finally:
+            api.close()
