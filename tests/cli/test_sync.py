@@ -26,6 +26,7 @@ from tests.support.accounts import users_with_keys
 from tests.support.cli import HANG_LIMIT, run_cli
 from tests.support.fault_proxy import Fault, FaultProxy, running_fault_proxy
 from tests.support.live_server import LiveServer, live_server
+from tests.support.s3 import S3Bucket, s3_bucket, s3_server  # noqa: F401 - fixtures
 
 PROJECT = "offline"
 MiB = 1 << 20
@@ -224,5 +225,27 @@ def test_server_to_server(server: LiveServer, tmp_path: Path) -> None:
         try:
             producer = api.artifact("model:production").logged_by()
             assert producer is not None and producer.name == "train-0"
+        finally:
+            api.close()
+
+
+def test_offline_store_to_a_server_on_postgresql_and_s3(
+    tmp_path: Path,
+    postgres_url: str,
+    s3_bucket: S3Bucket,  # noqa: F811
+) -> None:
+    rng = random.Random(6)
+    log_offline({"a.bin": rng.randbytes(40_000)}, rng.randbytes(20_000))
+    args = ["--db", postgres_url, "--blobs", s3_bucket.url]
+    with live_server(tmp_path / "team", extra_args=args, extra_env=s3_bucket.env) as team:
+        first = sync(str(offline_store()), team.url)
+        assert [m[3] for m in mapping(first)] == [True, True] and first["bytes_sent"] > 0
+        again = sync(str(offline_store()), team.url)
+        assert [m[3] for m in mapping(again)] == [False, False] and again["bytes_sent"] == 0
+        api = asyncart.Api(url=team.url, project=PROJECT)
+        try:
+            producer = api.artifact("model:production").logged_by()
+            assert producer is not None
+            assert [r.id for r in api.artifact("data:v0").used_by()] == [producer.id]
         finally:
             api.close()
