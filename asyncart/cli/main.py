@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "server": ("server", "server"),
     "login": ("login", "login"),
     "lineage": ("lineage", "lineage"),
+    "sync": ("sync", "sync"),
     "link": ("link", "link"),
     "unlink": ("link", "unlink"),
     "cache": ("cache", "cache"),
