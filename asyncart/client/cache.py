@@ -97,6 +97,9 @@ _READ = 8 << 20
 _THREADED_HASH = 16 << 20
 _SYNC_EACH_FROM = 1 << 20
 _STORE_BATCH = 128  # temp files open at once while a batch is made durable
+# Rows eviction reads, and deletes in one transaction (one commit, one fsync) at a time:
+# a few hundred KiB of digests, and a write lock held for tens of milliseconds.
+_EVICT_BATCH = 5000
 _local = threading.local()
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 _syncfs = getattr(_libc, "syncfs", None)
@@ -223,6 +226,7 @@ class BlobCache:
         self.tmp = self.blobs / "tmp"
         self._reflinks: dict[int, bool] = {}  # st_dev -> whether it clones
         self._reflink_dirs: dict[Path, bool] = {}  # directory -> reflinks_with's answer
+        self._blobs_s, self._locks_s = str(self.blobs), str(self.locks)
         self.max_size = default_budget(cache_dir) if max_size is None else max_size
         self.index = CacheIndex(cache_dir / INDEX_NAME)
 
@@ -465,26 +469,58 @@ class BlobCache:
         """Remove entries, oldest first (last used before ``before`` if given), until
         ``need`` bytes are freed (None: every such entry); skip those a pull holds."""
         removed = freed = busy = 0
-        for batch in self.index.oldest(before):
+        for batch in self.index.oldest(before, _EVICT_BATCH):
             gone: list[str] = []
             for digest, size in batch:
                 if need is not None and freed >= need:
                     break
-                fd = self.try_lock(digest)
-                if fd is None:
+                if not self._remove_unheld(digest):
                     busy += 1
                     continue
-                try:
-                    self.blob_path(digest).unlink(missing_ok=True)
-                    gone.append(digest)
-                    freed += size
-                finally:
-                    self.unlock(digest, fd)
+                gone.append(digest)
+                freed += size
             self.index.remove(gone)
             removed += len(gone)
             if need is not None and freed >= need:
                 break
         return removed, freed, busy
+
+    def _remove_unheld(self, digest: str) -> bool:
+        """Unlink ``digest``'s blob unless another process holds its lock; False if one does.
+
+        No lock file means nobody holds it (a holder creates the file before it locks
+        and removes it, still holding, when done), so the blob is unlinked with one
+        ``lstat`` and one ``unlink`` instead of creating, locking and removing a lock
+        file. A process that creates the lock just after the ``lstat`` is safe:
+
+        * if it opens the blob before the unlink, its descriptor keeps the inode, and
+          the bytes under a digest's name are only ever that digest's verified bytes
+          (entries appear by rename, never by writing in place), so a pull placing it
+          or a lazy file reading it (which opens the blob once and keeps the
+          descriptor) reads the right bytes, and still hashes them;
+        * if it opens after the unlink, it gets ``ENOENT``: a miss (the row goes), and
+          it fetches from the server.
+
+        Either way it never sees wrong bytes; what is lost is only that the entry
+        leaves the cache although it was used at that moment. If a lock file exists
+        (held, or left by a crash), the lock is taken as before.
+        """
+        blob = f"{self._blobs_s}/{digest[:2]}/{digest}"
+        try:
+            os.lstat(f"{self._locks_s}/{digest[:2]}/{digest}.lock")
+        except FileNotFoundError:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(blob)
+            return True
+        fd = self.try_lock(digest)
+        if fd is None:
+            return False
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(blob)
+        finally:
+            self.unlock(digest, fd)
+        return True
 
     def clear(self) -> Evicted:
         """Remove every entry no pull is using, and every blob the index lost track of."""

@@ -118,16 +118,19 @@ class CacheIndex:
         ).fetchone()
         return Totals(*(int(v) for v in row))
 
-    def oldest(self, before: float | None = None) -> Iterator[list[tuple[str, int]]]:
-        """Batches of (digest, size), least recently used first (``before``: only those
-        last used earlier). Rows removed while iterating are simply not seen again."""
+    def oldest(
+        self, before: float | None = None, batch: int = BATCH
+    ) -> Iterator[list[tuple[str, int]]]:
+        """Batches of up to ``batch`` (digest, size), least recently used first
+        (``before``: only those last used earlier). Rows removed while iterating are
+        simply not seen again."""
         cursor: tuple[float, str] = (float("-inf"), "")
         limit = float("inf") if before is None else before
         while True:
             rows = self.conn.execute(
                 "SELECT last_used, digest, size FROM blobs WHERE (last_used, digest) > (?, ?) "
                 "AND last_used < ? ORDER BY last_used, digest LIMIT ?",
-                (*cursor, limit, BATCH),
+                (*cursor, limit, batch),
             ).fetchall()
             if not rows:
                 return

@@ -360,3 +360,36 @@ def test_shared_readers_keep_an_entry_until_the_last_lets_go(tmp_path: Path) -> 
         assert cache.evict(max_size=0).entries == 1
     finally:
         cache.close()
+
+
+def test_a_holder_that_locks_just_after_eviction_looked_sees_right_bytes_or_a_miss(
+    tmp_path: Path,
+) -> None:
+    """Eviction unlinks a blob without locking when no lock file exists (``_remove_unheld``):
+    a process that locks right after that check either already has the blob open (its
+    descriptor keeps the verified bytes) or opens it after the unlink and sees a miss."""
+    cache = BlobCache(tmp_path / "c", 10 * MiB)
+    try:
+        early, late = _filled(cache, [1000, 1000])
+        opened = os.open(cache.blob_path(early), os.O_RDONLY)  # a reader, opened in time
+        assert not cache.lock_path(early).exists()  # what eviction checks first
+        leftover = cache.lock_path(late)  # a lock file a crashed holder left behind
+        leftover.parent.mkdir(parents=True, exist_ok=True)
+        leftover.touch()
+        done = cache.evict(max_size=0)
+        assert (done.entries, done.busy) == (2, 0)
+        assert not leftover.exists()  # taken and removed the careful way
+        try:
+            data = os.pread(opened, 2000, 0)
+        finally:
+            os.close(opened)
+        assert blake3.blake3(data).hexdigest() == early
+        held = cache.try_lock(early)  # a pull locking once eviction has unlinked it
+        assert held is not None
+        try:
+            assert not cache.place(early, 1000, tmp_path / "part", tmp_path / "final")
+        finally:
+            cache.unlock(early, held)
+        assert not (tmp_path / "final").exists() and cache.totals().entries == 0
+    finally:
+        cache.close()
