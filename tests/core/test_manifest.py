@@ -231,8 +231,8 @@ def wire_bytes(**fields: Any) -> bytes:
         b"",
         b"not json",
         b"\x1f\x8bnot really gzip",
-        gzip.compress(b"not json"),
-        gzip.compress(wire_bytes())[:-5],  # truncated gzip stream
+        gzip.compress(b"not json", mtime=0),
+        gzip.compress(wire_bytes(), mtime=0)[:-5],  # truncated gzip stream
         b"[1, 2, 3]",
         b"{}",
         b"null",
