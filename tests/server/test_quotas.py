@@ -6,12 +6,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 import asyncart
+from asyncart.core import protocol as P
+from asyncart.core.manifest import Manifest
 from asyncart.errors import QuotaExceeded
+from tests.server.test_http_api import SPEC, entry_for, error_of, upload
 from tests.support.cli import run_cli
+from tests.support.fault_proxy import running_fault_proxy
 from tests.support.live_server import LiveServer
+from tests.support.stores import data as random_bytes
 
 PROJECT = "quota"
 
@@ -39,16 +45,51 @@ def test_the_admin_command_sets_shows_and_clears(server: LiveServer) -> None:
     assert json.loads(admin(server.root, "--json"))["quota_bytes"] is None
 
 
-def test_a_commit_over_quota_is_refused_naming_usage_quota_and_versions(
+def test_a_push_over_quota_is_refused_before_a_pack_byte_is_sent(
     server: LiveServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ASYNCART_URL", server.url)
     admin(server.root, "6000")
-    push("a", b"a" * 4000)  # under the quota
-    with pytest.raises(QuotaExceeded) as refused:
-        push("c", b"c" * 3000)
+    with running_fault_proxy(server.url) as proxy:
+        monkeypatch.setenv("ASYNCART_URL", proxy.url)
+        push("a", b"a" * 4000)  # under the quota
+        assert proxy.count("POST", "/v1/packs") == 1
+        with pytest.raises(QuotaExceeded) as refused:
+            push("c", b"c" * 3000)
+        assert proxy.count("POST", "/v1/packs") == 1  # the pre-flight refused it
+        assert proxy.count("POST", "/v1/projects") <= 1
     message = str(refused.value)
-    assert "over its quota" in message and "a:v" in message, message
+    assert "over its quota" in message and "a:v0" in message, message
+    monkeypatch.setenv("ASYNCART_URL", server.url)
     push("d", b"a" * 4000)  # only dedups: nothing new, fine even at the quota
     usage = json.loads(admin(server.root, "--json"))
     assert usage["quota_bytes"] == 6000 and usage["stored_bytes"] <= 6000
+
+
+async def test_the_server_refuses_a_commit_over_quota_without_the_pre_flight(
+    server: LiveServer,
+) -> None:
+    """A client that skips the pre-flight: the packs go up, the commit is refused."""
+    admin(server.root, "3000")
+    async with aiohttp.ClientSession(base_url=server.url) as http:
+        entries = []
+        for name in ("a", "b"):
+            data = random_bytes(name, 2000)
+            entry, chunks = entry_for(f"{name}.bin", data)
+            await upload(http, chunks)
+            entries.append(entry)
+        one = Manifest(entries=(entries[0],), chunker=SPEC).to_json()
+        both = Manifest(entries=tuple(entries), chunker=SPEC).to_json()
+        url = P.path(P.VERSIONS, project=PROJECT, name="x")
+        async with http.post(url, json={"type": "dataset", "manifest": one}) as resp:
+            assert resp.status == 201, await resp.text()
+        async with http.post(url, json={"type": "dataset", "manifest": both}) as resp:
+            body = await error_of(resp, 403, "quota_exceeded")
+        assert "x:v0" in body["message"] and "quota" in body["message"], body
+        async with http.get(P.path(P.QUOTA, project=PROJECT)) as resp:
+            assert await resp.json() == {
+                "project": PROJECT,
+                "quota_bytes": 3000,
+                "stored_bytes": 2000,
+            }
+        async with http.get(P.path(P.QUOTA, project=PROJECT), params={"new_bytes": "1001"}) as r:
+            await error_of(r, 403, "quota_exceeded")

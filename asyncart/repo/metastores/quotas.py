@@ -83,8 +83,7 @@ async def refusal(conn: AsyncConnection, project: str, quota: int, usage: int, n
         f"project {project!r} is over its quota: it stores {human_size(usage)} "
         f"(deduplicated) of its {human_size(quota)} quota, and this push adds "
         f"{human_size(new)}; delete versions (then run gc) or ask a server admin to "
-        "raise the quota"
-        + (f"; deleting these frees most: {hint}" if hint else "")
+        "raise the quota" + (f"; deleting these frees most: {hint}" if hint else "")
     )
 
 
