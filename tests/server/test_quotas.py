@@ -60,6 +60,10 @@ def test_a_push_over_quota_is_refused_before_a_pack_byte_is_sent(
     message = str(refused.value)
     assert "over its quota" in message and "a:v0" in message, message
     monkeypatch.setenv("ASYNCART_URL", server.url)
+    Path("c.bin").write_bytes(b"c" * 3000)
+    cli = run_cli("push", "c.bin", "--name", "c", "--type", "t", "--project", PROJECT)
+    assert cli.returncode != 0 and "over its quota" in cli.stderr, cli.stdout + cli.stderr
+    assert len(cli.stderr.strip().splitlines()) == 1, cli.stderr
     push("d", b"a" * 4000)  # only dedups: nothing new, fine even at the quota
     usage = json.loads(admin(server.root, "--json"))
     assert usage["quota_bytes"] == 6000 and usage["stored_bytes"] <= 6000
