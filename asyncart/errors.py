@@ -22,6 +22,7 @@
     │   └── DirectTransferError                an object store refused a presigned request
     ├── Unauthenticated(PermissionError)       401 (server side): no valid API key
     ├── PermissionDenied(PermissionError)      403: the key's user lacks the role for this
+    │   └── QuotaExceeded                      403: a push would take a project past its quota
     ├── NotFoundError(LookupError)
     │   ├── ArtifactNotFound
     │   ├── VersionNotFound
@@ -165,6 +166,13 @@ class DirectTransferError(ServerError):
 
 class PermissionDenied(AsyncartError, PermissionError, code="forbidden", http_status=403):
     """The caller's key is valid but its user lacks the role the operation needs (403)."""
+
+
+class QuotaExceeded(PermissionDenied, code="quota_exceeded"):
+    """A push would take its project's deduplicated bytes past the quota a server admin
+    set (docs/quotas.md); the message gives usage, quota and the versions whose deletion
+    frees most. Final: asking again cannot help until versions are deleted (and gc run)
+    or the quota raised."""
 
 
 class Unauthenticated(AsyncartError, PermissionError, code="unauthenticated", http_status=401):
@@ -316,6 +324,7 @@ _BY_CODE: dict[str, type[AsyncartError]] = {
         TypeConflict,
         DistributedConflict,
         PermissionDenied,
+        QuotaExceeded,
         IntegrityError,
         FileChangedError,
         DiskFullError,

@@ -18,6 +18,7 @@ from asyncart.errors import (
     DiskFullError,
     NotFoundError,
     PermissionDenied,
+    QuotaExceeded,
     ServerError,
     ServiceUnavailable,
     TypeConflict,
@@ -85,6 +86,7 @@ ANSWERS = [
     (409, "type_conflict", False, TypeConflict),  # a ValueError, as W&B's callers catch it
     (409, "conflict", False, ConflictError),
     (403, "forbidden", False, PermissionDenied),
+    (403, "quota_exceeded", False, QuotaExceeded),  # final: not retried
     (403, "something_else", False, AuthError),
     (401, "unauthenticated", False, AuthError),
     (401, "not_found", False, AuthError),  # a 401 is about the key, whatever the code says

@@ -11,8 +11,9 @@ from typing import TypeVar
 import anyio
 import click
 
-from asyncart.cli.maintenance import check_exists, store_location, store_options
-from asyncart.core.humanize import human_time
+from asyncart.cli.maintenance import check_exists, open_store, store_location, store_options
+from asyncart.core.humanize import human_size, human_time, parse_size
+from asyncart.core.storage import QuotaUsage
 from asyncart.repo.access import Role
 from asyncart.repo.accounts import AccountStore, KeyInfo
 from asyncart.repo.audit import ACTIONS, MAX_QUERY, AuditEvent, AuditLog
@@ -78,6 +79,7 @@ Examples:
   asyncart server admin create-user alice --root /srv/asyncart --init
   asyncart server admin grant alice vision write --root /srv/asyncart
   asyncart server admin create-key alice --label laptop --root /srv/asyncart
+  asyncart server admin quota vision 20GB --root /srv/asyncart
 """
 
 
@@ -265,4 +267,51 @@ def audit(
         click.echo(
             f"{when}\t{event.user or '-'}\t{event.action}\t{what}{version}\t"
             f"{json.dumps(event.detail, sort_keys=True)}"
+        )
+
+
+@admin.command("quota")
+@click.argument("project")
+@click.argument("size", required=False)
+@click.option("--clear", is_flag=True, help="Remove the project's quota.")
+@store_options
+@click.option("--json", "json_output", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def quota(
+    ctx: click.Context, project: str, size: str | None, clear: bool, json_output: bool
+) -> None:
+    """Set PROJECT's quota on its deduplicated bytes to SIZE (e.g. 20GB, 500MiB), remove it
+    (--clear), or, with neither, show the quota and usage. A push that would take the
+    project past its quota is refused (docs/quotas.md)."""
+    if size is not None and clear:
+        raise click.UsageError("give SIZE or --clear, not both")
+    limit = None
+    if size is not None:
+        try:
+            limit = parse_size(size, what="quota")
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="SIZE") from None
+    location = _store(ctx)
+
+    async def run() -> tuple[bool, QuotaUsage]:
+        async with open_store(location) as repo:
+            had = True
+            if clear:
+                had = await repo.meta.clear_quota(project)
+            elif limit is not None:
+                await repo.meta.set_quota(project, limit)
+            return had, await repo.meta.quota_usage(project)
+
+    had, found = anyio.run(run)
+    if json_output:
+        click.echo(json.dumps(found.to_json()))
+        return
+    usage = human_size(found.stored_bytes)
+    if clear:
+        click.echo(f"{project}: quota removed" if had else f"{project} had no quota")
+    elif found.quota_bytes is None:
+        click.echo(f"{project}: no quota; stores {usage} (deduplicated)")
+    else:
+        click.echo(
+            f"{project}: quota {human_size(found.quota_bytes)}; stores {usage} (deduplicated)"
         )

@@ -28,7 +28,7 @@ from asyncart.client.answer_checks import (
 from asyncart.client.direct_transfer import DirectTransfer
 from asyncart.client.http_errors import MAX_ERROR_BODY, DirectTransferError
 from asyncart.client.remote import RangeSink, Remote
-from asyncart.client.storage_answers import ProjectStorageAnswer
+from asyncart.client.storage_answers import ProjectStorageAnswer, QuotaAnswer
 from asyncart.client.transport import (
     ConnectorFactory,
     HttpTransport,
@@ -372,6 +372,13 @@ class HttpRemote(Remote):
         path = P.path(P.COLLECTIONS, project=project)
         pages = await self._pages(path, A.CollectionList, "collection list")
         return [c.info() for page in pages for c in page.collections]
+
+    async def check_quota(self, project: str, new_bytes: int) -> int | None:
+        path = P.path(P.QUOTA, project=project) + f"?new_bytes={new_bytes}"
+        answer = await self.http.answer("GET", path, QuotaAnswer, what="quota")
+        if answer.quota_bytes is None:
+            return None
+        return max(0, answer.quota_bytes - answer.stored_bytes)
 
     async def storage(self, project: str) -> ProjectStorage:
         path = P.path(P.STORAGE, project=project)

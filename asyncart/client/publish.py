@@ -122,7 +122,7 @@ async def _pushed(
     progress: Progress | None,
 ) -> CommitRequest:
     """Upload what the store lacks of ``pub``'s files; the commit that names them."""
-    entries = await push_files(remote, pub.files, settings, stats, progress)
+    entries = await push_files(remote, pub.files, settings, stats, progress, pub.project)
     for ref in pub.references:
         entries.append(await anyio.to_thread.run_sync(reference_entry, ref))
     entries.extend(pub.kept)

@@ -62,6 +62,15 @@ class Remote(ABC):
     @abstractmethod
     async def locate_chunks(self, hashes: Sequence[str]) -> dict[str, ChunkLocation]: ...
 
+    async def check_quota(self, project: str, new_bytes: int) -> int | None:
+        """The bytes ``project`` may still add under its quota, having checked
+        ``new_bytes`` fit; None: no quota (or a store that checks only at commit).
+
+        Raises:
+            QuotaExceeded: they do not fit (naming usage, quota, versions to delete).
+        """
+        return None
+
     async def prepare_reads(self, packs: Sequence[str]) -> None:  # noqa: B027 - optional
         """Called before a pull reads ranges of ``packs`` (a remote may prefetch URLs)."""
 

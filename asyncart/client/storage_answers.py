@@ -55,6 +55,14 @@ class CollectionStorageAnswer(Answer):
         )
 
 
+class QuotaAnswer(Answer):
+    """``GET /v1/projects/{p}/quota``: its quota (None: none) and deduplicated bytes."""
+
+    project: Name
+    quota_bytes: Total | None
+    stored_bytes: Total
+
+
 class ProjectStorageAnswer(Answer):
     project: Name
     size: Total

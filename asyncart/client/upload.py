@@ -102,14 +102,19 @@ async def push_files(
     settings: Settings,
     stats: TransferStats | None = None,
     progress: Progress | None = None,
+    project: str | None = None,
 ) -> list[ManifestEntry]:
     """Upload every chunk of ``files`` the store lacks; return their manifest entries.
 
+    ``project``: the push's project, whose quota is asked about before the first byte of
+    new chunks is sent (docs/quotas.md); None: not asked (the commit still checks).
+
     Raises:
         FileChangedError: a file changed while it was read (nothing is committed).
+        QuotaExceeded: the new chunks would take the project past its quota.
         RetriesExhausted / AsyncartError: the store could not take the bytes.
     """
-    return await PushPipeline(remote, files, settings, stats, progress).run()
+    return await PushPipeline(remote, files, settings, stats, progress, project).run()
 
 
 class PushPipeline:
@@ -129,8 +134,12 @@ class PushPipeline:
         settings: Settings,
         stats: TransferStats | None = None,
         progress: Progress | None = None,
+        project: str | None = None,
     ) -> None:
         self.remote = remote
+        self.project = project
+        self._new_bytes = 0  # of the chunks found missing so far
+        self._room: int | None = -1  # quota - usage; None: no quota; -1: not asked yet
         self.files = files
         self.settings = settings
         self.stats = stats or TransferStats()
@@ -306,11 +315,26 @@ class PushPipeline:
             count += len(batches[-1].chunks)
         return batches
 
+    async def check_quota(self, new_bytes: int) -> None:
+        """The pre-flight: before the first new chunk is packed, ask whether the push's
+        new bytes fit the project's quota; then count locally and ask again only if
+        they pass what was left (the store may have freed room meanwhile).
+
+        Raises:
+            QuotaExceeded: they do not fit.
+        """
+        if self.project is None or new_bytes == 0:
+            return
+        self._new_bytes += new_bytes
+        if self._room is not None and self._new_bytes > self._room:
+            self._room = await self.remote.check_quota(self.project, self._new_bytes)
+
     # -- stage 3: packs ------------------------------------------------------------------
 
     async def dedup_and_pack(self, tg: anyio.abc.TaskGroup) -> None:
         """Query what is missing per group of batches, pack the new chunks, submit packs."""
         seen: set[str] = set()
+
         async def submit(pack: Pack) -> None:
             tg.start_soon(self.upload, pack, await self.upload_slots.acquire())
 
@@ -323,8 +347,15 @@ class PushPipeline:
                     )
                 )
                 missing = await self.missing_of(candidates)
-                for batch in batches:
-                    new = _new_chunks(batch, missing, seen)
+                news = [_new_chunks(batch, missing, seen) for batch in batches]
+                await self.check_quota(
+                    sum(
+                        b.chunks[i].ref.size
+                        for b, new in zip(batches, news, strict=True)
+                        for i, _ in new
+                    )
+                )
+                for batch, new in zip(batches, news, strict=True):
                     new_bytes = await packer.pack(batch.chunks, batch.buffer, new)
                     self._account(batch, new_bytes)
         await packer.flush()

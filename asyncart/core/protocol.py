@@ -46,6 +46,7 @@ DIRECT_URL_SECONDS = 3600  # how long a presigned URL stays valid
 PROJECTS = f"{API_PREFIX}/projects"
 COLLECTIONS = f"{API_PREFIX}/projects/{{project}}/artifacts"
 STORAGE = f"{API_PREFIX}/projects/{{project}}/storage"  # GET: what its versions cost
+QUOTA = f"{API_PREFIX}/projects/{{project}}/quota"  # GET ?new_bytes=N: quota, usage; 403 if over
 COLLECTION = f"{API_PREFIX}/projects/{{project}}/artifacts/{{name}}"  # PATCH, DELETE
 VERSIONS = f"{API_PREFIX}/projects/{{project}}/artifacts/{{name}}/versions"
 VERSION = f"{API_PREFIX}/projects/{{project}}/artifacts/{{name}}/versions/{{ref}}"  # also PATCH

@@ -113,3 +113,20 @@ class ProjectStorage:
             "scope": self.scope,
             "collections": [c.to_json() for c in self.collections],
         }
+
+
+@dataclass(frozen=True)
+class QuotaUsage:
+    """A project's quota (None: none set) and usage: its deduplicated bytes, the
+    ``stored_bytes`` above (docs/quotas.md)."""
+
+    project: str
+    quota_bytes: int | None
+    stored_bytes: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "quota_bytes": self.quota_bytes,
+            "stored_bytes": self.stored_bytes,
+        }

@@ -32,7 +32,7 @@ from asyncart.core.models import (
     VersionInfo,
 )
 from asyncart.core.retention import RetentionPolicy
-from asyncart.core.storage import ProjectStorage
+from asyncart.core.storage import ProjectStorage, QuotaUsage
 from asyncart.errors import NotFoundError, PermissionDenied, RunNotFound
 from asyncart.repo.access import Principal, Role
 from asyncart.repo.audit import AuditEvent, AuditLog
@@ -174,6 +174,16 @@ class ScopedRepository:
     async def list_collections(self, project: str) -> list[CollectionInfo]:
         self.principal.require(project, Role.READ, "listing artifacts")
         return await self.repo.list_collections(project)
+
+    async def quota_usage(self, project: str, new_bytes: int = 0) -> QuotaUsage:
+        """The project's quota and usage (read access: its own deduplicated bytes, as in
+        :meth:`storage`), having checked ``new_bytes`` more fit (docs/quotas.md).
+
+        Raises:
+            QuotaExceeded: they do not.
+        """
+        self.principal.require(project, Role.READ, "reading the quota")
+        return await self.repo.meta.quota_usage(project, new_bytes)
 
     async def storage(self, project: str) -> ProjectStorage:
         """What the project's versions cost (read access); "held by no other version"

@@ -236,6 +236,7 @@ OPS = [
     ),
     Op("PUT .../retention", Role.ADMIN, 200, op_set_retention),
     Op("DELETE .../retention", Role.ADMIN, 200, op_clear_retention),
+    Op("GET /projects/{p}/quota", Role.READ, 200, _get("/v1/projects/{project}/quota")),
     Op("GET /projects/{p}/audit", Role.ADMIN, 200, _get("/v1/projects/{project}/audit")),
     Op("POST /runs", Role.WRITE, 201, op_create_run),
     Op("GET /runs/{id}", Role.READ, 200, _get("/v1/runs/{run}")),
@@ -275,8 +276,8 @@ def may_see(who: str, where: str) -> bool:
 
 
 def test_the_matrix_has_every_case() -> None:
-    # 30 project-scoped operations x 5 callers x 2 projects + 2 others x 5 callers.
-    assert len(CASES) == 30 * 5 * 2 + 2 * 5 == 310
+    # 31 project-scoped operations x 5 callers x 2 projects + 2 others x 5 callers.
+    assert len(CASES) == 31 * 5 * 2 + 2 * 5 == 320
 
 
 @pytest.mark.parametrize(("op", "who", "where"), CASES)

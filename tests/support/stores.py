@@ -194,9 +194,16 @@ async def back_to_schema_4(repo: Repository, location: StoreLocation) -> None:
     await run_sql(location.db, "DELETE FROM schema_version WHERE version > 4")
 
 
+async def back_to_schema_11(url: str) -> None:
+    """Undo migration 12 (project quotas): schema version 11."""
+    await run_sql(url, "DROP TABLE project_quotas")
+    await run_sql(url, "DELETE FROM schema_version WHERE version > 11")
+
+
 async def back_to_schema_9(url: str) -> None:
-    """Undo migrations 11 (retention policies) and 10 (what versions cost:
+    """Undo migrations 12 (quotas), 11 (retention policies) and 10 (what versions cost:
     ``version_chunks``, ``added_bytes``): schema version 9."""
+    await back_to_schema_11(url)
     await run_sql(url, "DROP TABLE retention_policies")
     await run_sql(url, "DROP TABLE version_chunks")
     await run_sql(url, "ALTER TABLE versions DROP COLUMN added_bytes")

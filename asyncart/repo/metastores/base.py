@@ -21,7 +21,7 @@ from asyncart.core.models import (
     VersionInfo,
 )
 from asyncart.core.names import format_version
-from asyncart.core.storage import ProjectStorage
+from asyncart.core.storage import ProjectStorage, QuotaUsage
 from asyncart.repo.metastores.base_links_pending import LinksAndPendingStore
 from asyncart.repo.metastores.base_retention import RetentionStore
 
@@ -216,6 +216,25 @@ class MetaStore(LinksAndPendingStore, RetentionStore):
         holder records as covering every version."""
 
     # -- what versions cost (storage.py) -----------------------------------------
+
+    @abstractmethod
+    async def set_quota(self, project: str, quota_bytes: int) -> None:
+        """Set the quota on the deduplicated bytes of ``project`` (docs/quotas.md)."""
+        raise NotImplementedError
+
+    @abstractmethod
+    async def clear_quota(self, project: str) -> bool:
+        """Remove the quota of ``project``; whether it had one."""
+        raise NotImplementedError
+
+    @abstractmethod
+    async def quota_usage(self, project: str, new_bytes: int = 0) -> QuotaUsage:
+        """The quota and usage of ``project``, having checked ``new_bytes`` more fit.
+
+        Raises:
+            QuotaExceeded: they do not.
+        """
+        raise NotImplementedError
 
     @abstractmethod
     async def project_storage(self, project: str, *, store_wide: bool) -> ProjectStorage:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from asyncart.core.models import VersionInfo
 from asyncart.errors import StoreRetry, TypeConflict
-from asyncart.repo.metastores import links, packindex, storage, visibility
+from asyncart.repo.metastores import links, packindex, quotas, storage, visibility
 from asyncart.repo.metastores.base import NewVersion, StoredCheck, manifest_name
 from asyncart.repo.metastores.lookups import (
     HAS_VERSIONS,
@@ -73,6 +73,7 @@ async def commit_version(
     version_id = found.scalar_one_or_none()
     created = version_id is None
     if version_id is None:
+        await quotas.check_commit(conn, new.project, coll.project_id, new.chunks)
         version_id = await _insert_version(conn, coll, new, meta, now)
         await storage.commit_costs(conn, coll.project_id, version_id, new.chunks)
     else:  # the aliases it gains are a change of it

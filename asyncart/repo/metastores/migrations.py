@@ -402,6 +402,24 @@ def _m11_retention(conn: Connection) -> None:
     frozen.create_all(conn, tables=[frozen.tables["retention_policies"]], checkfirst=False)
 
 
+def _m12_quotas(conn: Connection) -> None:
+    """Version :data:`QUOTA_STEP`: per-project quotas on deduplicated bytes (issue 21,
+    docs/quotas.md): the ``project_quotas`` table, keyed by project name so a quota can
+    be set before the project's first push. Needs no other table."""
+    frozen = MetaData()
+    Table(
+        "project_quotas",
+        frozen,
+        Column("project", String(schema.NAME), primary_key=True),
+        Column("quota_bytes", BigInteger, nullable=False),
+        Column("updated_at", Float, nullable=False),
+    )
+    frozen.create_all(conn, tables=[frozen.tables["project_quotas"]], checkfirst=False)
+
+
+#: The schema version the quota step brings.
+QUOTA_STEP = 12
+
 #: The schema version the retention step brings (the one number to change when steps
 #: are renumbered on a merge).
 RETENTION_STEP = 11
@@ -419,8 +437,10 @@ MIGRATIONS: tuple[Step, ...] = (
     _m9_collection_changes,
     _m10_version_chunks,
     _m11_retention,
+    _m12_quotas,
 )
-assert len(MIGRATIONS) == RETENTION_STEP, "renumber RETENTION_STEP with the steps before it"
+assert MIGRATIONS[RETENTION_STEP - 1] is _m11_retention, "renumber RETENTION_STEP"
+assert len(MIGRATIONS) == QUOTA_STEP, "renumber QUOTA_STEP with the steps before it"
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -99,6 +99,16 @@ retention_policies = Table(
     Column("updated_by", String(NAME), nullable=True),
 )
 
+# A project's quota on its deduplicated bytes (schema v12, issue 21; docs/quotas.md),
+# by project name: it may be set before the project exists.
+project_quotas = Table(
+    "project_quotas",
+    metadata,
+    Column("project", String(NAME), primary_key=True),
+    Column("quota_bytes", BigInteger, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
 runs = Table(
     "runs",
     metadata,

@@ -55,6 +55,7 @@ from asyncart.repo.metastores.lookups import (
 )
 from asyncart.repo.metastores.manifestrefs import ManifestRefMethods
 from asyncart.repo.metastores.pending import PendingMethods, pending_chunks
+from asyncart.repo.metastores.quotas import QuotaMethods
 from asyncart.repo.metastores.retention import RetentionMethods
 from asyncart.repo.metastores.schema import (
     collections,
@@ -72,6 +73,7 @@ class SqlMetaStore(
     ChunkIndexMethods,
     ManifestRefMethods,
     PendingMethods,
+    QuotaMethods,
     RetentionMethods,
     StorageMethods,
     MetaStore,

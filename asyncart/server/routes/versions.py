@@ -19,6 +19,7 @@ from asyncart.server.params import (
     checked_name,
     checked_run_id,
     flag_query,
+    int_query,
     json_body,
     path_param,
     scoped_repo,
@@ -44,6 +45,15 @@ async def project_storage(request: web.Request) -> web.Response:
     """Each version's size, bytes added when logged and bytes deleting it would free, per
     collection and for the project (``core/storage.py``); from the index, no pack read."""
     found = await scoped_repo(request).storage(path_param(request, "project"))
+    return web.json_response(found.to_json())
+
+
+async def project_quota(request: web.Request) -> web.Response:
+    """The project's quota and usage; with ``?new_bytes=N``, 403 ``quota_exceeded`` if N
+    more deduplicated bytes would not fit (a push's pre-flight; docs/quotas.md)."""
+    new_bytes = int_query(request, "new_bytes", 0, 0, (1 << 63) - 1)
+    repo = scoped_repo(request)
+    found = await repo.quota_usage(path_param(request, "project"), new_bytes)
     return web.json_response(found.to_json())
 
 
@@ -187,6 +197,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get(P.PROJECTS, list_projects)
     router.add_get(P.COLLECTIONS, list_collections)
     router.add_get(P.STORAGE, project_storage)
+    router.add_get(P.QUOTA, project_quota)
     router.add_get(P.VERSIONS, list_versions)
     router.add_post(P.VERSIONS, commit_version)
     router.add_get(P.VERSION, get_version)
