@@ -270,6 +270,21 @@ def audit(
         )
 
 
+async def _audit_quota(
+    location: StoreLocation, project: str, quota_bytes: int | None, had: bool
+) -> None:
+    """Record a quota set (``quota_bytes``) or cleared (None; ``had``: there was one)."""
+    detail: dict[str, object] = {"quota_bytes": quota_bytes}
+    if quota_bytes is None:
+        detail["had_quota"] = had
+    log = AuditLog(location.db)
+    try:
+        await log.open()
+        await log.record(_by_admin_cli("quota", project, **detail))
+    finally:
+        await log.close()
+
+
 @admin.command("quota")
 @click.argument("project")
 @click.argument("size", required=False)
@@ -300,6 +315,8 @@ def quota(
                 had = await repo.meta.clear_quota(project)
             elif limit is not None:
                 await repo.meta.set_quota(project, limit)
+            if clear or limit is not None:
+                await _audit_quota(location, project, limit, had)
             return had, await repo.meta.quota_usage(project)
 
     had, found = anyio.run(run)

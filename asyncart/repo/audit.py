@@ -1,7 +1,7 @@
 """The audit log: who pushed, pulled, moved aliases, deleted, granted what, and when.
 
 The server records one event per successful operation of those kinds; the admin CLI
-records grants and key changes. Project admins read their project's events over HTTP
+records grants, key changes and quotas. Project admins read their project's events over HTTP
 (``GET /v1/projects/{project}/audit``); the store's operator reads all of them with
 ``asyncart server admin audit``. Events are never changed; nothing here prunes them.
 """
@@ -36,6 +36,8 @@ ACTIONS = {
     "grant": "a user's role on a project was set or taken away",
     "key": "an API key was created or revoked",
     "user": "a user was created",
+    "quota": "a server admin set or cleared a project's quota (detail: quota_bytes, null "
+    "when cleared)",
 }
 MAX_QUERY = 1000
 
