@@ -3,7 +3,8 @@ project, the versions of one artifact (with what each costs), or one version.
 
 Sizes (``core/storage.py``): SIZE is logical, ADDED what logging the version added to the
 store, FREES what deleting it and running gc would free now; with ``--sizes`` the same
-per collection (STORED: its bytes after dedup) and a project total.
+per collection (STORED: its bytes after dedup), a project total and, when the project
+has a quota (docs/quotas.md), the quota, its usage and what is left.
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ async def _sizes(api: aio.Api[aio.Artifact], type_name: str | None, json_output:
     if json_output:
         data = found.to_json()
         data["collections"] = [c.to_json() for c in cols]
+        data["quota_bytes"], data["usage_bytes"] = found.quota_bytes, found.usage_bytes
         emit_json(data)
         return
     rows: list[tuple[str, ...]] = [
@@ -111,6 +113,19 @@ async def _sizes(api: aio.Api[aio.Artifact], type_name: str | None, json_output:
         f"project {found.project!r}: {human_size(found.size)} logical, "
         f"{human_size(found.stored_bytes)} stored, deleting it all would free {frees}"
     )
+    if found.quota_bytes is not None and found.usage_bytes is not None:
+        click.echo(_quota_line(found.quota_bytes, found.usage_bytes))
+
+
+def _quota_line(quota: int, usage: int) -> str:
+    """``quota: 1.2 GiB of 2.0 GiB used (0.8 GiB left)``; a quota lowered below what the
+    project already stores shows how far over it is."""
+    left = (
+        f"{human_size(quota - usage)} left"
+        if usage <= quota
+        else f"{human_size(usage - quota)} over"
+    )
+    return f"quota: {human_size(usage)} of {human_size(quota)} used ({left})"
 
 
 async def _version_costs(api: aio.Api[aio.Artifact], name: str) -> dict[int, VersionCost]:

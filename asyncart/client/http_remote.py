@@ -50,7 +50,7 @@ from asyncart.core.models import (
     VersionInfo,
 )
 from asyncart.core.retention import RetentionPolicy
-from asyncart.core.storage import ProjectStorage
+from asyncart.core.storage import ProjectStorage, QuotaUsage
 from asyncart.errors import (
     CertificateError,
     ConnectError,
@@ -379,6 +379,16 @@ class HttpRemote(Remote):
         if answer.quota_bytes is None:
             return None
         return max(0, answer.quota_bytes - answer.stored_bytes)
+
+    async def quota(self, project: str) -> QuotaUsage | None:
+        path = P.path(P.QUOTA, project=project)
+        try:
+            answer = await self.http.answer("GET", path, QuotaAnswer, what="quota")
+        except (NotFoundError, ServerError) as exc:  # a server older than the route
+            if getattr(exc, "status", 404) == 404:
+                return None
+            raise
+        return QuotaUsage(answer.project, answer.quota_bytes, answer.stored_bytes)
 
     async def storage(self, project: str) -> ProjectStorage:
         path = P.path(P.STORAGE, project=project)

@@ -21,7 +21,7 @@ from asyncart.core.models import (
     VersionInfo,
 )
 from asyncart.core.retention import RetentionPolicy
-from asyncart.core.storage import ProjectStorage
+from asyncart.core.storage import ProjectStorage, QuotaUsage
 from asyncart.repo.service import Repository
 
 #: Bytes of a pack range read at a time (a server's answer arrives in pieces too).
@@ -144,6 +144,9 @@ class LocalRemote(Remote):
 
     async def storage(self, project: str) -> ProjectStorage:
         return await self.repo.storage(project)
+
+    async def quota(self, project: str) -> QuotaUsage | None:
+        return await self.repo.meta.quota_usage(project)
 
     async def list_projects(self) -> list[str]:
         return await self.repo.list_projects()

@@ -25,7 +25,7 @@ from asyncart.core.models import (
     VersionInfo,
 )
 from asyncart.core.retention import RetentionPolicy
-from asyncart.core.storage import ProjectStorage
+from asyncart.core.storage import ProjectStorage, QuotaUsage
 
 
 class RangeSink(ABC):
@@ -69,6 +69,11 @@ class Remote(ABC):
         Raises:
             QuotaExceeded: they do not fit (naming usage, quota, versions to delete).
         """
+        return None
+
+    async def quota(self, project: str) -> QuotaUsage | None:
+        """The quota and usage of ``project`` (read access), or None: the store cannot say
+        (a server older than the quota route)."""
         return None
 
     async def prepare_reads(self, packs: Sequence[str]) -> None:  # noqa: B027 - optional

@@ -22,7 +22,7 @@ they occupy after dedup, shared or not).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from asyncart.core.names import format_version
@@ -84,7 +84,10 @@ class ProjectStorage:
     """What ``Api().storage(project)`` returns: the project's totals (``size`` logical,
     ``stored_bytes`` distinct chunks, ``exclusive_bytes`` held by no other project: what
     deleting every version of it would free; None unless ``scope`` is ``store``) and
-    each collection's, by name."""
+    each collection's, by name; ``quota_bytes`` / ``usage_bytes``: the project's quota
+    and what counts against it (docs/quotas.md), both None without a quota (or from a
+    server older than the quota route). They are not part of the storage route's answer
+    (:meth:`to_json`): ``Api().storage`` asks the quota route for them."""
 
     project: str
     size: int
@@ -92,6 +95,8 @@ class ProjectStorage:
     exclusive_bytes: int | None
     collections: tuple[CollectionStorage, ...] = ()
     scope: str = "store"
+    quota_bytes: int | None = None
+    usage_bytes: int | None = None
 
     def collection(self, name: str) -> CollectionStorage:
         """The figures of collection ``name``.
@@ -104,7 +109,14 @@ class ProjectStorage:
                 return c
         raise KeyError(name)
 
+    def with_quota(self, quota: QuotaUsage | None) -> ProjectStorage:
+        """These figures with ``quota``'s ``quota_bytes`` / ``usage_bytes`` (None: none)."""
+        if quota is None or quota.quota_bytes is None:
+            return replace(self, quota_bytes=None, usage_bytes=None)
+        return replace(self, quota_bytes=quota.quota_bytes, usage_bytes=quota.stored_bytes)
+
     def to_json(self) -> dict[str, Any]:
+        """The storage route's answer (without the quota: see the class docstring)."""
         return {
             "project": self.project,
             "size": self.size,

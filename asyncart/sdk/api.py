@@ -191,10 +191,14 @@ class AsyncApi(Generic[A]):
         then gc, would free); per collection and for the project the same totals and
         ``stored_bytes`` (after dedup). From the store's index: no pack or manifest read.
         ``scope`` is ``project`` when the caller may not read every project of a server
-        (then "no other version" means none of this project's).
+        (then "no other version" means none of this project's). ``quota_bytes`` and
+        ``usage_bytes`` are the project's quota and what counts against it, None without
+        a quota (docs/quotas.md; from a server, one more request).
         """
+        name = self._project(project)
         async with self.client.use() as remote:
-            return await remote.storage(self._project(project))
+            found = await remote.storage(name)
+            return found.with_quota(await remote.quota(name))
 
     async def lineage(self, name: str, depth: int | None = None) -> LineageGraph:
         """The runs and versions upstream and downstream of ``[project/]name[:ref]``."""

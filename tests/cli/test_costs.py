@@ -8,12 +8,15 @@ import os
 from pathlib import Path
 
 import aiohttp
+import anyio
 import pytest
 
 import asyncart
 from asyncart import aio
 from asyncart.core import protocol as P
 from asyncart.repo.access import Role
+from asyncart.repo.location import StoreLocation
+from asyncart.repo.service import Repository
 from tests.cli.test_cli import ok, ok_json
 from tests.support.accounts import users_with_keys
 from tests.support.live_server import LiveServer, live_server
@@ -29,6 +32,14 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ASYNCART_CHUNK_SIZE", str(CHUNK))
 
 
+async def _set_quota(root: Path, quota_bytes: int) -> None:
+    repo = await Repository.open(StoreLocation.of(root))
+    try:
+        await repo.meta.set_quota("default", quota_bytes)
+    finally:
+        await repo.close()
+
+
 def _log(url: str | None, name: str, data: bytes) -> None:
     Path("model.bin").write_bytes(data)
     with asyncart.init(job_type="train", url=url) as run:
@@ -37,7 +48,9 @@ def _log(url: str | None, name: str, data: bytes) -> None:
         run.log_artifact(art, wait=True)
 
 
-def test_ls_shows_added_and_freeable_bytes_per_version_and_collection(store: str) -> None:
+def test_ls_shows_added_and_freeable_bytes_per_version_and_collection(
+    store: str, tmp_path: Path
+) -> None:
     url = os.environ.get("ASYNCART_URL")
     _log(url, "model", BASE)
     _log(url, "model", EDITED)
@@ -52,14 +65,22 @@ def test_ls_shows_added_and_freeable_bytes_per_version_and_collection(store: str
         ["12.0 KiB", "1 file", "12.0 KiB", "4.0 KiB"],
         ["12.0 KiB", "1 file", "4.0 KiB", "0 B"],
     ]
+    assert asyncart.Api(url=url).storage().quota_bytes is None  # no quota
+    root = tmp_path / ("server-store" if url else "embedded-store")
+    anyio.run(_set_quota, root, 40 * 1024)  # the admin CLI's own test: tests/server/test_quotas.py
     sizes = ok("ls", "--sizes").splitlines()
-    assert [row.split("\t")[3:] for row in sizes[:-1]] == [  # SIZE STORED ADDED FREES
+    assert [row.split("\t")[3:] for row in sizes[:-2]] == [  # SIZE STORED ADDED FREES
         ["12.0 KiB", "12.0 KiB", "0 B", "0 B"],  # copy
         ["24.0 KiB", "16.0 KiB", "16.0 KiB", "4.0 KiB"],  # model
     ]
-    assert sizes[-1] == (
-        "project 'default': 36.0 KiB logical, 16.0 KiB stored, deleting it all would free 16.0 KiB"
-    )
+    assert sizes[-2:] == [
+        "project 'default': 36.0 KiB logical, 16.0 KiB stored, deleting it all would free 16.0 KiB",
+        "quota: 16.0 KiB of 40.0 KiB used (24.0 KiB left)",
+    ]
+    found = ok_json("ls", "--sizes")
+    assert (found["quota_bytes"], found["usage_bytes"]) == (40 * 1024, 16 * 1024)
+    sdk = asyncart.Api(url=url).storage()
+    assert (sdk.quota_bytes, sdk.usage_bytes) == (40 * 1024, 16 * 1024)
 
 
 async def test_both_sdk_faces_report_the_same_figures(server: LiveServer) -> None:
@@ -67,6 +88,7 @@ async def test_both_sdk_faces_report_the_same_figures(server: LiveServer) -> Non
     sync = asyncart.Api(url=server.url).storage()
     async with aio.Api(url=server.url) as api:
         assert await api.storage("default") == sync
+    assert (sync.quota_bytes, sync.usage_bytes) == (None, None)
     assert sync.collection("model").versions[0].added_bytes == 3 * CHUNK
     with pytest.raises(KeyError):
         sync.collection("nothing")

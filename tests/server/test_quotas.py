@@ -43,6 +43,16 @@ def test_the_admin_command_sets_shows_and_clears(server: LiveServer) -> None:
     assert shown == {"project": PROJECT, "quota_bytes": 10_000, "stored_bytes": 0}
     assert "quota removed" in admin(server.root, "--clear")
     assert json.loads(admin(server.root, "--json"))["quota_bytes"] is None
+    audit = run_cli(
+        "server", "admin", "audit", "--project", PROJECT, "--json", "--root", str(server.root)
+    )
+    events = [json.loads(line) for line in audit.stdout.splitlines()]
+    assert [(e["action"], e["detail"]["quota_bytes"]) for e in events] == [
+        ("quota", None),  # newest first; showing the quota recorded nothing
+        ("quota", 10_000),
+    ], audit.stdout + audit.stderr
+    assert events[0]["detail"]["had_quota"] is True
+    assert events[0]["detail"]["via"] == "asyncart server admin"
 
 
 def test_a_push_over_quota_is_refused_before_a_pack_byte_is_sent(
@@ -67,6 +77,13 @@ def test_a_push_over_quota_is_refused_before_a_pack_byte_is_sent(
     push("d", b"a" * 4000)  # only dedups: nothing new, fine even at the quota
     usage = json.loads(admin(server.root, "--json"))
     assert usage["quota_bytes"] == 6000 and usage["stored_bytes"] <= 6000
+    seen = asyncart.Api(url=server.url).storage(PROJECT)  # a reader's view, from the route
+    assert (seen.quota_bytes, seen.usage_bytes) == (6000, usage["stored_bytes"])
+    with running_fault_proxy(server.url) as older:  # a server without the quota route
+        older.answer(404, method="GET", path=P.path(P.QUOTA, project=PROJECT))
+        seen = asyncart.Api(url=older.url).storage(PROJECT)
+        assert (seen.quota_bytes, seen.usage_bytes, seen.project) == (None, None, PROJECT)
+        assert older.count("GET", P.path(P.QUOTA, project=PROJECT)) == 1
 
 
 async def test_the_server_refuses_a_commit_over_quota_without_the_pre_flight(
