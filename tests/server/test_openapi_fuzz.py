@@ -77,6 +77,20 @@ def test_the_spec_describes_every_api_route(tmp_path: Path) -> None:
     assert served == spec
 
 
+def test_the_spec_names_every_audit_action() -> None:
+    """The audit event's ``action`` enum is exactly the actions the store records."""
+    from asyncart.repo.audit import ACTIONS
+
+    schemas = openapi_spec()["components"]["schemas"]
+    enums = [
+        prop["enum"]
+        for schema in schemas.values()
+        for name, prop in schema.get("properties", {}).items()
+        if name == "action" and "enum" in prop
+    ]
+    assert enums == [list(ACTIONS)]
+
+
 @pytest.fixture(params=["anonymous-store", "restricted-key"])
 def fuzz_target(
     request: pytest.FixtureRequest, tmp_path: Path
