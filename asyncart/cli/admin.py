@@ -79,7 +79,13 @@ Examples:
   asyncart server admin create-user alice --root /srv/asyncart --init
   asyncart server admin grant alice vision write --root /srv/asyncart
   asyncart server admin create-key alice --label laptop --root /srv/asyncart
+"""
+
+QUOTA_EXAMPLES = """\b
+Examples:
   asyncart server admin quota vision 20GB --root /srv/asyncart
+  asyncart server admin quota vision --root /srv/asyncart      # quota and usage
+  asyncart server admin quota vision --clear --root /srv/asyncart
 """
 
 
@@ -285,7 +291,7 @@ async def _audit_quota(
         await log.close()
 
 
-@admin.command("quota")
+@admin.command("quota", epilog=QUOTA_EXAMPLES)
 @click.argument("project")
 @click.argument("size", required=False)
 @click.option("--clear", is_flag=True, help="Remove the project's quota.")

@@ -97,9 +97,10 @@ def _try_lock(fd: int) -> bool:
 
 def _note_holder(fd: int) -> None:
     """Write our pid into the lock file, so waiters can say whom they wait for."""
+    note = f"{os.getpid()}\n".encode()
     with contextlib.suppress(OSError):
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        os.pwrite(fd, note, 0)  # write, then cut: a waiter never reads an emptied file
+        os.ftruncate(fd, len(note))
 
 
 def _holder(fd: int) -> str:
