@@ -101,7 +101,9 @@ def counting(proxy: FaultProxy) -> Iterator[Sent]:
     total, packs = proxy.bytes_sent(), proxy.bytes_sent("GET", PACKS)
     sent = Sent()
     yield sent
-    time.sleep(0.3)  # the proxy records a response once its last byte is written
+    deadline = time.monotonic() + 30
+    while not proxy.settled() and time.monotonic() < deadline:
+        time.sleep(0.01)  # a response is counted once its last byte is written
     sent.total = proxy.bytes_sent() - total
     sent.packs = proxy.bytes_sent("GET", PACKS) - packs
 

@@ -143,6 +143,7 @@ class FaultProxy:
         self.requests: list[tuple[str, str]] = []
         self.injected: collections.Counter[str] = collections.Counter()
         self.sent: list[tuple[str, str, int]] = []  # (method, path, response body bytes)
+        self._handling = 0  # requests taken and not yet answered in full
         self.url = ""
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -249,7 +250,19 @@ class FaultProxy:
                 return fault
         return None
 
+    def settled(self) -> bool:
+        """Whether every request taken so far has been answered in full (and its bytes
+        counted in :meth:`bytes_sent`)."""
+        return self._handling == 0
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self._handling += 1
+        try:
+            return await self._forward(request)
+        finally:
+            self._handling -= 1
+
+    async def _forward(self, request: web.Request) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
         fault = self._take(request.method, request.path)
         kind = fault.kind if fault else None

@@ -215,7 +215,7 @@ class MetaStore(LinksAndPendingStore, RetentionStore):
         """Record ``project`` as a holder of ``hashes``; ``complete`` then marks the
         holder records as covering every version."""
 
-    # -- what versions cost (storage.py) -----------------------------------------
+    # -- quotas (quotas.py) and what versions cost (storage.py) ------------------
 
     @abstractmethod
     async def set_quota(self, project: str, quota_bytes: int) -> None:
