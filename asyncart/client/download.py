@@ -78,6 +78,22 @@ def _plan_ranges(pieces: list[Piece], max_range: int) -> list[PackRange]:
     return ranges
 
 
+def _in_file_order(ranges: list[PackRange], targets: list[PartFile]) -> list[PackRange]:
+    """``ranges`` in the order their files need them (file by file, then by offset).
+
+    Packs are named by content, so pack order is random against file order; fetched in
+    pack order, a large file's hashing point waited for whichever range held its first
+    bytes, and nearly every region was held past the budget and read back from disk.
+    In file order, ranges finish about where the file's hasher is (``assembly.py``).
+    """
+    order = {id(t): i for i, t in enumerate(targets)}
+
+    def first_need(rng: PackRange) -> tuple[int, int]:
+        return min((order.get(id(p.file), len(order)), p.file_offset) for p in rng.pieces)
+
+    return sorted(ranges, key=first_need)
+
+
 def _prepare(target: PartFile, made_dirs: set[Path]) -> None:
     """Create the parent directory; part files are created later.
 
@@ -396,7 +412,7 @@ async def _fetch(
         )
     _check_locations({h: locations[h] for h in hashes}, sizes, remote.description)
     pieces = [Piece(f, off, h, sizes[h], locations[h]) for f, off, h in pending]
-    ranges = _plan_ranges(pieces, settings.range_size)
+    ranges = _in_file_order(_plan_ranges(pieces, settings.range_size), targets)
     await remote.prepare_reads([r.pack for r in ranges])
     spans: dict[PartFile, int] = {}
     for rng in ranges:

@@ -11,7 +11,7 @@ import blake3
 import pytest
 
 from asyncart.client.assembly import PartFile, finalize_all
-from asyncart.client.download import _plan_ranges
+from asyncart.client.download import _in_file_order, _plan_ranges
 from asyncart.client.range_writer import BATCH_BYTES, PackRange, Piece, RangeWriter
 from asyncart.core.manifest import ChunkRef, ManifestEntry
 from asyncart.core.models import ChunkLocation
@@ -151,3 +151,28 @@ def test_a_part_file_whose_bytes_disagree_with_its_digest_is_refused(tmp_path: P
     with pytest.raises(Exception, match="hashes to"):
         f.finalize()
     assert not f.part.exists() and not f.final.exists()
+
+
+def test_ranges_are_fetched_in_the_order_their_files_need_them(tmp_path: Path) -> None:
+    rnd = random.Random(9)
+    chunks = [rnd.randbytes(1000) for _ in range(6)]
+    first = _part_file(tmp_path, "a.bin", chunks[:4])
+    second = _part_file(tmp_path, "b.bin", chunks[4:])
+    # Packs are named by content: here "p9" holds a.bin's first bytes, "p1" its last.
+    packs = {"p9": chunks[:2], "p1": [*chunks[2:4], *chunks[4:]]}
+    where: dict[str, ChunkLocation] = {}
+    for name, held in packs.items():
+        offset = 0
+        for c in held:
+            where[_h(c)] = ChunkLocation(name, offset, len(c))
+            offset += len(c)
+    pieces = []
+    for f in (second, first):  # pending in any order
+        offset = 0
+        for c in f.entry.chunks:
+            pieces.append(Piece(f, offset, c.hash, c.size, where[c.hash]))
+            offset += c.size
+    ranges = _in_file_order(_plan_ranges(pieces, 1 << 20), [first, second])
+    assert [(r.pack, r.offset) for r in ranges] == [("p9", 0), ("p1", 0)]
+    by_pack = _plan_ranges(pieces, 1 << 20)
+    assert [r.pack for r in by_pack] == ["p1", "p9"]  # what pack order would have fetched first
