@@ -6,7 +6,9 @@ memory): that copy doubled a 1 GiB pull. Instead the range writer writes each
 verified chunk to the cache's temp file too (``blobs/tmp/`` of the cache
 directory, same file system as the blobs), right after the part file: the same
 buffers, the same offsets, the same O_DIRECT split where the cache's file system
-wants it (``direct_runs.py``), preallocated where the part file is. At the end of
+wants it (``direct_runs.py``; where both files take O_DIRECT, each block is
+copied into the aligned buffer once and written to both), preallocated where the
+part file is. At the end of
 a successful pull :meth:`CacheTee.finish` hands over the temp files that got every
 byte, to be made durable and renamed into ``blobs/`` (``BlobCache.commit_temps``):
 no second read, no second hash (the bytes are those verified chunk by chunk, and
@@ -38,7 +40,7 @@ from pathlib import Path
 
 from asyncart.client.assembly import PREALLOCATE_FROM, PartFile, preallocate
 from asyncart.client.cache import BlobCache
-from asyncart.client.direct_runs import FileWriter, open_direct, wants_direct
+from asyncart.client.direct_runs import FileWriter, Mirror, open_direct, wants_direct
 
 log = logging.getLogger("asyncart.client.cache")
 
@@ -81,22 +83,36 @@ class CacheTee:
                 entry.path, entry.digest, entry.size, cache.temp_path(entry.digest)
             )
 
-    def write(self, file: PartFile, views: Sequence[memoryview], offset: int, length: int) -> None:
-        """Write ``length`` verified bytes of ``file`` at ``offset`` (as just written to its
-        part file); a failure drops this file's temp, never the pull."""
+    def write(
+        self,
+        part: FileWriter,
+        file: PartFile,
+        views: Sequence[memoryview],
+        offset: int,
+        length: int,
+    ) -> None:
+        """Write ``length`` verified bytes of ``file`` at ``offset`` to its part file
+        (``part``: a failure there raises) and to its temp (a failure there drops this
+        file's temp, never the pull). Both from one copy into the aligned buffer where
+        both take O_DIRECT (``direct_runs.Mirror``)."""
         temp = self._temps.get(file)
-        if temp is None or temp.failed:
-            return
-        try:
-            writer = self._open(file, temp)
-            if writer is None:
-                return
+        writer = None
+        if temp is not None and not temp.failed:
             try:
-                writer.write(views, offset, length)
-            finally:
+                writer = self._open(file, temp)
+            except Exception as exc:
+                self._fail(temp, exc)
+        if writer is None:
+            part.write(views, offset, length)
+            return
+        assert temp is not None
+        try:
+            part.write(views, offset, length, Mirror(writer, lambda exc: self._fail(temp, exc)))
+        finally:
+            try:
                 writer.close()
-        except Exception as exc:
-            self._fail(temp, exc)
+            except OSError as exc:
+                self._fail(temp, exc)
 
     def credited(self, file: PartFile, size: int) -> None:
         """``size`` bytes of ``file``, written by :meth:`write` before, were credited."""

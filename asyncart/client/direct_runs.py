@@ -56,23 +56,49 @@ class FileWriter:
         if self.direct >= 0:
             os.close(self.direct)
 
-    def write(self, views: Sequence[memoryview], offset: int, length: int) -> None:
-        """Write ``views`` (``length`` bytes in all) at ``offset``."""
+    def write(
+        self,
+        views: Sequence[memoryview],
+        offset: int,
+        length: int,
+        mirror: Mirror | None = None,
+    ) -> None:
+        """Write ``views`` (``length`` bytes in all) at ``offset``; with ``mirror``, to its
+        file too, at the same offsets.
+
+        Where both files take O_DIRECT, each page-aligned block is copied into the aligned
+        buffer once and written to both (the download cache's copy costs no second copy).
+        A failure on the mirror's side is handed to ``mirror.failed`` and never raised.
+        """
+        if mirror is not None and mirror.writer is None:
+            mirror = None
+        if mirror is not None and (self.direct < 0 or mirror.direct < 0):
+            self.write(views, offset, length)
+            mirror.run(lambda w: w.write(views, offset, length))
+            return
         if self.direct < 0:
             write_all(self.buffered, views, offset)
             return
         start, end = align_up(offset), align_down(offset + length)
         if end - start < ALIGNMENT:
             write_all(self.buffered, views, offset)
+            if mirror is not None:
+                mirror.run(lambda w: write_all(w.buffered, views, offset))
             return
         head, middle, tail = _split(views, start - offset, end - offset)
         if head:
             write_all(self.buffered, head, offset)
-        self._write_direct(middle, start)
+            if mirror is not None:
+                mirror.run(lambda w: write_all(w.buffered, head, offset))
+        self._write_direct(middle, start, mirror)
         if tail:
             write_all(self.buffered, tail, end)
+            if mirror is not None:
+                mirror.run(lambda w: write_all(w.buffered, tail, end))
 
-    def _write_direct(self, views: list[memoryview], offset: int) -> None:
+    def _write_direct(
+        self, views: list[memoryview], offset: int, mirror: Mirror | None = None
+    ) -> None:
         buf = _aligned_buffer()
         with memoryview(buf) as whole:
             fill = 0
@@ -84,10 +110,14 @@ class FileWriter:
                     view = view[take:]
                     if fill == _BUFFER:
                         self._pwrite_aligned(whole, offset)
+                        if mirror is not None:
+                            mirror.run(lambda w, at=offset: w._pwrite_aligned(whole, at))
                         offset += fill
                         fill = 0
             if fill:
                 self._pwrite_aligned(whole[:fill], offset)
+                if mirror is not None:
+                    mirror.run(lambda w, at=offset: w._pwrite_aligned(whole[:fill], at))
 
     def _pwrite_aligned(self, view: memoryview, offset: int) -> None:
         while view:
@@ -104,6 +134,27 @@ class FileWriter:
                 write_all(self.buffered, [view[n:]], offset + n)
                 return
             view, offset = view[n:], offset + n
+
+
+class Mirror:
+    """A second file that takes every write of a :class:`FileWriter` (the download
+    cache's copy): ``writer`` while it works; after its first failure ``failed(exc)`` is
+    called once and it is written no more."""
+
+    def __init__(self, writer: FileWriter, failed: Callable[[Exception], None]) -> None:
+        self.writer: FileWriter | None = writer
+        self.direct = writer.direct
+        self._failed = failed
+
+    def run(self, write: Callable[[FileWriter], None]) -> None:
+        """``write(writer)``, unless the mirror failed before; a failure is reported."""
+        if self.writer is None:
+            return
+        try:
+            write(self.writer)
+        except Exception as exc:
+            self.writer = None
+            self._failed(exc)
 
 
 def wants_direct(size: int, part: Path) -> bool:

@@ -203,9 +203,10 @@ class RangeWriter(RangeSink):
                     direct = open_direct(lambda flags: side_files.open_existing(part, flags))
                 writer = FileWriter(fd, direct)
             self._fds[run.file] = writer
-        writer.write(run.views, run.offset, run.length)
         if self.tee is not None:
-            self.tee.write(run.file, run.views, run.offset, run.length)
+            self.tee.write(writer, run.file, run.views, run.offset, run.length)
+        else:
+            writer.write(run.views, run.offset, run.length)
         self._writes_left[run.file] -= run.pieces
         if self._writes_left[run.file] == 0:  # no more pieces of this file in this range
             self._fds.pop(run.file).close()

@@ -14,7 +14,7 @@ import pytest
 
 from asyncart.client import assembly, direct_runs
 from asyncart.client.assembly import finalize_all
-from asyncart.client.direct_runs import FileWriter, open_direct
+from asyncart.client.direct_runs import FileWriter, Mirror, open_direct
 from asyncart.client.range_writer import RangeWriter
 from tests.client.test_range_writer import _feed, _Pack, _part_file, _plan
 
@@ -61,6 +61,46 @@ def test_runs_at_any_offset_land_exactly(tmp_path: Path, seed: int) -> None:
         writer.close()
     assert path.read_bytes() == expected
     assert writer.direct_bytes > size // 2  # most of it bypassed the cache
+
+
+def test_a_mirror_gets_every_byte_from_the_same_aligned_copy(tmp_path: Path) -> None:
+    rnd = random.Random(5)
+    size = (3 << 20) + 777  # several aligned blocks, ragged edges
+    expected = rnd.randbytes(size)
+    paths = [tmp_path / "part.bin", tmp_path / "temp.bin"]
+    for p in paths:
+        p.write_bytes(b"")
+    part, temp = (_writer(p) for p in paths)
+    failures: list[Exception] = []
+    try:
+        for start, end in [(5000, size), (0, 5000)]:
+            data = memoryview(expected)[start:end]
+            views = [data[: len(data) // 3], data[len(data) // 3 :]]
+            part.write(views, start, end - start, Mirror(temp, failures.append))
+    finally:
+        part.close()
+        temp.close()
+    assert not failures
+    assert paths[0].read_bytes() == expected and paths[1].read_bytes() == expected
+    assert temp.direct_bytes > size // 2  # its pages went by DMA from the shared buffer
+
+
+def test_a_failing_mirror_is_reported_once_and_never_fails_the_write(tmp_path: Path) -> None:
+    expected = random.Random(6).randbytes((2 << 20) + 100)
+    paths = [tmp_path / "part.bin", tmp_path / "temp.bin"]
+    for p in paths:
+        p.write_bytes(b"")
+    part, temp = (_writer(p) for p in paths)
+    temp.close()  # every write to it fails (EBADF)
+    failures: list[Exception] = []
+    try:
+        rest = memoryview(expected)[100:]
+        part.write([rest], 100, len(rest), Mirror(temp, failures.append))
+        part.write([memoryview(expected)[:100]], 0, 100, Mirror(temp, failures.append))
+    finally:
+        part.close()
+    assert paths[0].read_bytes() == expected
+    assert len(failures) == 2 and all(isinstance(e, OSError) for e in failures)  # one per Mirror
 
 
 async def test_files_assemble_through_direct_writes(
