@@ -37,8 +37,9 @@ _local = threading.local()
 
 #: Bytes of regions credited ahead of their file's hashing point that may wait in
 #: memory, over all files being pulled by this process (each in-flight range of
-#: 8 MiB is at most one window ahead; beyond this, regions are read back).
-HOLD_BUDGET = 16 << 20
+#: 8 MiB is at most one window ahead; beyond this, regions are read back; ranges wait
+#: so that they end within it of their file's hashing point: download._HashWindow).
+HOLD_BUDGET = 64 << 20
 
 
 class _HoldBudget:
@@ -104,6 +105,16 @@ class PartFile:
         # A one-chunk file's digest is its chunk's hash, already checked on arrival.
         if not self.is_one_chunk:
             self._hasher = blake3.blake3()
+
+    @property
+    def hashed_upto(self) -> int:
+        """Bytes from the file's start that its hasher has taken (the hashing point)."""
+        return self._hashed_upto
+
+    @property
+    def hashes_in_order(self) -> bool:
+        """Whether the file's digest is computed from its bytes (not a one-chunk file)."""
+        return self._hasher is not None
 
     @property
     def journal(self) -> Path:

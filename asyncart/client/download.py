@@ -24,7 +24,13 @@ import anyio
 import anyio.to_thread
 
 from asyncart.client import side_files
-from asyncart.client.assembly import PartFile, discard_all, finalize_all, keep_resumable
+from asyncart.client.assembly import (
+    HOLD_BUDGET,
+    PartFile,
+    discard_all,
+    finalize_all,
+    keep_resumable,
+)
 from asyncart.client.cache_pull import cache_wanted, cached_pull
 from asyncart.client.cache_tee import CacheTee
 from asyncart.client.concurrency import AdaptiveLimit
@@ -92,6 +98,41 @@ def _in_file_order(ranges: list[PackRange], targets: list[PartFile]) -> list[Pac
         return min((order.get(id(p.file), len(order)), p.file_offset) for p in rng.pieces)
 
     return sorted(ranges, key=first_need)
+
+
+class _HashWindow:
+    """Holds back a range of a file until it ends within ``limit`` bytes of that file's
+    hashing point: ranges ahead of the point keep their bytes in memory for the file's
+    hasher (``assembly.HOLD_BUDGET``), and a range that starts later than that would have
+    its bytes read back from disk (with O_DIRECT, a second pass over the disk) instead.
+    A range whose pieces belong to several files, or whose file is not hashed in order,
+    is never held back."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight = 0
+        self._moved = anyio.Event()
+
+    def started(self) -> None:
+        self.in_flight += 1
+
+    def moved(self) -> None:
+        """A range finished: hashing points may have moved."""
+        self.in_flight -= 1
+        self._moved.set()
+        self._moved = anyio.Event()
+
+    async def wait(self, rng: PackRange) -> None:
+        """Return once ``rng`` may start."""
+        file = rng.pieces[0].file
+        if not file.hashes_in_order or any(p.file is not file for p in rng.pieces):
+            return
+        start = min(p.file_offset for p in rng.pieces)
+        end = max(p.file_offset + p.size for p in rng.pieces)
+        # With nothing in flight no hashing point can move: start it (its bytes are read
+        # back if need be, as before), so a gap filled from elsewhere never stalls a pull.
+        while self.in_flight and start > file.hashed_upto and end - file.hashed_upto > self.limit:
+            await self._moved.wait()
 
 
 def _prepare(target: PartFile, made_dirs: set[Path]) -> None:
@@ -425,6 +466,7 @@ async def _fetch(
         _create_parts, [t for t in fetched if not t.single_range and not t.created]
     )
     slots = AdaptiveLimit(settings.concurrency, settings.concurrency_ceiling)
+    window = _HashWindow(HOLD_BUDGET)
 
     async def fetch(rng: PackRange, token: object) -> None:
         writer = RangeWriter(rng, tee)
@@ -445,11 +487,15 @@ async def _fetch(
         finally:
             writer.close()
             slots.release(token, moved)
+            window.moved()
 
     try:
         async with task_group() as tg:
             for rng in ranges:
-                tg.start_soon(fetch, rng, await slots.acquire())
+                await window.wait(rng)
+                token = await slots.acquire()
+                window.started()
+                tg.start_soon(fetch, rng, token)
     except BaseException as exc:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(_after_failure, fetched, exc)
