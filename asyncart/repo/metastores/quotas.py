@@ -66,8 +66,18 @@ async def quota_of(conn: AsyncConnection, project: str, *, lock: bool = False) -
     return (await conn.execute(stmt)).scalar_one_or_none()
 
 
-async def refusal(conn: AsyncConnection, project: str, quota: int, usage: int, new: int) -> str:
-    """The message of a refused push: usage, quota, and the versions to delete."""
+async def refusal(
+    conn: AsyncConnection,
+    project: str,
+    quota: int,
+    usage: int,
+    new: int,
+    *,
+    pending: int = 0,
+    adding: str = "this push adds",
+) -> str:
+    """The message of a refused push (or pack upload, ``adding`` says which): usage,
+    pending uploads, quota, and the versions to delete."""
     costs = await storage.project_storage(conn, project, store_wide=False)
     biggest = sorted(
         (
@@ -81,9 +91,16 @@ async def refusal(conn: AsyncConnection, project: str, quota: int, usage: int, n
     hint = ", ".join(f"{name} ({human_size(freed)})" for freed, name in biggest)
     return (
         f"project {project!r} is over its quota: it stores {human_size(usage)} "
-        f"(deduplicated) of its {human_size(quota)} quota, and this push adds "
-        f"{human_size(new)}; delete versions (then run gc) or ask a server admin to "
-        "raise the quota" + (f"; deleting these frees most: {hint}" if hint else "")
+        f"(deduplicated) of its {human_size(quota)} quota"
+        + (
+            f", {human_size(pending)} more are uploaded but not committed yet (gc "
+            "frees those of pushes that never commit, after its grace period)"
+            if pending
+            else ""
+        )
+        + f", and {adding} {human_size(new)}; delete versions (then run gc) or ask a "
+        "server admin to raise the quota"
+        + (f"; deleting these frees most: {hint}" if hint else "")
     )
 
 
