@@ -89,14 +89,15 @@ def test_a_push_over_quota_is_refused_before_a_pack_byte_is_sent(
 async def test_the_server_refuses_a_commit_over_quota_without_the_pre_flight(
     server: LiveServer,
 ) -> None:
-    """A client that skips the pre-flight: the packs go up, the commit is refused."""
+    """A client that skips the pre-flight and uploads its packs for another project (one
+    without a quota, docs/quotas.md): the packs go up, the commit is refused."""
     admin(server.root, "3000")
     async with aiohttp.ClientSession(base_url=server.url) as http:
         entries = []
         for name in ("a", "b"):
             data = random_bytes(name, 2000)
             entry, chunks = entry_for(f"{name}.bin", data)
-            await upload(http, chunks)
+            await upload(http, chunks, project="unlimited")
             entries.append(entry)
         one = Manifest(entries=(entries[0],), chunker=SPEC).to_json()
         both = Manifest(entries=tuple(entries), chunker=SPEC).to_json()
