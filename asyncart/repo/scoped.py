@@ -123,9 +123,10 @@ class ScopedRepository:
         else:
             self.principal.require(project, Role.WRITE, "uploading packs")
 
-    async def check_upload(self, project: str | None, declared: int | None = None) -> None:
+    async def check_upload(self, project: str | None, declared: int | None = None) -> bool:
         """Before a pack upload's body is read: the caller may write to ``project`` (the
         project the upload is for), and a body of ``declared`` bytes can fit its quota.
+        Returns whether the project has a quota.
 
         Raises:
             PermissionDenied / NotFoundError: no write access to ``project``.
@@ -133,15 +134,21 @@ class ScopedRepository:
             ConfigError: no project named, on a store with quotas.
         """
         self._require_upload(project)
-        await self.repo.check_upload(project, declared)
+        return await self.repo.check_upload(project, declared)
 
     async def put_pack(
-        self, body: AsyncIterable[bytes | memoryview], project: str | None = None
+        self,
+        body: AsyncIterable[bytes | memoryview],
+        project: str | None = None,
+        *,
+        reserve: bool = True,
     ) -> PackReceipt:
         """Store an uploaded pack for ``project``, recording the caller as the uploader of
-        its chunks."""
+        its chunks (``reserve``: see :meth:`Repository.put_pack`)."""
         self._require_upload(project)
-        return await self.repo.put_pack(body, scope=self.principal.chunk_scope(), project=project)
+        return await self.repo.put_pack(
+            body, scope=self.principal.chunk_scope(), project=project, reserve=reserve
+        )
 
     async def pack_urls(self, pack_ids: Sequence[str]) -> dict[str, str]:
         """Presigned URLs of the packs whose every byte the caller may read."""

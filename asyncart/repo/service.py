@@ -172,10 +172,11 @@ class Repository(VersionChangeMethods, RunMethods, DistributedMethods, LinkMetho
             )
         return list(dict.fromkeys(missing)) if len(hashes) > _BATCH else missing
 
-    async def check_upload(self, project: str | None, declared: int | None = None) -> None:
+    async def check_upload(self, project: str | None, declared: int | None = None) -> bool:
         """Before a pack upload's body is read: refuse it if ``project`` (the project it
         is for) is full, or cannot take the least a body of ``declared`` bytes holds; an
         upload naming no project only while no project has a quota (docs/quotas.md).
+        Returns whether ``project`` has a quota (the upload then reserves its charge).
 
         Raises:
             QuotaExceeded: it does not fit.
@@ -184,10 +185,10 @@ class Repository(VersionChangeMethods, RunMethods, DistributedMethods, LinkMetho
         if project is None:
             if await self.meta.any_quota():
                 raise ConfigError(UNNAMED_UPLOAD)
-            return
+            return False
         validate_name(project, what="project name")
         least = 1 if declared is None else max(1, least_data_size(declared))
-        await self.meta.check_upload(project, least)
+        return await self.meta.check_upload(project, least)
 
     async def put_pack(
         self,
@@ -195,6 +196,7 @@ class Repository(VersionChangeMethods, RunMethods, DistributedMethods, LinkMetho
         *,
         scope: ChunkScope | None = None,
         project: str | None = None,
+        reserve: bool = True,
     ) -> PackReceipt:
         """Receive a pack upload body (header + chunk bytes), verify it, store it, index it.
 
@@ -202,14 +204,16 @@ class Repository(VersionChangeMethods, RunMethods, DistributedMethods, LinkMetho
         ``new_chunks`` counts the chunks that user could not see before: the answer must
         not tell whether someone else had stored them. ``project`` (the project the
         upload is for) is charged for the pack until its versions reference it; with a
-        quota, before a byte of the chunk data is stored (docs/quotas.md).
+        quota, before a byte of the chunk data is stored (docs/quotas.md). ``reserve``
+        False: :meth:`check_upload` found no quota just now, so no reservation is asked
+        (the pack's record still charges it, and checks a quota set meanwhile).
 
         Raises:
             QuotaExceeded: the pack does not fit the project's quota (nothing stored).
         """
         header, reader = await read_pack_header(body)
         pack_id = header.pack_id
-        if project is not None:
+        if project is not None and reserve:
             await self.meta.reserve_pack(project, pack_id, header.data_size)
         size = await self.blobs.put_stream(pack_key(pack_id), verified_chunk_data(header, reader))
         return await self._record_pack(header, size, scope, project)

@@ -121,9 +121,10 @@ async def charge_recorded(conn: AsyncConnection, project: str, pack_id: str, siz
     Raises:
         QuotaExceeded: it does not fit (the transaction, and so the record, is undone).
     """
+    # The quota row first, as a reservation locks it: the same order on both sides.
+    quota = await quotas.quota_of(conn, project, lock=True)
     if not await _insert(conn, project, pack_id, size):
         return  # reserved before its body was stored
-    quota = await quotas.quota_of(conn, project, lock=True)
     if quota is not None:
         await _check_room(conn, project, quota, size, counted=True)
 

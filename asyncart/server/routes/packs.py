@@ -62,8 +62,9 @@ async def put_pack(request: web.Request) -> web.Response:
         )
     repo = scoped_repo(request)
     project = project_query(request)
-    await repo.check_upload(project, request.content_length)  # before a byte of the body
-    receipt = await repo.put_pack(stream_body(request, request.app[PARSER].timing), project)
+    limited = await repo.check_upload(project, request.content_length)  # before the body
+    body = stream_body(request, request.app[PARSER].timing)
+    receipt = await repo.put_pack(body, project, reserve=limited)
     return _receipt(receipt)
 
 
