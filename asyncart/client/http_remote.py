@@ -394,7 +394,9 @@ class HttpRemote(Remote):
             if getattr(exc, "status", 404) == 404:
                 return None
             raise
-        return QuotaUsage(answer.project, answer.quota_bytes, answer.stored_bytes)
+        return QuotaUsage(
+            answer.project, answer.quota_bytes, answer.stored_bytes, answer.pending_bytes
+        )
 
     async def storage(self, project: str) -> ProjectStorage:
         path = P.path(P.STORAGE, project=project)

@@ -77,6 +77,10 @@ async def test_uncommitted_uploads_past_the_quota_are_refused_before_they_are_st
         assert "uploaded but not committed" in body["message"], body
         assert "this pack upload adds" in body["message"], body
         assert pack_files(server.root) == stored  # refused before a byte was stored
+        async with http.get(P.path(P.QUOTA, project=PROJECT)) as r:
+            seen = await r.json()
+        assert (seen["stored_bytes"], seen["pending_bytes"]) == (0, 4000), seen
+        assert "3.9 KiB more uploaded but not committed" in admin(server.root)
         # Refused on its declared length, before the body is read at all.
         status, refused = await declared_only(server, 10 << 20)
         assert (status, refused["code"]) == (403, "quota_exceeded"), refused
@@ -87,6 +91,9 @@ async def test_uncommitted_uploads_past_the_quota_are_refused_before_they_are_st
         url = P.path(P.VERSIONS, project=PROJECT, name="x")
         async with http.post(url, json={"type": "dataset", "manifest": manifest}) as r:
             assert r.status == 201, await r.text()
+        async with http.get(P.path(P.QUOTA, project=PROJECT)) as r:
+            seen = await r.json()
+        assert (seen["stored_bytes"], seen["pending_bytes"]) == (4000, 0), seen
         _, later = entry_for("d.bin", random_bytes("d", 1000))
         await upload(http, later, project=PROJECT)  # 4000 used + 1000 charged: full
         _, more = pack_body([random_bytes("e", 500)])

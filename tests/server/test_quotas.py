@@ -40,7 +40,12 @@ def test_the_admin_command_sets_shows_and_clears(server: LiveServer) -> None:
     assert "no quota" in admin(server.root)
     assert "quota" in admin(server.root, "10KB")
     shown = json.loads(admin(server.root, "--json"))
-    assert shown == {"project": PROJECT, "quota_bytes": 10_000, "stored_bytes": 0}
+    assert shown == {
+        "project": PROJECT,
+        "quota_bytes": 10_000,
+        "stored_bytes": 0,
+        "pending_bytes": 0,
+    }
     assert "quota removed" in admin(server.root, "--clear")
     assert json.loads(admin(server.root, "--json"))["quota_bytes"] is None
     audit = run_cli(
@@ -112,6 +117,7 @@ async def test_the_server_refuses_a_commit_over_quota_without_the_pre_flight(
                 "project": PROJECT,
                 "quota_bytes": 3000,
                 "stored_bytes": 2000,
+                "pending_bytes": 0,
             }
         async with http.get(P.path(P.QUOTA, project=PROJECT), params={"new_bytes": "1001"}) as r:
             await error_of(r, 403, "quota_exceeded")

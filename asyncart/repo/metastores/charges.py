@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from asyncart.errors import QuotaExceeded
 from asyncart.repo.metastores import quotas
 from asyncart.repo.metastores.lookups import _batches, insert_or_ignore
+from asyncart.repo.metastores.quotas import charged_bytes
 from asyncart.repo.metastores.schema import (
     chunks,
     collections,
@@ -55,16 +56,6 @@ T = TypeVar("T")
 
 #: How a refused pack upload is named in the quota message.
 ADDING = "this pack upload adds"
-
-
-async def charged_bytes(conn: AsyncConnection, project: str) -> int:
-    """The uploaded bytes ``project`` is charged for that no version of it references."""
-    found = await conn.execute(
-        select(func.coalesce(func.sum(pack_charges.c.bytes), 0)).where(
-            pack_charges.c.project == project
-        )
-    )
-    return int(found.scalar_one())
 
 
 async def _charged(conn: AsyncConnection, project: str, pack_id: str) -> bool:

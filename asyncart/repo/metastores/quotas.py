@@ -27,6 +27,7 @@ from asyncart.repo.metastores.lookups import _unique_hashes
 from asyncart.repo.metastores.schema import (
     chunks,
     collections,
+    pack_charges,
     project_quotas,
     projects,
     version_chunks,
@@ -53,6 +54,17 @@ async def stored_bytes(conn: AsyncConnection, project: str) -> int:
     found = await conn.execute(
         select(func.coalesce(func.sum(chunks.c.length), 0)).join_from(
             held, chunks, chunks.c.hash == held.c.hash
+        )
+    )
+    return int(found.scalar_one())
+
+
+async def charged_bytes(conn: AsyncConnection, project: str) -> int:
+    """The uploaded pack bytes ``project`` is charged for that no version of it references
+    (``charges.py``)."""
+    found = await conn.execute(
+        select(func.coalesce(func.sum(pack_charges.c.bytes), 0)).where(
+            pack_charges.c.project == project
         )
     )
     return int(found.scalar_one())
@@ -183,8 +195,10 @@ class QuotaMethods(ABC):
 
         async def work(conn: AsyncConnection) -> QuotaUsage:
             found = await check_fits(conn, project, new_bytes, lock=False)
+            usage = found.stored_bytes
             if found.quota_bytes is None:
-                return QuotaUsage(project, None, await stored_bytes(conn, project))
-            return found
+                usage = await stored_bytes(conn, project)
+            pending = await charged_bytes(conn, project)
+            return QuotaUsage(project, found.quota_bytes, usage, pending)
 
         return await self._run(f"read the quota of {project!r}", work, write=False)
