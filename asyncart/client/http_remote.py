@@ -88,13 +88,16 @@ class HttpRemote(Remote):
             out += answer.missing
         return out
 
-    async def upload_pack(self, parts: Sequence[bytes | memoryview], what: str) -> None:
-        if self._direct.uploads and await self._upload_direct(parts, what):
+    async def upload_pack(
+        self, parts: Sequence[bytes | memoryview], what: str, project: str | None = None
+    ) -> None:
+        query = "" if project is None else "?" + urlencode({P.PROJECT_PARAM: project})
+        if self._direct.uploads and await self._upload_direct(parts, what, query):
             return
         payload = PartsPayload(parts, P.PACK_MEDIA_TYPE)
         receipt = await self.http.answer(
             "POST",
-            P.PACKS,
+            P.PACKS + query,
             A.PackReceipt,
             body=payload,
             what="pack receipt",
@@ -102,12 +105,15 @@ class HttpRemote(Remote):
         )
         check_receipt(receipt, parts, self.description)
 
-    async def _upload_direct(self, parts: Sequence[bytes | memoryview], what: str) -> bool:
+    async def _upload_direct(
+        self, parts: Sequence[bytes | memoryview], what: str, query: str
+    ) -> bool:
         """Upload a pack's bytes straight to the object store, then have the server verify
-        and record them (docs/protocol.md §3.10). False: not offered, use the server."""
+        and record them (docs/protocol.md §3.10; ``query`` names the project). False: not
+        offered, use the server."""
         header = base64.b64encode(bytes(parts[0])).decode("ascii")
         offer = await self._offer(
-            P.PACKS_DIRECT, {"header": header}, A.DirectUploadOffer, "direct upload offer"
+            P.PACKS_DIRECT + query, {"header": header}, A.DirectUploadOffer, "direct upload offer"
         )
         if offer is None or offer.url is None or offer.key is None:
             self._direct.uploads = False  # this server does not offer it: never ask again
@@ -126,7 +132,7 @@ class HttpRemote(Remote):
             return False
         receipt = await self.http.answer(
             "POST",
-            P.PACKS_DIRECT_COMPLETE,
+            P.PACKS_DIRECT_COMPLETE + query,
             A.PackReceipt,
             {"header": header, "key": offer.key},
             what="pack receipt",
@@ -388,7 +394,9 @@ class HttpRemote(Remote):
             if getattr(exc, "status", 404) == 404:
                 return None
             raise
-        return QuotaUsage(answer.project, answer.quota_bytes, answer.stored_bytes)
+        return QuotaUsage(
+            answer.project, answer.quota_bytes, answer.stored_bytes, answer.pending_bytes
+        )
 
     async def storage(self, project: str) -> ProjectStorage:
         path = P.path(P.STORAGE, project=project)

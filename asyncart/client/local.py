@@ -47,14 +47,16 @@ class LocalRemote(Remote):
         self.counters.requests += 1
         return await self.repo.missing_chunks(hashes)
 
-    async def upload_pack(self, parts: Sequence[bytes | memoryview], what: str) -> None:
+    async def upload_pack(
+        self, parts: Sequence[bytes | memoryview], what: str, project: str | None = None
+    ) -> None:
         async def body() -> AsyncIterator[bytes | memoryview]:
             for part in parts:
                 yield part
 
         self.counters.requests += 1
         self.counters.bytes_sent += sum(len(p) for p in parts)
-        await self.repo.put_pack(body())
+        await self.repo.put_pack(body(), project=project)
 
     async def locate_chunks(self, hashes: Sequence[str]) -> dict[str, ChunkLocation]:
         self.counters.requests += 1

@@ -56,8 +56,11 @@ class Remote(ABC):
     async def missing_chunks(self, hashes: Sequence[str]) -> list[str]: ...
 
     @abstractmethod
-    async def upload_pack(self, parts: Sequence[bytes | memoryview], what: str) -> None:
-        """Send one pack body (header + chunk bytes)."""
+    async def upload_pack(
+        self, parts: Sequence[bytes | memoryview], what: str, project: str | None = None
+    ) -> None:
+        """Send one pack body (header + chunk bytes) for ``project``, the project whose
+        push it is: charged for it until a version references it (docs/quotas.md)."""
 
     @abstractmethod
     async def locate_chunks(self, hashes: Sequence[str]) -> dict[str, ChunkLocation]: ...

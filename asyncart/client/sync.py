@@ -194,7 +194,7 @@ class StoreSync:
         """Send the chunks the destination lacks, then commit ``version`` there."""
         ref = f"v{version.index}"
         manifest = await self.src.get_manifest(version.project, version.name, ref)
-        await self._send_chunks(manifest)
+        await self._send_chunks(manifest, version.project)
         producers = await self.src.version_producers(version.project, version.name, ref)
         run_id = None
         if producers:
@@ -249,7 +249,7 @@ class StoreSync:
         self.report.runs += 1
         return made.id
 
-    async def _send_chunks(self, manifest: Manifest) -> None:
+    async def _send_chunks(self, manifest: Manifest, project: str) -> None:
         refs: dict[str, ChunkRef] = {}
         for entry in manifest:
             for c in entry.chunks:
@@ -263,17 +263,17 @@ class StoreSync:
         for h in missing:
             ref = refs[h]
             if group and (size + ref.size > self.pack_size or len(group) >= MAX_PACK_CHUNKS):
-                await self._send_pack(group)
+                await self._send_pack(group, project)
                 group, size = [], 0
             group.append(ref)
             size += ref.size
         if group:
-            await self._send_pack(group)
+            await self._send_pack(group, project)
 
-    async def _send_pack(self, group: list[ChunkRef]) -> None:
+    async def _send_pack(self, group: list[ChunkRef], project: str) -> None:
         data = await self.chunks.fetch(group)
         body = build_pack_body(list(zip(group, data, strict=True)))
-        await self.dst.upload_pack(body, f"pack of {len(group)} chunks")
+        await self.dst.upload_pack(body, f"pack of {len(group)} chunks", project)
         self.report.packs_sent += 1
         self.report.chunks_sent += len(group)
         self.report.bytes_sent += sum(c.size for c in group)

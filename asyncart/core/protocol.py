@@ -31,6 +31,7 @@ BODY_GRACE = 60.0  # seconds a request body may take before BODY_MIN_RATE applie
 BODY_MIN_RATE = 64 << 10  # bytes/s a request body must average once BODY_GRACE has passed
 OPENAPI_PATH = "/openapi.json"  # the OpenAPI 3 description of this protocol
 DELETE_ALIASES_PARAM = "delete_aliases"  # query flag of the DELETE routes: "true" / "false"
+PROJECT_PARAM = "project"  # query parameter of the pack upload routes: the project charged
 
 # Routes (server side patterns; the client builds them with the helpers below).
 HEALTH = f"{API_PREFIX}/health"

@@ -115,25 +115,60 @@ class ScopedRepository:
         answers like a run that does not exist)."""
         await self._run_of(run_id, role, doing)
 
-    async def put_pack(self, body: AsyncIterable[bytes | memoryview]) -> PackReceipt:
-        """Store an uploaded pack, recording the caller as the uploader of its chunks."""
-        self.check_may_upload()
-        return await self.repo.put_pack(body, scope=self.principal.chunk_scope())
+    def _require_upload(self, project: str | None) -> None:
+        """Write access to the project an upload is for (404 without any role on it);
+        an upload naming none: write access somewhere (docs/quotas.md)."""
+        if project is None:
+            self.check_may_upload()
+        else:
+            self.principal.require(project, Role.WRITE, "uploading packs")
+
+    async def check_upload(self, project: str | None, declared: int | None = None) -> bool:
+        """Before a pack upload's body is read: the caller may write to ``project`` (the
+        project the upload is for), and a body of ``declared`` bytes can fit its quota.
+        Returns whether the project has a quota.
+
+        Raises:
+            PermissionDenied / NotFoundError: no write access to ``project``.
+            QuotaExceeded: the project is full.
+            ConfigError: no project named, on a store with quotas.
+        """
+        self._require_upload(project)
+        return await self.repo.check_upload(project, declared)
+
+    async def put_pack(
+        self,
+        body: AsyncIterable[bytes | memoryview],
+        project: str | None = None,
+        *,
+        reserve: bool = True,
+    ) -> PackReceipt:
+        """Store an uploaded pack for ``project``, recording the caller as the uploader of
+        its chunks (``reserve``: see :meth:`Repository.put_pack`)."""
+        self._require_upload(project)
+        return await self.repo.put_pack(
+            body, scope=self.principal.chunk_scope(), project=project, reserve=reserve
+        )
 
     async def pack_urls(self, pack_ids: Sequence[str]) -> dict[str, str]:
         """Presigned URLs of the packs whose every byte the caller may read."""
         return await self.repo.pack_urls(pack_ids, self.principal.chunk_scope())
 
-    async def begin_direct_upload(self, header: bytes) -> tuple[str, str] | None:
-        """A presigned upload target for a pack's bytes (write access somewhere needed)."""
-        self.check_may_upload()
-        return await self.repo.begin_direct_upload(header)
+    async def begin_direct_upload(
+        self, header: bytes, project: str | None = None
+    ) -> tuple[str, str] | None:
+        """A presigned upload target for a pack's bytes (write access to ``project``)."""
+        self._require_upload(project)
+        return await self.repo.begin_direct_upload(header, project=project)
 
-    async def complete_direct_upload(self, header: bytes, key: str) -> PackReceipt:
-        """Verify and record a directly uploaded pack, as the caller's upload."""
-        self.check_may_upload()
+    async def complete_direct_upload(
+        self, header: bytes, key: str, project: str | None = None
+    ) -> PackReceipt:
+        """Verify and record a directly uploaded pack, as the caller's upload for
+        ``project``."""
+        self._require_upload(project)
         return await self.repo.complete_direct_upload(
-            header, key, scope=self.principal.chunk_scope()
+            header, key, scope=self.principal.chunk_scope(), project=project
         )
 
     async def check_pack_range(self, pack_id: str, start: int, end: int) -> None:

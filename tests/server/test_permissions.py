@@ -14,6 +14,7 @@ reveal chunks of a project the caller may not read.
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -81,6 +82,20 @@ async def op_get_pack(w: World, who: str, where: str) -> tuple[int, Any, dict[st
 
 async def op_put_pack(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
     return await call(w, who, "POST", "/v1/packs", data=pack_body([os.urandom(500)])[1])
+
+
+async def op_put_pack_for(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
+    """A pack upload naming the project it is for: write access to that project."""
+    path = f"/v1/packs?project={PROJECT[where]}"
+    return await call(w, who, "POST", path, data=pack_body([os.urandom(500)])[1])
+
+
+async def op_direct_upload_for(
+    w: World, who: str, where: str
+) -> tuple[int, Any, dict[str, str]]:
+    header = base64.b64encode(pack_body([os.urandom(500)])[0].encode()).decode()
+    path = f"/v1/packs/direct?project={PROJECT[where]}"
+    return await call(w, who, "POST", path, json={"header": header})
 
 
 async def op_projects(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
@@ -214,6 +229,8 @@ OPS = [
     Op("POST /chunks/locate", None, 200, op_locate),
     Op("GET /packs/{pack}", Role.READ, 206, op_get_pack),
     Op("POST /packs", None, 201, op_put_pack, per_project=False),
+    Op("POST /packs?project=", Role.WRITE, 201, op_put_pack_for),
+    Op("POST /packs/direct?project=", Role.WRITE, 200, op_direct_upload_for),
     Op("GET /projects", None, 200, op_projects, per_project=False),
     Op("GET /projects/{p}/artifacts", Role.READ, 200, _get("/v1/projects/{project}/artifacts")),
     Op("GET .../versions", Role.READ, 200, _get(V)),
@@ -276,8 +293,8 @@ def may_see(who: str, where: str) -> bool:
 
 
 def test_the_matrix_has_every_case() -> None:
-    # 31 project-scoped operations x 5 callers x 2 projects + 2 others x 5 callers.
-    assert len(CASES) == 31 * 5 * 2 + 2 * 5 == 320
+    # 33 project-scoped operations x 5 callers x 2 projects + 2 others x 5 callers.
+    assert len(CASES) == 33 * 5 * 2 + 2 * 5 == 340
 
 
 @pytest.mark.parametrize(("op", "who", "where"), CASES)

@@ -54,11 +54,16 @@ def manifest_of(files: dict[str, bytes]) -> tuple[Manifest, dict[str, bytes]]:
 
 
 async def upload(
-    repo: Repository, chunks: Iterable[bytes], *, scope: ChunkScope | None = None
+    repo: Repository,
+    chunks: Iterable[bytes],
+    *,
+    scope: ChunkScope | None = None,
+    project: str | None = None,
 ) -> str:
-    """Upload ``chunks`` as one pack (as ``scope``'s user, if given); returns its id."""
+    """Upload ``chunks`` as one pack (as ``scope``'s user, if given; charged to
+    ``project``, if given); returns its id."""
     _, body = pack_body(list(chunks))
-    return (await repo.put_pack(one_piece(body), scope=scope)).pack
+    return (await repo.put_pack(one_piece(body), scope=scope, project=project)).pack
 
 
 async def push(
@@ -194,8 +199,15 @@ async def back_to_schema_4(repo: Repository, location: StoreLocation) -> None:
     await run_sql(location.db, "DELETE FROM schema_version WHERE version > 4")
 
 
+async def back_to_schema_12(url: str) -> None:
+    """Undo migration 13 (pack charges): schema version 12."""
+    await run_sql(url, "DROP TABLE pack_charges")
+    await run_sql(url, "DELETE FROM schema_version WHERE version > 12")
+
+
 async def back_to_schema_11(url: str) -> None:
-    """Undo migration 12 (project quotas): schema version 11."""
+    """Undo migrations 13 (pack charges) and 12 (project quotas): schema version 11."""
+    await back_to_schema_12(url)
     await run_sql(url, "DROP TABLE project_quotas")
     await run_sql(url, "DELETE FROM schema_version WHERE version > 11")
 

@@ -417,6 +417,27 @@ def _m12_quotas(conn: Connection) -> None:
     frozen.create_all(conn, tables=[frozen.tables["project_quotas"]], checkfirst=False)
 
 
+def _m13_pack_charges(conn: Connection) -> None:
+    """Version :data:`PACK_CHARGE_STEP`: uploaded-but-uncommitted pack bytes charged to
+    the project the upload names (issue 21, docs/quotas.md "Pack uploads"): the
+    ``pack_charges`` table. Starts empty: packs uploaded before it are charged to no
+    one (commits still check the quota; gc removes them as before)."""
+    frozen = MetaData()
+    Table(
+        "pack_charges",
+        frozen,
+        Column("project", String(schema.NAME), primary_key=True),
+        Column("pack_id", String(64), primary_key=True),
+        Column("bytes", BigInteger, nullable=False),
+        Column("created_at", Float, nullable=False),
+        Index("ix_pack_charges_pack_id", "pack_id"),
+    )
+    frozen.create_all(conn, tables=[frozen.tables["pack_charges"]], checkfirst=False)
+
+
+#: The schema version the pack charge step brings.
+PACK_CHARGE_STEP = 13
+
 #: The schema version the quota step brings.
 QUOTA_STEP = 12
 
@@ -438,9 +459,11 @@ MIGRATIONS: tuple[Step, ...] = (
     _m10_version_chunks,
     _m11_retention,
     _m12_quotas,
+    _m13_pack_charges,
 )
 assert MIGRATIONS[RETENTION_STEP - 1] is _m11_retention, "renumber RETENTION_STEP"
-assert len(MIGRATIONS) == QUOTA_STEP, "renumber QUOTA_STEP with the steps before it"
+assert MIGRATIONS[QUOTA_STEP - 1] is _m12_quotas, "renumber QUOTA_STEP"
+assert len(MIGRATIONS) == PACK_CHARGE_STEP, "renumber PACK_CHARGE_STEP with the steps before it"
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

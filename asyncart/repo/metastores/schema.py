@@ -109,6 +109,20 @@ project_quotas = Table(
     Column("updated_at", Float, nullable=False),
 )
 
+# Uploaded pack bytes a project is charged for until a version of it references them
+# or gc removes the pack (schema v13, issue 21; docs/quotas.md "Pack uploads"): one row
+# per project and pack, ``bytes`` the pack's bytes no version of the project references
+# yet. A row may name a pack not recorded yet (reserved before its body is stored).
+pack_charges = Table(
+    "pack_charges",
+    metadata,
+    Column("project", String(NAME), primary_key=True),
+    Column("pack_id", String(64), primary_key=True),
+    Column("bytes", BigInteger, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index(None, "pack_id"),
+)
+
 runs = Table(
     "runs",
     metadata,

@@ -40,6 +40,7 @@ from asyncart.repo.metastores.base import (
     StoredVersion,
     StoreSnapshot,
 )
+from asyncart.repo.metastores.charges import ChargeMethods
 from asyncart.repo.metastores.chunkindex import ChunkIndexMethods
 from asyncart.repo.metastores.database import Database, DatabaseUser
 from asyncart.repo.metastores.lookups import (
@@ -70,6 +71,7 @@ from asyncart.repo.metastores.storage import StorageMethods
 
 class SqlMetaStore(
     DatabaseUser,
+    ChargeMethods,
     ChunkIndexMethods,
     ManifestRefMethods,
     PendingMethods,
