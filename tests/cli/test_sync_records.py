@@ -162,6 +162,13 @@ def test_sync_records_the_mapping_and_copies_links_ttl_and_collection_fields_bot
         f"{PROJECT}/data:v0",
     ]
 
+    listed = run_cli("ls", f"{PROJECT}/data", "--json", "--url", server.url)
+    assert listed.returncode == 0, listed.stderr
+    assert [[o["source_version"] for o in v["origins"]] for v in json.loads(listed.stdout)] == [
+        ["v0"],
+        ["v1"],
+    ]
+
     # A re-run copies nothing and finds the mapping in the records (no record written).
     uploads = proxy.count("POST", PACKS)
     again = sync(str(store), proxy.url)
@@ -191,6 +198,15 @@ def test_sync_records_the_mapping_and_copies_links_ttl_and_collection_fields_bot
     ]
     assert back["links"] == 1
     assert_copied(look(server.url), look(str(copy)), proxy.url)
+    rows = run_cli("ls", f"{PROJECT}/data", env={"ASYNCART_DIR": str(copy)}).stdout.splitlines()
+    assert [r.split("\t")[-1] for r in rows] == [
+        f"{PROJECT}/data:v{i} ({proxy.url})" for i in range(2)
+    ]
+    api = asyncart.Api(url=server.url, project=PROJECT)
+    try:
+        assert [(o.index, o.source_index) for o in api.origins("data")] == [(0, 0), (1, 1)]
+    finally:
+        api.close()
     reads = proxy.bytes_sent("GET", PACKS)
     rerun = sync(proxy.url, str(copy), f"{PROJECT}/data")
     assert [v["copied"] for v in rerun["versions"]] == [False, False] and rerun["links"] == 0
