@@ -31,10 +31,11 @@ from asyncart.core.models import (
     VersionChanges,
     VersionInfo,
 )
+from asyncart.core.origins import ProjectAccess, VersionOrigin
 from asyncart.core.retention import RetentionPolicy
 from asyncart.core.storage import ProjectStorage, QuotaUsage
 from asyncart.errors import NotFoundError, PermissionDenied, RunNotFound
-from asyncart.repo.access import Principal, Role
+from asyncart.repo.access import Principal, Role, no_such_project
 from asyncart.repo.audit import AuditEvent, AuditLog
 from asyncart.repo.prepared import PreparedCommit
 from asyncart.repo.read_audit import RecentPackReads
@@ -205,6 +206,15 @@ class ScopedRepository:
     async def version_by_id(self, version_id: str) -> VersionInfo:
         """The version with that ``artifact.id`` among the projects the caller may read."""
         return await self.repo.version_by_id(version_id, self.principal.readable())
+
+    def access(self, project: str) -> ProjectAccess:
+        """What the caller may do in ``project``: any role answers (whether or not the
+        project exists yet: a grant may precede it); none answers like a project that
+        does not exist (404), so the answer reveals no more than the other routes."""
+        role = self.principal.role(project)
+        if role is None:
+            raise no_such_project(project)
+        return ProjectAccess(project, self.principal.user, role.label)
 
     async def list_collections(self, project: str) -> list[CollectionInfo]:
         self.principal.require(project, Role.READ, "listing artifacts")
@@ -388,6 +398,32 @@ class ScopedRepository:
         self.principal.require(project, Role.READ, "listing links")
         found = await self.repo.list_links(project, name, ref)
         return [v for v in found if self.principal.can(v.project, Role.READ)]
+
+    async def record_origin(
+        self, project: str, name: str, ref: str, origin: VersionOrigin
+    ) -> tuple[VersionOrigin, bool]:
+        """Record where a version came from (write access); the origin as stored and
+        whether it is new (a new one is audited as ``sync``, naming the source)."""
+        self.principal.require(project, Role.WRITE, "recording where a version came from")
+        done, added = await self.repo.meta.record_origin(
+            project, name, ref, origin, self.principal.user
+        )
+        if added:
+            await self._record(
+                "sync",
+                project,
+                name,
+                done.index,
+                source_store=done.source_store,
+                source=done.source_ref,
+                source_digest=done.source_digest,
+            )
+        return done, added
+
+    async def list_origins(self, project: str, name: str) -> list[VersionOrigin]:
+        """Where the collection's synced versions came from (read access)."""
+        self.principal.require(project, Role.READ, "reading where versions came from")
+        return await self.repo.meta.list_origins(project, name)
 
     async def delete_version(
         self, project: str, name: str, ref: str, *, delete_aliases: bool

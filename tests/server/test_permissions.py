@@ -15,6 +15,7 @@ reveal chunks of a project the caller may not read.
 from __future__ import annotations
 
 import base64
+import itertools
 import os
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -223,6 +224,23 @@ async def op_add_input(w: World, who: str, where: str) -> tuple[int, Any, dict[s
     )
 
 
+_ORIGINS = itertools.count()
+
+
+async def op_record_origin(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
+    """A new origin each call (a repeated one answers 200)."""
+    body = {
+        "source_store": "/offline/store",
+        "source_project": "offline",
+        "source_name": "data",
+        "source_index": next(_ORIGINS),
+        "source_digest": "0" * 64,
+    }
+    return await call(
+        w, who, "PUT", art_path(PROJECT[where], "data", "/versions/v0/origin"), json=body
+    )
+
+
 V = "/v1/projects/{project}/artifacts/data/versions"
 OPS = [
     Op("POST /chunks/missing", None, 200, op_missing),
@@ -255,6 +273,14 @@ OPS = [
     Op("DELETE .../retention", Role.ADMIN, 200, op_clear_retention),
     Op("GET /projects/{p}/quota", Role.READ, 200, _get("/v1/projects/{project}/quota")),
     Op("GET /projects/{p}/audit", Role.ADMIN, 200, _get("/v1/projects/{project}/audit")),
+    Op("GET /projects/{p}/access", Role.READ, 200, _get("/v1/projects/{project}/access")),
+    Op("PUT .../versions/{ref}/origin", Role.WRITE, 201, op_record_origin),
+    Op(
+        "GET .../artifacts/{name}/origins",
+        Role.READ,
+        200,
+        _get("/v1/projects/{project}/artifacts/data/origins"),
+    ),
     Op("POST /runs", Role.WRITE, 201, op_create_run),
     Op("GET /runs/{id}", Role.READ, 200, _get("/v1/runs/{run}")),
     Op("PUT /runs/{id}/config", Role.WRITE, 200, op_set_run_config),  # before the finish
@@ -293,8 +319,8 @@ def may_see(who: str, where: str) -> bool:
 
 
 def test_the_matrix_has_every_case() -> None:
-    # 33 project-scoped operations x 5 callers x 2 projects + 2 others x 5 callers.
-    assert len(CASES) == 33 * 5 * 2 + 2 * 5 == 340
+    # 36 project-scoped operations x 5 callers x 2 projects + 2 others x 5 callers.
+    assert len(CASES) == 36 * 5 * 2 + 2 * 5 == 370
 
 
 @pytest.mark.parametrize(("op", "who", "where"), CASES)
@@ -328,6 +354,8 @@ async def test_a_hidden_project_answers_exactly_like_a_missing_one(world: World)
             "/artifacts/data/versions",
             "/artifacts/data/versions/v0",
             "/artifacts/data/versions/v0/manifest",
+            "/artifacts/data/origins",
+            "/access",
             "/audit",
         ):
             hidden = await call(world, who, "GET", f"/v1/projects/proj-b{tail}")

@@ -21,6 +21,7 @@ from asyncart.core.models import (
     VersionInfo,
 )
 from asyncart.core.names import format_version
+from asyncart.core.origins import VersionOrigin
 from asyncart.core.storage import ProjectStorage, QuotaUsage
 from asyncart.repo.metastores.base_links_pending import LinksAndPendingStore
 from asyncart.repo.metastores.base_retention import RetentionStore
@@ -218,6 +219,21 @@ class MetaStore(LinksAndPendingStore, RetentionStore):
     ) -> None:
         """Record ``project`` as a holder of ``hashes``; ``complete`` then marks the
         holder records as covering every version."""
+
+    # -- where synced versions came from (origins.py) ---------------------------
+
+    @abstractmethod
+    async def record_origin(
+        self, project: str, name: str, ref: str, origin: VersionOrigin, user: str | None = None
+    ) -> tuple[VersionOrigin, bool]:
+        """Record where version ``ref`` came from (idempotent); the origin as stored and
+        whether this call added it."""
+        raise NotImplementedError
+
+    @abstractmethod
+    async def list_origins(self, project: str, name: str) -> list[VersionOrigin]:
+        """The recorded origins of the versions of ``project/name``."""
+        raise NotImplementedError
 
     # -- quotas (quotas.py) and what versions cost (storage.py) ------------------
 

@@ -438,6 +438,41 @@ def _m13_pack_charges(conn: Connection) -> None:
 #: The schema version the pack charge step brings.
 PACK_CHARGE_STEP = 13
 
+def _m14_version_origins(conn: Connection) -> None:
+    """Version :data:`ORIGINS_STEP`: where a version synced from another store came from
+    (issue 21, ``asyncart sync``): the ``version_origins`` table. Needs only the
+    ``versions`` table (schema 1); self-contained, so it may follow any other step."""
+    frozen = MetaData()
+    Table("versions", frozen, Column("id", Integer, primary_key=True))  # referred to only
+    Table(
+        "version_origins",
+        frozen,
+        Column("id", Integer, primary_key=True),
+        Column(
+            "version_id",
+            Integer,
+            ForeignKey("versions.id", name="fk_version_origins_version_id_versions"),
+            nullable=False,
+        ),
+        Column("source_store", Text, nullable=False),
+        Column("source_project", String(schema.NAME), nullable=False),
+        Column("source_name", String(schema.NAME), nullable=False),
+        Column("source_index", BigInteger, nullable=False),
+        Column("source_digest", String(64), nullable=False),
+        Column("synced_at", Float, nullable=False),
+        Column("synced_by", String(schema.NAME), nullable=True),
+        UniqueConstraint(
+            "version_id",
+            "source_store",
+            "source_project",
+            "source_name",
+            "source_index",
+            name="uq_version_origins_source",
+        ),
+    )
+    frozen.create_all(conn, tables=[frozen.tables["version_origins"]], checkfirst=False)
+
+
 #: The schema version the quota step brings.
 QUOTA_STEP = 12
 
@@ -460,10 +495,14 @@ MIGRATIONS: tuple[Step, ...] = (
     _m11_retention,
     _m12_quotas,
     _m13_pack_charges,
+    _m14_version_origins,
 )
 assert MIGRATIONS[RETENTION_STEP - 1] is _m11_retention, "renumber RETENTION_STEP"
 assert MIGRATIONS[QUOTA_STEP - 1] is _m12_quotas, "renumber QUOTA_STEP"
-assert len(MIGRATIONS) == PACK_CHARGE_STEP, "renumber PACK_CHARGE_STEP with the steps before it"
+assert MIGRATIONS[PACK_CHARGE_STEP - 1] is _m13_pack_charges, "renumber PACK_CHARGE_STEP"
+
+#: The schema version the origins step brings.
+ORIGINS_STEP = MIGRATIONS.index(_m14_version_origins) + 1
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

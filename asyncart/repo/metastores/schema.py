@@ -194,6 +194,32 @@ version_tags = Table(
 )
 
 
+# Where a version came from when ``asyncart sync`` copied it (schema v14, issue 21): the
+# source store (its URL or directory), the source version and its content digest; one
+# row per source a version was copied from (the same content may come from two stores).
+version_origins = Table(
+    "version_origins",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version_id", Integer, ForeignKey("versions.id"), nullable=False),
+    Column("source_store", Text, nullable=False),
+    Column("source_project", String(NAME), nullable=False),
+    Column("source_name", String(NAME), nullable=False),
+    Column("source_index", BigInteger, nullable=False),
+    Column("source_digest", String(64), nullable=False),
+    Column("synced_at", Float, nullable=False),
+    Column("synced_by", String(NAME), nullable=True),
+    UniqueConstraint(
+        "version_id",
+        "source_store",
+        "source_project",
+        "source_name",
+        "source_index",
+        name="uq_version_origins_source",  # the conventional name is past PostgreSQL's 63
+    ),
+)
+
+
 def _edge_table(name: str) -> Table:
     """A run -> version lineage edge, ordered by ``id`` (first recorded first)."""
     return Table(

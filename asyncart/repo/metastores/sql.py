@@ -55,6 +55,7 @@ from asyncart.repo.metastores.lookups import (
     bytewise,
 )
 from asyncart.repo.metastores.manifestrefs import ManifestRefMethods
+from asyncart.repo.metastores.origins import OriginMethods
 from asyncart.repo.metastores.pending import PendingMethods, pending_chunks
 from asyncart.repo.metastores.quotas import QuotaMethods
 from asyncart.repo.metastores.retention import RetentionMethods
@@ -75,6 +76,7 @@ class SqlMetaStore(
     ChunkIndexMethods,
     ManifestRefMethods,
     PendingMethods,
+    OriginMethods,
     QuotaMethods,
     RetentionMethods,
     StorageMethods,
