@@ -10,6 +10,7 @@ import click
 
 from asyncart.cli.common import run_in_event_loop
 from asyncart.cli.output import emit_json, progress_for, quiet_option
+from asyncart.client.credentials import display_url
 from asyncart.client.remote import Remote
 from asyncart.client.remote_factory import open_remote
 from asyncart.client.sync import Mapped, StoreSync
@@ -31,9 +32,11 @@ def _endpoint(base: Settings, where: str) -> Settings:
 
 
 def _store_name(where: str) -> str:
-    """How the origin records name a store: a server's URL, a store's absolute directory."""
+    """How the origin records name a store: a server's URL (never a ``user:password@``
+    part: the record is readable by the destination's readers), a store's absolute
+    directory."""
     if where.startswith(("http://", "https://")):
-        return where.rstrip("/")
+        return display_url(where)
     return str(Path(where).expanduser().resolve())
 
 

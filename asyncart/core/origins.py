@@ -15,7 +15,7 @@ from typing import Any
 
 from asyncart.core.names import format_version
 
-#: Characters of a source store's name (a URL or a directory) an origin may hold.
+#: Bytes (UTF-8) of a source store's name (a URL or a directory) an origin may hold.
 MAX_STORE_NAME = 1000
 
 

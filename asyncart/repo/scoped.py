@@ -12,8 +12,8 @@ The HTTP server builds one :class:`ScopedRepository` per request from the reques
   (docs/protocol.md §6.4);
 * lists of projects, lineage runs and run inputs/outputs leave out what the caller may
   not read;
-* pushes, pulls, alias moves, changes of a version or a collection, run inputs and
-  deletions are appended to the audit log.
+* pushes, pulls, alias moves, changes of a version or a collection, run inputs,
+  origins recorded by ``asyncart sync`` and deletions are appended to the audit log.
 """
 
 from __future__ import annotations

@@ -53,8 +53,8 @@ async def test_recording_is_idempotent_and_lists_by_destination_version(repo: Re
     assert listed[0].source_ref == "offline/data:v2"
     with pytest.raises(VersionNotFound):
         await repo.meta.record_origin(PROJECT, NAME, "v9", origin(1))
-    with pytest.raises(ConfigError, match="1 to 1000 characters"):
-        await repo.meta.record_origin(PROJECT, NAME, "v0", origin(1, "x" * 1001))
+    with pytest.raises(ConfigError, match="1 to 1000 bytes"):
+        await repo.meta.record_origin(PROJECT, NAME, "v0", origin(1, "é" * 501))
 
 
 async def test_a_link_takes_no_origin_and_a_deletion_takes_them_along(repo: Repository) -> None:

@@ -53,8 +53,9 @@ async def record(
     user: str | None,
 ) -> tuple[VersionOrigin, bool]:
     """Record ``origin`` for version ``ref``; the origin as stored and whether it is new."""
-    if not origin.source_store or len(origin.source_store) > MAX_STORE_NAME:
-        raise ConfigError(f"a source store name is 1 to {MAX_STORE_NAME} characters")
+    # Bytes, not characters: the name is part of a unique index (PostgreSQL bounds entries).
+    if not origin.source_store or len(origin.source_store.encode()) > MAX_STORE_NAME:
+        raise ConfigError(f"a source store name is 1 to {MAX_STORE_NAME} bytes of UTF-8")
     index = parse_version(ref)
     if index is None:
         version_id = await _alias_version_id(conn, project, name, ref)
