@@ -13,8 +13,6 @@ import asyncio
 import dataclasses
 import json
 import os
-import pty
-import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
@@ -32,7 +30,7 @@ from asyncart.core.origins import VersionOrigin
 from asyncart.repo.access import Role
 from asyncart.repo.location import StoreLocation
 from tests.support.accounts import users_with_keys
-from tests.support.cli import HANG_LIMIT, run_cli
+from tests.support.cli import run_cli, run_in_pty
 from tests.support.fault_proxy import FaultProxy, running_fault_proxy
 from tests.support.live_server import LiveServer, live_server
 from tests.support.stores import run_sql
@@ -267,32 +265,13 @@ def test_a_server_without_the_access_route_gets_the_old_write_probe(
 def test_sync_shows_progress_on_a_terminal_and_not_with_quiet(server: LiveServer) -> None:
     log_offline()
     cli = [sys.executable, "-m", "asyncart", "sync", str(offline_store()), server.url]
-    code, out = _run_in_pty(cli)
+    code, out = run_in_pty(cli)
     assert code == 0, out
     assert "sync 2 files" in out and "━" in out, out
     assert "2 of 2 version(s) copied" in out
-    code, out = _run_in_pty([*cli, "-q"])
+    code, out = run_in_pty([*cli, "-q"])
     assert code == 0, out
     assert "━" not in out and "version(s) copied" not in out, out
     assert "offline/data:v0 -> v0  present" in out  # the mapping is still printed
 
 
-def _run_in_pty(args: list[str]) -> tuple[int, str]:
-    primary, secondary = pty.openpty()
-    env = dict(os.environ, COLUMNS="120", TERM="xterm")
-    proc = subprocess.Popen(args, stdin=secondary, stdout=secondary, stderr=secondary, env=env)
-    os.close(secondary)
-    chunks = []
-    try:
-        while True:
-            try:
-                data = os.read(primary, 65536)
-            except OSError:  # EIO once the child closed the terminal
-                break
-            if not data:
-                break
-            chunks.append(data)
-    finally:
-        os.close(primary)
-        proc.wait(timeout=HANG_LIMIT)
-    return proc.returncode, b"".join(chunks).decode(errors="replace")
