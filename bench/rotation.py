@@ -40,6 +40,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from bench.bytecode import compile_package
 from bench.data import warm
 from bench.measure import CaseResult, Measurement, dump
 from bench.rotation_participants import Participant, participants
@@ -161,6 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the record and cases as JSON")
     parser.add_argument("--no-peers", action="store_true", help="skip curl, aria2c, hf_transfer")
     args = parser.parse_args(argv)
+    compile_package()  # time the CLI as installed: with its .pyc files (bench/bytecode.py)
     source = args.file.resolve()
     work = Path(tempfile.mkdtemp(prefix="asyncart-rotation-", dir=args.workdir or source.parent))
     record, cases = run_rotations(source, work, args.rotations, args.seed, peers=not args.no_peers)

@@ -8,11 +8,22 @@ from pathlib import Path
 
 import pytest
 
+from bench.bytecode import compile_package
 from tests.support.live_server import LiveServer, live_server
 
 # Fixture modules every test directory may use: ``postgres_cluster`` (one throwaway
 # PostgreSQL cluster per session) and ``postgres_url`` (a fresh database per test).
 pytest_plugins = ["tests.support.postgres"]
+
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Byte-compile asyncart once, in the controlling process (not in each xdist worker):
+    the suite's CLI subprocesses then start as an installed asyncart does
+    (``bench/bytecode.py``)."""
+    if not hasattr(config, "workerinput"):
+        compile_package()
+
 
 FAST_RETRIES = {
     "ASYNCART_MAX_ATTEMPTS": "3",

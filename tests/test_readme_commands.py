@@ -59,6 +59,7 @@ SKIPPED = {
     "export ASYNCART_URL=https://models.example.com": _ANOTHER_MACHINE,
     "asyncart push model.pt --name resnet": _ANOTHER_MACHINE + " (ASYNCART_URL above)",
     "asyncart sync ~/.asyncart/store https://models.example.com": _ANOTHER_MACHINE,
+    "asyncart ls vision/resnet --url https://models.example.com": _ANOTHER_MACHINE,
     "export AWS_ENDPOINT_URL=https://minio.internal": "an S3 bucket at minio.internal "
     "(another machine)",
     "asyncart server --db postgresql://asyncart@db.internal": "PostgreSQL at db.internal "

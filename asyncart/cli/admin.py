@@ -330,6 +330,8 @@ def quota(
         click.echo(json.dumps(found.to_json()))
         return
     usage = human_size(found.stored_bytes)
+    if found.pending_bytes:
+        usage += f", {human_size(found.pending_bytes)} more uploaded but not committed"
     if clear:
         click.echo(f"{project}: quota removed" if had else f"{project} had no quota")
     elif found.quota_bytes is None:

@@ -1,5 +1,6 @@
 """``asyncart ls [NAME[:VERSION|ALIAS]] [--type TYPE] [--sizes]``: collections of a
-project, the versions of one artifact (with what each costs), or one version.
+project, the versions of one artifact (with what each costs and, for versions
+``asyncart sync`` copied, where each came from), or one version.
 
 Sizes (``core/storage.py``): SIZE is logical, ADDED what logging the version added to the
 store, FREES what deleting it and running gc would free now; with ``--sizes`` the same
@@ -19,6 +20,7 @@ from asyncart.cli.output import emit_json, version_info_json, with_iso_times
 from asyncart.core.humanize import count, human_size, human_time
 from asyncart.core.models import CollectionInfo, VersionInfo
 from asyncart.core.names import parse_artifact_ref, validate_name
+from asyncart.core.origins import VersionOrigin
 from asyncart.core.storage import VersionCost
 from asyncart.errors import NotFoundError
 from asyncart.sdk.collections import collection_infos, collection_named
@@ -83,13 +85,36 @@ async def ls(
             wanted = (await api.artifact(name)).version
             versions = [v for v in versions if v.version == wanted]
         costs = await _version_costs(api, name)
+        origins: dict[int, list[VersionOrigin]] = {}
+        for o in await api.origins(name):
+            origins.setdefault(o.index, []).append(o)
     if json_output:
-        emit_json([{**version_info_json(v), **_cost_json(costs.get(v.index))} for v in versions])
+        emit_json(
+            [
+                {
+                    **version_info_json(v),
+                    **_cost_json(costs.get(v.index)),
+                    "origins": [o.to_json() for o in origins.get(v.index, [])],
+                }
+                for v in versions
+            ]
+        )
         return
-    _table(
-        ("VERSION", "ALIASES", "SIZE", "FILES", "ADDED", "FREES", "CREATED", "DIGEST"),
-        [_version_row(v, costs.get(v.index)) for v in versions],
-    )
+    header: tuple[str, ...] = ("VERSION", "ALIASES", "SIZE", "FILES", "ADDED", "FREES")
+    header += ("CREATED", "DIGEST")
+    rows: list[tuple[str, ...]] = [_version_row(v, costs.get(v.index)) for v in versions]
+    if origins:  # synced versions: where each came from (asyncart sync)
+        header += ("SYNCED FROM",)
+        rows = [
+            (*r, _origin_cell(origins.get(v.index, [])))
+            for r, v in zip(rows, versions, strict=True)
+        ]
+    _table(header, rows)
+
+
+def _origin_cell(found: list[VersionOrigin]) -> str:
+    """``project/name:vN (store)`` for each source the version was synced from."""
+    return "; ".join(f"{o.source_ref} ({o.source_store})" for o in found) or "-"
 
 
 async def _sizes(api: aio.Api[aio.Artifact], type_name: str | None, json_output: bool) -> None:

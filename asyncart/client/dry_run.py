@@ -49,7 +49,9 @@ class _CountingRemote:
         self.missing.update(missing)
         return missing
 
-    async def upload_pack(self, parts: Sequence[bytes | memoryview], what: str) -> None:
+    async def upload_pack(
+        self, parts: Sequence[bytes | memoryview], what: str, project: str | None = None
+    ) -> None:
         return None  # a dry run: the pipeline counts the pack's bytes, nothing is sent
 
     def __getattr__(self, name: str) -> Any:

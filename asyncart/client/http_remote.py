@@ -29,6 +29,7 @@ from asyncart.client.direct_transfer import DirectTransfer
 from asyncart.client.http_errors import MAX_ERROR_BODY, DirectTransferError
 from asyncart.client.remote import RangeSink, Remote
 from asyncart.client.storage_answers import ProjectStorageAnswer, QuotaAnswer
+from asyncart.client.sync_answers import AccessAnswer, OriginAnswer, OriginList
 from asyncart.client.transport import (
     ConnectorFactory,
     HttpTransport,
@@ -49,6 +50,7 @@ from asyncart.core.models import (
     VersionChanges,
     VersionInfo,
 )
+from asyncart.core.origins import ProjectAccess, VersionOrigin
 from asyncart.core.retention import RetentionPolicy
 from asyncart.core.storage import ProjectStorage, QuotaUsage
 from asyncart.errors import (
@@ -88,13 +90,16 @@ class HttpRemote(Remote):
             out += answer.missing
         return out
 
-    async def upload_pack(self, parts: Sequence[bytes | memoryview], what: str) -> None:
-        if self._direct.uploads and await self._upload_direct(parts, what):
+    async def upload_pack(
+        self, parts: Sequence[bytes | memoryview], what: str, project: str | None = None
+    ) -> None:
+        query = "" if project is None else "?" + urlencode({P.PROJECT_PARAM: project})
+        if self._direct.uploads and await self._upload_direct(parts, what, query):
             return
         payload = PartsPayload(parts, P.PACK_MEDIA_TYPE)
         receipt = await self.http.answer(
             "POST",
-            P.PACKS,
+            P.PACKS + query,
             A.PackReceipt,
             body=payload,
             what="pack receipt",
@@ -102,12 +107,15 @@ class HttpRemote(Remote):
         )
         check_receipt(receipt, parts, self.description)
 
-    async def _upload_direct(self, parts: Sequence[bytes | memoryview], what: str) -> bool:
+    async def _upload_direct(
+        self, parts: Sequence[bytes | memoryview], what: str, query: str
+    ) -> bool:
         """Upload a pack's bytes straight to the object store, then have the server verify
-        and record them (docs/protocol.md §3.10). False: not offered, use the server."""
+        and record them (docs/protocol.md §3.10; ``query`` names the project). False: not
+        offered, use the server."""
         header = base64.b64encode(bytes(parts[0])).decode("ascii")
         offer = await self._offer(
-            P.PACKS_DIRECT, {"header": header}, A.DirectUploadOffer, "direct upload offer"
+            P.PACKS_DIRECT + query, {"header": header}, A.DirectUploadOffer, "direct upload offer"
         )
         if offer is None or offer.url is None or offer.key is None:
             self._direct.uploads = False  # this server does not offer it: never ask again
@@ -126,7 +134,7 @@ class HttpRemote(Remote):
             return False
         receipt = await self.http.answer(
             "POST",
-            P.PACKS_DIRECT_COMPLETE,
+            P.PACKS_DIRECT_COMPLETE + query,
             A.PackReceipt,
             {"header": header, "key": offer.key},
             what="pack receipt",
@@ -388,7 +396,53 @@ class HttpRemote(Remote):
             if getattr(exc, "status", 404) == 404:
                 return None
             raise
-        return QuotaUsage(answer.project, answer.quota_bytes, answer.stored_bytes)
+        return QuotaUsage(
+            answer.project, answer.quota_bytes, answer.stored_bytes, answer.pending_bytes
+        )
+
+    async def access(self, project: str) -> ProjectAccess | None:
+        path = P.path(P.ACCESS, project=project)
+        try:
+            answer = await self.http.answer("GET", path, AccessAnswer, what="access answer")
+        except (NotFoundError, ServerError) as exc:
+            if _no_such_route(exc):
+                return None
+            raise
+        if answer.project != project:
+            raise A.MalformedAnswer(
+                f"{self.description} answered the access of project {answer.project!r} "
+                f"when asked for {project!r}"
+            )
+        return answer.access()
+
+    async def record_origin(
+        self, project: str, name: str, ref: str, origin: VersionOrigin
+    ) -> VersionOrigin | None:
+        path = P.path(P.ORIGIN, project=project, name=name, ref=ref)
+        body = {
+            "source_store": origin.source_store,
+            "source_project": origin.source_project,
+            "source_name": origin.source_name,
+            "source_index": origin.source_index,
+            "source_digest": origin.source_digest,
+        }
+        try:
+            answer = await self.http.answer("PUT", path, OriginAnswer, body, what="origin")
+        except (NotFoundError, ServerError) as exc:
+            if _no_such_route(exc):
+                return None
+            raise
+        return answer.origin()
+
+    async def list_origins(self, project: str, name: str) -> list[VersionOrigin] | None:
+        path = P.path(P.ORIGINS, project=project, name=name)
+        try:
+            pages = await self._pages(path, OriginList, "origin list")
+        except (NotFoundError, ServerError) as exc:
+            if _no_such_route(exc):
+                return None
+            raise
+        return [o.origin() for page in pages for o in page.origins]
 
     async def storage(self, project: str) -> ProjectStorage:
         path = P.path(P.STORAGE, project=project)
@@ -488,3 +542,9 @@ def _commit_body(req: CommitRequest) -> dict[str, Any]:
         "description": req.description,
         "run_id": req.run_id,
     }
+
+
+def _no_such_route(exc: NotFoundError | ServerError) -> bool:
+    """Whether a 404 is a server's answer for a route it does not have (an older server),
+    not one of the API's own 'not found' answers."""
+    return getattr(exc, "status", 404) == 404 and getattr(exc, "code", None) == "http_error"

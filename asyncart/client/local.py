@@ -20,6 +20,7 @@ from asyncart.core.models import (
     VersionChanges,
     VersionInfo,
 )
+from asyncart.core.origins import ProjectAccess, VersionOrigin
 from asyncart.core.retention import RetentionPolicy
 from asyncart.core.storage import ProjectStorage, QuotaUsage
 from asyncart.repo.service import Repository
@@ -47,14 +48,16 @@ class LocalRemote(Remote):
         self.counters.requests += 1
         return await self.repo.missing_chunks(hashes)
 
-    async def upload_pack(self, parts: Sequence[bytes | memoryview], what: str) -> None:
+    async def upload_pack(
+        self, parts: Sequence[bytes | memoryview], what: str, project: str | None = None
+    ) -> None:
         async def body() -> AsyncIterator[bytes | memoryview]:
             for part in parts:
                 yield part
 
         self.counters.requests += 1
         self.counters.bytes_sent += sum(len(p) for p in parts)
-        await self.repo.put_pack(body())
+        await self.repo.put_pack(body(), project=project)
 
     async def locate_chunks(self, hashes: Sequence[str]) -> dict[str, ChunkLocation]:
         self.counters.requests += 1
@@ -147,6 +150,17 @@ class LocalRemote(Remote):
 
     async def quota(self, project: str) -> QuotaUsage | None:
         return await self.repo.meta.quota_usage(project)
+
+    async def access(self, project: str) -> ProjectAccess:
+        return ProjectAccess(project, None, "admin")  # the embedded store has no users
+
+    async def record_origin(
+        self, project: str, name: str, ref: str, origin: VersionOrigin
+    ) -> VersionOrigin:
+        return (await self.repo.meta.record_origin(project, name, ref, origin))[0]
+
+    async def list_origins(self, project: str, name: str) -> list[VersionOrigin]:
+        return await self.repo.meta.list_origins(project, name)
 
     async def list_projects(self) -> list[str]:
         return await self.repo.list_projects()

@@ -24,6 +24,7 @@ from asyncart.core.models import (
     VersionChanges,
     VersionInfo,
 )
+from asyncart.core.origins import ProjectAccess, VersionOrigin
 from asyncart.core.retention import RetentionPolicy
 from asyncart.core.storage import ProjectStorage, QuotaUsage
 
@@ -56,8 +57,11 @@ class Remote(ABC):
     async def missing_chunks(self, hashes: Sequence[str]) -> list[str]: ...
 
     @abstractmethod
-    async def upload_pack(self, parts: Sequence[bytes | memoryview], what: str) -> None:
-        """Send one pack body (header + chunk bytes)."""
+    async def upload_pack(
+        self, parts: Sequence[bytes | memoryview], what: str, project: str | None = None
+    ) -> None:
+        """Send one pack body (header + chunk bytes) for ``project``, the project whose
+        push it is: charged for it until a version references it (docs/quotas.md)."""
 
     @abstractmethod
     async def locate_chunks(self, hashes: Sequence[str]) -> dict[str, ChunkLocation]: ...
@@ -74,6 +78,28 @@ class Remote(ABC):
     async def quota(self, project: str) -> QuotaUsage | None:
         """The quota and usage of ``project`` (read access), or None: the store cannot say
         (a server older than the quota route)."""
+        return None
+
+    async def access(self, project: str) -> ProjectAccess | None:
+        """The caller's access on ``project``, or None: the store cannot say (a server
+        older than the access route).
+
+        Raises:
+            NotFoundError: the caller has no role on it (or it does not exist, for a
+                store that says so).
+        """
+        return None
+
+    async def record_origin(
+        self, project: str, name: str, ref: str, origin: VersionOrigin
+    ) -> VersionOrigin | None:
+        """Record where version ``ref`` came from (idempotent); the stored origin, or
+        None: the store cannot record origins (a server older than the route)."""
+        return None
+
+    async def list_origins(self, project: str, name: str) -> list[VersionOrigin] | None:
+        """The recorded origins of the collection's versions, or None: the store cannot
+        say (a server older than the route)."""
         return None
 
     async def prepare_reads(self, packs: Sequence[str]) -> None:  # noqa: B027 - optional

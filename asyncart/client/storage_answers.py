@@ -61,6 +61,7 @@ class QuotaAnswer(Answer):
     project: Name
     quota_bytes: Total | None
     stored_bytes: Total
+    pending_bytes: Total = 0  # absent from servers before pack charges (schema 13)
 
 
 class ProjectStorageAnswer(Answer):

@@ -383,7 +383,7 @@ class PushPipeline:
         try:
             header = PackHeader(tuple(pack.refs))
             what = f"pack of {len(pack.refs)} chunks ({len(pack)} bytes, first {pack.refs[0].hash})"
-            await self.remote.upload_pack([header.encode(), *pack.body()], what)
+            await self.remote.upload_pack([header.encode(), *pack.body()], what, self.project)
             moved = len(pack)
             self.stats.bytes_uploaded += len(pack)
             self.stats.packs_uploaded += 1

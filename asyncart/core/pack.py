@@ -96,3 +96,15 @@ def build_pack_body(
     """The body parts of a pack upload: header then chunk bytes (no copy of the chunks)."""
     header = PackHeader(tuple(ref for ref, _ in chunks))
     return [header.encode(), *(data for _, data in chunks)]
+
+
+def least_data_size(body_length: int) -> int:
+    """The fewest chunk bytes a pack body of ``body_length`` bytes can hold (each chunk
+    is at least 1 byte and costs one entry): what a declared ``Content-Length`` commits
+    an upload to store, before its header is read. 0 for a body too short to be a pack.
+    """
+    rest = body_length - PREFIX.size
+    if rest <= 0:
+        return 0
+    count = min(MAX_PACK_CHUNKS, rest // (ENTRY.size + 1))
+    return max(0, rest - ENTRY.size * count)

@@ -31,6 +31,7 @@ BODY_GRACE = 60.0  # seconds a request body may take before BODY_MIN_RATE applie
 BODY_MIN_RATE = 64 << 10  # bytes/s a request body must average once BODY_GRACE has passed
 OPENAPI_PATH = "/openapi.json"  # the OpenAPI 3 description of this protocol
 DELETE_ALIASES_PARAM = "delete_aliases"  # query flag of the DELETE routes: "true" / "false"
+PROJECT_PARAM = "project"  # query parameter of the pack upload routes: the project charged
 
 # Routes (server side patterns; the client builds them with the helpers below).
 HEALTH = f"{API_PREFIX}/health"
@@ -63,6 +64,10 @@ VERSION_CONSUMERS = f"{VERSION}/consumers"
 VERSION_PRODUCERS = f"{VERSION}/producers"
 LINKS = f"{VERSION}/links"  # POST: link the version into a collection; GET: its links
 UNLINK = f"{VERSION}/unlink"  # POST: remove this link (its source stays)
+#: PUT: record where ``asyncart sync`` copied the version from (docs/protocol.md §3.13)
+ORIGIN = f"{VERSION}/origin"
+ORIGINS = f"{COLLECTION}/origins"  # GET: where the collection's synced versions came from
+ACCESS = f"{API_PREFIX}/projects/{{project}}/access"  # GET: the caller's role on the project
 AUDIT = f"{API_PREFIX}/projects/{{project}}/audit"  # GET: the project's audit log (admins)
 VERSION_BY_ID = f"{API_PREFIX}/version-ids/{{version_id}}"  # GET: the version with that id
 RUNS = f"{API_PREFIX}/runs"

@@ -130,15 +130,18 @@ class ProjectStorage:
 @dataclass(frozen=True)
 class QuotaUsage:
     """A project's quota (None: none set) and usage: its deduplicated bytes, the
-    ``stored_bytes`` above (docs/quotas.md)."""
+    ``stored_bytes`` above, and ``pending_bytes``: pack bytes uploaded for it that none
+    of its versions references yet, which count against the quota too (docs/quotas.md)."""
 
     project: str
     quota_bytes: int | None
     stored_bytes: int
+    pending_bytes: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
             "project": self.project,
             "quota_bytes": self.quota_bytes,
             "stored_bytes": self.stored_bytes,
+            "pending_bytes": self.pending_bytes,
         }

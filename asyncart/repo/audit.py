@@ -38,6 +38,8 @@ ACTIONS = {
     "user": "a user was created",
     "quota": "a server admin set or cleared a project's quota (detail: quota_bytes, null "
     "when cleared)",
+    "sync": "asyncart sync recorded where a version it copied came from (detail: "
+    "source_store, source, source_digest)",
 }
 MAX_QUERY = 1000
 

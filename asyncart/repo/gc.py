@@ -20,7 +20,9 @@ The rule (docs/gc.md has the reasoning and the guarantee):
   re-uploads what is missing.
 * Manifest objects no version reads (a version reads the one named by its recorded
   manifest hash, docs/protocol.md §6.5), pack files the index does not know (a crash
-  between store and index) and unfinished writes older than ``grace`` go too.
+  between store and index) and unfinished writes older than ``grace`` go too; so do
+  the quota charges of deleted packs, and of uploads older than ``grace`` that never
+  arrived (docs/quotas.md).
 """
 
 from __future__ import annotations
@@ -73,6 +75,9 @@ class GcReport:
     deleted_partial_bytes: int = 0
     trash_restored: int = 0
     trash_purged: int = 0
+    #: Pack charges of uploads that never arrived, older than the grace period, forgotten
+    #: (docs/quotas.md; the charges of deleted packs go with them).
+    stale_charges: int = 0
     #: With ``forget`` (a retention dry run): per forgotten version, the bytes of the
     #: chunks it names that no remaining version names.
     unshared_bytes: dict[str, int] = field(default_factory=dict)
@@ -151,6 +156,8 @@ async def collect_garbage(
         await _collect_packs(repo, report, snapshot, live, cutoff)
         await _collect_manifests(repo, report, manifests, cutoff)
         await _collect_partials(repo, report, cutoff)
+        if not dry_run:
+            report.stale_charges = await repo.meta.drop_stale_charges(cutoff)
     return report
 
 

@@ -12,8 +12,8 @@ The HTTP server builds one :class:`ScopedRepository` per request from the reques
   (docs/protocol.md §6.4);
 * lists of projects, lineage runs and run inputs/outputs leave out what the caller may
   not read;
-* pushes, pulls, alias moves, changes of a version or a collection, run inputs and
-  deletions are appended to the audit log.
+* pushes, pulls, alias moves, changes of a version or a collection, run inputs,
+  origins recorded by ``asyncart sync`` and deletions are appended to the audit log.
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ from asyncart.core.models import (
     VersionChanges,
     VersionInfo,
 )
+from asyncart.core.origins import ProjectAccess, VersionOrigin
 from asyncart.core.retention import RetentionPolicy
 from asyncart.core.storage import ProjectStorage, QuotaUsage
 from asyncart.errors import NotFoundError, PermissionDenied, RunNotFound
-from asyncart.repo.access import Principal, Role
+from asyncart.repo.access import Principal, Role, no_such_project
 from asyncart.repo.audit import AuditEvent, AuditLog
 from asyncart.repo.prepared import PreparedCommit
 from asyncart.repo.read_audit import RecentPackReads
@@ -115,25 +116,60 @@ class ScopedRepository:
         answers like a run that does not exist)."""
         await self._run_of(run_id, role, doing)
 
-    async def put_pack(self, body: AsyncIterable[bytes | memoryview]) -> PackReceipt:
-        """Store an uploaded pack, recording the caller as the uploader of its chunks."""
-        self.check_may_upload()
-        return await self.repo.put_pack(body, scope=self.principal.chunk_scope())
+    def _require_upload(self, project: str | None) -> None:
+        """Write access to the project an upload is for (404 without any role on it);
+        an upload naming none: write access somewhere (docs/quotas.md)."""
+        if project is None:
+            self.check_may_upload()
+        else:
+            self.principal.require(project, Role.WRITE, "uploading packs")
+
+    async def check_upload(self, project: str | None, declared: int | None = None) -> bool:
+        """Before a pack upload's body is read: the caller may write to ``project`` (the
+        project the upload is for), and a body of ``declared`` bytes can fit its quota.
+        Returns whether the project has a quota.
+
+        Raises:
+            PermissionDenied / NotFoundError: no write access to ``project``.
+            QuotaExceeded: the project is full.
+            ConfigError: no project named, on a store with quotas.
+        """
+        self._require_upload(project)
+        return await self.repo.check_upload(project, declared)
+
+    async def put_pack(
+        self,
+        body: AsyncIterable[bytes | memoryview],
+        project: str | None = None,
+        *,
+        reserve: bool = True,
+    ) -> PackReceipt:
+        """Store an uploaded pack for ``project``, recording the caller as the uploader of
+        its chunks (``reserve``: see :meth:`Repository.put_pack`)."""
+        self._require_upload(project)
+        return await self.repo.put_pack(
+            body, scope=self.principal.chunk_scope(), project=project, reserve=reserve
+        )
 
     async def pack_urls(self, pack_ids: Sequence[str]) -> dict[str, str]:
         """Presigned URLs of the packs whose every byte the caller may read."""
         return await self.repo.pack_urls(pack_ids, self.principal.chunk_scope())
 
-    async def begin_direct_upload(self, header: bytes) -> tuple[str, str] | None:
-        """A presigned upload target for a pack's bytes (write access somewhere needed)."""
-        self.check_may_upload()
-        return await self.repo.begin_direct_upload(header)
+    async def begin_direct_upload(
+        self, header: bytes, project: str | None = None
+    ) -> tuple[str, str] | None:
+        """A presigned upload target for a pack's bytes (write access to ``project``)."""
+        self._require_upload(project)
+        return await self.repo.begin_direct_upload(header, project=project)
 
-    async def complete_direct_upload(self, header: bytes, key: str) -> PackReceipt:
-        """Verify and record a directly uploaded pack, as the caller's upload."""
-        self.check_may_upload()
+    async def complete_direct_upload(
+        self, header: bytes, key: str, project: str | None = None
+    ) -> PackReceipt:
+        """Verify and record a directly uploaded pack, as the caller's upload for
+        ``project``."""
+        self._require_upload(project)
         return await self.repo.complete_direct_upload(
-            header, key, scope=self.principal.chunk_scope()
+            header, key, scope=self.principal.chunk_scope(), project=project
         )
 
     async def check_pack_range(self, pack_id: str, start: int, end: int) -> None:
@@ -170,6 +206,15 @@ class ScopedRepository:
     async def version_by_id(self, version_id: str) -> VersionInfo:
         """The version with that ``artifact.id`` among the projects the caller may read."""
         return await self.repo.version_by_id(version_id, self.principal.readable())
+
+    def access(self, project: str) -> ProjectAccess:
+        """What the caller may do in ``project``: any role answers (whether or not the
+        project exists yet: a grant may precede it); none answers like a project that
+        does not exist (404), so the answer reveals no more than the other routes."""
+        role = self.principal.role(project)
+        if role is None:
+            raise no_such_project(project)
+        return ProjectAccess(project, self.principal.user, role.label)
 
     async def list_collections(self, project: str) -> list[CollectionInfo]:
         self.principal.require(project, Role.READ, "listing artifacts")
@@ -353,6 +398,32 @@ class ScopedRepository:
         self.principal.require(project, Role.READ, "listing links")
         found = await self.repo.list_links(project, name, ref)
         return [v for v in found if self.principal.can(v.project, Role.READ)]
+
+    async def record_origin(
+        self, project: str, name: str, ref: str, origin: VersionOrigin
+    ) -> tuple[VersionOrigin, bool]:
+        """Record where a version came from (write access); the origin as stored and
+        whether it is new (a new one is audited as ``sync``, naming the source)."""
+        self.principal.require(project, Role.WRITE, "recording where a version came from")
+        done, added = await self.repo.meta.record_origin(
+            project, name, ref, origin, self.principal.user
+        )
+        if added:
+            await self._record(
+                "sync",
+                project,
+                name,
+                done.index,
+                source_store=done.source_store,
+                source=done.source_ref,
+                source_digest=done.source_digest,
+            )
+        return done, added
+
+    async def list_origins(self, project: str, name: str) -> list[VersionOrigin]:
+        """Where the collection's synced versions came from (read access)."""
+        self.principal.require(project, Role.READ, "reading where versions came from")
+        return await self.repo.meta.list_origins(project, name)
 
     async def delete_version(
         self, project: str, name: str, ref: str, *, delete_aliases: bool

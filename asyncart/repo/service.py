@@ -35,12 +35,13 @@ from asyncart.core.models import (
     VersionInfo,
 )
 from asyncart.core.names import validate_alias, validate_name
-from asyncart.core.pack import PackHeader
+from asyncart.core.pack import PackHeader, least_data_size
 from asyncart.core.storage import ProjectStorage
 from asyncart.errors import (
     ChunkMissing,
     ConfigError,
     IntegrityError,
+    QuotaExceeded,
 )
 from asyncart.repo.backfill import (
     complete_holders,
@@ -70,6 +71,12 @@ from asyncart.repo.runs import project_run_id as project_run_id
 from asyncart.repo.version_changes import VersionChangeMethods
 
 _BATCH = 10_000  # hashes per metastore query of a large request
+#: The refusal of a pack upload that names no project, on a store with quotas.
+UNNAMED_UPLOAD = (
+    "this server enforces project quotas, so a pack upload must name the project it is "
+    "for (?project=NAME on POST /v1/packs, /v1/packs/direct and /v1/packs/direct/complete); "
+    "upgrade asyncart on this client: newer clients name it (docs/quotas.md)"
+)
 _RUN_ID_RE = re.compile(r"[0-9a-f]{8,64}")
 
 
@@ -165,22 +172,54 @@ class Repository(VersionChangeMethods, RunMethods, DistributedMethods, LinkMetho
             )
         return list(dict.fromkeys(missing)) if len(hashes) > _BATCH else missing
 
+    async def check_upload(self, project: str | None, declared: int | None = None) -> bool:
+        """Before a pack upload's body is read: refuse it if ``project`` (the project it
+        is for) is full, or cannot take the least a body of ``declared`` bytes holds; an
+        upload naming no project only while no project has a quota (docs/quotas.md).
+        Returns whether ``project`` has a quota (the upload then reserves its charge).
+
+        Raises:
+            QuotaExceeded: it does not fit.
+            ConfigError: no project named on a store with quotas.
+        """
+        if project is None:
+            if await self.meta.any_quota():
+                raise ConfigError(UNNAMED_UPLOAD)
+            return False
+        validate_name(project, what="project name")
+        least = 1 if declared is None else max(1, least_data_size(declared))
+        return await self.meta.check_upload(project, least)
+
     async def put_pack(
-        self, body: AsyncIterable[bytes | memoryview], *, scope: ChunkScope | None = None
+        self,
+        body: AsyncIterable[bytes | memoryview],
+        *,
+        scope: ChunkScope | None = None,
+        project: str | None = None,
+        reserve: bool = True,
     ) -> PackReceipt:
         """Receive a pack upload body (header + chunk bytes), verify it, store it, index it.
 
         With a ``scope``, its user is recorded as the uploader of every chunk, and
         ``new_chunks`` counts the chunks that user could not see before: the answer must
-        not tell whether someone else had stored them.
+        not tell whether someone else had stored them. ``project`` (the project the
+        upload is for) is charged for the pack until its versions reference it; with a
+        quota, before a byte of the chunk data is stored (docs/quotas.md). ``reserve``
+        False: :meth:`check_upload` found no quota just now, so no reservation is asked
+        (the pack's record still charges it, and checks a quota set meanwhile).
+
+        Raises:
+            QuotaExceeded: the pack does not fit the project's quota (nothing stored).
         """
         header, reader = await read_pack_header(body)
         pack_id = header.pack_id
+        if project is not None and reserve:
+            await self.meta.reserve_pack(project, pack_id, header.data_size)
         size = await self.blobs.put_stream(pack_key(pack_id), verified_chunk_data(header, reader))
-        return await self._record_pack(header, size, scope)
+        return await self._record_pack(header, size, scope, project)
 
     async def _record_pack(
-        self, header: PackHeader, size: int, scope: ChunkScope | None
+        self, header: PackHeader, size: int, scope: ChunkScope | None, project: str | None
     ) -> PackReceipt:
         """Index a stored pack (see :meth:`put_pack`)."""
         pack_id = header.pack_id
@@ -198,6 +237,7 @@ class Repository(VersionChangeMethods, RunMethods, DistributedMethods, LinkMetho
             chunks,
             stored=lambda: self.blobs.exists(key),
             uploader=None if scope is None else scope.uploader,
+            project=project,
         )
         return PackReceipt(
             pack=pack_id,
@@ -228,13 +268,22 @@ class Repository(VersionChangeMethods, RunMethods, DistributedMethods, LinkMetho
                 urls[pack_id] = url
         return urls
 
-    async def begin_direct_upload(self, header_bytes: bytes) -> tuple[str, str] | None:
+    async def begin_direct_upload(
+        self, header_bytes: bytes, *, project: str | None = None
+    ) -> tuple[str, str] | None:
         """Where a client may PUT the chunk bytes of the pack ``header_bytes`` describes:
         ``(incoming key, presigned URL)``, or None when direct transfer is not offered.
-        The bytes become a pack only through :meth:`complete_direct_upload`."""
+        The bytes become a pack only through :meth:`complete_direct_upload`. ``project``
+        is charged for them (as :meth:`put_pack`) before a URL is given.
+
+        Raises:
+            QuotaExceeded: the pack does not fit the project's quota (no URL given).
+        """
         header = await _parse_header(header_bytes)
         if not self.direct_transfer:
             return None
+        if project is not None:
+            await self.meta.reserve_pack(project, header.pack_id, header.data_size)
         key = incoming_key(header.pack_id, secrets.token_hex(16))
         url = await self.blobs.presign_put(
             key, P.DIRECT_URL_SECONDS, content_length=header.data_size
@@ -242,15 +291,32 @@ class Repository(VersionChangeMethods, RunMethods, DistributedMethods, LinkMetho
         return (key, url) if url is not None else None
 
     async def complete_direct_upload(
-        self, header_bytes: bytes, key: str, *, scope: ChunkScope | None = None
+        self,
+        header_bytes: bytes,
+        key: str,
+        *,
+        scope: ChunkScope | None = None,
+        project: str | None = None,
     ) -> PackReceipt:
         """Verify the bytes a client uploaded to ``key`` against the pack header (every
         chunk's BLAKE3, the exact length), then make them the pack and index it. Bytes
-        that do not verify are deleted and IntegrityError raised (nothing indexed)."""
+        that do not verify are deleted and IntegrityError raised (nothing indexed).
+        ``project`` is charged for the pack (checked again here: the upload may have
+        begun for another project); bytes that do not fit are deleted.
+
+        Raises:
+            QuotaExceeded: the pack does not fit the project's quota (nothing indexed).
+        """
         header = await _parse_header(header_bytes)
         if not key.startswith(incoming_key(header.pack_id, "")):
             raise ConfigError(f"upload key {key[:120]!r} does not belong to pack {header.pack_id}")
         check_key(key)
+        if project is not None:
+            try:
+                await self.meta.reserve_pack(project, header.pack_id, header.data_size)
+            except QuotaExceeded:
+                await self.blobs.delete(key)
+                raise
         try:
             async for _ in verified_chunk_data(header, PackReader(self.blobs.read_stream(key))):
                 pass
@@ -262,7 +328,7 @@ class Repository(VersionChangeMethods, RunMethods, DistributedMethods, LinkMetho
             raise IntegrityError(f"the uploaded bytes of pack {header.pack_id}: {exc}") from None
         await self.blobs.copy(key, pack_key(header.pack_id))
         await self.blobs.delete(key)
-        return await self._record_pack(header, header.data_size, scope)
+        return await self._record_pack(header, header.data_size, scope, project)
 
     async def locate_chunks(
         self, hashes: Sequence[str], *, scope: ChunkScope | None = None

@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar, overload
 from asyncart.client.client import Client
 from asyncart.core.models import VersionInfo
 from asyncart.core.names import parse_artifact_ref, validate_name
+from asyncart.core.origins import VersionOrigin
 from asyncart.core.storage import ProjectStorage
 from asyncart.errors import NotFoundError, RunNotFound
 from asyncart.sdk import portal
@@ -200,6 +201,16 @@ class AsyncApi(Generic[A]):
             found = await remote.storage(name)
             return found.with_quota(await remote.quota(name))
 
+    async def origins(self, name: str) -> list[VersionOrigin]:
+        """Where the versions of ``[project/]name`` came from when ``asyncart sync`` copied
+        them (``core/origins.py``): one record per version and source version, by
+        version; ``[]`` for versions logged here, and from a server older than the
+        origin routes."""
+        ref = parse_artifact_ref(name)
+        async with self.client.use() as remote:
+            found = await remote.list_origins(ref.project or self.default_project, ref.name)
+            return found or []
+
     async def lineage(self, name: str, depth: int | None = None) -> LineageGraph:
         """The runs and versions upstream and downstream of ``[project/]name[:ref]``."""
         ref = parse_artifact_ref(name)
@@ -329,6 +340,11 @@ class Api:
     def storage(self, project: str | None = None) -> ProjectStorage:
         """What the versions of ``project`` cost (see :meth:`AsyncApi.storage`)."""
         return portal.call(self._async.storage, project)
+
+    def origins(self, name: str) -> list[VersionOrigin]:
+        """Where synced versions of ``[project/]name`` came from (see
+        :meth:`AsyncApi.origins`)."""
+        return portal.call(self._async.origins, name)
 
     def lineage(self, name: str, depth: int | None = None) -> LineageGraph:
         """The lineage graph of ``[project/]name[:ref]`` (see :meth:`AsyncApi.lineage`)."""

@@ -22,6 +22,7 @@ from asyncart.sdk.collections import (
     collection_named,
     collections_of,
 )
+from asyncart.sdk.deprecated import warn_use_as
 from asyncart.sdk.run_fields import RunFields
 from asyncart.sdk.run_records import log_stored, use_stored
 
@@ -163,13 +164,15 @@ class AsyncApiRun(RunData, Generic[A]):
             versions = await remote.run_inputs(self.id)
         return await artifacts_of(self._reader, versions)
 
-    async def use_artifact(self, artifact: A) -> A:
+    async def use_artifact(self, artifact: A, use_as: str | None = None) -> A:
         """Record the stored version ``artifact`` (from ``Api().artifact(name)``) as an
-        input of this run, finished or not; returns it.
+        input of this run, finished or not; returns it. ``use_as`` (W&B's label for its
+        launch feature) is accepted and not stored, with a ``DeprecationWarning``.
 
         Raises:
             ConfigError: a draft, or a name rather than an artifact.
         """
+        warn_use_as("run.use_artifact", use_as)
         return await use_stored(self._reader.client, self.info, artifact)
 
     async def log_artifact(
@@ -201,8 +204,9 @@ class ApiRun(RunData):
     def used_artifacts(self, per_page: int = 100) -> list[Any]:
         return portal.call(self._async.used_artifacts, per_page)
 
-    def use_artifact(self, artifact: Any) -> Any:
+    def use_artifact(self, artifact: Any, use_as: str | None = None) -> Any:
         """Record a stored version as this run's input (see :meth:`AsyncApiRun.use_artifact`)."""
+        warn_use_as("run.use_artifact", use_as)
         return portal.call(self._async.use_artifact, artifact)
 
     def log_artifact(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from typing import Any, cast
 
 import anyio.to_thread
@@ -33,6 +34,7 @@ from asyncart.sdk.changes import ArtifactChanges
 from asyncart.sdk.collections import ArtifactCollection, AsyncArtifactCollection, unread_collection
 from asyncart.sdk.contents import ArtifactContents
 from asyncart.sdk.contents import ArtifactFileInfo as ArtifactFileInfo
+from asyncart.sdk.deprecated import USE_AS_IGNORED, warn_use_as
 from asyncart.sdk.diffing import ArtifactDiff, artifact_diff, fetch_version
 from asyncart.sdk.downloading import AsyncDownloads, DownloadCore, SyncDownloads
 from asyncart.sdk.draft import (
@@ -65,7 +67,9 @@ class BaseArtifact(
         description: str | None = None,
         metadata: dict[str, Any] | None = None,
         incremental: bool = False,
+        use_as: str | None = None,
     ) -> None:
+        warn_use_as("Artifact", use_as)
         if not isinstance(incremental, bool):
             raise ConfigError(f"incremental must be True or False, got {incremental!r}")
         self._base_name = validate_name(name)
@@ -102,6 +106,13 @@ class BaseArtifact(
         """W&B's incremental artifact: logging it makes a version of the collection's
         ``latest`` entries plus the ones added here (``incremental.py``)."""
         return self._incremental
+
+    @property
+    def use_as(self) -> None:
+        """Deprecated in W&B and always None there (what the draft was "used as"): None,
+        with a ``DeprecationWarning``."""
+        warnings.warn(f"artifact.use_as {USE_AS_IGNORED}", DeprecationWarning, stacklevel=2)
+        return None
 
     @property
     def is_logging(self) -> bool:

@@ -29,6 +29,7 @@ from asyncart.core.names import (
 from asyncart.errors import ConfigError
 from asyncart.sdk import portal
 from asyncart.sdk.artifact import AsyncArtifact, BaseArtifact
+from asyncart.sdk.deprecated import warn_use_as
 from asyncart.sdk.distributed import DistributedRun
 from asyncart.sdk.draft import stage_snapshots_for
 from asyncart.sdk.metadata import normalize_metadata
@@ -347,6 +348,7 @@ class AsyncRun(ConfigCore[A], RunFields, DistributedRun[A], RunLinks[A]):
         artifact_or_name: A | str | None = None,
         type: str | None = None,
         aliases: list[str] | None = None,
+        use_as: str | None = None,
         *,
         name: str | None = None,
     ) -> A:
@@ -355,8 +357,9 @@ class AsyncRun(ConfigCore[A], RunFields, DistributedRun[A], RunLinks[A]):
         By name (``'bike dataset:latest'``, ``'p/name:v3'``, also as ``name=``):
         resolves it, checks ``type`` if given, records the input. With an
         ``Artifact`` object: logs it if its content is new (idempotent), then
-        records the input.
+        records the input. ``use_as`` is W&B's deprecated no-op: accepted, warned about.
         """
+        warn_use_as("run.use_artifact", use_as)
         self._check_open()
         target = artifact_or_name if artifact_or_name is not None else name
         if target is None:

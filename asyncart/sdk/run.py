@@ -12,6 +12,7 @@ from asyncart.core.models import VersionInfo
 from asyncart.sdk import portal
 from asyncart.sdk.artifact import Artifact
 from asyncart.sdk.async_run import AsyncRun, resolve_settings
+from asyncart.sdk.deprecated import warn_use_as
 from asyncart.sdk.pending import wait_before_pools_stop, wait_reporting
 from asyncart.sdk.run_config import RunConfig
 from asyncart.sdk.shared import shared_client
@@ -96,10 +97,12 @@ class Run:
         artifact_or_name: Artifact | str | None = None,
         type: str | None = None,
         aliases: list[str] | None = None,
+        use_as: str | None = None,
         *,
         name: str | None = None,
     ) -> Artifact:
         """Use an artifact as this run's input; see :meth:`AsyncRun.use_artifact`."""
+        warn_use_as("run.use_artifact", use_as)
         return portal.call(
             lambda: self._async.use_artifact(artifact_or_name, type, aliases, name=name)
         )

@@ -29,7 +29,7 @@ from asyncart.server.bodies import DEFAULT_TIMING, BodyTiming
 from asyncart.server.error_answers import error_middleware
 from asyncart.server.keys import ACCOUNTS, AUDIT, PARSER, RECENT_READS, REPO
 from asyncart.server.parsing import BodyParser
-from asyncart.server.routes import admin, links, packs, pending, retention, runs, versions
+from asyncart.server.routes import admin, links, packs, pending, retention, runs, sync, versions
 from asyncart.server.webui import add_routes as add_web_routes
 
 _Lifetime = Callable[[web.Application], AsyncIterator[None]]
@@ -61,6 +61,7 @@ def create_app(
     links.add_routes(app.router)
     retention.add_routes(app.router)
     runs.add_routes(app.router)
+    sync.add_routes(app.router)
     add_web_routes(app.router)  # the web page's static files (asyncart/server/web/)
     return app
 

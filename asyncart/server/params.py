@@ -64,6 +64,12 @@ def type_query(request: web.Request) -> str | None:
     return None if value is None else checked_name(value, "type")
 
 
+def project_query(request: web.Request) -> str | None:
+    """The ``?project=`` a pack upload is for, a checked name, if given."""
+    value = request.query.get(P.PROJECT_PARAM)
+    return None if value is None else checked_name(value, "project name")
+
+
 def flag_query(request: web.Request, key: str) -> bool:
     """A ``?key=true|false`` flag (false when absent)."""
     value = request.query.get(key, "false")

@@ -22,6 +22,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from asyncart.core import protocol as P
 from asyncart.core.manifest import MAX_ENTRIES
 from asyncart.core.names import MAX_NAME_LENGTH
+from asyncart.core.origins import MAX_STORE_NAME
 from asyncart.core.pack import ENTRY, MAX_PACK_CHUNKS, PREFIX
 from asyncart.core.retention import MAX_AGE_SECONDS, MAX_KEEP_LAST
 from asyncart.core.run_labels import (
@@ -178,6 +179,17 @@ class LinkBody(Struct, frozen=True):
     project: Ref
     name: Ref
     aliases: Annotated[list[Ref], Meta(max_length=MAX_ALIASES)] = []
+
+
+class OriginBody(Struct, frozen=True, forbid_unknown_fields=True):
+    """``PUT /v1/projects/{p}/artifacts/{name}/versions/{ref}/origin``: the source version
+    ``asyncart sync`` copied it from (``core/origins.py``)."""
+
+    source_store: Annotated[str, Meta(min_length=1, max_length=MAX_STORE_NAME)]
+    source_project: Ref
+    source_name: Ref
+    source_index: Annotated[int, Meta(ge=0, le=9_999_999_999)]
+    source_digest: Annotated[str, Meta(pattern="^[0-9a-f]{64}$")]
 
 
 B = TypeVar("B", bound=Struct)

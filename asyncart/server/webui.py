@@ -16,7 +16,10 @@ from importlib import resources
 from aiohttp import web
 
 INDEX_PATHS = ("/", "/ui/")
-_SCRIPTS = ("app.js", "api.js", "dom.js", "detail.js", "diff.js", "lineage.js", "listing.js")
+_SCRIPTS = (
+    *("app.js", "api.js", "cost.js", "dom.js"),
+    *("detail.js", "diff.js", "lineage.js", "listing.js"),
+)
 ASSETS = {
     **{f"/ui/{name}": (name, "text/javascript") for name in _SCRIPTS},
     "/ui/style.css": ("style.css", "text/css"),

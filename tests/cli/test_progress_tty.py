@@ -3,43 +3,23 @@
 from __future__ import annotations
 
 import os
-import pty
 import subprocess
 import sys
 from pathlib import Path
 
-
-def _run_in_pty(args: list[str]) -> tuple[int, str]:
-    primary, secondary = pty.openpty()
-    env = dict(os.environ, COLUMNS="120", TERM="xterm")
-    proc = subprocess.Popen(args, stdin=secondary, stdout=secondary, stderr=secondary, env=env)
-    os.close(secondary)
-    chunks = []
-    try:
-        while True:
-            try:
-                data = os.read(primary, 65536)
-            except OSError:  # EIO once the child closed the terminal
-                break
-            if not data:
-                break
-            chunks.append(data)
-    finally:
-        os.close(primary)
-        proc.wait(timeout=60)
-    return proc.returncode, b"".join(chunks).decode(errors="replace")
+from tests.support.cli import run_in_pty
 
 
 def test_push_and_pull_show_progress_on_a_terminal(tmp_path: Path) -> None:
     data = tmp_path / "blob.bin"
     data.write_bytes(os.urandom(96 << 20))  # several packs: several progress updates
     cli = [sys.executable, "-m", "asyncart"]
-    code, out = _run_in_pty([*cli, "push", str(data), "--name", "blob", "--type", "dataset"])
+    code, out = run_in_pty([*cli, "push", str(data), "--name", "blob", "--type", "dataset"])
     assert code == 0, out
     assert "push 1 file" in out and "file(s)" not in out
     assert "96.0 MiB of 96.0 MiB" in out  # bytes done of total
     assert "MiB/s" in out or "GiB/s" in out  # throughput, in the sizes' (binary) units
-    code, out = _run_in_pty([*cli, "pull", "blob", "-o", str(tmp_path / "out")])
+    code, out = run_in_pty([*cli, "pull", "blob", "-o", str(tmp_path / "out")])
     assert code == 0, out
     assert "pull 1 file" in out and "file(s)" not in out
     assert (tmp_path / "out" / "blob.bin").read_bytes() == data.read_bytes()

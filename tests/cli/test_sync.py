@@ -1,6 +1,7 @@
 """``asyncart sync SRC DST``: an offline job's embedded store copied to a server (and
 back), with runs and lineage; idempotent, resumable after SIGKILL, numbering kept or
-appended, the destination's permissions applied before any byte moves.
+appended (the destination's permissions, the recorded mapping, links, ttls and collection
+fields: ``test_sync_records.py``).
 
 Every transfer crosses the fault proxy, which counts what moves (pack uploads, pack
 range reads) and holds pack uploads (a gated stall) so a kill lands mid-sync.
@@ -21,8 +22,6 @@ from pathlib import Path
 import pytest
 
 import asyncart
-from asyncart.repo.access import Role
-from tests.support.accounts import users_with_keys
 from tests.support.cli import HANG_LIMIT, run_cli
 from tests.support.fault_proxy import Fault, FaultProxy, running_fault_proxy
 from tests.support.live_server import LiveServer, live_server
@@ -196,24 +195,6 @@ def test_sigkilled_sync_rerun_moves_only_the_rest(server: LiveServer, proxy: Fau
     # Only the rest moves: v2 whole, and of v1 what had not arrived (the held pack may
     # have reached the server after the kill; then it is not sent again either).
     assert size <= rest["bytes_sent"] <= 2 * size
-
-
-def test_a_key_without_write_on_the_destination_is_refused_before_bytes_move(
-    tmp_path: Path,
-) -> None:
-    log_offline({"a.bin": random.Random(4).randbytes(20_000)}, None)
-    root = tmp_path / "team"
-    root.mkdir()
-    keys = asyncio.run(users_with_keys(root, {"reader": [(PROJECT, Role.READ)]}))
-    with live_server(root) as team, running_fault_proxy(team.url) as proxy:
-        proc = run_cli(
-            "sync", str(offline_store()), proxy.url, env={"ASYNCART_API_KEY": keys["reader"]}
-        )
-        assert proc.returncode != 0
-        assert "refuses writes to project 'offline'" in proc.stderr, proc.stderr
-        assert "nothing was copied" in proc.stderr
-        assert "Traceback" not in proc.stderr
-        assert proxy.count("POST", PACKS) == 0 and proxy.count("POST", "/v1/chunks") == 0
 
 
 def test_server_to_server(server: LiveServer, tmp_path: Path) -> None:

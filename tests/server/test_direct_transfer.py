@@ -14,12 +14,14 @@ import base64
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
 from asyncart import aio
 from asyncart.repo.access import Role
+from tests.server.test_quotas import PROJECT, admin
 from tests.support.accounts import users_with_keys
 from tests.support.fault_proxy import FaultProxy
 from tests.support.live_server import LiveServer, live_server
@@ -165,3 +167,51 @@ def test_a_filesystem_store_does_not_offer_it(server: LiveServer) -> None:
 
     answer = asyncio.run(ask())
     assert answer["offered"] is False and answer["urls"] == {}
+
+
+async def test_direct_uploads_are_charged_to_the_project_they_name(
+    s3_live: LiveServer,
+    s3_bucket: S3Bucket,  # noqa: F811
+) -> None:
+    """The quota is checked before a URL is given, and again at completion, where an
+    upload begun for another project cannot slip a pack into a full one."""
+    admin(s3_live.root, "8000")
+    begin, done = f"{s3_live.url}/v1/packs/direct", f"{s3_live.url}/v1/packs/direct/complete"
+    chunks = [os.urandom(5000), os.urandom(5000), os.urandom(4000)]
+    headers = [base64.b64encode(pack_body([c])[0].encode()).decode() for c in chunks]
+    for_quota, elsewhere = {"project": PROJECT}, {"project": "unlimited"}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(begin, json={"header": headers[0]}, params=for_quota) as r:
+            offer = await r.json()
+        assert offer["url"], offer
+        async with http.put(offer["url"], data=chunks[0]) as r:
+            assert r.status == 200
+        async with http.post(
+            done, json={"header": headers[0], "key": offer["key"]}, params=for_quota
+        ) as r:
+            assert r.status == 201, await r.text()
+        async with http.post(begin, json={"header": headers[1]}, params=for_quota) as r:
+            refused = await r.json()
+        assert (r.status, refused["code"]) == (403, "quota_exceeded"), refused
+        # Begun for a project without a quota, completed for the full one: refused there,
+        # and the uploaded bytes are deleted, nothing indexed.
+        async with http.post(begin, json={"header": headers[2]}, params=elsewhere) as r:
+            offer = await r.json()
+        async with http.put(offer["url"], data=chunks[2]) as r:
+            assert r.status == 200
+        async with http.post(
+            done, json={"header": headers[2], "key": offer["key"]}, params=for_quota
+        ) as r:
+            refused = await r.json()
+        assert (r.status, refused["code"]) == (403, "quota_exceeded"), refused
+        async with http.post(
+            f"{s3_live.url}/v1/chunks/missing", json={"hashes": [h(chunks[2])]}
+        ) as r:
+            assert (await r.json())["missing"] == [h(chunks[2])]
+    client: Any = s3_bucket.server.client()
+    try:
+        listed = client.list_objects_v2(Bucket=s3_bucket.name)
+        keys = [o["Key"] for o in listed.get("Contents", ())]
+    finally:
+        client.close()
+    assert not [k for k in keys if "incoming/" in k], keys

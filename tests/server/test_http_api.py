@@ -71,9 +71,13 @@ async def error_of(resp: aiohttp.ClientResponse, status: int, code: str) -> dict
     return body
 
 
-async def upload(http: aiohttp.ClientSession, chunks: list[bytes]) -> dict[str, Any]:
+async def upload(
+    http: aiohttp.ClientSession, chunks: list[bytes], project: str | None = None
+) -> dict[str, Any]:
     _, body = pack_body(chunks)
-    async with http.post(P.PACKS, data=body, headers={"Content-Type": P.PACK_MEDIA_TYPE}) as resp:
+    params = {} if project is None else {P.PROJECT_PARAM: project}
+    headers = {"Content-Type": P.PACK_MEDIA_TYPE}
+    async with http.post(P.PACKS, data=body, headers=headers, params=params) as resp:
         assert resp.status == 201, await resp.text()
         return await resp.json()  # type: ignore[no-any-return]
 

@@ -14,6 +14,8 @@ reveal chunks of a project the caller may not read.
 
 from __future__ import annotations
 
+import base64
+import itertools
 import os
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -81,6 +83,20 @@ async def op_get_pack(w: World, who: str, where: str) -> tuple[int, Any, dict[st
 
 async def op_put_pack(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
     return await call(w, who, "POST", "/v1/packs", data=pack_body([os.urandom(500)])[1])
+
+
+async def op_put_pack_for(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
+    """A pack upload naming the project it is for: write access to that project."""
+    path = f"/v1/packs?project={PROJECT[where]}"
+    return await call(w, who, "POST", path, data=pack_body([os.urandom(500)])[1])
+
+
+async def op_direct_upload_for(
+    w: World, who: str, where: str
+) -> tuple[int, Any, dict[str, str]]:
+    header = base64.b64encode(pack_body([os.urandom(500)])[0].encode()).decode()
+    path = f"/v1/packs/direct?project={PROJECT[where]}"
+    return await call(w, who, "POST", path, json={"header": header})
 
 
 async def op_projects(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
@@ -208,12 +224,31 @@ async def op_add_input(w: World, who: str, where: str) -> tuple[int, Any, dict[s
     )
 
 
+_ORIGINS = itertools.count()
+
+
+async def op_record_origin(w: World, who: str, where: str) -> tuple[int, Any, dict[str, str]]:
+    """A new origin each call (a repeated one answers 200)."""
+    body = {
+        "source_store": "/offline/store",
+        "source_project": "offline",
+        "source_name": "data",
+        "source_index": next(_ORIGINS),
+        "source_digest": "0" * 64,
+    }
+    return await call(
+        w, who, "PUT", art_path(PROJECT[where], "data", "/versions/v0/origin"), json=body
+    )
+
+
 V = "/v1/projects/{project}/artifacts/data/versions"
 OPS = [
     Op("POST /chunks/missing", None, 200, op_missing),
     Op("POST /chunks/locate", None, 200, op_locate),
     Op("GET /packs/{pack}", Role.READ, 206, op_get_pack),
     Op("POST /packs", None, 201, op_put_pack, per_project=False),
+    Op("POST /packs?project=", Role.WRITE, 201, op_put_pack_for),
+    Op("POST /packs/direct?project=", Role.WRITE, 200, op_direct_upload_for),
     Op("GET /projects", None, 200, op_projects, per_project=False),
     Op("GET /projects/{p}/artifacts", Role.READ, 200, _get("/v1/projects/{project}/artifacts")),
     Op("GET .../versions", Role.READ, 200, _get(V)),
@@ -238,6 +273,14 @@ OPS = [
     Op("DELETE .../retention", Role.ADMIN, 200, op_clear_retention),
     Op("GET /projects/{p}/quota", Role.READ, 200, _get("/v1/projects/{project}/quota")),
     Op("GET /projects/{p}/audit", Role.ADMIN, 200, _get("/v1/projects/{project}/audit")),
+    Op("GET /projects/{p}/access", Role.READ, 200, _get("/v1/projects/{project}/access")),
+    Op("PUT .../versions/{ref}/origin", Role.WRITE, 201, op_record_origin),
+    Op(
+        "GET .../artifacts/{name}/origins",
+        Role.READ,
+        200,
+        _get("/v1/projects/{project}/artifacts/data/origins"),
+    ),
     Op("POST /runs", Role.WRITE, 201, op_create_run),
     Op("GET /runs/{id}", Role.READ, 200, _get("/v1/runs/{run}")),
     Op("PUT /runs/{id}/config", Role.WRITE, 200, op_set_run_config),  # before the finish
@@ -276,8 +319,8 @@ def may_see(who: str, where: str) -> bool:
 
 
 def test_the_matrix_has_every_case() -> None:
-    # 31 project-scoped operations x 5 callers x 2 projects + 2 others x 5 callers.
-    assert len(CASES) == 31 * 5 * 2 + 2 * 5 == 320
+    # 36 project-scoped operations x 5 callers x 2 projects + 2 others x 5 callers.
+    assert len(CASES) == 36 * 5 * 2 + 2 * 5 == 370
 
 
 @pytest.mark.parametrize(("op", "who", "where"), CASES)
@@ -311,6 +354,8 @@ async def test_a_hidden_project_answers_exactly_like_a_missing_one(world: World)
             "/artifacts/data/versions",
             "/artifacts/data/versions/v0",
             "/artifacts/data/versions/v0/manifest",
+            "/artifacts/data/origins",
+            "/access",
             "/audit",
         ):
             hidden = await call(world, who, "GET", f"/v1/projects/proj-b{tail}")

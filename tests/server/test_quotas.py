@@ -40,7 +40,12 @@ def test_the_admin_command_sets_shows_and_clears(server: LiveServer) -> None:
     assert "no quota" in admin(server.root)
     assert "quota" in admin(server.root, "10KB")
     shown = json.loads(admin(server.root, "--json"))
-    assert shown == {"project": PROJECT, "quota_bytes": 10_000, "stored_bytes": 0}
+    assert shown == {
+        "project": PROJECT,
+        "quota_bytes": 10_000,
+        "stored_bytes": 0,
+        "pending_bytes": 0,
+    }
     assert "quota removed" in admin(server.root, "--clear")
     assert json.loads(admin(server.root, "--json"))["quota_bytes"] is None
     audit = run_cli(
@@ -89,14 +94,15 @@ def test_a_push_over_quota_is_refused_before_a_pack_byte_is_sent(
 async def test_the_server_refuses_a_commit_over_quota_without_the_pre_flight(
     server: LiveServer,
 ) -> None:
-    """A client that skips the pre-flight: the packs go up, the commit is refused."""
+    """A client that skips the pre-flight and uploads its packs for another project (one
+    without a quota, docs/quotas.md): the packs go up, the commit is refused."""
     admin(server.root, "3000")
     async with aiohttp.ClientSession(base_url=server.url) as http:
         entries = []
         for name in ("a", "b"):
             data = random_bytes(name, 2000)
             entry, chunks = entry_for(f"{name}.bin", data)
-            await upload(http, chunks)
+            await upload(http, chunks, project="unlimited")
             entries.append(entry)
         one = Manifest(entries=(entries[0],), chunker=SPEC).to_json()
         both = Manifest(entries=tuple(entries), chunker=SPEC).to_json()
@@ -111,6 +117,7 @@ async def test_the_server_refuses_a_commit_over_quota_without_the_pre_flight(
                 "project": PROJECT,
                 "quota_bytes": 3000,
                 "stored_bytes": 2000,
+                "pending_bytes": 0,
             }
         async with http.get(P.path(P.QUOTA, project=PROJECT), params={"new_bytes": "1001"}) as r:
             await error_of(r, 403, "quota_exceeded")

@@ -30,6 +30,7 @@ from asyncart.repo.access import Role
 from asyncart.server.webui import WEB_PATHS
 from tests.support.accounts import users_with_keys
 from tests.support.browser import Page, browser, chromium_path, devtools_page
+from tests.support.cli import run_cli
 from tests.support.live_server import LiveServer, live_server
 from tests.support.pipeline import PROJECT, Pipeline, log_pipeline
 
@@ -46,6 +47,22 @@ HOSTILE_METADATA = {"<img src=x onerror=\"window.__xss='key'\">": "</pre><svg on
 HOSTILE_FILE = "<img src=x onerror=\"window.__xss='file'\">.txt"
 HOSTILE_CONFIG = {"lr": 0.01, "note": "<iframe src=javascript:alert(1)>"}
 WIDE, TALL = 1280, 800
+
+
+COSTS = "costs"  # the project whose versions share a file: what each added and frees differ
+COSTS_QUOTA = 10_000_000
+
+
+async def _log_costs(url: str) -> None:
+    """``costs/ckpt``: v0 holds ``a`` and ``b``, v1 ``a`` and ``c`` (random, one chunk each)."""
+    for name in "abc":
+        Path(f"{name}.bin").write_bytes(os.urandom(40_000))
+    async with await aio.init(job_type="train", project=COSTS, url=url) as run:
+        for files in (("a.bin", "b.bin"), ("a.bin", "c.bin")):
+            art = aio.Artifact("ckpt", type="checkpoint")
+            for f in files:
+                art.add_file(f)
+            await run.log_artifact(art)
 
 
 @dataclass(frozen=True)
@@ -117,6 +134,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             pipeline = asyncio.run(log_pipeline(url=server.url))
             hostile_run = asyncio.run(_log_hostile(server.url))
             seed_run = asyncio.run(_log_seed(server.url))
+            asyncio.run(_log_costs(server.url))
+            quota = run_cli(
+                "server", "admin", "quota", COSTS, str(COSTS_QUOTA), "--root", str(server.root)
+            )
+            assert quota.returncode == 0, quota.stderr
             with browser(tmp / "profile") as port:
                 yield Site(server, pipeline, hostile_run, seed_run, port)
 
@@ -138,7 +160,8 @@ async def _open(page: Page, url: str) -> None:
         "document.body.dataset.store === 'ready' && (location.hash === '' || ("
         "document.getElementById('graph').dataset.state === 'ready' && "
         "document.getElementById('file-list')?.dataset.state === 'ready' && "
-        "document.getElementById('run-info')?.dataset.state === 'ready'))"
+        "document.getElementById('run-info')?.dataset.state === 'ready' && "
+        "document.querySelector('dl.facts')?.dataset.cost === 'ready'))"
     )
 
 
@@ -168,7 +191,8 @@ def _inside(inner: dict[str, float], outer: dict[str, float]) -> bool:
 
 WINDOW = {"left": 0, "top": 0, "right": WIDE, "bottom": TALL}
 DEMO = {f"{PROJECT}/{n}:v0" for n in ("bike model", "labels", "report", "rides", HOSTILE_NAME)}
-ALL = DEMO | {f"seed/bike {n}:v0" for n in ("dataset", "model", "notes")}
+SEED = {f"seed/bike {n}:v0" for n in ("dataset", "model", "notes")}
+ALL = DEMO | SEED | {f"{COSTS}/ckpt:v0", f"{COSTS}/ckpt:v1"}
 
 
 async def test_the_table_links_names_and_sorts_and_filters_its_rows(
@@ -185,7 +209,8 @@ async def test_the_table_links_names_and_sorts_and_filters_its_rows(
         project, rest = version.split("/", 1)
         name = rest.rsplit(":", 1)[0]
         assert links[version][0] == name
-        assert _target(links[version][1]) == [project, name, "v0"]  # its newest version
+        newest = "v1" if project == COSTS else "v0"
+        assert _target(links[version][1]) == [project, name, newest]
     sizes = {  # of the versions of PROJECT's pipeline
         f"{PROJECT}/labels:v0": 19,
         f"{PROJECT}/report:v0": 14,
@@ -205,7 +230,7 @@ async def test_the_table_links_names_and_sorts_and_filters_its_rows(
     names = [v.split("/", 1)[1].rsplit(":", 1)[0] for v in await sort_by("Artifact")]
     assert names == sorted(names) and names[0] == "bike dataset"
     projects = [v.split("/", 1)[0] for v in await sort_by("Project")]
-    assert projects == [PROJECT] * len(DEMO) + ["seed"] * 3
+    assert projects == [COSTS] * 2 + [PROJECT] * len(DEMO) + ["seed"] * 3
 
     async def filter_by(text: str) -> list[str]:
         await page.evaluate(
@@ -378,6 +403,47 @@ async def test_a_version_compares_with_another_of_any_collection_as_asyncart_dif
     assert shown["rows"] == [["removed", "bicycle-data.h5"], ["added", "model.h5"]]
     assert shown["rows"] == [[f.status, f.path] for f in result.files]
     assert shown["summary"] == summary_line(result.manifest_diff)
+
+
+async def test_the_page_shows_what_each_version_added_and_would_free_and_the_quota(
+    site: Site, page: Page, tmp_path: Path
+) -> None:
+    """The figures of ``asyncart ls`` / ``Api().storage``, drawn from the same route: a
+    version that shares a file with another frees less than it added."""
+    await _open(page, site.server.url + "/" + _fragment(COSTS, "ckpt", "v0"))
+    async with aio.Api(project=COSTS, url=site.server.url) as api:
+        storage = await api.storage()
+    (ckpt,) = storage.collections
+    expected = {v.version: (v.added_bytes, v.exclusive_bytes) for v in ckpt.versions}
+    assert expected["v0"][1] < expected["v0"][0]  # a.bin is held by v1 too
+    cells: dict[str, list[str | None]] = await page.evaluate(
+        "Object.fromEntries([...document.querySelectorAll('#artifacts tr.version-row')]"
+        f".filter(r => r.dataset.version.startsWith('{COSTS}/'))"
+        ".map(r => [r.dataset.version.split(':')[1],"
+        " [...r.querySelectorAll('span.cost')].map(s => s.dataset.bytes ?? null)]))"
+    )
+    assert {
+        v: tuple(int(n) for n in pair if n is not None) for v, pair in cells.items()
+    } == expected
+    header = await page.evaluate(
+        "[...document.querySelectorAll('#artifacts th')].map(t => t.textContent)"
+    )
+    assert header[header.index("Size") + 1 : header.index("Size") + 3] == ["Added", "Frees"]
+    detail = await page.evaluate(
+        "[document.getElementById('cost-added').dataset.bytes,"
+        " document.getElementById('cost-frees').dataset.bytes]"
+    )
+    assert tuple(int(n) for n in detail) == expected["v0"]
+    line: dict[str, str] = await page.evaluate(
+        f"({{...document.querySelector('#storage li[data-project=\"{COSTS}\"]').dataset,"
+        f" text: document.querySelector('#storage li[data-project=\"{COSTS}\"]').textContent}})"
+    )
+    assert int(line["size"]) == storage.size and int(line["stored"]) == storage.stored_bytes
+    assert int(line["quota"]) == COSTS_QUOTA and "quota:" in line["text"]
+    others = await page.evaluate("document.querySelectorAll('#storage li').length")
+    assert others == 3  # one line per project, the quota only where one is set
+    assert await page.evaluate("document.querySelectorAll('#storage .quota').length") == 1
+    await page.screenshot(tmp_path / "costs.png")
 
 
 async def test_markup_from_the_store_shows_as_text_and_never_runs(

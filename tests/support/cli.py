@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pty
 import subprocess
 import sys
 
@@ -23,3 +24,26 @@ def run_cli(
         env={**os.environ, **(env or {})},
         timeout=HANG_LIMIT,
     )
+
+
+def run_in_pty(args: list[str]) -> tuple[int, str]:
+    """Run ``args`` with stdin, stdout and stderr on a new pseudo-terminal (120 columns);
+    its exit code and everything it wrote to the terminal."""
+    primary, secondary = pty.openpty()
+    env = dict(os.environ, COLUMNS="120", TERM="xterm")
+    proc = subprocess.Popen(args, stdin=secondary, stdout=secondary, stderr=secondary, env=env)
+    os.close(secondary)
+    chunks = []
+    try:
+        while True:
+            try:
+                data = os.read(primary, 65536)
+            except OSError:  # EIO once the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(primary)
+        proc.wait(timeout=HANG_LIMIT)
+    return proc.returncode, b"".join(chunks).decode(errors="replace")

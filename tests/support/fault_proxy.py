@@ -97,6 +97,7 @@ class Fault:
     path: str = ""  # prefix of the (decoded) request path
     times: int = 1
     status: int = 503
+    code: str = "injected"  # the error body's code ("http_error": a route the server lacks)
     retry_after: str | None = None
     forward_first: bool = False
     after_bytes: int = 0
@@ -325,7 +326,7 @@ class FaultProxy:
     def _error(self, fault: Fault) -> web.Response:
         headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
         body = {
-            "code": "injected",
+            "code": fault.code,
             "message": f"fault proxy answered {fault.status}",
             "request_id": "proxy",
         }

@@ -22,6 +22,7 @@ from asyncart.core.manifest import Manifest, ManifestEntry
 from asyncart.core.models import CommitRequest, VersionInfo
 from asyncart.repo.keys import manifest_hash, manifest_object_key
 from asyncart.repo.location import StoreLocation
+from asyncart.repo.metastores import migrations
 from asyncart.repo.metastores.base import ChunkScope
 from asyncart.repo.metastores.engine import WRITE_OPTION, async_url, make_engine
 from asyncart.repo.service import Repository
@@ -54,11 +55,16 @@ def manifest_of(files: dict[str, bytes]) -> tuple[Manifest, dict[str, bytes]]:
 
 
 async def upload(
-    repo: Repository, chunks: Iterable[bytes], *, scope: ChunkScope | None = None
+    repo: Repository,
+    chunks: Iterable[bytes],
+    *,
+    scope: ChunkScope | None = None,
+    project: str | None = None,
 ) -> str:
-    """Upload ``chunks`` as one pack (as ``scope``'s user, if given); returns its id."""
+    """Upload ``chunks`` as one pack (as ``scope``'s user, if given; charged to
+    ``project``, if given); returns its id."""
     _, body = pack_body(list(chunks))
-    return (await repo.put_pack(one_piece(body), scope=scope)).pack
+    return (await repo.put_pack(one_piece(body), scope=scope, project=project)).pack
 
 
 async def push(
@@ -194,8 +200,22 @@ async def back_to_schema_4(repo: Repository, location: StoreLocation) -> None:
     await run_sql(location.db, "DELETE FROM schema_version WHERE version > 4")
 
 
+async def undo_version_origins(url: str) -> None:
+    """Undo migration 14 (where synced versions came from), whatever number it has."""
+    await run_sql(url, "DROP TABLE version_origins")
+    await run_sql(url, f"DELETE FROM schema_version WHERE version >= {migrations.ORIGINS_STEP}")
+
+
+async def back_to_schema_12(url: str) -> None:
+    """Undo migrations 14 (origins) and 13 (pack charges): schema version 12."""
+    await undo_version_origins(url)
+    await run_sql(url, "DROP TABLE pack_charges")
+    await run_sql(url, "DELETE FROM schema_version WHERE version > 12")
+
+
 async def back_to_schema_11(url: str) -> None:
-    """Undo migration 12 (project quotas): schema version 11."""
+    """Undo migration 12 (project quotas) and those after it: schema version 11."""
+    await back_to_schema_12(url)
     await run_sql(url, "DROP TABLE project_quotas")
     await run_sql(url, "DELETE FROM schema_version WHERE version > 11")
 

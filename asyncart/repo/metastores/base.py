@@ -21,6 +21,7 @@ from asyncart.core.models import (
     VersionInfo,
 )
 from asyncart.core.names import format_version
+from asyncart.core.origins import VersionOrigin
 from asyncart.core.storage import ProjectStorage, QuotaUsage
 from asyncart.repo.metastores.base_links_pending import LinksAndPendingStore
 from asyncart.repo.metastores.base_retention import RetentionStore
@@ -168,11 +169,15 @@ class MetaStore(LinksAndPendingStore, RetentionStore):
         *,
         stored: StoredCheck | None = None,
         uploader: str | None = None,
+        project: str | None = None,
     ) -> int:
         """Record a stored pack and index its chunks; chunks already indexed keep their
         old location. Idempotent. Returns the number of chunks newly indexed.
 
         ``uploader`` (a user name) is recorded as having uploaded every chunk of the pack.
+        ``project``: the project the upload is for, charged for a new pack until its
+        versions reference it (docs/quotas.md); QuotaExceeded (nothing recorded) if that
+        takes it past its quota and no :meth:`reserve_pack` charged it already.
 
         The pack, and every pack holding one of its chunks already, is touched. ``stored``
         is awaited inside the transaction: if it says the pack's object is gone (a garbage
@@ -215,6 +220,21 @@ class MetaStore(LinksAndPendingStore, RetentionStore):
         """Record ``project`` as a holder of ``hashes``; ``complete`` then marks the
         holder records as covering every version."""
 
+    # -- where synced versions came from (origins.py) ---------------------------
+
+    @abstractmethod
+    async def record_origin(
+        self, project: str, name: str, ref: str, origin: VersionOrigin, user: str | None = None
+    ) -> tuple[VersionOrigin, bool]:
+        """Record where version ``ref`` came from (idempotent); the origin as stored and
+        whether this call added it."""
+        raise NotImplementedError
+
+    @abstractmethod
+    async def list_origins(self, project: str, name: str) -> list[VersionOrigin]:
+        """The recorded origins of the versions of ``project/name``."""
+        raise NotImplementedError
+
     # -- quotas (quotas.py) and what versions cost (storage.py) ------------------
 
     @abstractmethod
@@ -234,6 +254,44 @@ class MetaStore(LinksAndPendingStore, RetentionStore):
         Raises:
             QuotaExceeded: they do not.
         """
+        raise NotImplementedError
+
+    @abstractmethod
+    async def check_upload(self, project: str, size: int) -> bool:
+        """Whether ``project`` has a quota, having checked that usage + uploaded bytes no
+        version references + ``size`` fit it (a read; nothing is charged).
+
+        Raises:
+            QuotaExceeded: they do not fit.
+        """
+        raise NotImplementedError
+
+    @abstractmethod
+    async def reserve_pack(self, project: str, pack_id: str, size: int) -> None:
+        """Charge ``project`` for a pack of ``size`` bytes before its body is stored (a
+        no-op without a quota, or for a pack already charged to it or stored); the quota
+        row is locked, so concurrent uploads cannot both pass.
+
+        Raises:
+            QuotaExceeded: usage + charged uploads + ``size`` is over the quota.
+        """
+        raise NotImplementedError
+
+    @abstractmethod
+    async def charged_bytes(self, project: str) -> int:
+        """The uploaded pack bytes ``project`` is charged for that none of its versions
+        references (pending: not committed yet)."""
+        raise NotImplementedError
+
+    @abstractmethod
+    async def any_quota(self) -> bool:
+        """Whether any project has a quota."""
+        raise NotImplementedError
+
+    @abstractmethod
+    async def drop_stale_charges(self, before: float) -> int:
+        """Forget pack charges made before ``before`` whose pack was never recorded (an
+        upload that never finished); returns how many."""
         raise NotImplementedError
 
     @abstractmethod

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from asyncart.core.models import ChunkLocation
 from asyncart.errors import StoreRetry
-from asyncart.repo.metastores import packindex, visibility
+from asyncart.repo.metastores import charges, packindex, visibility
 from asyncart.repo.metastores.base import TOUCH_INTERVAL, ChunkScope, PackChunk, StoredCheck
 from asyncart.repo.metastores.lookups import (
     _batches,
@@ -83,8 +83,10 @@ class ChunkIndexMethods(ABC):
         *,
         stored: StoredCheck | None = None,
         uploader: str | None = None,
+        project: str | None = None,
     ) -> int:
-        """Record a pack and index its chunks (existing entries win); returns newly indexed."""
+        """Record a pack and index its chunks (existing entries win); returns newly indexed.
+        A new pack is charged to ``project`` (``charges.py``)."""
         rows: dict[bytes, dict[str, Any]] = {}
         for c in chunks:
             raw = _hash_bytes(c.hash)
@@ -93,9 +95,11 @@ class ChunkIndexMethods(ABC):
             )
 
         async def work(conn: AsyncConnection) -> int:
-            new = await packindex.add_pack_rows(
+            new, fresh = await packindex.add_pack_rows(
                 conn, pack_id, size, list(rows.values()), time.time()
             )
+            if fresh and project is not None:
+                await charges.charge_recorded(conn, project, pack_id, size)
             if uploader is not None:
                 await visibility.record_uploads(conn, uploader, rows)
             if stored is not None and not await stored():

@@ -3,8 +3,10 @@
 A commit claims the manifest's chunks (their packs are locked and touched, so gc keeps
 them), orders itself with gc's decision on its manifest object, gets or creates the
 collection and locks its row, records the project as a holder of the chunks, then
-finds the version of the same digest or inserts the collection's next one, and moves
-``latest`` and the requested aliases onto it.
+finds the version of the same digest or inserts the collection's next one (checking the
+quota, recording what it costs, and charging the project's uploaded packs only for what
+no version of it references now, ``charges.py``), and moves ``latest`` and the requested
+aliases onto it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from asyncart.core.models import VersionInfo
 from asyncart.errors import StoreRetry, TypeConflict
-from asyncart.repo.metastores import links, packindex, quotas, storage, visibility
+from asyncart.repo.metastores import charges, links, packindex, quotas, storage, visibility
 from asyncart.repo.metastores.base import NewVersion, StoredCheck, manifest_name
 from asyncart.repo.metastores.lookups import (
     HAS_VERSIONS,
@@ -52,7 +54,7 @@ async def commit_version(
     """Record ``new`` (its ``metadata`` already encoded as ``meta``) and move the aliases
     ``moved`` (``latest`` first) onto it; returns the version as recorded."""
     now = time.time()
-    await packindex.claim_chunks(conn, new.chunks, now)
+    held = await packindex.claim_chunks(conn, new.chunks, now)
     # Ordered with gc's decision on this manifest object (manifest_unreferenced).
     await lock_object(conn, MANIFEST_LOCK, manifest_name(new.manifest_hash, new.digest))
     if manifest_stored is not None and not await manifest_stored():
@@ -76,6 +78,7 @@ async def commit_version(
         await quotas.check_commit(conn, new.project, coll.project_id, new.chunks)
         version_id = await _insert_version(conn, coll, new, meta, now)
         await storage.commit_costs(conn, coll.project_id, version_id, new.chunks)
+        await charges.release_committed(conn, new.project, coll.project_id, held)
     else:  # the aliases it gains are a change of it
         await conn.execute(
             update(versions).where(versions.c.id == version_id).values(updated_at=now)

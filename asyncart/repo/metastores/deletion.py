@@ -38,6 +38,7 @@ from asyncart.repo.metastores.schema import (
     run_inputs,
     run_outputs,
     version_chunks,
+    version_origins,
     version_tags,
     version_view,
     versions,
@@ -61,7 +62,8 @@ async def _drop(conn: AsyncConnection, version_ids: Sequence[int]) -> None:
         # the deletion on the foreign key and having it retried.
         await conn.execute(select(versions.c.id).where(versions.c.id.in_(batch)).with_for_update())
         await links.drop_links(conn, await links.links_of(conn, batch))
-        for table in (run_inputs, run_outputs, aliases, version_tags, version_chunks):
+        tables = (run_inputs, run_outputs, aliases, version_tags, version_chunks, version_origins)
+        for table in tables:
             await conn.execute(delete(table).where(table.c.version_id.in_(batch)))
         await conn.execute(delete(versions).where(versions.c.id.in_(batch)))
 

@@ -417,6 +417,62 @@ def _m12_quotas(conn: Connection) -> None:
     frozen.create_all(conn, tables=[frozen.tables["project_quotas"]], checkfirst=False)
 
 
+def _m13_pack_charges(conn: Connection) -> None:
+    """Version :data:`PACK_CHARGE_STEP`: uploaded-but-uncommitted pack bytes charged to
+    the project the upload names (issue 21, docs/quotas.md "Pack uploads"): the
+    ``pack_charges`` table. Starts empty: packs uploaded before it are charged to no
+    one (commits still check the quota; gc removes them as before)."""
+    frozen = MetaData()
+    Table(
+        "pack_charges",
+        frozen,
+        Column("project", String(schema.NAME), primary_key=True),
+        Column("pack_id", String(64), primary_key=True),
+        Column("bytes", BigInteger, nullable=False),
+        Column("created_at", Float, nullable=False),
+        Index("ix_pack_charges_pack_id", "pack_id"),
+    )
+    frozen.create_all(conn, tables=[frozen.tables["pack_charges"]], checkfirst=False)
+
+
+#: The schema version the pack charge step brings.
+PACK_CHARGE_STEP = 13
+
+def _m14_version_origins(conn: Connection) -> None:
+    """Version :data:`ORIGINS_STEP`: where a version synced from another store came from
+    (issue 21, ``asyncart sync``): the ``version_origins`` table. Needs only the
+    ``versions`` table (schema 1); self-contained, so it may follow any other step."""
+    frozen = MetaData()
+    Table("versions", frozen, Column("id", Integer, primary_key=True))  # referred to only
+    Table(
+        "version_origins",
+        frozen,
+        Column("id", Integer, primary_key=True),
+        Column(
+            "version_id",
+            Integer,
+            ForeignKey("versions.id", name="fk_version_origins_version_id_versions"),
+            nullable=False,
+        ),
+        Column("source_store", Text, nullable=False),
+        Column("source_project", String(schema.NAME), nullable=False),
+        Column("source_name", String(schema.NAME), nullable=False),
+        Column("source_index", BigInteger, nullable=False),
+        Column("source_digest", String(64), nullable=False),
+        Column("synced_at", Float, nullable=False),
+        Column("synced_by", String(schema.NAME), nullable=True),
+        UniqueConstraint(
+            "version_id",
+            "source_store",
+            "source_project",
+            "source_name",
+            "source_index",
+            name="uq_version_origins_source",
+        ),
+    )
+    frozen.create_all(conn, tables=[frozen.tables["version_origins"]], checkfirst=False)
+
+
 #: The schema version the quota step brings.
 QUOTA_STEP = 12
 
@@ -438,9 +494,15 @@ MIGRATIONS: tuple[Step, ...] = (
     _m10_version_chunks,
     _m11_retention,
     _m12_quotas,
+    _m13_pack_charges,
+    _m14_version_origins,
 )
 assert MIGRATIONS[RETENTION_STEP - 1] is _m11_retention, "renumber RETENTION_STEP"
-assert len(MIGRATIONS) == QUOTA_STEP, "renumber QUOTA_STEP with the steps before it"
+assert MIGRATIONS[QUOTA_STEP - 1] is _m12_quotas, "renumber QUOTA_STEP"
+assert MIGRATIONS[PACK_CHARGE_STEP - 1] is _m13_pack_charges, "renumber PACK_CHARGE_STEP"
+
+#: The schema version the origins step brings.
+ORIGINS_STEP = MIGRATIONS.index(_m14_version_origins) + 1
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

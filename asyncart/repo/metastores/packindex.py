@@ -28,7 +28,7 @@ from sqlalchemy import case, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from asyncart.errors import ChunkMissing
-from asyncart.repo.metastores import visibility
+from asyncart.repo.metastores import charges, visibility
 from asyncart.repo.metastores.base import PackChunk, PackRecord, StoredVersion, StoreSnapshot
 from asyncart.repo.metastores.lookups import (
     PACK_LOCK,
@@ -84,8 +84,9 @@ async def touch_packs(conn: AsyncConnection, pack_ids: Iterable[str], now: float
         )
 
 
-async def claim_chunks(conn: AsyncConnection, hashes: Sequence[str], now: float) -> None:
-    """Inside a commit: every chunk must be indexed; touch the packs that hold them.
+async def claim_chunks(conn: AsyncConnection, hashes: Sequence[str], now: float) -> set[str]:
+    """Inside a commit: every chunk must be indexed; touch the packs that hold them (and
+    return their ids).
 
     Raises:
         ChunkMissing: some chunk is not indexed (never uploaded, or removed by garbage
@@ -103,24 +104,26 @@ async def claim_chunks(conn: AsyncConnection, hashes: Sequence[str], now: float)
         )
     held = await off_loop(lambda: {pack_id for pack_id, _ in found.values()}, n)
     await touch_packs(conn, held, now)
+    return held
 
 
 async def add_pack_rows(
     conn: AsyncConnection, pack_id: str, size: int, rows: Sequence[dict[str, Any]], now: float
-) -> int:
+) -> tuple[int, bool]:
     """Record (or touch) a pack, index its new chunks, touch packs holding the others.
 
     ``rows`` are chunk-index rows (``hash`` as raw bytes). Returns the number of chunks
-    newly indexed in this pack.
+    newly indexed in this pack, and whether the pack was new (not uploaded before).
     """
     await lock_object(conn, PACK_LOCK, pack_id)  # ordered with gc's drop_pack
     added = await conn.execute(
         insert_or_ignore(conn, packs).values(id=pack_id, size=size, created_at=now, touched_at=now)
     )
-    if added.rowcount == 0:  # uploaded again (a retry, or content gc is removing)
+    fresh = bool(added.rowcount)
+    if not fresh:  # uploaded again (a retry, or content gc is removing)
         await touch_packs(conn, [pack_id], now)
     if not rows:
-        return 0
+        return 0, fresh
     # RETURNING yields only the rows actually inserted (SQLite >= 3.35, PostgreSQL).
     # In batches: SQLAlchemy prepares every row's parameters on the event loop before
     # the first is sent, so one 65,536-row statement would stall the server for ~1 s.
@@ -133,7 +136,7 @@ async def add_pack_rows(
         # Already indexed in another pack: the client now relies on that one.
         held = await present_chunks(conn, elsewhere)
         await touch_packs(conn, (p for p, _ in held.values() if p != pack_id), now)
-    return len(inserted)
+    return len(inserted), fresh
 
 
 async def snapshot(conn: AsyncConnection) -> StoreSnapshot:
@@ -204,6 +207,7 @@ async def drop_pack(
     if touched_at >= touched_before:
         return False
     await visibility.forget_pack_chunks(conn, pack_id)
+    await charges.forget_pack(conn, pack_id)
     await conn.execute(delete(chunk_index).where(chunk_index.c.pack_id == pack_id))
     await conn.execute(delete(packs).where(packs.c.id == pack_id))
     return True

@@ -27,6 +27,7 @@ from asyncart.repo.metastores.lookups import _unique_hashes
 from asyncart.repo.metastores.schema import (
     chunks,
     collections,
+    pack_charges,
     project_quotas,
     projects,
     version_chunks,
@@ -58,6 +59,17 @@ async def stored_bytes(conn: AsyncConnection, project: str) -> int:
     return int(found.scalar_one())
 
 
+async def charged_bytes(conn: AsyncConnection, project: str) -> int:
+    """The uploaded pack bytes ``project`` is charged for that no version of it references
+    (``charges.py``)."""
+    found = await conn.execute(
+        select(func.coalesce(func.sum(pack_charges.c.bytes), 0)).where(
+            pack_charges.c.project == project
+        )
+    )
+    return int(found.scalar_one())
+
+
 async def quota_of(conn: AsyncConnection, project: str, *, lock: bool = False) -> int | None:
     """The quota of ``project`` in bytes, or None; ``lock``: lock its row (PostgreSQL)."""
     stmt = select(project_quotas.c.quota_bytes).where(project_quotas.c.project == project)
@@ -66,8 +78,18 @@ async def quota_of(conn: AsyncConnection, project: str, *, lock: bool = False) -
     return (await conn.execute(stmt)).scalar_one_or_none()
 
 
-async def refusal(conn: AsyncConnection, project: str, quota: int, usage: int, new: int) -> str:
-    """The message of a refused push: usage, quota, and the versions to delete."""
+async def refusal(
+    conn: AsyncConnection,
+    project: str,
+    quota: int,
+    usage: int,
+    new: int,
+    *,
+    pending: int = 0,
+    adding: str = "this push adds",
+) -> str:
+    """The message of a refused push (or pack upload, ``adding`` says which): usage,
+    pending uploads, quota, and the versions to delete."""
     costs = await storage.project_storage(conn, project, store_wide=False)
     biggest = sorted(
         (
@@ -81,9 +103,16 @@ async def refusal(conn: AsyncConnection, project: str, quota: int, usage: int, n
     hint = ", ".join(f"{name} ({human_size(freed)})" for freed, name in biggest)
     return (
         f"project {project!r} is over its quota: it stores {human_size(usage)} "
-        f"(deduplicated) of its {human_size(quota)} quota, and this push adds "
-        f"{human_size(new)}; delete versions (then run gc) or ask a server admin to "
-        "raise the quota" + (f"; deleting these frees most: {hint}" if hint else "")
+        f"(deduplicated) of its {human_size(quota)} quota"
+        + (
+            f", {human_size(pending)} more are uploaded but not committed yet (gc "
+            "frees those of pushes that never commit, after its grace period)"
+            if pending
+            else ""
+        )
+        + f", and {adding} {human_size(new)}; delete versions (then run gc) or ask a "
+        "server admin to raise the quota"
+        + (f"; deleting these frees most: {hint}" if hint else "")
     )
 
 
@@ -166,8 +195,10 @@ class QuotaMethods(ABC):
 
         async def work(conn: AsyncConnection) -> QuotaUsage:
             found = await check_fits(conn, project, new_bytes, lock=False)
+            usage = found.stored_bytes
             if found.quota_bytes is None:
-                return QuotaUsage(project, None, await stored_bytes(conn, project))
-            return found
+                usage = await stored_bytes(conn, project)
+            pending = await charged_bytes(conn, project)
+            return QuotaUsage(project, found.quota_bytes, usage, pending)
 
         return await self._run(f"read the quota of {project!r}", work, write=False)

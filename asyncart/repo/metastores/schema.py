@@ -109,6 +109,20 @@ project_quotas = Table(
     Column("updated_at", Float, nullable=False),
 )
 
+# Uploaded pack bytes a project is charged for until a version of it references them
+# or gc removes the pack (schema v13, issue 21; docs/quotas.md "Pack uploads"): one row
+# per project and pack, ``bytes`` the pack's bytes no version of the project references
+# yet. A row may name a pack not recorded yet (reserved before its body is stored).
+pack_charges = Table(
+    "pack_charges",
+    metadata,
+    Column("project", String(NAME), primary_key=True),
+    Column("pack_id", String(64), primary_key=True),
+    Column("bytes", BigInteger, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index(None, "pack_id"),
+)
+
 runs = Table(
     "runs",
     metadata,
@@ -177,6 +191,32 @@ version_tags = Table(
     metadata,
     Column("version_id", Integer, ForeignKey("versions.id"), primary_key=True),
     Column("tag", String(NAME), primary_key=True),
+)
+
+
+# Where a version came from when ``asyncart sync`` copied it (schema v14, issue 21): the
+# source store (its URL or directory), the source version and its content digest; one
+# row per source a version was copied from (the same content may come from two stores).
+version_origins = Table(
+    "version_origins",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version_id", Integer, ForeignKey("versions.id"), nullable=False),
+    Column("source_store", Text, nullable=False),
+    Column("source_project", String(NAME), nullable=False),
+    Column("source_name", String(NAME), nullable=False),
+    Column("source_index", BigInteger, nullable=False),
+    Column("source_digest", String(64), nullable=False),
+    Column("synced_at", Float, nullable=False),
+    Column("synced_by", String(NAME), nullable=True),
+    UniqueConstraint(
+        "version_id",
+        "source_store",
+        "source_project",
+        "source_name",
+        "source_index",
+        name="uq_version_origins_source",  # the conventional name is past PostgreSQL's 63
+    ),
 )
 
 

@@ -40,6 +40,7 @@ from asyncart.repo.metastores.base import (
     StoredVersion,
     StoreSnapshot,
 )
+from asyncart.repo.metastores.charges import ChargeMethods
 from asyncart.repo.metastores.chunkindex import ChunkIndexMethods
 from asyncart.repo.metastores.database import Database, DatabaseUser
 from asyncart.repo.metastores.lookups import (
@@ -54,6 +55,7 @@ from asyncart.repo.metastores.lookups import (
     bytewise,
 )
 from asyncart.repo.metastores.manifestrefs import ManifestRefMethods
+from asyncart.repo.metastores.origins import OriginMethods
 from asyncart.repo.metastores.pending import PendingMethods, pending_chunks
 from asyncart.repo.metastores.quotas import QuotaMethods
 from asyncart.repo.metastores.retention import RetentionMethods
@@ -70,9 +72,11 @@ from asyncart.repo.metastores.storage import StorageMethods
 
 class SqlMetaStore(
     DatabaseUser,
+    ChargeMethods,
     ChunkIndexMethods,
     ManifestRefMethods,
     PendingMethods,
+    OriginMethods,
     QuotaMethods,
     RetentionMethods,
     StorageMethods,

@@ -2,6 +2,7 @@
 
 ``packs``: chunk queries and pack bytes (up and down, direct or through the server);
 ``versions``: projects, collections, versions and their manifests and lineage;
-``runs``: runs and their inputs and outputs; ``admin``: health, the OpenAPI
+``runs``: runs and their inputs and outputs; ``sync``: a caller's access on a project and
+where synced versions came from; ``admin``: health, the OpenAPI
 description and the audit log.
 """

@@ -1,5 +1,9 @@
 """Routes of chunks and packs: which chunks the store lacks or where they are, pack
 uploads (through the server or straight to the object store), and pack reads.
+
+Every upload route takes ``?project=P``, the project the pack is for: the caller needs
+write access to it, and its quota is checked before the body is read and charged with
+the pack before the pack's bytes are stored (docs/quotas.md, "Pack uploads").
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from asyncart.repo.service import PackReceipt, pack_key
 from asyncart.server import pack_reads
 from asyncart.server.bodies import stream_body
 from asyncart.server.keys import PARSER, RECENT_READS
-from asyncart.server.params import json_body, path_param, scoped_repo
+from asyncart.server.params import json_body, path_param, project_query, scoped_repo
 from asyncart.server.schemas import PackHeaderBody, PackUrlsQuery
 
 MAX_PACK_BODY = PREFIX.size + ENTRY.size * MAX_PACK_CHUNKS + MAX_PACK_BYTES  # largest valid pack
@@ -57,8 +61,10 @@ async def put_pack(request: web.Request) -> web.Response:
             "bytes as they are (they are compressed already, or do not compress)"
         )
     repo = scoped_repo(request)
-    repo.check_may_upload()  # before a byte of the body is read
-    receipt = await repo.put_pack(stream_body(request, request.app[PARSER].timing))
+    project = project_query(request)
+    limited = await repo.check_upload(project, request.content_length)  # before the body
+    body = stream_body(request, request.app[PARSER].timing)
+    receipt = await repo.put_pack(body, project, reserve=limited)
     return _receipt(receipt)
 
 
@@ -93,9 +99,10 @@ async def pack_urls(request: web.Request) -> web.Response:
 
 async def begin_direct_upload(request: web.Request) -> web.Response:
     repo = scoped_repo(request)
-    repo.check_may_upload()
+    project = project_query(request)
+    await repo.check_upload(project)
     body = await json_body(request, PackHeaderBody, P.MAX_HEADER_BODY)
-    target = await repo.begin_direct_upload(_header_field(body.header))
+    target = await repo.begin_direct_upload(_header_field(body.header), project)
     if target is None:
         return web.json_response({"url": None, "key": None, "expires_in": None})
     key, url = target
@@ -104,11 +111,12 @@ async def begin_direct_upload(request: web.Request) -> web.Response:
 
 async def complete_direct_upload(request: web.Request) -> web.Response:
     repo = scoped_repo(request)
-    repo.check_may_upload()
+    project = project_query(request)
+    await repo.check_upload(project)
     body = await json_body(request, PackHeaderBody, P.MAX_HEADER_BODY)
     if body.key is None:
         raise ConfigError("field 'key' is required: the key the direct upload answer gave")
-    receipt = await repo.complete_direct_upload(_header_field(body.header), body.key)
+    receipt = await repo.complete_direct_upload(_header_field(body.header), body.key, project)
     return _receipt(receipt)
 
 

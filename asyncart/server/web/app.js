@@ -3,6 +3,7 @@
 // comes from the JSON API under /v1 (same origin, see api.js for the key).
 
 import { api, errorText, KEY, versionHash, versionPath } from "./api.js";
+import { forgetCosts } from "./cost.js";
 import { showVersion } from "./detail.js";
 import { $, el } from "./dom.js";
 import { buildLineage, mountGraph } from "./lineage.js";
@@ -93,6 +94,7 @@ async function route() {
 }
 
 function refresh() {
+  forgetCosts();
   loadStore();
   route();
 }

@@ -2,6 +2,7 @@
 // files, the run that logged it and that run's config) and the command that pulls it.
 
 import { api, errorText, manifest, seg } from "./api.js";
+import { bytesText, projectCosts, versionCost } from "./cost.js";
 import { diffSection } from "./diff.js";
 import { el, humanSize, prettyJson, shellQuote, when } from "./dom.js";
 
@@ -58,6 +59,23 @@ async function fillFiles(box, v) {
   }
 }
 
+/** The two cost rows of ``v`` in ``facts`` (a ``dl``): filled when the project's costs arrive. */
+async function fillCost(facts, v) {
+  const added = el("dd", { id: "cost-added" }, "…");
+  const frees = el("dd", { id: "cost-frees" }, "…");
+  facts.append(el("dt", {}, "Added when logged"), added, el("dt", {}, "Deleting frees"), frees);
+  const costs = await projectCosts(v.project);
+  const cost = versionCost(costs, v);
+  for (const [dd, n] of [[added, cost && cost.added_bytes], [frees, cost && cost.exclusive_bytes]]) {
+    dd.textContent = costs.error ? "unavailable" : bytesText(n);
+    if (n != null) dd.dataset.bytes = String(n);
+  }
+  if (cost && costs.storage.scope === "project") {
+    frees.title = "counting only this project's versions (the key may not read every project)";
+  }
+  facts.dataset.cost = "ready";
+}
+
 async function fillRun(box, v) {
   if (!v.created_by) {
     box.replaceChildren(el("p", {}, "Logged outside a run: no run config."));
@@ -84,9 +102,7 @@ export function showVersion(pullBox, box, v) {
   const runBox = el("div", { id: "run-info", "data-state": "loading" }, el("p", {}, "Loading run…"));
   const hasMeta = v.metadata && Object.keys(v.metadata).length;
   pullBox.replaceChildren(el("div", { class: "pull" }, el("code", { id: "pull-command" }, command), copyButton(command)));
-  box.replaceChildren(
-    el("h3", {}, "Details"),
-    el("dl", { class: "facts" },
+  const facts = el("dl", { class: "facts", "data-cost": "loading" },
       ...row("Type", v.type),
       ...row("Digest", el("code", { id: "digest" }, v.digest)),
       ...row("Size", `${humanSize(v.size)} in ${v.file_count} file(s)`),
@@ -94,7 +110,10 @@ export function showVersion(pullBox, box, v) {
       ...row("Aliases", ...chips(v.aliases, "alias")),
       ...row("Tags", ...chips(v.tags || [], "tag")),
       ...row("Description", el("span", { id: "description" }, v.description || "-")),
-      ...(v.ttl != null ? row("TTL", `${v.ttl} s`) : [])),
+      ...(v.ttl != null ? row("TTL", `${v.ttl} s`) : []));
+  box.replaceChildren(
+    el("h3", {}, "Details"),
+    facts,
     el("h3", {}, "Metadata"),
     el("pre", { id: "metadata" }, hasMeta ? prettyJson(v.metadata) : "(none)"),
     el("h3", {}, "Files"),
@@ -105,4 +124,5 @@ export function showVersion(pullBox, box, v) {
     runBox);
   fillFiles(filesBox, v);
   fillRun(runBox, v);
+  fillCost(facts, v);
 }

@@ -2,7 +2,15 @@
 // on names, sortable by a click on a column header and filtered by the text box.
 
 import { listAll, seg, versionHash } from "./api.js";
+import { bytesText, projectCosts, storageLine, versionCost } from "./cost.js";
 import { el, humanSize, when } from "./dom.js";
+
+const ADDED_TIP = "Bytes this version added to the store when it was logged (chunks no version of the project held then)";
+const FREES_TIP = "Bytes deleting this version (then running gc) would free now: chunks no other version holds";
+const costCell = (n, tip) => el("span", {
+  class: "cost", "data-bytes": n == null ? null : String(n),
+  title: n == null ? "not known (a link, or logged before the store kept it)" : tip,
+}, bytesText(n));
 
 const COLUMNS = [ // [header, sort key or null, cell]
   ["Project", (v) => v.project, (v) => v.project],
@@ -11,22 +19,34 @@ const COLUMNS = [ // [header, sort key or null, cell]
   ["Version", (v) => v.index, (v) => el("a", { href: versionHash(v.project, v.name, v.version) }, v.version)],
   ["Aliases", null, (v) => v.aliases.map((a) => el("span", { class: "alias" }, a))],
   ["Size", (v) => v.size, (v) => humanSize(v.size)],
+  ["Added", (v) => (v.cost ? v.cost.added_bytes ?? -1 : -1), (v) => costCell(v.cost && v.cost.added_bytes, ADDED_TIP)],
+  ["Frees", (v) => (v.cost ? v.cost.exclusive_bytes : -1), (v) => costCell(v.cost && v.cost.exclusive_bytes, FREES_TIP)],
   ["Files", (v) => v.file_count, (v) => v.file_count],
   ["Created", (v) => v.created_at, (v) => when(v.created_at)],
   ["Digest", (v) => v.digest, (v) => el("code", { title: v.digest }, v.digest.slice(0, 12))],
 ];
-const RIGHT_ALIGNED = new Set(["Size", "Files"]);
+const RIGHT_ALIGNED = new Set(["Size", "Added", "Frees", "Files"]);
 
 const state = { versions: [], newest: new Map(), sort: null, descending: false, filter: "" };
 
-/** Every version the key may read, newest first within each artifact. */
+/** Every version the key may read, newest first within each artifact, each with its
+ * ``cost`` (or null), and each project's costs. */
 async function readStore() {
   const projects = await listAll("/v1/projects", "projects");
   const perProject = await Promise.all(projects.map(async (project) => {
     const cols = await listAll(`/v1/projects/${seg(project)}/artifacts`, "collections");
-    return Promise.all(cols.map((c) => listAll(`/v1/projects/${seg(project)}/artifacts/${seg(c.name)}/versions`, "versions")));
+    const [versions, costs] = await Promise.all([
+      Promise.all(cols.map((c) => listAll(`/v1/projects/${seg(project)}/artifacts/${seg(c.name)}/versions`, "versions"))),
+      projectCosts(project),
+    ]);
+    for (const v of versions.flat()) v.cost = versionCost(costs, v);
+    return { versions: versions.flat(), costs };
   }));
-  return { projects, versions: perProject.flat(2) };
+  return {
+    projects,
+    versions: perProject.flatMap((p) => p.versions),
+    costs: perProject.map((p, i) => [projects[i], p.costs]),
+  };
 }
 
 const haystack = (v) => [v.project, v.name, v.type, v.version, ...v.aliases, ...(v.tags || []), v.description || "", v.digest]
@@ -65,7 +85,7 @@ function render(table, counter) {
 
 /** Fill ``box`` with the store's table; resolves to the number of projects. */
 export async function showListing(box) {
-  const { projects, versions } = await readStore();
+  const { projects, versions, costs } = await readStore();
   state.versions = versions;
   state.newest = new Map();
   for (const v of versions) {
@@ -93,7 +113,8 @@ export async function showListing(box) {
     state.filter = filter.value;
     render(table, counter);
   });
-  box.replaceChildren(el("div", { class: "table-tools" }, filter, counter), table);
+  const storage = el("ul", { id: "storage" }, ...costs.map(([project, c]) => storageLine(project, c)));
+  box.replaceChildren(storage, el("div", { class: "table-tools" }, filter, counter), table);
   render(table, counter);
   return projects.length;
 }
