@@ -24,6 +24,7 @@ import mmap
 import os
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 from asyncart.core.direct_io import ALIGNMENT, O_DIRECT, align_down, align_up, direct_io_pays
@@ -111,13 +112,17 @@ class FileWriter:
                     if fill == _BUFFER:
                         self._pwrite_aligned(whole, offset)
                         if mirror is not None:
-                            mirror.run(lambda w, at=offset: w._pwrite_aligned(whole, at))
+                            mirror.run(
+                                partial(FileWriter._pwrite_aligned, view=whole, offset=offset)
+                            )
                         offset += fill
                         fill = 0
             if fill:
                 self._pwrite_aligned(whole[:fill], offset)
                 if mirror is not None:
-                    mirror.run(lambda w, at=offset: w._pwrite_aligned(whole[:fill], at))
+                    mirror.run(
+                        partial(FileWriter._pwrite_aligned, view=whole[:fill], offset=offset)
+                    )
 
     def _pwrite_aligned(self, view: memoryview, offset: int) -> None:
         while view:
