@@ -34,6 +34,9 @@ ASYNCART_HASH_CACHE          ``0`` disables the hash cache (unchanged   1
                              files are then read again on every push)
 ASYNCART_DIRECT_TRANSFER     ``0``: never move pack bytes straight to   1 (used when the server
                              or from the server's object store          offers it)
+ASYNCART_THREAD_READS        ``0``: pull pack ranges through aiohttp on  1
+                             the event loop instead of blocking
+                             sockets in worker threads
 ASYNCART_CA_BUNDLE           PEM file of CA certificates trusted for    (unset: the system's
                              an https:// server URL                     trust store)
 ASYNCART_API_KEY             API key sent as ``Authorization: Bearer``  (unset: the key
@@ -142,6 +145,7 @@ class Settings:
     hash_cache: bool = True
     # Move pack bytes to/from the server's object store with presigned URLs when offered.
     direct_transfer: bool = True
+    thread_reads: bool = True
     ca_bundle: Path | None = None  # trusted CAs for https:// (None: the system's)
     api_key: str | None = field(default=None, repr=False)  # a secret: never in reprs
     config_dir: Path = field(default_factory=default_config_dir)
@@ -245,6 +249,7 @@ class Settings:
         for var, key in (
             ("ASYNCART_HASH_CACHE", "hash_cache"),
             ("ASYNCART_DIRECT_TRANSFER", "direct_transfer"),
+            ("ASYNCART_THREAD_READS", "thread_reads"),
             ("ASYNCART_ALLOW_INSECURE_KEY", "allow_insecure_key"),
         ):
             flag = env_flag(env, var)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -20,7 +21,14 @@ from asyncart.client.credentials import display_url
 from asyncart.core import protocol as P
 from asyncart.errors import DirectTransferError, error_for_answer
 
-__all__ = ["MAX_ERROR_BODY", "AuthContext", "DirectTransferError", "direct_error", "error_from"]
+__all__ = [
+    "MAX_ERROR_BODY",
+    "AuthContext",
+    "DirectTransferError",
+    "direct_error",
+    "error_from",
+    "error_from_answer",
+]
 
 MAX_ERROR_BODY = 64 << 10  # decoded bytes of an error answer's body read for its message
 
@@ -53,37 +61,51 @@ async def error_from(
     resp: aiohttp.ClientResponse, url: str, auth: AuthContext | None = None
 ) -> Exception:
     """The exception an error answer stands for; the key sent is never in its message."""
+    body = await _error_bytes(resp)
+    return error_from_answer(resp.status, resp.reason, resp.headers, body, url, auth)
+
+
+def error_from_answer(
+    status: int,
+    reason: str | None,
+    headers: Mapping[str, str],
+    body: bytes,
+    url: str,
+    auth: AuthContext | None = None,
+) -> Exception:
+    """:func:`error_from` for an answer already read: its status, reason, headers and at
+    most :data:`MAX_ERROR_BODY` bytes of its body (any client's answer, not only aiohttp's)."""
     key = auth.key if auth is not None else None
-    request_id = resp.headers.get(P.REQUEST_ID_HEADER)
+    request_id = headers.get(P.REQUEST_ID_HEADER)
     if request_id is not None:
         request_id = answers.printable(request_id, 64)
-    body = answers.error_body(await _error_bytes(resp))
+    record = answers.error_body(body)
     server_message: str | None
-    if body is None:
+    if record is None:
         code, server_message = "http_error", None
     else:
-        code, server_message = body.code, answers.printable(body.message)
+        code, server_message = record.code, answers.printable(record.message)
     if server_message is not None and key:
         server_message = _redact(server_message, key)
-    if resp.status == 401:
+    if status == 401:
         message = _unauthenticated_message(
             auth or AuthContext(display_url(url)),
             server_message,
-            resp.headers.get("WWW-Authenticate"),
+            headers.get("WWW-Authenticate"),
         )
         if key:
             message = _redact(message, key)
     else:
-        message = f"HTTP {resp.status} {resp.reason}" if server_message is None else server_message
-    if resp.status == 404 and code == "http_error":  # no such route: not a missing artifact
+        message = f"HTTP {status} {reason}" if server_message is None else server_message
+    if status == 404 and code == "http_error":  # no such route: not a missing artifact
         message = no_route_message(auth.base if auth is not None else url, url, message)
     return error_for_answer(
-        resp.status,
+        status,
         message,
         code=code,
         request_id=request_id,
         url=url,
-        retry_after=_retry_after(resp.headers.get("Retry-After")),
+        retry_after=_retry_after(headers.get("Retry-After")),
     )
 
 

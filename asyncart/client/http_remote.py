@@ -25,9 +25,10 @@ from asyncart.client.answer_checks import (
     check_receipt,
     served_manifest,
 )
+from asyncart.client.blocking_reads import BlockingReads, Unreachable
 from asyncart.client.direct_transfer import DirectTransfer
 from asyncart.client.http_errors import MAX_ERROR_BODY, DirectTransferError
-from asyncart.client.remote import RangeSink, Remote
+from asyncart.client.remote import BlockingRangeSink, RangeSink, Remote
 from asyncart.client.storage_answers import ProjectStorageAnswer, QuotaAnswer
 from asyncart.client.sync_answers import AccessAnswer, OriginAnswer, OriginList
 from asyncart.client.transport import (
@@ -77,6 +78,15 @@ class HttpRemote(Remote):
         self.counters = self.http.counters
         self.description = f"server {self.http.base_url}"
         self._direct = DirectTransfer(enabled=settings.direct_transfer)
+        self._threads: BlockingReads | None = None
+        if settings.thread_reads and self.http.uses_tcp:
+            self._threads = BlockingReads(
+                settings,
+                self.http.base_url,
+                self.http.request_headers(),
+                self.http.auth_context,
+                self.counters,
+            )
 
     async def missing_chunks(self, hashes: Sequence[str]) -> list[str]:
         out: list[str] = []
@@ -195,6 +205,13 @@ class HttpRemote(Remote):
                 return
             except (DirectTransferError, ConnectError, CertificateError) as exc:
                 self._direct.give_up(f"reads from the object store failed ({exc})")
+        threads = self._threads
+        if threads is not None and threads.usable and isinstance(sink, BlockingRangeSink):
+            try:
+                await threads.read_range(pack, offset, length, what, sink)
+                return
+            except Unreachable:
+                pass  # the aiohttp path says what is wrong, or finds the server back
         await self.http.call(
             "GET",
             P.path(P.PACK, pack=pack),
@@ -514,6 +531,8 @@ class HttpRemote(Remote):
         return await self._runs(P.path(P.VERSION_PRODUCERS, project=project, name=name, ref=ref))
 
     async def close(self) -> None:
+        if self._threads is not None:
+            self._threads.close()
         await self.http.close()
 
     async def delete_version(

@@ -1,7 +1,8 @@
 """One ranged read of a pack, streamed to disk: verify each chunk, then write it where it belongs.
 
-Bytes arrive as the transport receives them. They are handed to a worker
-thread in batches of about ``BATCH_BYTES``; there each chunk is hashed as its
+Bytes arrive as the transport receives them: either on the event loop, handed to a
+worker thread in batches of about ``BATCH_BYTES``, or already in a worker thread
+(:meth:`RangeWriter.take`, from ``blocking_reads.py``); there each chunk is hashed as its
 bytes go by and, once complete and verified, written with ``pwritev`` to every
 place the manifest puts it (a chunk may occur in several files). A chunk is
 never written before it is verified, so a part file only ever holds verified
@@ -16,6 +17,7 @@ is set and the caller reads the range again.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import anyio.to_thread
@@ -25,7 +27,7 @@ from asyncart.client import side_files
 from asyncart.client.assembly import PartFile, no_space
 from asyncart.client.cache_tee import CacheTee
 from asyncart.client.direct_runs import FileWriter, open_direct, wants_direct
-from asyncart.client.remote import RangeSink
+from asyncart.client.remote import BlockingRangeSink
 from asyncart.core.models import ChunkLocation
 from asyncart.errors import NO_SPACE_ERRNOS, IntegrityError
 
@@ -82,7 +84,7 @@ class _Run:
     pieces: int = 0
 
 
-class RangeWriter(RangeSink):
+class RangeWriter(BlockingRangeSink):
     """Receives one range's bytes; verifies each chunk, then writes and credits it."""
 
     def __init__(self, rng: PackRange, tee: CacheTee | None = None) -> None:
@@ -130,11 +132,20 @@ class RangeWriter(RangeSink):
         batch, self._pending, self._pending_bytes = self._pending, [], 0
         await anyio.to_thread.run_sync(self._process_last, batch)
 
+    def take(self, data: memoryview, *, last: bool) -> bool:
+        """Verify and write ``data`` here, in the caller's worker thread."""
+        if self.failure is None:
+            if last:
+                self._process_last([data])
+            else:
+                self._process([data])
+        return self.failure is None
+
     def close(self) -> None:
         """Release open files (after success, failure or cancellation)."""
         self._close_files()
 
-    def _process_last(self, batch: list[bytes]) -> None:
+    def _process_last(self, batch: Sequence[bytes | memoryview]) -> None:
         try:
             if batch and self.failure is None:
                 self._process(batch)
@@ -143,7 +154,7 @@ class RangeWriter(RangeSink):
         finally:
             self._close_files()
 
-    def _process(self, batch: list[bytes]) -> None:
+    def _process(self, batch: Sequence[bytes | memoryview]) -> None:
         runs: list[_Run] = []
         credits: list[_Credit] = []
         pieces = self.rng.pieces

@@ -45,6 +45,16 @@ class RangeSink(ABC):
         """Every byte of the range has arrived."""
 
 
+class BlockingRangeSink(RangeSink):
+    """A sink that can also take bytes in a worker thread (the thread reads of
+    ``blocking_reads.py``): :meth:`take` in place of ``write`` and ``finish``."""
+
+    @abstractmethod
+    def take(self, data: memoryview, *, last: bool) -> bool:
+        """Take the next bytes (``last``: the range's final ones) in a worker thread;
+        False once the range has failed (stop reading: the caller reads it again)."""
+
+
 class Remote(ABC):
     """The store operations the client engine needs."""
 

@@ -153,6 +153,22 @@ class HttpTransport:
         self._key_source = key_source(settings) if self._api_key else None
         self._key_from_env = bool(settings.api_key)
 
+    @property
+    def uses_tcp(self) -> bool:
+        """Whether requests go over TCP to ``base_url`` (the default connector)."""
+        return self._connector is tcp_connector
+
+    def request_headers(self) -> dict[str, str]:
+        """The headers every request to the server carries (User-Agent, the API key)."""
+        headers = {"User-Agent": f"asyncart/{__version__}"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        return headers
+
+    def auth_context(self) -> AuthContext:
+        """What a 401 message needs (the key sent and where it came from)."""
+        return self._auth_context()
+
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             timeout = aiohttp.ClientTimeout(
@@ -161,9 +177,7 @@ class HttpTransport:
                 sock_read=self.settings.idle_timeout,
             )
             connector = self._connector(self.settings)
-            headers = {"User-Agent": f"asyncart/{__version__}"}
-            if self._api_key:
-                headers["Authorization"] = f"Bearer {self._api_key}"
+            headers = self.request_headers()
             self._session = aiohttp.ClientSession(
                 timeout=timeout,
                 connector=connector,
