@@ -240,7 +240,7 @@ class _RangeJob:
         mark_answered(reads.base_url)
         keep = False
         try:
-            keep = self._read_answer(conn, resp, shown)
+            keep = self._read_answer(resp, shown)
         finally:
             with self._lock:
                 self._conn = None
@@ -249,9 +249,7 @@ class _RangeJob:
             else:
                 conn.close()
 
-    def _read_answer(
-        self, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse, shown: str
-    ) -> bool:
+    def _read_answer(self, resp: http.client.HTTPResponse, shown: str) -> bool:
         """Read the answer into the sink; True if the connection may be reused."""
         if resp.status >= 400:
             body = _bounded(resp)
