@@ -11,16 +11,17 @@ is not read: its cached chunk hashes go straight to a 'missing' query, and
 only the chunks the store lacks are read back (by offset, each checked
 against its cached hash) and uploaded. See ``hashcache.py``.
 
-Large files are read in blocks of ``pack_size``. A block whose chunks are
-mostly new to the store becomes a pack of its own, sent straight from the read
-buffer (no copy); the buffer returns to the pool once that upload is done.
+Large files are read in blocks of ``pack_size``, at most 16 MiB each. The
+chunks of blocks mostly new to the store fill packs of ``pack_size`` straight
+from the read buffers (views, no copy); a buffer returns to the pool once the
+uploads holding it are done.
 Chunks from blocks that are mostly present already (a re-push after a small
 edit), and from small files, are copied into shared packs, so packs stay
 between half and one ``pack_size`` and the store keeps few objects per GiB.
 
 Memory is bounded: at most ``_QUEUE_BATCHES`` read blocks wait between the
 scanner and the dedup stage, and packs in flight (their number adapts, see
-``concurrency.py``) hold one buffer each, all from one pool of at most
+``concurrency.py``) hold the buffers they were filled from, all from one pool of at most
 ``PUSH_MEMORY_BUDGET`` bytes,
 whatever the file sizes. Small files are read many to one worker call and
 their chunks share packs, so 20,000 files of 4 KiB make a handful of requests.
@@ -46,6 +47,7 @@ from asyncart.client.push_buffers import (
     Pack,
     Packer,
     push_buffers,
+    read_block_size,
 )
 from asyncart.client.remote import Remote
 from asyncart.client.scan import (
@@ -145,10 +147,10 @@ class PushPipeline:
         self.stats = stats or TransferStats()
         self.progress = progress or Progress()
         self.spec = settings.chunker
-        # A block per pack: a block of new data is sent as one pack straight from its buffer.
-        self.block = settings.pack_size
+        # Packs of new data are sent straight from the buffers of the blocks they came from.
+        self.block = read_block_size(settings)
         buffers, ceiling = push_buffers(settings)
-        self.upload_slots = AdaptiveLimit(settings.concurrency, ceiling)
+        self.upload_slots = AdaptiveLimit(min(settings.concurrency, ceiling), ceiling)
         # Buffers: one being read, the queued ones, the one the dedup stage reads, and one
         # per pack in flight or being filled.
         self.pool = BufferPool(buffers, block_buffer_size(self.spec, self.block))
@@ -338,7 +340,7 @@ class PushPipeline:
         async def submit(pack: Pack) -> None:
             tg.start_soon(self.upload, pack, await self.upload_slots.acquire())
 
-        packer = Packer(self.pool, self.settings.pack_size, submit)
+        packer = Packer(self.pool, self.settings.pack_size, submit, block=self.block)
         async with self._receive:
             while (batches := await self._next_batches()) is not None:
                 candidates = list(

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from asyncart import aio
+from asyncart.client import push_buffers as push_buffers_module
 from asyncart.client.upload import push_buffers
 from asyncart.config import Settings
+from asyncart.core.pack import ENTRY, PREFIX
 from tests.support.transfers import use_small_transfers
 
 MiB = 1 << 20
@@ -60,10 +62,35 @@ async def test_new_bytes_go_in_block_sized_packs_and_sparse_edits_share_packs(st
 
 def test_push_buffers_stay_within_the_memory_budget() -> None:
     buffers, ceiling = push_buffers(Settings())
-    assert buffers * (16 + 1) <= 160  # 16 MiB packs, 1 MiB chunk headroom
+    assert buffers * (16 + 1) <= 160  # 16 MiB blocks, 1 MiB chunk headroom
     assert ceiling == buffers - 4 and ceiling >= Settings().concurrency
+    # 32 MiB packs are filled from two 16 MiB blocks: the same buffers, and the same
+    # bytes in flight as four 16 MiB packs.
+    buffers, ceiling = push_buffers(Settings(pack_size=32 * MiB))
+    assert buffers * (16 + 1) <= 160 and ceiling * 2 >= Settings().concurrency
+    # Huge packs: one in flight, and room for the one being filled (9 blocks at most).
     buffers, ceiling = push_buffers(Settings(pack_size=128 * MiB))
-    assert (buffers, ceiling) == (8, 4)  # huge packs: the minimum that cannot deadlock
+    assert (buffers, ceiling) == (13, 1)
+
+
+async def test_packs_larger_than_a_read_block_are_filled_across_blocks(
+    store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Packs of new bytes span consecutive read buffers (no copy) and never pass pack_size."""
+    monkeypatch.setattr(push_buffers_module, "READ_BLOCK", PACK // 4)
+    data = random.Random(3).randbytes(64 * MiB + 12345)
+    Path("data.bin").write_bytes(data)
+    first = await _push(Path("data.bin"))
+    stats = first.last_transfer
+    assert stats is not None and stats.bytes_uploaded == len(data)
+    assert 17 <= stats.packs_uploaded <= 19  # 4 MiB packs, not one per 1 MiB block
+    packs = [
+        p for p in tmp_path.rglob("*") if p.is_file() and "packs" in p.parts and p.stat().st_size
+    ]
+    assert len(packs) == stats.packs_uploaded
+    # the header (chunks of 16 KiB at least) and at most pack_size bytes of chunks
+    assert max(p.stat().st_size for p in packs) <= PACK + PREFIX.size + ENTRY.size * (PACK >> 14)
+    assert await _pull_bytes(Path("out")) == data
 
 
 async def test_a_header_that_grew_does_not_resend_the_bytes_after_it(store: str) -> None:
