@@ -170,10 +170,6 @@ class Packer:
         own, self._viewing = self._viewing or Pack(), None
         for i, start in new:
             ref = chunks[i].ref
-            if own.refs and len(own) + ref.size > self._limit:
-                # Packs stay within pack_size, so that one range (range_size) reads one.
-                await self._submit(own)
-                own = Pack()
             if not own.held or own.held[-1] is not buffer:
                 self._pool.hold(buffer)
                 own.held.append(buffer)
