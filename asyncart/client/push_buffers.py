@@ -132,11 +132,11 @@ class Packer:
         limit: int,
         submit: Callable[[Pack], Awaitable[None]],
         *,
-        block: int | None = None,
+        block: int,
     ) -> None:
         self._pool = pool
         self._limit = limit
-        self._block = limit if block is None else block
+        self._block = block
         self._submit = submit
         self._shared: Pack | None = None
         self._viewing: Pack | None = None  # views of read buffers, not full yet
@@ -169,11 +169,10 @@ class Packer:
     ) -> None:
         own, self._viewing = self._viewing or Pack(), None
         for i, start in new:
-            ref = chunks[i].ref
             if not own.held or own.held[-1] is not buffer:
                 self._pool.hold(buffer)
                 own.held.append(buffer)
-            own.add_view(ref, buffer, start)
+            own.add_view(chunks[i].ref, buffer, start)
             if self._full(own, self._limit):
                 await self._submit(own)
                 own = Pack()
