@@ -350,6 +350,20 @@ async def test_a_long_upstream_chain_opens_centred_on_the_version_and_pans(
     )
     panned = await _rect(page, f'#graph g.node[data-id="run:{site.pipeline.prepare}"] rect')
     assert abs(panned["left"] - first["left"] - 300) < 2, (first, panned)
+    await asyncio.sleep(0.3)  # past the resize refit's debounce: an unchanged size keeps the pan
+    kept = await _rect(page, f'#graph g.node[data-id="run:{site.pipeline.prepare}"] rect')
+    assert kept == panned
+    assert not _inside(await _rect(page, root), await _rect(page, "#graph .viewport"))
+    await page.set_viewport(700, TALL)  # a new size refits around the version
+    await page.wait_for(
+        "(() => { const r = document.querySelector('#graph g.node.root rect').getBoundingClientRect();"
+        " const b = document.querySelector('#graph .viewport').getBoundingClientRect();"
+        " return r.left >= b.left && r.right <= b.right; })()"
+    )
+    await page.set_viewport(640, TALL)
+    await page.wait_for(
+        "document.querySelector('#graph .viewport').getBoundingClientRect().right <= 640"
+    )
     await page.evaluate("document.querySelector('#graph .toolbar button').click()")  # Fit
     assert _inside(await _rect(page, root), box)
 

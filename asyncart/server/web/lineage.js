@@ -254,10 +254,18 @@ export function mountGraph(box, graph, onSelect) {
   frame.style.height = `${Math.round(Math.max(200, Math.min(height + 16, window.innerHeight * 0.55)))}px`;
   view.listen();
   view.fit();
+  // Refit when the frame's size changes, never otherwise: the observer's first report (the
+  // size just fitted to) can land late on a busy machine and must not undo a pan under way.
+  let fitted = [frame.clientWidth, frame.clientHeight];
   let resizeTimer = null;
   new ResizeObserver(() => {
     clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(() => view.fit(), 50);
+    resizeTimer = setTimeout(() => {
+      const size = [frame.clientWidth, frame.clientHeight];
+      if (size[0] === fitted[0] && size[1] === fitted[1]) return;
+      fitted = size;
+      view.fit();
+    }, 50);
   }).observe(frame);
   return view;
 }
