@@ -356,8 +356,8 @@ async def test_a_long_upstream_chain_opens_centred_on_the_version_and_pans(
     assert not _inside(await _rect(page, root), await _rect(page, "#graph .viewport"))
     await page.set_viewport(700, TALL)  # a new size refits around the version
     await page.wait_for(
-        "(() => { const r = document.querySelector('#graph g.node.root rect').getBoundingClientRect();"
-        " const b = document.querySelector('#graph .viewport').getBoundingClientRect();"
+        "(() => { const q = (s) => document.querySelector(s).getBoundingClientRect();"
+        " const r = q('#graph g.node.root rect'), b = q('#graph .viewport');"
         " return r.left >= b.left && r.right <= b.right; })()"
     )
     await page.set_viewport(640, TALL)
