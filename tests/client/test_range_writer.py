@@ -176,3 +176,56 @@ def test_ranges_are_fetched_in_the_order_their_files_need_them(tmp_path: Path) -
     assert [(r.pack, r.offset) for r in ranges] == [("p9", 0), ("p1", 0)]
     by_pack = _plan_ranges(pieces, 1 << 20)
     assert [r.pack for r in by_pack] == ["p1", "p9"]  # what pack order would have fetched first
+
+
+def _pack_pieces(tmp_path: Path, sizes: list[int], *, pack: str = "p1") -> list[Piece]:
+    """Pieces of one file laid out back to back in ``pack`` (sizes only: no bytes move)."""
+    refs = [ChunkRef(f"{i:064x}", size) for i, size in enumerate(sizes)]
+    entry = ManifestEntry.for_file("f.bin", sum(sizes), "0" * 64, refs)
+    part = PartFile(entry, tmp_path / "f.bin", tmp_path / "f.bin.asyncart-part")
+    pieces, offset = [], 0
+    for ref in refs:
+        pieces.append(
+            Piece(part, offset, ref.hash, ref.size, ChunkLocation(pack, offset, ref.size))
+        )
+        offset += ref.size
+    return pieces
+
+
+def test_a_pack_just_over_the_range_size_is_read_as_two_halves(tmp_path: Path) -> None:
+    """A 32 MiB pack ends with the chunk that reaches 32 MiB: two ~16.5 MiB reads, not a
+    full 32 MiB read and a sliver."""
+    mib = 1 << 20
+    pieces = _pack_pieces(tmp_path, [mib] * 32 + [mib // 2])
+    ranges = _plan_ranges(pieces, 32 * mib)
+    assert [r.length for r in ranges] == [16 * mib, 16 * mib + mib // 2]
+    assert [(r.offset, r.length) for r in _plan_ranges(pieces, 64 * mib)] == [
+        (0, 32 * mib + mib // 2)
+    ]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_ranges_cover_every_piece_once_in_the_fewest_near_equal_reads(
+    tmp_path: Path, seed: int
+) -> None:
+    rnd = random.Random(seed)
+    sizes = [rnd.randrange(1, 300_000) for _ in range(rnd.randrange(1, 200))]
+    pieces = _pack_pieces(tmp_path, sizes)
+    pieces += [pieces[i] for i in rnd.sample(range(len(pieces)), min(5, len(pieces)))]  # again
+    rnd.shuffle(pieces)
+    max_range = rnd.choice([64 << 10, 500_000, 1 << 20, 4 << 20, 64 << 20])
+    ranges = _plan_ranges(pieces, max_range)
+    total = sum(sizes)
+    assert sorted(id(p) for r in ranges for p in r.pieces) == sorted(id(p) for p in pieces)
+    offset = 0
+    for r in ranges:  # back to back, each piece inside its range
+        assert r.offset == offset
+        offset += r.length
+        for p in r.pieces:
+            assert r.offset <= p.loc.offset and p.loc.offset + p.size <= r.offset + r.length
+        assert r.length <= max_range or len({p.loc.offset for p in r.pieces}) == 1
+    assert offset == total
+    if max(sizes) <= max_range // 8:  # chunks small against the range: close to the ideal
+        fewest = -(-total // max_range)
+        assert len(ranges) <= fewest + 1
+        assert max(r.length for r in ranges) <= total / fewest + max(sizes)
