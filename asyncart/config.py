@@ -10,7 +10,7 @@ ASYNCART_CONCURRENCY         parallel transfers to start with           4
 ASYNCART_MAX_CONCURRENCY     most parallel transfers it may grow to     16 (or CONCURRENCY
                              while throughput grows (= CONCURRENCY:     if larger)
                              fixed)
-ASYNCART_PACK_SIZE           target bytes per uploaded pack             16 MiB
+ASYNCART_PACK_SIZE           target bytes per uploaded pack             32 MiB
 ASYNCART_CHUNKER             ``cdc`` or ``fixed``                       cdc
 ASYNCART_CHUNK_SIZE          average (cdc) or exact (fixed) chunk size  256 KiB (cdc), 1 MiB (fixed)
 ASYNCART_IDLE_TIMEOUT        seconds without a byte before a retry      60
@@ -125,7 +125,7 @@ class Settings:
     project: str = "default"
     concurrency: int = 4
     max_concurrency: int | None = None  # None: max(16, concurrency)
-    pack_size: int = 16 * MiB
+    pack_size: int = 32 * MiB
     range_size: int = 32 * MiB
     chunker: ChunkerSpec = field(default_factory=ChunkerSpec)
     idle_timeout: float = 60.0

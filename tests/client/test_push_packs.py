@@ -61,13 +61,14 @@ async def test_new_bytes_go_in_block_sized_packs_and_sparse_edits_share_packs(st
 
 
 def test_push_buffers_stay_within_the_memory_budget() -> None:
-    buffers, ceiling = push_buffers(Settings())
+    buffers, ceiling = push_buffers(Settings(pack_size=16 * MiB))
     assert buffers * (16 + 1) <= 160  # 16 MiB blocks, 1 MiB chunk headroom
     assert ceiling == buffers - 4 and ceiling >= Settings().concurrency
-    # 32 MiB packs are filled from two 16 MiB blocks: the same buffers, and the same
-    # bytes in flight as four 16 MiB packs.
-    buffers, ceiling = push_buffers(Settings(pack_size=32 * MiB))
-    assert buffers * (16 + 1) <= 160 and ceiling * 2 >= Settings().concurrency
+    # 32 MiB packs (the default) are filled from two 16 MiB blocks: the same buffers,
+    # and the same bytes in flight as four 16 MiB packs.
+    assert Settings().pack_size == 32 * MiB
+    buffers_32, ceiling_32 = push_buffers(Settings())
+    assert buffers_32 == buffers and ceiling_32 * 2 >= Settings().concurrency
     # Huge packs: one in flight, and room for the one being filled (9 blocks at most).
     buffers, ceiling = push_buffers(Settings(pack_size=128 * MiB))
     assert (buffers, ceiling) == (13, 1)

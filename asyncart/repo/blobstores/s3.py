@@ -14,7 +14,7 @@ its ``Content-MD5``; an object appears under its key whole or not at all.
 **Removal in two steps** (docs/gc.md): :meth:`S3BlobStore.hide` copies the object into
 the trash and then deletes it from its key (S3 has no rename), so the object is off its
 key before gc's metastore decision, as a rename would leave it; :meth:`unhide` copies it
-back. Copies are single ``CopyObject`` requests (objects up to 5 GiB; packs are ~16 MiB).
+back. Copies are single ``CopyObject`` requests (objects up to 5 GiB; packs are ~32 MiB).
 
 **Maintenance lock** (:mod:`.s3_lock`): a lease object taken with a conditional ``PUT``;
 the object store must support conditional writes (AWS S3 since 2024, MinIO, SeaweedFS,
@@ -47,9 +47,9 @@ from asyncart.repo.blobstores.s3_writes import write_object
 
 #: Part size of multipart uploads (S3 allows 5 MiB to 5 GiB, at most 10,000 parts).
 DEFAULT_PART_SIZE = 16 * MiB
-#: Objects up to this size go in one PUT (a pack of the default 16 MiB plus its last
+#: Objects up to this size go in one PUT (a pack of the default 32 MiB plus its last
 #: chunk is one request).
-DEFAULT_MULTIPART_THRESHOLD = 24 * MiB
+DEFAULT_MULTIPART_THRESHOLD = 40 * MiB
 _STREAM_PIECE = 4 * MiB
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-_]{1,253}[a-z0-9]")
