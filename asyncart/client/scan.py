@@ -105,8 +105,22 @@ def open_checked(local: Path, expected: FileIdentity) -> int:
     return fd
 
 
+def file_hasher(size: int) -> blake3.blake3:
+    """The whole-file hasher for a file of ``size`` bytes.
+
+    A large file's digest is the critical path of its scan (one thread reads, cuts
+    and hashes it in order), so its blocks are hashed on every core: the same CPU,
+    about half the wall time on two cores. Small files stay single-threaded.
+    """
+    if size >= _HASH_BUFFER:
+        return blake3.blake3(max_threads=blake3.blake3.AUTO)
+    return blake3.blake3()
+
+
 def open_scan(local: Path, expected: FileIdentity, spec: ChunkerSpec) -> FileScan:
-    scan = FileScan(local=local, expected=expected, cutter=Cutter(spec))
+    scan = FileScan(
+        local=local, expected=expected, cutter=Cutter(spec), hasher=file_hasher(expected.size)
+    )
     scan.fd = open_checked(local, expected)
     return scan
 
