@@ -76,14 +76,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import blake3
-
 from asyncart.client import side_files
 from asyncart.client.cache_index import CacheIndex, Totals
 
 # The pull lock's own discipline (open without following links, lock, check the inode,
-# remove on release) and add_file's kernel copy: one implementation of each.
+# remove on release), add_file's kernel copy and the file digest: one implementation of each.
 from asyncart.client.pull_lock import _open, _release, _still_there, _try_lock
+from asyncart.client.scan import file_hasher
 from asyncart.client.snapshot import FICLONE, _copy
 
 log = logging.getLogger("asyncart.client.cache")
@@ -94,7 +93,6 @@ DEFAULT_CAP = 50 << 30
 MAX_LOCKS = 256
 STALE_TEMP = 3600.0
 _READ = 8 << 20
-_THREADED_HASH = 16 << 20
 _SYNC_EACH_FROM = 1 << 20
 _STORE_BATCH = 128  # temp files open at once while a batch is made durable
 # Rows eviction reads, and deletes in one transaction (one commit, one fsync) at a time:
@@ -163,7 +161,7 @@ def _buffer() -> memoryview:
 
 def hash_fd(fd: int, size: int) -> str:
     """The BLAKE3 of what ``fd`` holds (``size`` bytes expected), read from its start."""
-    h = blake3.blake3(max_threads=blake3.blake3.AUTO if size >= _THREADED_HASH else 1)
+    h = file_hasher(size)
     buf = _buffer()
     pos = 0
     while n := os.preadv(fd, [buf], pos):

@@ -21,6 +21,8 @@ from asyncart.core.manifest import ChunkRef
 from asyncart.errors import ConfigError, FileChangedError
 
 _HASH_BUFFER = 16 << 20
+#: Files this large have their whole-file digest hashed on every core.
+_THREADED_HASH_FROM = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -112,9 +114,7 @@ def file_hasher(size: int) -> blake3.blake3:
     and hashes it in order), so its blocks are hashed on every core: the same CPU,
     about half the wall time on two cores. Small files stay single-threaded.
     """
-    if size >= _HASH_BUFFER:
-        return blake3.blake3(max_threads=blake3.blake3.AUTO)
-    return blake3.blake3()
+    return blake3.blake3(max_threads=blake3.blake3.AUTO if size >= _THREADED_HASH_FROM else 1)
 
 
 def open_scan(local: Path, expected: FileIdentity, spec: ChunkerSpec) -> FileScan:
@@ -305,7 +305,7 @@ def hash_file(path: Path, size_hint: int | None = None) -> str:
             data = f.read(size + 1)
             tail = f.read()
             return blake3.blake3(data + tail).hexdigest()
-        h = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        h = file_hasher(size)
         buf = bytearray(_HASH_BUFFER)
         view = memoryview(buf)
         while n := f.readinto(buf):
