@@ -39,11 +39,12 @@ import anyio.to_thread
 from multidict import CIMultiDict
 
 from asyncart.client.answer_checks import check_range_answer, check_range_received
+from asyncart.client.connectors import client_ssl_context
+from asyncart.client.counters import Counters
 from asyncart.client.http_errors import MAX_ERROR_BODY, AuthContext, error_from_answer
 from asyncart.client.reachability import mark_answered
 from asyncart.client.remote import BlockingRangeSink
 from asyncart.client.retry import with_retries
-from asyncart.client.transport import Counters, client_ssl_context
 from asyncart.config import Settings
 from asyncart.core import protocol as P
 from asyncart.errors import ProtocolError, RequestTimeout

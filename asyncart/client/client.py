@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from asyncart.client.connectors import ConnectorFactory, tcp_connector
 from asyncart.client.offload import PushWorker, should_offload
 from asyncart.client.progress import Progress, TransferStats
 from asyncart.client.publish import Publication, publish
 from asyncart.client.remote import Remote
 from asyncart.client.remote_factory import open_remote
-from asyncart.client.transport import ConnectorFactory, tcp_connector
 from asyncart.config import Settings
 from asyncart.core.manifest import Manifest
 from asyncart.core.models import VersionInfo

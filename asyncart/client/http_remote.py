@@ -26,18 +26,13 @@ from asyncart.client.answer_checks import (
     served_manifest,
 )
 from asyncart.client.blocking_reads import BlockingReads, Unreachable
+from asyncart.client.connectors import ConnectorFactory, tcp_connector
 from asyncart.client.direct_transfer import DirectTransfer
 from asyncart.client.http_errors import MAX_ERROR_BODY, DirectTransferError
 from asyncart.client.remote import BlockingRangeSink, RangeSink, Remote
 from asyncart.client.storage_answers import ProjectStorageAnswer, QuotaAnswer
 from asyncart.client.sync_answers import AccessAnswer, OriginAnswer, OriginList
-from asyncart.client.transport import (
-    ConnectorFactory,
-    HttpTransport,
-    PartsPayload,
-    read_bounded,
-    tcp_connector,
-)
+from asyncart.client.transport import HttpTransport, PartsPayload, read_bounded
 from asyncart.config import Settings
 from asyncart.core import protocol as P
 from asyncart.core.manifest import Manifest

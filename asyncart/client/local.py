@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from asyncart.client.answer_checks import checked_manifest
+from asyncart.client.counters import Counters
 from asyncart.client.remote import RangeSink, Remote
-from asyncart.client.transport import Counters
 from asyncart.config import Settings
 from asyncart.core.manifest import Manifest
 from asyncart.core.models import (

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
-from asyncart.client.transport import Counters
+from asyncart.client.counters import Counters
 from asyncart.core.manifest import Manifest
 from asyncart.core.models import (
     ChunkLocation,

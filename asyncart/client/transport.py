@@ -31,7 +31,6 @@ import asyncio
 import gzip
 import json
 import secrets
-import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -42,6 +41,8 @@ from aiohttp.payload import Payload
 from asyncart._version import __version__
 from asyncart.client import answers
 from asyncart.client.answers import MalformedAnswer
+from asyncart.client.connectors import ConnectorFactory, tcp_connector
+from asyncart.client.counters import Counters
 from asyncart.client.credentials import api_key_for, display_url, key_source
 from asyncart.client.http_errors import (
     AuthContext,
@@ -54,12 +55,11 @@ from asyncart.client.reachability import (
     mark_answered,
     scheme_mismatch,
 )
-from asyncart.client.retry import RetryStats, with_retries
+from asyncart.client.retry import with_retries
 from asyncart.config import Settings
 from asyncart.core import protocol as P
 from asyncart.errors import (
     CertificateError,
-    ConfigError,
     ConnectError,
     ProtocolError,
     RequestTimeout,
@@ -97,39 +97,6 @@ class PartsPayload(Payload):
         self, writer: AbstractStreamWriter, content_length: int | None
     ) -> None:
         await self.write(writer)
-
-
-def client_ssl_context(settings: Settings) -> ssl.SSLContext:
-    """Certificates are always verified: against ``settings.ca_bundle``, else the system's CAs."""
-    cafile = str(settings.ca_bundle) if settings.ca_bundle is not None else None
-    try:
-        return ssl.create_default_context(cafile=cafile)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(
-            f"cannot load the CA bundle {cafile}: {exc}; it must be a PEM file"
-        ) from None
-
-
-ConnectorFactory = Callable[[Settings], aiohttp.BaseConnector]
-"""Makes the connector of a new session (sessions are made lazily and again after a close)."""
-
-
-def tcp_connector(settings: Settings) -> aiohttp.BaseConnector:
-    """The default: TCP, certificates verified (:func:`client_ssl_context`), a pool a few
-    connections wider than the most transfers the engine runs at once."""
-    return aiohttp.TCPConnector(
-        limit=settings.concurrency_ceiling + 4, ssl=client_ssl_context(settings)
-    )
-
-
-class Counters:
-    """Requests made and bytes moved (for progress, benchmarks and tests)."""
-
-    def __init__(self) -> None:
-        self.requests = 0
-        self.bytes_sent = 0
-        self.bytes_received = 0
-        self.retry = RetryStats()
 
 
 class HttpTransport:
