@@ -14,9 +14,8 @@ Applied once, on glibc only, and never when the user set
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
-import platform
+import sys
 
 _M_MMAP_THRESHOLD = -3
 _THRESHOLD = 1 << 20
@@ -28,12 +27,18 @@ def pin_mmap_threshold() -> bool:
     global _applied
     if _applied:
         return True
-    if platform.system() != "Linux" or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+    if not sys.platform.startswith("linux") or "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return False
-    if platform.libc_ver()[0] != "glibc":
+    # confstr and the interpreter's own symbols (dlopen(NULL)), not platform.libc_ver
+    # and ctypes.util.find_library: those imports cost every command ~0.05 s at start.
+    try:
+        libc_version = os.confstr("CS_GNU_LIBC_VERSION") or ""
+    except (ValueError, OSError):
+        return False
+    if not libc_version.startswith("glibc"):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = ctypes.CDLL(None)
         _applied = bool(libc.mallopt(_M_MMAP_THRESHOLD, _THRESHOLD))
     except (OSError, AttributeError):
         return False
