@@ -1,6 +1,7 @@
 """What a command loads is part of its start-up time (every ``asyncart`` run pays it):
-a command on the embedded store never imports the HTTP client (aiohttp), and one
-against a server never imports the repository's database layer (SQLAlchemy)."""
+a command on the embedded store never imports the HTTP client (aiohttp), one
+against a server never imports the repository's database layer (SQLAlchemy), and
+neither loads the progress bar's rich when stderr is not a terminal."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ try:
     main(sys.argv[1:])
 except SystemExit as exc:
     assert not exc.code, exc.code
-heavy = sorted({m.split('.')[0] for m in sys.modules} & {'aiohttp', 'sqlalchemy'})
+heavy = sorted({m.split('.')[0] for m in sys.modules} & {'aiohttp', 'sqlalchemy', 'rich'})
 print(json.dumps(heavy))
 """
 
