@@ -49,21 +49,24 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield srv
 
 
+def push_ls_pull(env: dict[str, str], tmp_path: Path) -> list[list[str]]:
+    """The heavy packages a push, an ls and a pull of one small file each loaded (the
+    pulled file is checked)."""
+    (tmp_path / "w.bin").write_bytes(b"weights" * 1000)
+    loaded = [
+        loaded_by(["push", str(tmp_path / "w.bin"), "-n", "m", "-t", "model"], env),
+        loaded_by(["ls"], env),
+        loaded_by(["pull", "m:latest", "-o", str(tmp_path / "out")], env),
+    ]
+    assert (tmp_path / "out" / "w.bin").read_bytes() == b"weights" * 1000
+    return loaded
+
+
 def test_embedded_commands_never_load_the_http_client(tmp_path: Path) -> None:
     env = {"ASYNCART_DIR": str(tmp_path / "store")}
-    (tmp_path / "w.bin").write_bytes(b"weights" * 1000)
-    pushed = loaded_by(["push", str(tmp_path / "w.bin"), "-n", "m", "-t", "model"], env)
-    listed = loaded_by(["ls"], env)
-    pulled = loaded_by(["pull", "m:latest", "-o", str(tmp_path / "out")], env)
-    assert (pushed, listed, pulled) == (["sqlalchemy"], ["sqlalchemy"], ["sqlalchemy"])
-    assert (tmp_path / "out" / "w.bin").read_bytes() == b"weights" * 1000
+    assert push_ls_pull(env, tmp_path) == [["sqlalchemy"]] * 3
 
 
 def test_server_commands_never_load_the_database_layer(server: LiveServer, tmp_path: Path) -> None:
     env = {"ASYNCART_URL": server.url, "ASYNCART_DIR": str(tmp_path / "unused")}
-    (tmp_path / "w.bin").write_bytes(b"weights" * 1000)
-    pushed = loaded_by(["push", str(tmp_path / "w.bin"), "-n", "m", "-t", "model"], env)
-    listed = loaded_by(["ls"], env)
-    pulled = loaded_by(["pull", "m:latest", "-o", str(tmp_path / "out")], env)
-    assert (pushed, listed, pulled) == (["aiohttp"], ["aiohttp"], ["aiohttp"])
-    assert (tmp_path / "out" / "w.bin").read_bytes() == b"weights" * 1000
+    assert push_ls_pull(env, tmp_path) == [["aiohttp"]] * 3
