@@ -52,8 +52,10 @@ class LocalRemote(Remote):
         self, parts: Sequence[bytes | memoryview], what: str, project: str | None = None
     ) -> None:
         async def body() -> AsyncIterator[bytes | memoryview]:
+            # Read-only: the pipeline keeps these buffers until this call returns, so
+            # the store may batch them (writable views would be written one by one).
             for part in parts:
-                yield part
+                yield part.toreadonly() if isinstance(part, memoryview) else part
 
         self.counters.requests += 1
         self.counters.bytes_sent += sum(len(p) for p in parts)

@@ -23,6 +23,7 @@ class PackReader:
 
     async def _fill(self, n: int) -> None:
         while self._buffered < n and not self._done:
+            self._keep_borrowed()
             try:
                 piece = memoryview(await self._it.__anext__())
             except StopAsyncIteration:
@@ -31,6 +32,13 @@ class PackReader:
             if len(piece):
                 self._pieces.append(piece)
                 self._buffered += len(piece)
+
+    def _keep_borrowed(self) -> None:
+        """Copy the held pieces that are borrowed (writable views of a receive buffer
+        that the next piece will overwrite) before the next piece is asked for."""
+        for i, piece in enumerate(self._pieces):
+            if not piece.readonly:
+                self._pieces[i] = memoryview(piece.tobytes())
 
     async def read_exact(self, n: int, what: str) -> bytes:
         await self._fill(n)

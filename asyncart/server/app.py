@@ -26,8 +26,13 @@ from asyncart.repo.read_audit import RecentPackReads
 from asyncart.repo.service import Repository
 from asyncart.server.auth import auth_middleware
 from asyncart.server.bodies import DEFAULT_TIMING, BodyTiming
+from asyncart.server.body_takeover import (
+    ReceiveBuffers,
+    close_after_takeover,
+    hold_pack_uploads,
+)
 from asyncart.server.error_answers import error_middleware
-from asyncart.server.keys import ACCOUNTS, AUDIT, PARSER, RECENT_READS, REPO
+from asyncart.server.keys import ACCOUNTS, AUDIT, PARSER, RECEIVE_BUFFERS, RECENT_READS, REPO
 from asyncart.server.parsing import BodyParser
 from asyncart.server.routes import admin, links, packs, pending, retention, runs, sync, versions
 from asyncart.server.webui import add_routes as add_web_routes
@@ -48,9 +53,13 @@ def create_app(
     URLs (when the blob store can).
     """
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware], client_max_size=P.MAX_JSON_BODY
+        # hold_pack_uploads first: it pauses a pack body before the others await anything.
+        middlewares=[hold_pack_uploads, error_middleware, auth_middleware],
+        client_max_size=P.MAX_JSON_BODY,
     )
     app[RECENT_READS] = RecentPackReads()
+    app[RECEIVE_BUFFERS] = ReceiveBuffers()
+    app.on_response_prepare.append(close_after_takeover)
     # Opened in this order, closed in the reverse: the parser's workers stop first.
     app.cleanup_ctx.append(_store_lifetime(location, direct_transfer))
     app.cleanup_ctx.append(_parser_lifetime(timing))

@@ -44,7 +44,7 @@ class BodyTiming:
 DEFAULT_TIMING = BodyTiming()
 
 
-class _Clock:
+class BodyClock:
     """The deadline of one body: its next byte must come within ``idle`` seconds, and by
     the time it has taken ``max(grace, received / min_rate)`` seconds in all."""
 
@@ -60,6 +60,20 @@ class _Clock:
         if rate_left < t.idle:
             return max(rate_left, 0.0), True
         return t.idle, False
+
+
+def body_timeout(clock: BodyClock, by_rate: bool) -> RequestBodyTimeout:
+    """The 408 error of a body that missed its deadline (``by_rate``: the average rate)."""
+    t = clock.timing
+    if by_rate:
+        return RequestBodyTimeout(
+            f"the request body arrived at under {t.min_rate:g} bytes/s on average "
+            f"({clock.received} bytes in {time.monotonic() - clock.start:.1f}s, after a "
+            f"{t.grace:g}s grace period); the request was abandoned"
+        )
+    return RequestBodyTimeout(
+        f"no request body bytes arrived for {t.idle:g}s; the request was abandoned"
+    )
 
 
 async def _next_buffer(request: web.Request) -> bytes:
@@ -81,7 +95,7 @@ else:  # pragma: no cover - Python 3.10
         return await asyncio.wait_for(read, seconds)
 
 
-async def _read_piece(request: web.Request, size: int | None, clock: _Clock) -> bytes:
+async def _read_piece(request: web.Request, size: int | None, clock: BodyClock) -> bytes:
     """At most ``size`` bytes of the body (``None``: the next buffered piece, whatever
     its size), within the body's deadline."""
     wait, by_rate = clock.wait()
@@ -89,16 +103,7 @@ async def _read_piece(request: web.Request, size: int | None, clock: _Clock) -> 
         read = request.content.read(size) if size is not None else _next_buffer(request)
         piece = await _within(wait, read)
     except asyncio.TimeoutError:
-        t = clock.timing
-        if by_rate:
-            raise RequestBodyTimeout(
-                f"the request body arrived at under {t.min_rate:g} bytes/s on average "
-                f"({clock.received} bytes in {time.monotonic() - clock.start:.1f}s, after a "
-                f"{t.grace:g}s grace period); the request was abandoned"
-            ) from None
-        raise RequestBodyTimeout(
-            f"no request body bytes arrived for {t.idle:g}s; the request was abandoned"
-        ) from None
+        raise body_timeout(clock, by_rate) from None
     except ConnectionError:
         raise ConfigError("the request body was cut short by the client") from None
     except RequestPayloadError as exc:
@@ -128,7 +133,7 @@ class BodyRead:
         check_declared_length(request, limit)
         self._request = request
         self._limit = limit
-        self._clock = _Clock(timing)
+        self._clock = BodyClock(timing)
         self._parts: list[bytes] = []
         self._total = 0
         self.complete = False
@@ -194,7 +199,7 @@ async def read_limited(request: web.Request, limit: int, timing: BodyTiming) -> 
 async def stream_body(request: web.Request, timing: BodyTiming) -> AsyncIterator[bytes]:
     """The body in the pieces the parser received (never joined: a pack's bytes are
     copied once, into the store's aligned write buffer); 408 when slow, 400 when cut."""
-    clock = _Clock(timing)
+    clock = BodyClock(timing)
     while True:
         data = await _read_piece(request, None, clock)
         if not data:

@@ -13,6 +13,7 @@ from asyncart.repo.accounts import AccountStore
 from asyncart.repo.audit import AuditLog
 from asyncart.repo.read_audit import RecentPackReads
 from asyncart.repo.service import Repository
+from asyncart.server.body_takeover import ReceiveBuffers
 from asyncart.server.parsing import BodyParser
 
 REPO = web.AppKey("repo", Repository)
@@ -20,6 +21,8 @@ ACCOUNTS = web.AppKey("accounts", AccountStore)
 AUDIT = web.AppKey("audit", AuditLog)
 PARSER = web.AppKey("parser", BodyParser)
 RECENT_READS = web.AppKey("recent_reads", RecentPackReads)
+#: The reused buffers pack upload bodies are received into (``server/body_takeover.py``).
+RECEIVE_BUFFERS = web.AppKey("receive_buffers", ReceiveBuffers)
 
 #: The id echoed in ``X-Request-Id`` (set by ``error_answers.error_middleware``).
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -16,7 +16,7 @@ import blake3
 import pytest
 
 from asyncart.errors import BlobStoreError, ConfigError, ConflictError, NotFoundError
-from asyncart.repo.blobstores.base import BlobStore
+from asyncart.repo.blobstores.base import BlobStore, is_borrowed
 from asyncart.repo.blobstores.filesystem import FilesystemBlobStore
 from asyncart.repo.blobstores.s3 import S3BlobStore
 from tests.support.s3 import S3Bucket, s3_bucket, s3_server  # noqa: F401 - fixtures
@@ -104,6 +104,43 @@ async def test_put_stream_concatenates_parts(store: BlobStore, sizes: list[int])
     assert size == len(expected)
     assert await store.get_bytes(k) == expected
     assert await store.list_partials() == []
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        [1, 2, 3, 4, 5],  # every part far under the write batch and S3's part size
+        [6 << 20, 300, 5 << 20, 7],  # big and small, crossing both
+    ],
+)
+async def test_borrowed_parts_are_stored_as_they_were_when_handed_over(
+    store: BlobStore, sizes: list[int]
+) -> None:
+    """A writable memoryview is borrowed: the source overwrites it once the next part is
+    asked for (as a receive buffer is refilled), and the object holds the bytes each
+    part had when it was handed over, whatever the backend batches."""
+    buffer = bytearray(max(sizes))
+    expected = bytearray()
+
+    async def refilled() -> AsyncIterator[memoryview]:
+        for i, n in enumerate(sizes):
+            view = memoryview(buffer)[:n]
+            view[:] = bytes([i + 1]) * n
+            expected.extend(view)
+            assert is_borrowed(view)
+            yield view
+            view[:] = b"\xee" * n  # the receiver reuses its buffer for the next part
+
+    k = key("packs", b"borrowed" + bytes(len(sizes)))
+    assert await store.put_stream(k, refilled()) == sum(sizes)
+    assert await store.get_bytes(k) == bytes(expected)
+
+
+def test_only_writable_views_are_borrowed() -> None:
+    assert is_borrowed(memoryview(bytearray(3)))
+    assert not is_borrowed(memoryview(bytearray(3)).toreadonly())
+    assert not is_borrowed(memoryview(b"abc"))
+    assert not is_borrowed(b"abc")
 
 
 async def test_empty_object(store: BlobStore) -> None:
@@ -332,8 +369,16 @@ async def test_hash_ranges(store: BlobStore) -> None:
     data = bytes(range(256)) * 4096  # 1 MiB
     k = key("packs", data)
     await store.put_bytes(k, data)
-    ranges = [(0, 100), (100, 900_000), (900_000, 148_576), (5, 10), (1_048_000, 576),
-              (1_048_000, 577), (2_000_000, 1), (0, 0)]
+    ranges = [
+        (0, 100),
+        (100, 900_000),
+        (900_000, 148_576),
+        (5, 10),
+        (1_048_000, 576),
+        (1_048_000, 577),
+        (2_000_000, 1),
+        (0, 0),
+    ]
     expected = [h(data[o : o + n]) if o + n <= len(data) else None for o, n in ranges]
     assert await store.hash_ranges(k, ranges) == expected
     assert await store.hash_ranges(k, [(2_000_000, 10)]) == [None]

@@ -43,9 +43,9 @@ def versions_url(project: str, name: str) -> str:
     return P.path(P.VERSIONS, project=project, name=name)
 
 
-async def raw_request(live: LiveServer, head: str, body: bytes = b"") -> tuple[
-    asyncio.StreamReader, asyncio.StreamWriter
-]:
+async def raw_request(
+    live: LiveServer, head: str, body: bytes = b""
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     parts = urlsplit(live.url)
     reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
     writer.write(head.encode() + body)
@@ -56,8 +56,13 @@ async def raw_request(live: LiveServer, head: str, body: bytes = b"") -> tuple[
 async def read_answer(reader: asyncio.StreamReader) -> tuple[int, dict[str, Any]]:
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head.split()[1])
-    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                      if line.lower().startswith(b"content-length")))
+    length = int(
+        next(
+            line.split(b":")[1]
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        )
+    )
     return status, json.loads(await reader.readexactly(length))
 
 
@@ -69,10 +74,13 @@ async def test_a_trickled_body_is_408_after_the_grace_period(live: LiveServer, r
     """One byte per 0.2 s never stalls the 30 s idle timer, but averages 5 B/s."""
     kind = P.PACK_MEDIA_TYPE if route == P.PACKS else "application/json"
     _, body = pack_body([b"x" * 50_000])
-    reader, writer = await raw_request(live, (
-        f"POST {route} HTTP/1.1\r\nHost: x\r\nContent-Type: {kind}\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ))
+    reader, writer = await raw_request(
+        live,
+        (
+            f"POST {route} HTTP/1.1\r\nHost: x\r\nContent-Type: {kind}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ),
+    )
     try:
         answer = asyncio.ensure_future(read_answer(reader))
         for byte in body:
@@ -104,30 +112,34 @@ async def test_commit_metadata_and_description_are_bounded(
     http: aiohttp.ClientSession, field: str, value: Any, limit: int
 ) -> None:
     body = gzip.compress(json.dumps({"type": "t", "manifest": MANIFEST, field: value}).encode())
-    async with http.post(versions_url("amp", "m"), data=body, headers={
-        "Content-Type": "application/json", "Content-Encoding": "gzip"
-    }) as resp:
+    async with http.post(
+        versions_url("amp", "m"),
+        data=body,
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    ) as resp:
         err = await error_of(resp, 413, "payload_too_large")
     assert str(limit) in err["message"]
 
 
 async def test_metadata_at_the_limit_is_accepted(http: aiohttp.ClientSession) -> None:
     metadata = {"x": "0" * (P.MAX_METADATA_BYTES - 10)}
-    body = gzip.compress(json.dumps({"type": "t", "manifest": MANIFEST, "metadata": metadata}
-                                    ).encode())
-    async with http.post(versions_url("amp", "ok"), data=body, headers={
-        "Content-Type": "application/json", "Content-Encoding": "gzip"
-    }) as resp:
+    body = gzip.compress(
+        json.dumps({"type": "t", "manifest": MANIFEST, "metadata": metadata}).encode()
+    )
+    async with http.post(
+        versions_url("amp", "ok"),
+        data=body,
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    ) as resp:
         assert resp.status == 201, await resp.text()
 
 
 async def test_run_config_is_bounded(http: aiohttp.ClientSession) -> None:
     config = {"x": "0" * (P.MAX_METADATA_BYTES + 1)}
-    body = gzip.compress(json.dumps({"project": "amp", "job_type": "j", "config": config}
-                                    ).encode())
-    async with http.post(P.RUNS, data=body, headers={
-        "Content-Type": "application/json", "Content-Encoding": "gzip"
-    }) as resp:
+    body = gzip.compress(json.dumps({"project": "amp", "job_type": "j", "config": config}).encode())
+    async with http.post(
+        P.RUNS, data=body, headers={"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    ) as resp:
         err = await error_of(resp, 413, "payload_too_large")
     assert "run config" in err["message"]
 
@@ -137,9 +149,11 @@ async def test_a_content_encoded_pack_upload_is_415(
     http: aiohttp.ClientSession, encoding: str
 ) -> None:
     _, body = pack_body([b"\0" * 100_000])
-    async with http.post(P.PACKS, data=gzip.compress(body), headers={
-        "Content-Type": P.PACK_MEDIA_TYPE, "Content-Encoding": encoding
-    }) as resp:
+    async with http.post(
+        P.PACKS,
+        data=gzip.compress(body),
+        headers={"Content-Type": P.PACK_MEDIA_TYPE, "Content-Encoding": encoding},
+    ) as resp:
         await error_of(resp, 415, "unsupported_media_type")
 
 
@@ -152,9 +166,10 @@ async def test_versions_are_paginated_and_the_client_follows_the_pages(
     count = P.LIST_PAGE + 5
     for i in range(count):
         entry = {"path": f"f{i}", "size": 0, "digest": "0" * 64}
-        async with http.post(versions_url("pages", "v"), json={
-            "type": "t", "manifest": {**MANIFEST, "entries": [entry]}
-        }) as resp:
+        async with http.post(
+            versions_url("pages", "v"),
+            json={"type": "t", "manifest": {**MANIFEST, "entries": [entry]}},
+        ) as resp:
             assert resp.status == 201
     seen: list[int] = []
     cursor: str | None = None
@@ -180,10 +195,11 @@ async def test_versions_are_paginated_and_the_client_follows_the_pages(
 
 
 async def test_projects_and_collections_pages(http: aiohttp.ClientSession) -> None:
-    for name in ("c", "a", "b"):
-        async with http.post(versions_url("pcoll", name), json={
-            "type": "t", "manifest": MANIFEST
-        }) as resp:
+    # Two projects at least, whichever other tests of this module ran on this server.
+    for project, name in (("pcoll", "c"), ("pcoll", "a"), ("pcoll", "b"), ("pcoll2", "x")):
+        async with http.post(
+            versions_url(project, name), json={"type": "t", "manifest": MANIFEST}
+        ) as resp:
             assert resp.status == 201
     names: list[str] = []
     cursor: str | None = None
@@ -204,8 +220,15 @@ async def test_projects_and_collections_pages(http: aiohttp.ClientSession) -> No
 
 @pytest.mark.parametrize(
     "query",
-    ["limit=0", f"limit={P.MAX_LIST_PAGE + 1}", "limit=x", "limit=%C2%B2", "cursor=",
-     "cursor=abc", "cursor=%C2%B2"],
+    [
+        "limit=0",
+        f"limit={P.MAX_LIST_PAGE + 1}",
+        "limit=x",
+        "limit=%C2%B2",
+        "cursor=",
+        "cursor=abc",
+        "cursor=%C2%B2",
+    ],
 )
 async def test_bad_page_parameters_are_400(http: aiohttp.ClientSession, query: str) -> None:
     async with http.get(versions_url("pages", "v") + "?" + query) as resp:
@@ -248,14 +271,17 @@ async def test_a_caller_without_the_role_is_refused_before_its_body_is_read(
     guarded: tuple[LiveServer, dict[str, str]], who: str, route: str, status: int
 ) -> None:
     srv, keys = guarded
-    reader, writer = await raw_request(srv, (
-        f"POST {route} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {keys[who]}\r\n"
-        "Content-Type: application/json\r\nContent-Length: 60000000\r\n\r\n"
-    ), b'{"hashes": [')  # and never the rest: the answer must not wait for it
+    reader, writer = await raw_request(
+        srv,
+        (
+            f"POST {route} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {keys[who]}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 60000000\r\n\r\n"
+        ),
+        b'{"hashes": [',
+    )  # and never the rest: the answer must not wait for it
     try:
         got, err = await asyncio.wait_for(read_answer(reader), 20)
     finally:
         writer.close()
     assert got == status, err
     assert err["code"].endswith({403: "forbidden", 404: "not_found"}[status])
-

@@ -50,6 +50,15 @@ def check_key(key: str) -> str:
     return key
 
 
+def is_borrowed(part: bytes | memoryview) -> bool:
+    """Whether a ``put_stream`` part is borrowed: valid only until the next part is asked for.
+
+    A writable memoryview (a receive buffer about to be refilled) is; ``bytes`` and
+    read-only views (whose owner keeps them unchanged until the put returns) are not.
+    """
+    return isinstance(part, memoryview) and not part.readonly
+
+
 class BlobStore(ABC):
     """Content storage for one store."""
 
@@ -59,6 +68,9 @@ class BlobStore(ABC):
 
         If ``parts`` raises, nothing is stored and the exception propagates.
         Putting an existing key replaces it with (what must be) identical bytes.
+        A part that is a writable memoryview is borrowed (:func:`is_borrowed`): its
+        bytes may change once the next part is asked for, so an implementation that
+        keeps a part longer copies such a part first.
         """
 
     async def put_bytes(self, key: str, data: bytes) -> int:

@@ -32,7 +32,7 @@ from asyncart.errors import (
     DiskFullError,
     NotFoundError,
 )
-from asyncart.repo.blobstores.base import KINDS, BlobInfo, BlobStore, check_key
+from asyncart.repo.blobstores.base import KINDS, BlobInfo, BlobStore, check_key, is_borrowed
 from asyncart.repo.blobstores.direct_write import AlignedBuffers, DirectWriter
 
 _WRITE_BATCH = 4 << 20
@@ -133,7 +133,7 @@ class FilesystemBlobStore(BlobStore):
             async for part in parts:
                 pending.append(part)
                 pending_size += len(part)
-                if pending_size >= _WRITE_BATCH:
+                if pending_size >= _WRITE_BATCH or is_borrowed(part):
                     await anyio.to_thread.run_sync(_write_parts, fd, writer, pending)
                     size += pending_size
                     pending, pending_size = [], 0

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
+from asyncart.repo.blobstores.base import is_borrowed
 from asyncart.repo.blobstores.s3_common import md5_b64
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ async def write_object(
         async for part in parts:
             if not len(part):
                 continue
-            pending.append(part)
+            pending.append(bytes(part) if is_borrowed(part) else part)  # kept past the next
             pending_size += len(part)
             size += len(part)
             if upload is None and pending_size > store.multipart_threshold:

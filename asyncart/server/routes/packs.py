@@ -19,8 +19,8 @@ from asyncart.core.pack import ENTRY, MAX_PACK_BYTES, MAX_PACK_CHUNKS, PREFIX
 from asyncart.errors import ConfigError, NotFoundError, PayloadTooLarge, UnsupportedEncoding
 from asyncart.repo.service import PackReceipt, pack_key
 from asyncart.server import pack_reads
-from asyncart.server.bodies import stream_body
-from asyncart.server.keys import PARSER, RECENT_READS
+from asyncart.server.body_takeover import PACK_UPLOAD_ROUTE, pack_upload_body
+from asyncart.server.keys import PARSER, RECEIVE_BUFFERS, RECENT_READS
 from asyncart.server.params import json_body, path_param, project_query, scoped_repo
 from asyncart.server.schemas import PackHeaderBody, PackUrlsQuery
 
@@ -63,7 +63,7 @@ async def put_pack(request: web.Request) -> web.Response:
     repo = scoped_repo(request)
     project = project_query(request)
     limited = await repo.check_upload(project, request.content_length)  # before the body
-    body = stream_body(request, request.app[PARSER].timing)
+    body = pack_upload_body(request, request.app[PARSER].timing, request.app[RECEIVE_BUFFERS])
     receipt = await repo.put_pack(body, project, reserve=limited)
     return _receipt(receipt)
 
@@ -168,7 +168,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     """Register the chunk and pack routes."""
     router.add_post(P.CHUNKS_MISSING, chunks_missing)
     router.add_post(P.CHUNKS_LOCATE, chunks_locate)
-    router.add_post(P.PACKS, put_pack)
+    router.add_post(P.PACKS, put_pack, name=PACK_UPLOAD_ROUTE)
     router.add_post(P.PACK_URLS, pack_urls)
     router.add_post(P.PACKS_DIRECT, begin_direct_upload)
     router.add_post(P.PACKS_DIRECT_COMPLETE, complete_direct_upload)
