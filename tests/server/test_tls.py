@@ -6,17 +6,22 @@ test with ``trustme``; the server is a real subprocess on 127.0.0.1.
 
 from __future__ import annotations
 
+import io
 import random
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 import trustme
 
 import asyncart
 from asyncart import aio
+from asyncart.core import protocol as P
 from tests.cli.test_cli import one_error_line, run_cli
 from tests.support.live_server import LiveServer, live_server
+from tests.support.packs import pack_body
 
 NAME = "tls data"
 
@@ -110,3 +115,24 @@ def test_http_and_https_mixed_up_fail_at_once_naming_the_scheme_to_use(
             "this looks like an HTTP server",
             f"use {plain.url}",
         )
+
+
+async def test_a_large_pack_upload_over_tls_keeps_its_connection(
+    https_server: LiveServer, ca: trustme.CA
+) -> None:
+    """A TLS transport cannot switch protocols, so a large pack body stays on aiohttp's
+    path (server/body_takeover.py): stored the same, and the connection is kept."""
+    chunks = [random.Random(i).randbytes(1 << 20) for i in range(3)]
+    _, body = pack_body(chunks)
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    connector = aiohttp.TCPConnector(ssl=context, limit=1)
+    async with aiohttp.ClientSession(https_server.url, connector=connector) as http:
+        for _ in range(2):
+            kind = {"Content-Type": P.PACK_MEDIA_TYPE}
+            url = f"{P.PACKS}?project=proj"
+            async with http.post(url, data=io.BytesIO(body), headers=kind) as resp:
+                receipt = await resp.json()
+                assert resp.status == 201, receipt
+                assert resp.headers.get("Connection", "").lower() != "close"
+    assert receipt["size"] == sum(len(c) for c in chunks)
