@@ -17,14 +17,13 @@ import argparse
 import compileall
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.startup import REPO, worktree
+from bench.ab_pairs import REPO, print_pairs, worktree
 
 _READY = "asyncart server listening on "
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -119,14 +118,8 @@ def main(argv: list[str] | None = None) -> None:
                     f"{got['client_cpu']:.2f} s, server CPU {got['server_cpu']:.2f} s",
                     flush=True,
                 )
-        print(f"this checkout against {opts.against}, {opts.pairs} alternating pairs:")
-        for key in ("wall", "client_cpu", "server_cpu"):
-            theirs, ours = figures[(key, "other")], figures[(key, "this")]
-            ratio = statistics.median(b / a for a, b in zip(theirs, ours, strict=True))
-            print(
-                f"  {key:10}: {statistics.median(theirs):.2f} s -> "
-                f"{statistics.median(ours):.2f} s (median of per-pair ratios {ratio:.2f})"
-            )
+        keys = ("wall", "client_cpu", "server_cpu")
+        print_pairs(opts.against, opts.pairs, figures, keys)
 
 
 if __name__ == "__main__":

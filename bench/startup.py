@@ -15,31 +15,13 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-@contextmanager
-def worktree(rev: str) -> Iterator[Path]:
-    """A temporary ``git worktree`` of ``rev`` (removed after)."""
-    where = Path(tempfile.mkdtemp(prefix="asyncart-startup-")) / "tree"
-    subprocess.run(
-        ["git", "-C", str(REPO), "worktree", "add", "-q", "--detach", str(where), rev], check=True
-    )
-    try:
-        yield where
-    finally:
-        subprocess.run(
-            ["git", "-C", str(REPO), "worktree", "remove", "--force", str(where)], check=False
-        )
+from bench.ab_pairs import REPO, print_pairs, worktree
 
 
 def timed(src: Path, work: Path, store: Path, args: list[str]) -> float:
@@ -87,14 +69,7 @@ def main(argv: list[str] | None = None) -> None:
                     took = timed(tree, work, store, args)
                     times.setdefault((command, name), []).append(took)
                     print(f"pair {i} {name:5} {command:4} {took:.3f} s", flush=True)
-        print(f"this checkout against {opts.against}, {opts.pairs} alternating pairs:")
-        for command in ("ls", "pull", "push"):
-            theirs, ours = times[(command, "other")], times[(command, "this")]
-            ratio = statistics.median(b / a for a, b in zip(theirs, ours, strict=True))
-            print(
-                f"  {command:4}: {statistics.median(theirs):.3f} s -> "
-                f"{statistics.median(ours):.3f} s (median of per-pair ratios {ratio:.2f})"
-            )
+        print_pairs(opts.against, opts.pairs, times, ("ls", "pull", "push"), digits=3)
 
 
 if __name__ == "__main__":
