@@ -53,13 +53,16 @@ class BodyClock:
         self.start = time.monotonic()
         self.received = 0
 
-    def wait(self) -> tuple[float, bool]:
-        """Seconds to wait for the next piece, and whether that is the rate deadline."""
-        t = self.timing
-        rate_left = self.start + max(t.grace, self.received / t.min_rate) - time.monotonic()
-        if rate_left < t.idle:
+    def wait(self, idle_since: float | None = None) -> tuple[float, bool]:
+        """Seconds to wait for the next byte (never negative), and whether that is the
+        rate deadline. The idle window runs from ``idle_since`` (a ``time.monotonic()``
+        of the last byte) if given, else from now."""
+        t, now = self.timing, time.monotonic()
+        rate_left = self.start + max(t.grace, self.received / t.min_rate) - now
+        idle_left = t.idle if idle_since is None else idle_since + t.idle - now
+        if rate_left < idle_left:
             return max(rate_left, 0.0), True
-        return t.idle, False
+        return max(idle_left, 0.0), False
 
 
 def body_timeout(clock: BodyClock, by_rate: bool) -> RequestBodyTimeout:
@@ -74,6 +77,11 @@ def body_timeout(clock: BodyClock, by_rate: bool) -> RequestBodyTimeout:
     return RequestBodyTimeout(
         f"no request body bytes arrived for {t.idle:g}s; the request was abandoned"
     )
+
+
+def body_cut_short() -> ConfigError:
+    """The 400 error of a body whose client closed the connection before its end."""
+    return ConfigError("the request body was cut short by the client")
 
 
 async def _next_buffer(request: web.Request) -> bytes:
@@ -105,7 +113,7 @@ async def _read_piece(request: web.Request, size: int | None, clock: BodyClock) 
     except asyncio.TimeoutError:
         raise body_timeout(clock, by_rate) from None
     except ConnectionError:
-        raise ConfigError("the request body was cut short by the client") from None
+        raise body_cut_short() from None
     except RequestPayloadError as exc:
         raise ConfigError(f"the request body could not be read: {exc}") from None
     clock.received += len(piece)

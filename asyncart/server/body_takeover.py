@@ -40,8 +40,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import hdrs, web
 
-from asyncart.errors import ConfigError
-from asyncart.server.bodies import BodyClock, BodyTiming, body_timeout, stream_body
+from asyncart.server.bodies import (
+    BodyClock,
+    BodyTiming,
+    body_cut_short,
+    body_timeout,
+    stream_body,
+)
 
 #: Bytes of one receive buffer (and so of a borrowed piece): the store's write batch.
 RECEIVE_BUFFER = 4 << 20
@@ -139,11 +144,11 @@ class _Receiver(asyncio.BufferedProtocol):
         self.last_byte = time.monotonic()
 
     def eof_received(self) -> bool:
-        self._fail(ConfigError("the request body was cut short by the client"))
+        self._fail(body_cut_short())
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(ConfigError("the request body was cut short by the client"))
+        self._fail(body_cut_short())
         self.original.connection_lost(exc)
 
     def pause_writing(self) -> None:
@@ -178,7 +183,7 @@ class _Receiver(asyncio.BufferedProtocol):
         self.transport.resume_reading()
         try:
             while not self._waiter.done():
-                wait, by_rate = self._deadline()
+                wait, by_rate = self.clock.wait(idle_since=self.last_byte)
                 if wait <= 0:
                     raise body_timeout(self.clock, by_rate)
                 await asyncio.wait((self._waiter,), timeout=wait)
@@ -187,13 +192,6 @@ class _Receiver(asyncio.BufferedProtocol):
         finally:
             self.transport.pause_reading()
             self._view, self._waiter = None, None
-
-    def _deadline(self) -> tuple[float, bool]:
-        """Seconds left before a deadline, and whether it is the average rate's."""
-        t, now = self.clock.timing, time.monotonic()
-        rate_left = self.clock.start + max(t.grace, self.clock.received / t.min_rate) - now
-        idle_left = self.last_byte + t.idle - now
-        return (rate_left, True) if rate_left < idle_left else (idle_left, False)
 
     def restore(self) -> None:
         """Give the transport back to aiohttp's protocol, reading paused."""
