@@ -6,7 +6,7 @@ this shared VM allows (its kernel costs drift 2x within an hour): each pair push
 once with the other commit's code and once with this checkout's (client and server
 both), in alternating order, each to a new server on a new store on 127.0.0.1. Both
 trees are byte-compiled first (``bench/bytecode.py``). For every push it prints the
-wall time, the client's CPU (from ``wait4``) and the server's (``/proc/PID/stat``, read
+wall time, the client's CPU (from ``wait4``) and the server's (``psutil``, read
 before it is stopped); then per figure the two medians and the median of the per-pair
 ratios (this / other). Writes nothing.
 """
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -24,9 +23,7 @@ import time
 from pathlib import Path
 
 from bench.ab_pairs import REPO, print_pairs, worktree
-
-_READY = "asyncart server listening on "
-_TICKS = os.sysconf("SC_CLK_TCK")
+from bench.measure import cpu_seconds, service
 
 
 def _env(src: Path, work: Path) -> dict[str, str]:
@@ -40,32 +37,18 @@ def _env(src: Path, work: Path) -> dict[str, str]:
     return env
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a running process, from ``/proc``."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
-
-
 def push_once(src: Path, source: Path, work: Path) -> dict[str, float]:
     """One cold push of ``source`` with the code of ``src``: wall and both CPUs."""
     env = _env(src, work)
     serve = ["server", "--root", str(work / "store"), "--init", "--host", "127.0.0.1"]
-    server = subprocess.Popen(
+    with service(
         [sys.executable, "-m", "asyncart", *serve, "--port", "0"],
+        ready="asyncart server listening on",
         env=env,
         cwd=work,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        line = server.stdout.readline()
-        if not line.startswith(_READY):
-            raise RuntimeError(f"the server did not start: {line!r}")
-        url = line[len(_READY) :].split()[0]
+    ) as server:
+        push = ["push", str(source), "-n", "ab", "-t", "bench", "--url", server.url]
         start = time.perf_counter()
-        push = ["push", str(source), "-n", "ab", "-t", "bench", "--url", url]
         client = subprocess.Popen(
             [sys.executable, "-m", "asyncart", *push],
             env=env,
@@ -81,15 +64,8 @@ def push_once(src: Path, source: Path, work: Path) -> dict[str, float]:
         return {
             "wall": wall,
             "client_cpu": usage.ru_utime + usage.ru_stime,
-            "server_cpu": _cpu_seconds(server.pid),
+            "server_cpu": cpu_seconds(server.pid),
         }
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def main(argv: list[str] | None = None) -> None:
